@@ -1,0 +1,37 @@
+# The one entry point for people and CI. `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: help install serve test test-all test-chaos fuzz lint docs bench
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install openkms with its test dependencies
+
+serve: install ## run the server on the embedded default (SQLite + root key file in ./data)
+	$(VENV)/bin/openkms serve --data-dir ./data
+
+test: install ## the whole default test suite (what CI runs)
+	$(PYTEST) -n 2 -q
+
+test-all: install ## the default suite plus the long chaos and fuzz runs
+	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz)"
+
+test-chaos: install ## long kill -9 runs
+	$(PYTEST) -q -m chaos
+
+fuzz: install ## long fuzzing runs
+	$(PYTEST) -q -m fuzz
+
+docs: install ## regenerate docs/api.md from the action tables
+	$(PY) -m openkms.api.docs > docs/api.md
+
+bench: install ## the benchmark (see docs/performance.md)
+	$(PY) bench/run.py

@@ -1,0 +1,18 @@
+"""The action registry: every Alibaba action openkms serves, by exact name.
+
+Each module lists its actions in ``ACTIONS``; this package assembles them. Must not import
+from wire beyond the error catalogue, nor from the server.
+"""
+
+from __future__ import annotations
+
+from openkms.api import account, keys
+from openkms.api.spec import ActionSpec, Param
+
+REGISTRY: dict[str, ActionSpec] = {}
+for _module in (keys, account):
+    for _spec in _module.ACTIONS:
+        assert _spec.name not in REGISTRY, _spec.name
+        REGISTRY[_spec.name] = _spec
+
+__all__ = ["REGISTRY", "ActionSpec", "Param"]

@@ -1,0 +1,32 @@
+"""The seam between domain errors and the wire catalogue: one dict, looked up along the MRO."""
+
+from __future__ import annotations
+
+from openkms.domain import errors as d
+from openkms.wire import errors as w
+
+DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
+    d.KeyNotFound: w.KeyNotFound,
+    d.KeyVersionNotFound: w.KeyVersionNotFound,
+    d.AliasNotFound: w.AliasNotFound,
+    d.ResourceNotFound: w.ResourceNotFound,
+    d.NotFound: w.ResourceNotFound,
+    d.KeyDisabled: w.RejectedDisabled,
+    d.KeyPendingDeletion: w.RejectedPendingDeletion,
+    d.KeyPendingImport: w.RejectedPendingImport,
+    d.StateTransitionRefused: w.RejectedStateModifiedFailed,
+    d.AlreadyExists: w.RejectedResourceExist,
+    d.UnsupportedOperation: w.RejectedUnsupportedOperation,
+    d.LimitExceeded: w.RejectedLimitExceeded,
+}
+
+
+def to_wire(exc: d.DomainError) -> w.KMSError:
+    """Translate a domain error into the catalogue entry a caller sees."""
+    if isinstance(exc, d.InvalidValue):
+        return w.InvalidParameter(exc.parameter, exc.detail)
+    for cls in type(exc).__mro__:
+        target = DOMAIN_TO_WIRE.get(cls)
+        if target is not None:
+            return target(exc.detail) if exc.detail else target()
+    return w.InvalidParameter(reason=exc.detail)

@@ -1,0 +1,118 @@
+"""Key management actions: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkms.api.render import key_metadata
+from openkms.api.spec import ActionSpec, Param
+from openkms.domain.arn import key_arn
+from openkms.domain.filters import parse_filters
+from openkms.domain.keyspec import DEFAULT_SPEC, ORIGIN_KMS, ORIGINS, PROTECTION_LEVELS, SPECS
+from openkms.domain.tags import parse_tags_json
+from openkms.service.context import CallContext
+
+KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
+USAGES = ("ENCRYPT/DECRYPT", "SIGN/VERIFY")
+
+
+def _metadata(ctx: CallContext, key: Any) -> dict[str, Any]:
+    dep = ctx.services.deployment
+    return {"KeyMetadata": key_metadata(key, dep.region, dep.account_id)}
+
+
+def create_key(
+    ctx: CallContext,
+    *,
+    description: str,
+    key_usage: str | None,
+    origin: str,
+    key_spec: str,
+    protection_level: str,
+    enable_automatic_rotation: bool,
+    rotation_interval: str | None,
+    tags: str | None,
+    dkms_instance_id: str | None,
+    policy: str | None,
+    key_storage_mechanism: str | None,
+) -> dict[str, Any]:
+    tag_map = parse_tags_json(tags) if tags else {}
+    key = ctx.keys.create(
+        key_spec=key_spec,
+        key_usage=key_usage,
+        origin=origin,
+        protection_level=protection_level,
+        description=description,
+        enable_automatic_rotation=enable_automatic_rotation,
+        rotation_interval=rotation_interval,
+        tag_map=tag_map,
+        creator=ctx.services.deployment.account_id,
+    )
+    return _metadata(ctx, key)
+
+
+def describe_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
+    return _metadata(ctx, ctx.keys.get(key_id))
+
+
+LIST_KEY_FILTERS = ("KeyState", "KeySpec", "KeyUsage", "ProtectionLevel", "CreatorType", "KeyId", "Creator")
+
+
+def list_keys(
+    ctx: CallContext, *, page_number: int, page_size: int, filters: str | None
+) -> dict[str, Any]:
+    parsed = parse_filters(filters, LIST_KEY_FILTERS)
+    key_ids, total = ctx.keys.list_page(page_number, page_size, parsed)
+    dep = ctx.services.deployment
+    return {
+        "PageNumber": page_number,
+        "PageSize": page_size,
+        "TotalCount": total,
+        "Keys": {
+            "Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]
+        },
+    }
+
+
+def update_key_description(ctx: CallContext, *, key_id: str, description: str) -> dict[str, Any]:
+    ctx.keys.update_description(key_id, description)
+    return {}
+
+
+ACTIONS = [
+    ActionSpec(
+        "CreateKey",
+        create_key,
+        (
+            Param("Description", default="", max=8192, allow_empty=True),
+            Param("KeyUsage", enum=USAGES, doc="Default depends on KeySpec."),
+            Param("Origin", default=ORIGIN_KMS, enum=ORIGINS),
+            Param("KeySpec", default=DEFAULT_SPEC, enum=tuple(SPECS)),
+            Param("ProtectionLevel", default="SOFTWARE", enum=PROTECTION_LEVELS),
+            Param("EnableAutomaticRotation", kind=bool, default=False),
+            Param("RotationInterval", max=32, doc="<n>d|h|m|s, 7 to 365 days."),
+            Param("Tags", max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
+            Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
+            Param("Policy", max=32768, doc="Key policy JSON (stored by the policy actions)."),
+            Param("KeyStorageMechanism", max=64, doc="Accepted and ignored."),
+        ),
+        doc="Create a customer master key.",
+    ),
+    ActionSpec("DescribeKey", describe_key, (KEY_ID,), doc="Return a key's metadata."),
+    ActionSpec(
+        "ListKeys",
+        list_keys,
+        (
+            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
+            Param("PageSize", kind=int, default=10, min=1, max=100),
+            Param("Filters", max=16384, doc="JSON array of {Key, Values}."),
+        ),
+        doc="Page through the keys of the account.",
+    ),
+    ActionSpec(
+        "UpdateKeyDescription",
+        update_key_description,
+        (KEY_ID, Param("Description", required=True, max=8192, allow_empty=True)),
+        doc="Replace a key's description.",
+    ),
+]

@@ -1,0 +1,161 @@
+"""Authentication: which AccessKey signed this request, and is the request fresh?
+
+Order of checks, chosen so that nothing unauthenticated can consume state: the timestamp
+window first, then the signature (constant-time), then the AccessKey's status, and only then
+the nonce, which is recorded in the shared store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from openkms.domain.clock import Clock, parse_iso
+from openkms.wire import errors, signing
+from openkms.wire.request import WireRequest
+
+MAX_NONCE_LEN = 128
+V3_REQUIRED_HEADERS = frozenset(
+    {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
+)
+
+
+class Credentials(Protocol):
+    """Finds the secret of an AccessKeyId and whether the pair is active."""
+
+    def lookup(self, access_key_id: str) -> tuple[str, bool] | None: ...
+
+
+class NonceStore(Protocol):
+    """Records nonces; ``use`` is False for a nonce already used within its window."""
+
+    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    access_key_id: str
+    scheme: str
+
+
+class Authenticator:
+    def __init__(
+        self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900
+    ) -> None:
+        self._credentials = credentials
+        self._nonces = nonces
+        self._clock = clock
+        self._window = window
+
+    def authenticate(self, req: WireRequest) -> Principal:
+        """Verify the request's signature and freshness; raises a wire error otherwise."""
+        authorization = req.header("authorization")
+        if authorization is not None and authorization.lstrip().startswith("ACS"):
+            return self._v3_or_v4(req, authorization)
+        return self._v1(req)
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    def _check_time(self, stamp: str | None) -> float:
+        if not stamp:
+            raise errors.IllegalTimestamp()
+        try:
+            ts = parse_iso(stamp)
+        except ValueError:
+            raise errors.IllegalTimestamp(
+                'The input parameter "Timestamp" is not in the format yyyy-MM-ddTHH:mm:ssZ.'
+            ) from None
+        if abs(self._clock.now() - ts) > self._window:
+            raise errors.InvalidTimeStampExpired()
+        return ts
+
+    def _secret(self, access_key_id: str) -> tuple[str, bool]:
+        found = self._credentials.lookup(access_key_id)
+        if found is None:
+            raise errors.InvalidAccessKeyIdNotFound()
+        return found
+
+    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Principal:
+        if not active:
+            raise errors.ForbiddenAccessKey()
+        now = self._clock.now()
+        # Keep the record past both edges of the window: a timestamp up to `window` in the
+        # future stays acceptable until ts + window.
+        if not self._nonces.use(access_key_id, nonce, ts + self._window + 60, now):
+            raise errors.SignatureNonceUsed()
+        return Principal(access_key_id, scheme)
+
+    @staticmethod
+    def _check_nonce(nonce: str | None, name: str) -> str:
+        if not nonce:
+            raise errors.MissingParameter(name)
+        if len(nonce) > MAX_NONCE_LEN:
+            raise errors.InvalidParameter(name)
+        return nonce
+
+    # -- V1 -------------------------------------------------------------------------------
+
+    def _v1(self, req: WireRequest) -> Principal:
+        p = req.params
+        given = p.get("Signature")
+        access_key_id = p.get("AccessKeyId")
+        if not given and not access_key_id:
+            raise errors.IncompleteSignature(
+                "The request is not signed: no Signature parameter and no Authorization header."
+            )
+        for name in ("AccessKeyId", "Signature"):
+            if not p.get(name):
+                raise errors.MissingParameter(name)
+        if p.get("SignatureMethod", "") != "HMAC-SHA1":
+            raise errors.InvalidParameter("SignatureMethod")
+        if p.get("SignatureVersion", "") != "1.0":
+            raise errors.InvalidParameter("SignatureVersion")
+        ts = self._check_time(p.get("Timestamp"))
+        nonce = self._check_nonce(p.get("SignatureNonce"), "SignatureNonce")
+        assert access_key_id is not None and given is not None
+        secret, active = self._secret(access_key_id)
+        sts = signing.v1_string_to_sign(req.method, req.query_params + req.body_params)
+        if not signing.signatures_equal(signing.v1_signature(secret, sts), given):
+            raise errors.SignatureDoesNotMatch(sts)
+        return self._finish(access_key_id, active, nonce, ts, "v1")
+
+    # -- V3 / V4 --------------------------------------------------------------------------
+
+    def _v3_or_v4(self, req: WireRequest, value: str) -> Principal:
+        auth = signing.parse_authorization(value)
+        if auth is None:
+            raise errors.IncompleteSignature()
+        if not V3_REQUIRED_HEADERS.issubset(auth.signed_headers):
+            raise errors.IncompleteSignature(
+                "SignedHeaders must include " + ";".join(sorted(V3_REQUIRED_HEADERS)) + "."
+            )
+        stamp = req.header("x-acs-date")
+        ts = self._check_time(stamp)
+        nonce = self._check_nonce(req.header("x-acs-signature-nonce"), "x-acs-signature-nonce")
+        body_hash = hashlib.sha256(req.body).hexdigest()
+        canonical = signing.canonical_request(
+            req.method, req.path, req.query_params, req.headers, auth.signed_headers, body_hash
+        )
+        if auth.algorithm == signing.V3_ALGORITHM:
+            access_key_id = auth.credential
+            secret, active = self._secret(access_key_id)
+            sts = signing.v3_string_to_sign(canonical)
+            expected = signing.v3_signature(secret, sts)
+            scheme = "v3"
+        else:
+            scope = auth.scope
+            assert stamp is not None
+            if len(scope) != 4 or scope[3] != "aliyun_v4_request" or scope[0] != stamp[:10].replace("-", ""):
+                raise errors.IncompleteSignature("The credential scope of ACS4-HMAC-SHA256 is not valid.")
+            access_key_id = auth.access_key_id
+            secret, active = self._secret(access_key_id)
+            sts = signing.v4_string_to_sign(canonical)
+            key = signing.v4_signing_key(secret, scope[0], scope[1], scope[2])
+            expected = signing.v4_signature(key, sts)
+            scheme = "v4"
+        if not signing.signatures_equal(expected, auth.signature) or not signing.signatures_equal(
+            body_hash, req.header("x-acs-content-sha256") or ""
+        ):
+            raise errors.SignatureDoesNotMatch(sts)
+        return self._finish(access_key_id, active, nonce, ts, scheme)

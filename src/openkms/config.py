@@ -1,0 +1,66 @@
+"""One settings object: command-line flags > ``OPENKMS_*`` environment > defaults.
+
+Secrets (AccessKey secrets, database passwords inside URLs) are held in :class:`Secret`, whose
+repr never shows the value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"OPENKMS_{name}", default)
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data") or "./data"))
+    database: str | None = field(default_factory=lambda: _env("DATABASE"))
+    root_key_file: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("ROOT_KEY_FILE")) else None
+    )
+    region: str = field(default_factory=lambda: _env("REGION", "cn-hangzhou") or "cn-hangzhou")
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1") or "127.0.0.1")
+    port: int = field(default_factory=lambda: int(_env("PORT", "8080") or "8080"))
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "1") or "1"))
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
+    # Signed requests must carry a timestamp within this many seconds of the server's clock.
+    time_window: int = 15 * 60
+    log_requests: bool = True
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.data_dir / 'openkms.db'}"
+
+    @property
+    def nonce_database_url(self) -> str:
+        """Nonces live beside keys on PostgreSQL, in their own file on the embedded default."""
+        if self.database and not self.database.startswith("sqlite"):
+            return self.database
+        return f"sqlite:///{self.data_dir / 'nonces.db'}"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.root_key_file or self.data_dir / "root.key"

@@ -1,0 +1,48 @@
+"""ARNs and the forms a KeyId parameter can take: key id, ``alias/<name>``, key ARN, alias ARN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkms.domain.errors import InvalidValue
+
+
+def key_arn(region: str, account_id: str, key_id: str) -> str:
+    return f"acs:kms:{region}:{account_id}:key/{key_id}"
+
+
+def alias_arn(region: str, account_id: str, alias_name: str) -> str:
+    return f"acs:kms:{region}:{account_id}:{alias_name}"
+
+
+def secret_arn(region: str, account_id: str, secret_name: str) -> str:
+    return f"acs:kms:{region}:{account_id}:secret/{secret_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    """A parsed KeyId parameter: either a key id or an alias name (``alias/...``)."""
+
+    key_id: str | None = None
+    alias_name: str | None = None
+
+
+def parse_key_ref(value: str, region: str, account_id: str, parameter: str = "KeyId") -> KeyRef:
+    """Parse a KeyId parameter value.
+
+    An ARN must name this deployment's region and account; anything else is refused as an
+    invalid parameter rather than looked up.
+    """
+    if value.startswith("acs:kms:"):
+        parts = value.split(":", 4)
+        if len(parts) != 5 or parts[2] != region or parts[3] != account_id:
+            raise InvalidValue(parameter)
+        resource = parts[4]
+        if resource.startswith("key/") and len(resource) > 4:
+            return KeyRef(key_id=resource[4:])
+        if resource.startswith("alias/") and len(resource) > 6:
+            return KeyRef(alias_name=resource)
+        raise InvalidValue(parameter)
+    if value.startswith("alias/"):
+        return KeyRef(alias_name=value)
+    return KeyRef(key_id=value)

@@ -1,0 +1,85 @@
+"""Errors of the domain rules. They know nothing of HTTP: :mod:`openkms.api.errors` maps each
+class to an entry of the wire catalogue, looked up along the MRO.
+
+Every class here is a client error by construction: the caller asked for something the rules
+refuse. Anything else raised below the api layer is an internal failure.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule violation; ``detail`` is safe to show to the caller."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or type(self).__name__)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """A named resource does not exist."""
+
+
+class KeyNotFound(NotFound):
+    pass
+
+
+class KeyVersionNotFound(NotFound):
+    pass
+
+
+class AliasNotFound(NotFound):
+    pass
+
+
+class ResourceNotFound(NotFound):
+    pass
+
+
+class KeyStateError(DomainError):
+    """The key's state forbids the operation (Alibaba's 409 Rejected.<State>)."""
+
+    state = ""
+
+
+class KeyDisabled(KeyStateError):
+    state = "Disabled"
+
+
+class KeyPendingDeletion(KeyStateError):
+    state = "PendingDeletion"
+
+
+class KeyPendingImport(KeyStateError):
+    state = "PendingImport"
+
+
+class StateTransitionRefused(DomainError):
+    """A lifecycle transition the state machine does not allow (Rejected.StateModifiedFailed)."""
+
+
+class AlreadyExists(DomainError):
+    pass
+
+
+class UnsupportedOperation(DomainError):
+    """The operation does not apply to this kind of key (Rejected.UnsupportedOperation)."""
+
+
+class LimitExceeded(DomainError):
+    pass
+
+
+class InvalidValue(DomainError):
+    """A parameter value the rules refuse; ``parameter`` names it in the answer."""
+
+    def __init__(self, parameter: str, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.parameter = parameter
+
+
+class InvalidCiphertext(InvalidValue):
+    """A ciphertext that does not parse or authenticate. Never says which check failed."""
+
+    def __init__(self, parameter: str = "CiphertextBlob") -> None:
+        super().__init__(parameter, None)

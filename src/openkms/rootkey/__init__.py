@@ -1,0 +1,26 @@
+"""Roots of trust. A provider wraps and unwraps key-encryption keys and has a fingerprint that
+the database records, so a mismatched key file and database refuse to start together.
+
+Must not import from store, service, api or wire.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from openkms.rootkey.file import FileRootKey, RootKeyError
+from openkms.rootkey.keyring import Keyring
+
+
+class RootKeyProvider(Protocol):
+    """Wraps KEKs; never hands out its own key."""
+
+    name: str
+    fingerprint: str
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> bytes: ...
+
+    def unwrap(self, blob: bytes, aad: bytes) -> bytes: ...
+
+
+__all__ = ["FileRootKey", "Keyring", "RootKeyError", "RootKeyProvider"]

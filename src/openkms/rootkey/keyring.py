@@ -1,0 +1,56 @@
+"""The key hierarchy below the root: versioned key-encryption keys (KEKs) and the wrapping of
+everything stored secret (key-version material, AccessKey secrets) under the current KEK.
+
+Every wrap binds associated data naming what is wrapped (key id, version id, spec, KEK version),
+so a wrapped row copied onto another key or version does not unwrap.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from openkms.crypto import aead
+
+if TYPE_CHECKING:
+    from openkms.rootkey import RootKeyProvider
+
+
+def kek_aad(kek_version: int, fingerprint: str) -> bytes:
+    return f"openkms/kek/v1|{kek_version}|{fingerprint}".encode()
+
+
+def material_aad(key_id: str, version_id: str, key_spec: str, kek_version: int) -> bytes:
+    return f"openkms/material/v1|{key_id}|{version_id}|{key_spec}|{kek_version}".encode()
+
+
+def access_key_aad(access_key_id: str, kek_version: int) -> bytes:
+    return f"openkms/access-key/v1|{access_key_id}|{kek_version}".encode()
+
+
+class Keyring:
+    """Unwrapped KEKs by version, held in memory only; new wraps use the newest version."""
+
+    def __init__(self, root: RootKeyProvider, wrapped_keks: dict[int, bytes]) -> None:
+        self._keks = {v: root.unwrap(blob, kek_aad(v, root.fingerprint)) for v, blob in wrapped_keks.items()}
+        if not self._keks:
+            raise ValueError("a keyring needs at least one KEK")
+        self.current = max(self._keks)
+
+    @staticmethod
+    def new_kek(root: RootKeyProvider, kek_version: int) -> bytes:
+        """Generate a KEK and return it wrapped under the root, ready to store."""
+        return root.wrap(secrets.token_bytes(32), kek_aad(kek_version, root.fingerprint))
+
+    def wrap(self, plaintext: bytes, aad_for: bytes) -> tuple[int, bytes]:
+        """Wrap under the current KEK; ``aad_for`` must already name ``self.current``."""
+        return self.current, aead.seal(self._keks[self.current], plaintext, aad_for)
+
+    def unwrap(self, kek_version: int, blob: bytes, aad: bytes) -> bytes:
+        kek = self._keks.get(kek_version)
+        if kek is None:
+            raise aead.IntegrityError
+        return aead.open_(kek, blob, aad)
+
+    def __repr__(self) -> str:
+        return f"Keyring(versions={sorted(self._keks)})"

@@ -1,0 +1,156 @@
+"""AccessKey pairs: created, listed, disabled and deleted offline or at first start; looked up
+on every request. Secrets are stored only wrapped under the KEK, bound to their AccessKeyId.
+
+A running server caches a looked-up pair for at most :data:`CACHE_SECONDS`, so disabling or
+deleting a pair takes effect on every node within that bound.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from openkms.config import Secret
+from openkms.domain import ids
+from openkms.rootkey.keyring import access_key_aad
+from openkms.service.deployment import Deployment
+from openkms.store.schema import access_keys
+
+ACTIVE = "Active"
+INACTIVE = "Inactive"
+CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyInfo:
+    access_key_id: str
+    status: str
+    is_root: bool
+    description: str
+    created: float
+
+
+class AccessKeyError(Exception):
+    pass
+
+
+def create(
+    dep: Deployment,
+    access_key_id: str | None = None,
+    secret: str | None = None,
+    *,
+    is_root: bool = False,
+    description: str = "",
+) -> tuple[str, Secret]:
+    """Create a pair (generated unless given); raises AccessKeyError if the id exists."""
+    akid = access_key_id or ids.new_access_key_id()
+    value = secret or ids.new_access_key_secret()
+    if not akid.isascii() or not akid or len(akid) > 64 or len(value) < 16:
+        raise AccessKeyError("AccessKeyId must be 1-64 ASCII characters and the secret >= 16")
+    kek_version = dep.keyring.current
+    _, wrapped = dep.keyring.wrap(value.encode(), access_key_aad(akid, kek_version))
+    try:
+        with dep.db.write() as conn:
+            conn.execute(
+                insert(access_keys).values(
+                    access_key_id=akid,
+                    secret_wrapped=wrapped,
+                    kek_version=kek_version,
+                    status=ACTIVE,
+                    is_root=is_root,
+                    description=description,
+                    created=dep.clock.now(),
+                )
+            )
+    except IntegrityError:
+        raise AccessKeyError(f"AccessKey {akid} already exists") from None
+    return akid, Secret(value)
+
+
+def ensure_root(dep: Deployment) -> tuple[str, Secret] | None:
+    """Create the root pair on first start. Returns it only to the process that created it.
+
+    The pair comes from ``OPENKMS_ROOT_ACCESS_KEY_ID``/``_SECRET`` when both are set.
+    """
+    env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
+    env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
+    with dep.db.read() as conn:
+        if env_id:
+            exists = conn.execute(
+                select(access_keys.c.access_key_id).where(access_keys.c.access_key_id == env_id)
+            ).first()
+        else:
+            exists = conn.execute(
+                select(access_keys.c.access_key_id).where(access_keys.c.is_root.is_(True))
+            ).first()
+    if exists is not None:
+        return None
+    try:
+        return create(dep, env_id, env_secret, is_root=True, description="root")
+    except AccessKeyError:
+        return None  # another process created it first
+
+
+def list_all(dep: Deployment) -> list[AccessKeyInfo]:
+    with dep.db.read() as conn:
+        rows = conn.execute(select(access_keys).order_by(access_keys.c.created)).all()
+    return [
+        AccessKeyInfo(r.access_key_id, r.status, bool(r.is_root), r.description, r.created)
+        for r in rows
+    ]
+
+
+def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
+    with dep.db.write() as conn:
+        result = conn.execute(
+            update(access_keys)
+            .where(access_keys.c.access_key_id == access_key_id)
+            .values(status=status)
+        )
+    if result.rowcount != 1:
+        raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
+
+
+def remove(dep: Deployment, access_key_id: str) -> None:
+    with dep.db.write() as conn:
+        result = conn.execute(
+            delete(access_keys).where(access_keys.c.access_key_id == access_key_id)
+        )
+    if result.rowcount != 1:
+        raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
+
+
+class CredentialStore:
+    """Looks up (secret, active) for an AccessKeyId, with a short per-process cache."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self._dep = dep
+        self._cache: dict[str, tuple[float, str | None, bool]] = {}
+
+    def lookup(self, access_key_id: str) -> tuple[str, bool] | None:
+        now = time.monotonic()
+        hit = self._cache.get(access_key_id)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return (hit[1], hit[2]) if hit[1] is not None else None
+        with self._dep.db.read() as conn:
+            row = conn.execute(
+                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+            ).first()
+        if row is None:
+            if len(self._cache) < 10_000:
+                self._cache[access_key_id] = (now, None, False)
+            return None
+        secret = self._dep.keyring.unwrap(
+            row.kek_version,
+            row.secret_wrapped,
+            access_key_aad(row.access_key_id, row.kek_version),
+        ).decode()
+        active = row.status == ACTIVE
+        if len(self._cache) >= 10_000:
+            self._cache.clear()
+        self._cache[access_key_id] = (now, secret, active)
+        return secret, active

@@ -1,0 +1,34 @@
+"""What a handler is given: the deployment's services, who is calling, and the request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openkms.service.deployment import Deployment
+    from openkms.service.keys import KeyService
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    access_key_id: str
+    request_id: str
+
+
+@dataclass
+class Services:
+    """One per process: the deployment and the services built over it."""
+
+    deployment: Deployment
+    keys: KeyService
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    services: Services
+    caller: Caller
+
+    @property
+    def keys(self) -> KeyService:
+        return self.services.keys

@@ -1,0 +1,149 @@
+"""Bring a deployment up: data directory, root of trust, database schema, fingerprint check,
+account id, KEK and the root AccessKey. Every step is safe to race with another process
+starting on the same data directory, and safe to crash in.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from openkms.config import Settings
+from openkms.crypto import aead, selftest
+from openkms.domain import ids
+from openkms.domain.clock import Clock, SystemClock
+from openkms.rootkey import FileRootKey, Keyring, RootKeyError
+from openkms.store import migrate
+from openkms.store.engine import Database, is_sqlite, make_engine
+from openkms.store.schema import keks, meta, nonce_metadata
+
+
+class StartupError(RuntimeError):
+    """The deployment refuses to start; the message says why and what to check."""
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    db: Database
+    nonce_db: Database
+    keyring: Keyring
+    account_id: str
+    region: str
+    clock: Clock
+
+    def close(self) -> None:
+        self.db.dispose()
+        if self.nonce_db is not self.db:
+            self.nonce_db.dispose()
+
+
+def _prepare_data_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise StartupError(
+            f"data directory {path} is accessible by group or others; it must be 0700"
+        )
+
+
+def _restrict_files(path: Path) -> None:
+    """Every file in the data dir is 0600 (SQLite creates its -wal/-shm with the umask)."""
+    for entry in path.iterdir():
+        if entry.is_file() and stat.S_IMODE(entry.stat().st_mode) & 0o077:
+            os.chmod(entry, 0o600)
+
+
+def _meta_get(db: Database, name: str) -> str | None:
+    with db.read() as conn:
+        return conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
+
+
+def _meta_setdefault(db: Database, name: str, value: str) -> str:
+    """Insert a meta value unless one exists; return the stored value (race-safe)."""
+    try:
+        with db.write() as conn:
+            existing = conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
+            if existing is not None:
+                return existing
+            conn.execute(insert(meta).values(name=name, value=value))
+            return value
+    except IntegrityError:
+        stored = _meta_get(db, name)
+        assert stored is not None
+        return stored
+
+
+def open_deployment(
+    settings: Settings, clock: Clock | None = None, *, migrate_schema: bool = True
+) -> Deployment:
+    """Open (creating on first start) the deployment described by ``settings``.
+
+    Raises:
+        StartupError: unsafe permissions, a root key that does not match the database,
+            a failed self-test, or a schema older than this code when ``migrate_schema`` is off.
+    """
+    clock = clock or SystemClock()
+    try:
+        selftest.run()
+    except selftest.SelfTestFailed as exc:
+        raise StartupError(str(exc)) from exc
+
+    url = settings.database_url
+    if is_sqlite(url) or settings.root_key_file is None:
+        _prepare_data_dir(settings.data_dir)
+    old_umask = os.umask(0o077)
+    try:
+        try:
+            root = FileRootKey.load_or_create(settings.root_key_path)
+        except RootKeyError as exc:
+            raise StartupError(str(exc)) from exc
+
+        db = Database(make_engine(url, synchronous="FULL"))
+        if migrate_schema:
+            migrate.upgrade(db.engine)
+        elif not migrate.is_current(db.engine):
+            raise StartupError(
+                "the database schema is older than this openkms; run `openkms db upgrade`"
+            )
+        nonce_url = settings.nonce_database_url
+        nonce_db = db if nonce_url == url else Database(make_engine(nonce_url, synchronous="NORMAL"))
+        nonce_metadata.create_all(nonce_db.engine, checkfirst=True)
+        if is_sqlite(url):
+            _restrict_files(settings.data_dir)
+    finally:
+        os.umask(old_umask)
+
+    # The fingerprint binds this database to this root key: a swapped key file, a database
+    # restored under another install's key, or a copied database all stop here.
+    stored = _meta_setdefault(db, "root_fingerprint", root.fingerprint)
+    if stored != root.fingerprint:
+        raise StartupError(
+            "the root key does not match this database (fingerprint mismatch): "
+            "wrong --root-key-file, or a database restored under another key"
+        )
+    account_id = _meta_setdefault(db, "account_id", ids.new_account_id())
+
+    try:
+        with db.write() as conn:
+            if conn.execute(select(keks.c.kek_version)).first() is None:
+                conn.execute(
+                    insert(keks).values(
+                        kek_version=1, wrapped=Keyring.new_kek(root, 1), created=clock.now()
+                    )
+                )
+    except IntegrityError:
+        pass
+    with db.read() as conn:
+        wrapped = {r.kek_version: r.wrapped for r in conn.execute(select(keks))}
+    try:
+        keyring = Keyring(root, wrapped)
+    except aead.IntegrityError as exc:
+        raise StartupError("the key-encryption key does not unwrap under this root key") from exc
+
+    return Deployment(settings, db, nonce_db, keyring, account_id, settings.region, clock)

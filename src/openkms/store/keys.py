@@ -1,0 +1,67 @@
+"""Repository functions for keys and key versions; each takes a connection inside a transaction
+owned by the caller, so a service can make several of them one atomic change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from openkms.domain.key import Key, KeyVersion
+from openkms.store.schema import key_versions, keys
+
+_KEY_FIELDS = [c.name for c in keys.columns if c.name != "policy"]
+
+
+def _to_key(row: Row[Any]) -> Key:
+    return Key(**{name: row._mapping[name] for name in _KEY_FIELDS})
+
+
+def insert_key(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(keys).values(**values))
+
+
+def insert_version(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(key_versions).values(**values))
+
+
+def get_key(conn: Connection, key_id: str) -> Key | None:
+    row = conn.execute(select(*[keys.c[n] for n in _KEY_FIELDS]).where(keys.c.key_id == key_id)).first()
+    return _to_key(row) if row is not None else None
+
+
+def update_key(conn: Connection, key_id: str, expected_revision: int | None = None, **values: Any) -> bool:
+    """Update a key and bump its revision; with ``expected_revision``, only if unchanged since."""
+    stmt = update(keys).where(keys.c.key_id == key_id)
+    if expected_revision is not None:
+        stmt = stmt.where(keys.c.revision == expected_revision)
+    result = conn.execute(stmt.values(revision=keys.c.revision + 1, **values))
+    return result.rowcount == 1
+
+
+def count_keys(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(keys)).scalar_one())
+
+
+def page_key_ids(conn: Connection, offset: int, limit: int) -> Sequence[str]:
+    stmt = (
+        select(keys.c.key_id)
+        .order_by(keys.c.creation_date, keys.c.key_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [r[0] for r in conn.execute(stmt)]
+
+
+def get_version_row(conn: Connection, version_id: str) -> Row[Any] | None:
+    return conn.execute(select(key_versions).where(key_versions.c.version_id == version_id)).first()
+
+
+def list_versions(conn: Connection, key_id: str) -> list[KeyVersion]:
+    stmt = (
+        select(key_versions.c.key_id, key_versions.c.version_id, key_versions.c.creation_date)
+        .where(key_versions.c.key_id == key_id)
+        .order_by(key_versions.c.creation_date, key_versions.c.version_id)
+    )
+    return [KeyVersion(r.key_id, r.version_id, r.creation_date) for r in conn.execute(stmt)]

@@ -1,0 +1,191 @@
+"""Tables (SQLAlchemy Core). The same schema and queries serve SQLite and PostgreSQL: no
+dialect-only SQL. Times are epoch seconds (float) in UTC; rendering is the wire's business.
+
+What is secret is stored only wrapped (``*_wrapped`` columns, AES-256-GCM under a KEK with
+associated data naming the row); public keys and metadata are stored plain.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# Deployment facts: account id, region, root fingerprint, schema markers.
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+keks = Table(
+    "keks",
+    metadata,
+    Column("kek_version", Integer, primary_key=True, autoincrement=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(64), primary_key=True),
+    Column("secret_wrapped", LargeBinary, nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # Active | Inactive
+    Column("is_root", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("key_spec", String(32), nullable=False),
+    Column("key_usage", String(32), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("protection_level", String(16), nullable=False),
+    Column("key_state", String(32), nullable=False),
+    Column("creator", String(64), nullable=False),
+    Column("creator_type", String(16), nullable=False, default="User"),
+    Column("creation_date", Float, nullable=False),
+    Column("delete_date", Float, nullable=True),
+    Column("material_expire_time", Float, nullable=True),
+    Column("primary_version_id", String(64), nullable=True),
+    Column("automatic_rotation", Boolean, nullable=False, default=False),
+    Column("rotation_interval", Integer, nullable=True),  # seconds
+    Column("last_rotation_date", Float, nullable=True),
+    Column("next_rotation_date", Float, nullable=True),
+    Column("deletion_protection", Boolean, nullable=False, default=False),
+    Column("deletion_protection_description", Text, nullable=False, default=""),
+    Column("dkms_instance_id", String(64), nullable=False, default=""),
+    Column("policy", Text, nullable=True),
+    # Bumped by every change; caches compare it, concurrent writers check it.
+    Column("revision", Integer, nullable=False, default=1),
+    Index("ix_keys_created", "creation_date", "key_id"),
+    Index("ix_keys_state", "key_state"),
+)
+
+key_versions = Table(
+    "key_versions",
+    metadata,
+    Column("version_id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("creation_date", Float, nullable=False),
+    Column("kek_version", Integer, nullable=True),
+    # NULL for an EXTERNAL key's version until material is imported (and after it is deleted).
+    Column("material_wrapped", LargeBinary, nullable=True),
+    # A digest binding an EXTERNAL key to the one material it may ever take again.
+    Column("material_digest", String(128), nullable=True),
+    Column("public_key_der", LargeBinary, nullable=True),
+    Index("ix_key_versions_key", "key_id", "creation_date"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("alias_name", String(300), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("creation_date", Float, nullable=False),
+    Column("update_date", Float, nullable=False),
+    Index("ix_aliases_key", "key_id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("resource_type", String(16), primary_key=True),  # key | secret | alias
+    Column("resource_id", String(300), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(128), nullable=False),
+    Index("ix_tags_kv", "tag_key", "tag_value"),
+)
+
+import_tokens = Table(
+    "import_tokens",
+    metadata,
+    Column("token", String(128), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("wrapping_key_spec", String(32), nullable=False),
+    Column("wrapping_algorithm", String(32), nullable=False),
+    Column("private_wrapped", LargeBinary, nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("public_key_der", LargeBinary, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_import_tokens_key", "key_id"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("secret_name", String(256), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("encryption_key_id", String(64), nullable=False),
+    Column("secret_type", String(32), nullable=False, default="Generic"),
+    Column("extended_config", Text, nullable=True),
+    Column("automatic_rotation", String(16), nullable=False, default="Disabled"),
+    Column("rotation_interval", Integer, nullable=True),
+    Column("last_rotation_date", Float, nullable=True),
+    Column("next_rotation_date", Float, nullable=True),
+    Column("planned_delete_time", Float, nullable=True),
+    Column("create_time", Float, nullable=False),
+    Column("update_time", Float, nullable=False),
+    Column("policy", Text, nullable=True),
+    Column("revision", Integer, nullable=False, default=1),
+    Index("ix_secrets_created", "create_time", "secret_name"),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("secret_name", String(256), primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("secret_data_type", String(16), nullable=False),
+    # The value encrypted under the secret's CMK (a CiphertextBlob's bytes), never plaintext.
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Column("seq", Integer, nullable=False),
+)
+
+secret_version_stages = Table(
+    "secret_version_stages",
+    metadata,
+    Column("secret_name", String(256), primary_key=True),
+    Column("stage", String(64), primary_key=True),
+    Column("version_id", String(64), nullable=False),
+)
+
+# Leases for work that exactly one node may do at a time (the job runner).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Replay protection. On the embedded default this table lives in its own SQLite file
+# (synchronous=NORMAL: survives a process crash without an fsync per request).
+nonce_metadata = MetaData()
+nonces = Table(
+    "nonces",
+    nonce_metadata,
+    Column("access_key_id", String(64), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_nonces_expires", "expires_at"),
+)

@@ -1,0 +1,173 @@
+"""The Alibaba error catalogue: one class per error Code, carrying its HTTP status.
+
+Every answer that is not a success is a :class:`KMSError`. The renderer
+(:mod:`openkms.wire.render`) turns one into ``{RequestId, HostId, Code, Message,
+Recommend, HttpStatus}`` in JSON or XML. Anything that is not a ``KMSError`` becomes
+:class:`InternalFailure` (500), logged with the request id and never echoed.
+
+Tree (HTTP status in brackets)::
+
+    KMSError
+    ├── gateway: MissingParameter [400], InvalidParameter [400], IncompleteSignature [400],
+    │   SignatureDoesNotMatch [400], IllegalTimestamp [400], InvalidTimeStampExpired [400],
+    │   SignatureNonceUsed [400], InvalidVersion [400], InvalidActionNotFound [404],
+    │   InvalidAccessKeyIdNotFound [404], ForbiddenAccessKey [403], UnsupportedHTTPMethod [403],
+    │   ForbiddenNoPermission [403], RejectedThrottling [429]
+    ├── not found: KeyNotFound, KeyVersionNotFound, AliasNotFound, ResourceNotFound [404]
+    ├── state: RejectedDisabled, RejectedPendingDeletion, RejectedPendingImport,
+    │   RejectedStateModifiedFailed, RejectedResourceExist, RejectedResourceInDeleteWindow,
+    │   RejectedResourceInUse [409]
+    ├── request: UnsupportedOperation, RejectedUnsupportedOperation, RejectedLimitExceeded,
+    │   InvalidKeyMaterial, InvalidImportToken, ExpiredImportToken, UnsupportedOrigin,
+    │   UnsupportedAlias, RejectedInvalidRequest, DryRunOperationError [400]
+    └── server: InternalFailure [500], ServiceUnavailableTemporary [503]
+
+This module must not import anything outside the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KMSError(Exception):
+    """An error answer: an Alibaba Code, its HTTP status and a message safe to show."""
+
+    code: ClassVar[str] = "InternalFailure"
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal Failure."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
+
+
+def _error(code: str, status: int, message: str) -> type[KMSError]:
+    return type(
+        code.replace(".", ""),
+        (KMSError,),
+        {"code": code, "http_status": status, "default_message": message, "__module__": __name__},
+    )
+
+
+class MissingParameter(KMSError):
+    code = "MissingParameter"
+    http_status = 400
+    default_message = "The parameter is needed but not provided."
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f'The parameter "{name}" is needed but not provided.')
+        self.parameter = name
+
+
+class InvalidParameter(KMSError):
+    code = "InvalidParameter"
+    http_status = 400
+    default_message = "The specified parameter is not valid."
+
+    def __init__(self, name: str | None = None, reason: str | None = None) -> None:
+        if name is None:
+            message = self.default_message
+        else:
+            message = f'The specified parameter "{name}" is not valid.'
+        if reason:
+            message = f"{message} {reason}"
+        super().__init__(message)
+        self.parameter = name
+
+
+class SignatureDoesNotMatch(KMSError):
+    """A wrong signature. The message must contain ``:``: the old SDK splits on it."""
+
+    code = "SignatureDoesNotMatch"
+    http_status = 400
+    default_message = "Specified signature is not matched with our calculation."
+
+    def __init__(self, string_to_sign: str) -> None:
+        super().__init__(
+            "Specified signature is not matched with our calculation. "
+            f"server string to sign is:{string_to_sign}"
+        )
+
+
+IncompleteSignature = _error(
+    "IncompleteSignature", 400, "The request signature does not conform to Aliyun standards."
+)
+IllegalTimestamp = _error(
+    "IllegalTimestamp",
+    400,
+    'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.',
+)
+InvalidTimeStampExpired = _error(
+    "InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."
+)
+SignatureNonceUsed = _error("SignatureNonceUsed", 400, "Specified signature nonce was used already.")
+InvalidVersion = _error("InvalidVersion", 400, "Specified parameter Version is not valid.")
+InvalidActionNotFound = _error(
+    "InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."
+)
+InvalidAccessKeyIdNotFound = _error(
+    "InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."
+)
+ForbiddenAccessKey = _error("Forbidden.AccessKey", 403, "This AccessKey is not enabled.")
+UnsupportedHTTPMethod = _error("UnsupportedHTTPMethod", 403, "This http method is not supported.")
+ForbiddenNoPermission = _error(
+    "Forbidden.NoPermission", 403, "This operation is forbidden by permission system."
+)
+RejectedThrottling = _error("Rejected.Throttling", 429, "QPS Limit Exceeded")
+
+KeyNotFound = _error("Forbidden.KeyNotFound", 404, "The specified Key is not found.")
+KeyVersionNotFound = _error(
+    "Forbidden.KeyVersionNotFound", 404, "The specified Key version is not found."
+)
+AliasNotFound = _error("Forbidden.AliasNotFound", 404, "The specified Alias is not found.")
+ResourceNotFound = _error("Forbidden.ResourceNotFound", 404, "The resource is not found.")
+
+RejectedDisabled = _error(
+    "Rejected.Disabled", 409, "The request was rejected because the key state is Disabled."
+)
+RejectedPendingDeletion = _error(
+    "Rejected.PendingDeletion",
+    409,
+    "The request was rejected because the key state is PendingDeletion.",
+)
+RejectedPendingImport = _error(
+    "Rejected.PendingImport",
+    409,
+    "The request was rejected because the key state is PendingImport.",
+)
+RejectedStateModifiedFailed = _error(
+    "Rejected.StateModifiedFailed", 409, "Keystate modified failed."
+)
+RejectedResourceExist = _error("Rejected.ResourceExist", 409, "The resource already exists.")
+RejectedResourceInDeleteWindow = _error(
+    "Rejected.ResourceInDeleteWindow", 409, "The secret is planned to be deleted."
+)
+RejectedResourceInUse = _error("Rejected.ResourceInUse", 409, "The resource is in use.")
+
+UnsupportedOperation = _error("UnsupportedOperation", 400, "This action is not supported.")
+RejectedUnsupportedOperation = _error(
+    "Rejected.UnsupportedOperation", 400, "Unsupported operation."
+)
+RejectedLimitExceeded = _error(
+    "Rejected.LimitExceeded",
+    400,
+    "The request was rejected because user create resource limit was exceeded.",
+)
+InvalidKeyMaterial = _error("InvalidKeyMaterial", 400, "key material is invalid")
+InvalidImportToken = _error("InvalidImportToken", 400, "import token is invalid")
+ExpiredImportToken = _error("ExpiredImportToken", 400, "import token is expired")
+UnsupportedOrigin = _error("Unsupported.Origin", 400, "This key origin is not valid for this api")
+UnsupportedAlias = _error("Unsupported.Alias", 400, "Alias is not valid for this api.")
+RejectedInvalidRequest = _error("Rejected.InvalidRequest", 400, "param mismatch")
+DryRunOperationError = _error(
+    "DryRunOperationError", 400, "Request would have succeeded, but DryRun flag is set."
+)
+
+InternalFailure = _error("InternalFailure", 500, "Internal Failure.")
+ServiceUnavailableTemporary = _error(
+    "ServiceUnavailableTemporary", 503, "Service Unavailable Temporary."
+)
