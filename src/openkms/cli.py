@@ -88,7 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
     created = access_keys.ensure_root(dep)
-    if created is not None:
+    if created is not None and os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET"):
+        print(f"openkms: created the root AccessKey {created[0]} from the environment", flush=True)
+    elif created is not None:
         akid, secret = created
         print(
             "openkms: created the root AccessKey (the secret is shown only this once):\n"

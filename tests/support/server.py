@@ -1,0 +1,100 @@
+"""A real ``openkms serve`` process for integration tests: start, stop, restart, kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0001"
+ACCESS_KEY_SECRET = "TestAccessKeySecret0123456789ABCD"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """Runs ``python -m openkms.cli serve`` on a free loopback port over ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.extra_args = extra_args or []
+        self.env = {
+            **os.environ,
+            "OPENKMS_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "OPENKMS_ROOT_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}/"
+
+    def start(self, timeout: float = 20.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = self._spawn(log)
+        self._wait_healthy(timeout)
+
+    def _spawn(self, log: object) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(self.data_dir),
+             "--port", str(self.port), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,  # type: ignore[arg-type]
+        )
+
+    def _wait_healthy(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"openkms exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"openkms did not become healthy: {self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group: no shutdown hook, no flush."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.port = free_port()
+        self.start()
