@@ -1,0 +1,64 @@
+"""Generate docs/api.md from the action tables: ``python -m openkms.api.docs > docs/api.md``.
+
+A test compares the file with this output, so the page cannot drift from what is enforced.
+"""
+
+from __future__ import annotations
+
+from openkms.api import REGISTRY
+from openkms.api.spec import Param
+
+HEADER = """# openkms API reference
+
+Generated from the action tables (`src/openkms/api/*.py`) by `make docs`; do not edit by hand.
+Every action speaks Alibaba Cloud KMS's RPC protocol, version `2016-01-20`, at `POST /` or `GET /`,
+signed with V1 (HMAC-SHA1), V3 (ACS3-HMAC-SHA256) or V4 (ACS4-HMAC-SHA256). Every constraint below
+is enforced: a missing required parameter is `MissingParameter` (400) and a value outside its
+constraint is `InvalidParameter` (400), both naming the parameter.
+"""
+
+
+def _constraint(p: Param) -> str:
+    parts: list[str] = []
+    if p.enum:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in p.enum))
+    if p.kind is int and (p.min is not None or p.max is not None):
+        parts.append(f"integer in {p.bounds()}")
+    elif p.kind is int:
+        parts.append("integer")
+    elif p.kind is bool:
+        parts.append("`true`/`false` (any case)")
+    elif p.min is not None or p.max is not None:
+        parts.append(f"length in {p.bounds()}")
+    if p.pattern:
+        parts.append(f"matches `{p.pattern}`")
+    if p.allow_empty:
+        parts.append("may be empty")
+    return "; ".join(parts)
+
+
+def render() -> str:
+    out = [HEADER]
+    for name in sorted(REGISTRY):
+        spec = REGISTRY[name]
+        out.append(f"## {name}\n")
+        if spec.doc:
+            out.append(spec.doc + "\n")
+        out.append(f"Permission: `{spec.action_permission}`\n")
+        if not spec.params:
+            out.append("No action-specific parameters.\n")
+            continue
+        out.append("| Parameter | Required | Default | Constraint | Notes |")
+        out.append("|---|---|---|---|---|")
+        for p in spec.params:
+            default = "" if p.default is None else f"`{p.default}`"
+            notes = p.doc.replace("|", r"\|")
+            constraint = _constraint(p).replace("|", r"\|")
+            required = "yes" if p.required else "no"
+            out.append(f"| {p.name} | {required} | {default} | {constraint} | {notes} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
