@@ -35,6 +35,7 @@ class ServerProcess:
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.ssl_context: object | None = None  # set by TLS tests: health checks then use https
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     @property
@@ -64,7 +65,10 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"openkms exited with {self.proc.returncode}: {self.log()}")
             try:
-                with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1) as r:
+                scheme = "https" if self.ssl_context is not None else "http"
+                with urllib.request.urlopen(
+                    f"{scheme}://{self.endpoint}/health", timeout=1, context=self.ssl_context  # type: ignore[arg-type]
+                ) as r:
                     if r.status == 200:
                         return
             except OSError:

@@ -1,0 +1,70 @@
+"""`openkms serve`: TLS, the request log, and what it prints."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import ssl
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.support.clients import RawSigner
+from tests.support.server import ACCESS_KEY_SECRET, ServerProcess
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def test_tls_serving(tmp_path: Path) -> None:
+    """With --tls-cert/--tls-key the server speaks HTTPS and signed requests succeed over it."""
+    cert, key = _self_signed(tmp_path)
+    srv = ServerProcess(tmp_path / "data", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    ctx = ssl.create_default_context(cafile=str(cert))
+    srv.ssl_context = ctx
+    srv.start()
+    try:
+        query = urlencode(RawSigner(srv.endpoint).v1_params("ListKeys", {}), quote_via=quote)
+        with urllib.request.urlopen(f"https://{srv.endpoint}/?{query}", data=b"", context=ctx) as r:
+            assert 200 == r.status
+            assert 0 == json.loads(r.read())["TotalCount"]
+    finally:
+        srv.stop()
+
+
+def test_request_log_lines(fresh_server: ServerProcess) -> None:
+    """One structured line per request (action, status, code, latency, request id), no secret."""
+    raw = RawSigner(fresh_server.endpoint)
+    ok = raw.v1("ListKeys")
+    bad = raw.v1("DescribeKey", {"KeyId": "missing"})
+    fresh_server.stop()
+    lines = [json.loads(line) for line in fresh_server.log().splitlines() if line.startswith("{")]
+    by_id = {line["request_id"]: line for line in lines}
+    first = by_id[ok.json()["RequestId"]]
+    assert ("ListKeys", 200, "-") == (first["action"], first["status"], first["code"])
+    second = by_id[bad.json()["RequestId"]]
+    assert ("DescribeKey", 404, "Forbidden.KeyNotFound") == (second["action"], second["status"], second["code"])
+    assert isinstance(second["latency_ms"], float)
+    assert ACCESS_KEY_SECRET not in fresh_server.log()
