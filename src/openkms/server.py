@@ -30,6 +30,7 @@ from openkms.service.context import CallContext, Caller, Services
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
+from openkms.service.versions import VersionService
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
 from openkms.wire.request import MAX_BODY_BYTES, WireRequest, build_request
@@ -46,7 +47,8 @@ class KMSApp:
 
     def __init__(self, dep: Deployment, *, threads: int = 8) -> None:
         self.dep = dep
-        self.services = Services(deployment=dep, keys=KeyService(dep))
+        keys = KeyService(dep)
+        self.services = Services(deployment=dep, keys=keys, versions=VersionService(dep, keys))
         self.auth = Authenticator(
             CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window
         )

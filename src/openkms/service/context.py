@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
     from openkms.service.keys import KeyService
+    from openkms.service.versions import VersionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Services:
 
     deployment: Deployment
     keys: KeyService
+    versions: VersionService
 
 
 @dataclass(frozen=True, slots=True)

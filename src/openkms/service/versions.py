@@ -1,0 +1,160 @@
+"""Key versions: manual creation (CreateKeyVersion), automatic rotation when due, listing.
+
+A new version's row and the switch of the key's primary version commit in one transaction, so
+a crash leaves either the old or the new primary, never a key without a usable one. Every older
+version keeps its material: ciphertexts made under it decrypt for as long as the key exists.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, func, select
+
+from openkms.crypto import keygen
+from openkms.domain import errors, ids, keystate
+from openkms.domain.key import Key, KeyVersion
+from openkms.domain.keyspec import ORIGIN_KMS, SPECS
+from openkms.rootkey.keyring import material_aad
+from openkms.service.deployment import Deployment
+from openkms.service.keys import KeyService, parse_rotation_interval
+from openkms.store import keys as repo
+from openkms.store.schema import key_versions, keys
+
+MAX_VERSIONS_PER_KEY = 50
+
+
+def require_rotatable(key: Key) -> None:
+    """Only symmetric keys with KMS-generated material have versions made by openkms."""
+    if not SPECS[key.key_spec].rotatable or key.origin != ORIGIN_KMS:
+        raise errors.UnsupportedOperation(
+            "Key versions and rotation apply to symmetric keys of origin Aliyun_KMS."
+        )
+
+
+class VersionService:
+    def __init__(self, dep: Deployment, keys_service: KeyService) -> None:
+        self.dep = dep
+        self.keys = keys_service
+
+    def _add_version(self, conn: Connection, key: Key, now: float) -> KeyVersion:
+        """Insert a version and make it primary; the caller's transaction commits both."""
+        count = conn.execute(
+            select(func.count()).select_from(key_versions).where(key_versions.c.key_id == key.key_id)
+        ).scalar_one()
+        if count >= MAX_VERSIONS_PER_KEY:
+            raise errors.LimitExceeded(f"A key has at most {MAX_VERSIONS_PER_KEY} versions.")
+        spec = SPECS[key.key_spec]
+        version_id = ids.new_version_id()
+        material, public_der = keygen.generate(spec)
+        kek_version = self.dep.keyring.current
+        _, wrapped = self.dep.keyring.wrap(
+            material, material_aad(key.key_id, version_id, spec.name, kek_version)
+        )
+        repo.insert_version(
+            conn,
+            version_id=version_id,
+            key_id=key.key_id,
+            creation_date=now,
+            kek_version=kek_version,
+            material_wrapped=wrapped,
+            public_key_der=public_der,
+        )
+        next_rotation = (
+            now + key.rotation_interval
+            if key.automatic_rotation and key.rotation_interval
+            else key.next_rotation_date
+        )
+        if not repo.update_key(
+            conn,
+            key.key_id,
+            expected_revision=key.revision,
+            primary_version_id=version_id,
+            last_rotation_date=now,
+            next_rotation_date=next_rotation,
+        ):
+            # Another writer changed the key since we read it: refuse rather than guess.
+            raise errors.StateTransitionRefused("The key changed concurrently; retry.")
+        return KeyVersion(key.key_id, version_id, now)
+
+    def create(self, value: str) -> KeyVersion:
+        """CreateKeyVersion: the key must be Enabled and rotatable."""
+        with self.dep.db.write() as conn:
+            key = self.keys.load(conn, value)
+            require_rotatable(key)
+            keystate.require_usable(key.key_state)
+            return self._add_version(conn, key, self.dep.clock.now())
+
+    def describe(self, value: str, version_id: str) -> KeyVersion:
+        with self.dep.db.read() as conn:
+            key = self.keys.load(conn, value)
+            row = repo.get_version_row(conn, version_id)
+        if row is None or row.key_id != key.key_id:
+            raise errors.KeyVersionNotFound()
+        return KeyVersion(row.key_id, row.version_id, row.creation_date)
+
+    def list_page(self, value: str, page_number: int, page_size: int) -> tuple[list[KeyVersion], int]:
+        with self.dep.db.read() as conn:
+            key = self.keys.load(conn, value)
+            total = conn.execute(
+                select(func.count()).select_from(key_versions).where(key_versions.c.key_id == key.key_id)
+            ).scalar_one()
+            rows = conn.execute(
+                select(key_versions.c.key_id, key_versions.c.version_id, key_versions.c.creation_date)
+                .where(key_versions.c.key_id == key.key_id)
+                .order_by(key_versions.c.creation_date, key_versions.c.version_id)
+                .offset((page_number - 1) * page_size)
+                .limit(page_size)
+            ).all()
+        return [KeyVersion(r.key_id, r.version_id, r.creation_date) for r in rows], int(total)
+
+    def update_rotation_policy(self, value: str, enable: bool, interval_text: str | None) -> None:
+        """UpdateRotationPolicy; disabled keys keep a (Suspended) policy, pending deletion refuses."""
+        interval = parse_rotation_interval(interval_text) if interval_text is not None else None
+        with self.dep.db.write() as conn:
+            key = self.keys.load(conn, value)
+            require_rotatable(key)
+            if key.key_state == keystate.PENDING_DELETION:
+                raise errors.KeyPendingDeletion()
+            if not enable:
+                repo.update_key(
+                    conn, key.key_id, automatic_rotation=False, next_rotation_date=None,
+                    **({"rotation_interval": interval} if interval is not None else {}),
+                )
+                return
+            if interval is None:
+                raise errors.InvalidValue("RotationInterval", "It is required to enable rotation.")
+            base = key.last_rotation_date or key.creation_date
+            repo.update_key(
+                conn, key.key_id, automatic_rotation=True, rotation_interval=interval,
+                next_rotation_date=base + interval,
+            )
+
+    def rotate_due(self, limit: int = 100) -> int:
+        """Rotate every Enabled key whose NextRotationDate has passed; returns how many.
+
+        Idempotent and crash-safe: each key is re-read and rotated in its own transaction, and
+        a key rotated by a concurrent run no longer matches the due condition.
+        """
+        now = self.dep.clock.now()
+        due = and_(
+            keys.c.automatic_rotation.is_(True),
+            keys.c.key_state == keystate.ENABLED,
+            keys.c.next_rotation_date.is_not(None),
+            keys.c.next_rotation_date <= now,
+        )
+        with self.dep.db.read() as conn:
+            key_ids = [r[0] for r in conn.execute(select(keys.c.key_id).where(due).limit(limit))]
+        rotated = 0
+        for key_id in key_ids:
+            with self.dep.db.write() as conn:
+                key = repo.get_key(conn, key_id)
+                if (
+                    key is None
+                    or not key.automatic_rotation
+                    or key.key_state != keystate.ENABLED
+                    or key.next_rotation_date is None
+                    or key.next_rotation_date > now
+                ):
+                    continue
+                self._add_version(conn, key, now)
+                rotated += 1
+        return rotated

@@ -1,0 +1,98 @@
+"""Key versions and rotation policy through both official SDKs (issue 5)."""
+
+from __future__ import annotations
+
+import pytest
+from alibabacloud_kms20160120 import models as m
+from alibabacloud_tea_openapi.exceptions import ClientException
+from aliyunsdkkms.request.v20160120.CreateKeyVersionRequest import CreateKeyVersionRequest
+from aliyunsdkkms.request.v20160120.DescribeKeyVersionRequest import DescribeKeyVersionRequest
+from aliyunsdkkms.request.v20160120.ListKeyVersionsRequest import ListKeyVersionsRequest
+from aliyunsdkkms.request.v20160120.UpdateRotationPolicyRequest import UpdateRotationPolicyRequest
+
+from tests.support.clients import OldClient
+
+
+def test_create_key_version_switches_primary(tea) -> None:  # type: ignore[no-untyped-def]
+    """CreateKeyVersion adds a version that becomes PrimaryKeyVersion; the old one stays listed."""
+    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    first = meta.primary_key_version
+    version = tea.create_key_version(m.CreateKeyVersionRequest(key_id=meta.key_id)).body.key_version
+    assert meta.key_id == version.key_id
+    assert first != version.key_version_id
+    described = tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
+    assert version.key_version_id == described.primary_key_version
+    assert version.creation_date == described.last_rotation_date
+    listed = tea.list_key_versions(m.ListKeyVersionsRequest(key_id=meta.key_id)).body
+    assert 2 == listed.total_count
+    assert [first, version.key_version_id] == [v.key_version_id for v in listed.key_versions.key_version]
+    one = tea.describe_key_version(
+        m.DescribeKeyVersionRequest(key_id=meta.key_id, key_version_id=first)
+    ).body.key_version
+    assert (meta.key_id, first) == (one.key_id, one.key_version_id)
+
+
+def test_old_sdk_versions_and_paging(old: OldClient) -> None:
+    """The old SDK creates, pages and describes versions; pages do not overlap."""
+    from aliyunsdkkms.request.v20160120.CreateKeyRequest import CreateKeyRequest
+
+    key_id = old.call(CreateKeyRequest())["KeyMetadata"]["KeyId"]
+    made = [old.call(CreateKeyVersionRequest(), KeyId=key_id)["KeyVersion"]["KeyVersionId"] for _ in range(4)]
+    page1 = old.call(ListKeyVersionsRequest(), KeyId=key_id, PageNumber=1, PageSize=3)
+    page2 = old.call(ListKeyVersionsRequest(), KeyId=key_id, PageNumber=2, PageSize=3)
+    assert 5 == page1["TotalCount"]
+    ids = [v["KeyVersionId"] for v in page1["KeyVersions"]["KeyVersion"] + page2["KeyVersions"]["KeyVersion"]]
+    assert 5 == len(set(ids))
+    assert made == ids[1:]
+    got = old.call(DescribeKeyVersionRequest(), KeyId=key_id, KeyVersionId=made[0])["KeyVersion"]
+    assert made[0] == got["KeyVersionId"]
+
+
+def test_unknown_version_is_404(tea) -> None:  # type: ignore[no-untyped-def]
+    """A version id that is not this key's is 404 Forbidden.KeyVersionNotFound."""
+    a = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    b = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    for version in ("00000000-0000-4000-8000-000000000000", b.primary_key_version):
+        with pytest.raises(ClientException) as info:
+            tea.describe_key_version(m.DescribeKeyVersionRequest(key_id=a.key_id, key_version_id=version))
+        assert ("Forbidden.KeyVersionNotFound", 404) == (info.value.code, info.value.status_code)
+
+
+@pytest.mark.parametrize("create", [{"key_spec": "RSA_2048"}, {"key_spec": "EC_P256"}, {"origin": "EXTERNAL"}])
+def test_versions_refused_for_non_rotatable_keys(tea, create) -> None:  # type: ignore[no-untyped-def]
+    """Asymmetric and EXTERNAL keys answer Rejected.UnsupportedOperation to versions and rotation."""
+    key_id = tea.create_key(m.CreateKeyRequest(**create)).body.key_metadata.key_id
+    with pytest.raises(ClientException) as info:
+        tea.create_key_version(m.CreateKeyVersionRequest(key_id=key_id))
+    assert ("Rejected.UnsupportedOperation", 400) == (info.value.code, info.value.status_code)
+    with pytest.raises(ClientException) as info:
+        tea.update_rotation_policy(
+            m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval="30d")
+        )
+    assert "Rejected.UnsupportedOperation" == info.value.code
+
+
+def test_update_rotation_policy(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
+    """Enabling sets RotationInterval (seconds form) and NextRotationDate; disabling clears it."""
+    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    tea.update_rotation_policy(
+        m.UpdateRotationPolicyRequest(key_id=meta.key_id, enable_automatic_rotation=True, rotation_interval="7d")
+    )
+    now = tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
+    assert ("Enabled", "604800s") == (now.automatic_rotation, now.rotation_interval)
+    assert now.next_rotation_date > now.last_rotation_date
+    old.call(UpdateRotationPolicyRequest(), KeyId=meta.key_id, EnableAutomaticRotation=False)
+    off = tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
+    assert ("Disabled", "") == (off.automatic_rotation, off.next_rotation_date)
+
+
+@pytest.mark.parametrize("interval", ["6d", "366d", "10x", "d", None])
+def test_rotation_interval_bounds(tea, interval) -> None:  # type: ignore[no-untyped-def]
+    """Intervals outside 7–365 days, malformed, or missing when enabling are InvalidParameter."""
+    key_id = tea.create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+    with pytest.raises(ClientException) as info:
+        tea.update_rotation_policy(
+            m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval=interval)
+        )
+    assert ("InvalidParameter", 400) == (info.value.code, info.value.status_code)
+    assert "RotationInterval" in info.value.message
