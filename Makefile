@@ -30,6 +30,11 @@ test-chaos: install ## long kill -9 runs
 fuzz: install ## long fuzzing runs
 	$(PYTEST) -q -m fuzz
 
+lint: install ## ruff and mypy (strict) over src/
+	$(VENV)/bin/pip install -q ruff mypy
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy src
+
 docs: install ## regenerate docs/api.md from the action tables
 	$(PY) -m openkms.api.docs > docs/api.md
 

@@ -148,7 +148,9 @@ class KMSApp:
         if isinstance(exc, DomainError):
             return to_wire(exc)
         if isinstance(exc, (OperationalError, PoolTimeout)):
-            errlog.warning("request %s (%s): database unavailable: %s", request_id, action, type(exc).__name__)
+            errlog.warning(
+                "request %s (%s): database unavailable: %s", request_id, action, type(exc).__name__
+            )
             return errors.ServiceUnavailableTemporary()
         # Logged with the request id for the operator; the caller sees only InternalFailure.
         errlog.error("request %s (%s) failed", request_id, action, exc_info=exc)

@@ -30,10 +30,10 @@ def test_key_survives_kill9_right_after_create(fresh_server: ServerProcess) -> N
 def test_data_dir_permissions(fresh_server: ServerProcess) -> None:
     """The data dir is 0700 and every file in it 0600; the root key is 48 bytes."""
     tea_client(fresh_server.endpoint).create_key(m.CreateKeyRequest())
-    assert 0o700 == stat.S_IMODE(fresh_server.data_dir.stat().st_mode)
+    assert stat.S_IMODE(fresh_server.data_dir.stat().st_mode) == 0o700
     for entry in fresh_server.data_dir.iterdir():
-        assert 0o600 == stat.S_IMODE(entry.stat().st_mode), entry.name
-    assert 48 == (fresh_server.data_dir / "root.key").stat().st_size
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600, entry.name
+    assert (fresh_server.data_dir / "root.key").stat().st_size == 48
 
 
 def test_refuses_group_readable_root_key(fresh_server: ServerProcess) -> None:
@@ -44,7 +44,7 @@ def test_refuses_group_readable_root_key(fresh_server: ServerProcess) -> None:
         [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(fresh_server.data_dir), "--port", "1"],
         capture_output=True, text=True, timeout=60,
     )
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert "must be 0600" in proc.stderr
 
 
@@ -61,7 +61,7 @@ def test_refuses_foreign_root_key(fresh_server: ServerProcess, tmp_path) -> None
          "--root-key-file", str(other / "root.key"), "--port", "1"],
         capture_output=True, text=True, timeout=60,
     )
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert "fingerprint mismatch" in proc.stderr
 
 
@@ -71,7 +71,7 @@ def test_refuses_non_loopback_without_tls(tmp_path) -> None:  # type: ignore[no-
         [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(tmp_path / "d"), "--host", "0.0.0.0"],
         capture_output=True, text=True, timeout=60,
     )
-    assert 2 == proc.returncode
+    assert proc.returncode == 2
     assert "refusing to serve plain HTTP" in proc.stderr
 
 

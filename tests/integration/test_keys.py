@@ -23,18 +23,18 @@ def test_tea_create_describe_list(tea_any) -> None:  # type: ignore[no-untyped-d
     """The Tea SDK in every signing mode creates, describes and lists keys."""
     created = tea_any.create_key(m.CreateKeyRequest(description="tea key", key_spec="Aliyun_AES_128"))
     meta = created.body.key_metadata
-    assert "Enabled" == meta.key_state
-    assert "Aliyun_AES_128" == meta.key_spec
-    assert "ENCRYPT/DECRYPT" == meta.key_usage
-    assert "Aliyun_KMS" == meta.origin
+    assert meta.key_state == "Enabled"
+    assert meta.key_spec == "Aliyun_AES_128"
+    assert meta.key_usage == "ENCRYPT/DECRYPT"
+    assert meta.origin == "Aliyun_KMS"
     assert ISO.fullmatch(meta.creation_date)
     assert re.fullmatch(r"acs:kms:cn-hangzhou:\d{16}:key/" + meta.key_id, meta.arn)
-    assert "" == meta.delete_date
-    assert "" == meta.material_expire_time
+    assert meta.delete_date == ""
+    assert meta.material_expire_time == ""
     described = tea_any.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
     assert meta.key_id == described.key_id
-    assert "tea key" == described.description
-    assert "Disabled" == described.deletion_protection
+    assert described.description == "tea key"
+    assert described.deletion_protection == "Disabled"
     assert meta.primary_key_version == described.primary_key_version
     by_arn = tea_any.describe_key(m.DescribeKeyRequest(key_id=meta.arn)).body.key_metadata
     assert meta.key_id == by_arn.key_id
@@ -49,12 +49,12 @@ def test_old_sdk_create_describe_list(old: OldClient) -> None:
     meta = body["KeyMetadata"]
     assert body["RequestId"]
     key_id = meta["KeyId"]
-    assert "Aliyun_AES_256" == meta["KeySpec"]
-    assert "old key" == old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"]
+    assert meta["KeySpec"] == "Aliyun_AES_256"
+    assert old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"] == "old key"
     old.call(UpdateKeyDescriptionRequest(), KeyId=key_id, Description="renamed")
-    assert "renamed" == old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"]
+    assert old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"] == "renamed"
     old.call(UpdateKeyDescriptionRequest(), KeyId=key_id, Description="")
-    assert "" == old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"]
+    assert old.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"] == ""
     page = old.call(ListKeysRequest(), PageNumber=1, PageSize=100)
     assert {"KeyId", "KeyArn"} == set(page["Keys"]["Key"][0])
 
@@ -68,7 +68,7 @@ def test_list_keys_pages_without_overlap(tea) -> None:  # type: ignore[no-untype
     page = 1
     while True:
         body = tea.list_keys(m.ListKeysRequest(page_number=page, page_size=3)).body
-        assert 3 == body.page_size
+        assert body.page_size == 3
         assert page == body.page_number
         if not body.keys.key:
             break
@@ -81,7 +81,7 @@ def test_list_keys_pages_without_overlap(tea) -> None:  # type: ignore[no-untype
 def test_list_keys_empty_page_keeps_wrapper(raw) -> None:  # type: ignore[no-untyped-def]
     """An empty page still answers {"Keys":{"Key":[]}}, the shape the Tea models need."""
     body = raw.v1("ListKeys", {"PageNumber": "100000", "PageSize": "100"}).json()
-    assert {"Key": []} == body["Keys"]
+    assert body["Keys"] == {"Key": []}
 
 
 def test_list_keys_filters(tea) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def test_list_keys_filters(tea) -> None:  # type: ignore[no-untyped-def]
     ids = [k.key_id for k in tea.list_keys(m.ListKeysRequest(page_size=100, filters=filters)).body.keys.key]
     assert key_id in ids
     for other in ids:
-        assert "Aliyun_SM4" == tea.describe_key(m.DescribeKeyRequest(key_id=other)).body.key_metadata.key_spec
+        assert tea.describe_key(m.DescribeKeyRequest(key_id=other)).body.key_metadata.key_spec == "Aliyun_SM4"
 
 
 @pytest.mark.parametrize(
@@ -115,14 +115,14 @@ def test_create_key_refuses_bad_input(tea, request_kwargs, code) -> None:  # typ
     with pytest.raises(ClientException) as info:
         tea.create_key(m.CreateKeyRequest(**request_kwargs))
     assert code == info.value.code
-    assert 400 == info.value.status_code
+    assert info.value.status_code == 400
     assert before == tea.list_keys(m.ListKeysRequest(page_size=1)).body.total_count
 
 
 def test_create_key_description_boundary(tea) -> None:  # type: ignore[no-untyped-def]
     """A description of exactly 8192 characters is accepted and returned whole."""
     meta = tea.create_key(m.CreateKeyRequest(description="d" * 8192)).body.key_metadata
-    assert 8192 == len(tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata.description)
+    assert len(tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata.description) == 8192
 
 
 def test_create_key_rotation_and_tags_are_stored(tea) -> None:  # type: ignore[no-untyped-def]
@@ -133,49 +133,49 @@ def test_create_key_rotation_and_tags_are_stored(tea) -> None:  # type: ignore[n
             tags=json.dumps([{"TagKey": "env", "TagValue": "prod"}]),
         )
     ).body.key_metadata
-    assert "Enabled" == meta.automatic_rotation
-    assert "2592000s" == meta.rotation_interval
+    assert meta.automatic_rotation == "Enabled"
+    assert meta.rotation_interval == "2592000s"
     assert ISO.fullmatch(meta.next_rotation_date)
 
 
 def test_external_key_starts_pending_import(tea) -> None:  # type: ignore[no-untyped-def]
     """Origin=EXTERNAL (case-sensitive) creates a key in PendingImport."""
     meta = tea.create_key(m.CreateKeyRequest(origin="EXTERNAL")).body.key_metadata
-    assert "PendingImport" == meta.key_state
-    assert "EXTERNAL" == meta.origin
+    assert meta.key_state == "PendingImport"
+    assert meta.origin == "EXTERNAL"
 
 
 def test_asymmetric_specs_default_usage(tea) -> None:  # type: ignore[no-untyped-def]
     """Specs that can only sign default to SIGN/VERIFY; RSA defaults to ENCRYPT/DECRYPT."""
-    assert "SIGN/VERIFY" == tea.create_key(m.CreateKeyRequest(key_spec="EC_P256")).body.key_metadata.key_usage
-    assert "ENCRYPT/DECRYPT" == tea.create_key(m.CreateKeyRequest(key_spec="RSA_2048")).body.key_metadata.key_usage
+    assert tea.create_key(m.CreateKeyRequest(key_spec="EC_P256")).body.key_metadata.key_usage == "SIGN/VERIFY"
+    assert tea.create_key(m.CreateKeyRequest(key_spec="RSA_2048")).body.key_metadata.key_usage == "ENCRYPT/DECRYPT"
 
 
 def test_unknown_key_and_alias(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """An unknown key id is 404 Forbidden.KeyNotFound; an unknown alias 404 Forbidden.AliasNotFound."""
     with pytest.raises(ClientException) as info:
         tea.describe_key(m.DescribeKeyRequest(key_id="00000000-0000-4000-8000-000000000000"))
-    assert ("Forbidden.KeyNotFound", 404) == (info.value.code, info.value.status_code)
+    assert (info.value.code, info.value.status_code) == ("Forbidden.KeyNotFound", 404)
     with pytest.raises(ServerException) as old_info:
         old.call(DescribeKeyRequest(), KeyId="alias/nothing-here")
-    assert ("Forbidden.AliasNotFound", 404) == (old_info.value.get_error_code(), old_info.value.get_http_status())
+    assert (old_info.value.get_error_code(), old_info.value.get_http_status()) == ("Forbidden.AliasNotFound", 404)
 
 
 def test_missing_and_bad_paging_parameters(raw) -> None:  # type: ignore[no-untyped-def]
     """MissingParameter and InvalidParameter name the parameter; bounds come from the table."""
     body = raw.v1("DescribeKey").json()
-    assert ("MissingParameter", 400) == (body["Code"], body["HttpStatus"])
+    assert (body["Code"], body["HttpStatus"]) == ("MissingParameter", 400)
     assert '"KeyId"' in body["Message"]
     for size in ("0", "101", "abc", "-1"):
         resp = raw.v1("ListKeys", {"PageSize": size})
-        assert 400 == resp.status
-        assert "InvalidParameter" == resp.json()["Code"]
+        assert resp.status == 400
+        assert resp.json()["Code"] == "InvalidParameter"
         assert "PageSize" in resp.json()["Message"]
 
 
 def test_service_level_actions(tea) -> None:  # type: ignore[no-untyped-def]
     """DescribeRegions, DescribeAccountKmsStatus and OpenKmsService answer in Alibaba's shapes."""
     regions = tea.describe_regions().body.regions.region
-    assert ["cn-hangzhou"] == [r.region_id for r in regions]
-    assert "Enabled" == tea.describe_account_kms_status().body.account_status
+    assert [r.region_id for r in regions] == ["cn-hangzhou"]
+    assert tea.describe_account_kms_status().body.account_status == "Enabled"
     assert tea.open_kms_service().body.request_id

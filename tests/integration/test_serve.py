@@ -48,8 +48,8 @@ def test_tls_serving(tmp_path: Path) -> None:
     try:
         query = urlencode(RawSigner(srv.endpoint).v1_params("ListKeys", {}), quote_via=quote)
         with urllib.request.urlopen(f"https://{srv.endpoint}/?{query}", data=b"", context=ctx) as r:
-            assert 200 == r.status
-            assert 0 == json.loads(r.read())["TotalCount"]
+            assert r.status == 200
+            assert json.loads(r.read())["TotalCount"] == 0
     finally:
         srv.stop()
 
@@ -63,8 +63,8 @@ def test_request_log_lines(fresh_server: ServerProcess) -> None:
     lines = [json.loads(line) for line in fresh_server.log().splitlines() if line.startswith("{")]
     by_id = {line["request_id"]: line for line in lines}
     first = by_id[ok.json()["RequestId"]]
-    assert ("ListKeys", 200, "-") == (first["action"], first["status"], first["code"])
+    assert (first["action"], first["status"], first["code"]) == ("ListKeys", 200, "-")
     second = by_id[bad.json()["RequestId"]]
-    assert ("DescribeKey", 404, "Forbidden.KeyNotFound") == (second["action"], second["status"], second["code"])
+    assert (second["action"], second["status"], second["code"]) == ("DescribeKey", 404, "Forbidden.KeyNotFound")
     assert isinstance(second["latency_ms"], float)
     assert ACCESS_KEY_SECRET not in fresh_server.log()

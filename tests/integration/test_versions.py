@@ -24,7 +24,7 @@ def test_create_key_version_switches_primary(tea) -> None:  # type: ignore[no-un
     assert version.key_version_id == described.primary_key_version
     assert version.creation_date == described.last_rotation_date
     listed = tea.list_key_versions(m.ListKeyVersionsRequest(key_id=meta.key_id)).body
-    assert 2 == listed.total_count
+    assert listed.total_count == 2
     assert [first, version.key_version_id] == [v.key_version_id for v in listed.key_versions.key_version]
     one = tea.describe_key_version(
         m.DescribeKeyVersionRequest(key_id=meta.key_id, key_version_id=first)
@@ -40,9 +40,9 @@ def test_old_sdk_versions_and_paging(old: OldClient) -> None:
     made = [old.call(CreateKeyVersionRequest(), KeyId=key_id)["KeyVersion"]["KeyVersionId"] for _ in range(4)]
     page1 = old.call(ListKeyVersionsRequest(), KeyId=key_id, PageNumber=1, PageSize=3)
     page2 = old.call(ListKeyVersionsRequest(), KeyId=key_id, PageNumber=2, PageSize=3)
-    assert 5 == page1["TotalCount"]
+    assert page1["TotalCount"] == 5
     ids = [v["KeyVersionId"] for v in page1["KeyVersions"]["KeyVersion"] + page2["KeyVersions"]["KeyVersion"]]
-    assert 5 == len(set(ids))
+    assert len(set(ids)) == 5
     assert made == ids[1:]
     got = old.call(DescribeKeyVersionRequest(), KeyId=key_id, KeyVersionId=made[0])["KeyVersion"]
     assert made[0] == got["KeyVersionId"]
@@ -55,7 +55,7 @@ def test_unknown_version_is_404(tea) -> None:  # type: ignore[no-untyped-def]
     for version in ("00000000-0000-4000-8000-000000000000", b.primary_key_version):
         with pytest.raises(ClientException) as info:
             tea.describe_key_version(m.DescribeKeyVersionRequest(key_id=a.key_id, key_version_id=version))
-        assert ("Forbidden.KeyVersionNotFound", 404) == (info.value.code, info.value.status_code)
+        assert (info.value.code, info.value.status_code) == ("Forbidden.KeyVersionNotFound", 404)
 
 
 @pytest.mark.parametrize("create", [{"key_spec": "RSA_2048"}, {"key_spec": "EC_P256"}, {"origin": "EXTERNAL"}])
@@ -64,12 +64,12 @@ def test_versions_refused_for_non_rotatable_keys(tea, create) -> None:  # type: 
     key_id = tea.create_key(m.CreateKeyRequest(**create)).body.key_metadata.key_id
     with pytest.raises(ClientException) as info:
         tea.create_key_version(m.CreateKeyVersionRequest(key_id=key_id))
-    assert ("Rejected.UnsupportedOperation", 400) == (info.value.code, info.value.status_code)
+    assert (info.value.code, info.value.status_code) == ("Rejected.UnsupportedOperation", 400)
     with pytest.raises(ClientException) as info:
         tea.update_rotation_policy(
             m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval="30d")
         )
-    assert "Rejected.UnsupportedOperation" == info.value.code
+    assert info.value.code == "Rejected.UnsupportedOperation"
 
 
 def test_update_rotation_policy(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
@@ -79,11 +79,11 @@ def test_update_rotation_policy(tea, old: OldClient) -> None:  # type: ignore[no
         m.UpdateRotationPolicyRequest(key_id=meta.key_id, enable_automatic_rotation=True, rotation_interval="7d")
     )
     now = tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
-    assert ("Enabled", "604800s") == (now.automatic_rotation, now.rotation_interval)
+    assert (now.automatic_rotation, now.rotation_interval) == ("Enabled", "604800s")
     assert now.next_rotation_date > now.last_rotation_date
     old.call(UpdateRotationPolicyRequest(), KeyId=meta.key_id, EnableAutomaticRotation=False)
     off = tea.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata
-    assert ("Disabled", "") == (off.automatic_rotation, off.next_rotation_date)
+    assert (off.automatic_rotation, off.next_rotation_date) == ("Disabled", "")
 
 
 @pytest.mark.parametrize("interval", ["6d", "366d", "10x", "d", None])
@@ -94,5 +94,5 @@ def test_rotation_interval_bounds(tea, interval) -> None:  # type: ignore[no-unt
         tea.update_rotation_policy(
             m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval=interval)
         )
-    assert ("InvalidParameter", 400) == (info.value.code, info.value.status_code)
+    assert (info.value.code, info.value.status_code) == ("InvalidParameter", 400)
     assert "RotationInterval" in info.value.message

@@ -11,7 +11,7 @@ import os
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from openkms.domain.keyspec import Kind, KeySpec
+from openkms.domain.keyspec import KeySpec, Kind
 
 _CURVES: dict[str, ec.EllipticCurve] = {"EC_P256": ec.SECP256R1(), "EC_P256K": ec.SECP256K1()}
 

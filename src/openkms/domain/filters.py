@@ -14,7 +14,9 @@ MAX_FILTERS = 10
 MAX_VALUES = 10
 
 
-def parse_filters(text: str | None, allowed: tuple[str, ...], parameter: str = "Filters") -> dict[str, list[str]]:
+def parse_filters(
+    text: str | None, allowed: tuple[str, ...], parameter: str = "Filters"
+) -> dict[str, list[str]]:
     if not text:
         return {}
     try:

@@ -70,7 +70,7 @@ def _meta_setdefault(db: Database, name: str, value: str) -> str:
         with db.write() as conn:
             existing = conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
             if existing is not None:
-                return existing
+                return str(existing)
             conn.execute(insert(meta).values(name=name, value=value))
             return value
     except IntegrityError:

@@ -80,14 +80,14 @@ def test_boundary_values_inside_are_accepted(spec: ActionSpec) -> None:
 def test_booleans_parse_case_insensitively() -> None:
     """The SDKs send Python's True/False: booleans are read in any case."""
     p = Param("Flag", kind=bool)
-    assert [True, False, True] == [p.convert("True"), p.convert("false"), p.convert("TRUE")]
+    assert [p.convert("True"), p.convert("false"), p.convert("TRUE")] == [True, False, True]
 
 
 def test_snake_case_names() -> None:
     """Alibaba names map to Python argument names."""
-    assert ["key_id", "dkms_instance_id", "page_size"] == [
+    assert [
         snake("KeyId"), snake("DKMSInstanceId"), snake("PageSize")
-    ]
+    ] == ["key_id", "dkms_instance_id", "page_size"]
 
 
 def test_api_reference_page_is_current() -> None:

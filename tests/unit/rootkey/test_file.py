@@ -31,9 +31,9 @@ def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
         for p in procs:
             p.join(30)
         prints = {queue.get(timeout=5) for _ in procs}
-        assert 1 == len(prints)
-        assert ["root.key"] == sorted(os.listdir(d))  # no temp files left behind
-        assert 0o600 == (d / "root.key").stat().st_mode & 0o777
+        assert len(prints) == 1
+        assert sorted(os.listdir(d)) == ["root.key"]  # no temp files left behind
+        assert (d / "root.key").stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_wrapped_material_moved_to_another_key_does_not_unwrap(tmp_path: Path) -
     root = FileRootKey.load_or_create(tmp_path / "root.key")
     keyring = Keyring(root, {1: Keyring.new_kek(root, 1)})
     version, blob = keyring.wrap(b"k" * 32, material_aad("key-a", "ver-a", "Aliyun_AES_256", 1))
-    assert b"k" * 32 == keyring.unwrap(version, blob, material_aad("key-a", "ver-a", "Aliyun_AES_256", 1))
+    assert keyring.unwrap(version, blob, material_aad("key-a", "ver-a", "Aliyun_AES_256", 1)) == b"k" * 32
     for aad in (
         material_aad("key-b", "ver-a", "Aliyun_AES_256", 1),
         material_aad("key-a", "ver-b", "Aliyun_AES_256", 1),

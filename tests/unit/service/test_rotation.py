@@ -34,10 +34,10 @@ def test_rotation_happens_when_due_and_only_then(tmp_path: Path) -> None:
     key = _create(keys, "7d")
     plain = _create(keys, None)
     clock.advance(7 * DAY - 1)
-    assert 0 == versions.rotate_due()
+    assert versions.rotate_due() == 0
     clock.advance(1)
-    assert 1 == versions.rotate_due()
-    assert 0 == versions.rotate_due()  # idempotent: nothing is due any more
+    assert versions.rotate_due() == 1
+    assert versions.rotate_due() == 0  # idempotent: nothing is due any more
     after = keys.get(key.key_id)
     assert key.primary_version_id != after.primary_version_id
     assert clock.now() == after.last_rotation_date
@@ -46,7 +46,7 @@ def test_rotation_happens_when_due_and_only_then(tmp_path: Path) -> None:
     # Every version's material stays available after rotation.
     for v in (key.primary_version_id, after.primary_version_id):
         assert v is not None
-        assert 32 == len(keys.material(after, v))
+        assert len(keys.material(after, v)) == 32
 
 
 def test_disabled_key_suspends_rotation(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_disabled_key_suspends_rotation(tmp_path: Path) -> None:
     with keys.dep.db.write() as conn:
         repo.update_key(conn, key.key_id, key_state="Disabled")
     clock.advance(30 * DAY)
-    assert 0 == versions.rotate_due()
+    assert versions.rotate_due() == 0
     with keys.dep.db.write() as conn:
         repo.update_key(conn, key.key_id, key_state="Enabled")
-    assert 1 == versions.rotate_due()
+    assert versions.rotate_due() == 1

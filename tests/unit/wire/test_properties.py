@@ -56,4 +56,4 @@ def test_action_tables_raise_only_catalogue_errors(action: str, raw: dict[str, s
     try:
         spec.bind(raw)
     except errors.KMSError as exc:
-        assert 400 == exc.http_status
+        assert exc.http_status == 400

@@ -22,7 +22,7 @@ def test_v1_old_sdk_encrypt_vector() -> None:
     sts = signing.v1_string_to_sign("POST", params)
     assert sts.startswith("POST&%2F&AccessKeyId%3DLTAI5tFakeAccessKeyId0001%26Action%3DEncrypt")
     assert "SignatureType%3D%26" in sts
-    assert "WZDcfLMFqrakFpOV/aIhQlbaBBo=" == signing.v1_signature(SECRET, sts)
+    assert signing.v1_signature(SECRET, sts) == "WZDcfLMFqrakFpOV/aIhQlbaBBo="
 
 
 def test_v1_tea_v2_form_body_is_signed() -> None:
@@ -36,7 +36,7 @@ def test_v1_tea_v2_form_body_is_signed() -> None:
     params = parse_form(query) + parse_form("SecretData=p%40ss+word%2B%2F%3D%2A~")
     assert ("SecretData", "p@ss word+/=*~") in params
     sts = signing.v1_string_to_sign("POST", params)
-    assert "b2l4xo9EG24x7QhOcGYGHSVkcy8=" == signing.v1_signature(SECRET, sts)
+    assert signing.v1_signature(SECRET, sts) == "b2l4xo9EG24x7QhOcGYGHSVkcy8="
 
 
 V3A_HEADERS = [
@@ -66,12 +66,12 @@ def test_v3_tea_default_encrypt_vector() -> None:
     """V3-a: the Tea SDK's default scheme; the canonical request hashes to the captured value."""
     auth = signing.parse_authorization(V3A_AUTH)
     assert auth is not None
-    assert "LTAI5tFakeAccessKeyId0001" == auth.access_key_id
+    assert auth.access_key_id == "LTAI5tFakeAccessKeyId0001"
     creq = signing.canonical_request(
         "POST", "/", parse_form(V3A_QUERY), V3A_HEADERS, auth.signed_headers, signing.EMPTY_SHA256
     )
     sts = signing.v3_string_to_sign(creq)
-    assert "ACS3-HMAC-SHA256\n4a224ffd099bac87e4e05ebfb76d2195721625a5380e460d165424c0858d5014" == sts
+    assert sts == "ACS3-HMAC-SHA256\n4a224ffd099bac87e4e05ebfb76d2195721625a5380e460d165424c0858d5014"
     assert auth.signature == signing.v3_signature(SECRET, sts)
 
 
@@ -97,7 +97,7 @@ def test_v3_form_body_vector() -> None:
     import hashlib
 
     body_hash = hashlib.sha256(body).hexdigest()
-    assert "9ee1fa6ad9564c7d96f8d7a59ffbf74fb0b174c16969ffbc31e8d3f29ab28072" == body_hash
+    assert body_hash == "9ee1fa6ad9564c7d96f8d7a59ffbf74fb0b174c16969ffbc31e8d3f29ab28072"
     headers = [
         ("host", "127.0.0.1:18931"),
         ("x-acs-version", "2016-01-20"),
@@ -119,9 +119,9 @@ def test_v3_form_body_vector() -> None:
         "&SecretDataType=text&SecretName=s1&VersionId=v1"
     )
     creq = signing.canonical_request("POST", "/", parse_form(query), headers, signed, body_hash)
-    assert "b6eb5f856eb1e7489b3102bfb13a041f7b08a49b334066d21a188201b9e3b696" == signing.v3_signature(
+    assert signing.v3_signature(
         SECRET, signing.v3_string_to_sign(creq)
-    )
+    ) == "b6eb5f856eb1e7489b3102bfb13a041f7b08a49b334066d21a188201b9e3b696"
 
 
 def test_v4_vector() -> None:
@@ -143,17 +143,17 @@ def test_v4_vector() -> None:
         "Signature=27a3f7d8fa4f62f52ed176fcd41952a275f8e1efdf76083601e3cc754c402e3f"
     )
     assert auth is not None
-    assert ("20261128", "cn-hangzhou", "Kms", "aliyun_v4_request") == auth.scope
+    assert auth.scope == ("20261128", "cn-hangzhou", "Kms", "aliyun_v4_request")
     creq = signing.canonical_request(
         "POST", "/", parse_form(V3A_QUERY), headers, auth.signed_headers, signing.EMPTY_SHA256
     )
     import hashlib
 
-    assert "938853b5304c2502dcf891b9719a48d04056367547aa37f2c51275b95bc1688e" == hashlib.sha256(
+    assert hashlib.sha256(
         creq.encode()
-    ).hexdigest()
+    ).hexdigest() == "938853b5304c2502dcf891b9719a48d04056367547aa37f2c51275b95bc1688e"
     key = signing.v4_signing_key(SECRET, "20261128", "cn-hangzhou", "Kms")
-    assert "bae6adfca90f502aafb8d453da7066cb8aa3a3c11a9bd7340e0a483fbd75e97b" == key.hex()
+    assert key.hex() == "bae6adfca90f502aafb8d453da7066cb8aa3a3c11a9bd7340e0a483fbd75e97b"
     assert auth.signature == signing.v4_signature(key, signing.v4_string_to_sign(creq))
 
 
