@@ -22,7 +22,7 @@ test: install ## the whole default test suite (what CI runs)
 	$(PYTEST) -n 2 -q
 
 test-all: install ## the default suite plus the long chaos and fuzz runs
-	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz)"
+	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz or bench)"
 
 test-chaos: install ## long kill -9 runs
 	$(PYTEST) -q -m chaos

@@ -24,14 +24,23 @@ def free_port() -> int:
 class ServerProcess:
     """Runs ``python -m openkms.cli serve`` on a free loopback port over ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        module: str = "openkms.cli",
+    ) -> None:
         self.data_dir = data_dir
+        self.module = module
         self.port = free_port()
         self.extra_args = extra_args or []
         self.env = {
             **os.environ,
             "OPENKMS_ROOT_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "OPENKMS_ROOT_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+            "PYTHONPATH": str(Path(__file__).parents[2]),
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -53,7 +62,7 @@ class ServerProcess:
 
     def _spawn(self, log: object) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(self.data_dir),
+            [sys.executable, "-m", self.module, "serve", "--data-dir", str(self.data_dir),
              "--port", str(self.port), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,  # type: ignore[arg-type]
         )
