@@ -49,6 +49,8 @@ class Settings:
     # Signed requests must carry a timestamp within this many seconds of the server's clock.
     time_window: int = 15 * 60
     log_requests: bool = True
+    # Requests in flight per worker process before new ones are answered 429 Rejected.Throttling.
+    max_inflight: int = field(default_factory=lambda: int(_env("MAX_INFLIGHT", "256") or "256"))
 
     @property
     def database_url(self) -> str:

@@ -54,6 +54,11 @@ class KMSApp:
         )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         self.log_requests = dep.settings.log_requests
+        # Requests admitted but not yet answered. Beyond the bound a request is answered 429
+        # at once, before its body is read: memory stays bounded under any burst and the
+        # process recovers by itself when the burst ends.
+        self.inflight = 0
+        self.max_inflight = dep.settings.max_inflight
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -61,15 +66,23 @@ class KMSApp:
             return
         if scope["type"] != "http":
             return
-        body, too_large = await _read_body(receive)
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
             await _send(send, 200, JSON_TYPE, b'{"Status":"ok"}', "")
             return
         request_id = ids.new_request_id()
-        loop = asyncio.get_running_loop()
-        status, ctype, payload = await loop.run_in_executor(
-            self.pool, self.process, scope, body, too_large, request_id
-        )
+        if self.inflight >= self.max_inflight:
+            status, ctype, payload = render_error(errors.RejectedThrottling(), request_id, "", False)
+            await _send(send, status, ctype, payload, request_id, retry_after=True)
+            return
+        self.inflight += 1
+        try:
+            body, too_large = await _read_body(receive)
+            loop = asyncio.get_running_loop()
+            status, ctype, payload = await loop.run_in_executor(
+                self.pool, self.process, scope, body, too_large, request_id
+            )
+        finally:
+            self.inflight -= 1
         await _send(send, status, ctype, payload, request_id)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -176,12 +189,17 @@ async def _read_body(receive: Any) -> tuple[bytes, bool]:
     return b"".join(chunks), too_large
 
 
-async def _send(send: Any, status: int, ctype: bytes, payload: bytes, request_id: str) -> None:
+async def _send(
+    send: Any, status: int, ctype: bytes, payload: bytes, request_id: str, retry_after: bool = False
+) -> None:
     headers = [
         (b"content-type", ctype),
         (b"content-length", str(len(payload)).encode()),
     ]
     if request_id:
         headers.append((b"x-acs-request-id", request_id.encode()))
+    if retry_after:
+        # The Tea SDK turns a positive x-acs-retry-after into its ThrottlingException.
+        headers.append((b"x-acs-retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
