@@ -26,10 +26,13 @@ from openkms.auth import Authenticator
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.service.access_keys import CredentialStore
+from openkms.service.aliases import AliasService
 from openkms.service.context import CallContext, Caller, Services
 from openkms.service.deployment import Deployment
+from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
+from openkms.service.tags import TagService
 from openkms.service.versions import VersionService
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
@@ -48,7 +51,14 @@ class KMSApp:
     def __init__(self, dep: Deployment, *, threads: int = 8) -> None:
         self.dep = dep
         keys = KeyService(dep)
-        self.services = Services(deployment=dep, keys=keys, versions=VersionService(dep, keys))
+        self.services = Services(
+            deployment=dep,
+            keys=keys,
+            versions=VersionService(dep, keys),
+            aliases=AliasService(dep, keys),
+            tags=TagService(dep, keys),
+            key_policies=KeyPolicyService(dep, keys),
+        )
         self.auth = Authenticator(
             CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window
         )

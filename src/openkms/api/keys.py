@@ -47,6 +47,7 @@ def create_key(
         rotation_interval=rotation_interval,
         tag_map=tag_map,
         creator=ctx.services.deployment.account_id,
+        policy=policy,
     )
     return _metadata(ctx, key)
 
@@ -55,7 +56,10 @@ def describe_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
     return _metadata(ctx, ctx.keys.get(key_id))
 
 
-LIST_KEY_FILTERS = ("KeyState", "KeySpec", "KeyUsage", "ProtectionLevel", "CreatorType", "KeyId", "Creator")
+LIST_KEY_FILTERS = (
+    "KeyState", "KeySpec", "KeyUsage", "ProtectionLevel", "CreatorType", "KeyId", "Creator",
+    "DKMSInstanceId", "TagKey", "TagValue", "AliasName",
+)  # fmt: skip
 
 
 def list_keys(
@@ -93,7 +97,12 @@ ACTIONS = [
             Param("RotationInterval", max=32, doc="<n>d|h|m|s, 7 to 365 days."),
             Param("Tags", max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
             Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
-            Param("Policy", max=32768, doc="Key policy JSON (stored by the policy actions)."),
+            Param(
+                "Policy",
+                max=32768,
+                doc="Key policy JSON, <= 32768 bytes; validated and stored (see GetKeyPolicy). "
+                "Not enforced until access control lands.",
+            ),
             Param("KeyStorageMechanism", max=64, doc="Accepted and ignored."),
         ),
         doc="Create a customer master key.",
@@ -105,7 +114,12 @@ ACTIONS = [
         (
             Param("PageNumber", kind=int, default=1, min=1, max=10**9),
             Param("PageSize", kind=int, default=10, min=1, max=100),
-            Param("Filters", max=16384, doc="JSON array of {Key, Values}."),
+            Param(
+                "Filters",
+                max=16384,
+                doc="JSON array of {Key, Values}; Key in " + ", ".join(LIST_KEY_FILTERS) + ". "
+                "OR within a Key, AND across Keys; TagKey and TagValue together match one tag.",
+            ),
         ),
         doc="Page through the keys of the account.",
     ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openkms.wire import errors
@@ -82,6 +82,82 @@ class Param:
         hi = "" if self.max is None else str(self.max)
         return f"[{lo}, {hi}]"
 
+    @property
+    def wire_name(self) -> str:
+        """How the parameter is spelled on the wire (``Tag.N.Key`` for repeat lists)."""
+        return self.name
+
+    def read(self, raw: Mapping[str, str]) -> Any:
+        """Find this parameter in the raw request map and convert it."""
+        return self.convert(raw.get(self.name))
+
+
+@dataclass(frozen=True)
+class Repeated(Param):
+    """A repeat list: ``Name.1``, ``Name.2``, ... or, with ``fields``, ``Name.N.Field``.
+
+    This is how both SDKs flatten list parameters (the old SDK's ``RepeatList`` setters and the
+    Tea SDK's list models). ``N`` runs from 1 to ``max_items``; the items come back in ``N``
+    order. Without ``fields`` each item is a string checked like a plain :class:`Param` (the
+    inherited ``min``/``max``/``pattern``/``enum`` apply to each item) and the value is a
+    ``list[str]``. With ``fields`` each item is a ``dict`` keyed by the fields' ``arg`` names;
+    a field's own ``required`` and ``default`` apply per item. ``required`` means "at least one
+    item". Fields not declared (``Tag.1.Other``) are ignored, like any undeclared parameter.
+    """
+
+    fields: tuple[Param, ...] = ()
+    max_items: int = 20
+
+    @property
+    def wire_name(self) -> str:
+        if self.fields:
+            return " / ".join(f"{self.name}.N.{f.name}" for f in self.fields)
+        return f"{self.name}.N"
+
+    def read(self, raw: Mapping[str, str]) -> Any:
+        found: dict[int, dict[str, str]] = {}
+        prefix = self.name + "."
+        for name, value in raw.items():
+            if not name.startswith(prefix):
+                continue
+            index_text, _, rest = name[len(prefix) :].partition(".")
+            if bool(rest) != bool(self.fields):
+                continue
+            if not re.fullmatch(r"[1-9][0-9]{0,5}", index_text) or int(index_text) > self.max_items:
+                raise errors.InvalidParameter(
+                    name, f"{self.name} takes at most {self.max_items} items, numbered from 1."
+                )
+            found.setdefault(int(index_text), {})[rest] = value
+        if not found:
+            if self.required:
+                raise errors.MissingParameter(self.name)
+            return []
+        items: list[Any] = []
+        for n in sorted(found):
+            given = found[n]
+            if not self.fields:
+                items.append(self._item(f"{self.name}.{n}").convert(given[""]))
+                continue
+            items.append(
+                {
+                    f.arg: replace(f, name=f"{self.name}.{n}.{f.name}").convert(given.get(f.name))
+                    for f in self.fields
+                }
+            )
+        return items
+
+    def _item(self, name: str) -> Param:
+        return Param(
+            name,
+            kind=self.kind,
+            required=True,
+            min=self.min,
+            max=self.max,
+            enum=self.enum,
+            pattern=self.pattern,
+            allow_empty=self.allow_empty,
+        )
+
 
 Handler = Callable[..., dict[str, Any]]
 
@@ -95,7 +171,8 @@ class ActionSpec:
     params: tuple[Param, ...] = ()
     permission: str = ""
     doc: str = ""
-    # Repeated and nested parameters (``Tag.N.Key``) are read by the handler from the raw map.
+    # For parameters no declarative type fits, the handler may read the raw map itself.
+    # Repeat lists (``Tag.N.Key``) are declared with :class:`Repeated` instead.
     takes_raw: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -105,7 +182,7 @@ class ActionSpec:
 
     def bind(self, raw: Mapping[str, str]) -> dict[str, Any]:
         """Validate every declared parameter and return handler keyword arguments."""
-        kwargs = {p.arg: p.convert(raw.get(p.name)) for p in self.params}
+        kwargs = {p.arg: p.read(raw) for p in self.params}
         if self.takes_raw:
             kwargs["raw"] = raw
         return kwargs

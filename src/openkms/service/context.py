@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from openkms.service.aliases import AliasService
     from openkms.service.deployment import Deployment
+    from openkms.service.key_policy import KeyPolicyService
     from openkms.service.keys import KeyService
+    from openkms.service.tags import TagService
     from openkms.service.versions import VersionService
 
 
@@ -24,6 +27,9 @@ class Services:
     deployment: Deployment
     keys: KeyService
     versions: VersionService
+    aliases: AliasService
+    tags: TagService
+    key_policies: KeyPolicyService
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,12 @@ from openkms.crypto import aead, keygen
 from openkms.domain import errors, ids, keystate
 from openkms.domain.arn import KeyRef, parse_key_ref
 from openkms.domain.key import Key
+from openkms.domain.keypolicy import check_key_policy
 from openkms.domain.keyspec import ORIGIN_EXTERNAL, ORIGIN_KMS, resolve_spec
 from openkms.rootkey.keyring import material_aad
 from openkms.service.deployment import Deployment
 from openkms.store import keys as repo
+from openkms.store.key_filters import related_conditions
 from openkms.store.schema import aliases, keys, tags
 
 MATERIAL_CACHE_SIZE = 10_000
@@ -34,6 +36,7 @@ KEY_FILTERS = {
     "CreatorType": keys.c.creator_type,
     "KeyId": keys.c.key_id,
     "Creator": keys.c.creator,
+    "DKMSInstanceId": keys.c.dkms_instance_id,
 }
 
 
@@ -83,8 +86,11 @@ class KeyService:
         rotation_interval: str | None,
         tag_map: dict[str, str],
         creator: str,
+        policy: str | None = None,
     ) -> Key:
         spec, usage = resolve_spec(key_spec, key_usage)
+        if policy is not None:
+            check_key_policy(policy)
         if protection_level != "SOFTWARE":
             raise errors.UnsupportedOperation(
                 "ProtectionLevel HSM needs a PKCS#11 root of trust, which this deployment has not."
@@ -134,6 +140,7 @@ class KeyService:
                 deletion_protection=False,
                 deletion_protection_description="",
                 dkms_instance_id="",
+                policy=policy,
                 revision=1,
             )
             repo.insert_version(
@@ -164,6 +171,7 @@ class KeyService:
         for name, values in filters.items():
             if name in KEY_FILTERS:
                 conditions.append(KEY_FILTERS[name].in_(values))
+        conditions.extend(related_conditions(filters))
         where = and_(*conditions) if conditions else None
         with self.dep.db.read() as conn:
             count_stmt = select(func.count()).select_from(keys)

@@ -65,3 +65,9 @@ def list_versions(conn: Connection, key_id: str) -> list[KeyVersion]:
         .order_by(key_versions.c.creation_date, key_versions.c.version_id)
     )
     return [KeyVersion(r.key_id, r.version_id, r.creation_date) for r in conn.execute(stmt)]
+
+
+def get_policy(conn: Connection, key_id: str) -> str | None:
+    """A key's stored policy document (NULL: none set, the default applies)."""
+    value = conn.execute(select(keys.c.policy).where(keys.c.key_id == key_id)).scalar()
+    return None if value is None else str(value)

@@ -1,0 +1,84 @@
+"""Alias use cases: create, re-point, delete and page through aliases.
+
+Rules (Alibaba's key-state matrix): CreateAlias refuses a key pending deletion with 409
+``Rejected.StateModifiedFailed``; UpdateAlias refuses a *target* pending deletion with 409
+``Rejected.PendingDeletion``; DeleteAlias and the listings work in every state. A name already
+taken is 409 ``Rejected.ResourceExist`` (see :class:`AliasService.create`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from openkms.domain import errors, keystate
+from openkms.domain.aliases import check_alias_name
+from openkms.service.deployment import Deployment
+from openkms.service.keys import KeyService
+from openkms.store import aliases as repo
+
+
+class AliasService:
+    def __init__(self, dep: Deployment, keys: KeyService) -> None:
+        self.dep = dep
+        self.keys = keys
+
+    def create(self, alias_name: str, key_value: str) -> str:
+        """Bind a new alias to a key; returns the key id.
+
+        Alibaba's 2021 error table has ``AliasAlreadyExists`` (400) for a taken name, while every
+        newer "already exists" answer is 409 ``Rejected.ResourceExist``; we answer the latter,
+        which is what the current SDK docs list for duplicates.
+
+        Raises:
+            InvalidValue: a bad or reserved name.
+            KeyNotFound, AliasNotFound: the key does not resolve.
+            StateTransitionRefused: the key is pending deletion.
+            AlreadyExists: the name is taken.
+        """
+        check_alias_name(alias_name)
+        try:
+            with self.dep.db.write() as conn:
+                key = self.keys.load(conn, key_value)
+                if key.key_state == keystate.PENDING_DELETION:
+                    raise errors.StateTransitionRefused(
+                        "An alias cannot be bound to a key pending deletion."
+                    )
+                if repo.get_key_id(conn, alias_name) is not None:
+                    raise errors.AlreadyExists("The alias already exists.")
+                repo.insert_alias(conn, alias_name, key.key_id, self.dep.clock.now())
+        except IntegrityError:
+            # Two nodes creating the same name at once: the primary key decides.
+            raise errors.AlreadyExists("The alias already exists.") from None
+        return key.key_id
+
+    def update(self, alias_name: str, key_value: str) -> str:
+        """Point an existing alias at another key; returns the new key id.
+
+        Raises:
+            AliasNotFound: no such alias.
+            KeyNotFound: the target does not resolve.
+            KeyPendingDeletion: the target is pending deletion.
+        """
+        with self.dep.db.write() as conn:
+            if repo.get_key_id(conn, alias_name) is None:
+                raise errors.AliasNotFound()
+            key = self.keys.load(conn, key_value)
+            if key.key_state == keystate.PENDING_DELETION:
+                raise errors.KeyPendingDeletion()
+            repo.repoint(conn, alias_name, key.key_id, self.dep.clock.now())
+        return key.key_id
+
+    def delete(self, alias_name: str) -> None:
+        """Remove an alias; its key is untouched. Raises AliasNotFound."""
+        with self.dep.db.write() as conn:
+            if not repo.delete_alias(conn, alias_name):
+                raise errors.AliasNotFound()
+
+    def list_page(
+        self, page_number: int, page_size: int, key_value: str | None = None
+    ) -> tuple[list[tuple[str, str]], int]:
+        """A page of ``(alias_name, key_id)`` by name, of all aliases or of one key's."""
+        offset = (page_number - 1) * page_size
+        with self.dep.db.read() as conn:
+            key_id = self.keys.load(conn, key_value).key_id if key_value is not None else None
+            return repo.page(conn, offset, page_size, key_id)
