@@ -6,7 +6,7 @@ A test compares the file with this output, so the page cannot drift from what is
 from __future__ import annotations
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Param
+from openkms.api.spec import Param, Repeated
 
 HEADER = """# openkms API reference
 
@@ -34,6 +34,13 @@ def _constraint(p: Param) -> str:
         parts.append(f"matches `{p.pattern}`")
     if p.allow_empty:
         parts.append("may be empty")
+    if isinstance(p, Repeated):
+        each = "; ".join(
+            f"{f.name}{' (required)' if f.required else ''}: {_constraint(f) or 'string'}" for f in p.fields
+        )
+        if not p.fields:
+            each = "; ".join(parts) or "string"
+        return f"up to {p.max_items} items, N = 1..{p.max_items}; each {each}"
     return "; ".join(parts)
 
 
@@ -55,7 +62,7 @@ def render() -> str:
             notes = p.doc.replace("|", r"\|")
             constraint = _constraint(p).replace("|", r"\|")
             required = "yes" if p.required else "no"
-            out.append(f"| {p.name} | {required} | {default} | {constraint} | {notes} |")
+            out.append(f"| {p.wire_name} | {required} | {default} | {constraint} | {notes} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

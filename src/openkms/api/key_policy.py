@@ -22,9 +22,7 @@ def get_key_policy(ctx: CallContext, *, key_id: str, policy_name: str) -> dict[s
     return {"Policy": ctx.services.key_policies.get(key_id, policy_name)}
 
 
-def set_key_policy(
-    ctx: CallContext, *, key_id: str, policy: str, policy_name: str
-) -> dict[str, Any]:
+def set_key_policy(ctx: CallContext, *, key_id: str, policy: str, policy_name: str) -> dict[str, Any]:
     ctx.services.key_policies.set(key_id, policy_name, policy)
     return {}
 

@@ -55,7 +55,12 @@ def tag_resource(
 
 
 def untag_resource(
-    ctx: CallContext, *, key_id: str | None, secret_name: str | None, certificate_id: str | None, tag_keys: str
+    ctx: CallContext,
+    *,
+    key_id: str | None,
+    secret_name: str | None,
+    certificate_id: str | None,
+    tag_keys: str,
 ) -> dict[str, Any]:
     resource_type, value, parameter = _target(key_id, secret_name, certificate_id)
     ctx.services.tags.untag(resource_type, [value], parse_tag_keys_json(tag_keys), parameter)
@@ -64,9 +69,7 @@ def untag_resource(
 
 def list_resource_tags(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
     resolved, found = ctx.services.tags.tags_of(KEY, key_id, "KeyId")
-    return {
-        "Tags": {"Tag": [{"KeyId": resolved, "TagKey": k, "TagValue": v} for k, v in found.items()]}
-    }
+    return {"Tags": {"Tag": [{"KeyId": resolved, "TagKey": k, "TagValue": v} for k, v in found.items()]}}
 
 
 # -- new style ------------------------------------------------------------------------------
@@ -82,11 +85,12 @@ def _resource_ids(required: bool) -> Repeated:
     )  # fmt: skip
 
 
-def _tag_list(required: bool, value_default: str | None) -> Repeated:
+def _tag_list(required: bool, value_default: str | None, doc: str) -> Repeated:
     return Repeated(
         "Tag",
         required=required,
         max_items=MAX_TAGS,
+        doc=doc,
         fields=(
             Param("Key", required=True, max=128),
             Param("Value", default=value_default, max=128, allow_empty=True),
@@ -103,7 +107,12 @@ def _tag_map(tag: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def tag_resources(
-    ctx: CallContext, *, region_id: str | None, resource_type: str, resource_id: list[str], tag: list[dict[str, Any]]
+    ctx: CallContext,
+    *,
+    region_id: str | None,
+    resource_type: str,
+    resource_id: list[str],
+    tag: list[dict[str, Any]],
 ) -> dict[str, Any]:
     ctx.services.tags.tag(resource_type, resource_id, _tag_map(tag), "ResourceId")
     return {}
@@ -116,7 +125,7 @@ def untag_resources(
     resource_type: str,
     resource_id: list[str],
     tag_key: list[str],
-    all: bool,  # noqa: A002 - Alibaba's parameter name
+    all: bool,
 ) -> dict[str, Any]:
     if not tag_key and not all:
         raise wire.MissingParameter("TagKey")
@@ -150,7 +159,10 @@ ACTIONS = [
     ActionSpec(
         "TagResource",
         tag_resource,
-        (*TARGETS, Param("Tags", required=True, max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.')),
+        (
+            *TARGETS,
+            Param("Tags", required=True, max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
+        ),
         doc="Add tags to one key or secret, overwriting the values of keys it already has. "
         "A resource carries at most 20 tags (400 Rejected.LimitExceeded beyond).",
     ),
@@ -169,7 +181,14 @@ ACTIONS = [
     ActionSpec(
         "TagResources",
         tag_resources,
-        (REGION_ID, RESOURCE_TYPE, _resource_ids(True), _tag_list(True, "")),
+        (
+            REGION_ID,
+            RESOURCE_TYPE,
+            _resource_ids(True),
+            _tag_list(
+                True, "", "Key not aliyun* or acs:*; both of [A-Za-z0-9/\\_-.+=:@ ]; Value defaults to empty."
+            ),
+        ),
         doc="Add up to 20 tags to up to 50 keys or secrets, all or none.",
     ),
     ActionSpec(
@@ -191,7 +210,7 @@ ACTIONS = [
             REGION_ID,
             RESOURCE_TYPE,
             _resource_ids(False),
-            _tag_list(False, None),
+            _tag_list(False, None, "Keep resources carrying every tag; without Value, any value."),
             Param("NextToken", max=2048, doc="From the previous page; empty on the last page."),
         ),
         doc="List (resource, tag) rows, 200 per page, by resource id then tag key. ResourceId.N "

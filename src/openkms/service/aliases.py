@@ -40,9 +40,7 @@ class AliasService:
             with self.dep.db.write() as conn:
                 key = self.keys.load(conn, key_value)
                 if key.key_state == keystate.PENDING_DELETION:
-                    raise errors.StateTransitionRefused(
-                        "An alias cannot be bound to a key pending deletion."
-                    )
+                    raise errors.StateTransitionRefused("An alias cannot be bound to a key pending deletion.")
                 if repo.get_key_id(conn, alias_name) is not None:
                     raise errors.AlreadyExists("The alias already exists.")
                 repo.insert_alias(conn, alias_name, key.key_id, self.dep.clock.now())

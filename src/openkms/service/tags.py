@@ -28,7 +28,7 @@ from openkms.store.schema import secrets
 # (connection, value sent, parameter name for errors) -> stored resource id
 Resolver = Callable[[Connection, str, str], str]
 KEY = "key"
-SECRET = "secret"
+SECRET = "secret"  # noqa: S105 - a resource type name, not a credential
 RESOURCE_TYPES = (KEY, SECRET)
 LIST_PAGE_ROWS = 200
 
@@ -59,9 +59,7 @@ class TagService:
             for resource_id in ids:
                 current = repo.get_tags(conn, resource_type, resource_id)
                 if len(current.keys() | new.keys()) > MAX_TAGS_PER_RESOURCE:
-                    raise errors.LimitExceeded(
-                        f"A resource carries at most {MAX_TAGS_PER_RESOURCE} tags."
-                    )
+                    raise errors.LimitExceeded(f"A resource carries at most {MAX_TAGS_PER_RESOURCE} tags.")
                 repo.put_tags(conn, resource_type, resource_id, new, current)
         return ids
 
@@ -148,9 +146,7 @@ class TagService:
             ):
                 raise errors.InvalidValue(parameter)
             name = parts[4][len("secret/") :]
-        found = conn.execute(
-            select(secrets.c.secret_name).where(secrets.c.secret_name == name)
-        ).scalar()
+        found = conn.execute(select(secrets.c.secret_name).where(secrets.c.secret_name == name)).scalar()
         if found is None:
             raise errors.ResourceNotFound("The specified secret is not found.")
         return str(found)
@@ -169,10 +165,6 @@ def decode_token(token: str) -> tuple[str, str]:
         position = json.loads(raw)
     except (binascii.Error, ValueError, RecursionError):
         raise errors.InvalidValue("NextToken") from None
-    if (
-        not isinstance(position, list)
-        or len(position) != 2
-        or not all(isinstance(p, str) for p in position)
-    ):
+    if not isinstance(position, list) or len(position) != 2 or not all(isinstance(p, str) for p in position):
         raise errors.InvalidValue("NextToken")
     return position[0], position[1]

@@ -105,4 +105,3 @@ def page(
         )
     stmt = stmt.order_by(tags.c.resource_id, tags.c.tag_key).limit(limit)
     return [(r.resource_id, r.tag_key, r.tag_value) for r in conn.execute(stmt)]
-
