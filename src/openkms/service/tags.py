@@ -6,7 +6,10 @@ type's not-found error. ``key`` resolves through :class:`KeyService`. ``secret``
 against the ``secrets`` table; the secrets service may :meth:`TagService.register` a resolver of
 its own (to refuse secrets in their deletion window, say) without touching this module.
 
-Every change is one transaction: a call naming 50 resources tags all of them or none.
+Every change is one transaction: a call naming 50 resources tags all of them or none. Tags are
+part of a key's authorization context (``kms:tag`` conditions), so changing them bumps the key's
+revision; on PostgreSQL that row lock also serializes concurrent tag changes of one key, which
+keeps the 20-tag limit exact.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from openkms.domain import errors
 from openkms.domain.tags import MAX_TAGS_PER_RESOURCE
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
+from openkms.store import keys as key_repo
 from openkms.store import tags as repo
 from openkms.store.schema import secrets
 
@@ -57,6 +61,7 @@ class TagService:
         with self.dep.db.write() as conn:
             ids = self._resolve_all(conn, resource_type, values, parameter)
             for resource_id in ids:
+                self._touch(conn, resource_type, resource_id)
                 current = repo.get_tags(conn, resource_type, resource_id)
                 if len(current.keys() | new.keys()) > MAX_TAGS_PER_RESOURCE:
                     raise errors.LimitExceeded(f"A resource carries at most {MAX_TAGS_PER_RESOURCE} tags.")
@@ -74,6 +79,7 @@ class TagService:
         with self.dep.db.write() as conn:
             ids = self._resolve_all(conn, resource_type, values, parameter)
             for resource_id in ids:
+                self._touch(conn, resource_type, resource_id)
                 repo.remove_tags(conn, resource_type, resource_id, tag_keys)
         return ids
 
@@ -129,6 +135,12 @@ class TagService:
             if resource_id not in ids:
                 ids.append(resource_id)
         return ids
+
+    @staticmethod
+    def _touch(conn: Connection, resource_type: str, resource_id: str) -> None:
+        """Mark a resource changed before its tags change (and lock its row where that exists)."""
+        if resource_type == KEY:
+            key_repo.update_key(conn, resource_id)
 
     def _resolve_key(self, conn: Connection, value: str, parameter: str) -> str:
         return self.keys.load(conn, value, parameter).key_id

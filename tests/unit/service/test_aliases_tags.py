@@ -198,3 +198,12 @@ def test_policy_round_trip_and_default(world: World) -> None:
         world.policies.get(key.key_id, "other")
     with pytest.raises(errors.InvalidValue):
         world.policies.set(key.key_id, "other", document)
+
+
+def test_tag_changes_bump_the_key_revision(world: World) -> None:
+    """Tagging and untagging a key bump its revision (tags feed kms:tag policy conditions)."""
+    key = world.key()
+    world.tags.tag(KEY, [key.key_id], {"a": "1"}, "KeyId")
+    tagged = world.keys.get(key.key_id).revision
+    world.tags.untag(KEY, [key.key_id], ["a"], "KeyId")
+    assert key.revision < tagged < world.keys.get(key.key_id).revision
