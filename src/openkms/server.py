@@ -25,6 +25,7 @@ from openkms.api.errors import to_wire
 from openkms.auth import Authenticator
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
+from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.aliases import AliasService
 from openkms.service.context import CallContext, Caller, Services
@@ -48,7 +49,7 @@ Response = tuple[int, bytes, bytes]
 class KMSApp:
     """The ASGI callable. Built once per worker process over an open deployment."""
 
-    def __init__(self, dep: Deployment, *, threads: int = 8) -> None:
+    def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
         keys = KeyService(dep)
         self.services = Services(
@@ -63,6 +64,8 @@ class KMSApp:
             CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window
         )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
+        # Every worker runs a job runner; the lease lets one of them (per deployment) work.
+        self.jobs = RunnerThread(build_runner(dep, self.services.keys)) if run_jobs else None
         self.log_requests = dep.settings.log_requests
         # Requests admitted but not yet answered. Beyond the bound a request is answered 429
         # at once, before its body is read: memory stays bounded under any burst and the
@@ -99,8 +102,12 @@ class KMSApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.jobs is not None:
+                    self.jobs.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.jobs is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.jobs.stop)
                 self.pool.shutdown(wait=True)
                 self.dep.close()
                 await send({"type": "lifespan.shutdown.complete"})

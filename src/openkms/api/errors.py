@@ -18,6 +18,7 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.AlreadyExists: w.RejectedResourceExist,
     d.UnsupportedOperation: w.RejectedUnsupportedOperation,
     d.LimitExceeded: w.RejectedLimitExceeded,
+    d.DryRunSucceeded: w.DryRunOperationError,
 }
 
 

@@ -83,3 +83,7 @@ class InvalidCiphertext(InvalidValue):
 
     def __init__(self, parameter: str = "CiphertextBlob") -> None:
         super().__init__(parameter, None)
+
+
+class DryRunSucceeded(DomainError):
+    """DryRun=true and every check passed: Alibaba answers this as an error (nothing was done)."""

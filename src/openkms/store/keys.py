@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
+from openkms.domain import keystate
 from openkms.domain.key import Key, KeyVersion
-from openkms.store.schema import key_versions, keys
+from openkms.store.schema import aliases, import_tokens, key_versions, keys, tags
 
 _KEY_FIELDS = [c.name for c in keys.columns if c.name != "policy"]
 
@@ -71,3 +72,57 @@ def get_policy(conn: Connection, key_id: str) -> str | None:
     """A key's stored policy document (NULL: none set, the default applies)."""
     value = conn.execute(select(keys.c.policy).where(keys.c.key_id == key_id)).scalar()
     return None if value is None else str(value)
+
+
+def key_of_version(conn: Connection, version_id: str) -> tuple[bool, Key | None]:
+    """Whether a version id exists at all, and its key (None once the key has been destroyed).
+
+    One query: Decrypt names only a version, and this is its whole database read.
+    """
+    joined = key_versions.outerjoin(keys, keys.c.key_id == key_versions.c.key_id)
+    row = conn.execute(
+        select(key_versions.c.version_id.label("_version_id"), *[keys.c[n] for n in _KEY_FIELDS])
+        .select_from(joined)
+        .where(key_versions.c.version_id == version_id)
+    ).first()
+    if row is None:
+        return False, None
+    return True, (_to_key(row) if row._mapping["key_id"] is not None else None)
+
+
+def has_material(conn: Connection, version_id: str) -> bool:
+    stmt = select(key_versions.c.material_wrapped.is_not(None)).where(
+        key_versions.c.version_id == version_id
+    )
+    return bool(conn.execute(stmt).scalar())
+
+
+def keys_due_for_deletion(conn: Connection, now: float, limit: int) -> list[str]:
+    stmt = (
+        select(keys.c.key_id)
+        .where(keys.c.key_state == keystate.PENDING_DELETION, keys.c.delete_date <= now)
+        .order_by(keys.c.delete_date, keys.c.key_id)
+        .limit(limit)
+    )
+    return [r[0] for r in conn.execute(stmt)]
+
+
+def destroy_key(conn: Connection, key_id: str) -> list[str]:
+    """Crypto-shred a key: its row, aliases, tags and import tokens go; its versions keep only
+    their ids (tombstones, so a blob of a destroyed key is told apart from a forged one).
+
+    Returns the version ids, so callers can drop them from caches.
+    """
+    version_ids = [
+        r[0] for r in conn.execute(select(key_versions.c.version_id).where(key_versions.c.key_id == key_id))
+    ]
+    conn.execute(
+        update(key_versions)
+        .where(key_versions.c.key_id == key_id)
+        .values(material_wrapped=None, material_digest=None, public_key_der=None, kek_version=None)
+    )
+    conn.execute(delete(aliases).where(aliases.c.key_id == key_id))
+    conn.execute(delete(tags).where(tags.c.resource_type == "key", tags.c.resource_id == key_id))
+    conn.execute(delete(import_tokens).where(import_tokens.c.key_id == key_id))
+    conn.execute(delete(keys).where(keys.c.key_id == key_id))
+    return version_ids

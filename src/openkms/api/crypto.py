@@ -1,0 +1,260 @@
+"""Symmetric cryptographic actions: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+GenerateDataKeyWithoutPlaintext, GenerateAndExportDataKey and ExportDataKey.
+
+Plaintexts are opaque strings: their UTF-8 bytes are encrypted and Decrypt answers the same
+string. Data keys answer Base64 of the raw key, and their blobs hold that Base64 text.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from openkms.api.keys import KEY_ID
+from openkms.api.spec import ActionSpec, Param
+from openkms.domain import errors as d
+from openkms.domain.ciphertext import (
+    MAX_BLOB_CHARS,
+    MAX_CONTEXT_CHARS,
+    MAX_PLAINTEXT_BYTES,
+    parse_context,
+    plaintext_bytes,
+)
+from openkms.domain.datakey import (
+    DATA_KEY_SPECS,
+    MAX_DATA_KEY_BYTES,
+    MIN_DATA_KEY_BYTES,
+    WRAPPING_ALGORITHMS,
+    WRAPPING_KEY_SPECS,
+    data_key_length,
+)
+from openkms.service import crypto
+from openkms.service.context import CallContext
+from openkms.wire import errors
+
+DRY_RUN = Param("DryRun", kind=bool, default=False, doc="Check everything, do nothing, answer DryRunOperationError.")
+BLOB = Param("CiphertextBlob", required=True, max=MAX_BLOB_CHARS, doc="Base64 blob from Encrypt or a data-key action.")
+CONTEXT = Param("EncryptionContext", max=MAX_CONTEXT_CHARS, doc="JSON object of string -> string.")
+RECIPIENT = Param("Recipient", doc="Attestation for confidential computing: not supported (400).")
+DATA_KEY_SPEC = Param("KeySpec", enum=tuple(DATA_KEY_SPECS), doc="AES_256 (32 bytes) or AES_128 (16).")
+NUMBER_OF_BYTES = Param(
+    "NumberOfBytes", kind=int, min=MIN_DATA_KEY_BYTES, max=MAX_DATA_KEY_BYTES, doc="Overrides KeySpec."
+)
+WRAPPING_PARAMS = (
+    Param("PublicKeyBlob", required=True, max=16384, doc="Base64 DER SubjectPublicKeyInfo."),
+    Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
+    Param("WrappingAlgorithm", required=True, enum=WRAPPING_ALGORITHMS, doc="SM2PKE: not yet (400)."),
+)
+
+
+def _no_recipient(recipient: str | None) -> None:
+    # Alibaba answers a Recipient with CiphertextForRecipient for enclave callers; openkms
+    # cannot verify an attestation, and silently ignoring it would hand out the plaintext the
+    # caller asked to be kept from it.
+    if recipient is not None:
+        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
+
+
+def _wrapping(public_key_blob: str, wrapping_key_spec: str, wrapping_algorithm: str) -> crypto.Wrapping:
+    return crypto.Wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm)
+
+
+def _text(plaintext: bytes) -> str:
+    try:
+        return plaintext.decode("utf-8")
+    except UnicodeDecodeError:
+        # Every blob made through the API holds UTF-8; others are not Decrypt's to answer.
+        raise d.InvalidCiphertext() from None
+
+
+def _sealed(sealed: crypto.Sealed) -> dict[str, Any]:
+    return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
+
+
+def encrypt(
+    ctx: CallContext, *, key_id: str, plaintext: str, encryption_context: str | None, dry_run: bool
+) -> dict[str, Any]:
+    data = plaintext_bytes(plaintext)
+    context = parse_context(encryption_context)
+    return _sealed(crypto.encrypt(ctx.keys, key_id, data, context, dry_run=dry_run))
+
+
+def decrypt(
+    ctx: CallContext,
+    *,
+    ciphertext_blob: str,
+    encryption_context: str | None,
+    dry_run: bool,
+    recipient: str | None,
+) -> dict[str, Any]:
+    _no_recipient(recipient)
+    context = parse_context(encryption_context)
+    opened = crypto.decrypt(ctx.keys, ciphertext_blob, context, dry_run=dry_run)
+    return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _text(opened.plaintext)}
+
+
+def reencrypt(
+    ctx: CallContext,
+    *,
+    ciphertext_blob: str,
+    destination_key_id: str,
+    destination_encryption_context: str | None,
+    source_encryption_context: str | None,
+    source_key_id: str | None,
+    source_key_version_id: str | None,
+    source_encryption_algorithm: str | None,
+    dry_run: bool,
+) -> dict[str, Any]:
+    if source_key_id or source_key_version_id or source_encryption_algorithm:
+        raise d.UnsupportedOperation(
+            "ReEncrypt from an asymmetric ciphertext (SourceKeyId, SourceKeyVersionId, "
+            "SourceEncryptionAlgorithm) is not supported yet."
+        )
+    source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
+    destination_context = parse_context(destination_encryption_context, "DestinationEncryptionContext")
+    sealed = crypto.reencrypt(
+        ctx.keys, ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
+    )
+    return _sealed(sealed)
+
+
+def generate_data_key(
+    ctx: CallContext,
+    *,
+    key_id: str,
+    key_spec: str | None,
+    number_of_bytes: int | None,
+    encryption_context: str | None,
+    dry_run: bool,
+    recipient: str | None,
+) -> dict[str, Any]:
+    _no_recipient(recipient)
+    context = parse_context(encryption_context)
+    sealed, text = crypto.generate_data_key(
+        ctx.keys, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    )
+    return {**_sealed(sealed), "Plaintext": text}
+
+
+def generate_data_key_without_plaintext(
+    ctx: CallContext,
+    *,
+    key_id: str,
+    key_spec: str | None,
+    number_of_bytes: int | None,
+    encryption_context: str | None,
+    dry_run: bool,
+) -> dict[str, Any]:
+    context = parse_context(encryption_context)
+    sealed, _ = crypto.generate_data_key(
+        ctx.keys, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    )
+    return _sealed(sealed)
+
+
+def generate_and_export_data_key(
+    ctx: CallContext,
+    *,
+    key_id: str,
+    key_spec: str | None,
+    number_of_bytes: int | None,
+    encryption_context: str | None,
+    public_key_blob: str,
+    wrapping_key_spec: str,
+    wrapping_algorithm: str,
+    dry_run: bool,
+) -> dict[str, Any]:
+    context = parse_context(encryption_context)
+    sealed, exported = crypto.generate_and_export_data_key(
+        ctx.keys,
+        key_id,
+        data_key_length(key_spec, number_of_bytes),
+        context,
+        _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
+        dry_run=dry_run,
+    )
+    return {**_sealed(sealed), "ExportedDataKey": base64.b64encode(exported).decode("ascii")}
+
+
+def export_data_key(
+    ctx: CallContext,
+    *,
+    ciphertext_blob: str,
+    encryption_context: str | None,
+    public_key_blob: str,
+    wrapping_key_spec: str,
+    wrapping_algorithm: str,
+    dry_run: bool,
+) -> dict[str, Any]:
+    context = parse_context(encryption_context)
+    opened, exported = crypto.export_data_key(
+        ctx.keys,
+        ciphertext_blob,
+        context,
+        _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
+        dry_run=dry_run,
+    )
+    return {
+        "KeyId": opened.key_id,
+        "KeyVersionId": opened.version_id,
+        "ExportedDataKey": base64.b64encode(exported).decode("ascii"),
+    }
+
+
+ACTIONS = [
+    ActionSpec(
+        "Encrypt",
+        encrypt,
+        (KEY_ID, Param("Plaintext", required=True, max=MAX_PLAINTEXT_BYTES, doc="Opaque string, at most 6144 UTF-8 bytes."), CONTEXT, DRY_RUN),
+        doc="Encrypt up to 6 KB under the key's primary version.",
+    ),
+    ActionSpec(
+        "Decrypt",
+        decrypt,
+        (BLOB, CONTEXT, DRY_RUN, RECIPIENT),
+        doc="Decrypt a blob; the key and version come from the blob.",
+    ),
+    ActionSpec(
+        "ReEncrypt",
+        reencrypt,
+        (
+            BLOB,
+            Param("DestinationKeyId", required=True, max=2048, doc="Symmetric key that encrypts the result."),
+            Param("DestinationEncryptionContext", max=MAX_CONTEXT_CHARS),
+            Param("SourceEncryptionContext", max=MAX_CONTEXT_CHARS),
+            Param("SourceKeyId", max=2048, doc="Asymmetric source: not yet supported."),
+            Param("SourceKeyVersionId", max=64, doc="Asymmetric source: not yet supported."),
+            Param(
+                "SourceEncryptionAlgorithm",
+                enum=("RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "SM2PKE"),
+                doc="Asymmetric source: not yet supported.",
+            ),
+            DRY_RUN,
+        ),
+        doc="Decrypt a symmetric blob and encrypt it under another key, inside the service.",
+    ),
+    ActionSpec(
+        "GenerateDataKey",
+        generate_data_key,
+        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN, RECIPIENT),
+        doc="A random data key: Plaintext (Base64) and CiphertextBlob.",
+    ),
+    ActionSpec(
+        "GenerateDataKeyWithoutPlaintext",
+        generate_data_key_without_plaintext,
+        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN),
+        doc="A random data key, answered only as CiphertextBlob.",
+    ),
+    ActionSpec(
+        "GenerateAndExportDataKey",
+        generate_and_export_data_key,
+        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, *WRAPPING_PARAMS, DRY_RUN),
+        doc="A random data key as CiphertextBlob and wrapped under a public key.",
+    ),
+    ActionSpec(
+        "ExportDataKey",
+        export_data_key,
+        (BLOB, CONTEXT, *WRAPPING_PARAMS, DRY_RUN),
+        doc="Re-wrap the data key of a blob under a public key.",
+    ),
+]

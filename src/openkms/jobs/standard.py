@@ -1,0 +1,29 @@
+"""The jobs every deployment runs. Other areas add theirs here (rotation, material expiry)."""
+
+from __future__ import annotations
+
+from openkms.jobs.runner import JobContext, JobRunner
+from openkms.service import lifecycle
+from openkms.service.deployment import Deployment
+from openkms.service.keys import KeyService
+from openkms.service.nonces import SQLNonceStore
+
+DESTROY_KEYS_EVERY = 60.0
+PRUNE_NONCES_EVERY = 60.0
+
+
+def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
+    """A runner over ``dep`` with the standard jobs registered."""
+    runner = JobRunner(dep.db, dep.clock, holder=holder)
+    nonces = SQLNonceStore(dep.nonce_db)
+
+    def destroy_deleted_keys(ctx: JobContext) -> int:
+        return lifecycle.destroy_due_keys(keys, ctx.now, ctx.fence)
+
+    def prune_nonces(ctx: JobContext) -> int:
+        # Deleting expired nonces twice is harmless, so this job needs no fence.
+        return nonces.prune(ctx.now)
+
+    runner.register("destroy-deleted-keys", DESTROY_KEYS_EVERY, destroy_deleted_keys)
+    runner.register("prune-nonces", PRUNE_NONCES_EVERY, prune_nonces)
+    return runner

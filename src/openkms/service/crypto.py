@@ -1,0 +1,256 @@
+"""Symmetric cryptography: Encrypt, Decrypt, ReEncrypt and the data-key actions.
+
+The hot path reads the key row (state is never cached, so a node sees its own DisableKey at
+once), takes the version's material from KeyService's bounded cache and writes nothing.
+Checks run in a fixed order, all before any cryptography: the blob parses -> the key exists ->
+it is a symmetric ENCRYPT/DECRYPT key -> its state allows use -> DryRun stops here. Only then is
+the AEAD run, and its failure is the same InvalidCiphertext as a blob that did not parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openkms.crypto import blob as aead_blob
+from openkms.crypto import wrapping
+from openkms.crypto.aead import IntegrityError
+from openkms.domain import errors, keystate
+from openkms.domain.ciphertext import (
+    Blob,
+    blob_aad,
+    build_blob,
+    parse_blob,
+    per_message_info,
+    symmetric_cipher,
+)
+from openkms.domain.datakey import check_wrapping
+from openkms.domain.key import Key
+from openkms.service.keys import KeyService
+from openkms.store import keys as repo
+
+Context = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A new CiphertextBlob and the key version that made it."""
+
+    key_id: str
+    version_id: str
+    blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    key_id: str
+    version_id: str
+    plaintext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapping:
+    """A caller's public key for ExportDataKey / GenerateAndExportDataKey."""
+
+    public_key_blob: str
+    key_spec: str
+    algorithm: str
+
+
+# -- the two halves every action is made of ----------------------------------------------------
+
+
+def encrypting_key(ks: KeyService, key_ref: str, parameter: str = "KeyId") -> Key:
+    """Resolve a KeyId that is to encrypt: a symmetric ENCRYPT/DECRYPT key in state Enabled.
+
+    Raises:
+        KeyNotFound, AliasNotFound: 404.
+        UnsupportedOperation: not a symmetric encryption key (400).
+        KeyStateError: Disabled / PendingDeletion / PendingImport (409).
+    """
+    with ks.dep.db.read() as conn:
+        key = ks.load(conn, key_ref, parameter)
+    symmetric_cipher(key.key_spec, key.key_usage)
+    keystate.require_usable(key.key_state)
+    return key
+
+
+def seal(ks: KeyService, key: Key, plaintext: bytes, context: Context) -> Sealed:
+    """Encrypt under the key's primary version (a key checked by :func:`encrypting_key`)."""
+    version_id = key.primary_version_id
+    assert version_id is not None
+    material = ks.material(key, version_id)
+    iv, sealed = aead_blob.seal(
+        symmetric_cipher(key.key_spec, key.key_usage),
+        material,
+        per_message_info(version_id, key.key_spec),
+        plaintext,
+        blob_aad(version_id, context),
+    )
+    return Sealed(key.key_id, version_id, build_blob(version_id, iv, sealed))
+
+
+def decrypting_key(ks: KeyService, text: str, parameter: str = "CiphertextBlob") -> tuple[Key, Blob]:
+    """Find the key a blob names and check it may decrypt, before any cryptography.
+
+    A version id nobody made is a bad blob (400); the version of a destroyed key is
+    Forbidden.KeyNotFound (404), as for every other action on a deleted key.
+    """
+    parsed = parse_blob(text, parameter)
+    with ks.dep.db.read() as conn:
+        exists, key = repo.key_of_version(conn, parsed.version_id)
+    if not exists:
+        raise errors.InvalidCiphertext(parameter)
+    if key is None:
+        ks.forget_material(parsed.version_id)
+        raise errors.KeyNotFound()
+    try:
+        symmetric_cipher(key.key_spec, key.key_usage)
+    except errors.UnsupportedOperation:
+        # Only a forged header can name an asymmetric key's version in a symmetric blob.
+        raise errors.InvalidCiphertext(parameter) from None
+    keystate.require_usable(key.key_state)
+    return key, parsed
+
+
+def open_blob(
+    ks: KeyService, key: Key, parsed: Blob, context: Context, parameter: str = "CiphertextBlob"
+) -> Opened:
+    material = ks.material(key, parsed.version_id)
+    try:
+        plaintext = aead_blob.open_(
+            symmetric_cipher(key.key_spec, key.key_usage),
+            material,
+            per_message_info(parsed.version_id, key.key_spec),
+            parsed.iv,
+            parsed.sealed,
+            blob_aad(parsed.version_id, context),
+        )
+    except IntegrityError:
+        raise errors.InvalidCiphertext(parameter) from None
+    return Opened(key.key_id, parsed.version_id, plaintext)
+
+
+def _dry_run(dry_run: bool) -> None:
+    if dry_run:
+        raise errors.DryRunSucceeded()
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def encrypt(
+    ks: KeyService, key_ref: str, plaintext: bytes, context: Context, *, dry_run: bool = False
+) -> Sealed:
+    key = encrypting_key(ks, key_ref)
+    _dry_run(dry_run)
+    return seal(ks, key, plaintext, context)
+
+
+def decrypt(ks: KeyService, text: str, context: Context, *, dry_run: bool = False) -> Opened:
+    key, parsed = decrypting_key(ks, text)
+    _dry_run(dry_run)
+    return open_blob(ks, key, parsed, context)
+
+
+def reencrypt(
+    ks: KeyService,
+    text: str,
+    source_context: Context,
+    destination_ref: str,
+    destination_context: Context,
+    *,
+    dry_run: bool = False,
+) -> Sealed:
+    """Decrypt a symmetric blob and encrypt its plaintext under the destination's primary version.
+
+    The plaintext never leaves the process; the answer names the destination key.
+    """
+    source, parsed = decrypting_key(ks, text)
+    destination = encrypting_key(ks, destination_ref, "DestinationKeyId")
+    _dry_run(dry_run)
+    opened = open_blob(ks, source, parsed, source_context)
+    return seal(ks, destination, opened.plaintext, destination_context)
+
+
+def generate_data_key(
+    ks: KeyService, key_ref: str, length: int, context: Context, *, dry_run: bool = False
+) -> tuple[Sealed, str]:
+    """A random data key: its Base64 text, and a blob of that *text* (so that
+    Decrypt(blob).Plaintext equals the Plaintext answered here, as on Alibaba)."""
+    key = encrypting_key(ks, key_ref)
+    _dry_run(dry_run)
+    text = base64.b64encode(os.urandom(length)).decode("ascii")
+    return seal(ks, key, text.encode("ascii"), context), text
+
+
+def generate_and_export_data_key(
+    ks: KeyService,
+    key_ref: str,
+    length: int,
+    context: Context,
+    wrap: Wrapping,
+    *,
+    dry_run: bool = False,
+) -> tuple[Sealed, bytes]:
+    """A data key returned twice, never in clear: as a blob, and wrapped under ``wrap``."""
+    key = encrypting_key(ks, key_ref)
+    wrapper = _Wrapper(wrap)
+    wrapper.check_length(length, "NumberOfBytes")
+    _dry_run(dry_run)
+    data_key = os.urandom(length)
+    sealed = seal(ks, key, base64.b64encode(data_key), context)
+    return sealed, wrapper(data_key)
+
+
+def export_data_key(
+    ks: KeyService, text: str, context: Context, wrap: Wrapping, *, dry_run: bool = False
+) -> tuple[Opened, bytes]:
+    """Re-wrap the data key inside a blob under a public key. The raw key bytes are wrapped
+    (the Base64 text inside the blob is decoded first): the receiver is an HSM or crypto
+    module that imports keys, not text."""
+    key, parsed = decrypting_key(ks, text)
+    wrapper = _Wrapper(wrap)
+    _dry_run(dry_run)
+    opened = open_blob(ks, key, parsed, context)
+    try:
+        data_key = base64.b64decode(opened.plaintext, validate=True)
+    except (binascii.Error, ValueError):
+        data_key = b""
+    if not data_key or base64.b64encode(data_key) != opened.plaintext:
+        raise errors.InvalidValue("CiphertextBlob", "It does not hold a data key.")
+    wrapper.check_length(len(data_key), "CiphertextBlob")
+    return opened, wrapper(data_key)
+
+
+class _Wrapper:
+    """A caller's wrapping key, checked once before any data key is made or opened."""
+
+    def __init__(self, wrap: Wrapping) -> None:
+        check_wrapping(wrap.key_spec, wrap.algorithm)
+        if wrap.algorithm == "SM2PKE":
+            raise errors.UnsupportedOperation(
+                "WrappingAlgorithm SM2PKE (WrappingKeySpec EC_SM2) is not supported yet; "
+                "use RSA_2048."
+            )
+        try:
+            der = base64.b64decode("".join(wrap.public_key_blob.split()), validate=True)
+            self._public = wrapping.load_rsa_public(der, 2048)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidValue(
+                "PublicKeyBlob", "It must be the Base64 DER SubjectPublicKeyInfo of an RSA_2048 key."
+            ) from None
+        self._algorithm = wrap.algorithm
+        self.limit = wrapping.oaep_max_plaintext(2048, wrap.algorithm)
+
+    def check_length(self, length: int, parameter: str) -> None:
+        if length > self.limit:
+            raise errors.InvalidValue(
+                parameter, f"{self._algorithm} with RSA_2048 wraps at most {self.limit} bytes."
+            )
+
+    def __call__(self, data_key: bytes) -> bytes:
+        return wrapping.rsa_oaep_encrypt(self._public, self._algorithm, data_key)
