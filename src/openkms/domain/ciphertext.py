@@ -75,7 +75,7 @@ def parse_blob(text: str, parameter: str = "CiphertextBlob") -> Blob:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidCiphertext(parameter) from None
-    if base64.b64encode(raw).decode("ascii") != text or len(raw) <= HEADER_LEN + TAG_LEN:
+    if base64.b64encode(raw).decode("ascii") != text or len(raw) < HEADER_LEN + TAG_LEN:
         raise InvalidCiphertext(parameter)
     version_id = raw[:VERSION_ID_LEN].decode("ascii", errors="replace")
     if not is_version_id(version_id):

@@ -1,0 +1,39 @@
+"""An openkms deployment opened in the test process, on a FixedClock: for service-level and job
+tests that must move time or run thousands of operations without HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from openkms.config import Settings
+from openkms.domain.clock import FixedClock
+from openkms.domain.key import Key
+from openkms.service.deployment import Deployment, open_deployment
+from openkms.service.keys import KeyService
+
+START = 1_800_000_000.0
+
+
+@dataclass
+class World:
+    dep: Deployment
+    keys: KeyService
+    clock: FixedClock
+
+    def create_key(self, spec: str = "Aliyun_AES_256", origin: str = "Aliyun_KMS", usage: str | None = None) -> Key:
+        return self.keys.create(
+            key_spec=spec, key_usage=usage, origin=origin, protection_level="SOFTWARE",
+            description="", enable_automatic_rotation=False, rotation_interval=None,
+            tag_map={}, creator="1",
+        )
+
+    def close(self) -> None:
+        self.dep.close()
+
+
+def open_world(data_dir: Path) -> World:
+    settings = Settings(data_dir=data_dir, database=None, root_key_file=None, region="cn-hangzhou")
+    clock = FixedClock(START)
+    dep = open_deployment(settings, clock)
+    return World(dep, KeyService(dep), clock)

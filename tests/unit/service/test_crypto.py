@@ -1,0 +1,179 @@
+"""Symmetric cryptography at the service level (service/crypto.py): round trips, tampering,
+context binding and the hot path, fast enough to run thousands of decryptions."""
+
+from __future__ import annotations
+
+import base64
+import random as _random_for_shuffles_only
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event
+
+from openkms.domain import errors
+from openkms.domain.ciphertext import MAX_PLAINTEXT_BYTES
+from openkms.service import crypto, lifecycle
+from tests.support.inprocess import World
+
+SPECS = ["Aliyun_AES_256", "Aliyun_AES_192", "Aliyun_AES_128", "Aliyun_SM4"]
+contexts = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4)
+FEW = settings(max_examples=15, deadline=None)
+
+
+def _flip_bit(raw: bytes, i: int) -> bytes:
+    out = bytearray(raw)
+    out[i // 8] ^= 1 << (i % 8)
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def keys(shared_world: World) -> dict[str, str]:
+    return {spec: shared_world.create_key(spec).key_id for spec in SPECS}
+
+
+@FEW
+@given(spec=st.sampled_from(SPECS), text=st.text(max_size=300), context=contexts, seed=st.integers())
+def test_round_trip_any_spec_text_and_context(shared_world: World, keys: dict[str, str], spec: str, text: str, context: dict[str, str], seed: int) -> None:
+    """Any text under any symmetric spec decrypts to itself with the context in any key order."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return
+    sealed = crypto.encrypt(shared_world.keys, keys[spec], data, context)
+    items = list(context.items())
+    _random_for_shuffles_only.Random(seed).shuffle(items)
+    opened = crypto.decrypt(shared_world.keys, sealed.blob, dict(items))
+    assert (keys[spec], sealed.version_id, data) == (opened.key_id, opened.version_id, opened.plaintext)
+
+
+@settings(max_examples=8, deadline=None)
+@given(spec=st.sampled_from(SPECS), data=st.binary(min_size=1, max_size=16), context=contexts)
+def test_every_single_bit_flip_is_refused(shared_world: World, keys: dict[str, str], spec: str, data: bytes, context: dict[str, str]) -> None:
+    """Flipping any one bit of a blob (its bytes, or its Base64 text) is InvalidCiphertext (S1)."""
+    blob = crypto.encrypt(shared_world.keys, keys[spec], data, context).blob
+    raw = base64.b64decode(blob)
+    tampered = [base64.b64encode(_flip_bit(raw, i)).decode() for i in range(len(raw) * 8)]
+    tampered += [_flip_bit(blob.encode(), i).decode("latin-1") for i in range(len(blob) * 8)]
+    for text in tampered:
+        if text == blob:
+            continue
+        with pytest.raises(errors.InvalidCiphertext):
+            crypto.decrypt(shared_world.keys, text, context)
+
+
+def test_truncation_and_extension_are_refused(shared_world: World, keys: dict[str, str]) -> None:
+    """Every prefix of a blob, and the blob with a byte added, is InvalidCiphertext (S2)."""
+    raw = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"0123456789", {}).blob)
+    for cut in range(len(raw)):
+        with pytest.raises(errors.InvalidCiphertext):
+            crypto.decrypt(shared_world.keys, base64.b64encode(raw[:cut]).decode(), {})
+    for extra in (b"\x00", b"\xff"):
+        with pytest.raises(errors.InvalidCiphertext):
+            crypto.decrypt(shared_world.keys, base64.b64encode(raw + extra).decode(), {})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{}, {"a": "1"}, {"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "3"}, {"A": "1", "b": "2"}, {"a ": "1", "b": "2"}],
+)
+def test_context_must_match_exactly(shared_world: World, keys: dict[str, str], other: dict[str, str]) -> None:
+    """A missing, extra, changed or differently-cased pair is InvalidCiphertext (S3)."""
+    blob = crypto.encrypt(shared_world.keys, keys["Aliyun_SM4"], b"x", {"a": "1", "b": "2"}).blob
+    with pytest.raises(errors.InvalidCiphertext):
+        crypto.decrypt(shared_world.keys, blob, other)
+
+
+def test_relabelled_header_is_refused(shared_world: World, keys: dict[str, str]) -> None:
+    """A blob whose version id is replaced by another key's version does not decrypt (S4)."""
+    a = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}).blob)
+    b = crypto.encrypt(shared_world.keys, keys["Aliyun_AES_128"], b"x", {})
+    moved = base64.b64encode(b.version_id.encode() + a[36:]).decode()
+    with pytest.raises(errors.InvalidCiphertext):
+        crypto.decrypt(shared_world.keys, moved, {})
+
+
+def test_unknown_version_is_a_bad_blob(shared_world: World, keys: dict[str, str]) -> None:
+    """A well-formed blob naming a version nobody made is InvalidCiphertext, not a 404."""
+    raw = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}).blob)
+    forged = base64.b64encode(b"00000000-0000-4000-8000-000000000000" + raw[36:]).decode()
+    with pytest.raises(errors.InvalidCiphertext):
+        crypto.decrypt(shared_world.keys, forged, {})
+
+
+def test_blob_naming_an_asymmetric_version_is_a_bad_blob(shared_world: World) -> None:
+    """A symmetric blob header naming an RSA key's version is InvalidCiphertext."""
+    rsa = shared_world.create_key("RSA_2048")
+    assert rsa.primary_version_id is not None
+    forged = base64.b64encode(rsa.primary_version_id.encode() + bytes(40)).decode()
+    with pytest.raises(errors.InvalidCiphertext):
+        crypto.decrypt(shared_world.keys, forged, {})
+
+
+def test_encrypt_with_an_asymmetric_key_is_unsupported(shared_world: World) -> None:
+    """Encrypt and GenerateDataKey with a non-symmetric key: Rejected.UnsupportedOperation."""
+    for spec in ("RSA_2048", "EC_P256"):
+        key_id = shared_world.create_key(spec).key_id
+        with pytest.raises(errors.UnsupportedOperation):
+            crypto.encrypt(shared_world.keys, key_id, b"x", {})
+        with pytest.raises(errors.UnsupportedOperation):
+            crypto.generate_data_key(shared_world.keys, key_id, 32, {})
+
+
+def test_data_key_blob_decrypts_to_the_base64_text(shared_world: World, keys: dict[str, str]) -> None:
+    """Decrypt of a data-key blob answers exactly GenerateDataKey's Plaintext."""
+    for length in (1, 16, 32, 1024):
+        sealed, text = crypto.generate_data_key(shared_world.keys, keys["Aliyun_AES_256"], length, {"k": "v"})
+        assert length == len(base64.b64decode(text))
+        assert text.encode() == crypto.decrypt(shared_world.keys, sealed.blob, {"k": "v"}).plaintext
+
+
+def test_largest_plaintext_round_trips(shared_world: World, keys: dict[str, str]) -> None:
+    """A 6144-byte plaintext encrypts and decrypts (the longest blob parses)."""
+    data = b"z" * MAX_PLAINTEXT_BYTES
+    blob = crypto.encrypt(shared_world.keys, keys["Aliyun_SM4"], data, {}).blob
+    assert data == crypto.decrypt(shared_world.keys, blob, {}).plaintext
+
+
+def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> None:
+    """Encrypt, Decrypt, ReEncrypt and GenerateDataKey issue no write to the key database."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper())
+
+    engine = shared_world.dep.db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        ks = shared_world.keys
+        blob = crypto.encrypt(ks, keys["Aliyun_AES_256"], b"x", {}).blob
+        crypto.decrypt(ks, blob, {})
+        crypto.reencrypt(ks, blob, {}, keys["Aliyun_SM4"], {})
+        crypto.generate_data_key(ks, keys["Aliyun_AES_128"], 32, {})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements
+    assert set() == {s for s in statements if s in ("INSERT", "UPDATE", "DELETE", "REPLACE")}
+
+
+def test_disable_takes_effect_at_once(shared_world: World) -> None:
+    """Key state is never cached: the next Encrypt after DisableKey is refused (same node)."""
+    key_id = shared_world.create_key().key_id
+    blob = crypto.encrypt(shared_world.keys, key_id, b"x", {}).blob
+    lifecycle.disable_key(shared_world.keys, key_id)
+    with pytest.raises(errors.KeyDisabled):
+        crypto.encrypt(shared_world.keys, key_id, b"x", {})
+    with pytest.raises(errors.KeyDisabled):
+        crypto.decrypt(shared_world.keys, blob, {})
+    lifecycle.enable_key(shared_world.keys, key_id)
+    assert b"x" == crypto.decrypt(shared_world.keys, blob, {}).plaintext
+
+
+def test_dry_run_checks_then_stops(shared_world: World, keys: dict[str, str]) -> None:
+    """DryRun passes every check and then raises DryRunSucceeded; a state error still wins."""
+    with pytest.raises(errors.DryRunSucceeded):
+        crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}, dry_run=True)
+    key_id = shared_world.create_key().key_id
+    lifecycle.disable_key(shared_world.keys, key_id)
+    with pytest.raises(errors.KeyDisabled):
+        crypto.encrypt(shared_world.keys, key_id, b"x", {}, dry_run=True)
