@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.calls import SDK
+from tests.support.calls import SDK, ApiError
 from tests.support.server import ServerProcess
 
 E, D, PD, PI = "Enabled", "Disabled", "PendingDeletion", "PendingImport"
@@ -104,8 +104,8 @@ def test_crypto_action_by_state(sdk: SDK, action: str, state: str) -> None:
     if state == E:
         assert CRYPTO[action](sdk, subject)["RequestId"]
     else:
-        error = pytest.raises(Exception, CRYPTO[action], sdk, subject).value
-        assert (STATE_ERROR[state], 409) == (error.code, error.status)  # type: ignore[attr-defined]
+        error = pytest.raises(ApiError, CRYPTO[action], sdk, subject).value
+        assert (STATE_ERROR[state], 409) == (error.code, error.status)
     assert state == subject.state()
 
 
@@ -119,8 +119,8 @@ def test_lifecycle_action_by_state(sdk: SDK, action: str, state: str) -> None:
         call(sdk, subject)
         assert after[state] == subject.state()
     else:
-        error = pytest.raises(Exception, call, sdk, subject).value
-        assert (expected[state], 409) == (error.code, error.status)  # type: ignore[attr-defined]
+        error = pytest.raises(ApiError, call, sdk, subject).value
+        assert (expected[state], 409) == (error.code, error.status)
         assert state == subject.state()
 
 
@@ -143,7 +143,8 @@ def test_schedule_sets_delete_date(sdk: SDK) -> None:
     delete_at = calendar.timegm(time.strptime(meta["DeleteDate"], "%Y-%m-%dT%H:%M:%SZ"))
     assert before + 10 * 86400 - 2 <= delete_at <= time.time() + 10 * 86400
     sdk.call("CancelKeyDeletion", KeyId=key_id)
-    assert ("Enabled", "") == (lambda m: (m["KeyState"], m["DeleteDate"]))(sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"])
+    meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
+    assert ("Enabled", "") == (meta["KeyState"], meta["DeleteDate"])
 
 
 @pytest.mark.parametrize(("days", "ok"), [(6, False), (7, True), (366, True), (367, False)])

@@ -34,7 +34,7 @@ def load_rsa_public(der: bytes, bits: int) -> rsa.RSAPublicKey:
 
 def oaep_max_plaintext(bits: int, algorithm: str) -> int:
     """RFC 8017: k - 2*hLen - 2 bytes (190 for RSA-2048 with SHA-256, 214 with SHA-1)."""
-    return bits // 8 - 2 * OAEP_HASHES[algorithm].digest_size - 2
+    return bits // 8 - 2 * OAEP_HASHES[algorithm]().digest_size - 2
 
 
 def rsa_oaep_encrypt(key: rsa.RSAPublicKey, algorithm: str, plaintext: bytes) -> bytes:

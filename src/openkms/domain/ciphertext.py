@@ -127,7 +127,7 @@ def parse_context(text: str | None, parameter: str = "EncryptionContext") -> dic
         raise InvalidValue(parameter, "It must be a JSON object of strings.") from None
     if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
         raise InvalidValue(parameter, "It must be a JSON object of strings.")
-    context: dict[str, str] = parsed  # type: ignore[assignment]
+    context: dict[str, str] = parsed
     try:
         canonical_context(context)
     except UnicodeEncodeError:
