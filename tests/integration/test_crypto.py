@@ -63,7 +63,7 @@ def test_six_kilobyte_boundary(sdk: SDK) -> None:
         assert text == sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"]
     for text in ("x" * 6145, "€" * 2048 + "x"):
         error = sdk.error("Encrypt", KeyId=key_id, Plaintext=text)
-        assert ("InvalidParameter", 400) == (error.code, error.status)
+        assert (error.code, error.status) == ("InvalidParameter", 400)
         assert "Plaintext" in error.message
 
 
@@ -75,7 +75,7 @@ def test_wrong_context_is_the_same_bad_blob(sdk: SDK, context: dict[str, str] | 
     key_id = _key(sdk)
     blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="p", EncryptionContext={"a": "1", "b": "2"})["CiphertextBlob"]
     error = sdk.error("Decrypt", CiphertextBlob=blob, EncryptionContext=context)
-    assert ("InvalidParameter", 400, BAD_BLOB_MESSAGE) == (error.code, error.status, error.message)
+    assert (error.code, error.status, error.message) == ("InvalidParameter", 400, BAD_BLOB_MESSAGE)
 
 
 def test_tampered_blobs_are_refused_alike(sdk: SDK) -> None:
@@ -92,7 +92,7 @@ def test_tampered_blobs_are_refused_alike(sdk: SDK) -> None:
                  base64.b64encode(raw + b"\x00").decode(), "garbage", base64.b64encode(b"x" * 80).decode()]
     for blob in variants:
         error = sdk.error("Decrypt", CiphertextBlob=blob)
-        assert ("InvalidParameter", 400, BAD_BLOB_MESSAGE) == (error.code, error.status, error.message)
+        assert (error.code, error.status, error.message) == ("InvalidParameter", 400, BAD_BLOB_MESSAGE)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_bad_context_is_invalid_parameter(raw: RawSigner, server: ServerProcess,
     """Duplicate keys, non-string values, non-objects, bad JSON, over 8192 chars: 400 EncryptionContext."""
     key_id = _key(SDK("tea", server.endpoint))
     body = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": context}).json()
-    assert ("InvalidParameter", 400) == (body["Code"], body["HttpStatus"])
+    assert (body["Code"], body["HttpStatus"]) == ("InvalidParameter", 400)
     assert "EncryptionContext" in body["Message"]
 
 
@@ -116,14 +116,14 @@ def test_reencrypt_moves_a_blob_to_another_key(sdk: SDK) -> None:
     opened = _other(sdk).call("Decrypt", CiphertextBlob=moved["CiphertextBlob"], EncryptionContext={"to": "b"})
     assert (destination, "moving") == (opened["KeyId"], opened["Plaintext"])
     error = sdk.error("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=destination)
-    assert ("InvalidParameter", BAD_BLOB_MESSAGE) == (error.code, error.message)
+    assert (error.code, error.message) == ("InvalidParameter", BAD_BLOB_MESSAGE)
 
 
 def test_reencrypt_from_asymmetric_is_not_yet_supported(sdk: SDK) -> None:
     """An asymmetric ReEncrypt source answers 400 Rejected.UnsupportedOperation for now."""
     error = sdk.error("ReEncrypt", CiphertextBlob="eA==", DestinationKeyId=_key(sdk), SourceKeyId=_key(sdk),
                       SourceKeyVersionId="v", SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256")
-    assert ("Rejected.UnsupportedOperation", 400) == (error.code, error.status)
+    assert (error.code, error.status) == ("Rejected.UnsupportedOperation", 400)
 
 
 @pytest.mark.parametrize(("extra", "length"), [({}, 32), ({"KeySpec": "AES_128"}, 16), ({"KeySpec": "AES_256"}, 32),
@@ -142,7 +142,7 @@ def test_generate_data_key(sdk: SDK, extra: dict[str, object], length: int) -> N
 def test_data_key_blob_has_alibabas_length(sdk: SDK) -> None:
     """A 32-byte data key's blob is 108 bytes: 36 + 12 + 44 (Base64 text) + 16, as Alibaba's sample."""
     answer = sdk.call("GenerateDataKey", KeyId=_key(sdk))
-    assert 108 == len(base64.b64decode(answer["CiphertextBlob"]))
+    assert len(base64.b64decode(answer["CiphertextBlob"])) == 108
 
 
 def test_generate_data_key_without_plaintext(sdk: SDK) -> None:
@@ -150,14 +150,14 @@ def test_generate_data_key_without_plaintext(sdk: SDK) -> None:
     key_id = _key(sdk)
     answer = sdk.call("GenerateDataKeyWithoutPlaintext", KeyId=key_id)
     assert "Plaintext" not in answer
-    assert 32 == len(base64.b64decode(sdk.call("Decrypt", CiphertextBlob=answer["CiphertextBlob"])["Plaintext"]))
+    assert len(base64.b64decode(sdk.call("Decrypt", CiphertextBlob=answer["CiphertextBlob"])["Plaintext"])) == 32
 
 
 @pytest.mark.parametrize("number", [0, 1025])
 def test_number_of_bytes_bounds(sdk: SDK, number: int) -> None:
     """NumberOfBytes outside 1-1024 is 400 InvalidParameter."""
     error = sdk.error("GenerateDataKey", KeyId=_key(sdk), NumberOfBytes=number)
-    assert ("InvalidParameter", 400) == (error.code, error.status)
+    assert (error.code, error.status) == ("InvalidParameter", 400)
     assert "NumberOfBytes" in error.message
 
 
@@ -170,7 +170,7 @@ def test_export_data_keys_open_with_the_private_key(sdk: SDK, algorithm: str, di
     made = sdk.call("GenerateAndExportDataKey", KeyId=key_id, EncryptionContext={"c": "1"}, **wrap)
     assert key_id == made["KeyId"]
     raw_key = PRIVATE.decrypt(base64.b64decode(made["ExportedDataKey"]), oaep)
-    assert 32 == len(raw_key)
+    assert len(raw_key) == 32
     text = _other(sdk).call("Decrypt", CiphertextBlob=made["CiphertextBlob"], EncryptionContext={"c": "1"})["Plaintext"]
     assert raw_key == base64.b64decode(text)
     exported = _other(sdk).call("ExportDataKey", CiphertextBlob=made["CiphertextBlob"], EncryptionContext={"c": "1"}, **wrap)
@@ -200,7 +200,7 @@ def test_export_refuses_a_blob_that_holds_no_data_key(sdk: SDK) -> None:
     blob = sdk.call("Encrypt", KeyId=_key(sdk), Plaintext="not a key!")["CiphertextBlob"]
     error = sdk.error("ExportDataKey", CiphertextBlob=blob, PublicKeyBlob=PUBLIC_BLOB,
                       WrappingKeySpec="RSA_2048", WrappingAlgorithm="RSAES_OAEP_SHA_256")
-    assert ("InvalidParameter", 400) == (error.code, error.status)
+    assert (error.code, error.status) == ("InvalidParameter", 400)
     assert "CiphertextBlob" in error.message
 
 
@@ -216,13 +216,13 @@ def test_symmetric_actions_need_a_symmetric_key(sdk: SDK, spec: str, usage: str)
                            ("GenerateAndExportDataKey", {"KeyId": key_id, **wrap}),
                            ("ReEncrypt", {"CiphertextBlob": blob, "DestinationKeyId": key_id})]:
         error = sdk.error(action, **params)
-        assert ("Rejected.UnsupportedOperation", 400) == (error.code, error.status), action
+        assert (error.code, error.status) == ("Rejected.UnsupportedOperation", 400), action
 
 
 def test_unknown_key_is_not_found(sdk: SDK) -> None:
     """Encrypt under a key id that does not exist is 404 Forbidden.KeyNotFound."""
     error = sdk.error("Encrypt", KeyId="00000000-0000-4000-8000-000000000000", Plaintext="x")
-    assert ("Forbidden.KeyNotFound", 404) == (error.code, error.status)
+    assert (error.code, error.status) == ("Forbidden.KeyNotFound", 404)
 
 
 def test_dry_run(sdk: SDK) -> None:
@@ -233,9 +233,9 @@ def test_dry_run(sdk: SDK) -> None:
                            ("GenerateDataKey", {"KeyId": key_id}),
                            ("ReEncrypt", {"CiphertextBlob": blob, "DestinationKeyId": key_id})]:
         error = sdk.error(action, DryRun="true", **params)
-        assert ("DryRunOperationError", 400) == (error.code, error.status), action
+        assert (error.code, error.status) == ("DryRunOperationError", 400), action
     error = sdk.error("Decrypt", DryRun="true", CiphertextBlob=blob[:-4])
-    assert "InvalidParameter" == error.code
+    assert error.code == "InvalidParameter"
 
 
 def test_recipient_is_refused(server: ServerProcess) -> None:
@@ -245,4 +245,4 @@ def test_recipient_is_refused(server: ServerProcess) -> None:
     blob = tea.call("Encrypt", KeyId=key_id, Plaintext="x")["CiphertextBlob"]
     for action, params in [("Decrypt", {"CiphertextBlob": blob}), ("GenerateDataKey", {"KeyId": key_id})]:
         error = tea.error(action, Recipient="attestation-document", **params)
-        assert ("UnsupportedOperation", 400) == (error.code, error.status)
+        assert (error.code, error.status) == ("UnsupportedOperation", 400)

@@ -49,8 +49,8 @@ def test_destroyed_key_is_gone_through_the_wire(fresh_server: ServerProcess) -> 
         for action, params in [("DescribeKey", {"KeyId": doomed}), ("Encrypt", {"KeyId": doomed, "Plaintext": "x"}),
                                ("Decrypt", {"CiphertextBlob": blob})]:
             error = sdk.error(action, **params)
-            assert ("Forbidden.KeyNotFound", 404) == (error.code, error.status), action
-        assert "stay" == sdk.call("Decrypt", CiphertextBlob=kept_blob)["Plaintext"]
+            assert (error.code, error.status) == ("Forbidden.KeyNotFound", 404), action
+        assert sdk.call("Decrypt", CiphertextBlob=kept_blob)["Plaintext"] == "stay"
 
 
 def test_no_plaintext_in_the_data_dir_or_log(fresh_server: ServerProcess) -> None:

@@ -104,7 +104,9 @@ def test_crypto_action_by_state(sdk: SDK, action: str, state: str) -> None:
     if state == E:
         assert CRYPTO[action](sdk, subject)["RequestId"]
     else:
-        error = pytest.raises(ApiError, CRYPTO[action], sdk, subject).value
+        with pytest.raises(ApiError) as info:
+            CRYPTO[action](sdk, subject)
+        error = info.value
         assert (STATE_ERROR[state], 409) == (error.code, error.status)
     assert state == subject.state()
 
@@ -119,7 +121,9 @@ def test_lifecycle_action_by_state(sdk: SDK, action: str, state: str) -> None:
         call(sdk, subject)
         assert after[state] == subject.state()
     else:
-        error = pytest.raises(ApiError, call, sdk, subject).value
+        with pytest.raises(ApiError) as info:
+            call(sdk, subject)
+        error = info.value
         assert (expected[state], 409) == (error.code, error.status)
         assert state == subject.state()
 
@@ -131,7 +135,7 @@ def test_missing_key_is_not_found(sdk: SDK, action: str) -> None:
     if action == "Encrypt":
         params["Plaintext"] = "p"
     error = sdk.error(action, **params)
-    assert ("Forbidden.KeyNotFound", 404) == (error.code, error.status)
+    assert (error.code, error.status) == ("Forbidden.KeyNotFound", 404)
 
 
 def test_schedule_sets_delete_date(sdk: SDK) -> None:
@@ -144,7 +148,7 @@ def test_schedule_sets_delete_date(sdk: SDK) -> None:
     assert before + 10 * 86400 - 2 <= delete_at <= time.time() + 10 * 86400
     sdk.call("CancelKeyDeletion", KeyId=key_id)
     meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
-    assert ("Enabled", "") == (meta["KeyState"], meta["DeleteDate"])
+    assert (meta["KeyState"], meta["DeleteDate"]) == ("Enabled", "")
 
 
 @pytest.mark.parametrize(("days", "ok"), [(6, False), (7, True), (366, True), (367, False)])
@@ -155,7 +159,7 @@ def test_pending_window_bounds(sdk: SDK, days: int, ok: bool) -> None:
         sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=days)
     else:
         error = sdk.error("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=days)
-        assert ("InvalidParameter", 400) == (error.code, error.status)
+        assert (error.code, error.status) == ("InvalidParameter", 400)
         assert "PendingWindowInDays" in error.message
 
 
@@ -165,7 +169,7 @@ def test_cancel_returns_a_disabled_key_to_enabled(sdk: SDK) -> None:
     sdk.call("DisableKey", KeyId=key_id)
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     sdk.call("CancelKeyDeletion", KeyId=key_id)
-    assert "Enabled" == sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"]
+    assert sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
 def test_deletion_protection(sdk: SDK) -> None:
@@ -174,20 +178,20 @@ def test_deletion_protection(sdk: SDK) -> None:
     target = {"KeyId": key_id} if sdk.name == "tea" else {"ProtectedResourceArn": _arn(sdk, key_id)}
     sdk.call("SetDeletionProtection", EnableDeletionProtection=True, DeletionProtectionDescription="used by billing", **target)
     meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
-    assert ("Enabled", "used by billing") == (meta["DeletionProtection"], meta["DeletionProtectionDescription"])
+    assert (meta["DeletionProtection"], meta["DeletionProtectionDescription"]) == ("Enabled", "used by billing")
     error = sdk.error("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
-    assert (SMF, 409) == (error.code, error.status)
+    assert (error.code, error.status) == (SMF, 409)
     assert "deletion protection" in error.message
     sdk.call("SetDeletionProtection", EnableDeletionProtection=False, **target)
     meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
-    assert ("Disabled", "") == (meta["DeletionProtection"], meta["DeletionProtectionDescription"])
+    assert (meta["DeletionProtection"], meta["DeletionProtectionDescription"]) == ("Disabled", "")
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
 
 
 def test_deletion_protection_needs_a_target(server: ServerProcess) -> None:
     """SetDeletionProtection without KeyId or ProtectedResourceArn is 400 MissingParameter."""
     error = SDK("old", server.endpoint).error("SetDeletionProtection", EnableDeletionProtection=True)
-    assert ("MissingParameter", 400) == (error.code, error.status)
+    assert (error.code, error.status) == ("MissingParameter", 400)
 
 
 def test_external_key_cancels_to_pending_import(sdk: SDK) -> None:
@@ -195,7 +199,7 @@ def test_external_key_cancels_to_pending_import(sdk: SDK) -> None:
     key_id = sdk.call("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     sdk.call("CancelKeyDeletion", KeyId=key_id)
-    assert "PendingImport" == sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"]
+    assert sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
 
 
 def test_serve_runs_the_job_runner(server: ServerProcess) -> None:
@@ -210,5 +214,5 @@ def test_serve_runs_the_job_runner(server: ServerProcess) -> None:
             db.close()
         if not rows:
             time.sleep(0.1)
-    assert ["jobs"] == [r[0] for r in rows]
+    assert [r[0] for r in rows] == ["jobs"]
     assert rows[0][2] > time.time()

@@ -32,8 +32,12 @@ from openkms.service import crypto
 from openkms.service.context import CallContext
 from openkms.wire import errors
 
-DRY_RUN = Param("DryRun", kind=bool, default=False, doc="Check everything, do nothing, answer DryRunOperationError.")
-BLOB = Param("CiphertextBlob", required=True, max=MAX_BLOB_CHARS, doc="Base64 blob from Encrypt or a data-key action.")
+DRY_RUN = Param(
+    "DryRun", kind=bool, default=False, doc="Check everything, do nothing, answer DryRunOperationError."
+)
+BLOB = Param(
+    "CiphertextBlob", required=True, max=MAX_BLOB_CHARS, doc="Base64 blob from Encrypt or a data-key action."
+)
 CONTEXT = Param("EncryptionContext", max=MAX_CONTEXT_CHARS, doc="JSON object of string -> string.")
 RECIPIENT = Param("Recipient", doc="Attestation for confidential computing: not supported (400).")
 DATA_KEY_SPEC = Param("KeySpec", enum=tuple(DATA_KEY_SPECS), doc="AES_256 (32 bytes) or AES_128 (16).")
@@ -205,7 +209,12 @@ ACTIONS = [
     ActionSpec(
         "Encrypt",
         encrypt,
-        (KEY_ID, Param("Plaintext", required=True, max=MAX_PLAINTEXT_BYTES, doc="Opaque string, at most 6144 UTF-8 bytes."), CONTEXT, DRY_RUN),
+        (
+            KEY_ID,
+            Param("Plaintext", required=True, max=MAX_PLAINTEXT_BYTES, doc="Opaque text, ≤ 6144 bytes."),
+            CONTEXT,
+            DRY_RUN,
+        ),
         doc="Encrypt up to 6 KB under the key's primary version.",
     ),
     ActionSpec(

@@ -108,7 +108,7 @@ class JobRunner:
             except LeaseLost:
                 log.warning("job %s stopped: the job lease was lost", entry.name)
                 return done
-            except Exception:  # noqa: BLE001 - one failing job must not stop the others
+            except Exception:  # one failing job must not stop the others
                 log.exception("job %s failed; it runs again in %.0f s", entry.name, entry.interval)
             else:
                 done.append(entry.name)
@@ -158,7 +158,7 @@ class RunnerThread:
         while not self._stop.is_set():
             try:
                 self.runner.tick()
-            except Exception:  # noqa: BLE001 - a database outage must not end the loop
+            except Exception:  # a database outage must not end the loop
                 log.exception("job tick failed")
             self._stop.wait(self.period)
 

@@ -1,4 +1,4 @@
-"""The jobs every deployment runs. Other areas add theirs here (rotation, material expiry)."""
+"""The jobs every deployment runs. Other areas add theirs here (imported-material expiry next)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from openkms.service import lifecycle
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
+from openkms.service.versions import VersionService
 
 DESTROY_KEYS_EVERY = 60.0
 PRUNE_NONCES_EVERY = 60.0
+ROTATE_KEYS_EVERY = 60.0
 
 
 def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
     """A runner over ``dep`` with the standard jobs registered."""
     runner = JobRunner(dep.db, dep.clock, holder=holder)
     nonces = SQLNonceStore(dep.nonce_db)
+    versions = VersionService(dep, keys)
 
     def destroy_deleted_keys(ctx: JobContext) -> int:
         return lifecycle.destroy_due_keys(keys, ctx.now, ctx.fence)
@@ -24,6 +27,12 @@ def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None
         # Deleting expired nonces twice is harmless, so this job needs no fence.
         return nonces.prune(ctx.now)
 
+    def rotate_keys(ctx: JobContext) -> int:
+        # Each rotation re-reads its key and commits only over an unchanged revision, so a
+        # second runner racing this one cannot rotate a key twice: no fence needed.
+        return versions.rotate_due()
+
     runner.register("destroy-deleted-keys", DESTROY_KEYS_EVERY, destroy_deleted_keys)
+    runner.register("rotate-keys", ROTATE_KEYS_EVERY, rotate_keys)
     runner.register("prune-nonces", PRUNE_NONCES_EVERY, prune_nonces)
     return runner

@@ -37,17 +37,17 @@ def _independent(cipher: str, material: bytes, pt: bytes) -> bytes:
 def test_matches_the_documented_construction(cipher: str, material: bytes) -> None:
     """seal() is HKDF-SHA256(material, salt=IV, info) then GCM with nonce=IV and the AAD."""
     iv, sealed = blob.seal(cipher, material, INFO, b"hello", AAD, iv=IV)
-    assert IV == iv
+    assert iv == IV
     assert _independent(cipher, material, b"hello") == sealed
-    assert b"hello" == blob.open_(cipher, material, INFO, iv, sealed, AAD)
+    assert blob.open_(cipher, material, INFO, iv, sealed, AAD) == b"hello"
 
 
 def test_golden_vector() -> None:
     """A fixed input gives a fixed output (the format is frozen)."""
     _, sealed = blob.seal("AES", MATERIAL, INFO, b"hello", AAD, iv=IV)
     _, sealed_sm4 = blob.seal("SM4", MATERIAL[:16], INFO, b"hello", AAD, iv=IV)
-    assert GOLDEN_AES == sealed.hex()
-    assert GOLDEN_SM4 == sealed_sm4.hex()
+    assert sealed.hex() == GOLDEN_AES
+    assert sealed_sm4.hex() == GOLDEN_SM4
 
 
 @pytest.mark.parametrize("cipher", ["AES", "SM4"])
@@ -75,7 +75,7 @@ def test_every_change_fails_authentication(cipher: str) -> None:
 def test_ivs_do_not_repeat() -> None:
     """Fresh random IVs: 20 000 encryptions under one version never repeat one (S16)."""
     ivs = {blob.seal("AES", MATERIAL, INFO, b"", AAD)[0] for _ in range(20_000)}
-    assert 20_000 == len(ivs)
+    assert len(ivs) == 20_000
 
 
 def test_sm4_and_aes_are_not_interchangeable() -> None:

@@ -50,7 +50,7 @@ def test_protected_key_cannot_be_scheduled(state: str) -> None:
 
 def test_cancel_without_material_goes_back_to_pending_import() -> None:
     """An EXTERNAL key without material returns to PendingImport, not to Enabled."""
-    assert PI == ks.cancel_deletion(PD, False)
+    assert ks.cancel_deletion(PD, False) == PI
 
 
 @pytest.mark.parametrize(

@@ -59,9 +59,9 @@ def test_only_one_holder_runs_jobs(world: World) -> None:
     b.tick()
     world.clock.advance(31)  # a stops ticking: its lease lapses
     b.tick()
-    assert ["a", "a", "b"] == ran
+    assert ran == ["a", "a", "b"]
     with world.dep.db.read() as conn:
-        assert "b" == conn.execute(select(leases.c.holder)).scalar()
+        assert conn.execute(select(leases.c.holder)).scalar() == "b"
 
 
 def test_fence_stops_a_runner_that_lost_its_lease(world: World) -> None:
@@ -90,8 +90,8 @@ def test_lost_lease_ends_the_tick(world: World) -> None:
 
     a.register("first", 60, steal_then_write)
     a.register("second", 60, lambda ctx: ran.append("second"))
-    assert [] == a.tick()
-    assert [] == ran
+    assert a.tick() == []
+    assert ran == []
 
 
 def test_fence_extends_the_lease(world: World) -> None:
@@ -116,10 +116,10 @@ def test_a_failing_job_does_not_stop_the_others(world: World) -> None:
 
     runner.register("broken", 10, broken)
     runner.register("fine", 10, lambda ctx: calls.append("fine"))
-    assert ["fine"] == runner.tick()
+    assert runner.tick() == ["fine"]
     world.clock.advance(10)
     runner.tick()
-    assert ["broken", "fine", "broken", "fine"] == calls
+    assert calls == ["broken", "fine", "broken", "fine"]
 
 
 def test_release_hands_over_at_once(world: World) -> None:

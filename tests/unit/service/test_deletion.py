@@ -27,13 +27,13 @@ def test_key_is_destroyed_after_the_window(world: World) -> None:
     key = world.create_key()
     blob = crypto.encrypt(world.keys, key.key_id, b"secret", {}).blob
     scheduled = lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
-    assert keystate.PENDING_DELETION == scheduled.key_state
+    assert scheduled.key_state == keystate.PENDING_DELETION
     assert world.clock.now() + 7 * DAY == scheduled.delete_date
     runner = _runner(world)
 
     world.clock.advance(7 * DAY - 1)
     assert "destroy-deleted-keys" in runner.tick()
-    assert keystate.PENDING_DELETION == world.keys.get(key.key_id).key_state
+    assert world.keys.get(key.key_id).key_state == keystate.PENDING_DELETION
 
     world.clock.advance(61)
     assert "destroy-deleted-keys" in runner.tick()
@@ -52,10 +52,10 @@ def test_destruction_shreds_the_material(world: World) -> None:
     world.clock.advance(8 * DAY)
     _runner(world).tick()
     with world.dep.db.read() as conn:
-        assert [] == conn.execute(select(keys).where(keys.c.key_id == key.key_id)).all()
-        assert [] == conn.execute(select(tags).where(tags.c.resource_id == key.key_id)).all()
+        assert conn.execute(select(keys).where(keys.c.key_id == key.key_id)).all() == []
+        assert conn.execute(select(tags).where(tags.c.resource_id == key.key_id)).all() == []
         rows = conn.execute(select(key_versions).where(key_versions.c.key_id == key.key_id)).all()
-    assert [(None, None, None)] == [(r.material_wrapped, r.public_key_der, r.kek_version) for r in rows]
+    assert [(r.material_wrapped, r.public_key_der, r.kek_version) for r in rows] == [(None, None, None)]
 
 
 def test_cancelled_key_is_not_destroyed(world: World) -> None:
@@ -66,7 +66,7 @@ def test_cancelled_key_is_not_destroyed(world: World) -> None:
     world.clock.advance(30 * DAY)
     _runner(world).tick()
     kept = world.keys.get(key.key_id)
-    assert (keystate.ENABLED, None) == (kept.key_state, kept.delete_date)
+    assert (kept.key_state, kept.delete_date) == (keystate.ENABLED, None)
 
 
 def test_destruction_is_idempotent(world: World) -> None:
@@ -78,8 +78,8 @@ def test_destruction_is_idempotent(world: World) -> None:
     world.clock.advance(7 * DAY)
     fence = _runner(world)
     fence.acquire(world.clock.now())
-    assert 3 == lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence)
-    assert 0 == lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence)
+    assert lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence) == 3
+    assert lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence) == 0
     assert survivor == world.keys.get(survivor).key_id
 
 
@@ -101,10 +101,10 @@ def test_crash_inside_destruction_leaves_the_key_whole(world: World, monkeypatch
     runner = _runner(world)
     assert "destroy-deleted-keys" not in runner.tick()
     still = world.keys.get(key.key_id)
-    assert keystate.PENDING_DELETION == still.key_state
+    assert still.key_state == keystate.PENDING_DELETION
     world.keys.forget_material(still.primary_version_id or "")
     lifecycle.cancel_key_deletion(world.keys, key.key_id)
-    assert b"x" == crypto.decrypt(world.keys, blob, {}).plaintext  # material intact
+    assert crypto.decrypt(world.keys, blob, {}).plaintext == b"x"  # material intact
     lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
     world.clock.advance(7 * DAY)
     monkeypatch.setattr(repo, "destroy_key", real)
@@ -121,7 +121,7 @@ def test_another_lease_holder_blocks_the_job(world: World) -> None:
     world.clock.advance(7 * DAY)
     a, b = _runner(world, "node-a"), _runner(world, "node-b")
     assert a.acquire(world.clock.now())
-    assert [] == b.tick()
+    assert b.tick() == []
     assert key.key_id == world.keys.get(key.key_id).key_id
     world.clock.advance(31)  # A died: its lease lapses
     assert "destroy-deleted-keys" in b.tick()
@@ -133,7 +133,7 @@ def test_external_key_without_material_cancels_to_pending_import(world: World) -
     """CancelKeyDeletion on an EXTERNAL key that never got material returns it to PendingImport."""
     key = world.create_key(origin="EXTERNAL")
     lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
-    assert keystate.PENDING_IMPORT == lifecycle.cancel_key_deletion(world.keys, key.key_id).key_state
+    assert lifecycle.cancel_key_deletion(world.keys, key.key_id).key_state == keystate.PENDING_IMPORT
 
 
 def test_destroyed_blob_is_not_a_forged_blob(world: World) -> None:

@@ -1,0 +1,54 @@
+"""The standard jobs, driven through the runner with a moved clock: rotation when due and
+nonce clean-up (key destruction has its own tests in tests/unit/service/test_deletion.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from openkms.jobs import build_runner
+from openkms.service.nonces import SQLNonceStore
+from openkms.store.schema import nonces
+from tests.support.inprocess import World, open_world
+
+DAY = 86400
+
+
+@pytest.fixture
+def world(tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    w = open_world(tmp_path / "data")
+    yield w
+    w.close()
+
+
+def test_standard_jobs_are_registered(world: World) -> None:
+    """Every deployment runs key destruction, rotation and nonce pruning."""
+    assert {"destroy-deleted-keys", "rotate-keys", "prune-nonces"} == set(build_runner(world.dep, world.keys).job_names)
+
+
+def test_runner_rotates_due_keys(world: World) -> None:
+    """A key with a 7-day rotation gets a new primary version at the first tick after 7 days."""
+    key = world.keys.create(
+        key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+        description="", enable_automatic_rotation=True, rotation_interval="7d", tag_map={}, creator="1",
+    )
+    runner = build_runner(world.dep, world.keys, holder="a")
+    runner.tick()
+    assert key.primary_version_id == world.keys.get(key.key_id).primary_version_id
+    world.clock.advance(7 * DAY)
+    assert "rotate-keys" in runner.tick()
+    assert key.primary_version_id != world.keys.get(key.key_id).primary_version_id
+
+
+def test_runner_prunes_expired_nonces(world: World) -> None:
+    """Nonces whose window has passed are deleted; live ones stay."""
+    store = SQLNonceStore(world.dep.nonce_db)
+    now = world.clock.now()
+    assert store.use("ak", "old", now + 10, now)
+    assert store.use("ak", "live", now + 1000, now)
+    world.clock.advance(100)
+    assert "prune-nonces" in build_runner(world.dep, world.keys, holder="a").tick()
+    with world.dep.nonce_db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(nonces)).scalar_one() == 1
