@@ -246,3 +246,29 @@ def test_recipient_is_refused(server: ServerProcess) -> None:
     for action, params in [("Decrypt", {"CiphertextBlob": blob}), ("GenerateDataKey", {"KeyId": key_id})]:
         error = tea.error(action, Recipient="attestation-document", **params)
         assert (error.code, error.status) == ("UnsupportedOperation", 400)
+
+
+def test_key_may_be_named_by_alias_or_arn(sdk: SDK) -> None:
+    """Encrypt and GenerateDataKey take an alias name or a key ARN; answers carry the key id."""
+    key_id = _key(sdk)
+    alias = f"alias/crypto-{key_id[:8]}"
+    sdk.call("CreateAlias", AliasName=alias, KeyId=key_id)
+    arn = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["Arn"]
+    for ref in (alias, arn):
+        sealed = sdk.call("Encrypt", KeyId=ref, Plaintext="named")
+        assert sealed["KeyId"] == key_id
+        assert sdk.call("GenerateDataKey", KeyId=ref)["KeyId"] == key_id
+        assert sdk.call("Decrypt", CiphertextBlob=sealed["CiphertextBlob"])["Plaintext"] == "named"
+
+
+def test_blobs_of_every_version_decrypt_after_rotation(sdk: SDK) -> None:
+    """After CreateKeyVersion, Encrypt uses the new primary and blobs of the old version still decrypt."""
+    key_id = _key(sdk)
+    old = sdk.call("Encrypt", KeyId=key_id, Plaintext="before")
+    sdk.call("CreateKeyVersion", KeyId=key_id)
+    new = sdk.call("Encrypt", KeyId=key_id, Plaintext="after")
+    assert new["KeyVersionId"] != old["KeyVersionId"]
+    assert new["KeyVersionId"] == sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["PrimaryKeyVersion"]
+    for sealed, text in ((old, "before"), (new, "after")):
+        opened = _other(sdk).call("Decrypt", CiphertextBlob=sealed["CiphertextBlob"])
+        assert (opened["KeyVersionId"], opened["Plaintext"]) == (sealed["KeyVersionId"], text)

@@ -12,7 +12,7 @@ from openkms.domain import errors, keystate
 from openkms.jobs import JobRunner, build_runner
 from openkms.service import crypto, lifecycle
 from openkms.store import keys as repo
-from openkms.store.schema import key_versions, keys, tags
+from openkms.store.schema import aliases, key_versions, keys, tags
 from tests.support.inprocess import World
 
 DAY = 86400
@@ -44,16 +44,18 @@ def test_key_is_destroyed_after_the_window(world: World) -> None:
 
 
 def test_destruction_shreds_the_material(world: World) -> None:
-    """After destruction no wrapped material, tag or key row is left; versions keep only ids."""
+    """After destruction no wrapped material, alias, tag or key row is left; versions keep only ids."""
     key = world.create_key()
     with world.dep.db.write() as conn:
         conn.execute(tags.insert().values(resource_type="key", resource_id=key.key_id, tag_key="k", tag_value="v"))
+        conn.execute(aliases.insert().values(alias_name="alias/doomed", key_id=key.key_id, creation_date=0, update_date=0))
     lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
     world.clock.advance(8 * DAY)
     _runner(world).tick()
     with world.dep.db.read() as conn:
         assert conn.execute(select(keys).where(keys.c.key_id == key.key_id)).all() == []
         assert conn.execute(select(tags).where(tags.c.resource_id == key.key_id)).all() == []
+        assert conn.execute(select(aliases).where(aliases.c.key_id == key.key_id)).all() == []
         rows = conn.execute(select(key_versions).where(key_versions.c.key_id == key.key_id)).all()
     assert [(r.material_wrapped, r.public_key_der, r.kek_version) for r in rows] == [(None, None, None)]
 
