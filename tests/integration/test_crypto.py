@@ -272,3 +272,9 @@ def test_blobs_of_every_version_decrypt_after_rotation(sdk: SDK) -> None:
     for sealed, text in ((old, "before"), (new, "after")):
         opened = _other(sdk).call("Decrypt", CiphertextBlob=sealed["CiphertextBlob"])
         assert (opened["KeyVersionId"], opened["Plaintext"]) == (sealed["KeyVersionId"], text)
+
+
+def test_oversized_blob_gets_the_same_answer(sdk: SDK) -> None:
+    """A blob longer than any openkms makes is refused with the one bad-blob answer."""
+    error = sdk.error("Decrypt", CiphertextBlob=base64.b64encode(bytes(7000)).decode())
+    assert (error.code, error.status, error.message) == ("InvalidParameter", 400, BAD_BLOB_MESSAGE)

@@ -35,8 +35,9 @@ from openkms.wire import errors
 DRY_RUN = Param(
     "DryRun", kind=bool, default=False, doc="Check everything, do nothing, answer DryRunOperationError."
 )
+# No length bound here: parse_blob enforces it, so every bad blob gets one and the same answer.
 BLOB = Param(
-    "CiphertextBlob", required=True, max=MAX_BLOB_CHARS, doc="Base64 blob from Encrypt or a data-key action."
+    "CiphertextBlob", required=True, doc=f"Base64 blob of Encrypt or a data-key action (≤ {MAX_BLOB_CHARS})."
 )
 CONTEXT = Param("EncryptionContext", max=MAX_CONTEXT_CHARS, doc="JSON object of string -> string.")
 RECIPIENT = Param("Recipient", doc="Attestation for confidential computing: not supported (400).")
@@ -211,7 +212,7 @@ ACTIONS = [
         encrypt,
         (
             KEY_ID,
-            Param("Plaintext", required=True, max=MAX_PLAINTEXT_BYTES, doc="Opaque text, ≤ 6144 bytes."),
+            Param("Plaintext", required=True, doc=f"Opaque text, ≤ {MAX_PLAINTEXT_BYTES} UTF-8 bytes."),
             CONTEXT,
             DRY_RUN,
         ),
