@@ -102,6 +102,7 @@ def test_guard_catches_acknowledge_before_commit(tmp_path: Path) -> None:
 
     missing: list[str] = []
     for attempt in range(6):  # each attempt kills once; one loss is proof enough
+        (tmp_path / str(attempt)).mkdir()
         _, missing = _check(broken, tmp_path / str(attempt), cycles=1)
         if missing:
             break

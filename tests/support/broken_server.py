@@ -22,8 +22,13 @@ _serving = threading.Event()  # start-up writes stay honest; only served request
 
 @contextmanager
 def _ack_before_commit(self: engine.Database) -> Iterator[Connection]:
-    # Only the key database is broken; the nonce store stays honest so load keeps flowing.
-    if not _serving.is_set() or "openkms.db" not in str(self.engine.url):
+    # Only request handlers' writes to the key database are broken; the nonce store and the
+    # job runner stay honest so load keeps flowing.
+    if (
+        not _serving.is_set()
+        or "openkms.db" not in str(self.engine.url)
+        or not threading.current_thread().name.startswith("openkms_")
+    ):
         with _honest_write(self) as conn:
             yield conn
         return
