@@ -79,16 +79,22 @@ def mac_algorithms(spec: KeySpec) -> tuple[str, ...]:
 
 
 def check_algorithm(spec: KeySpec, usage: str, algorithm: str) -> None:
-    """Raises InvalidValue("Algorithm") unless ``algorithm`` belongs to ``spec`` for ``usage``."""
+    """Check an asymmetric or MAC algorithm against the key's spec.
+
+    Raises:
+        UnsupportedOperation: the spec has no algorithm of this kind at all (an asymmetric
+            operation on a symmetric key).
+        InvalidValue: ``algorithm`` is not one of the spec's (parameter ``Algorithm``).
+    """
     allowed = {
         SIGN_VERIFY: sign_algorithms,
         ENCRYPT_DECRYPT: encrypt_algorithms,
         GENERATE_VERIFY_MAC: mac_algorithms,
     }[usage](spec)
+    if not allowed:
+        raise UnsupportedOperation(f"{spec.name} keys do not support this operation.")
     if algorithm not in allowed:
-        raise InvalidValue(
-            "Algorithm", f"{spec.name} keys support {', '.join(allowed) or 'no such algorithm'}."
-        )
+        raise InvalidValue("Algorithm", f"{spec.name} keys support {', '.join(allowed)}.")
 
 
 def max_plaintext(spec: KeySpec, algorithm: str) -> int:
