@@ -184,7 +184,7 @@ def test_signature_made_outside_verifies_through_the_service(tea, signing_keys, 
         (tmp_path / "sig").write_bytes(base64.b64decode(sig))
         out = subprocess.run(["openssl", "dgst", *extra, "-verify", "pub.pem", "-signature", "sig", "msg"],
                              cwd=tmp_path, capture_output=True, text=True)
-        assert "Verified OK" == out.stdout.strip(), spec
+        assert out.stdout.strip() == "Verified OK", spec
 
 
 @pytest.mark.parametrize(("spec", "algorithm", "limit"), ENCRYPT_CASES)
@@ -217,7 +217,7 @@ def test_old_sdk_encrypt_decrypt_and_limit(old: OldClient, encryption_keys, spec
     with pytest.raises(ServerException) as info:
         old.call(AsymmetricEncryptRequest(), KeyId=key.key_id, KeyVersionId=key.version,
                  Algorithm=algorithm, Plaintext=b64(plaintext + b"x"))
-    assert ("InvalidParameter", 400) == (info.value.get_error_code(), info.value.get_http_status())
+    assert (info.value.get_error_code(), info.value.get_http_status()) == ("InvalidParameter", 400)
     assert "Plaintext" in info.value.get_error_msg()
 
 
@@ -229,7 +229,7 @@ def test_rsa_ciphertexts_are_standard_oaep(tea, encryption_keys) -> None:  # typ
                                                           algorithm="RSAES_OAEP_SHA_256", plaintext=b64(b"same"))).body.ciphertext_blob
         for _ in range(2)
     }
-    assert 2 == len(blobs)
+    assert len(blobs) == 2
     assert {256} == {len(base64.b64decode(b)) for b in blobs}
 
 
@@ -239,7 +239,7 @@ def test_sm2_ciphertext_is_gmt0009_der(tea, encryption_keys) -> None:  # type: i
     blob = base64.b64decode(tea.asymmetric_encrypt(m.AsymmetricEncryptRequest(
         key_id=key.key_id, key_version_id=key.version, algorithm="SM2PKE", plaintext=b64(b"12345"))).body.ciphertext_blob)
     raw = der.sm2_ciphertext_to_raw(blob)
-    assert 64 + 32 + 5 == len(raw)
+    assert len(raw) == 64 + 32 + 5
 
 
 @pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P256K", "EC_SM2"])
@@ -251,7 +251,7 @@ def test_get_public_key_is_pem(tea, old: OldClient, signing_keys, spec: str) -> 
     assert pem.endswith("-----END PUBLIC KEY-----\n")
     assert "\r" not in pem
     if spec == "EC_SM2":
-        assert 64 == len(sm2.public_point(key.spki))
+        assert len(sm2.public_point(key.spki)) == 64
     else:
         serialization.load_pem_public_key(pem.encode())
     body = old.call(GetPublicKeyRequest(), KeyId=key.key_id, KeyVersionId=key.version)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
-from contextlib import closing
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -90,11 +90,11 @@ def test_old_sdk_sees_the_same_codes(old: OldClient, keys) -> None:  # type: ign
     with pytest.raises(ServerException) as info:
         old.call(AsymmetricEncryptRequest(), KeyId=keys["sign"][0], KeyVersionId=keys["sign"][1],
                  Algorithm="RSAES_OAEP_SHA_256", Plaintext="aGk=")
-    assert ("Rejected.UnsupportedOperation", 400) == (info.value.get_error_code(), info.value.get_http_status())
+    assert (info.value.get_error_code(), info.value.get_http_status()) == ("Rejected.UnsupportedOperation", 400)
     with pytest.raises(ServerException) as info:
         old.call(AsymmetricSignRequest(), KeyId=keys["sign"][0], KeyVersionId=keys["sign"][1],
                  Algorithm="ECDSA_SHA_256", Digest=base64.b64encode(b"short").decode())
-    assert ("InvalidParameter", 400) == (info.value.get_error_code(), info.value.get_http_status())
+    assert (info.value.get_error_code(), info.value.get_http_status()) == ("InvalidParameter", 400)
     assert "Digest" in info.value.get_error_msg()
 
 
@@ -109,19 +109,19 @@ def test_algorithm_must_fit_the_key(tea, keys) -> None:  # type: ignore[no-untyp
         lambda: mac(tea, keys["hmac"], "HMAC_MD5"),
     ):
         code, status = error_of(call)
-        assert ("InvalidParameter", 400) == (code, status)
+        assert (code, status) == ("InvalidParameter", 400)
 
 
 def test_digest_and_base64_are_checked(tea, keys) -> None:  # type: ignore[no-untyped-def]
     """A digest of the wrong length or text that is not Base64 is 400 InvalidParameter; a
     missing KeyVersionId is MissingParameter."""
     for digest in (base64.b64encode(bytes(31)).decode(), base64.b64encode(bytes(48)).decode(), "not base64!", "AAA"):
-        assert ("InvalidParameter", 400) == error_of(lambda: sign(tea, keys["sign"], digest=digest))
-    assert ("InvalidParameter", 400) == error_of(lambda: encrypt(tea, keys["encrypt"], plaintext="%%%"))
-    assert ("InvalidParameter", 400) == error_of(lambda: verify(tea, keys["sign"], "!!"))
-    assert ("MissingParameter", 400) == error_of(
+        assert error_of(lambda d=digest: sign(tea, keys["sign"], digest=d)) == ("InvalidParameter", 400)
+    assert error_of(lambda: encrypt(tea, keys["encrypt"], plaintext="%%%")) == ("InvalidParameter", 400)
+    assert error_of(lambda: verify(tea, keys["sign"], "!!")) == ("InvalidParameter", 400)
+    assert error_of(
         lambda: tea.asymmetric_sign(m.AsymmetricSignRequest(key_id=keys["sign"][0], algorithm="ECDSA_SHA_256", digest=DIGEST))
-    )
+    ) == ("MissingParameter", 400)
 
 
 def test_bad_signature_bytes_verify_false(tea, keys) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +137,7 @@ def test_bad_ciphertext_is_invalid_parameter(tea, keys) -> None:  # type: ignore
     for bad in (blob[:-1] + bytes([blob[-1] ^ 1]), blob[:20], b"garbage"):
         with pytest.raises(ClientException) as info:
             decrypt(tea, keys["encrypt"], base64.b64encode(bad).decode())
-        assert ("InvalidParameter", 400) == (info.value.code, info.value.status_code)
+        assert (info.value.code, info.value.status_code) == ("InvalidParameter", 400)
         assert "CiphertextBlob" in info.value.message
 
 
@@ -153,10 +153,10 @@ def test_version_must_belong_to_the_key(tea, keys) -> None:  # type: ignore[no-u
 
 def test_unknown_key_is_not_found(tea) -> None:  # type: ignore[no-untyped-def]
     """An unknown key id or alias is 404 before anything else is checked."""
-    assert ("Forbidden.KeyNotFound", 404) == error_of(
+    assert error_of(
         lambda: sign(tea, ("00000000-0000-4000-8000-000000000000", "v"))
-    )
-    assert ("Forbidden.AliasNotFound", 404) == error_of(lambda: mac(tea, ("alias/none", "")))
+    ) == ("Forbidden.KeyNotFound", 404)
+    assert error_of(lambda: mac(tea, ("alias/none", ""))) == ("Forbidden.AliasNotFound", 404)
 
 
 def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def]
@@ -164,7 +164,7 @@ def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def
     blob = encrypt(tea, keys["encrypt"]).body.ciphertext_blob
     req = m.AsymmetricDecryptRequest(key_id=keys["encrypt"][0], key_version_id=keys["encrypt"][1],
                                      algorithm="SM2PKE", ciphertext_blob=blob, recipient="attestation")
-    assert ("UnsupportedOperation", 400) == error_of(lambda: tea.asymmetric_decrypt(req))
+    assert error_of(lambda: tea.asymmetric_decrypt(req)) == ("UnsupportedOperation", 400)
 
 
 @pytest.mark.parametrize(
@@ -180,15 +180,16 @@ def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def
 )
 def test_create_key_refuses_spec_usage_pairs(tea, spec: str, usage: str) -> None:  # type: ignore[no-untyped-def]
     """A KeySpec/KeyUsage pair the API does not allow is 400 InvalidParameter at CreateKey."""
-    assert ("InvalidParameter", 400) == error_of(lambda: create(tea, spec, usage))
+    assert error_of(lambda: create(tea, spec, usage)) == ("InvalidParameter", 400)
 
 
 def test_hmac_and_sm2_keys_do_not_rotate_or_import(tea) -> None:  # type: ignore[no-untyped-def]
     """HMAC and SM2 keys take no automatic rotation and no EXTERNAL origin."""
     for spec in ("HMAC_SHA_256", "EC_SM2"):
-        assert ("Rejected.UnsupportedOperation", 400) == error_of(lambda: tea.create_key(m.CreateKeyRequest(
-            key_spec=spec, enable_automatic_rotation=True, rotation_interval="30d")))
-        assert ("InvalidParameter", 400) == error_of(lambda: tea.create_key(m.CreateKeyRequest(key_spec=spec, origin="EXTERNAL")))
+        rotating = m.CreateKeyRequest(key_spec=spec, enable_automatic_rotation=True, rotation_interval="30d")
+        external = m.CreateKeyRequest(key_spec=spec, origin="EXTERNAL")
+        assert error_of(lambda r=rotating: tea.create_key(r)) == ("Rejected.UnsupportedOperation", 400)
+        assert error_of(lambda r=external: tea.create_key(r)) == ("InvalidParameter", 400)
 
 
 @pytest.fixture
@@ -233,4 +234,4 @@ def test_state_rules_apply(tea, server: ServerProcess, set_state, state: str, co
     for key_id in (signer[0], encrypter[0], hmac_key[0]):
         set_state(key_id, "Enabled")
     assert verify(tea, signer, signature).body.value is True
-    assert "aGk=" == decrypt(tea, encrypter, blob, "RSAES_OAEP_SHA_256").body.plaintext
+    assert decrypt(tea, encrypter, blob, "RSAES_OAEP_SHA_256").body.plaintext == "aGk="

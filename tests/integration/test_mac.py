@@ -54,4 +54,4 @@ def test_macs_differ_between_keys(tea) -> None:  # type: ignore[no-untyped-def]
     for _ in range(2):
         key_id = tea.create_key(m.CreateKeyRequest(key_spec="HMAC_SHA_256")).body.key_metadata.key_id
         macs.add(tea.generate_mac(m.GenerateMacRequest(key_id=key_id, algorithm="HMAC_SHA_256", message="aGk=")).body.mac)
-    assert 2 == len(macs)
+    assert len(macs) == 2

@@ -37,13 +37,13 @@ def read(data: bytes) -> tuple[int, bytes, bytes]:
 def sm2_ciphertext_to_raw(der: bytes) -> bytes:
     """GM/T 0009 DER -> ``x || y || C3 || C2`` (C1 without the 04 prefix, as pysmx expects)."""
     tag, body, rest = read(der)
-    assert (SEQUENCE, b"") == (tag, rest)
+    assert (tag, rest) == (SEQUENCE, b"")
     parts = []
     while body:
         tag, value, body = read(body)
         parts.append((tag, value))
     (tx, x), (ty, y), (t3, c3), (t2, c2) = parts
-    assert (INTEGER, INTEGER, OCTET_STRING, OCTET_STRING) == (tx, ty, t3, t2)
+    assert (tx, ty, t3, t2) == (INTEGER, INTEGER, OCTET_STRING, OCTET_STRING)
     return int.from_bytes(x, "big").to_bytes(32, "big") + int.from_bytes(y, "big").to_bytes(32, "big") + c3 + c2
 
 

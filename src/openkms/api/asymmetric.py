@@ -24,7 +24,9 @@ KEY_VERSION_ID = Param(
 )
 SIGN_ALGORITHM = Param("Algorithm", required=True, enum=SIGN_ALGORITHMS)
 ENCRYPT_ALGORITHM = Param("Algorithm", required=True, enum=ENCRYPT_ALGORITHMS)
-DIGEST = Param("Digest", required=True, max=1024, doc="Base64 of a 32-byte digest (SHA-256; SM2DSA: SM3(Z||M)).")
+DIGEST = Param(
+    "Digest", required=True, max=1024, doc="Base64 of a 32-byte digest (SHA-256; SM2DSA: SM3(Z||M))."
+)
 
 
 def b64decode(value: str, parameter: str) -> bytes:

@@ -130,7 +130,7 @@ class _PKey:
     """Owns one ``EVP_PKEY*``; freed when collected. Immutable once made, so one object may be
     used from several threads at once (each operation has its own ``EVP_PKEY_CTX``)."""
 
-    __slots__ = ("_ptr", "__weakref__")
+    __slots__ = ("__weakref__", "_ptr")
 
     def __init__(self, ptr: int) -> None:
         self._ptr = ptr
@@ -275,7 +275,7 @@ def verify_digest(key: PublicKey | PrivateKey, digest: bytes, signature: bytes) 
     try:
         if L.verify_init(ctx) != 1:
             raise _fail(L)
-        ok = L.verify(ctx, signature, len(signature), digest, len(digest)) == 1
+        ok: bool = L.verify(ctx, signature, len(signature), digest, len(digest)) == 1
         if not ok:
             L.err_clear()
         return ok

@@ -13,8 +13,8 @@ from openkms.domain.keyspec import (
     ENCRYPT_DECRYPT,
     GENERATE_VERIFY_MAC,
     SIGN_VERIFY,
-    Kind,
     KeySpec,
+    Kind,
 )
 
 RSA_PSS_SHA_256 = "RSA_PSS_SHA_256"

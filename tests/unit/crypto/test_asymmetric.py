@@ -50,7 +50,7 @@ def test_oaep_round_trips_with_cryptography(rsa_key, algorithm: str) -> None:  #
     private, public = rsa_key
     h = hashes.SHA256() if algorithm.endswith("256") else hashes.SHA1()
     ct = public.encrypt(b"data", padding.OAEP(padding.MGF1(h), h, None))
-    assert b"data" == asymmetric.decrypt(private, algorithm, ct)
+    assert asymmetric.decrypt(private, algorithm, ct) == b"data"
     other = "RSAES_OAEP_SHA_1" if algorithm.endswith("256") else "RSAES_OAEP_SHA_256"
     with pytest.raises(asymmetric.DecryptError):
         asymmetric.decrypt(private, other, ct)
@@ -80,7 +80,7 @@ def test_sm2_through_the_generic_functions() -> None:
     public = asymmetric.load_public(Kind.SM2, public_der)
     e = sm2.digest(public_der, b"m")
     assert asymmetric.verify(public, "SM2DSA", e, asymmetric.sign(private, "SM2DSA", e))
-    assert b"p" == asymmetric.decrypt(private, "SM2PKE", asymmetric.encrypt(public, "SM2PKE", b"p"))
+    assert asymmetric.decrypt(private, "SM2PKE", asymmetric.encrypt(public, "SM2PKE", b"p")) == b"p"
     with pytest.raises(asymmetric.DecryptError):
         asymmetric.decrypt(private, "SM2PKE", b"junk")
 

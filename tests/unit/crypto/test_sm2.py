@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives import serialization
 from pysmx.SM2 import Decrypt as smx_decrypt
 from pysmx.SM2 import Encrypt as smx_encrypt
 from pysmx.SM2 import Sign as smx_sign
@@ -47,8 +47,8 @@ def test_generate_gives_pkcs8_and_spki_on_the_sm2_curve(pair: tuple[bytes, bytes
     sm2_curve_oid = bytes.fromhex("06082a811ccf5501822d")
     assert sm2_curve_oid in private
     assert sm2_curve_oid in public
-    assert 91 == len(public)
-    assert 64 == len(sm2.public_point(public))
+    assert len(public) == 91
+    assert len(sm2.public_point(public)) == 64
     assert public == sm2.public_der(sm2.load_private(private))
 
 
@@ -179,7 +179,7 @@ def test_openssl_command_agrees(pair: tuple[bytes, bytes], tmp_path: Path) -> No
         ["openssl", "dgst", "-sm3", "-verify", "pub.pem", "-sigopt", "distid:1234567812345678", "-signature", "sig", "msg"],
         cwd=tmp_path, capture_output=True, text=True,
     )
-    assert "Verified OK" == verified.stdout.strip()
+    assert verified.stdout.strip() == "Verified OK"
     theirs = subprocess.run(
         ["openssl", "dgst", "-sm3", "-sign", "priv.pem", "-sigopt", "distid:1234567812345678", "-binary", "msg"],
         cwd=tmp_path, capture_output=True, check=True,
@@ -194,4 +194,4 @@ def test_openssl_command_agrees(pair: tuple[bytes, bytes], tmp_path: Path) -> No
 
 def test_keys_have_no_revealing_repr(pair: tuple[bytes, bytes]) -> None:
     """A private key object prints no material."""
-    assert "<PrivateKey>" == repr(sm2.load_private(pair[0]))
+    assert repr(sm2.load_private(pair[0])) == "<PrivateKey>"

@@ -44,7 +44,7 @@ def test_refused_spec_usage_pairs(spec: str, usage: str) -> None:
     """A combination the API does not allow is an InvalidValue naming KeyUsage."""
     with pytest.raises(InvalidValue) as info:
         resolve_spec(spec, usage)
-    assert "KeyUsage" == info.value.parameter
+    assert info.value.parameter == "KeyUsage"
 
 
 @pytest.mark.parametrize(
@@ -66,17 +66,17 @@ def test_plaintext_limits(spec: str, algorithm: str, limit: int) -> None:
 
 def test_algorithms_per_spec() -> None:
     """Signing, encryption and MAC algorithms follow the key's spec."""
-    assert ("RSA_PSS_SHA_256", "RSA_PKCS1_SHA_256") == a.sign_algorithms(SPECS["RSA_3072"])
-    assert ("ECDSA_SHA_256",) == a.sign_algorithms(SPECS["EC_P256K"])
-    assert ("SM2DSA",) == a.sign_algorithms(SPECS["EC_SM2"])
-    assert ("SM2PKE",) == a.encrypt_algorithms(SPECS["EC_SM2"])
-    assert () == a.encrypt_algorithms(SPECS["EC_P256"])
-    assert ("HMAC_SHA_384",) == a.mac_algorithms(SPECS["HMAC_SHA_384"])
-    assert () == a.mac_algorithms(SPECS["Aliyun_AES_256"])
+    assert a.sign_algorithms(SPECS["RSA_3072"]) == ("RSA_PSS_SHA_256", "RSA_PKCS1_SHA_256")
+    assert a.sign_algorithms(SPECS["EC_P256K"]) == ("ECDSA_SHA_256",)
+    assert a.sign_algorithms(SPECS["EC_SM2"]) == ("SM2DSA",)
+    assert a.encrypt_algorithms(SPECS["EC_SM2"]) == ("SM2PKE",)
+    assert a.encrypt_algorithms(SPECS["EC_P256"]) == ()
+    assert a.mac_algorithms(SPECS["HMAC_SHA_384"]) == ("HMAC_SHA_384",)
+    assert a.mac_algorithms(SPECS["Aliyun_AES_256"]) == ()
     a.check_algorithm(SPECS["EC_SM2"], "SIGN/VERIFY", "SM2DSA")
     with pytest.raises(InvalidValue) as info:
         a.check_algorithm(SPECS["EC_P256"], "SIGN/VERIFY", "RSA_PSS_SHA_256")
-    assert "Algorithm" == info.value.parameter
+    assert info.value.parameter == "Algorithm"
     with pytest.raises(InvalidValue):
         a.check_algorithm(SPECS["HMAC_SHA_256"], "GENERATE/VERIFY_MAC", "HMAC_SM3")
     with pytest.raises(UnsupportedOperation):
@@ -95,5 +95,5 @@ def test_usage_mismatch_is_unsupported_operation() -> None:
 def test_hmac_material_is_as_long_as_the_hash() -> None:
     """HMAC keys get as many random bytes as their hash outputs, and never rotate."""
     sizes = {name: SPECS[name].size for name in a.MAC_ALGORITHMS}
-    assert {"HMAC_SM3": 32, "HMAC_SHA_224": 28, "HMAC_SHA_256": 32, "HMAC_SHA_384": 48, "HMAC_SHA_512": 64} == sizes
+    assert sizes == {"HMAC_SM3": 32, "HMAC_SHA_224": 28, "HMAC_SHA_256": 32, "HMAC_SHA_384": 48, "HMAC_SHA_512": 64}
     assert not any(SPECS[name].rotatable for name in a.MAC_ALGORITHMS)
