@@ -54,12 +54,17 @@ class _Lib:
         self.lib = lib
 
         def fn(name: str, restype: Any, *argtypes: Any) -> Any:
-            f = getattr(lib, name)
+            try:
+                f = getattr(lib, name)
+            except AttributeError:
+                raise SM2Error(f"libcrypto lacks {name}: SM2 needs OpenSSL 3") from None
             f.restype = restype
             f.argtypes = list(argtypes)
             return f
 
         self.version_num = fn("OpenSSL_version_num", c.c_ulong)
+        if self.version_num() < 0x30000000:
+            raise SM2Error("SM2 needs OpenSSL 3 libcrypto")
         self.ctx_new_from_name = fn("EVP_PKEY_CTX_new_from_name", vp, vp, cp, cp)
         self.ctx_new_from_pkey = fn("EVP_PKEY_CTX_new_from_pkey", vp, vp, vp, cp)
         self.ctx_free = fn("EVP_PKEY_CTX_free", None, vp)
@@ -83,8 +88,6 @@ class _Lib:
         self.decrypt_init = fn("EVP_PKEY_decrypt_init", c.c_int, vp)
         self.decrypt = fn("EVP_PKEY_decrypt", c.c_int, vp, cp, c.POINTER(sz), cp, sz)
         self.err_clear = fn("ERR_clear_error", None)
-        if self.version_num() < 0x30000000:
-            raise SM2Error("SM2 needs OpenSSL 3 libcrypto")
 
 
 def _load_libcrypto() -> ctypes.CDLL:
@@ -110,15 +113,6 @@ def _L() -> _Lib:
             if _lib is None:
                 _lib = _Lib()
     return _lib
-
-
-def available() -> bool:
-    """Whether SM2 can be offered on this machine (OpenSSL 3 libcrypto loads)."""
-    try:
-        _L()
-    except (SM2Error, AttributeError):
-        return False
-    return True
 
 
 def _fail(L: _Lib) -> SM2Error:

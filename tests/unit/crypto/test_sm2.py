@@ -195,3 +195,26 @@ def test_openssl_command_agrees(pair: tuple[bytes, bytes], tmp_path: Path) -> No
 def test_keys_have_no_revealing_repr(pair: tuple[bytes, bytes]) -> None:
     """A private key object prints no material."""
     assert repr(sm2.load_private(pair[0])) == "<PrivateKey>"
+
+
+class _OldFunction:
+    """Stands in for a ctypes function of an OpenSSL 1.1 libcrypto."""
+
+    restype = None
+    argtypes: tuple[object, ...] = ()
+
+    def __call__(self) -> int:
+        return 0x1010117F
+
+
+@pytest.mark.parametrize(
+    "library",
+    [object(), type("OpenSSL11", (), {"OpenSSL_version_num": _OldFunction()})()],
+)
+def test_a_libcrypto_older_than_3_is_an_sm2_error(monkeypatch: pytest.MonkeyPatch, library: object) -> None:
+    """Without OpenSSL 3 (symbols missing, or version 1.1) every SM2 call raises SM2Error,
+    which the self-test turns into a refusal to start."""
+    monkeypatch.setattr(sm2, "_lib", None)
+    monkeypatch.setattr(sm2, "_load_libcrypto", lambda: library)
+    with pytest.raises(sm2.SM2Error, match="OpenSSL 3"):
+        sm2.generate()
