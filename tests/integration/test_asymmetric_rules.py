@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import closing
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -193,22 +191,22 @@ def test_hmac_and_sm2_keys_do_not_rotate_or_import(tea) -> None:  # type: ignore
 
 
 @pytest.fixture
-def set_state(server: ServerProcess) -> Iterator[Callable[[str, str], None]]:
-    """Put a key into a state by writing the server's database, as the lifecycle actions would
-    (the server reads key state from the store on every call)."""
-    changed: set[str] = set()
-
-    def write(key_id: str, state: str) -> None:
-        with closing(sqlite3.connect(server.data_dir / "openkms.db", timeout=10)) as conn, conn:
-            conn.execute("UPDATE keys SET key_state = ? WHERE key_id = ?", (state, key_id))
+def set_state(tea) -> Callable[[str, str], None]:  # type: ignore[no-untyped-def]
+    """Move a key between Enabled, Disabled and PendingDeletion with the lifecycle actions."""
 
     def put(key_id: str, state: str) -> None:
-        write(key_id, state)
-        changed.add(key_id)
+        current = tea.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.key_state
+        if current == "PendingDeletion":
+            tea.cancel_key_deletion(m.CancelKeyDeletionRequest(key_id=key_id))
+        if state == "Disabled":
+            tea.disable_key(m.DisableKeyRequest(key_id=key_id))
+        elif state == "PendingDeletion":
+            tea.schedule_key_deletion(m.ScheduleKeyDeletionRequest(key_id=key_id, pending_window_in_days=7))
+        else:
+            tea.enable_key(m.EnableKeyRequest(key_id=key_id))
+        assert tea.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.key_state == state
 
-    yield put
-    for key_id in changed:
-        write(key_id, "Enabled")
+    return put
 
 
 @pytest.mark.parametrize(("state", "code"), [("Disabled", "Rejected.Disabled"), ("PendingDeletion", "Rejected.PendingDeletion")])

@@ -13,12 +13,13 @@ import base64
 import binascii
 from typing import Any
 
+from openkms.api.crypto import DRY_RUN, RECIPIENT
+from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.algorithms import ENCRYPT_ALGORITHMS, SIGN_ALGORITHMS
 from openkms.service.context import CallContext
 from openkms.wire import errors
 
-KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
 KEY_VERSION_ID = Param(
     "KeyVersionId", required=True, max=128, doc="Required: asymmetric operations name the version."
 )
@@ -42,28 +43,40 @@ def b64encode(data: bytes) -> str:
 
 
 def asymmetric_sign(
-    ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, digest: str
+    ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, digest: str, dry_run: bool
 ) -> dict[str, Any]:
     key, version, signature = ctx.services.asymmetric.sign(
-        key_id, key_version_id, algorithm, b64decode(digest, "Digest")
+        key_id, key_version_id, algorithm, b64decode(digest, "Digest"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "Value": b64encode(signature)}
 
 
 def asymmetric_verify(
-    ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, digest: str, value: str
+    ctx: CallContext,
+    *,
+    key_id: str,
+    key_version_id: str,
+    algorithm: str,
+    digest: str,
+    value: str,
+    dry_run: bool,
 ) -> dict[str, Any]:
     key, version, ok = ctx.services.asymmetric.verify(
-        key_id, key_version_id, algorithm, b64decode(digest, "Digest"), b64decode(value, "Value")
+        key_id,
+        key_version_id,
+        algorithm,
+        b64decode(digest, "Digest"),
+        b64decode(value, "Value"),
+        dry_run=dry_run,
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "Value": ok}
 
 
 def asymmetric_encrypt(
-    ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, plaintext: str
+    ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, plaintext: str, dry_run: bool
 ) -> dict[str, Any]:
     key, version, ciphertext = ctx.services.asymmetric.encrypt(
-        key_id, key_version_id, algorithm, b64decode(plaintext, "Plaintext")
+        key_id, key_version_id, algorithm, b64decode(plaintext, "Plaintext"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "CiphertextBlob": b64encode(ciphertext)}
 
@@ -76,19 +89,22 @@ def asymmetric_decrypt(
     algorithm: str,
     ciphertext_blob: str,
     recipient: str | None,
+    dry_run: bool,
 ) -> dict[str, Any]:
     if recipient is not None:
         # Attested decryption (CiphertextForRecipient) needs a TEE attestation verifier; a
         # server without one must not fall back to returning Plaintext to such a caller.
         raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
     key, version, plaintext = ctx.services.asymmetric.decrypt(
-        key_id, key_version_id, algorithm, b64decode(ciphertext_blob, "CiphertextBlob")
+        key_id, key_version_id, algorithm, b64decode(ciphertext_blob, "CiphertextBlob"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "Plaintext": b64encode(plaintext)}
 
 
-def get_public_key(ctx: CallContext, *, key_id: str, key_version_id: str) -> dict[str, Any]:
-    key, version, pem = ctx.services.asymmetric.public_key_pem(key_id, key_version_id)
+def get_public_key(
+    ctx: CallContext, *, key_id: str, key_version_id: str, dry_run: bool
+) -> dict[str, Any]:
+    key, version, pem = ctx.services.asymmetric.public_key_pem(key_id, key_version_id, dry_run=dry_run)
     return {"KeyId": key.key_id, "KeyVersionId": version, "PublicKey": pem}
 
 
@@ -96,7 +112,7 @@ ACTIONS = [
     ActionSpec(
         "AsymmetricSign",
         asymmetric_sign,
-        (KEY_ID, KEY_VERSION_ID, SIGN_ALGORITHM, DIGEST),
+        (KEY_ID, KEY_VERSION_ID, SIGN_ALGORITHM, DIGEST, DRY_RUN),
         doc="Sign a digest with a SIGN/VERIFY key version.",
     ),
     ActionSpec(
@@ -108,6 +124,7 @@ ACTIONS = [
             SIGN_ALGORITHM,
             DIGEST,
             Param("Value", required=True, max=4096, doc="Base64 signature."),
+            DRY_RUN,
         ),
         doc="Verify a signature over a digest; a bad signature is Value=false.",
     ),
@@ -119,6 +136,7 @@ ACTIONS = [
             KEY_VERSION_ID,
             ENCRYPT_ALGORITHM,
             Param("Plaintext", required=True, max=8192, doc="Base64 of at most the algorithm's limit."),
+            DRY_RUN,
         ),
         doc="Encrypt with the public key of an ENCRYPT/DECRYPT key version.",
     ),
@@ -130,14 +148,15 @@ ACTIONS = [
             KEY_VERSION_ID,
             ENCRYPT_ALGORITHM,
             Param("CiphertextBlob", required=True, max=16384, doc="Base64 of the raw ciphertext."),
-            Param("Recipient", max=65536, doc="Attested decryption: refused (UnsupportedOperation)."),
+            RECIPIENT,
+            DRY_RUN,
         ),
         doc="Decrypt with the private key of an ENCRYPT/DECRYPT key version.",
     ),
     ActionSpec(
         "GetPublicKey",
         get_public_key,
-        (KEY_ID, KEY_VERSION_ID),
+        (KEY_ID, KEY_VERSION_ID, DRY_RUN),
         doc="The PEM public key of an asymmetric key version.",
     ),
 ]

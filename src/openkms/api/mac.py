@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.api.asymmetric import KEY_ID, b64decode, b64encode
+from openkms.api.asymmetric import b64decode, b64encode
+from openkms.api.crypto import DRY_RUN
+from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.algorithms import MAC_ALGORITHMS
 from openkms.service.context import CallContext
@@ -13,16 +15,20 @@ ALGORITHM = Param("Algorithm", required=True, enum=MAC_ALGORITHMS, doc="Must be 
 MESSAGE = Param("Message", required=True, doc="Base64 of the message bytes.")
 
 
-def generate_mac(ctx: CallContext, *, key_id: str, algorithm: str, message: str) -> dict[str, Any]:
-    key, tag = ctx.services.asymmetric.generate_mac(key_id, algorithm, b64decode(message, "Message"))
+def generate_mac(
+    ctx: CallContext, *, key_id: str, algorithm: str, message: str, dry_run: bool
+) -> dict[str, Any]:
+    key, tag = ctx.services.asymmetric.generate_mac(
+        key_id, algorithm, b64decode(message, "Message"), dry_run=dry_run
+    )
     return {"KeyId": key.key_id, "Algorithm": algorithm, "Mac": b64encode(tag)}
 
 
 def verify_mac(
-    ctx: CallContext, *, key_id: str, algorithm: str, message: str, mac: str
+    ctx: CallContext, *, key_id: str, algorithm: str, message: str, mac: str, dry_run: bool
 ) -> dict[str, Any]:
     key, ok = ctx.services.asymmetric.verify_mac(
-        key_id, algorithm, b64decode(message, "Message"), b64decode(mac, "Mac")
+        key_id, algorithm, b64decode(message, "Message"), b64decode(mac, "Mac"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "Algorithm": algorithm, "Value": ok}
 
@@ -31,13 +37,13 @@ ACTIONS = [
     ActionSpec(
         "GenerateMac",
         generate_mac,
-        (KEY_ID, ALGORITHM, MESSAGE),
+        (KEY_ID, ALGORITHM, MESSAGE, DRY_RUN),
         doc="HMAC of a message with an HMAC key.",
     ),
     ActionSpec(
         "VerifyMac",
         verify_mac,
-        (KEY_ID, ALGORITHM, MESSAGE, Param("Mac", required=True, max=1024, doc="Base64 MAC.")),
+        (KEY_ID, ALGORITHM, MESSAGE, Param("Mac", required=True, max=1024, doc="Base64 MAC."), DRY_RUN),
         doc="Check an HMAC; a wrong MAC is Value=false.",
     ),
 ]

@@ -4,7 +4,8 @@ GenerateMac/VerifyMac.
 Each operation reads the key and the named version in one read transaction and applies the same
 rules in the same order: the key exists (404), it is Enabled (409 Rejected.<State>), its usage
 fits the operation (400 Rejected.UnsupportedOperation), the algorithm fits its spec (400
-InvalidParameter), the version belongs to it (404 Forbidden.KeyVersionNotFound). Only then is
+InvalidParameter), the version belongs to it (404 Forbidden.KeyVersionNotFound), the input fits
+(digest length, plaintext limit). DryRun stops there (DryRunOperationError). Only then is
 material unwrapped.
 
 Parsed keys are cached per process by version id, like the raw material in
@@ -93,20 +94,31 @@ class AsymmetricService:
 
     # -- operations -----------------------------------------------------------------------
 
-    def sign(self, key_ref: str, version_id: str, algorithm: str, digest: bytes) -> tuple[Key, str, bytes]:
+    def sign(
+        self, key_ref: str, version_id: str, algorithm: str, digest: bytes, *, dry_run: bool = False
+    ) -> tuple[Key, str, bytes]:
         t = self._target(key_ref, version_id, SIGN_VERIFY, algorithm)
         _check_digest(digest)
+        _dry_run(dry_run)
         return t.key, t.version_id, asymmetric.sign(self._private(t), algorithm, digest)
 
     def verify(
-        self, key_ref: str, version_id: str, algorithm: str, digest: bytes, signature: bytes
+        self,
+        key_ref: str,
+        version_id: str,
+        algorithm: str,
+        digest: bytes,
+        signature: bytes,
+        *,
+        dry_run: bool = False,
     ) -> tuple[Key, str, bool]:
         t = self._target(key_ref, version_id, SIGN_VERIFY, algorithm)
         _check_digest(digest)
+        _dry_run(dry_run)
         return t.key, t.version_id, asymmetric.verify(self._public(t), algorithm, digest, signature)
 
     def encrypt(
-        self, key_ref: str, version_id: str, algorithm: str, plaintext: bytes
+        self, key_ref: str, version_id: str, algorithm: str, plaintext: bytes, *, dry_run: bool = False
     ) -> tuple[Key, str, bytes]:
         t = self._target(key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
         limit = algorithms.max_plaintext(t.spec, algorithm)
@@ -114,19 +126,23 @@ class AsymmetricService:
             raise errors.InvalidValue(
                 "Plaintext", f"{t.spec.name} with {algorithm} encrypts at most {limit} bytes."
             )
+        _dry_run(dry_run)
         return t.key, t.version_id, asymmetric.encrypt(self._public(t), algorithm, plaintext)
 
     def decrypt(
-        self, key_ref: str, version_id: str, algorithm: str, ciphertext: bytes
+        self, key_ref: str, version_id: str, algorithm: str, ciphertext: bytes, *, dry_run: bool = False
     ) -> tuple[Key, str, bytes]:
         t = self._target(key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
+        _dry_run(dry_run)
         try:
             plaintext = asymmetric.decrypt(self._private(t), algorithm, ciphertext)
         except asymmetric.DecryptError:
             raise errors.InvalidCiphertext() from None
         return t.key, t.version_id, plaintext
 
-    def public_key_pem(self, key_ref: str, version_id: str) -> tuple[Key, str, str]:
+    def public_key_pem(
+        self, key_ref: str, version_id: str, *, dry_run: bool = False
+    ) -> tuple[Key, str, str]:
         """GetPublicKey: any asymmetric key, of either usage, that may be used (Enabled)."""
         with self.dep.db.read() as conn:
             key = self.keys.load(conn, key_ref)
@@ -137,17 +153,28 @@ class AsymmetricService:
             raise errors.UnsupportedOperation(f"{spec.name} keys have no public key.")
         if row is None or row.key_id != key.key_id or row.public_key_der is None:
             raise errors.KeyVersionNotFound()
+        _dry_run(dry_run)
         return key, row.version_id, asymmetric.public_pem(row.public_key_der)
 
-    def generate_mac(self, key_ref: str, algorithm: str, message: bytes) -> tuple[Key, bytes]:
+    def generate_mac(
+        self, key_ref: str, algorithm: str, message: bytes, *, dry_run: bool = False
+    ) -> tuple[Key, bytes]:
         t = self._target(key_ref, None, GENERATE_VERIFY_MAC, algorithm)
+        _dry_run(dry_run)
         return t.key, mac.generate(algorithm, self.keys.material(t.key, t.version_id), message)
 
     def verify_mac(
-        self, key_ref: str, algorithm: str, message: bytes, tag: bytes
+        self, key_ref: str, algorithm: str, message: bytes, tag: bytes, *, dry_run: bool = False
     ) -> tuple[Key, bool]:
         t = self._target(key_ref, None, GENERATE_VERIFY_MAC, algorithm)
+        _dry_run(dry_run)
         return t.key, mac.verify(algorithm, self.keys.material(t.key, t.version_id), message, tag)
+
+
+def _dry_run(dry_run: bool) -> None:
+    """DryRun=true: every check passed; Alibaba answers DryRunOperationError and does nothing."""
+    if dry_run:
+        raise errors.DryRunSucceeded()
 
 
 def _check_digest(digest: bytes) -> None:
