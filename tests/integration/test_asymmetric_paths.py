@@ -111,6 +111,25 @@ def test_reencrypt_from_rsa_ciphertext_made_outside(sdk: SDK) -> None:
     assert b64(b"outside") == sdk.call("Decrypt", CiphertextBlob=moved["CiphertextBlob"])["Plaintext"]
 
 
+def test_reencrypt_keeps_the_result_decryptable(sdk: SDK) -> None:
+    """An SM2 plaintext of 4608 bytes re-encrypts (its Base64 is Encrypt's 6144-byte limit) and
+    decrypts; one byte more would make a blob Decrypt refuses, so ReEncrypt refuses it (400)."""
+    source = create(sdk, "EC_SM2", "ENCRYPT/DECRYPT")
+    destination = create(sdk, "Aliyun_AES_256")
+    for size, ok in ((4608, True), (4609, False)):
+        plaintext = secrets.token_bytes(size)
+        ciphertext = sdk.call("AsymmetricEncrypt", KeyId=source[0], KeyVersionId=source[1], Algorithm="SM2PKE",
+                              Plaintext=b64(plaintext))["CiphertextBlob"]
+        params = {"CiphertextBlob": ciphertext, "SourceKeyId": source[0], "SourceKeyVersionId": source[1],
+                  "SourceEncryptionAlgorithm": "SM2PKE", "DestinationKeyId": destination[0]}
+        if ok:
+            blob = sdk.call("ReEncrypt", **params)["CiphertextBlob"]
+            assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == b64(plaintext)
+        else:
+            error = sdk.error("ReEncrypt", **params)
+            assert (error.code, "CiphertextBlob" in error.message) == ("InvalidParameter", True)
+
+
 def test_reencrypt_asymmetric_refusals(sdk: SDK) -> None:
     """An asymmetric source needs all three Source parameters (MissingParameter), a key of the
     right usage (Rejected.UnsupportedOperation), a fitting algorithm and a ciphertext that

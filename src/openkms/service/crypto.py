@@ -22,6 +22,7 @@ from openkms.crypto.aead import IntegrityError
 from openkms.domain import errors, keystate
 from openkms.domain.algorithms import SM2PKE, SM2PKE_MAX_PLAINTEXT
 from openkms.domain.ciphertext import (
+    MAX_PLAINTEXT_BYTES,
     Blob,
     blob_aad,
     build_blob,
@@ -219,7 +220,15 @@ def reencrypt_from_asymmetric(
     _, _, plaintext = asym.decrypt(
         source.key_id, source.version_id, source.algorithm, ciphertext, dry_run=dry_run
     )
-    return seal(ks, destination, base64.b64encode(plaintext), destination_context)
+    text_bytes = base64.b64encode(plaintext)
+    if len(text_bytes) > MAX_PLAINTEXT_BYTES:
+        # Only SM2PKE recovers that much (up to 6047 bytes); a longer blob could never be
+        # decrypted, so refuse it here: at most 4608 bytes, whose Base64 is Encrypt's 6144.
+        raise errors.InvalidValue(
+            "CiphertextBlob",
+            f"Its plaintext re-encrypts only up to {MAX_PLAINTEXT_BYTES // 4 * 3} bytes.",
+        )
+    return seal(ks, destination, text_bytes, destination_context)
 
 
 def generate_data_key(
