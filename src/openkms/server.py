@@ -28,6 +28,7 @@ from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.aliases import AliasService
+from openkms.service.asymmetric import AsymmetricService
 from openkms.service.context import CallContext, Caller, Services
 from openkms.service.deployment import Deployment
 from openkms.service.key_policy import KeyPolicyService
@@ -59,6 +60,7 @@ class KMSApp:
             aliases=AliasService(dep, keys),
             tags=TagService(dep, keys),
             key_policies=KeyPolicyService(dep, keys),
+            asymmetric=AsymmetricService(dep, keys),
         )
         self.auth = Authenticator(
             CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window

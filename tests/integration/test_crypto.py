@@ -119,8 +119,8 @@ def test_reencrypt_moves_a_blob_to_another_key(sdk: SDK) -> None:
     assert (error.code, error.message) == ("InvalidParameter", BAD_BLOB_MESSAGE)
 
 
-def test_reencrypt_from_asymmetric_is_not_yet_supported(sdk: SDK) -> None:
-    """An asymmetric ReEncrypt source answers 400 Rejected.UnsupportedOperation for now."""
+def test_reencrypt_asymmetric_source_must_be_an_asymmetric_encryption_key(sdk: SDK) -> None:
+    """ReEncrypt naming a symmetric key as its asymmetric source is 400 Rejected.UnsupportedOperation."""
     error = sdk.error("ReEncrypt", CiphertextBlob="eA==", DestinationKeyId=_key(sdk), SourceKeyId=_key(sdk),
                       SourceKeyVersionId="v", SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256")
     assert (error.code, error.status) == ("Rejected.UnsupportedOperation", 400)
@@ -180,7 +180,7 @@ def test_export_data_keys_open_with_the_private_key(sdk: SDK, algorithm: str, di
 @pytest.mark.parametrize(
     ("wrap", "code", "named"),
     [
-        ({"WrappingKeySpec": "EC_SM2", "WrappingAlgorithm": "SM2PKE"}, "Rejected.UnsupportedOperation", "SM2PKE"),
+        ({"WrappingKeySpec": "EC_SM2", "WrappingAlgorithm": "SM2PKE"}, "InvalidParameter", "PublicKeyBlob"),
         ({"WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "SM2PKE"}, "InvalidParameter", "WrappingAlgorithm"),
         ({"WrappingKeySpec": "EC_SM2", "WrappingAlgorithm": "RSAES_OAEP_SHA_1"}, "InvalidParameter", "WrappingAlgorithm"),
         ({"PublicKeyBlob": "bm90IGEga2V5"}, "InvalidParameter", "PublicKeyBlob"),
@@ -188,7 +188,7 @@ def test_export_data_keys_open_with_the_private_key(sdk: SDK, algorithm: str, di
     ],
 )
 def test_export_refusals(sdk: SDK, wrap: dict[str, object], code: str, named: str) -> None:
-    """SM2PKE (not yet), mismatched wrapping pairs, a bad public key, a key too long for OAEP: 400s."""
+    """An RSA key named EC_SM2, mismatched wrapping pairs, a bad public key, a key too long for OAEP: 400s."""
     params = {"PublicKeyBlob": PUBLIC_BLOB, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "RSAES_OAEP_SHA_256", **wrap}
     error = sdk.error("GenerateAndExportDataKey", KeyId=_key(sdk), **params)
     assert (code, 400) == (error.code, error.status)

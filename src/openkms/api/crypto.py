@@ -13,6 +13,7 @@ from typing import Any
 from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain import errors as d
+from openkms.domain.algorithms import ENCRYPT_ALGORITHMS
 from openkms.domain.ciphertext import (
     MAX_BLOB_CHARS,
     MAX_CONTEXT_CHARS,
@@ -48,7 +49,7 @@ NUMBER_OF_BYTES = Param(
 WRAPPING_PARAMS = (
     Param("PublicKeyBlob", required=True, max=16384, doc="Base64 DER SubjectPublicKeyInfo."),
     Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
-    Param("WrappingAlgorithm", required=True, enum=WRAPPING_ALGORITHMS, doc="SM2PKE: not yet (400)."),
+    Param("WrappingAlgorithm", required=True, enum=WRAPPING_ALGORITHMS, doc="SM2PKE with EC_SM2."),
 )
 
 
@@ -110,13 +111,31 @@ def reencrypt(
     source_encryption_algorithm: str | None,
     dry_run: bool,
 ) -> dict[str, Any]:
+    destination_context = parse_context(destination_encryption_context, "DestinationEncryptionContext")
     if source_key_id or source_key_version_id or source_encryption_algorithm:
-        raise d.UnsupportedOperation(
-            "ReEncrypt from an asymmetric ciphertext (SourceKeyId, SourceKeyVersionId, "
-            "SourceEncryptionAlgorithm) is not supported yet."
+        # An asymmetric source: a public-key ciphertext, decrypted by the named key version.
+        # All three name it; SourceEncryptionContext belongs to symmetric sources only.
+        for name, given in (
+            ("SourceKeyId", source_key_id),
+            ("SourceKeyVersionId", source_key_version_id),
+            ("SourceEncryptionAlgorithm", source_encryption_algorithm),
+        ):
+            if not given:
+                raise errors.MissingParameter(name)
+        assert source_key_id and source_key_version_id and source_encryption_algorithm
+        source = crypto.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
+        return _sealed(
+            crypto.reencrypt_from_asymmetric(
+                ctx.keys,
+                ctx.services.asymmetric,
+                ciphertext_blob,
+                source,
+                destination_key_id,
+                destination_context,
+                dry_run=dry_run,
+            )
         )
     source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
-    destination_context = parse_context(destination_encryption_context, "DestinationEncryptionContext")
     sealed = crypto.reencrypt(
         ctx.keys, ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
     )
@@ -232,16 +251,19 @@ ACTIONS = [
             Param("DestinationKeyId", required=True, max=2048, doc="Symmetric key that encrypts the result."),
             Param("DestinationEncryptionContext", max=MAX_CONTEXT_CHARS),
             Param("SourceEncryptionContext", max=MAX_CONTEXT_CHARS),
-            Param("SourceKeyId", max=2048, doc="Asymmetric source: not yet supported."),
-            Param("SourceKeyVersionId", max=64, doc="Asymmetric source: not yet supported."),
+            Param("SourceKeyId", max=2048, doc="Asymmetric source: the key whose private key decrypts."),
+            Param("SourceKeyVersionId", max=64, doc="Asymmetric source: its version."),
             Param(
                 "SourceEncryptionAlgorithm",
-                enum=("RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "SM2PKE"),
-                doc="Asymmetric source: not yet supported.",
+                enum=ENCRYPT_ALGORITHMS,
+                doc="Asymmetric source: how CiphertextBlob was encrypted.",
             ),
             DRY_RUN,
         ),
-        doc="Decrypt a symmetric blob and encrypt it under another key, inside the service.",
+        doc=(
+            "Decrypt a symmetric blob (or a public-key ciphertext of an asymmetric key version) "
+            "and encrypt it under another key, inside the service."
+        ),
     ),
     ActionSpec(
         "GenerateDataKey",

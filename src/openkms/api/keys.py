@@ -8,12 +8,18 @@ from openkms.api.render import key_metadata
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.arn import key_arn
 from openkms.domain.filters import parse_filters
-from openkms.domain.keyspec import DEFAULT_SPEC, ORIGIN_KMS, ORIGINS, PROTECTION_LEVELS, SPECS
+from openkms.domain.keyspec import (
+    DEFAULT_SPEC,
+    ORIGIN_KMS,
+    ORIGINS,
+    PROTECTION_LEVELS,
+    SPECS,
+    USAGES,
+)
 from openkms.domain.tags import parse_tags_json
 from openkms.service.context import CallContext
 
 KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
-USAGES = ("ENCRYPT/DECRYPT", "SIGN/VERIFY")
 
 
 def _metadata(ctx: CallContext, key: Any) -> dict[str, Any]:

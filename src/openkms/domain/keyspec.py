@@ -1,5 +1,13 @@
 """Key specs and usages: which spec allows which KeyUsage, how long its material is, and whether
-it rotates. One table, read by CreateKey validation, key generation and rotation."""
+it rotates. One table, read by CreateKey validation, key generation and rotation.
+
+HMAC keys: Alibaba's current API (KMS instance image >= 4.1.0) has GenerateMac/VerifyMac with the
+algorithms HMAC_SM3, HMAC_SHA_224/256/384/512, whose valid values "vary based on the key
+specification"; the SDKs do not spell out the HMAC KeySpec names. openkms names each HMAC spec
+after its one algorithm (KeySpec=HMAC_SHA_256 allows Algorithm=HMAC_SHA_256 only) and gives HMAC
+keys the usage GENERATE/VERIFY_MAC, written in the style of ENCRYPT/DECRYPT and SIGN/VERIFY. Their
+material is as long as the hash output. See docs/architecture.md.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from openkms.domain.errors import InvalidValue
 ENCRYPT_DECRYPT = "ENCRYPT/DECRYPT"
 SIGN_VERIFY = "SIGN/VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE/VERIFY_MAC"
+USAGES = (ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC)
 
 ORIGIN_KMS = "Aliyun_KMS"
 ORIGIN_EXTERNAL = "EXTERNAL"
@@ -61,6 +70,12 @@ SPECS: dict[str, KeySpec] = {
         KeySpec("RSA_4096", Kind.RSA, (ENCRYPT_DECRYPT, SIGN_VERIFY), 4096),
         KeySpec("EC_P256", Kind.EC, (SIGN_VERIFY,), 0),
         KeySpec("EC_P256K", Kind.EC, (SIGN_VERIFY,), 0),
+        KeySpec("EC_SM2", Kind.SM2, (ENCRYPT_DECRYPT, SIGN_VERIFY), 0),
+        KeySpec("HMAC_SM3", Kind.HMAC, (GENERATE_VERIFY_MAC,), 32),
+        KeySpec("HMAC_SHA_224", Kind.HMAC, (GENERATE_VERIFY_MAC,), 28),
+        KeySpec("HMAC_SHA_256", Kind.HMAC, (GENERATE_VERIFY_MAC,), 32),
+        KeySpec("HMAC_SHA_384", Kind.HMAC, (GENERATE_VERIFY_MAC,), 48),
+        KeySpec("HMAC_SHA_512", Kind.HMAC, (GENERATE_VERIFY_MAC,), 64),
     )
 }
 

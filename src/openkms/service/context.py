@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from openkms.service.aliases import AliasService
+    from openkms.service.asymmetric import AsymmetricService
     from openkms.service.deployment import Deployment
     from openkms.service.key_policy import KeyPolicyService
     from openkms.service.keys import KeyService
@@ -30,6 +31,7 @@ class Services:
     aliases: AliasService
     tags: TagService
     key_policies: KeyPolicyService
+    asymmetric: AsymmetricService
 
 
 @dataclass(frozen=True, slots=True)

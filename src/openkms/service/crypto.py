@@ -12,14 +12,17 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from openkms.crypto import blob as aead_blob
 from openkms.crypto import wrapping
 from openkms.crypto.aead import IntegrityError
 from openkms.domain import errors, keystate
+from openkms.domain.algorithms import SM2PKE, SM2PKE_MAX_PLAINTEXT
 from openkms.domain.ciphertext import (
+    MAX_PLAINTEXT_BYTES,
     Blob,
     blob_aad,
     build_blob,
@@ -29,6 +32,7 @@ from openkms.domain.ciphertext import (
 )
 from openkms.domain.datakey import check_wrapping
 from openkms.domain.key import Key
+from openkms.service.asymmetric import AsymmetricService
 from openkms.service.keys import KeyService
 from openkms.store import keys as repo
 
@@ -49,6 +53,15 @@ class Opened:
     key_id: str
     version_id: str
     plaintext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AsymmetricSource:
+    """ReEncrypt's asymmetric source: SourceKeyId, SourceKeyVersionId, SourceEncryptionAlgorithm."""
+
+    key_id: str
+    version_id: str
+    algorithm: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +189,48 @@ def reencrypt(
     return seal(ks, destination, opened.plaintext, destination_context)
 
 
+def reencrypt_from_asymmetric(
+    ks: KeyService,
+    asym: AsymmetricService,
+    text: str,
+    source: AsymmetricSource,
+    destination_ref: str,
+    destination_context: Context,
+    *,
+    dry_run: bool = False,
+) -> Sealed:
+    """Decrypt a public-key ciphertext (raw RSAES-OAEP or GM/T 0009 SM2, Base64) with the private
+    key of ``source`` and seal the **Base64 text** of the recovered bytes under the destination's
+    primary version.
+
+    Base64, because the asymmetric side speaks raw bytes (AsymmetricDecrypt answers their
+    Base64) while a blob holds text: the typical source is an ExportedDataKey wrapped for a KMS
+    key, and sealing its Base64 makes the new blob a data-key blob like GenerateDataKey's, whose
+    Decrypt answers the data key's Base64 and which ExportDataKey accepts.
+
+    Every check of both sides runs before DryRun stops and before any decryption: the
+    destination is a symmetric Enabled key; the source is an Enabled ENCRYPT/DECRYPT asymmetric
+    key whose spec takes the algorithm and whose version is named.
+    """
+    try:
+        ciphertext = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidCiphertext() from None
+    destination = encrypting_key(ks, destination_ref, "DestinationKeyId")
+    _, _, plaintext = asym.decrypt(
+        source.key_id, source.version_id, source.algorithm, ciphertext, dry_run=dry_run
+    )
+    text_bytes = base64.b64encode(plaintext)
+    if len(text_bytes) > MAX_PLAINTEXT_BYTES:
+        # Only SM2PKE recovers that much (up to 6047 bytes); a longer blob could never be
+        # decrypted, so refuse it here: at most 4608 bytes, whose Base64 is Encrypt's 6144.
+        raise errors.InvalidValue(
+            "CiphertextBlob",
+            f"Its plaintext re-encrypts only up to {MAX_PLAINTEXT_BYTES // 4 * 3} bytes.",
+        )
+    return seal(ks, destination, text_bytes, destination_context)
+
+
 def generate_data_key(
     ks: KeyService, key_ref: str, length: int, context: Context, *, dry_run: bool = False
 ) -> tuple[Sealed, str]:
@@ -231,26 +286,31 @@ class _Wrapper:
 
     def __init__(self, wrap: Wrapping) -> None:
         check_wrapping(wrap.key_spec, wrap.algorithm)
-        if wrap.algorithm == "SM2PKE":
-            raise errors.UnsupportedOperation(
-                "WrappingAlgorithm SM2PKE (WrappingKeySpec EC_SM2) is not supported yet; "
-                "use RSA_2048."
-            )
+        self._encrypt: Callable[[bytes], bytes]
         try:
             der = base64.b64decode("".join(wrap.public_key_blob.split()), validate=True)
-            self._public = wrapping.load_rsa_public(der, 2048)
+            if wrap.algorithm == SM2PKE:
+                self._encrypt = partial(wrapping.sm2_encrypt, wrapping.load_sm2_public(der))
+            else:
+                rsa_key = wrapping.load_rsa_public(der, 2048)
+                self._encrypt = partial(wrapping.rsa_oaep_encrypt, rsa_key, wrap.algorithm)
         except (binascii.Error, ValueError):
             raise errors.InvalidValue(
-                "PublicKeyBlob", "It must be the Base64 DER SubjectPublicKeyInfo of an RSA_2048 key."
+                "PublicKeyBlob",
+                f"It must be the Base64 DER SubjectPublicKeyInfo of an {wrap.key_spec} key.",
             ) from None
         self._algorithm = wrap.algorithm
-        self.limit = wrapping.oaep_max_plaintext(2048, wrap.algorithm)
+        self._spec = wrap.key_spec
+        if wrap.algorithm == SM2PKE:
+            self.limit = SM2PKE_MAX_PLAINTEXT
+        else:
+            self.limit = wrapping.oaep_max_plaintext(2048, wrap.algorithm)
 
     def check_length(self, length: int, parameter: str) -> None:
         if length > self.limit:
             raise errors.InvalidValue(
-                parameter, f"{self._algorithm} with RSA_2048 wraps at most {self.limit} bytes."
+                parameter, f"{self._algorithm} with {self._spec} wraps at most {self.limit} bytes."
             )
 
     def __call__(self, data_key: bytes) -> bytes:
-        return wrapping.rsa_oaep_encrypt(self._public, self._algorithm, data_key)
+        return self._encrypt(data_key)
