@@ -6,11 +6,11 @@ from wire beyond the error catalogue, nor from the server.
 
 from __future__ import annotations
 
-from openkms.api import account, aliases, crypto, key_policy, keys, lifecycle, tags, versions
+from openkms.api import account, aliases, crypto, key_policy, keys, lifecycle, secrets, tags, versions
 from openkms.api.spec import ActionSpec, Param
 
 REGISTRY: dict[str, ActionSpec] = {}
-for _module in (keys, lifecycle, crypto, versions, account, aliases, tags, key_policy):
+for _module in (keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, secrets):
     for _spec in _module.ACTIONS:
         assert _spec.name not in REGISTRY, _spec.name
         REGISTRY[_spec.name] = _spec

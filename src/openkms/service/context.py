@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
     from openkms.service.key_policy import KeyPolicyService
     from openkms.service.keys import KeyService
+    from openkms.service.secrets import SecretService
     from openkms.service.tags import TagService
     from openkms.service.versions import VersionService
 
@@ -30,6 +31,7 @@ class Services:
     aliases: AliasService
     tags: TagService
     key_policies: KeyPolicyService
+    secrets: SecretService
 
 
 @dataclass(frozen=True, slots=True)
