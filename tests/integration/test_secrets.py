@@ -338,10 +338,13 @@ def test_secret_policy(sdk: SDK) -> None:
     _create(sdk, name)
     default = json.loads(sdk.call("GetSecretPolicy", SecretName=name)["Policy"])
     assert default["Statement"][0]["Sid"] == "kms default secret policy"
-    policy = json.dumps({"Version": "1", "Statement": [{"Effect": "Deny", "Action": ["kms:*"], "Resource": ["*"]}]})
+    account = default["Statement"][0]["Principal"]["RAM"][0]
+    statement = {"Effect": "Deny", "Principal": {"RAM": [account]}, "Action": ["kms:*"], "Resource": ["*"]}
+    policy = json.dumps({"Version": "1", "Statement": [statement]})
     sdk.call("SetSecretPolicy", SecretName=name, Policy=policy)
     assert policy == sdk.call("GetSecretPolicy", SecretName=name, PolicyName="default")["Policy"]
     assert sdk.error("SetSecretPolicy", SecretName=name, Policy="{not json").code == "InvalidParameter"
+    assert sdk.error("SetSecretPolicy", SecretName=name, Policy='{"Version":"2"}').code == "InvalidParameter"
     assert sdk.error("GetSecretPolicy", SecretName=name, PolicyName="other").code == "InvalidParameter"
 
 

@@ -21,6 +21,7 @@ from openkms.domain.errors import (
     UnsupportedOperation,
 )
 from openkms.domain.key import parse_interval
+from openkms.domain.keypolicy import check_key_policy
 
 GENERIC = "Generic"
 SECRET_TYPES = (GENERIC, "Rds", "Redis", "RAMCredentials", "ECS", "PolarDB")
@@ -284,15 +285,13 @@ def parse_rotation_interval(text: str, minimum: int, parameter: str = "RotationI
 
 
 def check_policy(text: str, parameter: str = "Policy") -> str:
-    """A secret policy: a JSON object of at most 32768 bytes. Returned as given."""
-    if len(text.encode("utf-8", errors="replace")) > MAX_POLICY_BYTES:
-        raise InvalidValue(parameter, f"It must be at most {MAX_POLICY_BYTES} bytes.")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidValue(parameter, "It must be a JSON policy document.") from None
-    if not isinstance(data, dict):
-        raise InvalidValue(parameter, "It must be a JSON policy document.")
+    """A secret policy follows the key-policy grammar (Alibaba: "same as a key policy"), at most
+    32768 bytes. Returned as given.
+
+    Raises:
+        InvalidValue: naming ``parameter``, with the first rule the document breaks.
+    """
+    check_key_policy(text, parameter)
     return text
 
 

@@ -244,12 +244,13 @@ class TestOtherParameters:
                 parse_rotation_interval(text, minimum)
 
     def test_policy(self) -> None:
-        """A policy is a JSON object of at most 32768 bytes; the default allows the account."""
-        assert check_policy("{}") == "{}"
-        for bad in ("[]", "{", "[" * 100000, json.dumps({"a": "x" * 32768})):
+        """A secret policy follows the key-policy grammar; the default allows the owning account."""
+        default = default_policy("1234567890123456")
+        assert check_policy(default) == default
+        for bad in ("{}", "[]", "{", "[" * 100000, json.dumps({"Version": "1", "Statement": [{"Effect": "x" * 32768}]})):
             with pytest.raises(errors.InvalidValue):
                 check_policy(bad)
-        assert json.loads(default_policy("42"))["Statement"][0]["Principal"]["RAM"] == ["acs:ram::42:*"]
+        assert json.loads(default)["Statement"][0]["Principal"]["RAM"] == ["acs:ram::1234567890123456:*"]
 
     def test_extended_config(self) -> None:
         """ExtendedConfig is a JSON object of at most 1024 characters."""
