@@ -370,13 +370,14 @@ def test_scheduled_deletion_and_restore(sdk: SDK) -> None:
     _create(sdk, name)
     answer = sdk.call("DeleteSecret", SecretName=name)
     described = sdk.call("DescribeSecret", SecretName=name)
+    policy = sdk.call("GetSecretPolicy", SecretName=name)["Policy"]
     assert answer["PlannedDeleteTime"] == described["PlannedDeleteTime"] != ""
     for action, extra in [
         ("GetSecretValue", {}),
         ("PutSecretValue", {"VersionId": "v2", "SecretData": "x"}),
         ("UpdateSecret", {"Description": "d"}),
         ("DeleteSecret", {"RecoveryWindowInDays": "7"}),
-        ("SetSecretPolicy", {"Policy": "{}"}),
+        ("SetSecretPolicy", {"Policy": policy}),
     ]:
         error = sdk.error(action, SecretName=name, **extra)
         assert (error.status, error.code) == (409, "Rejected.ResourceInDeleteWindow"), action
@@ -512,3 +513,21 @@ def test_random_password(sdk: SDK) -> None:
         ExcludePunctuation="true",
     )
     assert (everything.status, everything.code) == (400, "InvalidParameter")
+
+
+def test_tag_actions_reach_secrets(server: ServerProcess) -> None:
+    """Tags given at CreateSecret and by TagResources/UntagResources (ResourceType secret) are the
+    same rows: DescribeSecret and ListSecrets filters see them."""
+    sdk = SDK("tea", server.endpoint)
+    name = _name("tagged")
+    _create(sdk, name, Tags='[{"TagKey":"team","TagValue":"core"}]')
+    client = tea_client(server.endpoint)
+    marker = uuid.uuid4().hex[:10]
+    client.tag_resources(
+        m.TagResourcesRequest(resource_type="secret", resource_id=[name], tag=[m.TagResourcesRequestTag(key="run", value=marker)])
+    )
+    client.untag_resources(m.UntagResourcesRequest(resource_type="secret", resource_id=[name], tag_key=["team"]))
+    described = sdk.call("DescribeSecret", SecretName=name, FetchTags="true")
+    assert described["Tags"]["Tag"] == [{"TagKey": "run", "TagValue": marker}]
+    listed = sdk.call("ListSecrets", Filters=json.dumps([{"Key": "TagValue", "Values": [marker]}]))
+    assert [s["SecretName"] for s in listed["SecretList"]["Secret"]] == [name]
