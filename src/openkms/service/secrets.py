@@ -177,9 +177,17 @@ class SecretService:
         return base64.b64decode(sealed.blob)
 
     def _open(
-        self, secret: Secret, version_id: str, data_type: str, stored: bytes, *, dry_run: bool = False
+        self,
+        conn: Connection,
+        secret: Secret,
+        version_id: str,
+        data_type: str,
+        stored: bytes,
+        *,
+        dry_run: bool = False,
     ) -> str:
         """Decrypt a stored value after checking its CMK may decrypt (the key's state error if not).
+        The key is read on ``conn``, in the transaction that read the value.
 
         A stored value that names no key version, another key, or fails authentication is
         damage to the store, not a client error: it raises RuntimeError (InternalFailure).
@@ -189,8 +197,7 @@ class SecretService:
             stored[VERSION_ID_LEN:HEADER_LEN],
             stored[HEADER_LEN:],
         )
-        with self.dep.db.read() as conn:
-            exists, key = key_repo.key_of_version(conn, blob.version_id)
+        exists, key = key_repo.key_of_version(conn, blob.version_id)
         if not exists:
             raise RuntimeError(f"the value of secret version {version_id!r} names no key version")
         if key is None:
@@ -300,13 +307,14 @@ class SecretService:
                 if version_id is None:
                     raise errors.ResourceNotFound(VERSION_NOT_FOUND)
             found = repo.get_ciphertext(conn, name, version_id)
-        if found is None:
-            raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-        row, stored = found
-        on_version = stage_order(stages, version_id)
-        if stage is not None and stage not in on_version:
-            raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-        data = self._open(secret, version_id, row.secret_data_type, stored, dry_run=dry_run)
+            if found is None:
+                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+            row, stored = found
+            on_version = stage_order(stages, version_id)
+            if stage is not None and stage not in on_version:
+                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+            # One read transaction for the secret, its stages, the value and the CMK's state.
+            data = self._open(conn, secret, version_id, row.secret_data_type, stored, dry_run=dry_run)
         return SecretValue(secret, version_id, row.secret_data_type, data, row.create_time, on_version)
 
     def put_value(
@@ -326,11 +334,13 @@ class SecretService:
                 secret = self._load(conn, name)
                 found = repo.get_ciphertext(conn, name, version_id)
                 stages = repo.get_stages(conn, name)
+                existing = None
+                if found is not None:
+                    # Opened even when the type differs, so both refusals cost the same work.
+                    existing = self._open(conn, secret, version_id, found[0].secret_data_type, found[1])
             if found is not None:
-                row, stored = found
-                same_type = row.secret_data_type == data_type
-                # Opened even when the type differs, so both refusals cost the same work.
-                existing = self._open(secret, version_id, row.secret_data_type, stored)
+                assert existing is not None
+                same_type = found[0].secret_data_type == data_type
                 if not (hmac.compare_digest(existing.encode("utf-8"), raw) and same_type):
                     raise errors.AlreadyExists("This VersionId already holds another value.")
                 return name, stage_order(stages, version_id)
