@@ -6,10 +6,11 @@ service-managed default key made on first use) with the symmetric recipe of
 ciphertext reaches the store. Reading a value checks the CMK's state, so a Disabled, pending or
 destroyed key makes its secrets unreadable with the key's own error.
 
-Each change is one write transaction. It first bumps the secret's revision where it still has the
-revision it was read with: on PostgreSQL that UPDATE takes the row lock, so a concurrent change
-either waits and then fails the check (and is retried) or never started. Sealing happens before
-the transaction: it needs no lock and may take a key-material lookup.
+Each change is one write transaction that first reads the secret FOR UPDATE (on PostgreSQL the
+writers of one secret queue on its row; SQLite's write transaction holds the database lock) and
+bumps its revision, so every decision is taken on the state it writes over. Sealing happens
+before the transaction (it needs no lock); a PutSecretValue whose VersionId appeared meanwhile
+starts again from a fresh read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openkms.domain import errors, keystate
@@ -101,8 +102,8 @@ class SecretService:
         return parse_secret_ref(ref, self.dep.region, self.dep.account_id, parameter)
 
     @staticmethod
-    def _load(conn: Connection, name: str, *, allow_pending: bool = False) -> Secret:
-        secret = repo.get_secret(conn, name)
+    def _load(conn: Connection, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
+        secret = repo.get_secret(conn, name, for_update=lock)
         if secret is None:
             raise errors.ResourceNotFound(NOT_FOUND)
         if secret.pending_deletion and not allow_pending:
@@ -118,7 +119,7 @@ class SecretService:
             now = self.dep.clock.now()
             try:
                 with self.dep.db.write() as conn:
-                    secret = self._load(conn, name, allow_pending=allow_pending)
+                    secret = self._load(conn, name, allow_pending=allow_pending, lock=True)
                     if not repo.update_secret(conn, name, secret.revision, update_time=now):
                         raise _Raced()
                     return apply(conn, secret, now)
@@ -137,33 +138,54 @@ class SecretService:
     def default_key_id(self) -> str:
         """The service-managed default key (CreatorType Service), made on first use.
 
-        Of processes racing to make it one wins (the ``meta`` row); the others destroy the key
-        they made. A default key that was deleted is replaced for new secrets.
+        Of processes racing to make it one wins the ``meta`` row (a unique insert, or a
+        compare-and-set over a default key that was destroyed); the others destroy the key they
+        made and take the winner's. A default key that was destroyed is replaced for new secrets.
         """
-        with self.dep.db.read() as conn:
-            known = self._stored_default(conn)
-        if known is not None:
-            return known
-        made = self.keys.create(
-            key_spec="Aliyun_AES_256",
-            key_usage="ENCRYPT/DECRYPT",
-            origin="Aliyun_KMS",
-            protection_level="SOFTWARE",
-            description=DEFAULT_KEY_DESCRIPTION,
-            enable_automatic_rotation=False,
-            rotation_interval=None,
-            tag_map={},
-            creator=self.dep.account_id,
-        )
-        with self.dep.db.write() as conn:
-            known = self._stored_default(conn)
+        for _ in range(RETRIES):
+            with self.dep.db.read() as conn:
+                known = self._stored_default(conn)
             if known is not None:
-                key_repo.destroy_key(conn, made.key_id)
                 return known
-            conn.execute(delete(meta).where(meta.c.name == DEFAULT_KEY_META))
-            conn.execute(insert(meta).values(name=DEFAULT_KEY_META, value=made.key_id))
-            key_repo.update_key(conn, made.key_id, creator_type="Service")
-        return made.key_id
+            made = self.keys.create(
+                key_spec="Aliyun_AES_256",
+                key_usage="ENCRYPT/DECRYPT",
+                origin="Aliyun_KMS",
+                protection_level="SOFTWARE",
+                description=DEFAULT_KEY_DESCRIPTION,
+                enable_automatic_rotation=False,
+                rotation_interval=None,
+                tag_map={},
+                creator=self.dep.account_id,
+            )
+            try:
+                with self.dep.db.write() as conn:
+                    self._claim_default(conn, made.key_id)
+                return made.key_id
+            except (IntegrityError, _Raced):
+                # Another process claimed it first (on PostgreSQL the unique insert or the
+                # compare-and-set failed); this key was never used: destroy it and read theirs.
+                with self.dep.db.write() as conn:
+                    key_repo.destroy_key(conn, made.key_id)
+        raise errors.StateTransitionRefused("The default key was changed concurrently; try again.")
+
+    @staticmethod
+    def _claim_default(conn: Connection, key_id: str) -> None:
+        """Record ``key_id`` as the default key, unless a live one is recorded (then _Raced)."""
+        current = conn.execute(select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)).scalar()
+        if current is None:
+            conn.execute(insert(meta).values(name=DEFAULT_KEY_META, value=key_id))
+        elif key_repo.get_key(conn, current) is not None:
+            raise _Raced()
+        else:
+            replaced = conn.execute(
+                update(meta)
+                .where(meta.c.name == DEFAULT_KEY_META, meta.c.value == current)
+                .values(value=key_id)
+            )
+            if replaced.rowcount != 1:
+                raise _Raced()
+        key_repo.update_key(conn, key_id, creator_type="Service")
 
     @staticmethod
     def _stored_default(conn: Connection) -> str | None:
@@ -349,7 +371,7 @@ class SecretService:
             now = self.dep.clock.now()
             try:
                 with self.dep.db.write() as conn:
-                    current = self._load(conn, name)
+                    current = self._load(conn, name, lock=True)
                     if not repo.update_secret(conn, name, current.revision, update_time=now):
                         raise _Raced()
                     if repo.get_ciphertext(conn, name, version_id) is not None:

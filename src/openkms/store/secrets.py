@@ -27,10 +27,14 @@ class VersionRow:
     seq: int
 
 
-def get_secret(conn: Connection, name: str) -> Secret | None:
-    row = conn.execute(
-        select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(secrets.c.secret_name == name)
-    ).first()
+def get_secret(conn: Connection, name: str, *, for_update: bool = False) -> Secret | None:
+    """One secret; ``for_update`` locks its row until the transaction ends (PostgreSQL: the
+    writers of one secret queue instead of failing; SQLite's write transaction already holds the
+    database lock, and SQLAlchemy renders no FOR UPDATE there)."""
+    stmt = select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(secrets.c.secret_name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
     if row is None:
         return None
     return Secret(**{n: row._mapping[n] for n in _SECRET_FIELDS})
