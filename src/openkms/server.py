@@ -34,6 +34,7 @@ from openkms.service.deployment import Deployment
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
+from openkms.service.secrets import SecretService
 from openkms.service.tags import TagService
 from openkms.service.versions import VersionService
 from openkms.wire import errors
@@ -61,6 +62,7 @@ class KMSApp:
             tags=TagService(dep, keys),
             key_policies=KeyPolicyService(dep, keys),
             asymmetric=AsymmetricService(dep, keys),
+            secrets=SecretService(dep, keys),
         )
         self.auth = Authenticator(
             CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window

@@ -15,13 +15,15 @@ from openkms.api import (
     keys,
     lifecycle,
     mac,
+    secrets,
     tags,
     versions,
 )
 from openkms.api.spec import ActionSpec, Param
 
 REGISTRY: dict[str, ActionSpec] = {}
-for _module in (keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, asymmetric, mac):
+_MODULES = (keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets)
+for _module in _MODULES:
     for _spec in _module.ACTIONS:
         assert _spec.name not in REGISTRY, _spec.name
         REGISTRY[_spec.name] = _spec

@@ -19,6 +19,9 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.UnsupportedOperation: w.RejectedUnsupportedOperation,
     d.LimitExceeded: w.RejectedLimitExceeded,
     d.DryRunSucceeded: w.DryRunOperationError,
+    d.SecretInDeleteWindow: w.RejectedResourceInDeleteWindow,
+    d.SecretNotInDeleteWindow: w.RejectedResourceInUse,
+    d.StageMismatch: w.RejectedInvalidRequest,
 }
 
 

@@ -85,5 +85,18 @@ class InvalidCiphertext(InvalidValue):
         super().__init__(parameter, None)
 
 
+class SecretInDeleteWindow(DomainError):
+    """The secret is scheduled for deletion (409 Rejected.ResourceInDeleteWindow)."""
+
+
+class SecretNotInDeleteWindow(DomainError):
+    """RestoreSecret on a secret that is not scheduled for deletion (409 Rejected.ResourceInUse)."""
+
+
+class StageMismatch(DomainError):
+    """UpdateSecretVersionStage names a version that does not carry the stage
+    (400 Rejected.InvalidRequest, "param mismatch")."""
+
+
 class DryRunSucceeded(DomainError):
     """DryRun=true and every check passed: Alibaba answers this as an error (nothing was done)."""

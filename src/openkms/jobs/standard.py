@@ -7,11 +7,13 @@ from openkms.service import lifecycle
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
+from openkms.service.secrets import SecretService
 from openkms.service.versions import VersionService
 
 DESTROY_KEYS_EVERY = 60.0
 PRUNE_NONCES_EVERY = 60.0
 ROTATE_KEYS_EVERY = 60.0
+PURGE_SECRETS_EVERY = 60.0
 
 
 def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
@@ -35,4 +37,11 @@ def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None
     runner.register("destroy-deleted-keys", DESTROY_KEYS_EVERY, destroy_deleted_keys)
     runner.register("rotate-keys", ROTATE_KEYS_EVERY, rotate_keys)
     runner.register("prune-nonces", PRUNE_NONCES_EVERY, prune_nonces)
+
+    secret_service = SecretService(dep, keys)
+
+    def purge_deleted_secrets(ctx: JobContext) -> int:
+        return secret_service.purge_due(ctx.now, ctx.fence)
+
+    runner.register("purge-deleted-secrets", PURGE_SECRETS_EVERY, purge_deleted_secrets)
     return runner

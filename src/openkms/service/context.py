@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
     from openkms.service.key_policy import KeyPolicyService
     from openkms.service.keys import KeyService
+    from openkms.service.secrets import SecretService
     from openkms.service.tags import TagService
     from openkms.service.versions import VersionService
 
@@ -32,6 +33,7 @@ class Services:
     tags: TagService
     key_policies: KeyPolicyService
     asymmetric: AsymmetricService
+    secrets: SecretService
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,637 @@
+"""Secrets Manager actions (group I): CreateSecret, DeleteSecret, RestoreSecret, UpdateSecret,
+DescribeSecret, ListSecrets, GetSecretValue, BatchGetSecretValue, PutSecretValue,
+ListSecretVersionIds, UpdateSecretVersionStage, UpdateSecretRotationPolicy, RotateSecret,
+GetSecretPolicy, SetSecretPolicy and GetRandomPassword.
+
+Only Generic secrets exist: the managed types (Rds, RAMCredentials, ECS, Redis, PolarDB) rotate a
+credential inside another service and need a rotation plugin, so CreateSecret answers them
+``UnsupportedOperation`` (400) and the rotation actions answer ``Rejected.UnsupportedOperation``.
+Fields that only managed secrets carry (AutomaticRotation, RotationInterval, ExtendedConfig, ...)
+are answered as empty strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from openkms.api.errors import to_wire
+from openkms.api.spec import ActionSpec, Param
+from openkms.domain import errors as d
+from openkms.domain import password
+from openkms.domain.arn import secret_arn
+from openkms.domain.clock import iso
+from openkms.domain.filters import parse_filters
+from openkms.domain.secret import (
+    DATA_TYPES,
+    DEFAULT_RECOVERY_DAYS,
+    GENERIC,
+    MANAGED_TYPES,
+    MAX_EXTENDED_CONFIG_CHARS,
+    MAX_NAME_CHARS,
+    MAX_POLICY_BYTES,
+    MAX_RECOVERY_DAYS,
+    MAX_SECRET_DATA_BYTES,
+    MAX_STAGE_CHARS,
+    MAX_VERSION_ID_CHARS,
+    MIN_CREATE_ROTATION,
+    MIN_POLICY_ROTATION,
+    MIN_RECOVERY_DAYS,
+    POLICY_NAME,
+    SECRET_TYPES,
+    Secret,
+    check_label,
+    check_name,
+    check_policy,
+    parse_extended_config,
+    parse_rotation_interval,
+    parse_stages,
+)
+from openkms.domain.tags import parse_tags_json
+from openkms.service.context import CallContext
+from openkms.service.secrets import SecretService, SecretValue
+from openkms.wire import errors
+
+# A name, or its ARN acs:kms:<region>:<16-digit account>:secret/<name>.
+MAX_SECRET_REF = MAX_NAME_CHARS + 128
+MAX_BATCH = 20
+SECRET_NAME = Param("SecretName", required=True, max=MAX_SECRET_REF, doc="Secret name or secret ARN.")
+VERSION_ID = Param("VersionId", max=MAX_VERSION_ID_CHARS, doc="Printable ASCII, no spaces.")
+SECRET_DATA = Param(
+    "SecretData",
+    required=True,
+    max=MAX_SECRET_DATA_BYTES,
+    doc="At most 30720 UTF-8 bytes (form body in the Tea SDK).",
+)
+DATA_TYPE = Param("SecretDataType", default="text", enum=DATA_TYPES)
+LIST_FILTERS = ("SecretName", "Description", "TagKey", "TagValue", "DKMSInstanceId", "SecretType", "Creator")
+# Answered as empty strings: these fields describe managed secrets, which do not exist here.
+MANAGED_ONLY = {
+    "AutomaticRotation": "",
+    "RotationInterval": "",
+    "NextRotationDate": "",
+    "LastRotationDate": "",
+    "ExtendedConfig": "",
+}
+
+
+def _svc(ctx: CallContext) -> SecretService:
+    return ctx.services.secrets
+
+
+def _arn(ctx: CallContext, name: str) -> str:
+    dep = ctx.services.deployment
+    return secret_arn(dep.region, dep.account_id, name)
+
+
+def _tags(tag_list: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"Tag": [{"TagKey": k, "TagValue": v} for k, v in tag_list]}
+
+
+def _stages(stages: list[str]) -> dict[str, Any]:
+    return {"VersionStage": stages}
+
+
+# -- create, delete, restore, update ------------------------------------------------------------
+
+
+def create_secret(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    version_id: str,
+    secret_data: str,
+    secret_data_type: str,
+    secret_type: str,
+    description: str,
+    encryption_key_id: str | None,
+    enable_automatic_rotation: bool,
+    rotation_interval: str | None,
+    extended_config: str | None,
+    tags: str | None,
+    policy: str | None,
+    dkms_instance_id: str | None,
+) -> dict[str, Any]:
+    if secret_type in MANAGED_TYPES:
+        raise errors.UnsupportedOperation(
+            f"SecretType {secret_type} is a managed secret, which needs a rotation plugin that "
+            "openkms does not have; use SecretType Generic."
+        )
+    check_name(secret_name)
+    check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
+    if enable_automatic_rotation:
+        raise d.UnsupportedOperation(
+            "EnableAutomaticRotation applies to managed secrets; "
+            "a Generic secret gets a new value with PutSecretValue."
+        )
+    if rotation_interval is not None:
+        # Validated for the caller's sake; a Generic secret does not rotate by itself.
+        parse_rotation_interval(rotation_interval, MIN_CREATE_ROTATION)
+    if extended_config is not None:
+        # Alibaba ignores ExtendedConfig for Generic secrets; it is still checked to be JSON.
+        parse_extended_config(extended_config)
+    tag_map = parse_tags_json(tags) if tags else {}
+    checked_policy = check_policy(policy) if policy is not None else None
+    secret = _svc(ctx).create(
+        name=secret_name,
+        version_id=version_id,
+        data=secret_data,
+        data_type=secret_data_type,
+        description=description,
+        encryption_key_id=encryption_key_id,
+        tag_map=tag_map,
+        policy=checked_policy,
+    )
+    return {
+        "Arn": _arn(ctx, secret.secret_name),
+        "SecretName": secret.secret_name,
+        "SecretType": secret.secret_type,
+        "VersionId": version_id,
+        "DKMSInstanceId": "",
+        **{k: v for k, v in MANAGED_ONLY.items() if k != "LastRotationDate"},
+    }
+
+
+def delete_secret(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    force_delete_without_recovery: bool,
+    recovery_window_in_days: int | None,
+) -> dict[str, Any]:
+    if force_delete_without_recovery and recovery_window_in_days is not None:
+        raise errors.InvalidParameter(
+            "RecoveryWindowInDays", "It cannot be given with ForceDeleteWithoutRecovery=true."
+        )
+    name, planned = _svc(ctx).delete(
+        secret_name,
+        force=force_delete_without_recovery,
+        window_days=recovery_window_in_days or DEFAULT_RECOVERY_DAYS,
+    )
+    return {"SecretName": name, "PlannedDeleteTime": iso(planned)}
+
+
+def restore_secret(ctx: CallContext, *, secret_name: str) -> dict[str, Any]:
+    return {"SecretName": _svc(ctx).restore(secret_name)}
+
+
+def update_secret(
+    ctx: CallContext, *, secret_name: str, description: str | None, raw: Mapping[str, str]
+) -> dict[str, Any]:
+    # Old SDK: ExtendedConfig.CustomData=<JSON>; Tea: ExtendedConfig.CustomData.<k>=<v>.
+    if any(name == "ExtendedConfig" or name.startswith("ExtendedConfig.") for name in raw):
+        raise errors.InvalidParameter(
+            "ExtendedConfig", "It applies to managed secrets only; this secret is Generic."
+        )
+    return {"SecretName": _svc(ctx).update_description(secret_name, description)}
+
+
+# -- describe and list --------------------------------------------------------------------------
+
+
+def describe_secret(ctx: CallContext, *, secret_name: str, fetch_tags: bool) -> dict[str, Any]:
+    secret, tag_list = _svc(ctx).describe(secret_name, fetch_tags)
+    out: dict[str, Any] = {
+        "Arn": _arn(ctx, secret.secret_name),
+        "SecretName": secret.secret_name,
+        "SecretType": secret.secret_type,
+        "Description": secret.description,
+        "EncryptionKeyId": secret.encryption_key_id,
+        "CreateTime": iso(secret.create_time),
+        "UpdateTime": iso(secret.update_time),
+        "PlannedDeleteTime": iso(secret.planned_delete_time),
+        "DKMSInstanceId": "",
+        "OwingService": "",
+        **MANAGED_ONLY,
+    }
+    if tag_list is not None:
+        out["Tags"] = _tags(tag_list)
+    return out
+
+
+def _list_entry(secret: Secret, tag_list: list[tuple[str, str]] | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "SecretName": secret.secret_name,
+        "SecretType": secret.secret_type,
+        "CreateTime": iso(secret.create_time),
+        "UpdateTime": iso(secret.update_time),
+        "PlannedDeleteTime": iso(secret.planned_delete_time),
+        "OwingService": "",
+    }
+    if tag_list is not None:
+        entry["Tags"] = _tags(tag_list)
+    return entry
+
+
+def list_secrets(
+    ctx: CallContext, *, page_number: int, page_size: int, filters: str | None, fetch_tags: bool
+) -> dict[str, Any]:
+    parsed = parse_filters(filters, LIST_FILTERS)
+    page, total = _svc(ctx).list_page(parsed, page_number, page_size, fetch_tags)
+    return {
+        "PageNumber": page_number,
+        "PageSize": page_size,
+        "TotalCount": total,
+        "SecretList": {"Secret": [_list_entry(s, t) for s, t in page]},
+    }
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+def _value(value: SecretValue) -> dict[str, Any]:
+    return {
+        "SecretName": value.secret.secret_name,
+        "SecretType": value.secret.secret_type,
+        "VersionId": value.version_id,
+        "CreateTime": iso(value.create_time),
+        "SecretData": value.data,
+        "SecretDataType": value.data_type,
+        "VersionStages": _stages(value.stages),
+        **MANAGED_ONLY,
+    }
+
+
+def get_secret_value(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    version_id: str | None,
+    version_stage: str | None,
+    fetch_extended_config: bool,
+    dry_run: bool,
+    recipient: str | None,
+) -> dict[str, Any]:
+    # FetchExtendedConfig only adds ExtendedConfig, which Generic secrets do not have.
+    del fetch_extended_config
+    if recipient is not None:
+        # Alibaba answers enclave callers with CiphertextForRecipient; openkms cannot verify an
+        # attestation, and ignoring Recipient would hand out the plaintext it asked to withhold.
+        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
+    value = _svc(ctx).get_value(secret_name, version_id, version_stage, dry_run=dry_run)
+    return _value(value)
+
+
+def _batch_items(text: str) -> list[dict[str, str | None]]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise errors.InvalidParameter("SecretsList", "It must be a JSON array.") from None
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_BATCH:
+        raise errors.InvalidParameter("SecretsList", f"It must be a JSON array of 1-{MAX_BATCH} secrets.")
+    items = []
+    for item in data:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("SecretName"), str)
+            or not item["SecretName"]
+        ):
+            raise errors.InvalidParameter("SecretsList", 'Each entry is {"SecretName": "...", ...}.')
+        entry: dict[str, str | None] = {"SecretName": item["SecretName"]}
+        for field in ("VersionId", "VersionStage"):
+            value = item.get(field)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_VERSION_ID_CHARS):
+                raise errors.InvalidParameter(
+                    "SecretsList", f"{field} must be a string of at most 64 characters."
+                )
+            entry[field] = value or None
+        items.append(entry)
+    return items
+
+
+def batch_get_secret_value(ctx: CallContext, *, secrets_list: str) -> dict[str, Any]:
+    """Each secret is answered or reported in Errors; the call itself succeeds."""
+    values: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for item in _batch_items(secrets_list):
+        name = item["SecretName"]
+        assert name is not None
+        try:
+            values.append(_value(_svc(ctx).get_value(name, item["VersionId"], item["VersionStage"])))
+        except (d.DomainError, errors.KMSError) as exc:
+            wire = to_wire(exc) if isinstance(exc, d.DomainError) else exc
+            failures.append(
+                {
+                    "SecretName": name,
+                    "Code": wire.code,
+                    "HttpStatus": wire.http_status,
+                    "Message": wire.message,
+                }
+            )
+    return {"SecretValues": values, "Errors": failures}
+
+
+def put_secret_value(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    version_id: str,
+    secret_data: str,
+    secret_data_type: str,
+    version_stages: str | None,
+) -> dict[str, Any]:
+    check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
+    requested = parse_stages(version_stages)
+    name, stages = _svc(ctx).put_value(secret_name, version_id, secret_data, secret_data_type, requested)
+    return {"SecretName": name, "VersionId": version_id, "VersionStages": _stages(stages)}
+
+
+# -- versions and stages ------------------------------------------------------------------------
+
+
+def list_secret_version_ids(
+    ctx: CallContext, *, secret_name: str, include_deprecated: bool, page_number: int, page_size: int
+) -> dict[str, Any]:
+    name, page, total = _svc(ctx).list_versions(secret_name, include_deprecated, page_number, page_size)
+    return {
+        "SecretName": name,
+        "PageNumber": page_number,
+        "PageSize": page_size,
+        "TotalCount": total,
+        "VersionIds": {
+            "VersionId": [
+                {
+                    "VersionId": v.version_id,
+                    "CreateTime": iso(v.create_time),
+                    "VersionStages": _stages(v.stages),
+                }
+                for v in page
+            ]
+        },
+    }
+
+
+def update_secret_version_stage(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    version_stage: str,
+    move_to_version: str | None,
+    remove_from_version: str | None,
+) -> dict[str, Any]:
+    check_label(version_stage, "VersionStage", MAX_STAGE_CHARS)
+    name = _svc(ctx).update_stage(secret_name, version_stage, move_to_version, remove_from_version)
+    return {"SecretName": name}
+
+
+# -- rotation -----------------------------------------------------------------------------------
+
+
+def update_secret_rotation_policy(
+    ctx: CallContext, *, secret_name: str, enable_automatic_rotation: bool, rotation_interval: str | None
+) -> dict[str, Any]:
+    if rotation_interval is not None:
+        parse_rotation_interval(rotation_interval, MIN_POLICY_ROTATION)
+    elif enable_automatic_rotation:
+        raise errors.MissingParameter("RotationInterval")
+    _svc(ctx).refuse_rotation(secret_name)
+
+
+def rotate_secret(ctx: CallContext, *, secret_name: str, version_id: str) -> dict[str, Any]:
+    check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
+    _svc(ctx).refuse_rotation(secret_name)
+
+
+# -- policy -------------------------------------------------------------------------------------
+
+
+def get_secret_policy(ctx: CallContext, *, secret_name: str, policy_name: str) -> dict[str, Any]:
+    del policy_name  # only "default" exists (enforced by the table)
+    return {"Policy": _svc(ctx).get_policy(secret_name)}
+
+
+def set_secret_policy(ctx: CallContext, *, secret_name: str, policy: str, policy_name: str) -> dict[str, Any]:
+    del policy_name
+    _svc(ctx).set_policy(secret_name, check_policy(policy))
+    return {}
+
+
+# -- random passwords ---------------------------------------------------------------------------
+
+
+def get_random_password(
+    ctx: CallContext,
+    *,
+    password_length: int,
+    exclude_characters: str,
+    exclude_lowercase: bool,
+    exclude_uppercase: bool,
+    exclude_numbers: bool,
+    exclude_punctuation: bool,
+    require_each_included_type: bool,
+) -> dict[str, Any]:
+    del ctx
+    classes = password.character_classes(
+        exclude_characters=exclude_characters,
+        exclude_lowercase=exclude_lowercase,
+        exclude_uppercase=exclude_uppercase,
+        exclude_numbers=exclude_numbers,
+        exclude_punctuation=exclude_punctuation,
+    )
+    return {
+        "RandomPassword": password.generate(password_length, classes, require_each=require_each_included_type)
+    }
+
+
+POLICY_NAME_PARAM = Param("PolicyName", default=POLICY_NAME, enum=(POLICY_NAME,))
+
+ACTIONS = [
+    ActionSpec(
+        "CreateSecret",
+        create_secret,
+        (
+            Param(
+                "SecretName",
+                required=True,
+                max=MAX_NAME_CHARS,
+                doc="[A-Za-z0-9_/+=.@-] and Chinese; not acs/*.",
+            ),
+            Param(
+                "VersionId", required=True, max=MAX_VERSION_ID_CHARS, doc="First version; gets ACSCurrent."
+            ),
+            SECRET_DATA,
+            DATA_TYPE,
+            Param(
+                "SecretType",
+                default=GENERIC,
+                enum=SECRET_TYPES,
+                doc="Generic only: managed types are UnsupportedOperation (400).",
+            ),
+            Param("Description", default="", max=8192, allow_empty=True),
+            Param(
+                "EncryptionKeyId",
+                max=2048,
+                doc="Symmetric CMK (id, alias or ARN); default: the service-managed key.",
+            ),
+            Param(
+                "EnableAutomaticRotation",
+                kind=bool,
+                default=False,
+                doc="Managed secrets only (true is refused).",
+            ),
+            Param("RotationInterval", max=32, doc="<n>d|h|m|s, 6 h to 8760 h; checked, not used."),
+            Param("ExtendedConfig", max=MAX_EXTENDED_CONFIG_CHARS, doc="JSON object; ignored for Generic."),
+            Param("Tags", max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
+            Param("Policy", max=MAX_POLICY_BYTES, doc="Secret policy JSON."),
+            Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
+        ),
+        doc="Create a Generic secret and its first version (stage ACSCurrent).",
+    ),
+    ActionSpec(
+        "DeleteSecret",
+        delete_secret,
+        (
+            SECRET_NAME,
+            Param("ForceDeleteWithoutRecovery", kind=bool, default=False, doc="Delete now, irreversibly."),
+            Param(
+                "RecoveryWindowInDays",
+                kind=int,
+                min=MIN_RECOVERY_DAYS,
+                max=MAX_RECOVERY_DAYS,
+                doc="Default 30.",
+            ),
+        ),
+        doc="Schedule a secret's deletion after a recovery window, or delete it now.",
+    ),
+    ActionSpec("RestoreSecret", restore_secret, (SECRET_NAME,), doc="Cancel a scheduled secret deletion."),
+    ActionSpec(
+        "UpdateSecret",
+        update_secret,
+        (SECRET_NAME, Param("Description", max=8192, allow_empty=True)),
+        takes_raw=True,
+        doc="Replace a secret's description (ExtendedConfig: managed secrets only).",
+    ),
+    ActionSpec(
+        "DescribeSecret",
+        describe_secret,
+        (SECRET_NAME, Param("FetchTags", kind=bool, default=False)),
+        doc="Return a secret's metadata (never its value).",
+    ),
+    ActionSpec(
+        "ListSecrets",
+        list_secrets,
+        (
+            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
+            Param("PageSize", kind=int, default=10, min=1, max=100),
+            Param(
+                "Filters", max=16384, doc="JSON array of {Key, Values}; keys " + ", ".join(LIST_FILTERS) + "."
+            ),
+            Param("FetchTags", kind=bool, default=False),
+        ),
+        doc="Page through the secrets of the account.",
+    ),
+    ActionSpec(
+        "GetSecretValue",
+        get_secret_value,
+        (
+            SECRET_NAME,
+            VERSION_ID,
+            Param("VersionStage", max=MAX_STAGE_CHARS, doc="Default ACSCurrent."),
+            Param("FetchExtendedConfig", kind=bool, default=False),
+            Param("DryRun", kind=bool, default=False),
+            Param("Recipient", doc="Attested decryption: not supported (400)."),
+        ),
+        doc="Return a secret version's value (by VersionId, VersionStage, or ACSCurrent).",
+    ),
+    ActionSpec(
+        "BatchGetSecretValue",
+        batch_get_secret_value,
+        (
+            Param(
+                "SecretsList",
+                required=True,
+                max=65536,
+                doc="JSON array of 1-20 {SecretName, VersionId?, VersionStage?}.",
+            ),
+        ),
+        doc="Return up to 20 secret values; failures are reported per secret in Errors.",
+    ),
+    ActionSpec(
+        "PutSecretValue",
+        put_secret_value,
+        (
+            SECRET_NAME,
+            Param("VersionId", required=True, max=MAX_VERSION_ID_CHARS),
+            SECRET_DATA,
+            DATA_TYPE,
+            Param("VersionStages", max=4096, doc='JSON array of stages; default ["ACSCurrent"].'),
+        ),
+        doc="Store a new version of a Generic secret (idempotent for the same VersionId and value).",
+    ),
+    ActionSpec(
+        "ListSecretVersionIds",
+        list_secret_version_ids,
+        (
+            SECRET_NAME,
+            Param("IncludeDeprecated", kind=bool, default=False, doc="Also versions without a stage."),
+            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
+            Param("PageSize", kind=int, default=20, min=1, max=100),
+        ),
+        doc="Page through a secret's versions (no values).",
+    ),
+    ActionSpec(
+        "UpdateSecretVersionStage",
+        update_secret_version_stage,
+        (
+            SECRET_NAME,
+            Param("VersionStage", required=True, max=MAX_STAGE_CHARS),
+            Param("MoveToVersion", max=MAX_VERSION_ID_CHARS),
+            Param("RemoveFromVersion", max=MAX_VERSION_ID_CHARS),
+        ),
+        doc="Add, remove or move a stage label between a secret's versions.",
+    ),
+    ActionSpec(
+        "UpdateSecretRotationPolicy",
+        update_secret_rotation_policy,
+        (
+            SECRET_NAME,
+            Param("EnableAutomaticRotation", kind=bool, required=True),
+            Param("RotationInterval", max=32, doc="<n>d|h|m|s, 168 h to 8760 h."),
+        ),
+        doc="Managed secrets only: answers Rejected.UnsupportedOperation for Generic secrets.",
+    ),
+    ActionSpec(
+        "RotateSecret",
+        rotate_secret,
+        (SECRET_NAME, Param("VersionId", required=True, max=MAX_VERSION_ID_CHARS)),
+        doc="Managed secrets only: answers Rejected.UnsupportedOperation for Generic secrets.",
+    ),
+    ActionSpec(
+        "GetSecretPolicy",
+        get_secret_policy,
+        (SECRET_NAME, POLICY_NAME_PARAM),
+        doc="Return a secret's policy.",
+    ),
+    ActionSpec(
+        "SetSecretPolicy",
+        set_secret_policy,
+        (SECRET_NAME, Param("Policy", required=True, max=MAX_POLICY_BYTES), POLICY_NAME_PARAM),
+        doc="Replace a secret's policy.",
+    ),
+    ActionSpec(
+        "GetRandomPassword",
+        get_random_password,
+        (
+            Param(
+                "PasswordLength",
+                kind=int,
+                default=password.DEFAULT_LENGTH,
+                min=password.MIN_LENGTH,
+                max=password.MAX_LENGTH,
+            ),
+            Param("ExcludeCharacters", default="", max=256),
+            Param("ExcludeLowercase", kind=bool, default=False),
+            Param("ExcludeUppercase", kind=bool, default=False),
+            Param("ExcludeNumbers", kind=bool, default=False),
+            Param("ExcludePunctuation", kind=bool, default=False),
+            Param(
+                "RequireEachIncludedType",
+                kind=bool,
+                default=True,
+                doc="Every class left appears at least once.",
+            ),
+        ),
+        doc="Generate a random password from a CSPRNG.",
+    ),
+]

@@ -1,0 +1,490 @@
+"""Secrets Manager use cases: secrets, their versions and stages, deletion windows and policies.
+
+Every value is sealed under a CMK of this deployment (the secret's EncryptionKeyId, or the
+service-managed default key made on first use) with the symmetric recipe of
+:mod:`openkms.service.crypto`, bound to its secret name, version id and data type. Only that
+ciphertext reaches the store. Reading a value checks the CMK's state, so a Disabled, pending or
+destroyed key makes its secrets unreadable with the key's own error.
+
+Each change is one write transaction that first reads the secret FOR UPDATE (on PostgreSQL the
+writers of one secret queue on its row; SQLite's write transaction holds the database lock) and
+bumps its revision, so every decision is taken on the state it writes over. Sealing happens
+before the transaction (it needs no lock); a PutSecretValue whose VersionId appeared meanwhile
+starts again from a fresh read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from openkms.domain import errors, keystate
+from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
+from openkms.domain.key import Key
+from openkms.domain.secret import (
+    CURRENT,
+    GENERIC,
+    RESERVED_STAGES,
+    Secret,
+    default_policy,
+    parse_secret_ref,
+    secret_data_bytes,
+    stages_after_move,
+    stages_after_put,
+    value_context,
+    versions_to_drop,
+)
+from openkms.service import crypto
+from openkms.service.deployment import Deployment
+from openkms.service.keys import KeyService
+from openkms.store import keys as key_repo
+from openkms.store import secrets as repo
+from openkms.store.schema import meta
+
+DAY = 86400
+DEFAULT_KEY_META = "secrets_default_key_id"
+DEFAULT_KEY_DESCRIPTION = (
+    "Default key of Secrets Manager (service-managed; encrypts secrets without EncryptionKeyId)"
+)
+RETRIES = 5
+NOT_FOUND = "The specified secret is not found."
+VERSION_NOT_FOUND = "The specified secret version is not found."
+ROTATION_UNSUPPORTED = (
+    "Automatic rotation applies to managed secrets (Rds, RAMCredentials, ECS, Redis, PolarDB), which "
+    "need a rotation plugin that openkms does not have; a Generic secret gets a new value with "
+    "PutSecretValue."
+)
+
+T = TypeVar("T")
+
+
+class _Raced(Exception):
+    """Another writer changed the secret between our read and our write: try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretValue:
+    secret: Secret
+    version_id: str
+    data_type: str
+    data: str
+    create_time: float
+    stages: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version_id: str
+    create_time: float
+    stages: list[str]
+
+
+def stage_order(stages: Mapping[str, str], version_id: str) -> list[str]:
+    """The stages on one version: ACSCurrent, ACSPrevious, then custom stages by name."""
+    mine = [s for s, v in stages.items() if v == version_id]
+    return [s for s in RESERVED_STAGES if s in mine] + sorted(s for s in mine if s not in RESERVED_STAGES)
+
+
+class SecretService:
+    def __init__(self, dep: Deployment, keys: KeyService) -> None:
+        self.dep = dep
+        self.keys = keys
+
+    # -- resolution -----------------------------------------------------------------------
+
+    def name_of(self, ref: str, parameter: str = "SecretName") -> str:
+        return parse_secret_ref(ref, self.dep.region, self.dep.account_id, parameter)
+
+    @staticmethod
+    def _load(conn: Connection, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
+        secret = repo.get_secret(conn, name, for_update=lock)
+        if secret is None:
+            raise errors.ResourceNotFound(NOT_FOUND)
+        if secret.pending_deletion and not allow_pending:
+            raise errors.SecretInDeleteWindow()
+        return secret
+
+    def _change(
+        self, ref: str, apply: Callable[[Connection, Secret, float], T], *, allow_pending: bool = False
+    ) -> T:
+        """Run ``apply`` in one write transaction that holds the secret at its read revision."""
+        name = self.name_of(ref)
+        for _ in range(RETRIES):
+            now = self.dep.clock.now()
+            try:
+                with self.dep.db.write() as conn:
+                    secret = self._load(conn, name, allow_pending=allow_pending, lock=True)
+                    if not repo.update_secret(conn, name, secret.revision, update_time=now):
+                        raise _Raced()
+                    return apply(conn, secret, now)
+            except _Raced:
+                continue
+        raise errors.StateTransitionRefused("The secret was changed concurrently; try again.")
+
+    # -- the CMK ----------------------------------------------------------------------------
+
+    def _encryption_key(self, key_ref: str | None) -> Key:
+        """The CMK that seals new values: checked to be a symmetric key in state Enabled."""
+        if key_ref is None:
+            key_ref = self.default_key_id()
+        return crypto.encrypting_key(self.keys, key_ref, "EncryptionKeyId")
+
+    def default_key_id(self) -> str:
+        """The service-managed default key (CreatorType Service), made on first use.
+
+        Of processes racing to make it one wins the ``meta`` row (a unique insert, or a
+        compare-and-set over a default key that was destroyed); the others destroy the key they
+        made and take the winner's. A default key that was destroyed is replaced for new secrets.
+        """
+        for _ in range(RETRIES):
+            with self.dep.db.read() as conn:
+                known = self._stored_default(conn)
+            if known is not None:
+                return known
+            made = self.keys.create(
+                key_spec="Aliyun_AES_256",
+                key_usage="ENCRYPT/DECRYPT",
+                origin="Aliyun_KMS",
+                protection_level="SOFTWARE",
+                description=DEFAULT_KEY_DESCRIPTION,
+                enable_automatic_rotation=False,
+                rotation_interval=None,
+                tag_map={},
+                creator=self.dep.account_id,
+            )
+            try:
+                with self.dep.db.write() as conn:
+                    self._claim_default(conn, made.key_id)
+                return made.key_id
+            except (IntegrityError, _Raced):
+                # Another process claimed it first (on PostgreSQL the unique insert or the
+                # compare-and-set failed); this key was never used: destroy it and read theirs.
+                with self.dep.db.write() as conn:
+                    key_repo.destroy_key(conn, made.key_id)
+        raise errors.StateTransitionRefused("The default key was changed concurrently; try again.")
+
+    @staticmethod
+    def _claim_default(conn: Connection, key_id: str) -> None:
+        """Record ``key_id`` as the default key, unless a live one is recorded (then _Raced)."""
+        current = conn.execute(select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)).scalar()
+        if current is None:
+            conn.execute(insert(meta).values(name=DEFAULT_KEY_META, value=key_id))
+        elif key_repo.get_key(conn, current) is not None:
+            raise _Raced()
+        else:
+            replaced = conn.execute(
+                update(meta)
+                .where(meta.c.name == DEFAULT_KEY_META, meta.c.value == current)
+                .values(value=key_id)
+            )
+            if replaced.rowcount != 1:
+                raise _Raced()
+        key_repo.update_key(conn, key_id, creator_type="Service")
+
+    @staticmethod
+    def _stored_default(conn: Connection) -> str | None:
+        key_id = conn.execute(select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)).scalar()
+        if key_id is None or key_repo.get_key(conn, key_id) is None:
+            return None
+        return str(key_id)
+
+    def _seal(self, key: Key, name: str, version_id: str, data_type: str, raw: bytes) -> bytes:
+        sealed = crypto.seal(self.keys, key, raw, value_context(name, version_id, data_type))
+        return base64.b64decode(sealed.blob)
+
+    def _open(
+        self,
+        conn: Connection,
+        secret: Secret,
+        version_id: str,
+        data_type: str,
+        stored: bytes,
+        *,
+        dry_run: bool = False,
+    ) -> str:
+        """Decrypt a stored value after checking its CMK may decrypt (the key's state error if not).
+        The key is read on ``conn``, in the transaction that read the value.
+
+        A stored value that names no key version, another key, or fails authentication is
+        damage to the store, not a client error: it raises RuntimeError (InternalFailure).
+        """
+        blob = Blob(
+            stored[:VERSION_ID_LEN].decode("ascii", errors="replace"),
+            stored[VERSION_ID_LEN:HEADER_LEN],
+            stored[HEADER_LEN:],
+        )
+        exists, key = key_repo.key_of_version(conn, blob.version_id)
+        if not exists:
+            raise RuntimeError(f"the value of secret version {version_id!r} names no key version")
+        if key is None:
+            raise errors.KeyNotFound()
+        if key.key_id != secret.encryption_key_id:
+            raise RuntimeError(f"the value of secret version {version_id!r} names another key")
+        keystate.require_usable(key.key_state)
+        if dry_run:
+            raise errors.DryRunSucceeded()
+        context = value_context(secret.secret_name, version_id, data_type)
+        try:
+            opened = crypto.open_blob(self.keys, key, blob, context)
+        except errors.InvalidCiphertext:
+            raise RuntimeError(f"the value of secret version {version_id!r} failed authentication") from None
+        return opened.plaintext.decode("utf-8")
+
+    # -- create, describe, list, update -------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str,
+        version_id: str,
+        data: str,
+        data_type: str,
+        description: str,
+        encryption_key_id: str | None,
+        tag_map: Mapping[str, str],
+        policy: str | None,
+    ) -> Secret:
+        """A Generic secret with its first version, stage ACSCurrent (checked by the caller:
+        name, version id, type)."""
+        raw = secret_data_bytes(data)
+        key = self._encryption_key(encryption_key_id)
+        sealed = self._seal(key, name, version_id, data_type, raw)
+        now = self.dep.clock.now()
+        try:
+            with self.dep.db.write() as conn:
+                existing = repo.get_secret(conn, name)
+                if existing is not None:
+                    if existing.pending_deletion:
+                        raise errors.SecretInDeleteWindow()
+                    raise errors.AlreadyExists("A secret of this name already exists.")
+                repo.insert_secret(
+                    conn,
+                    secret_name=name,
+                    description=description,
+                    encryption_key_id=key.key_id,
+                    secret_type=GENERIC,
+                    extended_config=None,
+                    automatic_rotation="Disabled",
+                    create_time=now,
+                    update_time=now,
+                    policy=policy,
+                    revision=1,
+                )
+                repo.insert_version(conn, name, version_id, data_type, sealed, now)
+                repo.set_stages(conn, name, {}, {CURRENT: version_id})
+                repo.insert_tags(conn, name, tag_map)
+                secret = repo.get_secret(conn, name)
+        except IntegrityError:
+            # Another process created the same name between our check and our insert.
+            raise errors.AlreadyExists("A secret of this name already exists.") from None
+        assert secret is not None
+        return secret
+
+    def describe(self, ref: str, fetch_tags: bool) -> tuple[Secret, list[tuple[str, str]] | None]:
+        name = self.name_of(ref)
+        with self.dep.db.read() as conn:
+            secret = self._load(conn, name, allow_pending=True)
+            tag_list = repo.tags_of(conn, [name])[name] if fetch_tags else None
+        return secret, tag_list
+
+    def list_page(
+        self, filters: Mapping[str, list[str]], page_number: int, page_size: int, fetch_tags: bool
+    ) -> tuple[list[tuple[Secret, list[tuple[str, str]] | None]], int]:
+        with self.dep.db.read() as conn:
+            page, total = repo.page_secrets(
+                conn, filters, self.dep.account_id, (page_number - 1) * page_size, page_size
+            )
+            tag_map = repo.tags_of(conn, [s.secret_name for s in page]) if fetch_tags else {}
+        return [(s, tag_map.get(s.secret_name) if fetch_tags else None) for s in page], total
+
+    def update_description(self, ref: str, description: str | None) -> str:
+        def apply(conn: Connection, secret: Secret, _now: float) -> str:
+            if description is not None:
+                repo.update_secret(conn, secret.secret_name, secret.revision + 1, description=description)
+            return secret.secret_name
+
+        return self._change(ref, apply)
+
+    # -- values -------------------------------------------------------------------------------
+
+    def get_value(
+        self, ref: str, version_id: str | None, stage: str | None, *, dry_run: bool = False
+    ) -> SecretValue:
+        """A version's value: by VersionId, by VersionStage, or the ACSCurrent version.
+
+        Given both, the version must carry the stage. Not found is 404 Forbidden.ResourceNotFound.
+        """
+        name = self.name_of(ref)
+        with self.dep.db.read() as conn:
+            secret = self._load(conn, name)
+            stages = repo.get_stages(conn, name)
+            if version_id is None:
+                version_id = stages.get(stage or CURRENT)
+                if version_id is None:
+                    raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+            found = repo.get_ciphertext(conn, name, version_id)
+            if found is None:
+                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+            row, stored = found
+            on_version = stage_order(stages, version_id)
+            if stage is not None and stage not in on_version:
+                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+            # One read transaction for the secret, its stages, the value and the CMK's state.
+            data = self._open(conn, secret, version_id, row.secret_data_type, stored, dry_run=dry_run)
+        return SecretValue(secret, version_id, row.secret_data_type, data, row.create_time, on_version)
+
+    def put_value(
+        self, ref: str, version_id: str, data: str, data_type: str, requested: list[str]
+    ) -> tuple[str, list[str]]:
+        """Store a new version; the same VersionId again is idempotent only for the same value.
+
+        Returns the secret name and the stages of the version.
+
+        Raises:
+            AlreadyExists: the VersionId exists with another value or data type (409).
+        """
+        name = self.name_of(ref)
+        raw = secret_data_bytes(data)
+        for _ in range(RETRIES):
+            with self.dep.db.read() as conn:
+                secret = self._load(conn, name)
+                found = repo.get_ciphertext(conn, name, version_id)
+                stages = repo.get_stages(conn, name)
+                existing = None
+                if found is not None:
+                    # Opened even when the type differs, so both refusals cost the same work.
+                    existing = self._open(conn, secret, version_id, found[0].secret_data_type, found[1])
+            if found is not None:
+                assert existing is not None
+                same_type = found[0].secret_data_type == data_type
+                if not (hmac.compare_digest(existing.encode("utf-8"), raw) and same_type):
+                    raise errors.AlreadyExists("This VersionId already holds another value.")
+                return name, stage_order(stages, version_id)
+            key = self._encryption_key(secret.encryption_key_id)
+            sealed = self._seal(key, name, version_id, data_type, raw)
+            now = self.dep.clock.now()
+            try:
+                with self.dep.db.write() as conn:
+                    current = self._load(conn, name, lock=True)
+                    if not repo.update_secret(conn, name, current.revision, update_time=now):
+                        raise _Raced()
+                    if repo.get_ciphertext(conn, name, version_id) is not None:
+                        raise _Raced()
+                    old = repo.get_stages(conn, name)
+                    new = stages_after_put(old, version_id, requested)
+                    repo.insert_version(conn, name, version_id, data_type, sealed, now)
+                    repo.set_stages(conn, name, old, new)
+                    ordered = [v.version_id for v in repo.list_versions(conn, name)]
+                    repo.delete_versions(conn, name, versions_to_drop(ordered, new))
+            except (_Raced, IntegrityError):
+                continue
+            return name, stage_order(new, version_id)
+        raise errors.StateTransitionRefused("The secret was changed concurrently; try again.")
+
+    def list_versions(
+        self, ref: str, include_deprecated: bool, page_number: int, page_size: int
+    ) -> tuple[str, list[VersionInfo], int]:
+        """Versions oldest first; those without a stage only with IncludeDeprecated."""
+        name = self.name_of(ref)
+        with self.dep.db.read() as conn:
+            self._load(conn, name, allow_pending=True)
+            rows = repo.list_versions(conn, name)
+            stages = repo.get_stages(conn, name)
+        infos = [VersionInfo(r.version_id, r.create_time, stage_order(stages, r.version_id)) for r in rows]
+        if not include_deprecated:
+            infos = [i for i in infos if i.stages]
+        start = (page_number - 1) * page_size
+        return name, infos[start : start + page_size], len(infos)
+
+    def update_stage(self, ref: str, stage: str, move_to: str | None, remove_from: str | None) -> str:
+        def apply(conn: Connection, secret: Secret, _now: float) -> str:
+            versions = {v.version_id for v in repo.list_versions(conn, secret.secret_name)}
+            old = repo.get_stages(conn, secret.secret_name)
+            new = stages_after_move(old, stage, move_to, remove_from, versions)
+            repo.set_stages(conn, secret.secret_name, old, new)
+            return secret.secret_name
+
+        return self._change(ref, apply)
+
+    # -- rotation (managed secrets only) ------------------------------------------------------
+
+    def refuse_rotation(self, ref: str) -> NoReturn:
+        """RotateSecret and UpdateSecretRotationPolicy: the secret is found and not pending
+        deletion, and then refused, since every secret here is Generic (CreateSecret refuses the
+        managed types until a rotation plugin exists)."""
+        name = self.name_of(ref)
+        with self.dep.db.read() as conn:
+            self._load(conn, name)
+        raise errors.UnsupportedOperation(ROTATION_UNSUPPORTED)
+
+    # -- deletion -------------------------------------------------------------------------------
+
+    def delete(self, ref: str, *, force: bool, window_days: int) -> tuple[str, float]:
+        """Schedule deletion in ``window_days`` or, with ``force``, delete now (also a scheduled
+        secret). Returns the name and the planned (or actual) deletion time."""
+
+        def apply(conn: Connection, secret: Secret, now: float) -> tuple[str, float]:
+            if force:
+                repo.delete_secret(conn, secret.secret_name)
+                return secret.secret_name, now
+            if secret.pending_deletion:
+                raise errors.SecretInDeleteWindow()
+            planned = now + window_days * DAY
+            repo.update_secret(conn, secret.secret_name, secret.revision + 1, planned_delete_time=planned)
+            return secret.secret_name, planned
+
+        return self._change(ref, apply, allow_pending=True)
+
+    def restore(self, ref: str) -> str:
+        def apply(conn: Connection, secret: Secret, _now: float) -> str:
+            if not secret.pending_deletion:
+                raise errors.SecretNotInDeleteWindow("The secret is not scheduled for deletion.")
+            repo.update_secret(conn, secret.secret_name, secret.revision + 1, planned_delete_time=None)
+            return secret.secret_name
+
+        return self._change(ref, apply, allow_pending=True)
+
+    def purge_due(self, now: float, fence: Callable[[Connection], None], batch: int = 100) -> int:
+        """Delete every secret whose recovery window ended by ``now``; returns how many.
+
+        One secret per transaction (all its versions, stages and tags, or nothing); the lease
+        fence is re-checked inside each, and a secret restored meanwhile is left alone.
+        """
+        purged = 0
+        while True:
+            with self.dep.db.read() as conn:
+                due = repo.secrets_due_for_deletion(conn, now, batch)
+            for name in due:
+                with self.dep.db.write() as conn:
+                    fence(conn)
+                    secret = repo.get_secret(conn, name)
+                    if secret is None or not secret.pending_deletion:
+                        continue
+                    assert secret.planned_delete_time is not None
+                    if secret.planned_delete_time > now:
+                        continue
+                    repo.delete_secret(conn, name)
+                purged += 1
+            if len(due) < batch:
+                return purged
+
+    # -- policy ---------------------------------------------------------------------------------
+
+    def get_policy(self, ref: str) -> str:
+        name = self.name_of(ref)
+        with self.dep.db.read() as conn:
+            self._load(conn, name, allow_pending=True)
+            policy = repo.get_policy(conn, name)
+        return policy if policy is not None else default_policy(self.dep.account_id)
+
+    def set_policy(self, ref: str, policy: str) -> None:
+        def apply(conn: Connection, secret: Secret, _now: float) -> None:
+            repo.update_secret(conn, secret.secret_name, secret.revision + 1, policy=policy)
+
+        self._change(ref, apply)

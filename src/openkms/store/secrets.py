@@ -1,0 +1,225 @@
+"""Repository functions for secrets, their versions and stages. Each takes a connection inside a
+transaction owned by the caller, so one Secrets Manager change is one transaction.
+
+Values arrive here already encrypted (``ciphertext``); this module never sees plaintext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, false, func, insert, select, update
+
+from openkms.domain.secret import Secret
+from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
+
+_SECRET_FIELDS = [c.name for c in secrets.columns if c.name != "policy"]
+TAG_TYPE = "secret"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    version_id: str
+    secret_data_type: str
+    create_time: float
+    seq: int
+
+
+def get_secret(conn: Connection, name: str, *, for_update: bool = False) -> Secret | None:
+    """One secret; ``for_update`` locks its row until the transaction ends (PostgreSQL: the
+    writers of one secret queue instead of failing; SQLite's write transaction already holds the
+    database lock, and SQLAlchemy renders no FOR UPDATE there)."""
+    stmt = select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(secrets.c.secret_name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return Secret(**{n: row._mapping[n] for n in _SECRET_FIELDS})
+
+
+def insert_secret(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(secrets).values(**values))
+
+
+def update_secret(conn: Connection, name: str, expected_revision: int, **values: Any) -> bool:
+    """Update a secret and bump its revision, only if nobody changed it since it was read."""
+    result = conn.execute(
+        update(secrets)
+        .where(secrets.c.secret_name == name, secrets.c.revision == expected_revision)
+        .values(revision=secrets.c.revision + 1, **values)
+    )
+    return result.rowcount == 1
+
+
+def delete_secret(conn: Connection, name: str) -> None:
+    """Remove a secret for good: its versions (ciphertexts), stages, tags and row."""
+    conn.execute(delete(secret_version_stages).where(secret_version_stages.c.secret_name == name))
+    conn.execute(delete(secret_versions).where(secret_versions.c.secret_name == name))
+    conn.execute(delete(tags).where(tags.c.resource_type == TAG_TYPE, tags.c.resource_id == name))
+    conn.execute(delete(secrets).where(secrets.c.secret_name == name))
+
+
+def get_policy(conn: Connection, name: str) -> str | None:
+    return conn.execute(select(secrets.c.policy).where(secrets.c.secret_name == name)).scalar()
+
+
+# -- versions and stages ------------------------------------------------------------------------
+
+
+def list_versions(conn: Connection, name: str) -> list[VersionRow]:
+    """Every version of a secret, oldest first (no ciphertexts)."""
+    stmt = (
+        select(
+            secret_versions.c.version_id,
+            secret_versions.c.secret_data_type,
+            secret_versions.c.create_time,
+            secret_versions.c.seq,
+        )
+        .where(secret_versions.c.secret_name == name)
+        .order_by(secret_versions.c.seq)
+    )
+    return [VersionRow(r.version_id, r.secret_data_type, r.create_time, r.seq) for r in conn.execute(stmt)]
+
+
+def get_ciphertext(conn: Connection, name: str, version_id: str) -> tuple[VersionRow, bytes] | None:
+    row = conn.execute(
+        select(secret_versions).where(
+            secret_versions.c.secret_name == name, secret_versions.c.version_id == version_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return VersionRow(row.version_id, row.secret_data_type, row.create_time, row.seq), bytes(row.ciphertext)
+
+
+def insert_version(
+    conn: Connection, name: str, version_id: str, data_type: str, ciphertext: bytes, now: float
+) -> None:
+    seq = conn.execute(
+        select(func.coalesce(func.max(secret_versions.c.seq), 0)).where(secret_versions.c.secret_name == name)
+    ).scalar_one()
+    conn.execute(
+        insert(secret_versions).values(
+            secret_name=name,
+            version_id=version_id,
+            secret_data_type=data_type,
+            ciphertext=ciphertext,
+            create_time=now,
+            seq=int(seq) + 1,
+        )
+    )
+
+
+def delete_versions(conn: Connection, name: str, version_ids: Sequence[str]) -> None:
+    if version_ids:
+        conn.execute(
+            delete(secret_versions).where(
+                secret_versions.c.secret_name == name, secret_versions.c.version_id.in_(version_ids)
+            )
+        )
+
+
+def get_stages(conn: Connection, name: str) -> dict[str, str]:
+    stmt = (
+        select(secret_version_stages.c.stage, secret_version_stages.c.version_id)
+        .where(secret_version_stages.c.secret_name == name)
+        .order_by(secret_version_stages.c.stage)
+    )
+    return {r.stage: r.version_id for r in conn.execute(stmt)}
+
+
+def set_stages(conn: Connection, name: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    """Write the difference between two stage maps."""
+    gone = [s for s in old if old[s] != new.get(s)]
+    if gone:
+        conn.execute(
+            delete(secret_version_stages).where(
+                secret_version_stages.c.secret_name == name, secret_version_stages.c.stage.in_(gone)
+            )
+        )
+    added = [{"secret_name": name, "stage": s, "version_id": v} for s, v in new.items() if old.get(s) != v]
+    if added:
+        conn.execute(insert(secret_version_stages), added)
+
+
+# -- listing, tags, deletion --------------------------------------------------------------------
+
+
+def _tag_match(column: Any, values: list[str]) -> Any:
+    return exists().where(
+        tags.c.resource_type == TAG_TYPE, tags.c.resource_id == secrets.c.secret_name, column.in_(values)
+    )
+
+
+def page_secrets(
+    conn: Connection, filters: Mapping[str, list[str]], account_id: str, offset: int, limit: int
+) -> tuple[list[Secret], int]:
+    """One page of secrets (oldest first) matching ListSecrets filters, and the total count.
+
+    Values of one filter key are OR-ed, different keys AND-ed; matching is exact.
+    """
+    conditions: list[Any] = []
+    for name, values in filters.items():
+        if name == "SecretName":
+            conditions.append(secrets.c.secret_name.in_(values))
+        elif name == "Description":
+            conditions.append(secrets.c.description.in_(values))
+        elif name == "SecretType":
+            conditions.append(secrets.c.secret_type.in_(values))
+        elif name == "TagKey":
+            conditions.append(_tag_match(tags.c.tag_key, values))
+        elif name == "TagValue":
+            conditions.append(_tag_match(tags.c.tag_value, values))
+        elif name == "Creator" and account_id not in values:
+            conditions.append(false())
+        elif name == "DKMSInstanceId" and "" not in values:
+            # No secret lives in a KMS instance here.
+            conditions.append(false())
+    where = and_(*conditions) if conditions else None
+    count = select(func.count()).select_from(secrets)
+    page = select(*[secrets.c[n] for n in _SECRET_FIELDS]).order_by(
+        secrets.c.create_time, secrets.c.secret_name
+    )
+    if where is not None:
+        count = count.where(where)
+        page = page.where(where)
+    total = int(conn.execute(count).scalar_one())
+    rows = conn.execute(page.offset(offset).limit(limit))
+    return [Secret(**{n: r._mapping[n] for n in _SECRET_FIELDS}) for r in rows], total
+
+
+def tags_of(conn: Connection, names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
+    if names:
+        stmt = (
+            select(tags.c.resource_id, tags.c.tag_key, tags.c.tag_value)
+            .where(tags.c.resource_type == TAG_TYPE, tags.c.resource_id.in_(list(names)))
+            .order_by(tags.c.resource_id, tags.c.tag_key)
+        )
+        for r in conn.execute(stmt):
+            out[r.resource_id].append((r.tag_key, r.tag_value))
+    return out
+
+
+def insert_tags(conn: Connection, name: str, tag_map: Mapping[str, str]) -> None:
+    if tag_map:
+        conn.execute(
+            insert(tags),
+            [
+                {"resource_type": TAG_TYPE, "resource_id": name, "tag_key": k, "tag_value": v}
+                for k, v in tag_map.items()
+            ],
+        )
+
+
+def secrets_due_for_deletion(conn: Connection, now: float, limit: int) -> list[str]:
+    stmt = (
+        select(secrets.c.secret_name)
+        .where(secrets.c.planned_delete_time.is_not(None), secrets.c.planned_delete_time <= now)
+        .order_by(secrets.c.planned_delete_time, secrets.c.secret_name)
+        .limit(limit)
+    )
+    return [r[0] for r in conn.execute(stmt)]

@@ -1,0 +1,210 @@
+"""Secrets Manager at the service level, on a FixedClock: the purge job, the default key, the
+binding of stored values to their place, and concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, update
+
+from openkms.domain import errors
+from openkms.domain.secret import CURRENT, PREVIOUS
+from openkms.jobs import build_runner
+from openkms.service import lifecycle
+from openkms.service.secrets import SecretService
+from openkms.store.schema import keys, secret_version_stages, secret_versions, secrets, tags
+from tests.support.inprocess import World
+
+DAY = 86400
+
+
+def _service(world: World) -> SecretService:
+    return SecretService(world.dep, world.keys)
+
+
+def _create(svc: SecretService, name: str, data: str = "one", key: str | None = None) -> None:
+    svc.create(
+        name=name, version_id="v1", data=data, data_type="text", description="",
+        encryption_key_id=key, tag_map={"env": "test"}, policy=None,
+    )
+
+
+def _rows(world: World, name: str) -> tuple[int, int, int, int]:
+    with world.dep.db.read() as conn:
+        return tuple(  # type: ignore[return-value]
+            int(conn.execute(select(func.count()).select_from(t).where(where)).scalar_one())
+            for t, where in (
+                (secrets, secrets.c.secret_name == name),
+                (secret_versions, secret_versions.c.secret_name == name),
+                (secret_version_stages, secret_version_stages.c.secret_name == name),
+                (tags, tags.c.resource_id == name),
+            )
+        )
+
+
+class TestPurge:
+    def test_secret_is_purged_when_the_window_passes(self, world: World) -> None:
+        """A secret scheduled for 7 days is kept until then and purged, with everything it owns, after."""
+        svc = _service(world)
+        _create(svc, "doomed")
+        _, planned = svc.delete("doomed", force=False, window_days=7)
+        assert world.clock.now() + 7 * DAY == planned
+        runner = build_runner(world.dep, world.keys, holder="node-a")
+        world.clock.advance(7 * DAY - 1)
+        assert "purge-deleted-secrets" in runner.tick()
+        assert _rows(world, "doomed") == (1, 1, 1, 1)
+        world.clock.advance(61)
+        assert "purge-deleted-secrets" in runner.tick()
+        assert _rows(world, "doomed") == (0, 0, 0, 0)
+        with pytest.raises(errors.ResourceNotFound):
+            svc.describe("doomed", fetch_tags=False)
+
+    def test_restored_secret_is_not_purged(self, world: World) -> None:
+        """RestoreSecret inside the window keeps the secret past the planned time."""
+        svc = _service(world)
+        _create(svc, "saved")
+        svc.delete("saved", force=False, window_days=7)
+        svc.restore("saved")
+        world.clock.advance(30 * DAY)
+        assert svc.purge_due(world.clock.now(), lambda _conn: None) == 0
+        assert svc.get_value("saved", None, None).data == "one"
+
+    def test_purge_needs_the_lease(self, world: World) -> None:
+        """A runner that does not hold the job lease purges nothing."""
+        svc = _service(world)
+        _create(svc, "leased")
+        svc.delete("leased", force=False, window_days=7)
+        world.clock.advance(8 * DAY)
+        holder = build_runner(world.dep, world.keys, holder="node-a")
+        other = build_runner(world.dep, world.keys, holder="node-b")
+        assert holder.acquire(world.clock.now())
+        assert other.tick() == []
+        assert _rows(world, "leased") == (1, 1, 1, 1)
+
+    def test_force_delete_removes_everything_at_once(self, world: World) -> None:
+        """ForceDeleteWithoutRecovery leaves no row of the secret."""
+        svc = _service(world)
+        _create(svc, "gone")
+        svc.delete("gone", force=True, window_days=30)
+        assert _rows(world, "gone") == (0, 0, 0, 0)
+
+
+class TestDefaultKey:
+    def test_made_once_as_a_service_key(self, world: World) -> None:
+        """The default key is made on first use, marked CreatorType Service, and reused."""
+        svc = _service(world)
+        key_id = svc.default_key_id()
+        assert key_id == _service(world).default_key_id()
+        assert world.keys.get(key_id).creator_type == "Service"
+
+    def test_race_loser_destroys_its_key(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Of two processes making the default key at once one wins; the other's key is destroyed."""
+        winner = _service(world).default_key_id()
+        late = _service(world)
+        original = SecretService._stored_default
+        reads = iter([None])
+        monkeypatch.setattr(
+            SecretService, "_stored_default", staticmethod(lambda conn: next(reads, original(conn)))
+        )
+        assert winner == late.default_key_id()
+        with world.dep.db.read() as conn:
+            assert [winner] == [r[0] for r in conn.execute(select(keys.c.key_id))]
+
+    def test_destroyed_default_key(self, world: World) -> None:
+        """Secrets under a destroyed default key answer Forbidden.KeyNotFound; new secrets get a new key."""
+        svc = _service(world)
+        _create(svc, "old")
+        old_key = svc.default_key_id()
+        lifecycle.schedule_key_deletion(world.keys, old_key, 7)
+        world.clock.advance(8 * DAY)
+        build_runner(world.dep, world.keys).tick()
+        with pytest.raises(errors.KeyNotFound):
+            svc.get_value("old", None, None)
+        _create(svc, "new")
+        assert old_key != svc.default_key_id()
+        assert svc.get_value("new", None, None).data == "one"
+
+
+class TestKeyState:
+    def test_disabled_key_wins_over_dry_run(self, world: World) -> None:
+        """DryRun checks the CMK first: a Disabled key answers Rejected.Disabled, not DryRunOperationError."""
+        svc = _service(world)
+        key = world.create_key()
+        _create(svc, "dry", key=key.key_id)
+        with pytest.raises(errors.DryRunSucceeded):
+            svc.get_value("dry", None, None, dry_run=True)
+        lifecycle.disable_key(world.keys, key.key_id)
+        with pytest.raises(errors.KeyDisabled):
+            svc.get_value("dry", None, None, dry_run=True)
+
+
+class TestBinding:
+    def _swap(self, world: World, source: tuple[str, str], target: tuple[str, str]) -> None:
+        with world.dep.db.write() as conn:
+            stored = conn.execute(
+                select(secret_versions.c.ciphertext).where(
+                    secret_versions.c.secret_name == source[0], secret_versions.c.version_id == source[1]
+                )
+            ).scalar_one()
+            conn.execute(
+                update(secret_versions)
+                .where(secret_versions.c.secret_name == target[0], secret_versions.c.version_id == target[1])
+                .values(ciphertext=stored)
+            )
+
+    def test_value_moved_to_another_secret_does_not_open(self, world: World) -> None:
+        """A stored value copied onto another secret's row fails authentication (InternalFailure), never
+        answers the other secret's value."""
+        svc = _service(world)
+        _create(svc, "a", "value of a")
+        _create(svc, "b", "value of b")
+        self._swap(world, ("a", "v1"), ("b", "v1"))
+        with pytest.raises(RuntimeError):
+            svc.get_value("b", None, None)
+
+    def test_value_moved_to_another_version_does_not_open(self, world: World) -> None:
+        """The version id is bound too."""
+        svc = _service(world)
+        _create(svc, "c", "first")
+        svc.put_value("c", "v2", "second", "text", [CURRENT])
+        self._swap(world, ("c", "v1"), ("c", "v2"))
+        with pytest.raises(RuntimeError):
+            svc.get_value("c", None, None)
+
+    def test_same_version_other_type_is_another_value(self, world: World) -> None:
+        """PutSecretValue with an existing VersionId and the same data but another data type is refused."""
+        svc = _service(world)
+        _create(svc, "typed", "AAAA")
+        with pytest.raises(errors.AlreadyExists):
+            svc.put_value("typed", "v1", "AAAA", "binary", [CURRENT])
+        assert svc.put_value("typed", "v1", "AAAA", "text", [CURRENT]) == ("typed", [CURRENT])
+
+
+def test_concurrent_puts_keep_one_consistent_history(world: World) -> None:
+    """Writers racing PutSecretValue all succeed; 10 versions remain, ACSCurrent and ACSPrevious
+    point at two of the three newest writes, and every kept version opens."""
+    svc = _service(world)
+    _create(svc, "busy", "v1-data")
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(3):
+                svc.put_value("busy", f"w{n}-{i}", f"data-{n}-{i}", "text", [CURRENT])
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    _, listed, total = svc.list_versions("busy", include_deprecated=True, page_number=1, page_size=100)
+    assert total == 10
+    stages = {s: v.version_id for v in listed for s in v.stages}
+    assert {CURRENT, PREVIOUS} == set(stages)
+    assert stages[CURRENT] != stages[PREVIOUS]
+    for info in listed:
+        assert f"data-{info.version_id[1:]}" == svc.get_value("busy", info.version_id, None).data
