@@ -10,6 +10,7 @@ from openkms.api import (
     account,
     aliases,
     asymmetric,
+    byok,
     crypto,
     key_policy,
     keys,
@@ -22,7 +23,9 @@ from openkms.api import (
 from openkms.api.spec import ActionSpec, Param
 
 REGISTRY: dict[str, ActionSpec] = {}
-_MODULES = (keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets)
+_MODULES = (
+    keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok,
+)  # fmt: skip
 for _module in _MODULES:
     for _spec in _module.ACTIONS:
         assert _spec.name not in REGISTRY, _spec.name

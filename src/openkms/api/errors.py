@@ -22,6 +22,10 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.SecretInDeleteWindow: w.RejectedResourceInDeleteWindow,
     d.SecretNotInDeleteWindow: w.RejectedResourceInUse,
     d.StageMismatch: w.RejectedInvalidRequest,
+    d.UnsupportedOrigin: w.UnsupportedOrigin,
+    d.InvalidImportToken: w.InvalidImportToken,
+    d.ExpiredImportToken: w.ExpiredImportToken,
+    d.InvalidKeyMaterial: w.InvalidKeyMaterial,
 }
 
 

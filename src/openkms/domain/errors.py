@@ -98,5 +98,22 @@ class StageMismatch(DomainError):
     (400 Rejected.InvalidRequest, "param mismatch")."""
 
 
+class UnsupportedOrigin(DomainError):
+    """A bring-your-own-key operation on a key whose Origin is not EXTERNAL (Unsupported.Origin)."""
+
+
+class InvalidImportToken(DomainError):
+    """An ImportToken this deployment did not issue for this key (or issued and then burnt)."""
+
+
+class ExpiredImportToken(DomainError):
+    """An ImportToken past its 24 hours."""
+
+
+class InvalidKeyMaterial(DomainError):
+    """Imported material that does not unwrap, has the wrong length for the key spec, or differs
+    from the material the key had before. Never says which."""
+
+
 class DryRunSucceeded(DomainError):
     """DryRun=true and every check passed: Alibaba answers this as an error (nothing was done)."""

@@ -78,6 +78,31 @@ def cancel_deletion(state: str, has_material: bool) -> str:
     return ENABLED if has_material else PENDING_IMPORT
 
 
+def import_material(state: str) -> str:
+    """ImportKeyMaterial: PendingImport -> Enabled; Enabled and Disabled keep their state (the
+    same material again, with a new expiry); a key pending deletion refuses."""
+    if state == PENDING_DELETION:
+        raise StateTransitionRefused()
+    return ENABLED if state == PENDING_IMPORT else state
+
+
+def delete_material(state: str) -> str:
+    """DeleteKeyMaterial, or material reaching MaterialExpireTime: -> PendingImport, except that
+    a key pending deletion stays so (and keeps its DeleteDate)."""
+    return PENDING_DELETION if state == PENDING_DELETION else PENDING_IMPORT
+
+
+def require_material_current(material_expire_time: float | None, now: float) -> None:
+    """Imported material past its MaterialExpireTime is unusable at once, before the expiry job
+    has deleted it and moved the key to PendingImport.
+
+    Raises:
+        KeyPendingImport: 409 Rejected.PendingImport.
+    """
+    if material_expire_time is not None and material_expire_time <= now:
+        raise KeyPendingImport()
+
+
 def require_not_pending_deletion(state: str) -> None:
     """SetDeletionProtection (and other metadata changes) refuse a key pending deletion."""
     if state == PENDING_DELETION:

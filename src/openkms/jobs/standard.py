@@ -1,9 +1,9 @@
-"""The jobs every deployment runs. Other areas add theirs here (imported-material expiry next)."""
+"""The jobs every deployment runs. Other areas add theirs here."""
 
 from __future__ import annotations
 
 from openkms.jobs.runner import JobContext, JobRunner
-from openkms.service import lifecycle
+from openkms.service import byok, lifecycle
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
 from openkms.service.nonces import SQLNonceStore
@@ -14,6 +14,8 @@ DESTROY_KEYS_EVERY = 60.0
 PRUNE_NONCES_EVERY = 60.0
 ROTATE_KEYS_EVERY = 60.0
 PURGE_SECRETS_EVERY = 60.0
+EXPIRE_MATERIAL_EVERY = 60.0
+PRUNE_IMPORT_TOKENS_EVERY = 3600.0
 
 
 def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
@@ -34,6 +36,13 @@ def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None
         # second runner racing this one cannot rotate a key twice: no fence needed.
         return versions.rotate_due()
 
+    def expire_key_material(ctx: JobContext) -> int:
+        return byok.expire_due_material(keys, ctx.now, ctx.fence)
+
+    def prune_import_tokens(ctx: JobContext) -> int:
+        # Deleting long-expired tokens twice is harmless: no fence needed.
+        return byok.prune_import_tokens(keys, ctx.now)
+
     runner.register("destroy-deleted-keys", DESTROY_KEYS_EVERY, destroy_deleted_keys)
     runner.register("rotate-keys", ROTATE_KEYS_EVERY, rotate_keys)
     runner.register("prune-nonces", PRUNE_NONCES_EVERY, prune_nonces)
@@ -44,4 +53,6 @@ def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None
         return secret_service.purge_due(ctx.now, ctx.fence)
 
     runner.register("purge-deleted-secrets", PURGE_SECRETS_EVERY, purge_deleted_secrets)
+    runner.register("expire-key-material", EXPIRE_MATERIAL_EVERY, expire_key_material)
+    runner.register("prune-import-tokens", PRUNE_IMPORT_TOKENS_EVERY, prune_import_tokens)
     return runner

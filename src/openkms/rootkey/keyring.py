@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from openkms.crypto import aead
+from openkms.crypto import aead, keyed
 
 if TYPE_CHECKING:
     from openkms.rootkey import RootKeyProvider
@@ -22,6 +22,22 @@ def kek_aad(kek_version: int, fingerprint: str) -> bytes:
 
 def material_aad(key_id: str, version_id: str, key_spec: str, kek_version: int) -> bytes:
     return f"openkms/material/v1|{key_id}|{version_id}|{key_spec}|{kek_version}".encode()
+
+
+def import_key_aad(
+    token: str,
+    key_id: str,
+    wrapping_key_spec: str,
+    wrapping_algorithm: str,
+    expires_at: int,
+    kek_version: int,
+) -> bytes:
+    """An import token's wrapping private key: bound to its token, key, algorithm and expiry, so a
+    row moved to another key, or given a later expiry, does not unwrap."""
+    return (
+        f"openkms/import-key/v1|{token}|{key_id}|{wrapping_key_spec}|{wrapping_algorithm}"
+        f"|{expires_at}|{kek_version}"
+    ).encode()
 
 
 def access_key_aad(access_key_id: str, kek_version: int) -> bytes:
@@ -51,6 +67,18 @@ class Keyring:
         if kek is None:
             raise aead.IntegrityError
         return aead.open_(kek, blob, aad)
+
+    def digest(self, label: bytes, data: bytes) -> tuple[int, bytes]:
+        """A keyed digest of ``data`` under the current KEK (see :mod:`openkms.crypto.keyed`)."""
+        return self.current, keyed.digest(self._keks[self.current], label, data)
+
+    def verify_digest(self, kek_version: int, label: bytes, data: bytes, expected: bytes) -> None:
+        """Raises :class:`~openkms.crypto.keyed.DigestMismatch` unless ``data`` has the digest
+        ``expected`` under KEK ``kek_version`` (an unknown version never matches)."""
+        kek = self._keks.get(kek_version)
+        if kek is None:
+            raise keyed.DigestMismatch
+        keyed.verify(kek, label, data, expected)
 
     def __repr__(self) -> str:
         return f"Keyring(versions={sorted(self._keks)})"

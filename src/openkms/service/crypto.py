@@ -88,6 +88,7 @@ def encrypting_key(ks: KeyService, key_ref: str, parameter: str = "KeyId") -> Ke
         key = ks.load(conn, key_ref, parameter)
     symmetric_cipher(key.key_spec, key.key_usage)
     keystate.require_usable(key.key_state)
+    keystate.require_material_current(key.material_expire_time, ks.dep.clock.now())
     return key
 
 
@@ -126,6 +127,7 @@ def decrypting_key(ks: KeyService, text: str, parameter: str = "CiphertextBlob")
         # Only a forged header can name an asymmetric key's version in a symmetric blob.
         raise errors.InvalidCiphertext(parameter) from None
     keystate.require_usable(key.key_state)
+    keystate.require_material_current(key.material_expire_time, ks.dep.clock.now())
     return key, parsed
 
 

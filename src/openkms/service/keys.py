@@ -2,7 +2,8 @@
 
 Material is unwrapped on demand and kept in a bounded per-process cache keyed by version id
 (material of a version never changes). Key *state* is read from the store on every call, so a
-node always sees its own writes.
+node always sees its own writes. Imported (EXTERNAL) material can be deleted by any node, so its
+cache entries also record the key's revision and are used only while it is unchanged.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ KEY_FILTERS = {
 class KeyService:
     def __init__(self, dep: Deployment) -> None:
         self.dep = dep
-        self._material: OrderedDict[str, bytes] = OrderedDict()
+        # version id -> (material, key revision it was read at; None: valid whatever the revision)
+        self._material: OrderedDict[str, tuple[bytes, int | None]] = OrderedDict()
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -198,10 +200,14 @@ class KeyService:
             KeyVersionNotFound: no such version of this key.
             KeyPendingImport: the version has no material (an EXTERNAL key awaiting import).
         """
+        # DeleteKeyMaterial on another process or node bumps the key's revision: an EXTERNAL
+        # key's entry read at another revision is read again, so it never outlives a deletion.
+        revision = key.revision if key.origin == ORIGIN_EXTERNAL else None
         cached = self._material.get(version_id)
-        if cached is not None:
+        if cached is not None and cached[1] == revision:
             self._material.move_to_end(version_id)
-            return cached
+            return cached[0]
+        self._material.pop(version_id, None)
         with self.dep.db.read() as conn:
             row = repo.get_version_row(conn, version_id)
         if row is None or row.key_id != key.key_id:
@@ -218,7 +224,7 @@ class KeyService:
             # A row that does not authenticate (moved, tampered) makes the key unusable; it
             # never silently becomes another key's material.
             raise RuntimeError(f"key material of version {version_id} failed authentication") from None
-        self._material[version_id] = material
+        self._material[version_id] = (material, revision)
         if len(self._material) > MATERIAL_CACHE_SIZE:
             self._material.popitem(last=False)
         return material

@@ -29,6 +29,10 @@ REFUSED = StateTransitionRefused
         (lambda s: ks.cancel_deletion(s, True), E, REFUSED),
         (lambda s: ks.cancel_deletion(s, True), D, REFUSED),
         (lambda s: ks.cancel_deletion(s, True), PI, REFUSED),
+        (ks.import_material, PI, E), (ks.import_material, E, E), (ks.import_material, D, D),
+        (ks.import_material, PD, REFUSED),
+        (ks.delete_material, E, PI), (ks.delete_material, D, PI), (ks.delete_material, PI, PI),
+        (ks.delete_material, PD, PD),
     ],
 )
 def test_transitions(transition, state: str, expected) -> None:  # type: ignore[no-untyped-def]

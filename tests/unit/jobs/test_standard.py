@@ -24,8 +24,12 @@ def world(tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
 
 
 def test_standard_jobs_are_registered(world: World) -> None:
-    """Every deployment runs key destruction, rotation and nonce pruning."""
-    assert {"destroy-deleted-keys", "rotate-keys", "prune-nonces", "purge-deleted-secrets"} == set(build_runner(world.dep, world.keys).job_names)
+    """Every deployment runs key destruction, rotation, nonce pruning, secret purging, material
+    expiry and import-token pruning."""
+    assert {
+        "destroy-deleted-keys", "rotate-keys", "prune-nonces", "purge-deleted-secrets",
+        "expire-key-material", "prune-import-tokens",
+    } == set(build_runner(world.dep, world.keys).job_names)
 
 
 def test_runner_rotates_due_keys(world: World) -> None:

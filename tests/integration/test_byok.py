@@ -1,0 +1,202 @@
+"""Bring your own key through both official SDKs (alibaba-kms-api.md group F, §9.3, §9.6):
+GetParametersForImport, ImportKeyMaterial and DeleteKeyMaterial, and the promise that deleted
+material, imported again, opens the old ciphertexts."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from openkms.domain.clock import parse_iso
+from tests.support.byok import wrap
+from tests.support.calls import SDK, ApiError
+from tests.support.server import ServerProcess
+
+OAEP = "RSAES_OAEP_SHA_256"
+FAR_FUTURE = 4_102_444_800  # 2100-01-01T00:00:00Z
+
+
+@pytest.fixture(params=["tea", "old"])
+def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
+    """Each official SDK in turn."""
+    return SDK(request.param, server.endpoint)
+
+
+def _external(sdk: SDK, spec: str = "Aliyun_AES_256") -> str:
+    return str(sdk.call("CreateKey", Origin="EXTERNAL", KeySpec=spec)["KeyMetadata"]["KeyId"])
+
+
+def _params(sdk: SDK, key_id: str, algorithm: str = OAEP) -> dict[str, Any]:
+    return sdk.call("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=algorithm)
+
+
+def _import(sdk: SDK, key_id: str, material: bytes, algorithm: str = OAEP, expire: int | None = 0) -> dict[str, Any]:
+    params = _params(sdk, key_id, algorithm)
+    return sdk.call(
+        "ImportKeyMaterial",
+        KeyId=key_id,
+        EncryptedKeyMaterial=wrap(params["PublicKey"], algorithm, material),
+        ImportToken=params["ImportToken"],
+        KeyMaterialExpireUnix=expire,
+    )
+
+
+def _meta(sdk: SDK, key_id: str) -> dict[str, Any]:
+    return dict(sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"])
+
+
+def _code(error: ApiError) -> tuple[str, int]:
+    return error.code, error.status
+
+
+def test_import_delete_reimport_round_trip(sdk: SDK) -> None:
+    """Import, encrypt, delete (Decrypt is 409 Rejected.PendingImport), import the same material
+    again and the old ciphertext decrypts; different material is refused afterwards."""
+    key_id = _external(sdk)
+    assert _meta(sdk, key_id)["KeyState"] == "PendingImport"
+    material = os.urandom(32)
+
+    assert _import(sdk, key_id, material)["RequestId"]
+    assert _meta(sdk, key_id)["KeyState"] == "Enabled"
+    blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="bring your own key")["CiphertextBlob"]
+    assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "bring your own key"
+
+    assert sdk.call("DeleteKeyMaterial", KeyId=key_id)["RequestId"]
+    meta = _meta(sdk, key_id)
+    assert (meta["KeyState"], meta["MaterialExpireTime"]) == ("PendingImport", "")
+    assert _code(sdk.error("Decrypt", CiphertextBlob=blob)) == ("Rejected.PendingImport", 409)
+    assert _code(sdk.error("Encrypt", KeyId=key_id, Plaintext="x")) == ("Rejected.PendingImport", 409)
+
+    _import(sdk, key_id, material)
+    assert _meta(sdk, key_id)["KeyState"] == "Enabled"
+    assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "bring your own key"
+
+    assert _code(_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
+    sdk.call("DeleteKeyMaterial", KeyId=key_id)
+    assert _code(_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
+    assert _meta(sdk, key_id)["KeyState"] == "PendingImport"
+
+
+def _error(call: Any) -> ApiError:
+    try:
+        answer = call()
+    except ApiError as exc:
+        return exc
+    raise AssertionError(f"succeeded: {answer}")
+
+
+def test_parameters_for_import(sdk: SDK) -> None:
+    """PublicKey is Base64 DER SPKI of RSA-2048; each call gives a fresh key and token; the token
+    expires 24 hours after it was issued (exactly: tests/unit/service/test_byok.py)."""
+    key_id = _external(sdk)
+    first, second = _params(sdk, key_id), _params(sdk, key_id)
+    assert key_id == first["KeyId"]
+    public = load_der_public_key(base64.b64decode(first["PublicKey"], validate=True))
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert public.key_size == 2048
+    assert first["PublicKey"] != second["PublicKey"]
+    assert first["ImportToken"] != second["ImportToken"]
+    created = parse_iso(_meta(sdk, key_id)["CreationDate"])
+    assert parse_iso(first["TokenExpireTime"]) >= created + 24 * 3600
+
+
+@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "RSAES_PKCS1_V1_5"])
+def test_each_wrapping_algorithm_imports(sdk: SDK, algorithm: str) -> None:
+    """Material wrapped with each RSA_2048 algorithm imports and the key encrypts."""
+    key_id = _external(sdk)
+    _import(sdk, key_id, os.urandom(32), algorithm)
+    assert sdk.call("Encrypt", KeyId=key_id, Plaintext="p")["CiphertextBlob"]
+
+
+@pytest.mark.parametrize(("spec", "size"), [("Aliyun_AES_256", 32), ("Aliyun_SM4", 16), ("Aliyun_AES_128", 16)])
+def test_material_length_per_spec(sdk: SDK, spec: str, size: int) -> None:
+    """Each spec takes material of exactly its length; other lengths are InvalidKeyMaterial."""
+    key_id = _external(sdk, spec)
+    for wrong in (size // 2, size + 8):
+        assert _code(_error(lambda w=wrong: _import(sdk, key_id, os.urandom(w)))) == ("InvalidKeyMaterial", 400)
+    _import(sdk, key_id, os.urandom(size))
+    blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="sized")["CiphertextBlob"]
+    assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "sized"
+
+
+def test_tokens_are_checked(sdk: SDK) -> None:
+    """An unknown token and another key's token are InvalidImportToken."""
+    key_id, other = _external(sdk), _external(sdk)
+    params = _params(sdk, other)
+    wrapped = wrap(params["PublicKey"], OAEP, os.urandom(32))
+    for token in ("bm90LWEtdG9rZW4=", params["ImportToken"]):
+        error = sdk.error(
+            "ImportKeyMaterial", KeyId=key_id, EncryptedKeyMaterial=wrapped, ImportToken=token, KeyMaterialExpireUnix=0
+        )
+        assert _code(error) == ("InvalidImportToken", 400)
+
+
+def test_material_expire_time_is_shown(sdk: SDK) -> None:
+    """KeyMaterialExpireUnix becomes DescribeKey's MaterialExpireTime; a re-import with 0 clears it;
+    a time in the past is InvalidParameter."""
+    key_id = _external(sdk)
+    material = os.urandom(32)
+    _import(sdk, key_id, material, expire=FAR_FUTURE)
+    assert _meta(sdk, key_id)["MaterialExpireTime"] == "2100-01-01T00:00:00Z"
+    _import(sdk, key_id, material, expire=0)
+    assert _meta(sdk, key_id)["MaterialExpireTime"] == ""
+    assert _code(_error(lambda: _import(sdk, key_id, material, expire=1_000_000_000))) == ("InvalidParameter", 400)
+
+
+def test_states_around_import_and_delete(sdk: SDK) -> None:
+    """Disabled stays Disabled on re-import; PendingDeletion refuses import (409
+    StateModifiedFailed) and keeps its state and DeleteDate on DeleteKeyMaterial."""
+    key_id = _external(sdk)
+    material = os.urandom(32)
+    _import(sdk, key_id, material)
+    sdk.call("DisableKey", KeyId=key_id)
+    _import(sdk, key_id, material, expire=FAR_FUTURE)
+    assert _meta(sdk, key_id)["KeyState"] == "Disabled"
+
+    sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
+    before = _meta(sdk, key_id)
+    assert _code(_error(lambda: _import(sdk, key_id, material))) == ("Rejected.StateModifiedFailed", 409)
+    sdk.call("DeleteKeyMaterial", KeyId=key_id)
+    after = _meta(sdk, key_id)
+    assert ("PendingDeletion", before["DeleteDate"], "") == (
+        after["KeyState"], after["DeleteDate"], after["MaterialExpireTime"]
+    )
+    sdk.call("CancelKeyDeletion", KeyId=key_id)
+    assert _meta(sdk, key_id)["KeyState"] == "PendingImport"
+
+
+def test_non_external_keys_are_unsupported_origin(sdk: SDK) -> None:
+    """All three BYOK actions on an Aliyun_KMS key answer 400 Unsupported.Origin."""
+    key_id = str(sdk.call("CreateKey")["KeyMetadata"]["KeyId"])
+    errors = [
+        sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=OAEP),
+        sdk.error("ImportKeyMaterial", KeyId=key_id, EncryptedKeyMaterial="AAAA", ImportToken="t", KeyMaterialExpireUnix=0),
+        sdk.error("DeleteKeyMaterial", KeyId=key_id),
+    ]
+    assert [_code(e) for e in errors] == [("Unsupported.Origin", 400)] * 3
+
+
+def test_wrapping_choices(sdk: SDK) -> None:
+    """SM2PKE with RSA_2048 is InvalidParameter; EC_SM2 is not offered yet (400 with a message)."""
+    key_id = _external(sdk)
+    mismatch = sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm="SM2PKE")
+    assert _code(mismatch) == ("InvalidParameter", 400)
+    sm2 = sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="EC_SM2", WrappingAlgorithm="SM2PKE")
+    assert _code(sm2) == ("Rejected.UnsupportedOperation", 400)
+    assert "EC_SM2" in sm2.message
+
+
+def test_unknown_key_is_not_found(sdk: SDK) -> None:
+    """A key that does not exist is 404 Forbidden.KeyNotFound for every BYOK action."""
+    missing = "00000000-0000-4000-8000-000000000000"
+    errors = [
+        sdk.error("GetParametersForImport", KeyId=missing, WrappingKeySpec="RSA_2048", WrappingAlgorithm=OAEP),
+        sdk.error("ImportKeyMaterial", KeyId=missing, EncryptedKeyMaterial="AAAA", ImportToken="t", KeyMaterialExpireUnix=0),
+        sdk.error("DeleteKeyMaterial", KeyId=missing),
+    ]
+    assert [_code(e) for e in errors] == [("Forbidden.KeyNotFound", 404)] * 3
