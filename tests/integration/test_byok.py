@@ -5,6 +5,7 @@ material, imported again, opens the old ciphertexts."""
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from typing import Any
 
@@ -13,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from openkms.domain.clock import parse_iso
+from openkms.jobs import build_runner
 from tests.support.byok import wrap
 from tests.support.calls import SDK, ApiError
+from tests.support.inprocess import open_world
 from tests.support.server import ServerProcess
 
 OAEP = "RSAES_OAEP_SHA_256"
@@ -200,3 +203,50 @@ def test_unknown_key_is_not_found(sdk: SDK) -> None:
         sdk.error("DeleteKeyMaterial", KeyId=missing),
     ]
     assert [_code(e) for e in errors] == [("Forbidden.KeyNotFound", 404)] * 3
+
+
+def test_material_expiry_through_the_wire(fresh_server: ServerProcess) -> None:
+    """Once MaterialExpireTime passes, the job leaves the key PendingImport (Decrypt 409 on both
+    SDKs); importing the same material again brings the ciphertext back."""
+    tea = SDK("tea", fresh_server.endpoint)
+    key_id = _external(tea)
+    material = os.urandom(32)
+    _import(tea, key_id, material, expire=FAR_FUTURE)
+    blob = tea.call("Encrypt", KeyId=key_id, Plaintext="until 2100")["CiphertextBlob"]
+    fresh_server.stop()
+    # The server's clock cannot be moved, so the job runs here on its data with a moved clock.
+    world = open_world(fresh_server.data_dir)
+    try:
+        world.clock.at = FAR_FUTURE + 1
+        assert "expire-key-material" in build_runner(world.dep, world.keys, holder="test").tick()
+    finally:
+        world.close()
+    fresh_server.start()
+    for name in ("tea", "old"):
+        sdk = SDK(name, fresh_server.endpoint)
+        meta = _meta(sdk, key_id)
+        assert (meta["KeyState"], meta["MaterialExpireTime"]) == ("PendingImport", "")
+        assert _code(sdk.error("Decrypt", CiphertextBlob=blob)) == ("Rejected.PendingImport", 409)
+    old = SDK("old", fresh_server.endpoint)
+    _import(old, key_id, material)
+    assert old.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "until 2100"
+
+
+def test_no_imported_material_at_rest(fresh_server: ServerProcess) -> None:
+    """Imported material appears nowhere in the data directory or the log: not raw, hex or Base64."""
+    needles: list[bytes] = []
+    for name in ("tea", "old"):
+        sdk = SDK(name, fresh_server.endpoint)
+        key_id = _external(sdk)
+        material = os.urandom(32)
+        _import(sdk, key_id, material)
+        sdk.call("DeleteKeyMaterial", KeyId=key_id)
+        _import(sdk, key_id, material)
+        needles += [material, binascii.hexlify(material), binascii.hexlify(material).upper(), base64.b64encode(material)]
+    fresh_server.stop()
+    files = [p for p in fresh_server.data_dir.rglob("*") if p.is_file()]
+    contents = {p.name: p.read_bytes() for p in files}
+    contents["server log"] = fresh_server.log_path.read_bytes()
+    for where, data in contents.items():
+        for needle in needles:
+            assert needle not in data, where
