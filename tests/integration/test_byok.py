@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from openkms.crypto import sm2
 from openkms.domain.clock import parse_iso
 from openkms.jobs import build_runner
 from tests.support.byok import wrap
@@ -35,7 +36,8 @@ def _external(sdk: SDK, spec: str = "Aliyun_AES_256") -> str:
 
 
 def _params(sdk: SDK, key_id: str, algorithm: str = OAEP) -> dict[str, Any]:
-    return sdk.call("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=algorithm)
+    spec = "EC_SM2" if algorithm == "SM2PKE" else "RSA_2048"
+    return sdk.call("GetParametersForImport", KeyId=key_id, WrappingKeySpec=spec, WrappingAlgorithm=algorithm)
 
 
 def _import(sdk: SDK, key_id: str, material: bytes, algorithm: str = OAEP, expire: int | None = 0) -> dict[str, Any]:
@@ -108,12 +110,17 @@ def test_parameters_for_import(sdk: SDK) -> None:
     assert parse_iso(first["TokenExpireTime"]) >= created + 24 * 3600
 
 
-@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "RSAES_PKCS1_V1_5"])
+@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "RSAES_PKCS1_V1_5", "SM2PKE"])
 def test_each_wrapping_algorithm_imports(sdk: SDK, algorithm: str) -> None:
-    """Material wrapped with each RSA_2048 algorithm imports and the key encrypts."""
+    """Material wrapped with each RSA_2048 algorithm, and with SM2PKE under EC_SM2, imports and
+    the key encrypts; the same material then imports again through another algorithm."""
     key_id = _external(sdk)
-    _import(sdk, key_id, os.urandom(32), algorithm)
-    assert sdk.call("Encrypt", KeyId=key_id, Plaintext="p")["CiphertextBlob"]
+    material = os.urandom(32)
+    _import(sdk, key_id, material, algorithm)
+    blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="p")["CiphertextBlob"]
+    sdk.call("DeleteKeyMaterial", KeyId=key_id)
+    _import(sdk, key_id, material, "SM2PKE" if algorithm != "SM2PKE" else OAEP)
+    assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "p"
 
 
 @pytest.mark.parametrize(("spec", "size"), [("Aliyun_AES_256", 32), ("Aliyun_SM4", 16), ("Aliyun_AES_128", 16)])
@@ -185,13 +192,15 @@ def test_non_external_keys_are_unsupported_origin(sdk: SDK) -> None:
 
 
 def test_wrapping_choices(sdk: SDK) -> None:
-    """SM2PKE with RSA_2048 is InvalidParameter; EC_SM2 is not offered yet (400 with a message)."""
+    """SM2PKE with RSA_2048, or OAEP with EC_SM2, is InvalidParameter naming WrappingAlgorithm;
+    EC_SM2 answers a DER SubjectPublicKeyInfo of an SM2 key."""
     key_id = _external(sdk)
-    mismatch = sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm="SM2PKE")
-    assert _code(mismatch) == ("InvalidParameter", 400)
-    sm2 = sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="EC_SM2", WrappingAlgorithm="SM2PKE")
-    assert _code(sm2) == ("Rejected.UnsupportedOperation", 400)
-    assert "EC_SM2" in sm2.message
+    for spec, algorithm in (("RSA_2048", "SM2PKE"), ("EC_SM2", OAEP)):
+        error = sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec=spec, WrappingAlgorithm=algorithm)
+        assert _code(error) == ("InvalidParameter", 400)
+        assert "WrappingAlgorithm" in error.message
+    public = base64.b64decode(_params(sdk, key_id, "SM2PKE")["PublicKey"])
+    assert len(sm2.public_point(public)) == 64
 
 
 def test_unknown_key_is_not_found(sdk: SDK) -> None:

@@ -57,12 +57,12 @@ ACTIONS = [
                 required=True,
                 enum=WRAPPING_ALGORITHMS,
                 doc="RSA_2048: RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5. "
-                "SM2PKE: not yet (400).",
+                "EC_SM2: SM2PKE.",
             ),
-            Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS, doc="EC_SM2: not yet (400)."),
+            Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
         ),
-        doc="A fresh RSA_2048 wrapping public key (Base64 DER) and an ImportToken for one EXTERNAL "
-        "key, both valid 24 hours.",
+        doc="A fresh wrapping public key (Base64 DER SubjectPublicKeyInfo) and an ImportToken for one "
+        "EXTERNAL key, both valid 24 hours.",
     ),
     ActionSpec(
         "ImportKeyMaterial",

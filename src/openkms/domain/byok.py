@@ -7,7 +7,6 @@ from __future__ import annotations
 from openkms.domain.errors import (
     InvalidKeyMaterial,
     InvalidValue,
-    UnsupportedOperation,
     UnsupportedOrigin,
 )
 from openkms.domain.keyspec import ORIGIN_EXTERNAL, SPECS
@@ -19,8 +18,6 @@ IMPORT_WRAPPING = {
 }
 WRAPPING_KEY_SPECS = tuple(IMPORT_WRAPPING)
 WRAPPING_ALGORITHMS = ("RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE")
-# Wrapping key specs this deployment can issue today (EC_SM2 arrives with the SM2 primitives).
-SUPPORTED_WRAPPING_KEY_SPECS = ("RSA_2048",)
 
 TOKEN_LIFETIME = 24 * 3600
 # Expired tokens are kept this long, so that a late caller hears ExpiredImportToken rather than
@@ -41,19 +38,17 @@ def require_external(origin: str) -> None:
 
 
 def check_wrapping(wrapping_key_spec: str, wrapping_algorithm: str) -> None:
-    """Refuse an algorithm the wrapping key spec cannot do, and a spec not offered yet.
+    """Refuse an algorithm the wrapping key spec cannot do (SM2PKE with RSA_2048, OAEP with EC_SM2).
+
+    Alibaba offers EC_SM2 only to HSM keys; openkms offers it to every EXTERNAL key, since the
+    SM2 wrapping key lives and dies on the server like the RSA one.
 
     Raises:
-        InvalidValue: the algorithm does not go with the spec (naming WrappingAlgorithm).
-        UnsupportedOperation: EC_SM2 / SM2PKE, until SM2 is available.
+        InvalidValue: naming WrappingAlgorithm.
     """
     allowed = IMPORT_WRAPPING[wrapping_key_spec]
     if wrapping_algorithm not in allowed:
         raise InvalidValue("WrappingAlgorithm", f"{wrapping_key_spec} wraps with {', '.join(allowed)}.")
-    if wrapping_key_spec not in SUPPORTED_WRAPPING_KEY_SPECS:
-        raise UnsupportedOperation(
-            "WrappingKeySpec EC_SM2 (WrappingAlgorithm SM2PKE) is not supported yet; use RSA_2048."
-        )
 
 
 def token_expiry(now: float) -> float:

@@ -49,19 +49,20 @@ class ImportParameters:
 def get_parameters_for_import(
     ks: KeyService, key_ref: str, wrapping_key_spec: str, wrapping_algorithm: str
 ) -> ImportParameters:
-    """A fresh wrapping key pair and a token for one EXTERNAL key, valid for 24 hours.
+    """A fresh wrapping key pair (RSA_2048 or EC_SM2) and a token for one EXTERNAL key, valid for
+    24 hours.
 
     Any state will do (Alibaba's matrix allows the call in every state).
 
     Raises:
-        InvalidValue, UnsupportedOperation: the wrapping spec and algorithm (see domain.byok).
+        InvalidValue: the wrapping algorithm does not go with the spec (see domain.byok).
         KeyNotFound, AliasNotFound: 404.
         UnsupportedOrigin: not an EXTERNAL key.
     """
     byok.check_wrapping(wrapping_key_spec, wrapping_algorithm)
     key = ks.get(key_ref)
     byok.require_external(key.origin)
-    private_der, public_der = unwrap.new_rsa_wrapping_key()
+    private_der, public_der = unwrap.new_wrapping_key(wrapping_key_spec)
     token = secrets.token_urlsafe(48)
     expires_at = byok.token_expiry(ks.dep.clock.now())
     keyring = ks.dep.keyring
@@ -186,7 +187,7 @@ def _unwrap_material(ks: KeyService, key: Key, token: repo.ImportToken, wrapped_
         # not issued as it stands.
         raise errors.InvalidImportToken() from None
     try:
-        material = unwrap.rsa_unwrap(private_der, token.wrapping_algorithm, wrapped_material)
+        material = unwrap.unwrap(private_der, token.wrapping_algorithm, wrapped_material)
     except unwrap.UnwrapFailed:
         raise errors.InvalidKeyMaterial() from None
     byok.check_material(key.key_spec, material)

@@ -52,3 +52,15 @@ def test_keyed_digest_depends_on_key_label_and_data() -> None:
     for wrong_key, wrong_label, wrong_data in ((os.urandom(32), label, data), (key, b"other", data), (key, label, b"x")):
         with pytest.raises(keyed.DigestMismatch):
             keyed.verify(wrong_key, wrong_label, wrong_data, expected)
+
+
+def test_sm2_round_trip_and_failures() -> None:
+    """SM2PKE material wrapped by pysmx unwraps; a flipped byte, or the RSA key, is UnwrapFailed."""
+    private_der, public_der = unwrap.new_wrapping_key("EC_SM2")
+    material = os.urandom(16)
+    wrapped = base64.b64decode(wrap(public_der, "SM2PKE", material))
+    assert unwrap.unwrap(private_der, "SM2PKE", wrapped) == material
+    tampered = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
+    for key, ciphertext in ((private_der, tampered), (private_der, b"junk"), (PRIVATE_DER, wrapped)):
+        with pytest.raises(unwrap.UnwrapFailed):
+            unwrap.unwrap(key, "SM2PKE", ciphertext)

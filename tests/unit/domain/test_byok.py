@@ -10,7 +10,6 @@ from openkms.domain.errors import (
     InvalidKeyMaterial,
     InvalidValue,
     KeyPendingImport,
-    UnsupportedOperation,
     UnsupportedOrigin,
 )
 
@@ -29,11 +28,9 @@ def test_algorithm_must_fit_the_spec() -> None:
         assert info.value.parameter == "WrappingAlgorithm"
 
 
-def test_sm2_wrapping_is_not_offered_yet() -> None:
-    """EC_SM2 with SM2PKE is a clear UnsupportedOperation until SM2 is available."""
-    with pytest.raises(UnsupportedOperation) as info:
-        byok.check_wrapping("EC_SM2", "SM2PKE")
-    assert "EC_SM2" in str(info.value.detail)
+def test_ec_sm2_takes_sm2pke() -> None:
+    """EC_SM2 wraps with SM2PKE (offered to every EXTERNAL key, not only HSM ones)."""
+    byok.check_wrapping("EC_SM2", "SM2PKE")
 
 
 def test_only_external_keys() -> None:
