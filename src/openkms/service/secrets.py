@@ -227,6 +227,7 @@ class SecretService:
         if key.key_id != secret.encryption_key_id:
             raise RuntimeError(f"the value of secret version {version_id!r} names another key")
         keystate.require_usable(key.key_state)
+        keystate.require_material_current(key.material_expire_time, self.dep.clock.now())
         if dry_run:
             raise errors.DryRunSucceeded()
         context = value_context(secret.secret_name, version_id, data_type)

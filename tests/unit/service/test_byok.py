@@ -15,6 +15,7 @@ from openkms.domain import errors, keystate
 from openkms.jobs import build_runner
 from openkms.service import byok, crypto, lifecycle
 from openkms.service.keys import KeyService
+from openkms.service.secrets import SecretService
 from openkms.store.schema import import_tokens, key_versions
 from tests.support.byok import wrap
 from tests.support.inprocess import START, World
@@ -283,3 +284,21 @@ def test_byok_needs_an_external_key(world: World) -> None:
         byok.import_key_material(world.keys, key_id, "AAAA", "token", 0)
     with pytest.raises(errors.UnsupportedOrigin):
         byok.delete_key_material(world.keys, key_id)
+
+
+def test_secret_under_expired_material(world: World) -> None:
+    """A secret encrypted under an EXTERNAL key is unreadable (Rejected.PendingImport) from its
+    MaterialExpireTime on, and readable again after the same material is imported."""
+    key_id = _external(world)
+    material = os.urandom(32)
+    _import(world, key_id, material, int(START) + 100)
+    secrets = SecretService(world.dep, world.keys)
+    secrets.create(
+        name="byok-secret", version_id="v1", data="imported", data_type="text", description="",
+        encryption_key_id=key_id, tag_map={}, policy=None,
+    )
+    world.clock.advance(100)
+    with pytest.raises(errors.KeyPendingImport):
+        secrets.get_value("byok-secret", None, None)
+    _import(world, key_id, material)
+    assert secrets.get_value("byok-secret", None, None).data == "imported"
