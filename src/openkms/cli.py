@@ -26,6 +26,9 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", help="database URL (default: SQLite in the data directory)")
     p.add_argument("--root-key-file", type=Path, help="root key file (default DATA_DIR/root.key)")
     p.add_argument("--region", help="region id answered in ARNs (default cn-hangzhou)")
+    p.add_argument(
+        "--db-timeout", type=float, help="seconds one PostgreSQL wait may take (default 5)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -38,6 +41,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         s.root_key_file = args.root_key_file
     if args.region is not None:
         s.region = args.region
+    if args.db_timeout is not None:
+        s.db_timeout = args.db_timeout
     return s
 
 
@@ -50,6 +55,8 @@ def _export_env(s: Settings) -> None:
     if s.root_key_file:
         os.environ["OPENKMS_ROOT_KEY_FILE"] = str(s.root_key_file)
     os.environ["OPENKMS_REQUEST_LOG"] = "1" if s.log_requests else "0"
+    os.environ["OPENKMS_DB_TIMEOUT"] = repr(s.db_timeout)
+    os.environ["OPENKMS_REQUEST_TIMEOUT"] = repr(s.request_timeout)
 
 
 def create_app() -> object:
@@ -67,10 +74,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from openkms.service import access_keys
     from openkms.service.deployment import StartupError, open_deployment
+    from openkms.store.engine import is_sqlite
 
     s = _settings(args)
     s.host, s.port, s.workers = args.host, args.port, args.workers
     s.log_requests = not args.no_request_log
+    if args.request_timeout is not None:
+        s.request_timeout = args.request_timeout
     tls = args.tls_cert is not None or args.tls_key is not None
     if tls and (args.tls_cert is None or args.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -83,7 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        dep = open_deployment(s, migrate_schema=s.database is None or args.migrate)
+        # The embedded database migrates itself; a shared one only when told (one node, once).
+        dep = open_deployment(s, migrate_schema=is_sqlite(s.database_url) or args.migrate)
     except StartupError as exc:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -168,9 +179,12 @@ def cmd_db(args: argparse.Namespace) -> int:
         dep.close()
         print("openkms: database schema is current")
         return 0
-    engine = make_nullpool_engine(s.database_url)
-    current = migrate.current_revision(engine)
-    head = migrate.head_revision(engine)
+    engine = make_nullpool_engine(s.database_url, timeout=s.db_timeout)
+    try:
+        current = migrate.current_revision(engine)
+        head = migrate.head_revision(engine)
+    finally:
+        engine.dispose()
     print(f"schema revision {current}, code expects {head}")
     return 0 if current == head else 1
 
@@ -188,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--insecure-http", action="store_true", help="allow plain HTTP off loopback")
     serve.add_argument("--migrate", action="store_true", help="upgrade a PostgreSQL schema at start")
+    serve.add_argument(
+        "--request-timeout", type=float,
+        help="seconds a request may take before it is answered 503 (default 8)",
+    )
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 

@@ -46,6 +46,13 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     insecure_http: bool = False
+    # Seconds one wait on PostgreSQL may take: connect, pool checkout, statement or lock wait.
+    db_timeout: float = field(default_factory=lambda: float(_env("DB_TIMEOUT", "5") or "5"))
+    # Seconds a request may take in all; past it the answer is 503 ServiceUnavailableTemporary
+    # (below the 10 s read timeout of the official SDKs, so they hear the 503).
+    request_timeout: float = field(
+        default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8")
+    )
     # Signed requests must carry a timestamp within this many seconds of the server's clock.
     time_window: int = 15 * 60
     log_requests: bool = True

@@ -4,7 +4,8 @@ One request: decode (wire) -> Version and Action known? -> authenticate -> valid
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
 Handlers do blocking database work, so each request's processing runs on a small thread pool
-and the event loop only moves bytes. asyncio and uvloop set TCP_NODELAY on every connection,
+and the event loop only moves bytes. A request that has no answer within ``request_timeout``
+(a database that stopped answering) is answered 503 ServiceUnavailableTemporary. asyncio and uvloop set TCP_NODELAY on every connection,
 so a response is never held back by Nagle's algorithm.
 """
 
@@ -76,6 +77,7 @@ class KMSApp:
         # process recovers by itself when the burst ends.
         self.inflight = 0
         self.max_inflight = dep.settings.max_inflight
+        self.request_timeout = dep.settings.request_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -95,8 +97,17 @@ class KMSApp:
         try:
             body, too_large = await _read_body(receive)
             loop = asyncio.get_running_loop()
-            status, ctype, payload = await loop.run_in_executor(
-                self.pool, self.process, scope, body, too_large, request_id
+            work = loop.run_in_executor(self.pool, self.process, scope, body, too_large, request_id)
+            status, ctype, payload = await asyncio.wait_for(work, self.request_timeout)
+        except TimeoutError:
+            # The database (or something under it) is stuck. The caller hears 503 within the
+            # bound; work not yet started is cancelled, work in flight finishes unseen.
+            errlog.warning(
+                "request %s: no answer within %.1fs; answered ServiceUnavailableTemporary",
+                request_id, self.request_timeout,
+            )
+            status, ctype, payload = render_error(
+                errors.ServiceUnavailableTemporary(), request_id, _host(scope), False
             )
         finally:
             self.inflight -= 1
@@ -189,6 +200,13 @@ class KMSApp:
         # Logged with the request id for the operator; the caller sees only InternalFailure.
         errlog.error("request %s (%s) failed", request_id, action, exc_info=exc)
         return errors.InternalFailure()
+
+
+def _host(scope: dict[str, Any]) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 async def _read_body(receive: Any) -> tuple[bytes, bool]:

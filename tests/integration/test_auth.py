@@ -104,7 +104,7 @@ def test_unknown_access_key(server) -> None:  # type: ignore[no-untyped-def]
 def test_disabled_access_key_is_refused(fresh_server) -> None:  # type: ignore[no-untyped-def]
     """A pair disabled with `openkms access-key disable` answers 403 Forbidden.AccessKey."""
     cli = [sys.executable, "-m", "openkms.cli", "access-key"]
-    args = ["--data-dir", str(fresh_server.data_dir)]
+    args = fresh_server.store_args
     out = subprocess.run([*cli, "create", *args], check=True, capture_output=True, text=True).stdout
     akid = out.split("AccessKeyId:")[1].split()[0]
     secret = out.split("AccessKeySecret:")[1].split()[0]

@@ -41,7 +41,7 @@ def test_refuses_group_readable_root_key(fresh_server: ServerProcess) -> None:
     fresh_server.stop()
     os.chmod(fresh_server.data_dir / "root.key", 0o640)
     proc = subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(fresh_server.data_dir), "--port", "1"],
+        [sys.executable, "-m", "openkms.cli", "serve", *fresh_server.store_args, "--port", "1"],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1
@@ -57,7 +57,7 @@ def test_refuses_foreign_root_key(fresh_server: ServerProcess, tmp_path) -> None
 
     create(other / "root.key")
     proc = subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(fresh_server.data_dir),
+        [sys.executable, "-m", "openkms.cli", "serve", *fresh_server.store_args,
          "--root-key-file", str(other / "root.key"), "--port", "1"],
         capture_output=True, text=True, timeout=60,
     )

@@ -14,13 +14,15 @@ from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
 from aliyunsdkkms.request.v20160120.ListKeysRequest import ListKeysRequest
 from aliyunsdkkms.request.v20160120.UpdateKeyDescriptionRequest import UpdateKeyDescriptionRequest
 
-from tests.support.clients import OldClient
+from tests.support.clients import OldClient, tea_client
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-def test_tea_create_describe_list(tea_any) -> None:  # type: ignore[no-untyped-def]
-    """The Tea SDK in every signing mode creates, describes and lists keys."""
+@pytest.mark.parametrize("mode", ["v3", "v2", "v4"])
+def test_tea_create_describe_list(backend_server, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """The Tea SDK in every signing mode creates, describes and lists keys (SQLite and PostgreSQL)."""
+    tea_any = tea_client(backend_server.endpoint, mode)
     created = tea_any.create_key(m.CreateKeyRequest(description="tea key", key_spec="Aliyun_AES_128"))
     meta = created.body.key_metadata
     assert meta.key_state == "Enabled"
@@ -47,8 +49,9 @@ def test_tea_create_describe_list(tea_any) -> None:  # type: ignore[no-untyped-d
     assert listed.total_count >= 1
 
 
-def test_old_sdk_create_describe_list(old: OldClient) -> None:
-    """The old core SDK (V1) creates, describes, lists and updates keys."""
+def test_old_sdk_create_describe_list(backend_server) -> None:  # type: ignore[no-untyped-def]
+    """The old core SDK (V1) creates, describes, lists and updates keys (SQLite and PostgreSQL)."""
+    old = OldClient(backend_server.endpoint)
     body = old.call(CreateKeyRequest(), Description="old key", KeySpec="Aliyun_AES_256")
     meta = body["KeyMetadata"]
     assert body["RequestId"]

@@ -22,7 +22,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """Runs ``python -m openkms.cli serve`` on a free loopback port over ``data_dir``."""
+    """Runs ``python -m openkms.cli serve`` on a free loopback port over ``data_dir``, and over
+    ``database`` (a PostgreSQL URL) when given; ``root_key_file`` is the shared root of trust."""
 
     def __init__(
         self,
@@ -31,9 +32,15 @@ class ServerProcess:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         module: str = "openkms.cli",
+        database: str | None = None,
+        root_key_file: Path | None = None,
+        migrate: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.module = module
+        self.database = database
+        self.root_key_file = root_key_file
+        self.migrate = migrate
         self.port = free_port()
         self.extra_args = extra_args or []
         self.env = {
@@ -46,6 +53,16 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.ssl_context: object | None = None  # set by TLS tests: health checks then use https
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def store_args(self) -> list[str]:
+        """The flags that name this server's store, for `openkms access-key ...` and friends."""
+        args = ["--data-dir", str(self.data_dir)]
+        if self.database is not None:
+            args += ["--database", self.database]
+        if self.root_key_file is not None:
+            args += ["--root-key-file", str(self.root_key_file)]
+        return args
 
     @property
     def endpoint(self) -> str:
@@ -62,7 +79,8 @@ class ServerProcess:
 
     def _spawn(self, log: object) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", self.module, "serve", "--data-dir", str(self.data_dir),
+            [sys.executable, "-m", self.module, "serve", *self.store_args,
+             *(["--migrate"] if self.database is not None and self.migrate else []),
              "--port", str(self.port), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,  # type: ignore[arg-type]
         )

@@ -10,8 +10,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openkms.config import Settings
 from openkms.crypto import aead, selftest
@@ -19,7 +19,7 @@ from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, RootKeyError
 from openkms.store import migrate
-from openkms.store.engine import Database, is_sqlite, make_engine
+from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.schema import keks, meta, nonce_metadata
 
 
@@ -79,6 +79,36 @@ def _meta_setdefault(db: Database, name: str, value: str) -> str:
         return stored
 
 
+def _first_line(exc: OperationalError) -> str:
+    """The driver's reason without the SQL or parameters SQLAlchemy appends."""
+    return str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+
+
+def _prepare_schema(db: Database, nonce_db: Database, settings: Settings, migrate_schema: bool) -> None:
+    """Upgrade (or check) the schema and create the nonce table, under the schema lock."""
+    url = settings.database_url
+    # Migrations and waits for another node's migration are not bound by the statement timeout.
+    schema_engine = db.engine if is_sqlite(url) else make_nullpool_engine(url, timeout=settings.db_timeout)
+
+    def create_nonces(_: Engine) -> None:
+        nonce_metadata.create_all(nonce_db.engine, checkfirst=True)
+
+    try:
+        if migrate_schema:
+            migrate.upgrade(schema_engine, then=create_nonces)
+            return
+        if not migrate.is_current(db.engine):
+            raise StartupError(
+                "the database schema is older than this openkms; run `openkms db upgrade` "
+                "(or start one node with `serve --migrate`)"
+            )
+        with migrate.schema_lock(schema_engine):
+            create_nonces(schema_engine)
+    finally:
+        if schema_engine is not db.engine:
+            schema_engine.dispose()
+
+
 def open_deployment(
     settings: Settings, clock: Clock | None = None, *, migrate_schema: bool = True
 ) -> Deployment:
@@ -104,21 +134,27 @@ def open_deployment(
         except RootKeyError as exc:
             raise StartupError(str(exc)) from exc
 
-        db = Database(make_engine(url, synchronous="FULL"))
-        if migrate_schema:
-            migrate.upgrade(db.engine)
-        elif not migrate.is_current(db.engine):
-            raise StartupError(
-                "the database schema is older than this openkms; run `openkms db upgrade`"
-            )
+        db = Database(make_engine(url, synchronous="FULL", timeout=settings.db_timeout))
         nonce_url = settings.nonce_database_url
         nonce_db = db if nonce_url == url else Database(make_engine(nonce_url, synchronous="NORMAL"))
-        nonce_metadata.create_all(nonce_db.engine, checkfirst=True)
+        try:
+            _prepare_schema(db, nonce_db, settings, migrate_schema)
+        except OperationalError as exc:
+            raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
         if is_sqlite(url):
             _restrict_files(settings.data_dir)
     finally:
         os.umask(old_umask)
+    try:
+        return _bind(settings, clock, root, db, nonce_db)
+    except OperationalError as exc:
+        raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
 
+
+def _bind(
+    settings: Settings, clock: Clock, root: FileRootKey, db: Database, nonce_db: Database
+) -> Deployment:
+    """Check the root key against the database; create the account id and first KEK."""
     # The fingerprint binds this database to this root key: a swapped key file, a database
     # restored under another install's key, or a copied database all stop here.
     stored = _meta_setdefault(db, "root_fingerprint", root.fingerprint)

@@ -64,8 +64,12 @@ class KeyService:
             raise errors.AliasNotFound()
         return str(key_id)
 
-    def load(self, conn: Connection, value: str, parameter: str = "KeyId") -> Key:
-        key = repo.get_key(conn, self.resolve_id(conn, value, parameter))
+    def load(
+        self, conn: Connection, value: str, parameter: str = "KeyId", *, for_update: bool = False
+    ) -> Key:
+        """The key ``value`` names; in a write transaction pass ``for_update=True`` to lock its
+        row before deciding on what was read (PostgreSQL; SQLite writers are serialised)."""
+        key = repo.get_key(conn, self.resolve_id(conn, value, parameter), for_update=for_update)
         if key is None:
             raise errors.KeyNotFound()
         return key
@@ -187,7 +191,7 @@ class KeyService:
 
     def update_description(self, value: str, description: str) -> Key:
         with self.dep.db.write() as conn:
-            key = self.load(conn, value)
+            key = self.load(conn, value, for_update=True)
             repo.update_key(conn, key.key_id, description=description)
         return key
 

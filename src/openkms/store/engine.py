@@ -3,27 +3,42 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` for the key database: a success answer is
 sent only after COMMIT has returned, and COMMIT is then on disk. Writes take the database lock
 up front (``BEGIN IMMEDIATE``) so two writers never deadlock upgrading a read lock.
+
+PostgreSQL (psycopg 3, one pool per worker process) runs at READ COMMITTED; a write that reads
+a row to decide what to write locks it first (:func:`for_update`, ``SELECT ... FOR UPDATE``), which
+SQLite does not need because ``BEGIN IMMEDIATE`` already serialises writers. Every wait on the
+database is bounded by ``timeout`` seconds (connect, pool checkout, statement and lock waits, and
+unacknowledged TCP data), so a node whose database is gone fails its requests instead of hanging.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_MS = 10_000
+# Seconds any single wait on PostgreSQL may take (``--db-timeout``).
+DEFAULT_TIMEOUT = 5.0
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 5) -> Engine:
-    """Create an engine; ``synchronous`` applies to SQLite only (FULL for keys, NORMAL for nonces)."""
+def make_engine(
+    url: str, *, synchronous: str = "FULL", pool_size: int = 5, timeout: float = DEFAULT_TIMEOUT
+) -> Engine:
+    """Create an engine; ``synchronous`` applies to SQLite only (FULL for keys, NORMAL for nonces).
+
+    ``timeout`` bounds PostgreSQL waits (see the module docstring); SQLite waits for a busy
+    database up to :data:`SQLITE_BUSY_MS`.
+    """
     if is_sqlite(url):
         engine = create_engine(
             url,
@@ -51,20 +66,64 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 5) -> E
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(
-        url,
+        driver_url(url),
         pool_size=pool_size,
         max_overflow=10,
+        pool_timeout=timeout,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 5},
+        connect_args=pg_connect_args(timeout),
     )
 
 
-def make_nullpool_engine(url: str) -> Engine:
-    """An engine for one-off offline commands (no pool left behind)."""
-    return create_engine(url, poolclass=NullPool)
+def driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (SQLAlchemy would otherwise pick psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def pg_connect_args(timeout: float, *, statement_timeout: bool = True) -> dict[str, Any]:
+    """libpq settings that bound every wait of one connection by about ``timeout`` seconds."""
+    ms = int(timeout * 1000)
+    options = [
+        # A transaction left open by a vanished node must not hold its row locks for long.
+        f"-c idle_in_transaction_session_timeout={max(ms * 6, 30_000)}",
+    ]
+    if statement_timeout:
+        options.append(f"-c statement_timeout={ms}")
+    return {
+        # libpq counts whole seconds and treats anything below 2 as 2.
+        "connect_timeout": max(2, math.ceil(timeout)),
+        # A peer that stops acknowledging (a partition) breaks the connection instead of a hang.
+        "tcp_user_timeout": ms,
+        "keepalives": 1,
+        "keepalives_idle": max(1, math.ceil(timeout)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "options": " ".join(options),
+        "application_name": "openkms",
+    }
+
+
+def for_update(stmt: Select[Any]) -> Select[Any]:
+    """Lock the selected rows until the write transaction ends (PostgreSQL).
+
+    On SQLite SQLAlchemy renders nothing for it: ``BEGIN IMMEDIATE`` has already taken the
+    database's write lock, so the read-then-write inside a write transaction is serialised there.
+    """
+    return stmt.with_for_update()
+
+
+def make_nullpool_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """An engine for one-off work (offline commands, migrations): no pool left behind, and on
+    PostgreSQL no statement timeout (a migration or a wait for the migration lock may be long)."""
+    if is_sqlite(url):
+        return create_engine(url, poolclass=NullPool)
+    return create_engine(
+        driver_url(url), poolclass=NullPool, connect_args=pg_connect_args(timeout, statement_timeout=False)
+    )
 
 
 class Database:

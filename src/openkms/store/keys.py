@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select,
 
 from openkms.domain import keystate
 from openkms.domain.key import Key, KeyVersion
+from openkms.store import engine
 from openkms.store.schema import aliases, import_tokens, key_versions, keys, tags
 
 _KEY_FIELDS = [c.name for c in keys.columns if c.name != "policy"]
@@ -29,10 +30,15 @@ def insert_version(conn: Connection, **values: Any) -> None:
 
 # Built once: every Encrypt reads a key by id, and composing this select costs more than running it.
 _KEY_BY_ID = select(*[keys.c[n] for n in _KEY_FIELDS]).where(keys.c.key_id == bindparam("key_id"))
+# The same, locking the row until the write transaction ends (PostgreSQL; nothing on SQLite).
+_KEY_BY_ID_FOR_UPDATE = engine.for_update(_KEY_BY_ID)
 
 
-def get_key(conn: Connection, key_id: str) -> Key | None:
-    row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
+def get_key(conn: Connection, key_id: str, *, for_update: bool = False) -> Key | None:
+    """One key; ``for_update`` locks its row until the write transaction ends, so a decision
+    taken on what was read (a state transition) cannot race another node's write."""
+    stmt = _KEY_BY_ID_FOR_UPDATE if for_update else _KEY_BY_ID
+    row = conn.execute(stmt, {"key_id": key_id}).first()
     return _to_key(row) if row is not None else None
 
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs against the engine handed in by :mod:`openkms.store.migrate`."""
+"""Alembic environment: runs on the connection or engine handed in by :mod:`openkms.store.migrate`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ from alembic import context
 
 from openkms.store.schema import metadata
 
-engine = context.config.attributes["engine"]
-with engine.connect() as connection:
+connection = context.config.attributes.get("connection")
+if connection is not None:
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
-    connection.commit()
+else:
+    engine = context.config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
