@@ -66,6 +66,9 @@ def create_app() -> object:
 
     settings = Settings()
     settings.log_requests = os.environ.get("OPENKMS_REQUEST_LOG", "1") == "1"
+    # A worker process started by `--workers N` does not inherit the parent's logging set-up
+    # (no-op in the single-process case, where cmd_serve configured it already).
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     return KMSApp(open_deployment(settings, migrate_schema=False))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -78,6 +79,7 @@ class KMSApp:
         self.inflight = 0
         self.max_inflight = dep.settings.max_inflight
         self.request_timeout = dep.settings.request_timeout
+        self.pid = os.getpid()  # which worker process served a request (`serve --workers N`)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -175,6 +177,7 @@ class KMSApp:
                 json.dumps(
                     {
                         "request_id": request_id,
+                        "pid": self.pid,
                         "action": action,
                         "access_key_id": caller,
                         "status": response[0],

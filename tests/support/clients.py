@@ -74,6 +74,7 @@ class RawSigner:
         self.endpoint = endpoint
         self.ak = ak
         self.secret = secret
+        self.timeout = 10.0  # seconds to wait for an answer (a hang fails the test)
 
     @staticmethod
     def timestamp(offset: float = 0.0) -> str:
@@ -100,7 +101,7 @@ class RawSigner:
             data=body if method == "POST" else None, method=method, headers=headers or {},
         )
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 return RawResponse(r.status, dict(r.headers), r.read())
         except urllib.error.HTTPError as e:
             return RawResponse(e.code, dict(e.headers), e.read())

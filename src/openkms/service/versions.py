@@ -78,7 +78,7 @@ class VersionService:
     def create(self, value: str) -> KeyVersion:
         """CreateKeyVersion: the key must be Enabled and rotatable."""
         with self.dep.db.write() as conn:
-            key = self.keys.load(conn, value)
+            key = self.keys.load(conn, value, for_update=True)
             require_rotatable(key)
             keystate.require_usable(key.key_state)
             return self._add_version(conn, key, self.dep.clock.now())
@@ -110,7 +110,7 @@ class VersionService:
         """UpdateRotationPolicy; disabled keys keep a (Suspended) policy, pending deletion refuses."""
         interval = parse_rotation_interval(interval_text) if interval_text is not None else None
         with self.dep.db.write() as conn:
-            key = self.keys.load(conn, value)
+            key = self.keys.load(conn, value, for_update=True)
             require_rotatable(key)
             if key.key_state == keystate.PENDING_DELETION:
                 raise errors.KeyPendingDeletion()
@@ -146,7 +146,7 @@ class VersionService:
         rotated = 0
         for key_id in key_ids:
             with self.dep.db.write() as conn:
-                key = repo.get_key(conn, key_id)
+                key = repo.get_key(conn, key_id, for_update=True)
                 if (
                     key is None
                     or not key.automatic_rotation

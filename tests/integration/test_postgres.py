@@ -1,0 +1,452 @@
+"""Several openkms nodes over one PostgreSQL behave like one node (docs/deployment.md).
+
+Every test here makes its own PostgreSQL database (dropped afterwards) and its own nodes: the
+nodes share the database and one root key file and nothing else (each has its own data
+directory). The shared PostgreSQL server is never stopped: a node loses its database through a
+TCP forwarder the test controls (tests/support/tcpproxy.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from alibabacloud_kms20160120 import models as m
+from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
+from sqlalchemy.engine import make_url
+
+from openkms.config import Settings
+from openkms.rootkey.file import create as create_root_key
+from openkms.service.access_keys import CACHE_SECONDS
+from openkms.service.deployment import open_deployment
+from openkms.service.keys import KeyService
+from openkms.store import keys as repo
+from openkms.store import migrate
+from openkms.store.engine import make_nullpool_engine
+from tests.support.clients import OldClient, RawSigner, tea_client
+from tests.support.postgres import PostgresDatabase
+from tests.support.server import ServerProcess, free_port
+from tests.support.tcpproxy import TcpProxy
+
+CLI = [sys.executable, "-m", "openkms.cli"]
+
+
+@pytest.fixture
+def pg() -> Iterator[PostgresDatabase]:
+    with PostgresDatabase() as db:
+        yield db
+
+
+@pytest.fixture
+def root_key(tmp_path: Path) -> Path:
+    """The root key file every node is given (--root-key-file)."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    create_root_key(shared / "root.key")
+    return shared / "root.key"
+
+
+class Nodes:
+    """openkms nodes over one database and one root key, each with its own data directory."""
+
+    def __init__(self, tmp_path: Path, database: str, root_key: Path) -> None:
+        self.tmp_path = tmp_path
+        self.database = database
+        self.root_key = root_key
+        self.started: list[ServerProcess] = []
+
+    def add(self, *, migrate: bool = False, database: str | None = None, args: tuple[str, ...] = ()) -> ServerProcess:
+        n = len(self.started)
+        return ServerProcess(
+            self.tmp_path / f"node{n}-{time.monotonic_ns()}" / "data", database=database or self.database,
+            root_key_file=self.root_key, migrate=migrate, extra_args=list(args),
+        )
+
+    def start(self, *servers: ServerProcess) -> list[ServerProcess]:
+        """Start the servers at the same moment (one thread each)."""
+        for srv in servers:
+            srv.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.started.append(srv)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(lambda s: s.start(), servers))
+        return list(servers)
+
+    def stop_all(self) -> None:
+        for srv in self.started:
+            srv.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, pg: PostgresDatabase, root_key: Path) -> Iterator[Nodes]:
+    n = Nodes(tmp_path, pg.url, root_key)
+    yield n
+    n.stop_all()
+
+
+@pytest.fixture
+def two_nodes(nodes: Nodes, pg: PostgresDatabase) -> list[ServerProcess]:
+    """Two nodes over a schema made by `db upgrade` (as an operator would), started together."""
+    engine = make_nullpool_engine(pg.url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return nodes.start(nodes.add(), nodes.add())
+
+
+def _signed(raw: RawSigner, action: str, params: dict[str, str] | None = None) -> str:
+    return urlencode(raw.v1_params(action, params or {}), quote_via=quote)
+
+
+# -- schema and start-up ---------------------------------------------------------------------
+
+
+def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
+    pg: PostgresDatabase, root_key: Path, tmp_path: Path
+) -> None:
+    """`serve` refuses a PostgreSQL schema older than the code; four `db upgrade` at once all succeed."""
+    store = ["--data-dir", str(tmp_path / "d"), "--database", pg.url, "--root-key-file", str(root_key)]
+    refused = subprocess.run(
+        [*CLI, "serve", *store, "--port", str(free_port())], capture_output=True, text=True, timeout=60
+    )
+    assert 1 == refused.returncode
+    assert "older than this openkms" in refused.stderr
+    assert 1 == subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode
+
+    with pg.connect() as holder:
+        # Hold the schema lock until all four are waiting for it, so they then race for real.
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrate.ADVISORY_LOCK_KEY,))
+        upgrades = [
+            subprocess.Popen([*CLI, "db", "upgrade", *store], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        _wait_for_waiters(pg, "advisory", 4)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (migrate.ADVISORY_LOCK_KEY,))
+    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in upgrades]
+    for p in upgrades:
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+    assert [(0, "")] * 4 == results
+    assert 0 == subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode
+    engine = make_nullpool_engine(pg.url)
+    head = migrate.head_revision(engine)
+    engine.dispose()
+    with pg.connect() as conn:
+        assert [(head,)] == conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert [(1,)] == conn.execute("SELECT count(*) FROM keks").fetchall()
+        assert [(1,)] == conn.execute("SELECT count(*) FROM meta WHERE name = 'account_id'").fetchall()
+
+
+def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
+    """Three nodes started at once with --migrate: one migrates, all serve the same account and keys."""
+    started = nodes.start(*(nodes.add(migrate=True) for _ in range(3)))
+    clients = [tea_client(n.endpoint) for n in started]
+    metas = [c.create_key(m.CreateKeyRequest(description=f"from {i}")).body.key_metadata for i, c in enumerate(clients)]
+    assert 1 == len({meta.arn.split(":")[3] for meta in metas})
+    for client in clients:
+        for i, meta in enumerate(metas):
+            assert f"from {i}" == client.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata.description
+
+
+def test_node_with_another_root_key_refuses_to_start(two_nodes: list[ServerProcess], tmp_path: Path) -> None:
+    """A node given a different root key file than the deployment's stops at start (fingerprint)."""
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    create_root_key(other / "root.key")
+    proc = subprocess.run(
+        [*CLI, "serve", "--data-dir", str(tmp_path / "o"), "--database", str(two_nodes[0].database),
+         "--root-key-file", str(other / "root.key"), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert 1 == proc.returncode
+    assert "fingerprint mismatch" in proc.stderr
+
+
+def test_unreachable_database_at_start_is_a_clear_refusal(tmp_path: Path, root_key: Path) -> None:
+    """A node whose database does not answer exits 1 with the reason, and never prints the password."""
+    url = f"postgresql://openkms:Pa55wordNotShown@127.0.0.1:{free_port()}/nothing"
+    proc = subprocess.run(
+        [*CLI, "serve", "--data-dir", str(tmp_path / "d"), "--database", url, "--root-key-file", str(root_key),
+         "--db-timeout", "2", "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert 1 == proc.returncode
+    assert "cannot reach the database" in proc.stderr
+    assert "Pa55wordNotShown" not in proc.stdout + proc.stderr
+
+
+# -- shared nonces, keys and credentials -------------------------------------------------------
+
+
+def test_nonce_used_on_one_node_is_refused_on_another(two_nodes: list[ServerProcess]) -> None:
+    """A signed request accepted by node A is SignatureNonceUsed on node B (V1 and V3)."""
+    a, b = (RawSigner(n.endpoint) for n in two_nodes)
+    query = _signed(a, "ListKeys")
+    assert 200 == a.send("POST", query).status
+    again = b.send("POST", query)
+    assert (400, "SignatureNonceUsed") == (again.status, again.json()["Code"])
+    assert 200 == b.v3("ListKeys", nonce="pg-shared-v3-nonce").status
+    assert "SignatureNonceUsed" == a.v3("ListKeys", nonce="pg-shared-v3-nonce").json()["Code"]
+
+
+def test_one_request_replayed_at_every_node_at_once_is_served_once(two_nodes: list[ServerProcess]) -> None:
+    """The same signed request sent 16 times at once, spread over two nodes, is served exactly once."""
+    signers = [RawSigner(n.endpoint) for n in two_nodes]
+    query = _signed(signers[0], "ListKeys")
+    barrier = threading.Barrier(16)
+
+    def fire(i: int) -> int:
+        barrier.wait()
+        return signers[i % 2].send("POST", query).status
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = sorted(pool.map(fire, range(16)))
+    assert [200] + [400] * 15 == statuses
+
+
+def test_key_state_written_on_one_node_is_read_on_the_other(two_nodes: list[ServerProcess]) -> None:
+    """Writes on either node are visible on the other at the next request (both SDKs)."""
+    tea_a, tea_b = (tea_client(n.endpoint) for n in two_nodes)
+    old_b = OldClient(two_nodes[1].endpoint)
+    key_id = tea_a.create_key(m.CreateKeyRequest(description="one")).body.key_metadata.key_id
+    assert "one" == old_b.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"]
+    tea_a.update_key_description(m.UpdateKeyDescriptionRequest(key_id=key_id, description="two"))
+    assert "two" == tea_b.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.description
+    version = tea_b.create_key_version(m.CreateKeyVersionRequest(key_id=key_id)).body.key_version.key_version_id
+    assert version == tea_a.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.primary_key_version
+    listed = tea_b.list_keys(m.ListKeysRequest(page_size=100)).body.keys.key
+    assert key_id in [k.key_id for k in listed]
+
+
+def test_disabled_access_key_is_refused_by_every_node_within_the_cache_bound(
+    two_nodes: list[ServerProcess],
+) -> None:
+    """`access-key disable` run against the database is honoured by all nodes within 1 s."""
+    store = two_nodes[0].store_args
+    out = subprocess.run([*CLI, "access-key", "create", *store], check=True, capture_output=True, text=True).stdout
+    akid = out.split("AccessKeyId:")[1].split()[0]
+    secret = out.split("AccessKeySecret:")[1].split()[0]
+    signers = [RawSigner(n.endpoint, ak=akid, secret=secret) for n in two_nodes]
+    for raw in signers:  # now both nodes hold the pair, Active, in their caches
+        assert 200 == raw.v3("ListKeys").status
+    subprocess.run([*CLI, "access-key", "disable", akid, *store], check=True, capture_output=True)
+    disabled_at = time.monotonic()
+    time.sleep(max(0.0, disabled_at + CACHE_SECONDS + 0.05 - time.monotonic()))
+    for raw in signers:
+        resp = raw.v3("ListKeys")
+        assert (403, "Forbidden.AccessKey") == (resp.status, resp.json()["Code"])
+
+
+# -- concurrent writers ------------------------------------------------------------------------
+
+
+def test_racing_writers_on_two_nodes_lose_no_update(two_nodes: list[ServerProcess]) -> None:
+    """12 CreateKeyVersion and 12 UpdateKeyDescription racing on one key over two nodes all
+    succeed, every version exists afterwards and the key ends as one of them left it."""
+    clients = [tea_client(n.endpoint) for n in two_nodes]
+    key_id = clients[0].create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+    barrier = threading.Barrier(12)
+
+    def new_version(i: int) -> str:
+        barrier.wait()
+        body = clients[i % 2].create_key_version(m.CreateKeyVersionRequest(key_id=key_id)).body
+        return str(body.key_version.key_version_id)
+
+    def describe_as(i: int) -> str:
+        barrier.wait()
+        clients[i % 2].update_key_description(m.UpdateKeyDescriptionRequest(key_id=key_id, description=f"d{i}"))
+        return f"d{i}"
+
+    with ThreadPoolExecutor(12) as pool:
+        versions = list(pool.map(new_version, range(12)))
+        descriptions = list(pool.map(describe_as, range(12)))
+    listed = clients[1].list_key_versions(m.ListKeyVersionsRequest(key_id=key_id, page_size=100)).body
+    assert 13 == listed.total_count
+    assert set(versions) <= {v.key_version_id for v in listed.key_versions.key_version}
+    final = clients[0].describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata
+    assert final.primary_key_version in versions
+    assert final.description in descriptions
+
+
+def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
+    """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
+    that writer's change, so its revision check succeeds instead of losing or refusing."""
+    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    try:
+        key_id = KeyService(dep).create(
+            key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+            description="", enable_automatic_rotation=False, rotation_interval=None, tag_map={}, creator="t",
+        ).key_id
+        second: dict[str, object] = {}
+
+        def other_writer() -> None:
+            with dep.db.write() as conn:
+                key = repo.get_key(conn, key_id, for_update=True)
+                assert key is not None
+                second["seen"] = key.description
+                second["ok"] = repo.update_key(conn, key_id, expected_revision=key.revision, description="second")
+
+        with dep.db.write() as conn:
+            first = repo.get_key(conn, key_id, for_update=True)
+            assert first is not None
+            thread = threading.Thread(target=other_writer)
+            thread.start()
+            _wait_for_waiters(pg, "transactionid", 1)
+            assert repo.update_key(conn, key_id, expected_revision=first.revision, description="first")
+        thread.join(30)
+        assert {"seen": "first", "ok": True} == second
+        with dep.db.read() as conn:
+            final = repo.get_key(conn, key_id)
+        assert final is not None
+        assert ("second", first.revision + 2) == (final.description, final.revision)
+    finally:
+        dep.close()
+
+
+def _wait_for_waiters(pg: PostgresDatabase, wait_event: str, count: int) -> None:
+    """Return once ``count`` sessions of this database wait for a lock (``advisory``,
+    ``transactionid``, ...)."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND wait_event = %s"
+    )
+    with pg.connect() as conn:
+        for _ in range(1200):
+            row = conn.execute(sql, (wait_event,)).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.025)
+    raise AssertionError(f"{count} sessions never waited for a lock ({wait_event})")
+
+
+# -- failure behaviour ------------------------------------------------------------------------
+
+
+def test_database_outage_answers_503_and_recovers(nodes: Nodes, pg: PostgresDatabase) -> None:
+    """A node whose database refuses connections, then hangs, answers 503 ServiceUnavailableTemporary
+    within its request timeout each time, and serves again as soon as the database is back."""
+    with TcpProxy() as proxy:
+        via_proxy = make_url(pg.url).set(port=proxy.port).render_as_string(hide_password=False)
+        (node,) = nodes.start(
+            nodes.add(migrate=True, database=via_proxy, args=("--db-timeout", "2", "--request-timeout", "3"))
+        )
+        raw = RawSigner(node.endpoint)
+        raw.timeout = 3 + 3  # a node that hangs past its bound fails here, not in a 503 check
+        created = raw.v1("CreateKey", {"Description": "before"})
+        assert 200 == created.status
+        key_id = created.json()["KeyMetadata"]["KeyId"]
+
+        proxy.close()  # the database is down: connections refused, open ones reset
+        for action, params in (("DescribeKey", {"KeyId": key_id}), ("CreateKey", {}), ("ListKeys", {})):
+            resp = raw.v1(action, params)
+            assert (503, "ServiceUnavailableTemporary") == (resp.status, resp.json()["Code"]), action
+        proxy.open()
+        back = raw.v1("DescribeKey", {"KeyId": key_id})
+        assert (200, "before") == (back.status, back.json()["KeyMetadata"]["Description"])
+
+        proxy.pause()  # the database hangs: connections accepted, nothing answered
+        for action, params in (("DescribeKey", {"KeyId": key_id}), ("UpdateKeyDescription", {"KeyId": key_id, "Description": "x"})):
+            resp = raw.v1(action, params)
+            assert (503, "ServiceUnavailableTemporary") == (resp.status, resp.json()["Code"]), action
+        proxy.resume()
+        back = raw.v1("DescribeKey", {"KeyId": key_id})
+        assert 200 == back.status
+        node.stop()
+
+
+# -- several worker processes on one node ---------------------------------------------------
+
+
+class Pinned:
+    """A keep-alive HTTP connection: every request on it is served by the same worker process."""
+
+    def __init__(self, srv: ServerProcess, raw: RawSigner) -> None:
+        self.srv = srv
+        self.raw = raw
+        self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+
+    def send(self, query: str) -> tuple[int, dict[str, Any], int]:
+        """POST a signed query; (status, body, pid of the worker that served it)."""
+        self.conn.request("POST", "/?" + query)
+        resp = self.conn.getresponse()
+        body = json.loads(resp.read())
+        return resp.status, body, _served_by(self.srv, body["RequestId"])
+
+    def call(self, action: str, params: dict[str, str] | None = None) -> tuple[int, dict[str, Any], int]:
+        return self.send(_signed(self.raw, action, params))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _served_by(srv: ServerProcess, request_id: str) -> int:
+    """The pid in the request log line of ``request_id`` (the log is written as requests end)."""
+    for _ in range(200):
+        for line in srv.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and request_id in line:
+                return int(json.loads(line)["pid"])
+        time.sleep(0.025)
+    raise AssertionError(f"request {request_id} not in the log")
+
+
+def _connections_to_two_workers(srv: ServerProcess, raw: RawSigner) -> tuple[Pinned, Pinned]:
+    """Two keep-alive connections served by two different worker processes: while the first
+    connection's worker is stopped (SIGSTOP), another worker accepts the second connection."""
+    first = Pinned(srv, raw)
+    worker = first.call("ListKeys")[2]
+    for _ in range(40):
+        second = Pinned(srv, raw)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(second.call, "ListKeys")
+                wait([answer], timeout=1.0)
+                os.kill(worker, signal.SIGCONT)
+                other = answer.result()[2]
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        if other != worker:
+            return first, second
+        second.close()  # accepted by the first worker after all (the others were still starting)
+        time.sleep(0.1)
+    raise AssertionError("no second worker ever accepted a connection")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
+    """`serve --workers 2`: a nonce used in one worker process is refused in the other, and a key
+    created or changed through one worker is read by the other at once."""
+    db = PostgresDatabase().create() if kind == "postgres" else None
+    srv = ServerProcess(tmp_path / "data", database=db.url if db else None, extra_args=["--workers", "2"])
+    try:
+        srv.start()
+        raw = RawSigner(srv.endpoint)
+        one, two = _connections_to_two_workers(srv, raw)
+        query = _signed(raw, "ListKeys")
+        assert 200 == one.send(query)[0]
+        status, body, _ = two.send(query)
+        assert (400, "SignatureNonceUsed") == (status, body["Code"])
+
+        status, body, _ = two.call("CreateKey", {"Description": "made in worker two"})
+        key_id = body["KeyMetadata"]["KeyId"]
+        assert "made in worker two" == one.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"]
+        assert 200 == one.call("UpdateKeyDescription", {"KeyId": key_id, "Description": "changed in one"})[0]
+        assert "changed in one" == two.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"]
+        assert one.call("ListKeys")[2] != two.call("ListKeys")[2]
+        one.close()
+        two.close()
+    finally:
+        srv.stop()
+        if db is not None:
+            db.drop()
