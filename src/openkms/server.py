@@ -4,9 +4,10 @@ One request: decode (wire) -> Version and Action known? -> authenticate -> valid
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
 Handlers do blocking database work, so each request's processing runs on a small thread pool
-and the event loop only moves bytes. A request that has no answer within ``request_timeout``
-(a database that stopped answering) is answered 503 ServiceUnavailableTemporary. asyncio and uvloop set TCP_NODELAY on every connection,
-so a response is never held back by Nagle's algorithm.
+and the event loop only moves bytes. asyncio and uvloop set TCP_NODELAY on every connection,
+so a response is never held back by Nagle's algorithm. A request with no answer within
+``request_timeout`` (a database that stopped answering) is answered 503
+ServiceUnavailableTemporary.
 """
 
 from __future__ import annotations

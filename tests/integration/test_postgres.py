@@ -119,9 +119,9 @@ def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
     refused = subprocess.run(
         [*CLI, "serve", *store, "--port", str(free_port())], capture_output=True, text=True, timeout=60
     )
-    assert 1 == refused.returncode
+    assert refused.returncode == 1
     assert "older than this openkms" in refused.stderr
-    assert 1 == subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode
+    assert subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode == 1
 
     with pg.connect() as holder:
         # Hold the schema lock until all four are waiting for it, so they then race for real.
@@ -137,15 +137,15 @@ def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
         for stream in (p.stdout, p.stderr):
             if stream is not None:
                 stream.close()
-    assert [(0, "")] * 4 == results
-    assert 0 == subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode
+    assert results == [(0, "")] * 4
+    assert subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode == 0
     engine = make_nullpool_engine(pg.url)
     head = migrate.head_revision(engine)
     engine.dispose()
     with pg.connect() as conn:
         assert [(head,)] == conn.execute("SELECT version_num FROM alembic_version").fetchall()
-        assert [(1,)] == conn.execute("SELECT count(*) FROM keks").fetchall()
-        assert [(1,)] == conn.execute("SELECT count(*) FROM meta WHERE name = 'account_id'").fetchall()
+        assert conn.execute("SELECT count(*) FROM keks").fetchall() == [(1,)]
+        assert conn.execute("SELECT count(*) FROM meta WHERE name = 'account_id'").fetchall() == [(1,)]
 
 
 def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
@@ -153,7 +153,7 @@ def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
     started = nodes.start(*(nodes.add(migrate=True) for _ in range(3)))
     clients = [tea_client(n.endpoint) for n in started]
     metas = [c.create_key(m.CreateKeyRequest(description=f"from {i}")).body.key_metadata for i, c in enumerate(clients)]
-    assert 1 == len({meta.arn.split(":")[3] for meta in metas})
+    assert len({meta.arn.split(":")[3] for meta in metas}) == 1
     for client in clients:
         for i, meta in enumerate(metas):
             assert f"from {i}" == client.describe_key(m.DescribeKeyRequest(key_id=meta.key_id)).body.key_metadata.description
@@ -169,7 +169,7 @@ def test_node_with_another_root_key_refuses_to_start(two_nodes: list[ServerProce
          "--root-key-file", str(other / "root.key"), "--port", str(free_port())],
         capture_output=True, text=True, timeout=60,
     )
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert "fingerprint mismatch" in proc.stderr
 
 
@@ -181,7 +181,7 @@ def test_unreachable_database_at_start_is_a_clear_refusal(tmp_path: Path, root_k
          "--db-timeout", "2", "--port", str(free_port())],
         capture_output=True, text=True, timeout=60,
     )
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert "cannot reach the database" in proc.stderr
     assert "Pa55wordNotShown" not in proc.stdout + proc.stderr
 
@@ -193,11 +193,11 @@ def test_nonce_used_on_one_node_is_refused_on_another(two_nodes: list[ServerProc
     """A signed request accepted by node A is SignatureNonceUsed on node B (V1 and V3)."""
     a, b = (RawSigner(n.endpoint) for n in two_nodes)
     query = _signed(a, "ListKeys")
-    assert 200 == a.send("POST", query).status
+    assert a.send("POST", query).status == 200
     again = b.send("POST", query)
-    assert (400, "SignatureNonceUsed") == (again.status, again.json()["Code"])
-    assert 200 == b.v3("ListKeys", nonce="pg-shared-v3-nonce").status
-    assert "SignatureNonceUsed" == a.v3("ListKeys", nonce="pg-shared-v3-nonce").json()["Code"]
+    assert (again.status, again.json()["Code"]) == (400, "SignatureNonceUsed")
+    assert b.v3("ListKeys", nonce="pg-shared-v3-nonce").status == 200
+    assert a.v3("ListKeys", nonce="pg-shared-v3-nonce").json()["Code"] == "SignatureNonceUsed"
 
 
 def test_one_request_replayed_at_every_node_at_once_is_served_once(two_nodes: list[ServerProcess]) -> None:
@@ -212,7 +212,7 @@ def test_one_request_replayed_at_every_node_at_once_is_served_once(two_nodes: li
 
     with ThreadPoolExecutor(16) as pool:
         statuses = sorted(pool.map(fire, range(16)))
-    assert [200] + [400] * 15 == statuses
+    assert statuses == [200] + [400] * 15
 
 
 def test_key_state_written_on_one_node_is_read_on_the_other(two_nodes: list[ServerProcess]) -> None:
@@ -220,9 +220,9 @@ def test_key_state_written_on_one_node_is_read_on_the_other(two_nodes: list[Serv
     tea_a, tea_b = (tea_client(n.endpoint) for n in two_nodes)
     old_b = OldClient(two_nodes[1].endpoint)
     key_id = tea_a.create_key(m.CreateKeyRequest(description="one")).body.key_metadata.key_id
-    assert "one" == old_b.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"]
+    assert old_b.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"] == "one"
     tea_a.update_key_description(m.UpdateKeyDescriptionRequest(key_id=key_id, description="two"))
-    assert "two" == tea_b.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.description
+    assert tea_b.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.description == "two"
     version = tea_b.create_key_version(m.CreateKeyVersionRequest(key_id=key_id)).body.key_version.key_version_id
     assert version == tea_a.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.primary_key_version
     listed = tea_b.list_keys(m.ListKeysRequest(page_size=100)).body.keys.key
@@ -239,13 +239,13 @@ def test_disabled_access_key_is_refused_by_every_node_within_the_cache_bound(
     secret = out.split("AccessKeySecret:")[1].split()[0]
     signers = [RawSigner(n.endpoint, ak=akid, secret=secret) for n in two_nodes]
     for raw in signers:  # now both nodes hold the pair, Active, in their caches
-        assert 200 == raw.v3("ListKeys").status
+        assert raw.v3("ListKeys").status == 200
     subprocess.run([*CLI, "access-key", "disable", akid, *store], check=True, capture_output=True)
     disabled_at = time.monotonic()
     time.sleep(max(0.0, disabled_at + CACHE_SECONDS + 0.05 - time.monotonic()))
     for raw in signers:
         resp = raw.v3("ListKeys")
-        assert (403, "Forbidden.AccessKey") == (resp.status, resp.json()["Code"])
+        assert (resp.status, resp.json()["Code"]) == (403, "Forbidden.AccessKey")
 
 
 # -- concurrent writers ------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_racing_writers_on_two_nodes_lose_no_update(two_nodes: list[ServerProces
         versions = list(pool.map(new_version, range(12)))
         descriptions = list(pool.map(describe_as, range(12)))
     listed = clients[1].list_key_versions(m.ListKeyVersionsRequest(key_id=key_id, page_size=100)).body
-    assert 13 == listed.total_count
+    assert listed.total_count == 13
     assert set(versions) <= {v.key_version_id for v in listed.key_versions.key_version}
     final = clients[0].describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata
     assert final.primary_key_version in versions
@@ -305,7 +305,7 @@ def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatab
             _wait_for_waiters(pg, "transactionid", 1)
             assert repo.update_key(conn, key_id, expected_revision=first.revision, description="first")
         thread.join(30)
-        assert {"seen": "first", "ok": True} == second
+        assert second == {"seen": "first", "ok": True}
         with dep.db.read() as conn:
             final = repo.get_key(conn, key_id)
         assert final is not None
@@ -344,24 +344,24 @@ def test_database_outage_answers_503_and_recovers(nodes: Nodes, pg: PostgresData
         raw = RawSigner(node.endpoint)
         raw.timeout = 3 + 3  # a node that hangs past its bound fails here, not in a 503 check
         created = raw.v1("CreateKey", {"Description": "before"})
-        assert 200 == created.status
+        assert created.status == 200
         key_id = created.json()["KeyMetadata"]["KeyId"]
 
         proxy.close()  # the database is down: connections refused, open ones reset
         for action, params in (("DescribeKey", {"KeyId": key_id}), ("CreateKey", {}), ("ListKeys", {})):
             resp = raw.v1(action, params)
-            assert (503, "ServiceUnavailableTemporary") == (resp.status, resp.json()["Code"]), action
+            assert (resp.status, resp.json()["Code"]) == (503, "ServiceUnavailableTemporary"), action
         proxy.open()
         back = raw.v1("DescribeKey", {"KeyId": key_id})
-        assert (200, "before") == (back.status, back.json()["KeyMetadata"]["Description"])
+        assert (back.status, back.json()["KeyMetadata"]["Description"]) == (200, "before")
 
         proxy.pause()  # the database hangs: connections accepted, nothing answered
         for action, params in (("DescribeKey", {"KeyId": key_id}), ("UpdateKeyDescription", {"KeyId": key_id, "Description": "x"})):
             resp = raw.v1(action, params)
-            assert (503, "ServiceUnavailableTemporary") == (resp.status, resp.json()["Code"]), action
+            assert (resp.status, resp.json()["Code"]) == (503, "ServiceUnavailableTemporary"), action
         proxy.resume()
         back = raw.v1("DescribeKey", {"KeyId": key_id})
-        assert 200 == back.status
+        assert back.status == 200
         node.stop()
 
 
@@ -434,15 +434,15 @@ def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
         raw = RawSigner(srv.endpoint)
         one, two = _connections_to_two_workers(srv, raw)
         query = _signed(raw, "ListKeys")
-        assert 200 == one.send(query)[0]
+        assert one.send(query)[0] == 200
         status, body, _ = two.send(query)
-        assert (400, "SignatureNonceUsed") == (status, body["Code"])
+        assert (status, body["Code"]) == (400, "SignatureNonceUsed")
 
         status, body, _ = two.call("CreateKey", {"Description": "made in worker two"})
         key_id = body["KeyMetadata"]["KeyId"]
-        assert "made in worker two" == one.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"]
-        assert 200 == one.call("UpdateKeyDescription", {"KeyId": key_id, "Description": "changed in one"})[0]
-        assert "changed in one" == two.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"]
+        assert one.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "made in worker two"
+        assert one.call("UpdateKeyDescription", {"KeyId": key_id, "Description": "changed in one"})[0] == 200
+        assert two.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "changed in one"
         assert one.call("ListKeys")[2] != two.call("ListKeys")[2]
         one.close()
         two.close()
