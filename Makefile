@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help install serve test test-all test-chaos fuzz lint docs bench
+.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -20,6 +20,9 @@ serve: install ## run the server on the embedded default (SQLite + root key file
 
 test: install ## the whole default test suite (what CI runs)
 	$(PYTEST) -n 2 -q
+
+test-postgres: install ## the whole default suite with every shared server over PostgreSQL
+	OPENKMS_TEST_DATABASE=postgres $(PYTEST) -n 2 -q
 
 test-all: install ## the default suite plus the long chaos and fuzz runs
 	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz or bench)"

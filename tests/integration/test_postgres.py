@@ -49,13 +49,16 @@ def pg() -> Iterator[PostgresDatabase]:
         yield db
 
 
+def _new_root_key(directory: Path) -> Path:
+    directory.mkdir(mode=0o700)
+    create_root_key(directory / "root.key")
+    return directory / "root.key"
+
+
 @pytest.fixture
 def root_key(tmp_path: Path) -> Path:
     """The root key file every node is given (--root-key-file)."""
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o700)
-    create_root_key(shared / "root.key")
-    return shared / "root.key"
+    return _new_root_key(tmp_path / "shared")
 
 
 class Nodes:
@@ -68,9 +71,8 @@ class Nodes:
         self.started: list[ServerProcess] = []
 
     def add(self, *, migrate: bool = False, database: str | None = None, args: tuple[str, ...] = ()) -> ServerProcess:
-        n = len(self.started)
         return ServerProcess(
-            self.tmp_path / f"node{n}-{time.monotonic_ns()}" / "data", database=database or self.database,
+            self.tmp_path / f"node-{time.monotonic_ns()}" / "data", database=database or self.database,
             root_key_file=self.root_key, migrate=migrate, extra_args=list(args),
         )
 
@@ -95,13 +97,20 @@ def nodes(tmp_path: Path, pg: PostgresDatabase, root_key: Path) -> Iterator[Node
     n.stop_all()
 
 
-@pytest.fixture
-def two_nodes(nodes: Nodes, pg: PostgresDatabase) -> list[ServerProcess]:
-    """Two nodes over a schema made by `db upgrade` (as an operator would), started together."""
-    engine = make_nullpool_engine(pg.url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return nodes.start(nodes.add(), nodes.add())
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two nodes over a schema made by `db upgrade` (as an operator would), started together;
+    shared by the tests below that only add keys and credentials of their own."""
+    base = tmp_path_factory.mktemp("two-nodes")
+    with PostgresDatabase() as db:
+        engine = make_nullpool_engine(db.url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        n = Nodes(base, db.url, _new_root_key(base / "shared"))
+        try:
+            yield n.start(n.add(), n.add())
+        finally:
+            n.stop_all()
 
 
 def _signed(raw: RawSigner, action: str, params: dict[str, str] | None = None) -> str:
@@ -114,36 +123,35 @@ def _signed(raw: RawSigner, action: str, params: dict[str, str] | None = None) -
 def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
     pg: PostgresDatabase, root_key: Path, tmp_path: Path
 ) -> None:
-    """`serve` refuses a PostgreSQL schema older than the code; four `db upgrade` at once all succeed."""
+    """`serve` refuses a PostgreSQL schema older than the code; three `db upgrade` at once all succeed."""
     store = ["--data-dir", str(tmp_path / "d"), "--database", pg.url, "--root-key-file", str(root_key)]
-    refused = subprocess.run(
-        [*CLI, "serve", *store, "--port", str(free_port())], capture_output=True, text=True, timeout=60
+    serve = subprocess.Popen(
+        [*CLI, "serve", *store, "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert refused.returncode == 1
-    assert "older than this openkms" in refused.stderr
-    assert subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode == 1
+    check = subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60)
+    _, refused = serve.communicate(timeout=60)
+    assert serve.returncode == 1
+    assert "older than this openkms" in refused
+    assert check.returncode == 1
 
     with pg.connect() as holder:
-        # Hold the schema lock until all four are waiting for it, so they then race for real.
+        # Hold the schema lock until all three are waiting for it, so they then race for real.
         holder.execute("SELECT pg_advisory_lock(%s)", (migrate.ADVISORY_LOCK_KEY,))
         upgrades = [
             subprocess.Popen([*CLI, "db", "upgrade", *store], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(4)
+            for _ in range(3)
         ]
-        _wait_for_waiters(pg, "advisory", 4)
+        _wait_for_waiters(pg, "advisory", 3)
         holder.execute("SELECT pg_advisory_unlock(%s)", (migrate.ADVISORY_LOCK_KEY,))
-    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in upgrades]
-    for p in upgrades:
-        for stream in (p.stdout, p.stderr):
-            if stream is not None:
-                stream.close()
-    assert results == [(0, "")] * 4
-    assert subprocess.run([*CLI, "db", "check", *store], capture_output=True, timeout=60).returncode == 0
+    errors = [p.communicate(timeout=60)[1] for p in upgrades]
+    results = [(p.returncode, err) for p, err in zip(upgrades, errors, strict=True)]
+    assert results == [(0, "")] * 3
     engine = make_nullpool_engine(pg.url)
+    assert migrate.is_current(engine)
     head = migrate.head_revision(engine)
     engine.dispose()
     with pg.connect() as conn:
-        assert [(head,)] == conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
         assert conn.execute("SELECT count(*) FROM keks").fetchall() == [(1,)]
         assert conn.execute("SELECT count(*) FROM meta WHERE name = 'account_id'").fetchall() == [(1,)]
 
@@ -161,12 +169,10 @@ def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
 
 def test_node_with_another_root_key_refuses_to_start(two_nodes: list[ServerProcess], tmp_path: Path) -> None:
     """A node given a different root key file than the deployment's stops at start (fingerprint)."""
-    other = tmp_path / "other"
-    other.mkdir(mode=0o700)
-    create_root_key(other / "root.key")
+    other = _new_root_key(tmp_path / "other")
     proc = subprocess.run(
         [*CLI, "serve", "--data-dir", str(tmp_path / "o"), "--database", str(two_nodes[0].database),
-         "--root-key-file", str(other / "root.key"), "--port", str(free_port())],
+         "--root-key-file", str(other), "--port", str(free_port())],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1
@@ -279,6 +285,27 @@ def test_racing_writers_on_two_nodes_lose_no_update(two_nodes: list[ServerProces
     assert final.description in descriptions
 
 
+def test_racing_update_alias_on_two_nodes_ends_on_a_reported_target(two_nodes: list[ServerProcess]) -> None:
+    """Twelve UpdateAlias racing over two nodes all succeed; both nodes then resolve the alias
+    to the same key, one of those the calls named."""
+    clients = [tea_client(n.endpoint) for n in two_nodes]
+    targets = [clients[0].create_key(m.CreateKeyRequest()).body.key_metadata.key_id for _ in range(4)]
+    alias = f"alias/race-{time.monotonic_ns()}"
+    clients[1].create_alias(m.CreateAliasRequest(alias_name=alias, key_id=targets[0]))
+    barrier = threading.Barrier(12)
+
+    def repoint(i: int) -> str:
+        barrier.wait()
+        clients[i % 2].update_alias(m.UpdateAliasRequest(alias_name=alias, key_id=targets[i % 4]))
+        return targets[i % 4]
+
+    with ThreadPoolExecutor(12) as pool:
+        named = set(pool.map(repoint, range(12)))
+    resolved = {c.describe_key(m.DescribeKeyRequest(key_id=alias)).body.key_metadata.key_id for c in clients}
+    assert len(resolved) == 1
+    assert resolved <= named
+
+
 def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
     """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
     that writer's change, so its revision check succeeds instead of losing or refusing."""
@@ -339,10 +366,10 @@ def test_database_outage_answers_503_and_recovers(nodes: Nodes, pg: PostgresData
     with TcpProxy() as proxy:
         via_proxy = make_url(pg.url).set(port=proxy.port).render_as_string(hide_password=False)
         (node,) = nodes.start(
-            nodes.add(migrate=True, database=via_proxy, args=("--db-timeout", "2", "--request-timeout", "3"))
+            nodes.add(migrate=True, database=via_proxy, args=("--db-timeout", "1", "--request-timeout", "2"))
         )
         raw = RawSigner(node.endpoint)
-        raw.timeout = 3 + 3  # a node that hangs past its bound fails here, not in a 503 check
+        raw.timeout = 2 + 3  # a node that hangs past its bound fails here, not in a 503 check
         created = raw.v1("CreateKey", {"Description": "before"})
         assert created.status == 200
         key_id = created.json()["KeyMetadata"]["KeyId"]
@@ -411,7 +438,8 @@ def _connections_to_two_workers(srv: ServerProcess, raw: RawSigner) -> tuple[Pin
         try:
             with ThreadPoolExecutor(1) as pool:
                 answer = pool.submit(second.call, "ListKeys")
-                wait([answer], timeout=1.0)
+                # Short of uvicorn's 5 s health check, which would replace a worker stopped longer.
+                wait([answer], timeout=3.0)
                 os.kill(worker, signal.SIGCONT)
                 other = answer.result()[2]
         finally:

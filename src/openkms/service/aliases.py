@@ -38,7 +38,8 @@ class AliasService:
         check_alias_name(alias_name)
         try:
             with self.dep.db.write() as conn:
-                key = self.keys.load(conn, key_value)
+                # Locked: a ScheduleKeyDeletion racing on another node waits for this, or wins.
+                key = self.keys.load(conn, key_value, for_update=True)
                 if key.key_state == keystate.PENDING_DELETION:
                     raise errors.StateTransitionRefused("An alias cannot be bound to a key pending deletion.")
                 if repo.get_key_id(conn, alias_name) is not None:
@@ -60,7 +61,7 @@ class AliasService:
         with self.dep.db.write() as conn:
             if repo.get_key_id(conn, alias_name) is None:
                 raise errors.AliasNotFound()
-            key = self.keys.load(conn, key_value)
+            key = self.keys.load(conn, key_value, for_update=True)
             if key.key_state == keystate.PENDING_DELETION:
                 raise errors.KeyPendingDeletion()
             repo.repoint(conn, alias_name, key.key_id, self.dep.clock.now())

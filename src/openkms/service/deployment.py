@@ -94,10 +94,16 @@ def _prepare_schema(db: Database, nonce_db: Database, settings: Settings, migrat
         nonce_metadata.create_all(nonce_db.engine, checkfirst=True)
 
     try:
+        state = migrate.schema_state(db.engine)
+        if state == "newer":
+            raise StartupError(
+                "the database schema is newer than this openkms (upgraded by a later version); "
+                "run that version"
+            )
         if migrate_schema:
             migrate.upgrade(schema_engine, then=create_nonces)
             return
-        if not migrate.is_current(db.engine):
+        if state != "current":
             raise StartupError(
                 "the database schema is older than this openkms; run `openkms db upgrade` "
                 "(or start one node with `serve --migrate`)"
@@ -116,7 +122,8 @@ def open_deployment(
 
     Raises:
         StartupError: unsafe permissions, a root key that does not match the database,
-            a failed self-test, or a schema older than this code when ``migrate_schema`` is off.
+            a failed self-test, a database that cannot be reached (within ``db_timeout``), a
+            schema newer than this code, or one older when ``migrate_schema`` is off.
     """
     clock = clock or SystemClock()
     try:
@@ -139,16 +146,28 @@ def open_deployment(
         nonce_db = db if nonce_url == url else Database(make_engine(nonce_url, synchronous="NORMAL"))
         try:
             _prepare_schema(db, nonce_db, settings, migrate_schema)
-        except OperationalError as exc:
-            raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
-        if is_sqlite(url):
-            _restrict_files(settings.data_dir)
+            if is_sqlite(url):
+                _restrict_files(settings.data_dir)
+        except BaseException:
+            _dispose(db, nonce_db)
+            raise
+    except OperationalError as exc:
+        raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
     finally:
         os.umask(old_umask)
     try:
         return _bind(settings, clock, root, db, nonce_db)
-    except OperationalError as exc:
-        raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
+    except BaseException as exc:
+        _dispose(db, nonce_db)
+        if isinstance(exc, OperationalError):
+            raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
+        raise
+
+
+def _dispose(db: Database, nonce_db: Database) -> None:
+    db.dispose()
+    if nonce_db is not db:
+        nonce_db.dispose()
 
 
 def _bind(

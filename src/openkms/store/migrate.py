@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +47,22 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision(engine)
+
+
+def schema_state(engine: Engine) -> str:
+    """``current``, ``older`` (empty, or a revision this code can upgrade) or ``newer`` (a
+    revision this code does not know: the database was upgraded by a later openkms)."""
+    current = current_revision(engine)
+    scripts = ScriptDirectory.from_config(_config(engine))
+    if current == scripts.get_current_head():
+        return "current"
+    if current is None:
+        return "older"
+    try:
+        scripts.get_revision(current)
+    except CommandError:
+        return "newer"
+    return "older"
 
 
 @contextmanager

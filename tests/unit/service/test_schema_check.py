@@ -1,0 +1,47 @@
+"""Start-up schema check: a node serves only the schema its code expects."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from openkms.config import Settings
+from openkms.service.deployment import StartupError, open_deployment
+
+
+def _settings(tmp_path: Path) -> Settings:
+    settings = Settings(data_dir=tmp_path / "data")
+    open_deployment(settings).close()  # the embedded default migrates itself
+    return settings
+
+
+def _set_revision(settings: Settings, revision: str | None) -> None:
+    with sqlite3.connect(settings.data_dir / "openkms.db") as conn:
+        conn.execute("DELETE FROM alembic_version")
+        if revision is not None:
+            conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (revision,))
+
+
+def test_older_schema_is_refused_without_migrate(tmp_path: Path) -> None:
+    """A schema behind the code stops a node that may not migrate, and names the fix."""
+    settings = _settings(tmp_path)
+    _set_revision(settings, None)
+    with pytest.raises(StartupError, match="older than this openkms; run `openkms db upgrade`"):
+        open_deployment(settings, migrate_schema=False)
+
+
+@pytest.mark.parametrize("migrate_schema", [False, True])
+def test_newer_schema_is_refused_even_with_migrate(tmp_path: Path, migrate_schema: bool) -> None:
+    """A schema from a later openkms (an unknown revision) is never served nor 'upgraded'."""
+    settings = _settings(tmp_path)
+    _set_revision(settings, "9999_from_the_future")
+    with pytest.raises(StartupError, match="newer than this openkms"):
+        open_deployment(settings, migrate_schema=migrate_schema)
+
+
+def test_current_schema_starts_without_migrate(tmp_path: Path) -> None:
+    """The schema the code expects starts without migrating."""
+    settings = _settings(tmp_path)
+    open_deployment(settings, migrate_schema=False).close()
