@@ -53,6 +53,11 @@ class Settings:
     request_timeout: float = field(
         default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8")
     )
+    # The job runner: every process ticks every `job_period` seconds; the process holding the
+    # lease renews it on each tick, and another takes over `job_lease` seconds after its last
+    # renewal (so within job_lease + job_period of the holder dying).
+    job_period: float = field(default_factory=lambda: float(_env("JOB_PERIOD", "5") or "5"))
+    job_lease: float = field(default_factory=lambda: float(_env("JOB_LEASE", "30") or "30"))
     # Signed requests must carry a timestamp within this many seconds of the server's clock.
     time_window: int = 15 * 60
     log_requests: bool = True

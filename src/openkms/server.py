@@ -72,7 +72,11 @@ class KMSApp:
         )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
-        self.jobs = RunnerThread(build_runner(dep, self.services.keys)) if run_jobs else None
+        self.jobs = (
+            RunnerThread(build_runner(dep, self.services.keys), period=dep.settings.job_period)
+            if run_jobs
+            else None
+        )
         self.log_requests = dep.settings.log_requests
         # Requests admitted but not yet answered. Beyond the bound a request is answered 429
         # at once, before its body is read: memory stays bounded under any burst and the

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from alibabacloud_kms20160120 import models as m
+from alibabacloud_tea_openapi.exceptions import ClientException
 from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
 from sqlalchemy.engine import make_url
 
@@ -70,10 +71,13 @@ class Nodes:
         self.root_key = root_key
         self.started: list[ServerProcess] = []
 
-    def add(self, *, migrate: bool = False, database: str | None = None, args: tuple[str, ...] = ()) -> ServerProcess:
+    def add(
+        self, *, migrate: bool = False, database: str | None = None, args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> ServerProcess:
         return ServerProcess(
             self.tmp_path / f"node-{time.monotonic_ns()}" / "data", database=database or self.database,
-            root_key_file=self.root_key, migrate=migrate, extra_args=list(args),
+            root_key_file=self.root_key, migrate=migrate, extra_args=list(args), env=env,
         )
 
     def start(self, *servers: ServerProcess) -> list[ServerProcess]:
@@ -306,6 +310,38 @@ def test_racing_update_alias_on_two_nodes_ends_on_a_reported_target(two_nodes: l
     assert resolved <= named
 
 
+def test_disable_racing_schedule_deletion_on_two_nodes(two_nodes: list[ServerProcess]) -> None:
+    """DisableKey on one node racing ScheduleKeyDeletion on the other: the deletion always
+    succeeds (it is valid from Enabled and from Disabled), DisableKey succeeds or is refused with
+    409 Rejected.StateModifiedFailed, and every key ends PendingDeletion on both nodes."""
+    a, b = (tea_client(n.endpoint) for n in two_nodes)
+    key_ids = [a.create_key(m.CreateKeyRequest()).body.key_metadata.key_id for _ in range(8)]
+    barrier = threading.Barrier(2)
+
+    def disable(key_id: str) -> str:
+        barrier.wait()
+        try:
+            a.disable_key(m.DisableKeyRequest(key_id=key_id))
+        except ClientException as exc:
+            return f"{exc.status_code} {exc.code}"
+        return "ok"
+
+    def schedule(key_id: str) -> str:
+        barrier.wait()
+        b.schedule_key_deletion(m.ScheduleKeyDeletionRequest(key_id=key_id, pending_window_in_days=7))
+        return "ok"
+
+    with ThreadPoolExecutor(2) as pool:
+        for key_id in key_ids:
+            first = pool.submit(disable, key_id)
+            second = pool.submit(schedule, key_id)
+            assert second.result() == "ok"
+            assert first.result() in ("ok", "409 Rejected.StateModifiedFailed")
+    for client in (a, b):
+        states = {client.describe_key(m.DescribeKeyRequest(key_id=k)).body.key_metadata.key_state for k in key_ids}
+        assert states == {"PendingDeletion"}
+
+
 def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
     """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
     that writer's change, so its revision check succeeds instead of losing or refusing."""
@@ -355,6 +391,40 @@ def _wait_for_waiters(pg: PostgresDatabase, wait_event: str, count: int) -> None
                 return
             time.sleep(0.025)
     raise AssertionError(f"{count} sessions never waited for a lock ({wait_event})")
+
+
+def _lease_holder_pid(pg: PostgresDatabase) -> int | None:
+    with pg.connect() as conn:
+        row = conn.execute("SELECT holder, expires_at FROM leases WHERE name = 'jobs'").fetchone()
+    if row is None or row[1] <= time.time():
+        return None
+    return int(str(row[0]).split(":")[1])
+
+
+def test_one_node_runs_the_jobs_and_another_takes_over_when_it_dies(nodes: Nodes, pg: PostgresDatabase) -> None:
+    """Of two nodes exactly one holds the job lease, steadily; when it is killed -9 the other
+    takes the lease within the lease time plus one tick."""
+    lease, period = 2.0, 0.25
+    env = {"OPENKMS_JOB_LEASE": str(lease), "OPENKMS_JOB_PERIOD": str(period)}
+    started = nodes.start(nodes.add(migrate=True, env=env), nodes.add(migrate=True, env=env))
+    by_pid = {srv.proc.pid: srv for srv in started if srv.proc is not None}
+    holder = None
+    for _ in range(400):
+        holder = _lease_holder_pid(pg)
+        if holder is not None:
+            break
+        time.sleep(0.025)
+    assert holder in by_pid
+    for _ in range(12):  # six ticks: the lease stays with its holder, the other never takes it
+        time.sleep(period / 2)
+        assert _lease_holder_pid(pg) == holder
+    survivor = next(pid for pid in by_pid if pid != holder)
+
+    by_pid[holder].kill9()
+    killed_at = time.monotonic()
+    while _lease_holder_pid(pg) != survivor:
+        assert time.monotonic() - killed_at < lease + period + 3.0, "no node took the job lease over"
+        time.sleep(0.05)
 
 
 # -- failure behaviour ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ PRUNE_IMPORT_TOKENS_EVERY = 3600.0
 
 def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
     """A runner over ``dep`` with the standard jobs registered."""
-    runner = JobRunner(dep.db, dep.clock, holder=holder)
+    runner = JobRunner(dep.db, dep.clock, holder=holder, lease_seconds=dep.settings.job_lease)
     nonces = SQLNonceStore(dep.nonce_db)
     versions = VersionService(dep, keys)
 

@@ -23,7 +23,8 @@ DAY = 86400
 
 def _change(ks: KeyService, key_ref: str, values_for: Callable[[Connection, Key], dict[str, Any]]) -> Key:
     with ks.dep.db.write() as conn:
-        key = ks.load(conn, key_ref)
+        # Locked: a transition racing on another node waits for this one and then sees it.
+        key = ks.load(conn, key_ref, for_update=True)
         if not repo.update_key(conn, key.key_id, expected_revision=key.revision, **values_for(conn, key)):
             raise errors.StateTransitionRefused()
         changed = repo.get_key(conn, key.key_id)
@@ -91,7 +92,7 @@ def destroy_due_keys(
         for key_id in due:
             with ks.dep.db.write() as conn:
                 fence(conn)
-                key = repo.get_key(conn, key_id)
+                key = repo.get_key(conn, key_id, for_update=True)
                 # Re-read under the write lock: CancelKeyDeletion may have won the race.
                 if key is None or not keystate.deletion_due(key.key_state, key.delete_date, now):
                     continue
