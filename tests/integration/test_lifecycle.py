@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import calendar
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -207,11 +206,7 @@ def test_serve_runs_the_job_runner(server: ServerProcess) -> None:
     deadline = time.monotonic() + 10  # the runner's first tick follows start-up closely
     rows: list[tuple[str, str, float]] = []
     while not rows and time.monotonic() < deadline:
-        db = sqlite3.connect(f"file:{server.data_dir / 'openkms.db'}?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT name, holder, expires_at FROM leases").fetchall()
-        finally:
-            db.close()
+        rows = server.query("SELECT name, holder, expires_at FROM leases")
         if not rows:
             time.sleep(0.1)
     assert [r[0] for r in rows] == ["jobs"]

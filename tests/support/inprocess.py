@@ -32,8 +32,9 @@ class World:
         self.dep.close()
 
 
-def open_world(data_dir: Path) -> World:
-    settings = Settings(data_dir=data_dir, database=None, root_key_file=None, region="cn-hangzhou")
+def open_world(data_dir: Path, database: str | None = None) -> World:
+    """The deployment of ``data_dir`` (and ``database``, a PostgreSQL URL, when given)."""
+    settings = Settings(data_dir=data_dir, database=database, root_key_file=None, region="cn-hangzhou")
     clock = FixedClock(START)
     dep = open_deployment(settings, clock)
     return World(dep, KeyService(dep), clock)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0001"
 ACCESS_KEY_SECRET = "TestAccessKeySecret0123456789ABCD"
@@ -63,6 +65,33 @@ class ServerProcess:
         if self.root_key_file is not None:
             args += ["--root-key-file", str(self.root_key_file)]
         return args
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query on this server's database (SQLite file or PostgreSQL)."""
+        if self.database is None:
+            db = sqlite3.connect(f"file:{self.data_dir / 'openkms.db'}?mode=ro", uri=True)
+            try:
+                return db.execute(sql).fetchall()
+            finally:
+                db.close()
+        import psycopg
+
+        with psycopg.connect(self.database, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+    def stored_bytes(self) -> dict[str, bytes]:
+        """Everything this server keeps at rest, by where it is: the files of the data directory,
+        and on PostgreSQL every row of every table (bytes as stored, other values as text)."""
+        stored = {p.name: p.read_bytes() for p in self.data_dir.rglob("*") if p.is_file()}
+        if self.database is not None:
+            tables = [r[0] for r in self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+            for table in tables:
+                parts = [
+                    bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
+                    for row in self.query(f'SELECT * FROM "{table}"') for v in row
+                ]
+                stored[f"table {table}"] = b"\x00".join(parts)
+        return stored
 
     @property
     def endpoint(self) -> str:
