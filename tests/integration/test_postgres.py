@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from openkms.config import Settings
 from openkms.rootkey.file import create as create_root_key
 from openkms.service.access_keys import CACHE_SECONDS
-from openkms.service.deployment import open_deployment
+from openkms.service.deployment import StartupError, open_deployment
 from openkms.service.keys import KeyService
 from openkms.store import keys as repo
 from openkms.store import migrate
@@ -174,13 +174,9 @@ def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
 def test_node_with_another_root_key_refuses_to_start(two_nodes: list[ServerProcess], tmp_path: Path) -> None:
     """A node given a different root key file than the deployment's stops at start (fingerprint)."""
     other = _new_root_key(tmp_path / "other")
-    proc = subprocess.run(
-        [*CLI, "serve", "--data-dir", str(tmp_path / "o"), "--database", str(two_nodes[0].database),
-         "--root-key-file", str(other), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 1
-    assert "fingerprint mismatch" in proc.stderr
+    settings = Settings(data_dir=tmp_path / "o", database=two_nodes[0].database, root_key_file=other)
+    with pytest.raises(StartupError, match="fingerprint mismatch"):
+        open_deployment(settings, migrate_schema=False)
 
 
 def test_unreachable_database_at_start_is_a_clear_refusal(tmp_path: Path, root_key: Path) -> None:
