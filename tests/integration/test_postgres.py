@@ -338,6 +338,33 @@ def test_disable_racing_schedule_deletion_on_two_nodes(two_nodes: list[ServerPro
         assert states == {"PendingDeletion"}
 
 
+def test_racing_put_secret_value_on_two_nodes(two_nodes: list[ServerProcess]) -> None:
+    """Eight PutSecretValue racing over two nodes all succeed; both nodes then read the same
+    ACSCurrent, one of the versions put, holding its own value, and an ACSPrevious beside it."""
+    clients = [tea_client(n.endpoint) for n in two_nodes]
+    name = f"race-{time.monotonic_ns()}"
+    clients[0].create_secret(m.CreateSecretRequest(secret_name=name, version_id="v0", secret_data="value v0"))
+    barrier = threading.Barrier(8)
+
+    def put(i: int) -> str:
+        barrier.wait()
+        clients[i % 2].put_secret_value(
+            m.PutSecretValueRequest(secret_name=name, version_id=f"v{i + 1}", secret_data=f"value v{i + 1}")
+        )
+        return f"v{i + 1}"
+
+    with ThreadPoolExecutor(8) as pool:
+        put_ids = set(pool.map(put, range(8)))
+    current = [c.get_secret_value(m.GetSecretValueRequest(secret_name=name)).body for c in clients]
+    assert len({(b.version_id, b.secret_data) for b in current}) == 1
+    assert current[0].version_id in put_ids
+    assert current[0].secret_data == f"value {current[0].version_id}"
+    previous = clients[1].get_secret_value(m.GetSecretValueRequest(secret_name=name, version_stage="ACSPrevious")).body
+    assert previous.version_id in put_ids | {"v0"}
+    assert previous.version_id != current[0].version_id
+    assert previous.secret_data == f"value {previous.version_id}"
+
+
 def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
     """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
     that writer's change, so its revision check succeeds instead of losing or refusing."""
