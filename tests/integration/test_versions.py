@@ -129,3 +129,21 @@ def test_runner_rotates_due_keys_through_the_wire(fresh_server) -> None:  # type
         assert now["PrimaryKeyVersion"] == fresh["KeyVersionId"]
         answer = sdk.call("Decrypt", CiphertextBlob=old_blob)
         assert ("before rotation", meta["PrimaryKeyVersion"]) == (answer["Plaintext"], answer["KeyVersionId"])
+
+
+@pytest.mark.parametrize("sdk_name", ["tea", "old"])
+def test_create_key_version_follows_key_state(server, sdk_name: str) -> None:  # type: ignore[no-untyped-def]
+    """CreateKeyVersion on a Disabled key is 409 Rejected.Disabled, on a key pending deletion 409
+    Rejected.PendingDeletion; UpdateRotationPolicy on a Disabled key keeps a Suspended policy."""
+    from tests.support.calls import SDK
+
+    sdk = SDK(sdk_name, server.endpoint)
+    key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+    sdk.call("DisableKey", KeyId=key_id)
+    error = sdk.error("CreateKeyVersion", KeyId=key_id)
+    assert (error.code, error.status) == ("Rejected.Disabled", 409)
+    sdk.call("UpdateRotationPolicy", KeyId=key_id, EnableAutomaticRotation=True, RotationInterval="30d")
+    assert sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["AutomaticRotation"] == "Suspended"
+    sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
+    error = sdk.error("CreateKeyVersion", KeyId=key_id)
+    assert (error.code, error.status) == ("Rejected.PendingDeletion", 409)
