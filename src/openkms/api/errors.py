@@ -14,6 +14,7 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.KeyDisabled: w.RejectedDisabled,
     d.KeyPendingDeletion: w.RejectedPendingDeletion,
     d.KeyPendingImport: w.RejectedPendingImport,
+    d.KeyMaterialUnavailable: w.RejectedUnavailable,
     d.StateTransitionRefused: w.RejectedStateModifiedFailed,
     d.AlreadyExists: w.RejectedResourceExist,
     d.UnsupportedOperation: w.RejectedUnsupportedOperation,

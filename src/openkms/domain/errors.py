@@ -54,6 +54,14 @@ class KeyPendingImport(KeyStateError):
     state = "PendingImport"
 
 
+class KeyMaterialUnavailable(KeyStateError):
+    """The key's stored material does not authenticate (a row moved or tampered with in the
+    database): the key is unusable, as Alibaba's 409 Rejected.Unavailable, and never silently
+    becomes another key."""
+
+    state = "Unavailable"
+
+
 class StateTransitionRefused(DomainError):
     """A lifecycle transition the state machine does not allow (Rejected.StateModifiedFailed)."""
 

@@ -8,6 +8,7 @@ cache entries also record the key's revision and are used only while it is uncha
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,7 @@ from openkms.store.key_filters import related_conditions
 from openkms.store.schema import aliases, keys, tags
 
 MATERIAL_CACHE_SIZE = 10_000
+errlog = logging.getLogger("openkms.error")
 # Alibaba's automatic rotation bounds for software keys (current docs): 7 to 365 days.
 MIN_ROTATION = 7 * 86400
 MAX_ROTATION = 365 * 86400
@@ -203,6 +205,7 @@ class KeyService:
         Raises:
             KeyVersionNotFound: no such version of this key.
             KeyPendingImport: the version has no material (an EXTERNAL key awaiting import).
+            KeyMaterialUnavailable: the stored material does not authenticate under its AAD.
         """
         # DeleteKeyMaterial on another process or node bumps the key's revision: an EXTERNAL
         # key's entry read at another revision is read again, so it never outlives a deletion.
@@ -226,8 +229,12 @@ class KeyService:
             )
         except aead.IntegrityError:
             # A row that does not authenticate (moved, tampered) makes the key unusable; it
-            # never silently becomes another key's material.
-            raise RuntimeError(f"key material of version {version_id} failed authentication") from None
+            # never silently becomes another key's material. The operator is told which row.
+            errlog.error(
+                "key %s version %s: stored material failed authentication (moved or tampered row)",
+                key.key_id, version_id,
+            )
+            raise errors.KeyMaterialUnavailable() from None
         self._material[version_id] = (material, revision)
         if len(self._material) > MATERIAL_CACHE_SIZE:
             self._material.popitem(last=False)

@@ -139,6 +139,9 @@ RejectedPendingImport = _error(
     409,
     "The request was rejected because the key state is PendingImport.",
 )
+RejectedUnavailable = _error(
+    "Rejected.Unavailable", 409, "The request was rejected because the key state is Unavailable."
+)
 RejectedStateModifiedFailed = _error(
     "Rejected.StateModifiedFailed", 409, "Keystate modified failed."
 )
