@@ -15,6 +15,7 @@ The default run does 3 kills; `make test-chaos` runs the long mode (50 kills per
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
 import sqlite3
@@ -65,7 +66,7 @@ class Worker:
     def call(self, raw: RawSigner, action: str, params: dict[str, str]) -> dict[str, Any] | None:
         try:
             resp = raw.v1(action, params)
-        except OSError:  # the server is being killed: connection refused or reset
+        except (OSError, http.client.HTTPException):  # the server is being killed: refused, reset, cut short
             return None
         if resp.status != 200:
             try:
