@@ -27,11 +27,12 @@ test-postgres: install ## the whole default suite with every shared server over 
 test-all: install ## the default suite plus the long chaos and fuzz runs
 	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz or bench)"
 
-test-chaos: install ## long kill -9 runs
-	$(PYTEST) -q -m chaos
+test-chaos: install ## long kill -9 runs (50 kills per run); see docs/testing.md
+	$(PYTEST) -q -m chaos -rP
 
-fuzz: install ## long fuzzing runs
-	$(PYTEST) -q -m fuzz
+fuzz: install ## atheris on every fuzz target, FUZZ_SECONDS each (default 60); see docs/testing.md
+	$(VENV)/bin/pip install -q atheris || echo "openkms: atheris does not install here; its runs will be skipped"
+	$(PYTEST) -q -m fuzz -rP
 
 lint: install ## ruff and mypy (strict) over src/
 	$(VENV)/bin/pip install -q ruff mypy

@@ -117,13 +117,13 @@ def test_no_generated_secret_is_at_rest(tmp_path: Path) -> None:
         needles.update({form: "client-side plaintext" for value in client_side for form in _forms(value)})
         needles.update({form: "root AccessKey secret" for form in _forms(ACCESS_KEY_SECRET.encode())})
         assert any(p.name.endswith("-wal") for p in srv.data_dir.iterdir())
-        assert [] == _scan(srv, needles, root_key), "while running"
+        assert _scan(srv, needles, root_key) == [], "while running"
         srv.kill9()
         assert any(p.name.endswith("-wal") for p in srv.data_dir.iterdir())
-        assert [] == _scan(srv, needles, root_key), "after kill -9"
+        assert _scan(srv, needles, root_key) == [], "after kill -9"
         srv.start()
         srv.stop()
-        assert [] == _scan(srv, needles, root_key), "after a clean stop"
+        assert _scan(srv, needles, root_key) == [], "after a clean stop"
         # Positive control: the same scan finds the root key in its own file.
         assert root_key in (srv.data_dir / "root.key").read_bytes()
         assert any(needle in (srv.data_dir / "root.key").read_bytes() for needle, kind in needles.items() if kind == "root")

@@ -238,7 +238,7 @@ def test_acknowledged_writes_survive_kill9(tmp_path: Path) -> None:
     """Three kill -9 cycles under the mixed load lose no acknowledged key, version, ciphertext or secret."""
     ledger, missing = _check(ServerProcess, tmp_path, cycles=3)
     _assert_mixed(ledger, 20)
-    assert [] == missing
+    assert missing == []
 
 
 @pytest.mark.chaos
@@ -251,7 +251,7 @@ def test_acknowledged_writes_survive_many_kills(tmp_path: Path, workers: int) ->
 
     ledger, missing = _check(make, tmp_path, cycles=50)
     _assert_mixed(ledger, 500)
-    assert [] == missing
+    assert missing == []
 
 
 def test_guard_catches_acknowledge_before_commit(tmp_path: Path) -> None:

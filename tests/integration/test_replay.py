@@ -147,7 +147,7 @@ def test_tampered_requests_are_refused_and_do_not_use_the_nonce(server: ServerPr
     if "header dropped from SignedHeaders" in expected:
         expected["header dropped from SignedHeaders"] = (400, "IncompleteSignature")
     assert expected == answers
-    assert ((200, ""), (400, "SignatureNonceUsed")) == (first, again)
+    assert (first, again) == ((200, ""), (400, "SignatureNonceUsed"))
 
 
 # -- replay to another worker, races, kill -9 -------------------------------------------------
@@ -229,15 +229,15 @@ def test_replay_after_kill9_is_refused(tmp_path: Path) -> None:
         raw = RawSigner(srv.endpoint)
         reqs = [sign(scheme, srv.endpoint, "ListKeys", {}) for scheme in ("v1", "v3", "v4")]
         conn = _connect(srv.endpoint)
-        assert [(200, "")] * 3 == [send(conn, r)[:2] for r in reqs]
+        assert [send(conn, r)[:2] for r in reqs] == [(200, "")] * 3
         conn.close()
         srv.kill9()
         srv.start()  # the same port: the V3/V4 host header still matches
         conn = _connect(srv.endpoint)
         replayed = [send(conn, r)[:2] for r in reqs]
         conn.close()
-        assert [(400, "SignatureNonceUsed")] * 3 == replayed
-        assert 200 == raw.v1("ListKeys").status
+        assert replayed == [(400, "SignatureNonceUsed")] * 3
+        assert raw.v1("ListKeys").status == 200
     finally:
         srv.stop()
 

@@ -99,7 +99,7 @@ def test_truncated_root_key_file_stops_the_process(used: tuple[ServerProcess, st
     path = srv.data_dir / "root.key"
     path.write_bytes(path.read_bytes()[:47])
     proc = _serve(srv.data_dir)
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert f"openkms: cannot start: root key file {path} is truncated or not an openkms root key\n" == proc.stderr
 
 
@@ -111,12 +111,12 @@ def test_database_only_copied_to_a_fresh_install_refuses_to_start(used: tuple[Se
     fresh.mkdir(mode=0o700)
     shutil.copy2(srv.data_dir / "openkms.db", fresh / "openkms.db")
     proc = _serve(fresh)
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert FINGERPRINT in proc.stderr
     # It refuses every time, not only on the first start after the copy.
     assert (fresh / "root.key").exists()  # the fresh install made a key of its own...
     code, err = _serve_here(fresh, capsys, monkeypatch)  # ...and keeps refusing with it
-    assert (1, True) == (code, FINGERPRINT in err)
+    assert (code, FINGERPRINT in err) == (1, True)
 
 
 def test_copied_database_without_its_fingerprint_still_refuses(used: tuple[ServerProcess, str, str], tmp_path: Path,
@@ -128,10 +128,10 @@ def test_copied_database_without_its_fingerprint_still_refuses(used: tuple[Serve
     shutil.copy2(srv.data_dir / "openkms.db", fresh / "openkms.db")
     conn = sqlite3.connect(fresh / "openkms.db")
     with conn:
-        assert 1 == conn.execute("DELETE FROM meta WHERE name = 'root_fingerprint'").rowcount
+        assert conn.execute("DELETE FROM meta WHERE name = 'root_fingerprint'").rowcount == 1
     conn.close()
     code, err = _serve_here(fresh, capsys, monkeypatch)
-    assert 1 == code
+    assert code == 1
     assert "the key-encryption key does not unwrap under this root key" in err
 
 
@@ -146,7 +146,7 @@ def test_database_restored_into_another_install_refuses_to_start(used: tuple[Ser
         (other.data_dir / leftover).unlink(missing_ok=True)
     shutil.copy2(srv.data_dir / "openkms.db", other.data_dir / "openkms.db")
     code, err = _serve_here(other.data_dir, capsys, monkeypatch)
-    assert 1 == code
+    assert code == 1
     assert FINGERPRINT in err
 
 

@@ -47,7 +47,7 @@ def test_every_bit_flip_cut_and_extension_is_refused_on_the_wire(raw: RawSigner,
     context = json.dumps({"purpose": "tamper"})
     sealed = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "attack at dawn", "EncryptionContext": context}).json()
     blob = base64.b64decode(sealed["CiphertextBlob"])
-    assert (200, "attack at dawn") == _raw_decrypt(raw, blob, context)[::2]
+    assert _raw_decrypt(raw, blob, context)[::2] == (200, "attack at dawn")
     variants = []
     for i in range(len(blob) * 8):
         flipped = bytearray(blob)
@@ -61,7 +61,7 @@ def test_every_bit_flip_cut_and_extension_is_refused_on_the_wire(raw: RawSigner,
         answers[(code, status, message)] = answers.get((code, status, message), 0) + 1
     assert {BAD_BLOB: len(variants)} == answers
     # The empty prefix is an empty parameter, which Alibaba reports as missing.
-    assert ("MissingParameter", 400) == _raw_decrypt(raw, b"", context)[1::-1]
+    assert _raw_decrypt(raw, b"", context)[1::-1] == ("MissingParameter", 400)
 
 
 def test_header_relabelled_to_another_key_or_version_is_refused(sdk: SDK) -> None:
@@ -78,7 +78,7 @@ def test_header_relabelled_to_another_key_or_version_is_refused(sdk: SDK) -> Non
     for version in others:
         relabelled = base64.b64encode(version.encode() + blob[36:]).decode()
         error = sdk.error("Decrypt", CiphertextBlob=relabelled, EncryptionContext={"c": "1"})
-        assert BAD_BLOB == (error.code, error.status, error.message), version
+        assert (error.code, error.status, error.message) == BAD_BLOB, version
     # The original still decrypts under its (now older) version.
     opened = sdk.call("Decrypt", CiphertextBlob=base64.b64encode(blob).decode(), EncryptionContext={"c": "1"})
     assert (old_version, "mine") == (opened["KeyVersionId"], opened["Plaintext"])
@@ -129,9 +129,9 @@ def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(fresh_ser
             ("ReEncrypt", {"CiphertextBlob": blob_a, "DestinationKeyId": b}),
         ]:
             error = sdk.error(action, **params)
-            assert UNAVAILABLE == (error.code, error.status), (name, action)
-        assert "Enabled" == sdk.call("DescribeKey", KeyId=b)["KeyMetadata"]["KeyState"]
-        assert "secret of A" == sdk.call("Decrypt", CiphertextBlob=blob_a)["Plaintext"]
+            assert (error.code, error.status) == UNAVAILABLE, (name, action)
+        assert sdk.call("DescribeKey", KeyId=b)["KeyMetadata"]["KeyState"] == "Enabled"
+        assert sdk.call("Decrypt", CiphertextBlob=blob_a)["Plaintext"] == "secret of A"
     assert f"key {b} version {version_b}: stored material failed authentication" in fresh_server.log()
     assert "InternalFailure" not in fresh_server.log()
 
@@ -151,10 +151,10 @@ def test_material_swapped_between_versions_of_one_key_is_refused(fresh_server: S
     _put_version_row(db, v2, *_version_row(db, v1))
     fresh_server.start()
     error = tea.error("Decrypt", CiphertextBlob=second)
-    assert UNAVAILABLE == (error.code, error.status)
+    assert (error.code, error.status) == UNAVAILABLE
     error = tea.error("Encrypt", KeyId=key_id, Plaintext="x")  # the primary is version 2
-    assert UNAVAILABLE == (error.code, error.status)
-    assert "one" == tea.call("Decrypt", CiphertextBlob=first)["Plaintext"]
+    assert (error.code, error.status) == UNAVAILABLE
+    assert tea.call("Decrypt", CiphertextBlob=first)["Plaintext"] == "one"
 
 
 def test_flipped_bit_in_stored_material_makes_the_key_unusable(fresh_server: ServerProcess) -> None:
@@ -170,7 +170,7 @@ def test_flipped_bit_in_stored_material_makes_the_key_unusable(fresh_server: Ser
     fresh_server.start()
     for name in ("tea", "old"):
         error = SDK(name, fresh_server.endpoint).error("Decrypt", CiphertextBlob=blob)
-        assert UNAVAILABLE == (error.code, error.status)
+        assert (error.code, error.status) == UNAVAILABLE
 
 
 CONTEXT = {"Bucket": "photos", "Object": "café.jpg"}
@@ -195,7 +195,7 @@ def test_decrypt_with_a_different_context_is_a_bad_blob(raw: RawSigner, server: 
     key_id = _key(SDK("tea", server.endpoint))
     blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
     status, code, message = _raw_decrypt(raw, base64.b64decode(blob), text)
-    assert BAD_BLOB == (code, status, message), label
+    assert (code, status, message) == BAD_BLOB, label
 
 
 @pytest.mark.parametrize(
@@ -214,10 +214,10 @@ def test_duplicated_or_non_string_context_is_refused_on_decrypt(raw: RawSigner, 
     key_id = _key(SDK("tea", server.endpoint))
     blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
     status, code, message = _raw_decrypt(raw, base64.b64decode(blob), text)
-    assert (400, "InvalidParameter") == (status, code)
+    assert (status, code) == (400, "InvalidParameter")
     assert "EncryptionContext" in message
     error = SDK("old", server.endpoint).error("Decrypt", CiphertextBlob=blob, EncryptionContext=text)
-    assert ("InvalidParameter", 400) == (error.code, error.status)
+    assert (error.code, error.status) == ("InvalidParameter", 400)
 
 
 @pytest.mark.parametrize(
@@ -232,4 +232,4 @@ def test_same_map_spelled_differently_decrypts(raw: RawSigner, server: ServerPro
     """The context is a map: key order, JSON whitespace and \\u escapes do not change it (S3)."""
     key_id = _key(SDK("tea", server.endpoint))
     blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
-    assert (200, "p") == _raw_decrypt(raw, base64.b64decode(blob), text)[::2]
+    assert _raw_decrypt(raw, base64.b64decode(blob), text)[::2] == (200, "p")
