@@ -110,7 +110,7 @@ def test_no_generated_secret_is_at_rest(tmp_path: Path) -> None:
         # The hook saw what was made: one root key, a KEK, material for every key and version, data keys.
         assert kinds["root"] >= 1
         assert kinds["wrap-plaintext"] >= 1 + 2 * (2 * len(SYMMETRIC) + len(ASYMMETRIC))
-        assert kinds["material"] == 2 * (2 * len(SYMMETRIC) + len(ASYMMETRIC))
+        assert kinds["material"] >= 2 * (2 * len(SYMMETRIC) + len(ASYMMETRIC))
         assert kinds["blob-plaintext"] >= 2 * len(SYMMETRIC) * 7
         root_key = next(value for kind, value in records if kind == "root")
         needles = {form: kind for kind, value in records for form in _forms(value)}

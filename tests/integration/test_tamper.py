@@ -10,6 +10,7 @@ import base64
 import json
 import sqlite3
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,15 @@ UNAVAILABLE = ("Rejected.Unavailable", 409)
 def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
     """Each official SDK in turn."""
     return SDK(request.param, server.endpoint)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own on SQLite, always: these tests edit rows of its database file."""
+    srv = ServerProcess(tmp_path / "data")
+    srv.start()
+    yield srv
+    srv.stop()
 
 
 def _key(sdk: SDK, spec: str = "Aliyun_AES_256") -> str:
@@ -104,10 +114,10 @@ def _put_version_row(db: Path, version_id: str, wrapped: bytes, kek_version: int
         conn.close()
 
 
-def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(fresh_server: ServerProcess) -> None:
+def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(own_server: ServerProcess) -> None:
     """Key A's wrapped material copied into key B's row: B answers 409 Rejected.Unavailable to every
     use, never A's plaintext and never a 500; A and B's metadata are untouched (S5)."""
-    tea = SDK("tea", fresh_server.endpoint)
+    tea = SDK("tea", own_server.endpoint)
     a, b = _key(tea), _key(tea)
     blob_a = tea.call("Encrypt", KeyId=a, Plaintext="secret of A")["CiphertextBlob"]
     blob_b = tea.call("Encrypt", KeyId=b, Plaintext="secret of B")["CiphertextBlob"]
@@ -115,12 +125,12 @@ def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(fresh_ser
     version_b = base64.b64decode(blob_b)[:36].decode()
     # A's body under B's header: if B had silently become A, this would open to A's plaintext.
     a_under_b = base64.b64encode(version_b.encode() + base64.b64decode(blob_a)[36:]).decode()
-    fresh_server.stop()
-    db = fresh_server.data_dir / "openkms.db"
+    own_server.stop()
+    db = own_server.data_dir / "openkms.db"
     _put_version_row(db, version_b, *_version_row(db, version_a))
-    fresh_server.start()
+    own_server.start()
     for name in ("tea", "old"):
-        sdk = SDK(name, fresh_server.endpoint)
+        sdk = SDK(name, own_server.endpoint)
         for action, params in [
             ("Decrypt", {"CiphertextBlob": blob_b}),
             ("Decrypt", {"CiphertextBlob": a_under_b}),
@@ -132,24 +142,24 @@ def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(fresh_ser
             assert (error.code, error.status) == UNAVAILABLE, (name, action)
         assert sdk.call("DescribeKey", KeyId=b)["KeyMetadata"]["KeyState"] == "Enabled"
         assert sdk.call("Decrypt", CiphertextBlob=blob_a)["Plaintext"] == "secret of A"
-    assert f"key {b} version {version_b}: stored material failed authentication" in fresh_server.log()
-    assert "InternalFailure" not in fresh_server.log()
+    assert f"key {b} version {version_b}: stored material failed authentication" in own_server.log()
+    assert "InternalFailure" not in own_server.log()
 
 
-def test_material_swapped_between_versions_of_one_key_is_refused(fresh_server: ServerProcess) -> None:
+def test_material_swapped_between_versions_of_one_key_is_refused(own_server: ServerProcess) -> None:
     """Version 1's wrapped material copied over version 2 of the same key: version 2 is unavailable,
     version 1 still decrypts (the AAD names the version, not only the key)."""
-    tea = SDK("tea", fresh_server.endpoint)
+    tea = SDK("tea", own_server.endpoint)
     key_id = _key(tea)
     first = tea.call("Encrypt", KeyId=key_id, Plaintext="one")["CiphertextBlob"]
     tea.call("CreateKeyVersion", KeyId=key_id)
     second = tea.call("Encrypt", KeyId=key_id, Plaintext="two")["CiphertextBlob"]
     v1, v2 = (base64.b64decode(b)[:36].decode() for b in (first, second))
     assert v1 != v2
-    fresh_server.stop()
-    db = fresh_server.data_dir / "openkms.db"
+    own_server.stop()
+    db = own_server.data_dir / "openkms.db"
     _put_version_row(db, v2, *_version_row(db, v1))
-    fresh_server.start()
+    own_server.start()
     error = tea.error("Decrypt", CiphertextBlob=second)
     assert (error.code, error.status) == UNAVAILABLE
     error = tea.error("Encrypt", KeyId=key_id, Plaintext="x")  # the primary is version 2
@@ -157,19 +167,19 @@ def test_material_swapped_between_versions_of_one_key_is_refused(fresh_server: S
     assert tea.call("Decrypt", CiphertextBlob=first)["Plaintext"] == "one"
 
 
-def test_flipped_bit_in_stored_material_makes_the_key_unusable(fresh_server: ServerProcess) -> None:
+def test_flipped_bit_in_stored_material_makes_the_key_unusable(own_server: ServerProcess) -> None:
     """One bit flipped in a key's wrapped material at rest: 409 Rejected.Unavailable, not a 500."""
-    tea = SDK("tea", fresh_server.endpoint)
+    tea = SDK("tea", own_server.endpoint)
     key_id = _key(tea)
     blob = tea.call("Encrypt", KeyId=key_id, Plaintext="p")["CiphertextBlob"]
     version = base64.b64decode(blob)[:36].decode()
-    fresh_server.stop()
-    db = fresh_server.data_dir / "openkms.db"
+    own_server.stop()
+    db = own_server.data_dir / "openkms.db"
     wrapped, kek = _version_row(db, version)
     _put_version_row(db, version, wrapped[:-1] + bytes([wrapped[-1] ^ 1]), kek)
-    fresh_server.start()
+    own_server.start()
     for name in ("tea", "old"):
-        error = SDK(name, fresh_server.endpoint).error("Decrypt", CiphertextBlob=blob)
+        error = SDK(name, own_server.endpoint).error("Decrypt", CiphertextBlob=blob)
         assert (error.code, error.status) == UNAVAILABLE
 
 
