@@ -38,3 +38,18 @@ def open_world(data_dir: Path, database: str | None = None) -> World:
     clock = FixedClock(START)
     dep = open_deployment(settings, clock)
     return World(dep, KeyService(dep), clock)
+
+
+def run_jobs_offline(data_dir: Path, database: str | None, at: float | None = None,
+                     advance: float = 0.0) -> list[str]:
+    """Run one tick of the standard jobs over a stopped server's data, with the clock set to
+    ``at`` (or moved on by ``advance`` seconds): the server's own clock cannot be moved.
+    Returns the names of the jobs that ran."""
+    from openkms.jobs import build_runner
+
+    world = open_world(data_dir, database)
+    try:
+        world.clock.at = at if at is not None else world.clock.now() + advance
+        return list(build_runner(world.dep, world.keys, holder="test").tick())
+    finally:
+        world.close()
