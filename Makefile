@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench
+.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench bench-setup bench-profile
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -42,5 +42,14 @@ lint: install ## ruff and mypy (strict) over src/
 docs: install ## regenerate docs/api.md from the action tables
 	$(PY) -m openkms.api.docs > docs/api.md
 
-bench: install ## the benchmark (see docs/performance.md)
-	$(PY) bench/run.py
+BENCH_PY := bench/.venv/bin/python
+BENCH_ARGS ?=
+
+bench-setup: ## install the benchmark's tools: wrk (apt-get) and bench/.venv (moto, botocore, py-spy)
+	bench/setup.sh
+
+bench: install bench-setup ## the benchmark, about 25 minutes (docs/performance.md); BENCH_ARGS=--quick for a smoke run
+	$(BENCH_PY) bench/run.py --openkms $(VENV)/bin/openkms $(BENCH_ARGS)
+
+bench-profile: install bench-setup ## py-spy profile of the server under load (BENCH_ARGS="--scenarios Encrypt")
+	$(BENCH_PY) bench/run.py --openkms $(VENV)/bin/openkms --profile $(BENCH_ARGS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import sys
 from pathlib import Path
@@ -66,10 +65,16 @@ def create_app() -> object:
 
     settings = Settings()
     settings.log_requests = os.environ.get("OPENKMS_REQUEST_LOG", "1") == "1"
-    # A worker process started by `--workers N` does not inherit the parent's logging set-up
-    # (no-op in the single-process case, where cmd_serve configured it already).
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
+    # its request log lines would be dropped below the default WARNING level.
+    _configure_logging()
     return KMSApp(open_deployment(settings, migrate_schema=False))
+
+
+def _configure_logging() -> None:
+    from openkms import logs
+
+    logs.configure()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -118,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     dep.close()
     _export_env(s)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _configure_logging()
     uvicorn.run(
         "openkms.cli:create_app",
         factory=True,

@@ -114,6 +114,7 @@ ACTIONS = [
         asymmetric_sign,
         (KEY_ID, KEY_VERSION_ID, SIGN_ALGORITHM, DIGEST, DRY_RUN),
         doc="Sign a digest with a SIGN/VERIFY key version.",
+        inline=True,
     ),
     ActionSpec(
         "AsymmetricVerify",
@@ -127,6 +128,7 @@ ACTIONS = [
             DRY_RUN,
         ),
         doc="Verify a signature over a digest; a bad signature is Value=false.",
+        inline=True,
     ),
     ActionSpec(
         "AsymmetricEncrypt",
@@ -139,6 +141,7 @@ ACTIONS = [
             DRY_RUN,
         ),
         doc="Encrypt with the public key of an ENCRYPT/DECRYPT key version.",
+        inline=True,
     ),
     ActionSpec(
         "AsymmetricDecrypt",
@@ -152,11 +155,13 @@ ACTIONS = [
             DRY_RUN,
         ),
         doc="Decrypt with the private key of an ENCRYPT/DECRYPT key version.",
+        inline=True,
     ),
     ActionSpec(
         "GetPublicKey",
         get_public_key,
         (KEY_ID, KEY_VERSION_ID, DRY_RUN),
         doc="The PEM public key of an asymmetric key version.",
+        inline=True,
     ),
 ]

@@ -236,12 +236,14 @@ ACTIONS = [
             DRY_RUN,
         ),
         doc="Encrypt up to 6 KB under the key's primary version.",
+        inline=True,
     ),
     ActionSpec(
         "Decrypt",
         decrypt,
         (BLOB, CONTEXT, DRY_RUN, RECIPIENT),
         doc="Decrypt a blob; the key and version come from the blob.",
+        inline=True,
     ),
     ActionSpec(
         "ReEncrypt",
@@ -264,29 +266,34 @@ ACTIONS = [
             "Decrypt a symmetric blob (or a public-key ciphertext of an asymmetric key version) "
             "and encrypt it under another key, inside the service."
         ),
+        inline=True,
     ),
     ActionSpec(
         "GenerateDataKey",
         generate_data_key,
         (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN, RECIPIENT),
         doc="A random data key: Plaintext (Base64) and CiphertextBlob.",
+        inline=True,
     ),
     ActionSpec(
         "GenerateDataKeyWithoutPlaintext",
         generate_data_key_without_plaintext,
         (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN),
         doc="A random data key, answered only as CiphertextBlob.",
+        inline=True,
     ),
     ActionSpec(
         "GenerateAndExportDataKey",
         generate_and_export_data_key,
         (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, *WRAPPING_PARAMS, DRY_RUN),
         doc="A random data key as CiphertextBlob and wrapped under a public key.",
+        inline=True,
     ),
     ActionSpec(
         "ExportDataKey",
         export_data_key,
         (BLOB, CONTEXT, *WRAPPING_PARAMS, DRY_RUN),
         doc="Re-wrap the data key of a blob under a public key.",
+        inline=True,
     ),
 ]

@@ -113,7 +113,7 @@ ACTIONS = [
         ),
         doc="Create a customer master key.",
     ),
-    ActionSpec("DescribeKey", describe_key, (KEY_ID,), doc="Return a key's metadata."),
+    ActionSpec("DescribeKey", describe_key, (KEY_ID,), doc="Return a key's metadata.", inline=True),
     ActionSpec(
         "ListKeys",
         list_keys,
@@ -128,6 +128,7 @@ ACTIONS = [
             ),
         ),
         doc="Page through the keys of the account.",
+        inline=True,
     ),
     ActionSpec(
         "UpdateKeyDescription",

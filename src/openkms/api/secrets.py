@@ -533,6 +533,7 @@ ACTIONS = [
             Param("Recipient", doc="Attested decryption: not supported (400)."),
         ),
         doc="Return a secret version's value (by VersionId, VersionStage, or ACSCurrent).",
+        inline=True,
     ),
     ActionSpec(
         "BatchGetSecretValue",

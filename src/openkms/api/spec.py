@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from openkms.wire import errors
@@ -17,6 +18,7 @@ from openkms.wire import errors
 MAX_PARAM_LEN = 64 * 1024
 
 
+@lru_cache(maxsize=1024)
 def snake(name: str) -> str:
     """``KeyId`` -> ``key_id``, ``DKMSInstanceId`` -> ``dkms_instance_id``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
@@ -174,6 +176,9 @@ class ActionSpec:
     # For parameters no declarative type fits, the handler may read the raw map itself.
     # Repeat lists (``Tag.N.Key``) are declared with :class:`Repeated` instead.
     takes_raw: bool = False
+    # True when the handler only reads and computes: no durable write (fsync), no long wait.
+    # On the embedded database such a handler runs on the event loop (see server.py).
+    inline: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

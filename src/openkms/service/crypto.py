@@ -84,8 +84,7 @@ def encrypting_key(ks: KeyService, key_ref: str, parameter: str = "KeyId") -> Ke
         UnsupportedOperation: not a symmetric encryption key (400).
         KeyStateError: Disabled / PendingDeletion / PendingImport (409).
     """
-    with ks.dep.db.read() as conn:
-        key = ks.load(conn, key_ref, parameter)
+    key = ks.get(key_ref, parameter)
     symmetric_cipher(key.key_spec, key.key_usage)
     keystate.require_usable(key.key_state)
     keystate.require_material_current(key.material_expire_time, ks.dep.clock.now())
@@ -114,8 +113,7 @@ def decrypting_key(ks: KeyService, text: str, parameter: str = "CiphertextBlob")
     Forbidden.KeyNotFound (404), as for every other action on a deleted key.
     """
     parsed = parse_blob(text, parameter)
-    with ks.dep.db.read() as conn:
-        exists, key = repo.key_of_version(conn, parsed.version_id)
+    exists, key = repo.find_key_of_version(ks.dep.db, parsed.version_id)
     if not exists:
         raise errors.InvalidCiphertext(parameter)
     if key is None:

@@ -22,6 +22,9 @@ from openkms.store import migrate
 from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.schema import keks, meta, nonce_metadata
 
+# The nonce file is written by every request of every worker process (see store/engine.py).
+NONCE_MMAP_BYTES = 256 * 1024 * 1024
+
 
 class StartupError(RuntimeError):
     """The deployment refuses to start; the message says why and what to check."""
@@ -143,7 +146,13 @@ def open_deployment(
 
         db = Database(make_engine(url, synchronous="FULL", timeout=settings.db_timeout))
         nonce_url = settings.nonce_database_url
-        nonce_db = db if nonce_url == url else Database(make_engine(nonce_url, synchronous="NORMAL"))
+        nonce_db = (
+            db
+            if nonce_url == url
+            else Database(
+                make_engine(nonce_url, synchronous="NORMAL", page_size=1024, mmap_size=NONCE_MMAP_BYTES)
+            )
+        )
         try:
             _prepare_schema(db, nonce_db, settings, migrate_schema)
             if is_sqlite(url):

@@ -77,8 +77,23 @@ class KeyService:
         return key
 
     def get(self, value: str, parameter: str = "KeyId") -> Key:
-        with self.dep.db.read() as conn:
-            return self.load(conn, value, parameter)
+        """The key ``value`` names, read now (never cached), outside any transaction block.
+
+        The hot path of every cryptographic action: one or two single-statement reads
+        (:meth:`Database.first`) instead of a ``read()`` transaction, which costs ~100 µs more.
+        Use :meth:`load` inside a transaction that goes on to act on what it read.
+        """
+        ref = self.parse_ref(value, parameter)
+        key_id = ref.key_id
+        if key_id is None:
+            assert ref.alias_name is not None
+            key_id = repo.find_alias_target(self.dep.db, ref.alias_name)
+            if key_id is None:
+                raise errors.AliasNotFound()
+        key = repo.find_key(self.dep.db, key_id)
+        if key is None:
+            raise errors.KeyNotFound()
+        return key
 
     # -- creation -------------------------------------------------------------------------
 
@@ -181,6 +196,8 @@ class KeyService:
                 conditions.append(KEY_FILTERS[name].in_(values))
         conditions.extend(related_conditions(filters))
         where = and_(*conditions) if conditions else None
+        if where is None:
+            return repo.find_page_of_key_ids(self.dep.db, (page_number - 1) * page_size, page_size)
         with self.dep.db.read() as conn:
             count_stmt = select(func.count()).select_from(keys)
             page_stmt = select(keys.c.key_id).order_by(keys.c.creation_date, keys.c.key_id)
@@ -215,17 +232,15 @@ class KeyService:
             self._material.move_to_end(version_id)
             return cached[0]
         self._material.pop(version_id, None)
-        with self.dep.db.read() as conn:
-            row = repo.get_version_row(conn, version_id)
-        if row is None or row.key_id != key.key_id:
+        row = repo.find_version_material(self.dep.db, version_id)
+        if row is None or row[0] != key.key_id:
             raise errors.KeyVersionNotFound()
-        if row.material_wrapped is None:
+        _, kek_version, wrapped = row
+        if wrapped is None or kek_version is None:
             raise errors.KeyPendingImport()
         try:
             material = self.dep.keyring.unwrap(
-                row.kek_version,
-                row.material_wrapped,
-                material_aad(key.key_id, version_id, key.key_spec, row.kek_version),
+                kek_version, wrapped, material_aad(key.key_id, version_id, key.key_spec, kek_version)
             )
         except aead.IntegrityError:
             # A row that does not authenticate (moved, tampered) makes the key unusable; it

@@ -1,13 +1,40 @@
 """The replay guard: a nonce is single-use per AccessKey within the time window, across every
-worker process and node that shares the store, and across restarts (it is a table)."""
+worker process and node that shares the store, and across restarts (it is a table).
+
+Every signed request records its nonce, so this is on the hot path: the statements are built
+once and run through :meth:`Database.hot_write` (one autocommit statement on a raw SQLite
+connection of the thread; an ordinary write transaction on PostgreSQL). The INSERT is the
+whole check: the primary key (access_key_id, nonce) makes a second use fail atomically, in
+whichever process or node it arrives.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, update
+import time
+
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from openkms.store.engine import Database
 from openkms.store.schema import nonces
+
+PRUNE_BATCH = 2000
+# Between prune batches, so that waiting inserts get the write lock.
+PRUNE_PAUSE = 0.005
+
+_RECORD = insert(nonces).values(
+    access_key_id=bindparam("ak"), nonce=bindparam("n"), expires_at=bindparam("until")
+)
+# Only an expired record (one the pruner has not reached yet) may be reclaimed.
+_RECLAIM = (
+    update(nonces)
+    .where(
+        nonces.c.access_key_id == bindparam("ak"),
+        nonces.c.nonce == bindparam("n"),
+        nonces.c.expires_at < bindparam("now"),
+    )
+    .values(expires_at=bindparam("until"))
+)
 
 
 class SQLNonceStore:
@@ -16,28 +43,35 @@ class SQLNonceStore:
 
     def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record the nonce; False if it was already used and has not expired."""
+        params = {"ak": access_key_id, "n": nonce, "until": expires_at, "now": now}
         try:
-            with self._db.write() as conn:
-                conn.execute(
-                    insert(nonces).values(
-                        access_key_id=access_key_id, nonce=nonce, expires_at=expires_at
-                    )
-                )
+            self._db.hot_write(_RECORD, params)
             return True
         except IntegrityError:
-            # Only an expired record (one the pruner has not reached yet) may be reclaimed.
-            with self._db.write() as conn:
-                result = conn.execute(
-                    update(nonces)
-                    .where(
-                        nonces.c.access_key_id == access_key_id,
-                        nonces.c.nonce == nonce,
-                        nonces.c.expires_at < now,
-                    )
-                    .values(expires_at=expires_at)
-                )
-            return result.rowcount == 1
+            return self._db.hot_write(_RECLAIM, params) == 1
 
-    def prune(self, now: float) -> int:
-        with self._db.write() as conn:
-            return conn.execute(delete(nonces).where(nonces.c.expires_at < now)).rowcount
+    def prune(self, now: float, batch: int = PRUNE_BATCH) -> int:
+        """Delete expired records, ``batch`` rows per transaction.
+
+        Every request inserts into this table, on the event loop on SQLite: one DELETE of a
+        minute's worth of records would hold the write lock for seconds and stall them all,
+        where a batch holds it for milliseconds.
+        """
+        total = 0
+        while True:
+            expired = (
+                select(nonces.c.access_key_id, nonces.c.nonce)
+                .where(nonces.c.expires_at < now)
+                .order_by(nonces.c.expires_at)
+                .limit(batch)
+            )
+            with self._db.write() as conn:
+                keys = [tuple(r) for r in conn.execute(expired)]
+                if keys:
+                    conn.execute(
+                        delete(nonces).where(tuple_(nonces.c.access_key_id, nonces.c.nonce).in_(keys))
+                    )
+            total += len(keys)
+            if len(keys) < batch:
+                return total
+            time.sleep(PRUNE_PAUSE)

@@ -11,13 +11,52 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select,
 from openkms.domain import keystate
 from openkms.domain.key import Key, KeyVersion
 from openkms.store import engine
+from openkms.store.engine import Database
 from openkms.store.schema import aliases, import_tokens, key_versions, keys, tags
 
 _KEY_FIELDS = [c.name for c in keys.columns if c.name != "policy"]
+# Hot-path statements, built once (Database.first compiles each once); _KEY_BY_ID is below.
+_ALIAS_TARGET = select(aliases.c.key_id).where(aliases.c.alias_name == bindparam("alias_name"))
+_VERSION_BY_ID = select(
+    key_versions.c.key_id, key_versions.c.kek_version, key_versions.c.material_wrapped
+).where(key_versions.c.version_id == bindparam("version_id"))
 
 
 def _to_key(row: Row[Any]) -> Key:
     return Key(**{name: row._mapping[name] for name in _KEY_FIELDS})
+
+
+def find_key(db: Database, key_id: str) -> Key | None:
+    """A key by id, read on the hot path (its own one-statement read, see Database.first)."""
+    row = db.first(_KEY_BY_ID, {"key_id": key_id})
+    return Key(*row) if row is not None else None
+
+
+def find_alias_target(db: Database, alias_name: str) -> str | None:
+    row = db.first(_ALIAS_TARGET, {"alias_name": alias_name})
+    return str(row[0]) if row is not None else None
+
+
+def find_version_material(db: Database, version_id: str) -> tuple[str, int | None, bytes | None] | None:
+    """(key id, KEK version, wrapped material) of a key version, read on the hot path."""
+    row = db.first(_VERSION_BY_ID, {"version_id": version_id})
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+_COUNT_KEYS = select(func.count()).select_from(keys)
+_PAGE_KEY_IDS = (
+    select(keys.c.key_id)
+    .order_by(keys.c.creation_date, keys.c.key_id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
+
+def find_page_of_key_ids(db: Database, offset: int, limit: int) -> tuple[list[str], int]:
+    """One page of all key ids in creation order and the total count, read on the hot path."""
+    count = db.first(_COUNT_KEYS, {})
+    page = db.all(_PAGE_KEY_IDS, {"limit": limit, "offset": offset})
+    return [r[0] for r in page], int(count[0]) if count is not None else 0
 
 
 def insert_key(conn: Connection, **values: Any) -> None:
@@ -101,6 +140,14 @@ def key_of_version(conn: Connection, version_id: str) -> tuple[bool, Key | None]
     if row is None:
         return False, None
     return True, (_to_key(row) if row._mapping["key_id"] is not None else None)
+
+
+def find_key_of_version(db: Database, version_id: str) -> tuple[bool, Key | None]:
+    """:func:`key_of_version` on the hot path (its own one-statement read, see Database.first)."""
+    row = db.first(_KEY_BY_VERSION, {"version_id": version_id})
+    if row is None:
+        return False, None
+    return True, (Key(*row[1:]) if row[1] is not None else None)
 
 
 def has_material(conn: Connection, version_id: str) -> bool:

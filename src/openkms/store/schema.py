@@ -188,4 +188,6 @@ nonces = Table(
     Column("nonce", String(128), primary_key=True),
     Column("expires_at", Float, nullable=False),
     Index("ix_nonces_expires", "expires_at"),
+    # SQLite: the primary key is the table (one B-tree fewer to update per request).
+    sqlite_with_rowid=False,
 )

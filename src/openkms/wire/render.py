@@ -7,9 +7,10 @@ Errors carry RequestId, HostId, Code, Message, Recommend and HttpStatus.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from xml.sax.saxutils import escape
+
+import orjson
 
 from openkms.wire.errors import KMSError
 
@@ -41,7 +42,8 @@ def to_xml(root: str, body: dict[str, Any]) -> bytes:
 
 
 def to_json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON. orjson: every answer is rendered, and it is ~10x json.dumps."""
+    return orjson.dumps(body)
 
 
 def render_success(

@@ -19,22 +19,48 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+# Canonicalisation runs on every parameter of every request, so percent-encoding is a table
+# lookup per UTF-8 byte (urllib.parse.quote costs 2-3x more), with a fast path for the common
+# value that needs no encoding at all.
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+_PCT_BYTE = [chr(b) if chr(b) in _UNRESERVED else f"%{b:02X}" for b in range(256)]
+_needs_pct = re.compile(r"[^A-Za-z0-9_.~-]").search
+
+
+_PCT_ASCII = {chr(b): f"%{b:02X}" for b in range(128) if chr(b) not in _UNRESERVED}
+_pct_sub = re.compile(r"[^A-Za-z0-9_.~-]").sub
+
+
+def _pct_match(m: re.Match[str]) -> str:
+    return _PCT_ASCII[m.group()]
 
 
 def pct(value: str) -> str:
     """RFC 3986 percent-encoding of UTF-8, as both schemes canonicalise (space -> %20)."""
-    return quote(value, safe="~", encoding="utf-8")
+    if _needs_pct(value) is None:
+        return value
+    if value.isascii() and len(value) > 24:
+        # Long ASCII values (Base64 plaintexts, blobs) have few characters to encode.
+        return _pct_sub(_pct_match, value)
+    return "".join(map(_PCT_BYTE.__getitem__, value.encode("utf-8")))
 
 
 def canonical_query(params: Iterable[tuple[str, str]]) -> str:
     """Sorted ``pct(name)=pct(value)`` pairs joined by ``&`` (code-point order of the names)."""
-    ordered = sorted(params, key=lambda kv: (kv[0], kv[1]))
-    return "&".join(pct(k) + "=" + pct(v) for k, v in ordered)
+    ordered = sorted(params)
+    return "&".join([pct(k) + "=" + pct(v) for k, v in ordered])
+
+
+def _pct_canonical(canon: str) -> str:
+    """``pct`` of a canonical query, whose only characters outside the unreserved set are
+    ``%``, ``=`` and ``&`` (every name and value in it is already percent-encoded)."""
+    return canon.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
 
 
 # --- V1 -----------------------------------------------------------------------------------
@@ -42,15 +68,15 @@ def canonical_query(params: Iterable[tuple[str, str]]) -> str:
 
 def v1_string_to_sign(method: str, params: Iterable[tuple[str, str]]) -> str:
     """``METHOD&%2F&pct(canonical query)`` over every parameter except ``Signature``."""
-    canon = canonical_query((k, v) for k, v in params if k != "Signature")
-    return method.upper() + "&" + pct("/") + "&" + pct(canon)
+    canon = canonical_query([(k, v) for k, v in params if k != "Signature"])
+    return method.upper() + "&%2F&" + _pct_canonical(canon)
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
     """Base64 HMAC-SHA1 with key ``secret + "&"``."""
     # HMAC-SHA1 is what signature V1 is defined with; it is not our choice of primitive.
-    mac = hmac.new((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode()
+    mac = hmac.digest((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1)
+    return base64.b64encode(mac).decode()
 
 
 # --- V3 / V4 ------------------------------------------------------------------------------
@@ -116,10 +142,17 @@ def canonical_request(
     """
     by_name: dict[str, list[str]] = {}
     for name, value in headers:
-        by_name.setdefault(name.lower(), []).append(value.strip())
-    lines = "".join(
-        f"{h}:{','.join(sorted(by_name.get(h, [])))}\n" for h in signed_headers
-    )
+        lowered = name.lower()
+        if lowered in by_name:
+            by_name[lowered].append(value.strip())
+        else:
+            by_name[lowered] = [value.strip()]
+    parts = []
+    for h in signed_headers:
+        values = by_name.get(h, [])
+        joined = values[0] if len(values) == 1 else ",".join(sorted(values))
+        parts.append(f"{h}:{joined}\n")
+    lines = "".join(parts)
     return "\n".join(
         [
             method.upper(),
@@ -138,7 +171,7 @@ def v3_string_to_sign(canonical: str) -> str:
 
 def v3_signature(secret: str, string_to_sign: str) -> str:
     """Lower-hex HMAC-SHA256 keyed with the raw secret (no ``&`` suffix)."""
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), string_to_sign.encode(), hashlib.sha256).hex()
 
 
 def v4_string_to_sign(canonical: str) -> str:

@@ -144,6 +144,8 @@ def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> N
 
     engine = shared_world.dep.db.engine
     event.listen(engine, "before_cursor_execute", record)
+    # The hot path reads on its own raw connection (Database.first), outside the engine's events.
+    shared_world.dep.db.set_trace(lambda statement: record(None, None, statement))
     try:
         ks = shared_world.keys
         blob = crypto.encrypt(ks, keys["Aliyun_AES_256"], b"x", {}).blob
@@ -152,6 +154,7 @@ def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> N
         crypto.generate_data_key(ks, keys["Aliyun_AES_128"], 32, {})
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        shared_world.dep.db.set_trace(None)
     assert statements
     assert set() == {s for s in statements if s in ("INSERT", "UPDATE", "DELETE", "REPLACE")}
 

@@ -1,0 +1,617 @@
+"""The openkms benchmark: one command (``make bench``) runs it all and writes a results table.
+
+What it does, in one run on one machine:
+
+1. Starts ``openkms serve`` on the embedded default (SQLite, replay protection and request log
+   on, ``--workers`` processes) on 127.0.0.1, and creates the keys, ciphertexts and secret the
+   scenarios need through the API (bench/fixtures.py).
+2. For every scenario of bench/scenarios.py and for the floor (GET /health of the same server),
+   at 1, 8 and 32 connections: pre-signs a batch of requests (V1 and V3 alternating, each with
+   its own nonce and a fresh timestamp; bench/signer.py), writes one file per wrk thread and
+   replays them with wrk over keep-alive connections (bench/replay.lua). It reads requests/s
+   and p50/p99 from wrk, and the server's CPU time from its processes' own accounting
+   (/proc/<pid>/stat utime+stime of the server and its workers) before and after.
+3. Runs moto's standalone server (AWS KMS Encrypt over its JSON protocol, SigV4 pre-signed
+   with botocore) with the same loader settings.
+4. Stops openkms, bulk-loads keys into the same store (bench/bulkload.py) up to 100,000,
+   restarts it and runs the ``scale`` scenarios (Encrypt, Decrypt) over all those keys. Peak
+   RSS (VmHWM) of the server processes is read at the end of both phases.
+5. Times ``openssl speed`` for RSA-2048 and ECDSA P-256 on the same cores.
+
+Every measurement is repeated (``--repeats``, rounds interleaved across scenarios) and the
+table reports medians, led by ratios: scenario / floor and openkms / moto. Results go to
+bench/results/<time>/ (results.md, results.json, the server log); ``--update-docs`` also puts
+the table into docs/performance.md.
+
+Runs under bench/.venv (made by bench/setup.sh: moto, botocore, py-spy); the server runs under
+the project's venv (``--openkms``). ``--profile`` records the server with py-spy instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from fixtures import Client, Fixtures, Unavailable  # noqa: E402
+from scenarios import FLOOR, SCENARIOS, Scenario  # noqa: E402
+from signer import Signer, health_request  # noqa: E402
+
+AK = "LTAIbenchAccessKey0001"
+SECRET = "BenchAccessKeySecret0123456789abcdef"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- processes and their accounting ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn's workers are children of the master)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        nxt = [c for c, p in parents.items() if p in frontier]
+        found += nxt
+        frontier = nxt
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes (all their threads), from their own accounting."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except OSError:
+            continue
+    return total / CLK_TCK
+
+
+def peak_rss_kib(pids: list[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        out.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return out
+
+
+class Server:
+    """A server process group started by the bench, stopped by its own pid."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, port: int,
+                 health: str = "/health") -> None:
+        self.name, self.argv, self.env, self.log_path, self.port = name, argv, env, log, port
+        self.health = health
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.health}", timeout=1):
+                    return
+            except urllib.error.HTTPError:
+                return  # answering at all is enough (moto answers 404 on /)
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not come up; see {self.log_path}")
+
+    def pids(self) -> list[int]:
+        assert self.proc is not None
+        return descendants(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+
+# -- one wrk run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    scenario: str
+    conns: int
+    phase: str
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    server_cpu_s: float = 0.0
+    cpu_us_per_req: float = 0.0
+    loader_cpu_s: float = 0.0
+
+
+class Loader:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.dir = workdir / "requests"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def threads(self, conns: int) -> int:
+        return max(1, min(conns, self.args.wrk_threads))
+
+    def write(self, threads: int, batches: list[list[bytes]]) -> None:
+        for old in self.dir.glob("thread-*.bin"):
+            old.unlink()
+        for t in range(threads):
+            with open(self.dir / f"thread-{t}.bin", "wb") as fh:
+                for raw in batches[t]:
+                    fh.write(raw)
+                    fh.write(b"\0")
+
+    def run(self, url: str, conns: int, seconds: float, pids: list[int]) -> tuple[dict[str, Any], float, float]:
+        """Run wrk; return its BENCHJSON summary, the server CPU seconds and wrk's CPU seconds."""
+        threads = self.threads(conns)
+        argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+                "-s", str(HERE / "replay.lua"), url]
+        env = {**os.environ, "BENCH_REQ_DIR": str(self.dir)}
+        cpu0 = cpu_seconds(pids)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        cpu1 = cpu_seconds(pids)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        m = re.search(r"^BENCHJSON (\{.*\})$", out, re.M)
+        if proc.returncode != 0 or not m:
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-500:]} {err[-500:]}")
+        return json.loads(m.group(1)), cpu1 - cpu0, usage.ru_utime + usage.ru_stime
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    runs: list[Run] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    rss: dict[str, dict[str, int]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    openssl: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.out = Path(args.out) if args.out else HERE / "results" / stamp
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="openkms-bench-"))
+        self.loader = Loader(args, self.work)
+        self.state = State()
+        self.rates: dict[tuple[str, str], float] = {}
+        self.openkms: Server | None = None
+        self.data_dir = self.work / "data"
+
+    def log(self, msg: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    # -- openkms ---------------------------------------------------------------------------
+
+    def start_openkms(self) -> tuple[Server, Client]:
+        port = free_port()
+        argv = [self.args.openkms, "serve", "--data-dir", str(self.data_dir), "--port", str(port),
+                "--workers", str(self.args.workers)]
+        env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
+        server = Server("openkms", argv, env, self.out / "openkms-server.log", port)
+        server.start()
+        self.state.info["openkms_command"] = " ".join(shlex.quote(a) for a in argv)
+        client = Client("127.0.0.1", port, Signer(f"127.0.0.1:{port}", AK, SECRET))
+        return server, client
+
+    def batch(self, scenario: Scenario, fx: Fixtures, signer: Signer, n: int) -> list[bytes]:
+        out = []
+        schemes = ("v3", "v1") if self.args.scheme == "mix" else (self.args.scheme,)
+        ts = None
+        for i in range(n):
+            if i % 2000 == 0:
+                from signer import timestamp
+
+                ts = timestamp()
+            out.append(signer.sign(schemes[i % len(schemes)], scenario.action, scenario.params(fx, i), ts=ts))
+        return out
+
+    def measure(self, phase: str, scenario: Scenario | None, conns: int, server: Server, fx: Fixtures | None,
+                signer: Signer, seconds: float, record: bool = True) -> Run | None:
+        """One wrk run of a scenario (None: the floor) at ``conns`` connections."""
+        name = scenario.name if scenario else FLOOR
+        url = f"http://127.0.0.1:{server.port}/"
+        threads = self.loader.threads(conns)
+        rate = self.rates.get((phase, name), self.args.initial_rate)
+        per_thread = int(rate * seconds * 1.5 / threads) + 500
+        for _attempt in range(4):
+            if scenario is None:
+                self.loader.write(threads, [[health_request(signer.host)]] * threads)
+            else:
+                assert fx is not None
+                fx.offset = secrets.randbelow(1 << 30)
+                reqs = self.batch(scenario, fx, signer, per_thread * threads)
+                self.loader.write(threads, [reqs[t::threads] for t in range(threads)])
+            summary, cpu, loader_cpu = self.loader.run(url, conns, seconds, server.pids())
+            if scenario is not None and summary["wraps"] > 0:
+                per_thread *= 3  # the batch ran out: repeat with a larger one
+                self.rates[(phase, name)] = max(rate, summary["requests"] / (summary["duration_us"] / 1e6))
+                continue
+            break
+        else:
+            self.state.notes.append(f"{phase} {name} c={conns}: batch ran out 4 times")
+        n = summary["requests"]
+        secs = summary["duration_us"] / 1e6
+        errors = summary["err_status"] + summary["err_connect"] + summary["err_read"] + summary["err_write"] + summary["err_timeout"]
+        run = Run(name, conns, phase, n, secs, n / secs if secs else 0.0, summary["p50_us"] / 1000,
+                  summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0.0, loader_cpu)
+        self.rates[(phase, name)] = max(self.rates.get((phase, name), 0.0), run.rps)
+        if record:
+            self.state.runs.append(run)
+            self.log(f"{phase:6} {name:28} c={conns:<3} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+                     f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:7.1f} us/req  errors {errors}")
+        return run
+
+    def available(self, scenario: Scenario, fx: Fixtures, client: Client) -> bool:
+        if scenario.name in self.state.unavailable:
+            return False
+        try:
+            params = scenario.params(fx, 0)
+            status, answer = client.call(scenario.action, params)
+            if status != 200:
+                code = answer.get("Code", "?")
+                raise Unavailable(f"{scenario.action} not served" if code == "InvalidAction.NotFound"
+                                  else f"{scenario.action} answers {status} {code}")
+        except Unavailable as exc:
+            self.state.unavailable[scenario.name] = str(exc)
+            self.log(f"{scenario.name}: not available ({exc})")
+            return False
+        return True
+
+    def phase(self, phase: str, scenarios: list[Scenario], server: Server, fx: Fixtures, client: Client) -> None:
+        signer = client.signer
+        ready = [s for s in scenarios if self.available(s, fx, client)]
+        ready.sort(key=lambda s: s.writes)  # state-changing scenarios last
+        # Warm up (caches, the interpreter) and learn each scenario's rate to size its batches.
+        self.measure(phase, None, 8, server, None, signer, self.args.warmup, record=False)
+        for s in ready:
+            self.measure(phase, s, 8, server, fx, signer, self.args.warmup, record=False)
+        for rep in range(self.args.repeats):
+            self.log(f"{phase}: round {rep + 1} of {self.args.repeats}")
+            for conns in self.args.connections:
+                self.measure(phase, None, conns, server, None, signer, self.args.duration)
+                for s in ready:
+                    self.measure(phase, s, conns, server, fx, signer, self.args.duration)
+        self.state.rss[phase] = self.rss(server)
+
+    def rss(self, server: Server) -> dict[str, int]:
+        values = peak_rss_kib(server.pids())
+        return {"processes": len(values), "max_kib": max(values, default=0), "sum_kib": sum(values)}
+
+    # -- moto -----------------------------------------------------------------------------
+
+    def moto(self) -> None:
+        try:
+            import botocore.session
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+        except ImportError:
+            self.state.notes.append("moto: botocore not installed (run bench/setup.sh)")
+            return
+        moto_bin = Path(sys.executable).parent / "moto_server"
+        if not moto_bin.exists():
+            self.state.notes.append("moto: moto_server not installed (run bench/setup.sh)")
+            return
+        port = free_port()
+        argv = [str(moto_bin), "-H", "127.0.0.1", "-p", str(port)]
+        server = Server("moto", argv, dict(os.environ), self.out / "moto-server.log", port, health="/moto-api/")
+        server.start()
+        self.state.info["moto_command"] = " ".join(argv)
+        try:
+            session = botocore.session.get_session()
+            session.set_credentials("AKIDBENCHMOTO0000001", "bench-moto-secret-key-0123456789abcdef")
+            kms = session.create_client("kms", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
+            key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+            creds = session.get_credentials()
+            plaintext = os.urandom(64)
+            import base64
+
+            body = json.dumps({"KeyId": key_id, "Plaintext": base64.b64encode(plaintext).decode()})
+
+            def signed() -> bytes:
+                req = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body,
+                                 headers={"X-Amz-Target": "TrentService.Encrypt",
+                                          "Content-Type": "application/x-amz-json-1.1"})
+                SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
+                lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+                lines += [f"{k}: {v}" for k, v in req.headers.items()]
+                lines.append(f"Content-Length: {len(body)}")
+                return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+            # moto checks no nonce: a pool of signed requests is cycled (wraps are expected).
+            pool = [signed() for _ in range(200)]
+            check = Client("127.0.0.1", port, Signer("x", "x", "x")).send_raw(pool[0])
+            if check[0] != 200:
+                self.state.notes.append(f"moto Encrypt answered {check[0]}: {check[1][:200]!r}")
+                return
+            url = f"http://127.0.0.1:{port}/"
+            for _rep in range(self.args.repeats):
+                for conns in self.args.connections:
+                    threads = self.loader.threads(conns)
+                    self.loader.write(threads, [pool] * threads)
+                    summary, cpu, loader_cpu = self.loader.run(url, conns, self.args.duration, server.pids())
+                    n, secs = summary["requests"], summary["duration_us"] / 1e6
+                    errors = summary["err_status"] + summary["err_connect"] + summary["err_read"] + summary["err_write"] + summary["err_timeout"]
+                    run = Run("moto Encrypt 64 B", conns, "moto", n, secs, n / secs if secs else 0, summary["p50_us"] / 1000,
+                              summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0, loader_cpu)
+                    self.state.runs.append(run)
+                    self.log(f"moto   Encrypt 64 B                 c={conns:<3} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+                             f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:7.1f} us/req  errors {errors}")
+        finally:
+            server.stop()
+
+    # -- openssl ----------------------------------------------------------------------------
+
+    def openssl(self) -> None:
+        if shutil.which("openssl") is None:
+            return
+        n = str(os.cpu_count() or 1)
+        for alg, pattern, key in (("rsa2048", r"^rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)", "rsa2048_sign_per_s"),
+                                  ("ecdsap256", r"nistp256\)\s+\S+\s+\S+\s+([\d.]+)", "ecdsap256_sign_per_s")):
+            argv = ["openssl", "speed", "-seconds", str(max(1, int(self.args.duration))), "-multi", n, alg]
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            m = re.search(pattern, out, re.M)
+            if m:
+                self.state.openssl[key] = float(m.group(1))
+                self.state.info[f"openssl_{alg}_command"] = " ".join(argv)
+        self.log(f"openssl speed: {self.state.openssl}")
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    def machine(self) -> None:
+        info = self.state.info
+        info["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        info["nproc"] = os.cpu_count()
+        model = ""
+        try:
+            with open("/proc/cpuinfo") as fh:
+                model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+        except OSError:
+            pass
+        info["cpu_model"] = model
+        info["kernel"] = platform.release()
+        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        py = Path(self.args.openkms).parent / "python"
+        probe = ("import sys, sysconfig, json; a = sysconfig.get_config_var('CONFIG_ARGS') or '';"
+                 "f = (sysconfig.get_config_var('PY_CFLAGS_NODIST') or '') + (sysconfig.get_config_var('PY_CORE_LDFLAGS') or '');"
+                 "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable,"
+                 "'implementation': sys.implementation.name, 'build': ' '.join(sys.version.split()[1:]),"
+                 "'pgo': '--enable-optimizations' in a or '-fprofile-use' in f, 'lto': '--with-lto' in a or '-flto' in f,"
+                 "'real_prefix': sys.base_prefix}))")
+        try:
+            info["python"] = json.loads(subprocess.run([str(py), "-c", probe], capture_output=True, text=True,
+                                                       check=True).stdout)
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            info["python"] = {"version": "?", "executable": str(py)}
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+        info["wrk"] = (wrk.stdout + wrk.stderr).split("\n")[0].strip()
+        try:
+            import moto
+
+            info["moto"] = moto.__version__
+        except ImportError:
+            info["moto"] = "not installed"
+        info["argv"] = " ".join(shlex.quote(a) for a in sys.argv)
+
+    def run(self) -> None:
+        args = self.args
+        self.machine()
+        self.log(f"results in {self.out}; work dir {self.work}")
+        wanted = [s for s in SCENARIOS if not args.scenarios or any(p.lower() in s.name.lower() for p in args.scenarios)]
+        try:
+            server, client = self.start_openkms()
+            self.openkms = server
+            fx = Fixtures(client, sym_keys=args.keys_small)
+            self.phase("main", wanted, server, fx, client)
+            key_count = self.count_keys(client)
+            client.close()
+            server.stop()
+            self.state.info["keys_after_main"] = key_count
+            if not args.skip_moto:
+                self.moto()
+            scale = [s for s in wanted if s.scale and s.name not in self.state.unavailable]
+            if args.keys_large and scale:
+                self.scale_phase(scale, key_count)
+            if not args.skip_openssl:
+                self.openssl()
+        finally:
+            if self.openkms is not None:
+                self.openkms.stop()
+        self.state.info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        self.write_results()
+
+    def count_keys(self, client: Client) -> int:
+        try:
+            return int(client.ok("ListKeys", {"PageSize": "1"})["TotalCount"])
+        except (Unavailable, KeyError, ValueError):
+            return 0
+
+    def scale_phase(self, scale: list[Scenario], existing: int) -> None:
+        args = self.args
+        to_add = max(0, args.keys_large - existing)
+        ids_file = self.work / "bulk-ids.txt"
+        py = Path(args.openkms).parent / "python"
+        cmd = [str(py), str(HERE / "bulkload.py"), "--data-dir", str(self.data_dir), "--count", str(to_add),
+               "--out", str(ids_file)]
+        self.log(f"bulk-loading {to_add} keys: {' '.join(cmd)}")
+        env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
+        subprocess.run(cmd, check=True, env=env)
+        self.state.info["bulkload_command"] = " ".join(cmd)
+        ids = ids_file.read_text().split()
+        secrets.SystemRandom().shuffle(ids)
+        server, client = self.start_openkms()
+        self.openkms = server
+        total = self.count_keys(client)
+        self.state.info["keys_in_scale_phase"] = total
+        fx = Fixtures(client, sym_key_ids=ids, ciphertexts=args.scale_ciphertexts)
+        self.log(f"scale phase: {total} keys in the store; making {args.scale_ciphertexts} ciphertexts")
+        self.phase("scale", scale, server, fx, client)
+        client.close()
+        server.stop()
+        self.openkms = None
+
+    # -- profile ----------------------------------------------------------------------------
+
+    def profile(self) -> None:
+        """py-spy records the server (every worker) while wrk drives one scenario at a time."""
+        pyspy = Path(sys.executable).parent / "py-spy"
+        if not pyspy.exists():
+            sys.exit("bench: py-spy is not installed; run bench/setup.sh")
+        from profsummary import load, summarise
+
+        args = self.args
+        wanted = [s for s in SCENARIOS if not args.scenarios or any(p.lower() in s.name.lower() for p in args.scenarios)]
+        server, client = self.start_openkms()
+        self.openkms = server
+        fx = Fixtures(client, sym_keys=args.keys_small)
+        report = [f"# Profile of the server's request path ({time.strftime('%Y-%m-%d %H:%M')})", ""]
+        try:
+            for scenario in wanted:
+                if scenario.writes or not self.available(scenario, fx, client):
+                    continue
+                self.measure("main", scenario, 8, server, fx, client.signer, 1, record=False)  # warm, size
+                raw = self.out / f"profile-{scenario.action}.txt"
+                seconds = max(3, int(args.duration))
+                rec = subprocess.Popen([str(pyspy), "record", "--subprocesses", "--rate", "997", "--format", "raw",
+                                        "--duration", str(seconds + 1), "--pid", str(server.proc.pid),
+                                        "--output", str(raw), "--nonblocking"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+                run = self.measure("main", scenario, 8, server, fx, client.signer, seconds, record=False)
+                rec.wait(60)
+                if not raw.exists():
+                    self.log(f"{scenario.name}: py-spy wrote nothing (is ptrace allowed?)")
+                    continue
+                report += [f"## {scenario.name} (8 connections, {run.rps:,.0f} req/s while sampled)", "",
+                           summarise(load(str(raw)), 15), ""]
+                self.log(f"profiled {scenario.name}: {raw}")
+        finally:
+            client.close()
+            server.stop()
+            self.openkms = None
+        text = "\n".join(report)
+        (self.out / "profile.md").write_text(text)
+        print(text)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- results ----------------------------------------------------------------------------
+
+    def write_results(self) -> None:
+        from report import render
+
+        data = {"info": self.state.info, "runs": [asdict(r) for r in self.state.runs],
+                "unavailable": self.state.unavailable, "rss": self.state.rss, "openssl": self.state.openssl,
+                "notes": self.state.notes, "settings": {k: v for k, v in vars(self.args).items()}}
+        (self.out / "results.json").write_text(json.dumps(data, indent=1))
+        md = render(data)
+        (self.out / "results.md").write_text(md)
+        print(md)
+        if self.args.update_docs:
+            from report import update_docs
+
+            update_docs(ROOT / "docs" / "performance.md", md)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--openkms", default=str(ROOT / ".venv" / "bin" / "openkms"), help="the openkms executable")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="server worker processes")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per scenario")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds; the table shows medians")
+    ap.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
+    ap.add_argument("--wrk-threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--scheme", choices=["mix", "v1", "v3"], default="mix", help="signature scheme of the requests")
+    ap.add_argument("--scenarios", nargs="*", help="only scenarios whose name contains one of these")
+    ap.add_argument("--keys-small", type=int, default=10, help="symmetric keys in the main phase")
+    ap.add_argument("--keys-large", type=int, default=100_000, help="keys in the store in the scale phase (0: skip)")
+    ap.add_argument("--scale-ciphertexts", type=int, default=20_000, help="distinct ciphertexts (keys) for Decrypt at scale")
+    ap.add_argument("--initial-rate", type=float, default=8000, help="req/s guessed before a scenario was measured")
+    ap.add_argument("--skip-moto", action="store_true")
+    ap.add_argument("--skip-openssl", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="1 round of 2 s, 20,000 keys at scale: a smoke run")
+    ap.add_argument("--out", help="results directory (default bench/results/<time>)")
+    ap.add_argument("--update-docs", action="store_true", help="also write the table into docs/performance.md")
+    ap.add_argument("--profile", action="store_true", help="py-spy the server per scenario instead of benchmarking")
+    args = ap.parse_args()
+    if args.quick:
+        args.repeats, args.duration, args.warmup = 1, 2.0, 1.0
+        args.keys_large = min(args.keys_large, 20_000)
+        args.scale_ciphertexts = min(args.scale_ciphertexts, 2000)
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed; run bench/setup.sh (make bench does)")
+    if not Path(args.openkms).exists():
+        sys.exit(f"bench: {args.openkms} not found; run make install")
+    bench = Bench(args)
+    if args.profile:
+        bench.profile()
+    else:
+        bench.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The benchmark's scenarios: one line each.
+
+A scenario is a name, the Alibaba action it calls and a function giving the parameters of the
+i-th request from the run's :class:`~bench.fixtures.Fixtures` (keys, ciphertexts, a secret ...,
+created through the API on first use). To add one, add a line to ``SCENARIOS``::
+
+    Scenario("DescribeKey", "DescribeKey", lambda f, i: {"KeyId": f.sym_key(i)}),
+
+A scenario whose action the server does not serve yet (it answers InvalidAction.NotFound), or
+whose fixtures cannot be made, is reported as "not available" instead of stopping the run.
+``scale=True`` also runs it in the large-store phase (100,000 keys by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Params = Callable[[Any, int], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    action: str
+    params: Params
+    scale: bool = False
+    # Requests change state (CreateKey): run after the read-only scenarios.
+    writes: bool = False
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("Encrypt 64 B", "Encrypt", lambda f, i: {"KeyId": f.sym_key(i), "Plaintext": f.plaintext_64}, scale=True),
+    Scenario("Decrypt", "Decrypt", lambda f, i: {"CiphertextBlob": f.ciphertext(i)}, scale=True),
+    Scenario("GenerateDataKey", "GenerateDataKey", lambda f, i: {"KeyId": f.sym_key(i), "NumberOfBytes": "32"}),
+    Scenario("AsymmetricSign RSA_2048", "AsymmetricSign", lambda f, i: f.sign_params("RSA_2048", "RSA_PSS_SHA_256")),
+    Scenario("AsymmetricSign EC_P256", "AsymmetricSign", lambda f, i: f.sign_params("EC_P256", "ECDSA_SHA_256")),
+    Scenario("GetSecretValue", "GetSecretValue", lambda f, i: {"SecretName": f.secret_name()}),
+    Scenario("DescribeKey", "DescribeKey", lambda f, i: {"KeyId": f.sym_key(i)}),
+    Scenario("ListKeys", "ListKeys", lambda f, i: {"PageNumber": "1", "PageSize": "10"}),
+    Scenario("CreateKey", "CreateKey", lambda f, i: {"KeySpec": "Aliyun_AES_256", "Description": "bench"}, writes=True),
+]
+
+# The floor: the same server's cheapest answer, GET /health (no signature, no store).
+FLOOR = "floor (GET /health)"

@@ -1,0 +1,126 @@
+"""The hot path of the store: one-statement reads and writes on raw SQLite connections, with
+the same answers, errors and durability level as SQLAlchemy transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import bindparam, create_engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from openkms.store import engine as engine_mod
+from openkms.store.engine import Database, make_engine
+from openkms.store.schema import access_keys, metadata
+
+SELECT_AK = select(access_keys.c.access_key_id, access_keys.c.is_root, access_keys.c.created).where(
+    access_keys.c.access_key_id == bindparam("ak")
+)
+ALL_AKS = select(access_keys.c.access_key_id).order_by(access_keys.c.access_key_id)
+INSERT_AK = insert(access_keys).values(
+    access_key_id=bindparam("ak"), secret_wrapped=b"w", kek_version=1, status="Active",
+    is_root=bindparam("root"), description="", created=1.5,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A file database with the schema, as a deployment opens it."""
+    database = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}", synchronous="NORMAL"))
+    metadata.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def test_first_converts_columns_like_sqlalchemy(db: Database) -> None:
+    """A hot read answers the row SQLAlchemy would: booleans as bool, None when absent."""
+    db.hot_write(INSERT_AK, {"ak": "AK1", "root": True})
+    assert db.first(SELECT_AK, {"ak": "AK1"}) == ("AK1", True, 1.5)
+    with db.read() as conn:
+        assert tuple(conn.execute(SELECT_AK, {"ak": "AK1"}).one()) == db.first(SELECT_AK, {"ak": "AK1"})
+    assert db.first(SELECT_AK, {"ak": "nope"}) is None
+
+
+def test_all_returns_every_row_in_order(db: Database) -> None:
+    """A hot read of several rows answers them all, in the statement's order."""
+    for ak in ("B", "A", "C"):
+        db.hot_write(INSERT_AK, {"ak": ak, "root": False})
+    assert db.all(ALL_AKS, {}) == [("A",), ("B",), ("C",)]
+
+
+def test_hot_write_is_committed_and_visible_to_transactions(db: Database) -> None:
+    """A hot write has committed when it returns: an ordinary read transaction sees it."""
+    assert db.hot_write(INSERT_AK, {"ak": "AK2", "root": False}) == 1
+    with db.read() as conn:
+        assert conn.execute(select(access_keys.c.access_key_id)).scalar() == "AK2"
+
+
+def test_hot_write_raises_integrity_error_on_duplicate(db: Database) -> None:
+    """A constraint violation is SQLAlchemy's IntegrityError, as in a write() block."""
+    db.hot_write(INSERT_AK, {"ak": "AK3", "root": False})
+    with pytest.raises(IntegrityError):
+        db.hot_write(INSERT_AK, {"ak": "AK3", "root": False})
+
+
+def test_hot_connections_keep_the_durability_level(db: Database) -> None:
+    """The raw connection runs at the engine's synchronous level, in WAL mode."""
+    db.first(SELECT_AK, {"ak": "x"})
+    raw = db._raw_conn()
+    assert (
+        raw.execute("PRAGMA synchronous").fetchone()[0],
+        raw.execute("PRAGMA journal_mode").fetchone()[0],
+    ) == (1, "wal")
+
+
+def test_hot_write_waits_for_another_writer(db: Database, tmp_path: Path) -> None:
+    """A write lock held elsewhere (another process) delays a hot write; it does not fail it."""
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    release.start()
+    assert db.hot_write(INSERT_AK, {"ak": "AK4", "root": False}) == 1
+    release.join()
+    other.close()
+
+
+def test_hot_write_gives_up_after_the_busy_timeout(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock held past the busy timeout fails the statement (answered ServiceUnavailable)."""
+    monkeypatch.setattr(engine_mod, "SQLITE_BUSY_MS", 50)
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            db.hot_write(INSERT_AK, {"ak": "AK5", "root": False})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_hot_writes_are_checkpointed_in_the_background(db: Database, tmp_path: Path) -> None:
+    """The WAL of a hot-written database is copied back by the checkpoint thread, not the writer."""
+    for i in range(200):
+        db.hot_write(INSERT_AK, {"ak": f"W{i}", "root": False})
+    deadline = time.monotonic() + 5
+    check = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    try:
+        while time.monotonic() < deadline:
+            _busy, frames, done = check.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames == done:
+                break
+            time.sleep(0.05)
+        assert frames == done
+    finally:
+        check.close()
+
+
+def test_in_memory_database_uses_ordinary_transactions() -> None:
+    """Without a database file there is no hot connection: reads and writes use the pool."""
+    database = Database(create_engine("sqlite://"))
+    assert not database.hot_local
+    database.dispose()
