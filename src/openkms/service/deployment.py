@@ -22,8 +22,12 @@ from openkms.store import migrate
 from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.schema import keks, meta, nonce_metadata
 
-# The nonce file is written by every request of every worker process (see store/engine.py).
+# The nonce file is written by every request of every worker process, and the key file is read
+# by every Encrypt at random places once there are many keys: both are read through a memory map
+# (no system call per page, see store/engine.py). The map is address space; only the pages read
+# count in a process's memory, and the bound holds whatever the number of keys.
 NONCE_MMAP_BYTES = 256 * 1024 * 1024
+KEYS_MMAP_BYTES = 256 * 1024 * 1024
 
 
 class StartupError(RuntimeError):
@@ -144,7 +148,14 @@ def open_deployment(
         except RootKeyError as exc:
             raise StartupError(str(exc)) from exc
 
-        db = Database(make_engine(url, synchronous="FULL", timeout=settings.db_timeout))
+        db = Database(
+            make_engine(
+                url,
+                synchronous="FULL",
+                timeout=settings.db_timeout,
+                mmap_size=KEYS_MMAP_BYTES if is_sqlite(url) else None,
+            )
+        )
         nonce_url = settings.nonce_database_url
         nonce_db = (
             db
