@@ -1,5 +1,7 @@
 # The one entry point for people and CI. `make help` lists the targets.
 VENV ?= .venv
+# The interpreter the venv is made from (docs/performance.md: a PGO build is faster).
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
@@ -8,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@

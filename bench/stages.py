@@ -1,0 +1,115 @@
+"""CPU per stage of openkms's request path, in-process (no HTTP server, no sockets).
+
+A development aid beside bench/inproc.py: it pre-signs requests (V1 and V3) and times each
+stage of ``KMSApp`` separately over thousands of requests -- decode, signature check, nonce
+INSERT, parameter validation, handler with rendering, request log line, request id -- and
+prints the best of several rounds (the machine is shared; the minimum is the least disturbed).
+
+    .venv/bin/python bench/stages.py Encrypt
+    .venv/bin/python bench/stages.py DescribeKey --rounds 3
+
+Runs under the project's venv (it imports openkms); the request log goes to /dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from inproc import AK, SECRET, scope_of
+from signer import Signer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=["Encrypt", "DescribeKey", "GenerateDataKey"])
+    ap.add_argument("-n", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+
+    os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = AK
+    os.environ["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = SECRET
+    from openkms import logs
+    from openkms.api import REGISTRY
+    from openkms.config import Settings
+    from openkms.domain import ids
+    from openkms.server import KMSApp, _Call
+    from openkms.service import access_keys
+    from openkms.service.deployment import open_deployment
+    from openkms.wire.request import build_request
+
+    logs.configure()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logs.BatchingStreamHandler):
+            handler.stream = open(os.devnull, "w")  # noqa: SIM115
+    settings = Settings()
+    settings.data_dir = Path(tempfile.mkdtemp(prefix="openkms-stages-")) / "data"
+    dep = open_deployment(settings)
+    access_keys.ensure_root(dep)
+    app = KMSApp(dep, run_jobs=False)
+    key = app.services.keys.create(
+        key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+        description="stages", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
+        creator=dep.account_id,
+    )
+    signer = Signer("127.0.0.1:1", AK, SECRET)
+    params = {"KeyId": key.key_id}
+    if args.action == "Encrypt":
+        params["Plaintext"] = base64.b64encode(os.urandom(64)).decode()
+    spec = REGISTRY[args.action]
+    nonces = app.auth._nonces
+    best: dict[tuple[str, str], float] = {}
+
+    def timed(fn: Callable[[Any], Any], items: Sequence[Any]) -> tuple[float, list[Any]]:
+        t = time.process_time()
+        out = [fn(x) for x in items]
+        return (time.process_time() - t) / len(items) * 1e6, out
+
+    for _ in range(args.rounds):
+        for scheme in ("v1", "v3"):
+            scopes = [scope_of(signer.sign(scheme, args.action, params)) for _ in range(args.n)]
+            r: dict[str, float] = {}
+            r["decode"], reqs = timed(
+                lambda sc: build_request(
+                    sc[0]["method"], sc[0]["path"], sc[0]["query_string"], sc[0]["headers"], sc[1]
+                ),
+                scopes,
+            )
+            real_use = nonces.use
+            nonces.use = lambda *a: True  # type: ignore[method-assign]
+            r["signature"], _ = timed(app.auth.authenticate, reqs)
+            nonces.use = real_use  # type: ignore[method-assign]
+            r["nonce"], _ = timed(lambda i, use=real_use: use(AK, os.urandom(16).hex(), 1e10, 0), range(args.n))
+            r["params"], bound = timed(lambda q: spec.bind(q.params), reqs)
+            calls = []
+            for q, kw in zip(reqs, bound, strict=True):
+                call = _Call("REQUEST-ID", time.perf_counter())
+                call.req, call.spec, call.kwargs, call.caller = q, spec, kw, AK
+                calls.append(call)
+            r["handler+render"], answers = timed(app._handle, calls)
+            assert answers[0][0] == 200, answers[0]
+            r["log line"], _ = timed(lambda c: app._log(c, (200, b"", b"")), calls)
+            r["request id"], _ = timed(lambda i: ids.new_request_id(), range(args.n))
+            for stage, value in r.items():
+                best[(scheme, stage)] = min(best.get((scheme, stage), 1e9), value)
+    stages = ["decode", "signature", "nonce", "params", "handler+render", "log line", "request id"]
+    print(f"| {args.action}: µs of CPU per request (best of {args.rounds}) | " + " | ".join(stages) + " | total |")
+    print("|---|" + "---:|" * (len(stages) + 1))
+    for scheme in ("v1", "v3"):
+        values = [best[(scheme, s)] for s in stages]
+        print(f"| {scheme.upper()} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {sum(values):.1f} |")
+    dep.close()
+
+
+if __name__ == "__main__":
+    main()
