@@ -49,17 +49,20 @@ class AsymmetricService:
     # -- rules ----------------------------------------------------------------------------
 
     def _target(self, key_ref: str, version_id: str | None, usage: str, algorithm: str) -> _Target:
-        with self.dep.db.read() as conn:
-            key = self.keys.load(conn, key_ref)
-            keystate.require_usable(key.key_state)
-            spec = SPECS[key.key_spec]
-            algorithms.require_usage(spec, key.key_usage, usage)
-            algorithms.check_algorithm(spec, usage, algorithm)
-            vid = version_id if version_id is not None else key.primary_version_id
-            row = repo.get_version_row(conn, vid) if vid else None
-        if row is None or row.key_id != key.key_id:
+        # Two one-statement reads on the store's hot path (KeyService.get), not a read
+        # transaction: a version row never changes but for losing its material, which the
+        # material read that follows for a private-key operation sees.
+        key = self.keys.get(key_ref)
+        keystate.require_usable(key.key_state)
+        spec = SPECS[key.key_spec]
+        algorithms.require_usage(spec, key.key_usage, usage)
+        algorithms.check_algorithm(spec, usage, algorithm)
+        vid = version_id if version_id is not None else key.primary_version_id
+        row = repo.find_version_public(self.dep.db, vid) if vid else None
+        if row is None or row[0] != key.key_id:
             raise errors.KeyVersionNotFound()
-        return _Target(key, spec, row.version_id, row.public_key_der)
+        assert vid is not None
+        return _Target(key, spec, vid, row[1])
 
     # -- parsed-key cache -----------------------------------------------------------------
 

@@ -37,6 +37,17 @@ def find_alias_target(db: Database, alias_name: str) -> str | None:
     return str(row[0]) if row is not None else None
 
 
+_VERSION_PUBLIC = select(key_versions.c.key_id, key_versions.c.public_key_der).where(
+    key_versions.c.version_id == bindparam("version_id")
+)
+
+
+def find_version_public(db: Database, version_id: str) -> tuple[str, bytes | None] | None:
+    """(key id, public key DER) of a key version, read on the hot path."""
+    row = db.first(_VERSION_PUBLIC, {"version_id": version_id})
+    return (row[0], row[1]) if row is not None else None
+
+
 def find_version_material(db: Database, version_id: str) -> tuple[str, int | None, bytes | None] | None:
     """(key id, KEK version, wrapped material) of a key version, read on the hot path."""
     row = db.first(_VERSION_BY_ID, {"version_id": version_id})
