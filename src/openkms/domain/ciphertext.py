@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openkms.domain.errors import InvalidCiphertext, InvalidValue, UnsupportedOperation
+from openkms.domain.text import utf8_within
 
 VERSION_ID_LEN = 36
 IV_LEN = 12
@@ -154,13 +155,7 @@ def plaintext_bytes(text: str, parameter: str = "Plaintext") -> bytes:
     Raises:
         InvalidValue: more than 6144 bytes, or not encodable.
     """
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidValue(parameter, "It must be valid Unicode.") from None
-    if len(data) > MAX_PLAINTEXT_BYTES:
-        raise InvalidValue(parameter, f"It must be at most {MAX_PLAINTEXT_BYTES} bytes.")
-    return data
+    return utf8_within(text, MAX_PLAINTEXT_BYTES, parameter)
 
 
 # -- which keys make blobs ----------------------------------------------------------------------

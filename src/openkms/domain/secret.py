@@ -22,6 +22,7 @@ from openkms.domain.errors import (
 )
 from openkms.domain.key import parse_interval
 from openkms.domain.keypolicy import check_key_policy
+from openkms.domain.text import utf8_within
 
 GENERIC = "Generic"
 SECRET_TYPES = (GENERIC, "Rds", "Redis", "RAMCredentials", "ECS", "PolarDB")
@@ -139,13 +140,7 @@ def secret_data_bytes(data: str, parameter: str = "SecretData") -> bytes:
     Text and binary values are both opaque strings (a binary value is usually Base64, but it is
     neither checked nor decoded: the official client hands the string's bytes to its caller).
     """
-    try:
-        raw = data.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidValue(parameter, "It must be valid Unicode.") from None
-    if len(raw) > MAX_SECRET_DATA_BYTES:
-        raise InvalidValue(parameter, f"It must be at most {MAX_SECRET_DATA_BYTES} bytes.")
-    return raw
+    return utf8_within(data, MAX_SECRET_DATA_BYTES, parameter)
 
 
 def check_label(value: str, parameter: str, limit: int) -> None:
