@@ -3,6 +3,11 @@
 Order of checks, chosen so that nothing unauthenticated can consume state: the timestamp
 window first, then the signature (constant-time), then the AccessKey's status, and only then
 the nonce, which is recorded in the shared store.
+
+:meth:`Authenticator.verify` does every check but the nonce and returns the claim on it; on
+the event loop the server records the claims of many requests in one transaction
+(:class:`openkms.service.nonces.NonceBatcher`). :meth:`Authenticator.authenticate` is both
+steps for one request.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from openkms.domain.clock import Clock, parse_iso
+from openkms.service.nonces import NonceUse
 from openkms.wire import errors, signing
 from openkms.wire.request import WireRequest
 
@@ -39,17 +45,33 @@ class Principal:
     scheme: str
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request whose signature, time and AccessKey passed; its nonce is not recorded yet."""
+
+    principal: Principal
+    nonce: NonceUse
+
+
 class Authenticator:
     def __init__(
         self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900
     ) -> None:
         self._credentials = credentials
-        self._nonces = nonces
+        self.nonces = nonces
         self._clock = clock
         self._window = window
 
     def authenticate(self, req: WireRequest) -> Principal:
-        """Verify the request's signature and freshness; raises a wire error otherwise."""
+        """Verify the request's signature and freshness and record its nonce; raises a wire
+        error otherwise."""
+        verified = self.verify(req)
+        if not self.nonces.use(*verified.nonce):
+            raise errors.SignatureNonceUsed()
+        return verified.principal
+
+    def verify(self, req: WireRequest) -> Verified:
+        """Every check but the nonce's; raises a wire error on the first that fails."""
         authorization = req.header("authorization")
         if authorization is not None and authorization.lstrip().startswith("ACS"):
             return self._v3_or_v4(req, authorization)
@@ -76,15 +98,13 @@ class Authenticator:
             raise errors.InvalidAccessKeyIdNotFound()
         return found
 
-    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Principal:
+    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Verified:
         if not active:
             raise errors.ForbiddenAccessKey()
-        now = self._clock.now()
         # Keep the record past both edges of the window: a timestamp up to `window` in the
         # future stays acceptable until ts + window.
-        if not self._nonces.use(access_key_id, nonce, ts + self._window + 60, now):
-            raise errors.SignatureNonceUsed()
-        return Principal(access_key_id, scheme)
+        claim = NonceUse(access_key_id, nonce, ts + self._window + 60, self._clock.now())
+        return Verified(Principal(access_key_id, scheme), claim)
 
     @staticmethod
     def _check_nonce(nonce: str | None, name: str) -> str:
@@ -96,7 +116,7 @@ class Authenticator:
 
     # -- V1 -------------------------------------------------------------------------------
 
-    def _v1(self, req: WireRequest) -> Principal:
+    def _v1(self, req: WireRequest) -> Verified:
         p = req.params
         given = p.get("Signature")
         access_key_id = p.get("AccessKeyId")
@@ -122,7 +142,7 @@ class Authenticator:
 
     # -- V3 / V4 --------------------------------------------------------------------------
 
-    def _v3_or_v4(self, req: WireRequest, value: str) -> Principal:
+    def _v3_or_v4(self, req: WireRequest, value: str) -> Verified:
         auth = signing.parse_authorization(value)
         if auth is None:
             raise errors.IncompleteSignature()

@@ -31,7 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from openkms.api import REGISTRY, ActionSpec
 from openkms.api.errors import to_wire
-from openkms.auth import Authenticator
+from openkms.auth import Authenticator, Verified
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
@@ -42,7 +42,7 @@ from openkms.service.context import CallContext, Caller, Services
 from openkms.service.deployment import Deployment
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
-from openkms.service.nonces import SQLNonceStore
+from openkms.service.nonces import NonceBatcher, SQLNonceStore
 from openkms.service.secrets import SecretService
 from openkms.service.tags import TagService
 from openkms.service.versions import VersionService
@@ -73,9 +73,9 @@ class KMSApp:
             asymmetric=AsymmetricService(dep, keys),
             secrets=SecretService(dep, keys),
         )
-        self.auth = Authenticator(
-            CredentialStore(dep), SQLNonceStore(dep.nonce_db), dep.clock, dep.settings.time_window
-        )
+        nonce_store = SQLNonceStore(dep.nonce_db)
+        self.auth = Authenticator(CredentialStore(dep), nonce_store, dep.clock, dep.settings.time_window)
+        self.nonce_batch = NonceBatcher(nonce_store)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
         self.jobs = (
@@ -138,7 +138,7 @@ class KMSApp:
         """Decode and authenticate on the loop; run the handler there too if its action is
         ``inline``, else on the pool (bounded by ``request_timeout``)."""
         call = _Call(request_id, time.perf_counter())
-        response = self._front(call, scope, body, too_large)
+        response = await self._front_async(call, scope, body, too_large)
         if response is None:
             assert call.spec is not None
             if call.spec.inline:
@@ -188,33 +188,60 @@ class KMSApp:
         Returns the error answer, or None with ``call`` ready for :meth:`_handle`.
         """
         try:
-            req = call.req = build_request(
-                scope["method"],
-                scope["path"],
-                scope.get("query_string", b""),
-                scope.get("headers", []),
-                body,
-                client=(scope.get("client") or ("", 0))[0],
-            )
-            if too_large:
-                raise errors.InvalidParameter(reason="The request body is too large.")
-            if req.method not in ("GET", "POST"):
-                raise errors.UnsupportedHTTPMethod()
-            call.action = req.action or "-"
-            if req.path != "/" or not req.action:
-                raise errors.InvalidActionNotFound()
-            if req.version != API_VERSION:
-                raise errors.InvalidVersion()
-            spec = REGISTRY.get(req.action)
-            if spec is None:
-                raise errors.InvalidActionNotFound()
-            principal = self.auth.authenticate(req)
-            call.caller = principal.access_key_id
-            call.kwargs = spec.bind(req.params)
-            call.spec = spec
+            spec, verified = self._verify(call, scope, body, too_large)
+            if not self.auth.nonces.use(*verified.nonce):
+                raise errors.SignatureNonceUsed()
+            self._bind(call, spec)
             return None
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
+
+    async def _front_async(
+        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
+    ) -> Response | None:
+        """:meth:`_front` on the event loop: the nonce joins the loop iteration's batch."""
+        try:
+            spec, verified = self._verify(call, scope, body, too_large)
+            if not await self.nonce_batch.use(verified.nonce):
+                raise errors.SignatureNonceUsed()
+            self._bind(call, spec)
+            return None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+
+    def _verify(
+        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
+    ) -> tuple[ActionSpec, Verified]:
+        """Decode, check Version and Action, verify everything of the signature but the nonce."""
+        req = call.req = build_request(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("headers", []),
+            body,
+            client=(scope.get("client") or ("", 0))[0],
+        )
+        if too_large:
+            raise errors.InvalidParameter(reason="The request body is too large.")
+        if req.method not in ("GET", "POST"):
+            raise errors.UnsupportedHTTPMethod()
+        call.action = req.action or "-"
+        if req.path != "/" or not req.action:
+            raise errors.InvalidActionNotFound()
+        if req.version != API_VERSION:
+            raise errors.InvalidVersion()
+        spec = REGISTRY.get(req.action)
+        if spec is None:
+            raise errors.InvalidActionNotFound()
+        verified = self.auth.verify(req)
+        call.caller = verified.principal.access_key_id
+        return spec, verified
+
+    @staticmethod
+    def _bind(call: _Call, spec: ActionSpec) -> None:
+        assert call.req is not None
+        call.kwargs = spec.bind(call.req.params)
+        call.spec = spec
 
     def _handle(self, call: _Call) -> Response:
         """Run a bound action's handler and render its answer; never raises."""

@@ -221,6 +221,33 @@ def test_race_to_both_workers_is_served_once(two_workers: tuple[ServerProcess, d
         assert {results[p][2] for p in pids} == set(pids)
 
 
+@pytest.mark.parametrize("scheme", ["v1", "v3"])
+def test_burst_of_one_request_on_many_connections_is_served_once(server: ServerProcess, scheme: str) -> None:
+    """The same request fired on 12 connections at once (their nonce checks share one batch
+    of the replay guard), 10 times: exactly one 200, every other answer SignatureNonceUsed."""
+    conns = [_connect(server.endpoint) for _ in range(12)]
+    try:
+        for i in range(10):
+            req = sign(scheme, server.endpoint, "ListKeys", {"PageSize": str(1 + i % 5)})
+            go = threading.Barrier(len(conns))
+            codes: list[tuple[int, str]] = []
+
+            def fire(conn: http.client.HTTPConnection, req: Signed = req, go: threading.Barrier = go,
+                     codes: list[tuple[int, str]] = codes) -> None:
+                go.wait()
+                codes.append(send(conn, req)[:2])
+
+            threads = [threading.Thread(target=fire, args=(c,)) for c in conns]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert [(200, "")] + [(400, "SignatureNonceUsed")] * 11 == sorted(codes), codes
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_replay_after_kill9_is_refused(tmp_path: Path) -> None:
     """Nonces survive kill -9 too (not only a clean restart): the replay after it is SignatureNonceUsed."""
     srv = ServerProcess(tmp_path / "data")

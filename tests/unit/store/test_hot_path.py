@@ -124,3 +124,27 @@ def test_in_memory_database_uses_ordinary_transactions() -> None:
     database = Database(create_engine("sqlite://"))
     assert not database.hot_local
     database.dispose()
+
+
+def test_hot_batch_commits_all_or_nothing(db: Database) -> None:
+    """A hot batch commits every statement when its block ends, and none if the block raises."""
+    with db.hot_batch() as run:
+        assert 1 == run(INSERT_AK, {"ak": "B1", "root": False})
+        assert 1 == run(INSERT_AK, {"ak": "B2", "root": False})
+    with pytest.raises(RuntimeError), db.hot_batch() as run:
+        run(INSERT_AK, {"ak": "B3", "root": False})
+        raise RuntimeError("abandon the batch")
+    assert [("B1",), ("B2",)] == db.all(ALL_AKS, {})
+
+
+def test_hot_batch_waits_for_another_writer(db: Database, tmp_path: Path) -> None:
+    """A write lock held elsewhere delays a hot batch's BEGIN; it does not fail it."""
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    release.start()
+    with db.hot_batch() as run:
+        assert 1 == run(INSERT_AK, {"ak": "B4", "root": False})
+    release.join()
+    other.close()
+    assert [("B4",)] == db.all(ALL_AKS, {})
