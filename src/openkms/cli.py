@@ -80,6 +80,7 @@ def _configure_logging() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from openkms.http import OneSendProtocol
     from openkms.service import access_keys
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
@@ -131,7 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=s.port,
         workers=s.workers if s.workers > 1 else None,
         loop="auto",
-        http="auto",
+        http=OneSendProtocol,
         access_log=False,
         log_level="warning",
         ssl_certfile=str(args.tls_cert) if tls else None,

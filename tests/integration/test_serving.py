@@ -64,3 +64,37 @@ def test_every_worker_process_writes_the_request_log(tmp_path: Path) -> None:
         srv.stop()
     assert sum(1 for ln in lines if (ln["action"], ln["status"], ln["code"]) == ("ListKeys", 200, "-")) == 6
     assert sum(1 for ln in lines if (ln["action"], ln["code"]) == ("DescribeKey", "Forbidden.KeyNotFound")) == 1
+
+
+def test_head_and_get_answers_share_one_kept_alive_connection(server: ServerProcess) -> None:
+    """HEAD /health (a head with no body) is answered at once, and the connection then serves
+    whole answers to further requests: the one-send transport holds nothing back."""
+    host, port = server.endpoint.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        answers = []
+        for method in ("HEAD", "GET", "HEAD", "GET"):
+            conn.request(method, "/health")
+            resp = conn.getresponse()
+            answers.append((method, resp.status, resp.read()))
+    finally:
+        conn.close()
+    assert answers == [
+        ("HEAD", 200, b""), ("GET", 200, b'{"Status":"ok"}'), ("HEAD", 200, b""), ("GET", 200, b'{"Status":"ok"}'),
+    ]
+
+
+def test_each_answer_arrives_in_one_segment(server: ServerProcess) -> None:
+    """Head and body of an answer leave in one write: the first read after the answer begins
+    holds all of it (two writes would be two segments on a TCP_NODELAY socket)."""
+    host, port = server.endpoint.split(":")
+    whole = 0
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(20):
+            sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            first = sock.recv(65536)
+            whole += first.endswith(b'{"Status":"ok"}')
+            while not first.endswith(b'{"Status":"ok"}'):
+                first += sock.recv(65536)
+    assert whole == 20

@@ -73,9 +73,9 @@ def test_use_many_records_a_batch_in_one_transaction(tmp_path: Path) -> None:
         ]
     )
     store._db.set_trace(None)
-    assert [True, False, True, False, True] == verdicts
-    assert 1 == sum(s.startswith("BEGIN") for s in statements)
-    assert 1 == sum(s == "COMMIT" for s in statements)
+    assert verdicts == [True, False, True, False, True]
+    assert sum(s.startswith("BEGIN") for s in statements) == 1
+    assert sum(s == "COMMIT" for s in statements) == 1
     assert not store.use("AK1", "fresh", 1000.0, 300.0)
     assert not store.use("AK1", "stale", 1000.0, 300.0)
 
@@ -110,8 +110,8 @@ def test_claims_of_one_loop_iteration_share_one_batch() -> None:
         return list(verdicts), later
 
     verdicts, later = asyncio.run(scenario())
-    assert ([True, True, False, True], False) == (verdicts, later)
-    assert [4, 1] == [len(b) for b in store.batches]
+    assert (verdicts, later) == ([True, True, False, True], False)
+    assert [len(b) for b in store.batches] == [4, 1]
 
 
 def test_a_failed_batch_fails_every_waiting_request() -> None:

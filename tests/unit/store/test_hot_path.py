@@ -129,12 +129,12 @@ def test_in_memory_database_uses_ordinary_transactions() -> None:
 def test_hot_batch_commits_all_or_nothing(db: Database) -> None:
     """A hot batch commits every statement when its block ends, and none if the block raises."""
     with db.hot_batch() as run:
-        assert 1 == run(INSERT_AK, {"ak": "B1", "root": False})
-        assert 1 == run(INSERT_AK, {"ak": "B2", "root": False})
+        assert run(INSERT_AK, {"ak": "B1", "root": False}) == 1
+        assert run(INSERT_AK, {"ak": "B2", "root": False}) == 1
     with pytest.raises(RuntimeError), db.hot_batch() as run:
         run(INSERT_AK, {"ak": "B3", "root": False})
         raise RuntimeError("abandon the batch")
-    assert [("B1",), ("B2",)] == db.all(ALL_AKS, {})
+    assert db.all(ALL_AKS, {}) == [("B1",), ("B2",)]
 
 
 def test_hot_batch_waits_for_another_writer(db: Database, tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_hot_batch_waits_for_another_writer(db: Database, tmp_path: Path) -> Non
     release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
     release.start()
     with db.hot_batch() as run:
-        assert 1 == run(INSERT_AK, {"ak": "B4", "root": False})
+        assert run(INSERT_AK, {"ak": "B4", "root": False}) == 1
     release.join()
     other.close()
-    assert [("B4",)] == db.all(ALL_AKS, {})
+    assert db.all(ALL_AKS, {}) == [("B4",)]
