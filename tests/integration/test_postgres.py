@@ -417,11 +417,11 @@ def test_get_secret_value_reads_one_snapshot(
             encryption_key_id=None, tag_map={}, policy=None,
         )
         svc.put_value("pg-secret", "v2", "two", "text", ["ACSCurrent"])
-        assert ["two", "one", "two"] == [
+        assert [
             svc.get_value("pg-secret", None, None).data,
             svc.get_value("pg-secret", None, "ACSPrevious").data,
             svc.get_value("pg-secret", "v2", "ACSCurrent").data,
-        ]
+        ] == ["two", "one", "two"]
         read_secret = secret_repo.find_secret
 
         def then_delete(db, name):  # type: ignore[no-untyped-def]
@@ -434,7 +434,7 @@ def test_get_secret_value_reads_one_snapshot(
         monkeypatch.setattr(secret_repo, "find_secret", then_delete)
         during = svc.get_value("pg-secret", None, None)
         monkeypatch.undo()
-        assert ("v2", "two", ["ACSCurrent"]) == (during.version_id, during.data, during.stages)
+        assert (during.version_id, during.data, during.stages) == ("v2", "two", ["ACSCurrent"])
         with pytest.raises(errors.ResourceNotFound):
             svc.get_value("pg-secret", None, None)
     finally:

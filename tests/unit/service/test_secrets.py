@@ -236,8 +236,8 @@ class TestGetValueSnapshot:
         finally:
             world.dep.db.set_trace(None)
             event.remove(world.dep.db.engine, "before_cursor_execute", on_pool)
-        assert ["second", "first", "second"] == answers
-        assert ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 3) == (pooled, hot)
+        assert answers == ["second", "first", "second"]
+        assert (pooled, hot) == ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 3)
 
     def test_a_change_between_its_reads_is_not_seen(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         """A secret deleted, and another's stage moved, after GetSecretValue read the secret row
@@ -264,7 +264,7 @@ class TestGetValueSnapshot:
         monkeypatch.setattr(secret_repo, "find_secret", then_change)
         during = [seen("gone", None), seen("moved", "custom")]
         monkeypatch.undo()
-        assert [("v1", "kept", [CURRENT]), ("v2", "two", ["custom"])] == during
-        assert ("v1", "one", [CURRENT, "custom"]) == seen("moved", "custom")
+        assert during == [("v1", "kept", [CURRENT]), ("v2", "two", ["custom"])]
+        assert seen("moved", "custom") == ("v1", "one", [CURRENT, "custom"])
         with pytest.raises(errors.ResourceNotFound):
             seen("gone", None)

@@ -166,7 +166,7 @@ def test_snapshot_reads_one_state_while_another_connection_commits(db: Database,
     finally:
         other.close()
     assert (before, None) == inside
-    assert [("A",), ("B",)] == after
+    assert after == [("A",), ("B",)]
 
 
 def test_snapshot_ends_its_transaction_when_the_block_raises(db: Database) -> None:
@@ -175,11 +175,11 @@ def test_snapshot_ends_its_transaction_when_the_block_raises(db: Database) -> No
     with pytest.raises(KeyError), db.hot_snapshot():
         db.first(SELECT_AK, {"ak": "A"})
         raise KeyError("boom")
-    assert False is db._raw_conn().in_transaction
+    assert db._raw_conn().in_transaction is False
     db.hot_write(INSERT_AK, {"ak": "C", "root": False})
     with db.hot_snapshot():
-        assert [("C",)] == db.all(ALL_AKS, {})
-    assert False is db._raw_conn().in_transaction
+        assert db.all(ALL_AKS, {}) == [("C",)]
+    assert db._raw_conn().in_transaction is False
 
 
 def test_snapshot_refuses_nesting_and_writes(db: Database) -> None:
@@ -192,9 +192,9 @@ def test_snapshot_refuses_nesting_and_writes(db: Database) -> None:
             db.hot_write(INSERT_AK, {"ak": "D", "root": False})
         with pytest.raises(RuntimeError, match="only reads"), db.hot_batch():
             pass
-        assert [] == db.all(ALL_AKS, {})
-    assert False is db._raw_conn().in_transaction
-    assert 1 == db.hot_write(INSERT_AK, {"ak": "D", "root": False})
+        assert db.all(ALL_AKS, {}) == []
+    assert db._raw_conn().in_transaction is False
+    assert db.hot_write(INSERT_AK, {"ak": "D", "root": False}) == 1
 
 
 def test_snapshot_of_an_in_memory_database_uses_one_read_transaction() -> None:
@@ -204,5 +204,5 @@ def test_snapshot_of_an_in_memory_database_uses_one_read_transaction() -> None:
     with database.write() as conn:
         conn.execute(INSERT_AK, {"ak": "M", "root": True})
     with database.hot_snapshot():
-        assert (("M", True, 1.5), [("M",)]) == (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {}))
+        assert (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {})) == (("M", True, 1.5), [("M",)])
     database.dispose()
