@@ -48,7 +48,7 @@ def scope_of(raw: bytes) -> tuple[dict, bytes]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", help="ListKeys, DescribeKey, Encrypt, Decrypt, GenerateDataKey, health")
+    ap.add_argument("action", help="ListKeys, DescribeKey, Encrypt, Decrypt, GenerateDataKey, GetSecretValue, health")
     ap.add_argument("-n", type=int, default=20000)
     ap.add_argument("--scheme", choices=["v1", "v3", "mix"], default="mix")
     ap.add_argument("--profile", choices=["none", "cprofile", "pyinstrument"], default="none")
@@ -90,6 +90,13 @@ def main() -> None:
         "Encrypt": {"KeyId": key.key_id, "Plaintext": plaintext},
         "GenerateDataKey": {"KeyId": key.key_id},
     }
+    if args.action == "GetSecretValue":
+        # A secret as bench/fixtures.py makes one (under the service-managed default key).
+        app.services.secrets.create(
+            name="inproc-secret", version_id="v1", data="bench-secret-value-" + os.urandom(8).hex(),
+            data_type="text", description="", encryption_key_id=None, tag_map={}, policy=None,
+        )
+        params["GetSecretValue"] = {"SecretName": "inproc-secret"}
 
     sent: list[tuple[int, bytes]] = []
 

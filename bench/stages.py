@@ -36,7 +36,7 @@ BATCH = 4
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["Encrypt", "DescribeKey", "GenerateDataKey"])
+    ap.add_argument("action", choices=["Encrypt", "DescribeKey", "GenerateDataKey", "GetSecretValue"])
     ap.add_argument("-n", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
@@ -71,6 +71,13 @@ def main() -> None:
     params = {"KeyId": key.key_id}
     if args.action == "Encrypt":
         params["Plaintext"] = base64.b64encode(os.urandom(64)).decode()
+    if args.action == "GetSecretValue":
+        # A secret as bench/fixtures.py makes one (under the service-managed default key).
+        app.services.secrets.create(
+            name="stages-secret", version_id="v1", data="bench-secret-value-" + os.urandom(8).hex(),
+            data_type="text", description="", encryption_key_id=None, tag_map={}, policy=None,
+        )
+        params = {"SecretName": "stages-secret"}
     spec = REGISTRY[args.action]
     nonces = app.auth.nonces
     best: dict[tuple[str, str], float] = {}

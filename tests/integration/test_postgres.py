@@ -29,12 +29,15 @@ from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
 from sqlalchemy.engine import make_url
 
 from openkms.config import Settings
+from openkms.domain import errors
 from openkms.rootkey.file import create as create_root_key
 from openkms.service.access_keys import CACHE_SECONDS
 from openkms.service.deployment import StartupError, open_deployment
 from openkms.service.keys import KeyService
+from openkms.service.secrets import SecretService
 from openkms.store import keys as repo
 from openkms.store import migrate
+from openkms.store import secrets as secret_repo
 from openkms.store.engine import make_nullpool_engine
 from tests.support.clients import OldClient, RawSigner, tea_client
 from tests.support.postgres import PostgresDatabase
@@ -396,6 +399,44 @@ def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatab
             final = repo.get_key(conn, key_id)
         assert final is not None
         assert ("second", first.revision + 2) == (final.description, final.revision)
+    finally:
+        dep.close()
+
+
+def test_get_secret_value_reads_one_snapshot(
+    pg: PostgresDatabase, root_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL GetSecretValue's reads share one snapshot too (READ COMMITTED would give each
+    its own): a secret deleted after its row was read is still answered; reads after that
+    are refused, and a second snapshot inside the first is a RuntimeError."""
+    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    try:
+        svc = SecretService(dep, KeyService(dep))
+        svc.create(
+            name="pg-secret", version_id="v1", data="one", data_type="text", description="",
+            encryption_key_id=None, tag_map={}, policy=None,
+        )
+        svc.put_value("pg-secret", "v2", "two", "text", ["ACSCurrent"])
+        assert [
+            svc.get_value("pg-secret", None, None).data,
+            svc.get_value("pg-secret", None, "ACSPrevious").data,
+            svc.get_value("pg-secret", "v2", "ACSCurrent").data,
+        ] == ["two", "one", "two"]
+        read_secret = secret_repo.find_secret
+
+        def then_delete(db, name):  # type: ignore[no-untyped-def]
+            found = read_secret(db, name)
+            with pytest.raises(RuntimeError, match="does not nest"), db.hot_snapshot():
+                pass
+            svc.delete(name, force=True, window_days=30)  # commits on another connection
+            return found
+
+        monkeypatch.setattr(secret_repo, "find_secret", then_delete)
+        during = svc.get_value("pg-secret", None, None)
+        monkeypatch.undo()
+        assert (during.version_id, during.data, during.stages) == ("v2", "two", ["ACSCurrent"])
+        with pytest.raises(errors.ResourceNotFound):
+            svc.get_value("pg-secret", None, None)
     finally:
         dep.close()
 

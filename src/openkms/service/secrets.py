@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -86,9 +86,31 @@ class VersionInfo:
 
 
 def stage_order(stages: Mapping[str, str], version_id: str) -> list[str]:
-    """The stages on one version: ACSCurrent, ACSPrevious, then custom stages by name."""
-    mine = [s for s, v in stages.items() if v == version_id]
+    """The stages on one version, in the order of :func:`stages_in_order`."""
+    return stages_in_order([s for s, v in stages.items() if v == version_id])
+
+
+def stages_in_order(mine: Collection[str]) -> list[str]:
+    """Stages as answered: ACSCurrent, ACSPrevious, then custom stages by name."""
     return [s for s in RESERVED_STAGES if s in mine] + sorted(s for s in mine if s not in RESERVED_STAGES)
+
+
+def _usable(secret: Secret | None, allow_pending: bool) -> Secret:
+    """The secret read, or its error: not found, or pending deletion unless ``allow_pending``."""
+    if secret is None:
+        raise errors.ResourceNotFound(NOT_FOUND)
+    if secret.pending_deletion and not allow_pending:
+        raise errors.SecretInDeleteWindow()
+    return secret
+
+
+def _stored_blob(stored: bytes) -> Blob:
+    """A stored value's parts: it is a CiphertextBlob's bytes (key version id, IV, sealed)."""
+    return Blob(
+        stored[:VERSION_ID_LEN].decode("ascii", errors="replace"),
+        stored[VERSION_ID_LEN:HEADER_LEN],
+        stored[HEADER_LEN:],
+    )
 
 
 class SecretService:
@@ -103,12 +125,7 @@ class SecretService:
 
     @staticmethod
     def _load(conn: Connection, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
-        secret = repo.get_secret(conn, name, for_update=lock)
-        if secret is None:
-            raise errors.ResourceNotFound(NOT_FOUND)
-        if secret.pending_deletion and not allow_pending:
-            raise errors.SecretInDeleteWindow()
-        return secret
+        return _usable(repo.get_secret(conn, name, for_update=lock), allow_pending)
 
     def _change(
         self, ref: str, apply: Callable[[Connection, Secret, float], T], *, allow_pending: bool = False
@@ -200,26 +217,22 @@ class SecretService:
 
     def _open(
         self,
-        conn: Connection,
         secret: Secret,
         version_id: str,
         data_type: str,
-        stored: bytes,
+        blob: Blob,
+        owner: tuple[bool, Key | None],
         *,
         dry_run: bool = False,
     ) -> str:
         """Decrypt a stored value after checking its CMK may decrypt (the key's state error if not).
-        The key is read on ``conn``, in the transaction that read the value.
+        ``owner`` is what key_of_version answered for the blob's key version, read in the
+        transaction (or snapshot) that read the value.
 
         A stored value that names no key version, another key, or fails authentication is
         damage to the store, not a client error: it raises RuntimeError (InternalFailure).
         """
-        blob = Blob(
-            stored[:VERSION_ID_LEN].decode("ascii", errors="replace"),
-            stored[VERSION_ID_LEN:HEADER_LEN],
-            stored[HEADER_LEN:],
-        )
-        exists, key = key_repo.key_of_version(conn, blob.version_id)
+        exists, key = owner
         if not exists:
             raise RuntimeError(f"the value of secret version {version_id!r} names no key version")
         if key is None:
@@ -322,23 +335,26 @@ class SecretService:
         Given both, the version must carry the stage. Not found is 404 Forbidden.ResourceNotFound.
         """
         name = self.name_of(ref)
-        with self.dep.db.read() as conn:
-            secret = self._load(conn, name)
-            stages = repo.get_stages(conn, name)
-            if version_id is None:
-                version_id = stages.get(stage or CURRENT)
-                if version_id is None:
-                    raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-            found = repo.get_ciphertext(conn, name, version_id)
-            if found is None:
+        db = self.dep.db
+        # The secret, the version with its stages and the CMK are read in one snapshot (three
+        # hot statements), so a concurrent PutSecretValue or UpdateSecretVersionStage is seen
+        # whole or not at all: never a spurious 404, never a version without the asked stage.
+        with db.hot_snapshot():
+            secret = _usable(repo.find_secret(db, name), allow_pending=False)
+            value = repo.find_value(db, name, version_id, stage or CURRENT)
+            if value is None or (stage is not None and stage not in value.stages):
                 raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-            row, stored = found
-            on_version = stage_order(stages, version_id)
-            if stage is not None and stage not in on_version:
-                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-            # One read transaction for the secret, its stages, the value and the CMK's state.
-            data = self._open(conn, secret, version_id, row.secret_data_type, stored, dry_run=dry_run)
-        return SecretValue(secret, version_id, row.secret_data_type, data, row.create_time, on_version)
+            blob = _stored_blob(value.ciphertext)
+            owner = key_repo.find_key_of_version(db, blob.version_id)
+        data = self._open(secret, value.version_id, value.secret_data_type, blob, owner, dry_run=dry_run)
+        return SecretValue(
+            secret,
+            value.version_id,
+            value.secret_data_type,
+            data,
+            value.create_time,
+            stages_in_order(value.stages),
+        )
 
     def put_value(
         self, ref: str, version_id: str, data: str, data_type: str, requested: list[str]
@@ -359,8 +375,10 @@ class SecretService:
                 stages = repo.get_stages(conn, name)
                 existing = None
                 if found is not None:
+                    blob = _stored_blob(found[1])
+                    owner = key_repo.key_of_version(conn, blob.version_id)
                     # Opened even when the type differs, so both refusals cost the same work.
-                    existing = self._open(conn, secret, version_id, found[0].secret_data_type, found[1])
+                    existing = self._open(secret, version_id, found[0].secret_data_type, blob, owner)
             if found is not None:
                 assert existing is not None
                 same_type = found[0].secret_data_type == data_type

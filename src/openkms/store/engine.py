@@ -15,10 +15,14 @@ through SQLAlchemy's connection and transaction machinery, which costs ~100 µs 
 :meth:`Database.first` and :meth:`Database.hot_write` run one Core statement, compiled once, on
 a raw SQLite connection of the calling thread in autocommit mode (~5-20 µs). One statement is
 one transaction, so a hot read is consistent and a hot write is as durable as any other commit
-on that database (same ``synchronous`` level). On PostgreSQL both fall back to an ordinary
-``read()``/``write()`` block. The thread that commits a hot write does not also run SQLite's
-WAL checkpoint (an fsync, milliseconds, every ~1000 pages): a background thread of the process
-checkpoints that database every :data:`CHECKPOINT_SECONDS` instead.
+on that database (same ``synchronous`` level). Several hot reads that must agree with each other
+(GetSecretValue reads a secret, a version with its stages and the key) run inside
+:meth:`Database.hot_snapshot`: one deferred read transaction on that raw connection, so they see
+one snapshot of the database. On PostgreSQL a hot statement falls back to an ordinary
+``read()``/``write()`` block, or, inside ``hot_snapshot()``, runs on that snapshot's one
+read-only REPEATABLE READ transaction. The thread that commits a hot write does not also run
+SQLite's WAL checkpoint (an fsync, milliseconds, every ~1000 pages): a background thread of the
+process checkpoints that database every :data:`CHECKPOINT_SECONDS` instead.
 """
 
 from __future__ import annotations
@@ -325,14 +329,61 @@ class Database:
                 time.sleep(_BUSY_BACKOFF[min(attempt, len(_BUSY_BACKOFF) - 1)])
                 attempt += 1
 
+    @contextmanager
+    def hot_snapshot(self) -> Iterator[None]:
+        """Make the hot reads (:meth:`first`, :meth:`all`) of the block see one snapshot.
+
+        On SQLite: ``BEGIN`` (deferred: no lock is taken, the first read fixes the snapshot)
+        on the thread's raw connection, ``COMMIT`` at the end, ``ROLLBACK`` if the block
+        raises. Writers of other connections and processes are not held up (WAL), and what they
+        commit meanwhile is not seen by the block. On PostgreSQL (and an in-memory SQLite) the
+        block's hot reads run on one ``read()`` transaction of its own, on PostgreSQL a
+        read-only REPEATABLE READ one (READ COMMITTED would give each statement its own
+        snapshot). It is a read block: :meth:`hot_write` and :meth:`hot_batch` inside it are
+        refused, and so is a second ``hot_snapshot()`` of the same thread (RuntimeError), which
+        could not be a snapshot of its own.
+        """
+        local = self._local
+        if getattr(local, "snapshot", None) is not None:
+            raise RuntimeError("hot_snapshot() does not nest: this thread is already inside one")
+        if self._sqlite_path is None:
+            conn = self.engine.connect()
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn, conn.begin():
+                local.snapshot = conn
+                try:
+                    yield
+                finally:
+                    local.snapshot = None
+            return
+        raw = self._raw_conn()
+        raw.execute("BEGIN")
+        local.snapshot = raw
+        done = False
+        try:
+            yield
+            done = True
+        finally:
+            local.snapshot = None
+            # An error inside may have ended the transaction already (SQLite rolls back by
+            # itself on some I/O errors); then there is nothing left to end.
+            if raw.in_transaction:
+                raw.execute("COMMIT" if done else "ROLLBACK")
+
     def first(self, stmt: Executable, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row of one read statement, run on its own (not inside a ``read()`` block).
+        """The first row of one read statement, run on its own (not inside a ``read()`` block),
+        or inside the thread's :meth:`hot_snapshot`.
 
         ``stmt`` must be built once (a module constant with ``bindparam`` objects named as in
         ``params``): it is compiled once and kept, so a statement built per call would be
         compiled every time and pile up in the cache.
         """
         if self._sqlite_path is None:
+            snapshot: Connection | None = getattr(self._local, "snapshot", None)
+            if snapshot is not None:
+                found = snapshot.execute(stmt, dict(params)).first()
+                return tuple(found) if found is not None else None
             with self.read() as conn:
                 row = conn.execute(stmt, dict(params)).first()
             return tuple(row) if row is not None else None
@@ -342,8 +393,11 @@ class Database:
         return compiled.row(raw) if raw is not None else None
 
     def all(self, stmt: Executable, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Every row of one read statement, run on its own, like :meth:`first`."""
+        """Every row of one read statement, run on its own or in a snapshot, like :meth:`first`."""
         if self._sqlite_path is None:
+            snapshot: Connection | None = getattr(self._local, "snapshot", None)
+            if snapshot is not None:
+                return [tuple(r) for r in snapshot.execute(stmt, dict(params))]
             with self.read() as conn:
                 return [tuple(r) for r in conn.execute(stmt, dict(params))]
         compiled, cur = self._run(stmt, params)
@@ -357,6 +411,9 @@ class Database:
         Committed (with this database's durability) when it returns; raises
         ``sqlalchemy.exc.IntegrityError`` on a constraint violation, as ``write()`` would.
         """
+        if getattr(self._local, "snapshot", None) is not None:
+            # On SQLite it would run inside the snapshot's transaction and not commit here.
+            raise RuntimeError("hot_write() inside hot_snapshot(): a snapshot only reads")
         if self._sqlite_path is None:
             with self.write() as conn:
                 return int(conn.execute(stmt, dict(params)).rowcount)
@@ -381,6 +438,8 @@ class Database:
         """
         if self._sqlite_path is None:
             raise RuntimeError("hot_batch needs the local SQLite store")
+        if getattr(self._local, "snapshot", None) is not None:
+            raise RuntimeError("hot_batch() inside hot_snapshot(): a snapshot only reads")
         if self._checkpointer is None:
             self._start_checkpointer()
         conn = self._raw_conn()

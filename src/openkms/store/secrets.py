@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, false, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, false, func, insert, select, update
 
 from openkms.domain.secret import Secret
+from openkms.store import engine
+from openkms.store.engine import Database
 from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
 
 _SECRET_FIELDS = [c.name for c in secrets.columns if c.name != "policy"]
@@ -27,17 +29,71 @@ class VersionRow:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One version as GetSecretValue reads it: its value (still sealed) and the stages on it."""
+
+    version_id: str
+    secret_data_type: str
+    create_time: float
+    ciphertext: bytes
+    stages: list[str]
+
+
+# Statements built once (Database.first/all compile each once); GetSecretValue's reads.
+_SECRET_BY_NAME = select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(
+    secrets.c.secret_name == bindparam("name")
+)
+_SECRET_BY_NAME_FOR_UPDATE = engine.for_update(_SECRET_BY_NAME)
+_v, _s = secret_versions, secret_version_stages
+# A version with the stages on it: one row per stage (one with stage NULL if it has none).
+_VERSION_AND_STAGES = select(
+    _v.c.version_id, _v.c.secret_data_type, _v.c.create_time, _v.c.ciphertext, _s.c.stage
+).select_from(
+    _v.outerjoin(_s, and_(_s.c.secret_name == _v.c.secret_name, _s.c.version_id == _v.c.version_id))
+)
+_VALUE_BY_VERSION = _VERSION_AND_STAGES.where(
+    _v.c.secret_name == bindparam("name"), _v.c.version_id == bindparam("version_id")
+)
+# The version a stage points at, found by that stage's row in the same statement.
+_asked = secret_version_stages.alias("asked")
+_VALUE_BY_STAGE = _VERSION_AND_STAGES.where(
+    _v.c.secret_name == bindparam("name"),
+    _v.c.version_id
+    == select(_asked.c.version_id)
+    .where(_asked.c.secret_name == bindparam("name"), _asked.c.stage == bindparam("stage"))
+    .scalar_subquery(),
+)
+
+
 def get_secret(conn: Connection, name: str, *, for_update: bool = False) -> Secret | None:
     """One secret; ``for_update`` locks its row until the transaction ends (PostgreSQL: the
     writers of one secret queue instead of failing; SQLite's write transaction already holds the
     database lock, and SQLAlchemy renders no FOR UPDATE there)."""
-    stmt = select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(secrets.c.secret_name == name)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    if row is None:
+    stmt = _SECRET_BY_NAME_FOR_UPDATE if for_update else _SECRET_BY_NAME
+    row = conn.execute(stmt, {"name": name}).first()
+    return Secret(*row) if row is not None else None
+
+
+def find_secret(db: Database, name: str) -> Secret | None:
+    """One secret, read on the hot path (see Database.first and Database.hot_snapshot)."""
+    row = db.first(_SECRET_BY_NAME, {"name": name})
+    return Secret(*row) if row is not None else None
+
+
+def find_value(db: Database, name: str, version_id: str | None, stage: str) -> StoredValue | None:
+    """The version ``version_id`` of a secret, or if None the one ``stage`` points at, with the
+    stages on it; read on the hot path in one statement (see Database.first)."""
+    if version_id is not None:
+        rows = db.all(_VALUE_BY_VERSION, {"name": name, "version_id": version_id})
+    else:
+        rows = db.all(_VALUE_BY_STAGE, {"name": name, "stage": stage})
+    if not rows:
         return None
-    return Secret(**{n: row._mapping[n] for n in _SECRET_FIELDS})
+    version, data_type, create_time, ciphertext, _ = rows[0]
+    return StoredValue(
+        version, data_type, create_time, bytes(ciphertext), [r[4] for r in rows if r[4] is not None]
+    )
 
 
 def insert_secret(conn: Connection, **values: Any) -> None:

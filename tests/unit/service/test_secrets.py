@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from openkms.domain import errors
 from openkms.domain.secret import CURRENT, PREVIOUS
 from openkms.jobs import build_runner
 from openkms.service import lifecycle
 from openkms.service.secrets import SecretService
+from openkms.store import secrets as secret_repo
 from openkms.store.schema import keys, secret_version_stages, secret_versions, secrets, tags
 from tests.support.inprocess import World
 
@@ -208,3 +209,62 @@ def test_concurrent_puts_keep_one_consistent_history(world: World) -> None:
     assert stages[CURRENT] != stages[PREVIOUS]
     for info in listed:
         assert f"data-{info.version_id[1:]}" == svc.get_value("busy", info.version_id, None).data
+
+
+class TestGetValueSnapshot:
+    def test_reads_in_one_snapshot_and_writes_nothing(self, world: World) -> None:
+        """GetSecretValue (by default, by stage, by version) runs BEGIN, three reads and COMMIT on
+        the hot connection and nothing through the pool."""
+        svc = _service(world)
+        _create(svc, "traced", "first")
+        svc.put_value("traced", "v2", "second", "text", [CURRENT])
+        svc.get_value("traced", None, None)  # the key's material is now cached, as in service
+        hot: list[str] = []
+        pooled: list[str] = []
+
+        def on_pool(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            pooled.append(statement)
+
+        event.listen(world.dep.db.engine, "before_cursor_execute", on_pool)
+        world.dep.db.set_trace(lambda statement: hot.append(statement.split()[0].upper()))
+        try:
+            answers = [
+                svc.get_value("traced", None, None).data,
+                svc.get_value("traced", None, PREVIOUS).data,
+                svc.get_value("traced", "v2", CURRENT).data,
+            ]
+        finally:
+            world.dep.db.set_trace(None)
+            event.remove(world.dep.db.engine, "before_cursor_execute", on_pool)
+        assert answers == ["second", "first", "second"]
+        assert (pooled, hot) == ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 3)
+
+    def test_a_change_between_its_reads_is_not_seen(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A secret deleted, and another's stage moved, after GetSecretValue read the secret row
+        are answered as they were when it started: the value, not a 404 or another version."""
+        svc = _service(world)
+        _create(svc, "gone", "kept")
+        _create(svc, "moved", "one")
+        svc.put_value("moved", "v2", "two", "text", ["custom"])
+        read_secret = secret_repo.find_secret
+        changes = {
+            "gone": lambda: svc.delete("gone", force=True, window_days=30),
+            "moved": lambda: svc.update_stage("moved", "custom", "v1", "v2"),
+        }
+
+        def then_change(db, name):  # type: ignore[no-untyped-def]
+            found = read_secret(db, name)
+            changes.pop(name)()  # committed on another connection, between two reads of the snapshot
+            return found
+
+        def seen(ref: str, stage: str | None) -> tuple[str, str, list[str]]:
+            value = svc.get_value(ref, None, stage)
+            return value.version_id, value.data, value.stages
+
+        monkeypatch.setattr(secret_repo, "find_secret", then_change)
+        during = [seen("gone", None), seen("moved", "custom")]
+        monkeypatch.undo()
+        assert during == [("v1", "kept", [CURRENT]), ("v2", "two", ["custom"])]
+        assert seen("moved", "custom") == ("v1", "one", [CURRENT, "custom"])
+        with pytest.raises(errors.ResourceNotFound):
+            seen("gone", None)

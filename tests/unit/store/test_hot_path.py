@@ -148,3 +148,61 @@ def test_hot_batch_waits_for_another_writer(db: Database, tmp_path: Path) -> Non
     release.join()
     other.close()
     assert db.all(ALL_AKS, {}) == [("B4",)]
+
+
+def test_snapshot_reads_one_state_while_another_connection_commits(db: Database, tmp_path: Path) -> None:
+    """Hot reads inside hot_snapshot() do not see a commit made between them; reads after it do."""
+    db.hot_write(INSERT_AK, {"ak": "A", "root": False})
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    try:
+        with db.hot_snapshot():
+            before = db.all(ALL_AKS, {})
+            other.execute(
+                "INSERT INTO access_keys (access_key_id, secret_wrapped, kek_version, status, is_root,"
+                " description, created) VALUES ('B', x'00', 1, 'Active', 0, '', 1.0)"
+            )
+            inside = (db.all(ALL_AKS, {}), db.first(SELECT_AK, {"ak": "B"}))
+        after = db.all(ALL_AKS, {})
+    finally:
+        other.close()
+    assert (before, None) == inside
+    assert after == [("A",), ("B",)]
+
+
+def test_snapshot_ends_its_transaction_when_the_block_raises(db: Database) -> None:
+    """An error inside hot_snapshot() propagates and rolls back: the connection is left outside
+    any transaction and the next snapshot sees the latest commits."""
+    with pytest.raises(KeyError), db.hot_snapshot():
+        db.first(SELECT_AK, {"ak": "A"})
+        raise KeyError("boom")
+    assert db._raw_conn().in_transaction is False
+    db.hot_write(INSERT_AK, {"ak": "C", "root": False})
+    with db.hot_snapshot():
+        assert db.all(ALL_AKS, {}) == [("C",)]
+    assert db._raw_conn().in_transaction is False
+
+
+def test_snapshot_refuses_nesting_and_writes(db: Database) -> None:
+    """A second hot_snapshot(), a hot_write() or a hot_batch() inside one is a RuntimeError; the outer
+    snapshot still reads and ends normally."""
+    with db.hot_snapshot():
+        with pytest.raises(RuntimeError, match="does not nest"), db.hot_snapshot():
+            pass
+        with pytest.raises(RuntimeError, match="only reads"):
+            db.hot_write(INSERT_AK, {"ak": "D", "root": False})
+        with pytest.raises(RuntimeError, match="only reads"), db.hot_batch():
+            pass
+        assert db.all(ALL_AKS, {}) == []
+    assert db._raw_conn().in_transaction is False
+    assert db.hot_write(INSERT_AK, {"ak": "D", "root": False}) == 1
+
+
+def test_snapshot_of_an_in_memory_database_uses_one_read_transaction() -> None:
+    """Without a database file, the hot reads of a snapshot run on one pooled read transaction."""
+    database = Database(create_engine("sqlite://"))
+    metadata.create_all(database.engine)
+    with database.write() as conn:
+        conn.execute(INSERT_AK, {"ak": "M", "root": True})
+    with database.hot_snapshot():
+        assert (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {})) == (("M", True, 1.5), [("M",)])
+    database.dispose()
