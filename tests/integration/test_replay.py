@@ -111,18 +111,23 @@ def _connect(endpoint: str) -> http.client.HTTPConnection:
 # -- every scheme: wrong secret, changed parameter, changed signed header --------------------
 
 
+def _other_second(stamp: str) -> str:
+    """The same timestamp in another second of the same minute (still inside the window)."""
+    return stamp[:-3] + ("58Z" if stamp.endswith("59Z") else "59Z")
+
+
 def _tampered(scheme: str, genuine: Signed, host: str) -> Iterator[tuple[str, Signed]]:
     yield "wrong secret", sign(scheme, host, "ListKeys", {"PageSize": "5"}, secret="WrongSecret0123456789abcd")
     yield "changed parameter", genuine.with_query("PageSize", "6")
     yield "added parameter", replace(genuine, query=[*genuine.query, ("PageNumber", "2")])
     if scheme == "v1":
         yield "changed Action", genuine.with_query("Action", "DescribeRegions")
-        yield "changed Timestamp", genuine.with_query("Timestamp", _stamp()[:-3] + "59Z")
+        yield "changed Timestamp", genuine.with_query("Timestamp", _other_second(dict(genuine.query)["Timestamp"]))
         yield "changed Format", genuine.with_query("Format", "XML")
         yield "changed method", replace(genuine, method="GET")
         return
     yield "changed x-acs-action", genuine.with_header("x-acs-action", "CreateKey")
-    yield "changed x-acs-date", genuine.with_header("x-acs-date", _stamp()[:-3] + "59Z")
+    yield "changed x-acs-date", genuine.with_header("x-acs-date", _other_second(genuine.headers["x-acs-date"]))
     yield "changed x-acs-signature-nonce", genuine.with_header("x-acs-signature-nonce", secrets.token_hex(16))
     yield "changed host", genuine.with_header("host", "kms.evil.example")
     yield "changed body", replace(genuine, body=b"PageSize=6", headers={**genuine.headers, "content-type": "application/x-www-form-urlencoded"})
