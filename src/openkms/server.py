@@ -4,7 +4,8 @@ One request: decode (wire) -> Version and Action known? -> authenticate -> valid
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
 Where the work runs. On the embedded database (SQLite), decoding, authentication (its nonce
-INSERT is a ~20 µs local write without fsync) and the handlers of actions declared ``inline``
+is a local write without fsync, and the nonces of one loop iteration are written in one
+transaction: :class:`NonceBatcher`) and the handlers of actions declared ``inline``
 (reads and CPU work: Encrypt, DescribeKey, ...) run on the event loop itself: a hop to a thread
 and back costs more than such a request's whole work, and the GIL gives threads no parallelism
 for it. Handlers that commit durably (an fsync) or may wait long run on a small thread pool, so
