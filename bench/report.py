@@ -75,8 +75,14 @@ def render(data: dict[str, Any]) -> str:
         f"load average at start {' '.join(info.get('loadavg_start', []))}, at end {' '.join(info.get('loadavg_end', []))} "
         "(the machine is shared: ratios within one run are the figures to trust).",
         f"- Interpreter of the server: CPython {py.get('version', '?')} `{py.get('real_prefix', py.get('executable', '?'))}` "
-        f"(PGO {'yes' if py.get('pgo') else 'not in its build flags'}, LTO {'yes' if py.get('lto') else 'not in its build flags'}; "
-        f"build {py.get('build', '?')}).",
+        + (
+            "(the distribution's build: Debian's packaging applies PGO and LTO itself, so its sysconfig "
+            "does not show them; "
+            if py.get("distro")
+            else f"(PGO {'yes' if py.get('pgo') else 'not in its build flags'}, "
+            f"LTO {'yes' if py.get('lto') else 'not in its build flags'}; "
+        )
+        + f"build {py.get('build', '?')}).",
         f"- Server: `{info.get('openkms_command', 'openkms serve')}` — embedded SQLite, replay protection and "
         "request log on (the defaults), server and loader on the same machine.",
         f"- Loader: {info.get('wrk', 'wrk')}, `-t {settings.get('wrk_threads', '?')}` (at most one thread per connection), "

@@ -440,7 +440,8 @@ class Bench:
                  "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable,"
                  "'implementation': sys.implementation.name, 'build': ' '.join(sys.version.split()[1:]),"
                  "'pgo': '--enable-optimizations' in a or '-fprofile-use' in f, 'lto': '--with-lto' in a or '-flto' in f,"
-                 "'real_prefix': sys.base_prefix}))")
+                 "'real_prefix': sys.base_prefix,"
+                 "'distro': sys.base_prefix == '/usr' and __import__('os').path.exists('/etc/debian_version')}))")
         try:
             info["python"] = json.loads(subprocess.run([str(py), "-c", probe], capture_output=True, text=True,
                                                        check=True).stdout)
