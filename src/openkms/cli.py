@@ -134,6 +134,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="auto",
         http=OneSendProtocol,
         access_log=False,
+        # Nothing reads the client address, so X-Forwarded-* need no middleware on every
+        # request; and the answer does not name the server software.
+        proxy_headers=False,
+        server_header=False,
         log_level="warning",
         ssl_certfile=str(args.tls_cert) if tls else None,
         ssl_keyfile=str(args.tls_key) if tls else None,

@@ -98,3 +98,16 @@ def test_each_answer_arrives_in_one_segment(server: ServerProcess) -> None:
             while not first.endswith(b'{"Status":"ok"}'):
                 first += sock.recv(65536)
     assert whole == 20
+
+
+def test_answers_do_not_name_the_server_software(server: ServerProcess) -> None:
+    """No "server" header: an answer does not tell which HTTP server runs openkms."""
+    host, port = server.endpoint.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        resp.read()
+    finally:
+        conn.close()
+    assert (resp.status, resp.getheader("server"), bool(resp.getheader("date"))) == (200, None, True)
