@@ -45,17 +45,22 @@ def load(path: str) -> list[tuple[list[str], int]]:
 
 
 # Where a request's time goes, by the deepest of these frames on the stack. Only samples inside
-# openkms's request path (KMSApp.__call__) are counted: uvicorn's own work per request is the
+# openkms's request path are counted (KMSApp.__call__, and the nonce group commit, which runs as
+# an event-loop callback outside any request's stack): uvicorn's own work per request is the
 # floor of the benchmark, and py-spy cannot tell uvloop's polling from its work.
-ENTRY = ("KMSApp.__call__", "KMSApp.process")
+ENTRY = ("KMSApp.__call__", "KMSApp.process", "NonceBatcher._flush")
 STAGES = [
-    ("nonce INSERT (replay guard)", ("SQLNonceStore.use",)),
-    ("signature check (canonical form, HMAC, time, credentials)", ("Authenticator.authenticate",)),
+    ("nonce INSERT (replay guard, group commit)", ("SQLNonceStore.use", "SQLNonceStore.use_many", "NonceBatcher._flush")),
+    ("signature check (canonical form, HMAC, time, credentials)", ("Authenticator.authenticate", "Authenticator.verify")),
     ("decode request (query, form, headers)", ("build_request",)),
     ("validate parameters", ("ActionSpec.bind",)),
     ("render answer (JSON/XML)", ("render_success", "render_error")),
     ("request log line", ("KMSApp._log",)),
     ("action handler (store read, crypto)", ("KMSApp._handle",)),
+    # Wall-clock samples: on loopback the write also runs the receiver's TCP work and wakes the
+    # loader, which may preempt the server inside the system call (CPU-only sampling with perf
+    # puts the whole kernel at about a fifth of the server's CPU).
+    ("the answer's write(2) (wall clock, incl. preemption by the woken loader)", ("_HeadHoldingTransport.write",)),
 ]
 REST = "rest of the request path (server.py: request id, ASGI send, glue)"
 
@@ -82,7 +87,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int) -> str:
         by_stage[stage_of(frames)] += count
         own[frames[-1]] += count
     out = [
-        f"py-spy samples: {total}; inside openkms's request path (KMSApp.__call__): {n_in}.",
+        f"py-spy samples: {total}; inside openkms's request path (KMSApp.__call__ and the nonce group commit): {n_in}.",
         "",
         "| stage of the request path | share |",
         "|---|---:|",
