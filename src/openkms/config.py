@@ -63,6 +63,10 @@ class Settings:
     log_requests: bool = True
     # Requests in flight per worker process before new ones are answered 429 Rejected.Throttling.
     max_inflight: int = field(default_factory=lambda: int(_env("MAX_INFLIGHT", "256") or "256"))
+    # Unwrapped key versions each worker process keeps (least recently used out first), ~0.3 KiB
+    # each: the default holds 100,000 versions in ~30 MiB, so memory is bounded by this setting
+    # and not by the number of keys; a key outside it is unwrapped again when used.
+    material_cache: int = field(default_factory=lambda: int(_env("MATERIAL_CACHE", "100000") or "100000"))
 
     @property
     def database_url(self) -> str:

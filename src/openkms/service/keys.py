@@ -26,7 +26,6 @@ from openkms.store import keys as repo
 from openkms.store.key_filters import related_conditions
 from openkms.store.schema import aliases, keys, tags
 
-MATERIAL_CACHE_SIZE = 10_000
 errlog = logging.getLogger("openkms.error")
 # Alibaba's automatic rotation bounds for software keys (current docs): 7 to 365 days.
 MIN_ROTATION = 7 * 86400
@@ -48,6 +47,7 @@ class KeyService:
         self.dep = dep
         # version id -> (material, key revision it was read at; None: valid whatever the revision)
         self._material: OrderedDict[str, tuple[bytes, int | None]] = OrderedDict()
+        self._material_max = dep.settings.material_cache
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class KeyService:
             )
             raise errors.KeyMaterialUnavailable() from None
         self._material[version_id] = (material, revision)
-        if len(self._material) > MATERIAL_CACHE_SIZE:
+        if len(self._material) > self._material_max:
             self._material.popitem(last=False)
         return material
 

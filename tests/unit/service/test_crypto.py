@@ -180,3 +180,24 @@ def test_dry_run_checks_then_stops(shared_world: World, keys: dict[str, str]) ->
     lifecycle.disable_key(shared_world.keys, key_id)
     with pytest.raises(errors.KeyDisabled):
         crypto.encrypt(shared_world.keys, key_id, b"x", {}, dry_run=True)
+
+
+def test_material_cache_is_bounded_by_its_setting(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process keeps at most ``material_cache`` unwrapped versions, least recently used out
+    first; an evicted version is read and unwrapped again, and still encrypts correctly."""
+    from openkms.service.keys import KeyService
+    from openkms.store import keys as key_repo
+
+    monkeypatch.setattr(world.dep.settings, "material_cache", 2)
+    ks = KeyService(world.dep)
+    made = [world.create_key() for _ in range(3)]
+    reads: list[str] = []
+    real = key_repo.find_version_material
+    monkeypatch.setattr(key_repo, "find_version_material", lambda db, v: reads.append(v) or real(db, v))
+    keys = [ks.get(k.key_id) for k in made]
+    for key in [keys[0], keys[1], keys[0], keys[2], keys[1], keys[0]]:
+        sealed = crypto.seal(ks, key, b"x", {})
+        assert crypto.decrypt(ks, sealed.blob, {}).plaintext == b"x"
+    # 0, 1 miss; 0 hits; 2 misses and evicts 1; 1 misses and evicts 0; 0 misses.
+    assert reads == [k.primary_version_id for k in (keys[0], keys[1], keys[2], keys[1], keys[0])]
+    assert len(ks._material) == 2
