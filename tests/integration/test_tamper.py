@@ -142,6 +142,7 @@ def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(own_serve
             assert (error.code, error.status) == UNAVAILABLE, (name, action)
         assert sdk.call("DescribeKey", KeyId=b)["KeyMetadata"]["KeyState"] == "Enabled"
         assert sdk.call("Decrypt", CiphertextBlob=blob_a)["Plaintext"] == "secret of A"
+    own_server.stop()  # log lines are written in batches; an orderly exit writes the rest
     assert f"key {b} version {version_b}: stored material failed authentication" in own_server.log()
     assert "InternalFailure" not in own_server.log()
 
