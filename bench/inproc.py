@@ -56,7 +56,21 @@ def main() -> None:
                     help="sign and decode the requests but do not serve them (to subtract their cost)")
     ap.add_argument("--direct", action="store_true",
                     help="call KMSApp.process synchronously (no event loop, no thread pool)")
+    ap.add_argument("--without", choices=["checkpoint", "nonce"], action="append", default=[],
+                    help="leave a part out to see what it costs: the nonce file's background WAL "
+                         "checkpoint, or the nonce record altogether (replay protection OFF)")
+    ap.add_argument("--sort", default="cumulative", help="cProfile's sort key (e.g. tottime)")
     args = ap.parse_args()
+
+    if "checkpoint" in args.without:
+        from openkms.store import engine
+
+        engine.CHECKPOINT_SECONDS = 1e9
+    if "nonce" in args.without:
+        from openkms.service import nonces
+
+        nonces.SQLNonceStore.use = lambda self, *a: True  # type: ignore[method-assign]
+        nonces.SQLNonceStore.use_many = lambda self, claims: [True] * len(claims)  # type: ignore[method-assign]
 
     os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = AK
     os.environ["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = SECRET
@@ -165,7 +179,7 @@ def main() -> None:
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
     elif args.profile == "pyinstrument":
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False))
