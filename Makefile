@@ -54,7 +54,7 @@ BENCH_ARGS ?=
 bench-setup: ## install the benchmark's tools: wrk (apt-get) and bench/.venv (moto, botocore, py-spy)
 	bench/setup.sh
 
-bench: install bench-setup ## the benchmark, about 25 minutes (docs/performance.md); BENCH_ARGS=--quick for a smoke run
+bench: install bench-setup ## the benchmark, about 15 minutes (docs/performance.md); BENCH_ARGS=--quick for a smoke run
 	$(BENCH_PY) bench/run.py --openkms $(VENV)/bin/openkms $(BENCH_ARGS)
 
 bench-profile: install bench-setup ## py-spy profile of the server under load (BENCH_ARGS="--scenarios Encrypt")
