@@ -154,36 +154,45 @@ def for_update(stmt: Select[Any]) -> Select[Any]:
     return stmt.with_for_update()
 
 
-def _begin_immediate(raw: sqlite3.Connection, *, hot: bool = False) -> None:
-    """Take SQLite's write lock, waiting for another process's writer with short back-offs.
+def _execute_waiting(raw: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    """Run one statement, trying again with short back-offs while another process holds the lock.
 
     SQLite's own busy handler sleeps 1, 2, 5 ... 100 ms between attempts, so under a stream of
     writes from another process a waiting writer could lose every race for seconds. Here it
-    tries again after at most a millisecond, up to the same :data:`SQLITE_BUSY_MS` in all.
-    ``hot``: a hot-path connection, whose busy timeout is 0 already and stays so.
+    tries again after at most a millisecond, up to the same :data:`SQLITE_BUSY_MS` in all. The
+    connection's own busy timeout must be 0 (the hot connections' is).
     """
-    if not hot:
-        raw.execute("PRAGMA busy_timeout=0")
+    deadline = 0.0
+    attempt = 0
+    while True:
+        try:
+            return raw.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in _SQLITE_BUSY_CODES:
+                raise
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + SQLITE_BUSY_MS / 1000
+            elif now > deadline:
+                raise
+            time.sleep(_BUSY_BACKOFF[min(attempt, len(_BUSY_BACKOFF) - 1)])
+            attempt += 1
+
+
+def _begin_immediate(raw: sqlite3.Connection, *, hot: bool = False) -> None:
+    """Take SQLite's write lock with :func:`_execute_waiting`'s short back-offs.
+
+    ``hot``: a hot-path connection, whose busy timeout is 0 already and stays so; a pooled
+    connection's is set to 0 for the wait and restored after it.
+    """
+    if hot:
+        _execute_waiting(raw, "BEGIN IMMEDIATE")
+        return
+    raw.execute("PRAGMA busy_timeout=0")
     try:
-        deadline = 0.0
-        attempt = 0
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _SQLITE_BUSY_CODES:
-                    raise
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + SQLITE_BUSY_MS / 1000
-                elif now > deadline:
-                    raise
-                time.sleep(_BUSY_BACKOFF[min(attempt, len(_BUSY_BACKOFF) - 1)])
-                attempt += 1
+        _execute_waiting(raw, "BEGIN IMMEDIATE")
     finally:
-        if not hot:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
 
 
 def _sqlite_pragmas(conn: sqlite3.Connection, synchronous: str, busy_ms: int) -> None:
@@ -283,7 +292,7 @@ class Database:
                     self._mmap_size = int(c.exec_driver_sql("PRAGMA mmap_size").scalar() or 0)
                 self._synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, "FULL")  # type: ignore[arg-type]
             assert self._sqlite_path is not None
-            # timeout=0: a locked database is retried here with finer waits (see _run).
+            # timeout=0: a locked database is retried here with finer waits (see _execute_waiting).
             conn = sqlite3.connect(
                 self._sqlite_path, timeout=0, isolation_level=None, check_same_thread=False
             )
@@ -312,22 +321,7 @@ class Database:
     def _run(self, stmt: Executable, params: Mapping[str, Any]) -> tuple[_Compiled, sqlite3.Cursor]:
         compiled = self._compile(stmt)
         args = compiled.args(params)
-        conn = self._raw_conn()
-        deadline = 0.0
-        attempt = 0
-        while True:
-            try:
-                return compiled, conn.execute(compiled.sql, args)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _SQLITE_BUSY_CODES:
-                    raise
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + SQLITE_BUSY_MS / 1000
-                elif now > deadline:
-                    raise
-                time.sleep(_BUSY_BACKOFF[min(attempt, len(_BUSY_BACKOFF) - 1)])
-                attempt += 1
+        return compiled, _execute_waiting(self._raw_conn(), compiled.sql, args)
 
     @contextmanager
     def hot_snapshot(self) -> Iterator[None]:
