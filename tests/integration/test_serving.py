@@ -16,6 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from signer import Signer
 
 
+def _connection(server: ServerProcess) -> http.client.HTTPConnection:
+    host, port = server.endpoint.split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
 def _send(endpoint: str, raw: bytes) -> tuple[int, dict[str, object]]:
     host, port = endpoint.split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -69,8 +74,7 @@ def test_every_worker_process_writes_the_request_log(tmp_path: Path) -> None:
 def test_head_and_get_answers_share_one_kept_alive_connection(server: ServerProcess) -> None:
     """HEAD /health (a head with no body) is answered at once, and the connection then serves
     whole answers to further requests: the one-send transport holds nothing back."""
-    host, port = server.endpoint.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn = _connection(server)
     try:
         answers = []
         for method in ("HEAD", "GET", "HEAD", "GET"):
@@ -102,8 +106,7 @@ def test_each_answer_arrives_in_one_segment(server: ServerProcess) -> None:
 
 def test_answers_do_not_name_the_server_software(server: ServerProcess) -> None:
     """No "server" header: an answer does not tell which HTTP server runs openkms."""
-    host, port = server.endpoint.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn = _connection(server)
     try:
         conn.request("GET", "/health")
         resp = conn.getresponse()
