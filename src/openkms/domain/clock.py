@@ -40,7 +40,8 @@ def iso(ts: float | None) -> str:
     return time.strftime(ISO_FORMAT, time.gmtime(ts))
 
 
-_last_parsed: tuple[str, float] = ("", 0.0)
+# Seeded with a true pair: any seed is answered without checks, so it must be a valid one.
+_last_parsed: tuple[str, float] = ("1970-01-01T00:00:00Z", 0.0)
 
 
 def parse_iso(text: str) -> float:

@@ -40,7 +40,7 @@ def test_pkcs1_signature_is_over_the_message_digest(rsa_key) -> None:  # type: i
     sig = asymmetric.sign(private, "RSA_PKCS1_SHA_256", DIGEST)
     public.verify(sig, b"message", padding.PKCS1v15(), hashes.SHA256())
     assert asymmetric.verify(public, "RSA_PKCS1_SHA_256", DIGEST, sig)
-    assert not asymmetric.verify(public, "RSA_PKCS1_SHA_256", DIGEST, sig[:-1] + b"\0")
+    assert not asymmetric.verify(public, "RSA_PKCS1_SHA_256", DIGEST, sig[:-1] + bytes([sig[-1] ^ 1]))
     assert not asymmetric.verify(public, "RSA_PSS_SHA_256", DIGEST, sig)
 
 

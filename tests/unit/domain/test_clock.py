@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
 
 import pytest
@@ -39,6 +40,18 @@ def test_parse_iso_refuses_anything_but_yyyy_mm_ddThh_mm_ssZ(text: str) -> None:
     """Only yyyy-MM-ddTHH:mm:ssZ with ASCII digits and valid fields is a timestamp."""
     with pytest.raises(ValueError):
         parse_iso(text)
+
+
+def test_a_fresh_process_refuses_the_empty_timestamp() -> None:
+    """The last-answer cache's seed is never an unchecked free pass (a fresh copy of the module)."""
+    spec = importlib.util.find_spec("openkms.domain.clock")
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    seed_text, seed_value = fresh._last_parsed
+    with pytest.raises(ValueError):
+        fresh.parse_iso("")
+    assert seed_value == parse_iso(seed_text)  # the seed is a true pair
 
 
 def test_iso_renders_utc_and_empty_for_none() -> None:
