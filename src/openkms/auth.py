@@ -4,10 +4,10 @@ Order of checks, chosen so that nothing unauthenticated can consume state: the t
 window first, then the signature (constant-time), then the AccessKey's status, and only then
 the nonce, which is recorded in the shared store.
 
-:meth:`Authenticator.verify` does every check but the nonce and returns the claim on it; on
-the event loop the server records the claims of many requests in one transaction
-(:class:`openkms.service.nonces.NonceBatcher`). :meth:`Authenticator.authenticate` is both
-steps for one request.
+:meth:`Authenticator.verify` does every check but the nonce and returns the claim on it, which
+the caller records (``auth.nonces.use``) before it parses the action's parameters, so that a
+replayed request is refused as a replay whatever else is wrong with it.
+:meth:`Authenticator.authenticate` is both steps.
 """
 
 from __future__ import annotations

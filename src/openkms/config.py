@@ -73,12 +73,5 @@ class Settings:
         return self.database or f"sqlite:///{self.data_dir / 'openkms.db'}"
 
     @property
-    def nonce_database_url(self) -> str:
-        """Nonces live beside keys on PostgreSQL, in their own file on the embedded default."""
-        if self.database and not self.database.startswith("sqlite"):
-            return self.database
-        return f"sqlite:///{self.data_dir / 'nonces.db'}"
-
-    @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"

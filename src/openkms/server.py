@@ -4,8 +4,8 @@ One request: decode (wire) -> Version and Action known? -> authenticate -> valid
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
 Where the work runs. On the embedded database (SQLite), decoding, authentication (its nonce
-is a local write without fsync, and the nonces of one loop iteration are written in one
-transaction: :class:`NonceBatcher`) and the handlers of actions declared ``inline``
+is a few probes of the node's mapped nonce table, microseconds) and the handlers of actions
+declared ``inline``
 (reads and CPU work: Encrypt, DescribeKey, ...) run on the event loop itself: a hop to a thread
 and back costs more than such a request's whole work, and the GIL gives threads no parallelism
 for it. Handlers that commit durably (an fsync) or may wait long run on a small thread pool, so
@@ -43,7 +43,6 @@ from openkms.service.context import CallContext, Caller, Services
 from openkms.service.deployment import Deployment
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
-from openkms.service.nonces import NonceBatcher, SQLNonceStore
 from openkms.service.secrets import SecretService
 from openkms.service.tags import TagService
 from openkms.service.versions import VersionService
@@ -74,9 +73,7 @@ class KMSApp:
             asymmetric=AsymmetricService(dep, keys),
             secrets=SecretService(dep, keys),
         )
-        nonce_store = SQLNonceStore(dep.nonce_db)
-        self.auth = Authenticator(CredentialStore(dep), nonce_store, dep.clock, dep.settings.time_window)
-        self.nonce_batch = NonceBatcher(nonce_store)
+        self.auth = Authenticator(CredentialStore(dep), dep.nonces, dep.clock, dep.settings.time_window)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
         self.jobs = (
@@ -93,7 +90,7 @@ class KMSApp:
         self.request_timeout = dep.settings.request_timeout
         self.pid = os.getpid()  # which worker process served a request (`serve --workers N`)
         # Local, microsecond statements only: then the event loop may run them (module doc).
-        self.inline = dep.db.hot_local and dep.nonce_db.hot_local
+        self.inline = dep.db.hot_local
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -139,7 +136,7 @@ class KMSApp:
         """Decode and authenticate on the loop; run the handler there too if its action is
         ``inline``, else on the pool (bounded by ``request_timeout``)."""
         call = _Call(request_id, time.perf_counter())
-        response = await self._front_async(call, scope, body, too_large)
+        response = self._front(call, scope, body, too_large)
         if response is None:
             assert call.spec is not None
             if call.spec.inline:
@@ -191,19 +188,6 @@ class KMSApp:
         try:
             spec, verified = self._verify(call, scope, body, too_large)
             if not self.auth.nonces.use(*verified.nonce):
-                raise errors.SignatureNonceUsed()
-            self._bind(call, spec)
-            return None
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
-            return self._error(call, exc)
-
-    async def _front_async(
-        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
-    ) -> Response | None:
-        """:meth:`_front` on the event loop: the nonce joins the loop iteration's batch."""
-        try:
-            spec, verified = self._verify(call, scope, body, too_large)
-            if not await self.nonce_batch.use(verified.nonce):
                 raise errors.SignatureNonceUsed()
             self._bind(call, spec)
             return None

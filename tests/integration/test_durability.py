@@ -28,11 +28,14 @@ def test_key_survives_kill9_right_after_create(fresh_server: ServerProcess) -> N
 
 
 def test_data_dir_permissions(fresh_server: ServerProcess) -> None:
-    """The data dir is 0700 and every file in it 0600; the root key is 48 bytes."""
+    """The data dir and every directory in it are 0700, every file 0600 (the nonce files
+    included); the root key is 48 bytes."""
     tea_client(fresh_server.endpoint).create_key(m.CreateKeyRequest())
     assert stat.S_IMODE(fresh_server.data_dir.stat().st_mode) == 0o700
-    for entry in fresh_server.data_dir.iterdir():
-        assert stat.S_IMODE(entry.stat().st_mode) == 0o600, entry.name
+    entries = list(fresh_server.data_dir.rglob("*"))
+    assert any(e.suffix == ".tbl" for e in entries)
+    for entry in entries:
+        assert stat.S_IMODE(entry.stat().st_mode) == (0o700 if entry.is_dir() else 0o600), entry.name
     assert (fresh_server.data_dir / "root.key").stat().st_size == 48
 
 

@@ -6,7 +6,6 @@ from openkms.jobs.runner import JobContext, JobRunner
 from openkms.service import byok, lifecycle
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
-from openkms.service.nonces import SQLNonceStore
 from openkms.service.secrets import SecretService
 from openkms.service.versions import VersionService
 
@@ -21,7 +20,6 @@ PRUNE_IMPORT_TOKENS_EVERY = 3600.0
 def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None) -> JobRunner:
     """A runner over ``dep`` with the standard jobs registered."""
     runner = JobRunner(dep.db, dep.clock, holder=holder, lease_seconds=dep.settings.job_lease)
-    nonces = SQLNonceStore(dep.nonce_db)
     versions = VersionService(dep, keys)
 
     def destroy_deleted_keys(ctx: JobContext) -> int:
@@ -29,7 +27,7 @@ def build_runner(dep: Deployment, keys: KeyService, *, holder: str | None = None
 
     def prune_nonces(ctx: JobContext) -> int:
         # Deleting expired nonces twice is harmless, so this job needs no fence.
-        return nonces.prune(ctx.now)
+        return dep.nonces.prune(ctx.now)
 
     def rotate_keys(ctx: JobContext) -> int:
         # Each rotation re-reads its key and commits only over an unchanged revision, so a

@@ -18,15 +18,16 @@ from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, RootKeyError
+from openkms.service.nonces import NonceStore, SQLNonceStore
 from openkms.store import migrate
 from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
+from openkms.store.nonce_table import FileNonceStore
 from openkms.store.schema import keks, meta, nonce_metadata
 
-# The nonce file is written by every request of every worker process, and the key file is read
-# by every Encrypt at random places once there are many keys: both are read through a memory map
-# (no system call per page, see store/engine.py). The map is address space; only the pages read
-# count in a process's memory, and the bound holds whatever the number of keys.
-NONCE_MMAP_BYTES = 256 * 1024 * 1024
+# The key file is read by every Encrypt at random places once there are many keys: it is read
+# through a memory map (no system call per page, see store/engine.py). The map is address
+# space; only the pages read count in a process's memory, and the bound holds whatever the
+# number of keys.
 KEYS_MMAP_BYTES = 256 * 1024 * 1024
 
 
@@ -38,7 +39,9 @@ class StartupError(RuntimeError):
 class Deployment:
     settings: Settings
     db: Database
-    nonce_db: Database
+    # The replay guard's records: files of the node on the embedded default, a table of the
+    # shared database on PostgreSQL (service.nonces).
+    nonces: NonceStore
     keyring: Keyring
     account_id: str
     region: str
@@ -46,8 +49,7 @@ class Deployment:
 
     def close(self) -> None:
         self.db.dispose()
-        if self.nonce_db is not self.db:
-            self.nonce_db.dispose()
+        self.nonces.close()
 
 
 def _prepare_data_dir(path: Path) -> None:
@@ -91,14 +93,16 @@ def _first_line(exc: OperationalError) -> str:
     return str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
 
 
-def _prepare_schema(db: Database, nonce_db: Database, settings: Settings, migrate_schema: bool) -> None:
-    """Upgrade (or check) the schema and create the nonce table, under the schema lock."""
+def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> None:
+    """Upgrade (or check) the schema and create the nonce table (PostgreSQL), under the schema
+    lock."""
     url = settings.database_url
     # Migrations and waits for another node's migration are not bound by the statement timeout.
     schema_engine = db.engine if is_sqlite(url) else make_nullpool_engine(url, timeout=settings.db_timeout)
 
-    def create_nonces(_: Engine) -> None:
-        nonce_metadata.create_all(nonce_db.engine, checkfirst=True)
+    def create_nonces(engine: Engine) -> None:
+        if not is_sqlite(url):
+            nonce_metadata.create_all(engine, checkfirst=True)
 
     try:
         state = migrate.schema_state(db.engine)
@@ -156,42 +160,44 @@ def open_deployment(
                 mmap_size=KEYS_MMAP_BYTES if is_sqlite(url) else None,
             )
         )
-        nonce_url = settings.nonce_database_url
-        nonce_db = (
-            db
-            if nonce_url == url
-            else Database(
-                make_engine(nonce_url, synchronous="NORMAL", page_size=1024, mmap_size=NONCE_MMAP_BYTES)
-            )
-        )
         try:
-            _prepare_schema(db, nonce_db, settings, migrate_schema)
+            _prepare_schema(db, settings, migrate_schema)
             if is_sqlite(url):
                 _restrict_files(settings.data_dir)
+            nonce_store = _open_nonces(settings, db, clock)
         except BaseException:
-            _dispose(db, nonce_db)
+            db.dispose()
             raise
     except OperationalError as exc:
         raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
     finally:
         os.umask(old_umask)
     try:
-        return _bind(settings, clock, root, db, nonce_db)
+        return _bind(settings, clock, root, db, nonce_store)
     except BaseException as exc:
-        _dispose(db, nonce_db)
+        db.dispose()
+        nonce_store.close()
         if isinstance(exc, OperationalError):
             raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
         raise
 
 
-def _dispose(db: Database, nonce_db: Database) -> None:
-    db.dispose()
-    if nonce_db is not db:
-        nonce_db.dispose()
+def _open_nonces(settings: Settings, db: Database, clock: Clock) -> NonceStore:
+    """The node's nonce files on the embedded default, else the shared database's table."""
+    if not is_sqlite(settings.database_url):
+        return SQLNonceStore(db)
+    store = FileNonceStore(settings.data_dir / "nonces")
+    try:
+        # Versions before the nonce files kept the records in a SQLite file: carry them over.
+        store.adopt_sqlite(settings.data_dir / "nonces.db", clock.now())
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _bind(
-    settings: Settings, clock: Clock, root: FileRootKey, db: Database, nonce_db: Database
+    settings: Settings, clock: Clock, root: FileRootKey, db: Database, nonces: NonceStore
 ) -> Deployment:
     """Check the root key against the database; create the account id and first KEK."""
     # The fingerprint binds this database to this root key: a swapped key file, a database
@@ -221,4 +227,4 @@ def _bind(
     except aead.IntegrityError as exc:
         raise StartupError("the key-encryption key does not unwrap under this root key") from exc
 
-    return Deployment(settings, db, nonce_db, keyring, account_id, settings.region, clock)
+    return Deployment(settings, db, nonces, keyring, account_id, settings.region, clock)

@@ -1,27 +1,21 @@
 """The replay guard: a nonce is single-use per AccessKey within the time window, across every
-worker process and node that shares the store, and across restarts (it is a table).
+worker process and node that shares the store, and across restarts.
 
-Every signed request records its nonce, so this is on the hot path: the statements are built
-once and run through :meth:`Database.hot_write` (one autocommit statement on a raw SQLite
-connection of the thread; an ordinary write transaction on PostgreSQL). The INSERT is the
-whole check: the primary key (access_key_id, nonce) makes a second use fail atomically, in
-whichever process or node it arrives.
-
-On the event loop (the local SQLite store) the requests of one loop iteration share one
-transaction: :class:`NonceBatcher` is a group commit. A transaction per nonce cost more than the
-INSERT itself (taking the write lock, the commit's WAL frames, and, with several worker
-processes, re-reading pages the other process's commit invalidated); a batch pays that once.
+Every signed request records its nonce before its action runs, so this is on the hot path.
+Two stores keep the records: on the embedded default the node's own files
+(:class:`openkms.store.nonce_table.FileNonceStore`, shared by the worker processes through
+file-backed maps), on PostgreSQL the ``nonces`` table of the shared database
+(:class:`SQLNonceStore`), so that every node of the deployment sees every nonce. The INSERT is
+the whole check there: the primary key (access_key_id, nonce) makes a second use fail
+atomically, in whichever node it arrives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from openkms.store.engine import Database
@@ -46,14 +40,6 @@ _RECLAIM = (
 )
 
 
-# The batch form: a used nonce is not an error inside a transaction that records others.
-_RECORD_NEW = (
-    sqlite_insert(nonces)
-    .values(access_key_id=bindparam("ak"), nonce=bindparam("n"), expires_at=bindparam("until"))
-    .on_conflict_do_nothing()
-)
-
-
 class NonceUse(NamedTuple):
     """One request's claim on a nonce: recorded until ``expires_at``, judged at ``now``."""
 
@@ -63,7 +49,19 @@ class NonceUse(NamedTuple):
     now: float
 
 
+class NonceStore(Protocol):
+    """Where the records live; ``use`` is False for a nonce already used within its window."""
+
+    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool: ...
+
+    def prune(self, now: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class SQLNonceStore:
+    """The records as rows of the shared database (PostgreSQL deployments)."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -76,18 +74,8 @@ class SQLNonceStore:
         except IntegrityError:
             return self._db.hot_write(_RECLAIM, params) == 1
 
-    def use_many(self, claims: Sequence[NonceUse]) -> list[bool]:
-        """:meth:`use` for several nonces in one transaction (a second claim on the same nonce
-        within the batch is refused like any other)."""
-        if not self._db.hot_local or len(claims) == 1:
-            # Alone, one autocommit statement is cheaper than BEGIN, INSERT, COMMIT.
-            return [self.use(*c) for c in claims]
-        out = []
-        with self._db.hot_batch() as run:
-            for ak, n, until, now in claims:
-                params = {"ak": ak, "n": n, "until": until, "now": now}
-                out.append(run(_RECORD_NEW, params) == 1 or run(_RECLAIM, params) == 1)
-        return out
+    def close(self) -> None:
+        """The database is the deployment's; nothing of its own to release."""
 
     def prune(self, now: float, batch: int = PRUNE_BATCH) -> int:
         """Delete expired records, ``batch`` rows per transaction.
@@ -114,40 +102,3 @@ class SQLNonceStore:
             if len(keys) < batch:
                 return total
             time.sleep(PRUNE_PAUSE)
-
-
-class NonceBatcher:
-    """Group commit of nonce claims on the event loop.
-
-    :meth:`use` queues a claim and returns a future; the first claim of a batch schedules the
-    flush with ``call_soon``, so every request that reaches its nonce check in the same loop
-    iteration (and in the poll that follows) joins the batch. The flush runs on the loop, like
-    the single INSERT it replaces: a local write without fsync, microseconds. A request is
-    served only after its batch has committed, so a claim is durable (as durable as a single
-    INSERT) before its action runs.
-    """
-
-    def __init__(self, store: SQLNonceStore) -> None:
-        self._store = store
-        self._pending: list[tuple[NonceUse, asyncio.Future[bool]]] = []
-
-    def use(self, claim: NonceUse) -> asyncio.Future[bool]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((claim, future))
-        return future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            results = self._store.use_many([claim for claim, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - each waiting request answers with it
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), ok in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(ok)

@@ -179,15 +179,9 @@ def _execute_waiting(raw: sqlite3.Connection, sql: str, args: Sequence[Any] = ()
             attempt += 1
 
 
-def _begin_immediate(raw: sqlite3.Connection, *, hot: bool = False) -> None:
-    """Take SQLite's write lock with :func:`_execute_waiting`'s short back-offs.
-
-    ``hot``: a hot-path connection, whose busy timeout is 0 already and stays so; a pooled
-    connection's is set to 0 for the wait and restored after it.
-    """
-    if hot:
-        _execute_waiting(raw, "BEGIN IMMEDIATE")
-        return
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """Take SQLite's write lock with :func:`_execute_waiting`'s short back-offs (the pooled
+    connection's busy timeout is set to 0 for the wait and restored after it)."""
     raw.execute("PRAGMA busy_timeout=0")
     try:
         _execute_waiting(raw, "BEGIN IMMEDIATE")
@@ -333,7 +327,7 @@ class Database:
         commit meanwhile is not seen by the block. On PostgreSQL (and an in-memory SQLite) the
         block's hot reads run on one ``read()`` transaction of its own, on PostgreSQL a
         read-only REPEATABLE READ one (READ COMMITTED would give each statement its own
-        snapshot). It is a read block: :meth:`hot_write` and :meth:`hot_batch` inside it are
+        snapshot). It is a read block: :meth:`hot_write` inside it is
         refused, and so is a second ``hot_snapshot()`` of the same thread (RuntimeError), which
         could not be a snapshot of its own.
         """
@@ -420,38 +414,6 @@ class Database:
         count = cur.rowcount
         cur.close()
         return count
-
-    @contextmanager
-    def hot_batch(self) -> Iterator[Callable[[Executable, Mapping[str, Any]], int]]:
-        """One write transaction of several hot statements (a group commit) on SQLite.
-
-        Yields ``run(stmt, params) -> rowcount``; the batch has committed when the block exits
-        normally and is rolled back if it raises. The write lock is taken up front
-        (``BEGIN IMMEDIATE``, with the same short back-offs as :meth:`hot_write`), so the
-        statements inside never wait. Only for a local SQLite file (``hot_local``).
-        """
-        if self._sqlite_path is None:
-            raise RuntimeError("hot_batch needs the local SQLite store")
-        if getattr(self._local, "snapshot", None) is not None:
-            raise RuntimeError("hot_batch() inside hot_snapshot(): a snapshot only reads")
-        if self._checkpointer is None:
-            self._start_checkpointer()
-        conn = self._raw_conn()
-        _begin_immediate(conn, hot=True)
-
-        def run(stmt: Executable, params: Mapping[str, Any]) -> int:
-            compiled = self._compile(stmt)
-            cur = conn.execute(compiled.sql, compiled.args(params))
-            count = cur.rowcount
-            cur.close()
-            return int(count)
-
-        try:
-            yield run
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -126,30 +126,6 @@ def test_in_memory_database_uses_ordinary_transactions() -> None:
     database.dispose()
 
 
-def test_hot_batch_commits_all_or_nothing(db: Database) -> None:
-    """A hot batch commits every statement when its block ends, and none if the block raises."""
-    with db.hot_batch() as run:
-        assert run(INSERT_AK, {"ak": "B1", "root": False}) == 1
-        assert run(INSERT_AK, {"ak": "B2", "root": False}) == 1
-    with pytest.raises(RuntimeError), db.hot_batch() as run:
-        run(INSERT_AK, {"ak": "B3", "root": False})
-        raise RuntimeError("abandon the batch")
-    assert db.all(ALL_AKS, {}) == [("B1",), ("B2",)]
-
-
-def test_hot_batch_waits_for_another_writer(db: Database, tmp_path: Path) -> None:
-    """A write lock held elsewhere delays a hot batch's BEGIN; it does not fail it."""
-    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
-    release.start()
-    with db.hot_batch() as run:
-        assert run(INSERT_AK, {"ak": "B4", "root": False}) == 1
-    release.join()
-    other.close()
-    assert db.all(ALL_AKS, {}) == [("B4",)]
-
-
 def test_snapshot_reads_one_state_while_another_connection_commits(db: Database, tmp_path: Path) -> None:
     """Hot reads inside hot_snapshot() do not see a commit made between them; reads after it do."""
     db.hot_write(INSERT_AK, {"ak": "A", "root": False})
@@ -183,15 +159,13 @@ def test_snapshot_ends_its_transaction_when_the_block_raises(db: Database) -> No
 
 
 def test_snapshot_refuses_nesting_and_writes(db: Database) -> None:
-    """A second hot_snapshot(), a hot_write() or a hot_batch() inside one is a RuntimeError; the outer
+    """A second hot_snapshot() or a hot_write() inside one is a RuntimeError; the outer
     snapshot still reads and ends normally."""
     with db.hot_snapshot():
         with pytest.raises(RuntimeError, match="does not nest"), db.hot_snapshot():
             pass
         with pytest.raises(RuntimeError, match="only reads"):
             db.hot_write(INSERT_AK, {"ak": "D", "root": False})
-        with pytest.raises(RuntimeError, match="only reads"), db.hot_batch():
-            pass
         assert db.all(ALL_AKS, {}) == []
     assert db._raw_conn().in_transaction is False
     assert db.hot_write(INSERT_AK, {"ak": "D", "root": False}) == 1
