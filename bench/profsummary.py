@@ -45,12 +45,11 @@ def load(path: str) -> list[tuple[list[str], int]]:
 
 
 # Where a request's time goes, by the deepest of these frames on the stack. Only samples inside
-# openkms's request path are counted (KMSApp.__call__, and the nonce group commit, which runs as
-# an event-loop callback outside any request's stack): uvicorn's own work per request is the
+# openkms's request path are counted (KMSApp.__call__): uvicorn's own work per request is the
 # floor of the benchmark, and py-spy cannot tell uvloop's polling from its work.
-ENTRY = ("KMSApp.__call__", "KMSApp.process", "NonceBatcher._flush")
+ENTRY = ("KMSApp.__call__", "KMSApp.process")
 STAGES = [
-    ("nonce INSERT (replay guard, group commit)", ("SQLNonceStore.use", "SQLNonceStore.use_many", "NonceBatcher._flush")),
+    ("nonce record (replay guard)", ("FileNonceStore.use", "SQLNonceStore.use")),
     ("signature check (canonical form, HMAC, time, credentials)", ("Authenticator.authenticate", "Authenticator.verify")),
     ("decode request (query, form, headers)", ("build_request",)),
     ("validate parameters", ("ActionSpec.bind",)),

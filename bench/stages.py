@@ -29,10 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inproc import AK, SECRET, scope_of
 from signer import Signer
 
-# Nonce claims per transaction in the "nonce ×N" column: about what the server's group commit
-# gathers per event-loop iteration at 32 connections over two workers (4-5).
-BATCH = 4
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +46,6 @@ def main() -> None:
     from openkms.server import KMSApp, _Call
     from openkms.service import access_keys
     from openkms.service.deployment import open_deployment
-    from openkms.service.nonces import NonceUse
     from openkms.wire.request import build_request
 
     logs.configure()
@@ -98,12 +93,8 @@ def main() -> None:
                 scopes,
             )
             r["signature"], _ = timed(app.auth.verify, reqs)
-            r["nonce"], _ = timed(lambda i: nonces.use(AK, os.urandom(16).hex(), 1e10, 0), range(args.n))
-            # The server's group commit: claims in batches of BATCH (the size seen under load).
-            batches = [[NonceUse(AK, os.urandom(16).hex(), 1e10, 0) for _ in range(BATCH)]
-                       for _ in range(args.n // BATCH)]
-            per_batch, _ = timed(nonces.use_many, batches)
-            r[f"nonce ×{BATCH}"] = per_batch / BATCH
+            claims = [os.urandom(16).hex() for _ in range(args.n)]
+            r["nonce"], _ = timed(lambda n: nonces.use(AK, n, 1e10, 0), claims)
             r["params"], bound = timed(lambda q: spec.bind(q.params), reqs)
             calls = []
             for q, kw in zip(reqs, bound, strict=True):
@@ -116,13 +107,12 @@ def main() -> None:
             r["request id"], _ = timed(lambda i: ids.new_request_id(), range(args.n))
             for stage, value in r.items():
                 best[(scheme, stage)] = min(best.get((scheme, stage), 1e9), value)
-    stages = ["decode", "signature", "nonce", f"nonce ×{BATCH}", "params", "handler+render", "log line", "request id"]
+    stages = ["decode", "signature", "nonce", "params", "handler+render", "log line", "request id"]
     print(f"| {args.action}: µs of CPU per request (best of {args.rounds}) | " + " | ".join(stages) + " | total |")
     print("|---|" + "---:|" * (len(stages) + 1))
     for scheme in ("v1", "v3"):
         values = [best[(scheme, s)] for s in stages]
-        # The total counts the batched nonce, as the server runs it under load.
-        total = sum(v for s, v in zip(stages, values, strict=True) if s != "nonce")
+        total = sum(values)
         print(f"| {scheme.upper()} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {total:.1f} |")
     dep.close()
 

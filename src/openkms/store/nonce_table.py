@@ -18,8 +18,11 @@ Layout of the directory (``DATA_DIR/nonces``, 0700; every file 0600):
   keyed digest of (AccessKeyId, nonce), 0 for an empty slot, and the whole second the record
   expires at. Only the newest generation takes inserts; a claim looks in every generation that
   still holds an unexpired record. A generation gives way to a new one when half its slots are
-  filled (the new one twice as large) or after :data:`ROTATE_AFTER` seconds, and its file is
-  deleted once its latest expiry has passed, so the files hold what the time window holds.
+  filled (the new one twice as large) or after :data:`ROTATE_AFTER` seconds (the new one sized
+  for the rate the last one saw), and its file is deleted once its latest expiry has passed, so
+  the files hold what the time window holds: at a steady 6,000 claims/s about 7.6 million records
+  (the 5 minutes of the current table and the 16 minutes a record lives), 16 bytes each at a
+  load under one half.
 
 Durability: the maps are ``MAP_SHARED`` file pages, so a record is in the kernel's page cache
 before the request it admits runs: a kill -9 of any process loses nothing. Dirty pages are
@@ -58,7 +61,7 @@ SLOT = struct.Struct("<QQ")  # digest (0: empty), expires at (whole seconds, rou
 SLOT_SIZE = SLOT.size
 MIN_CAPACITY = 1 << 16  # 1 MiB
 MAX_CAPACITY = 1 << 26  # 1 GiB; beyond it generations rotate at this size
-ROTATE_AFTER = 600.0
+ROTATE_AFTER = 300.0
 SYNC_EVERY = 0.5
 KEY_BYTES = 32
 
@@ -140,10 +143,11 @@ def _write_new(path: Path, capacity: int, now: float) -> None:
     os.rename(tmp, path)
 
 
-def _capacity_for(filled: int) -> int:
-    """A power of two at least four times ``filled`` (a new generation starts a quarter full
-    at the rate its predecessor saw), within the bounds."""
-    want = max(MIN_CAPACITY, 4 * filled)
+def _capacity_for(filled: int, capacity: int) -> int:
+    """The next table's slots: twice as many when the last one filled half its slots, else the
+    power of two that would have kept the last one's records under half (a rate that fell
+    gives a smaller table); within the bounds."""
+    want = max(MIN_CAPACITY, 2 * capacity if 2 * filled >= capacity else 2 * filled)
     return min(MAX_CAPACITY, 1 << (want - 1).bit_length())
 
 
@@ -250,7 +254,8 @@ class FileNonceStore:
     def _rotate(self, now: float) -> None:
         """Start a new generation sized from the current one's fill; drop expired ones."""
         current = self._gens[-1]
-        _write_new(self._dir / f"{current.seq + 1:08d}.tbl", _capacity_for(current.filled), now)
+        capacity = _capacity_for(current.filled, current.capacity)
+        _write_new(self._dir / f"{current.seq + 1:08d}.tbl", capacity, now)
         self._drop_expired(now)
         self._bump()
         self._reload(now)

@@ -228,3 +228,19 @@ def test_a_foreign_table_file_is_refused(tmp_path: Path) -> None:
     (directory / "00000002.tbl").write_bytes(b"\0" * 4096)
     with pytest.raises(ValueError, match="not a nonce table"):
         FileNonceStore(directory)
+
+
+@pytest.mark.parametrize(
+    ("filled", "capacity", "expected"),
+    [
+        (1 << 20, 1 << 21, 1 << 22),  # half full: twice as large
+        (3_600_000, 1 << 23, 1 << 23),  # 5 minutes at 12,000/s kept under half: the same size
+        (100_000, 1 << 23, 1 << 18),  # the rate fell: smaller
+        (10, 1 << 20, nonce_table.MIN_CAPACITY),
+        (1 << 26, 1 << 26, nonce_table.MAX_CAPACITY),
+    ],
+)
+def test_the_next_table_is_sized_for_the_rate(filled: int, capacity: int, expected: int) -> None:
+    """A new table doubles after a half-full one, else is sized to keep what the last one took
+    under half its slots, within MIN_CAPACITY and MAX_CAPACITY."""
+    assert nonce_table._capacity_for(filled, capacity) == expected
