@@ -33,7 +33,8 @@ def test_data_dir_permissions(fresh_server: ServerProcess) -> None:
     tea_client(fresh_server.endpoint).create_key(m.CreateKeyRequest())
     assert stat.S_IMODE(fresh_server.data_dir.stat().st_mode) == 0o700
     entries = list(fresh_server.data_dir.rglob("*"))
-    assert any(e.suffix == ".tbl" for e in entries)
+    if (fresh_server.data_dir / "openkms.db").exists():  # the embedded store: nonce files too
+        assert any(e.suffix == ".tbl" for e in entries)
     for entry in entries:
         assert stat.S_IMODE(entry.stat().st_mode) == (0o700 if entry.is_dir() else 0o600), entry.name
     assert (fresh_server.data_dir / "root.key").stat().st_size == 48
