@@ -56,12 +56,16 @@ def main() -> None:
                     help="sign and decode the requests but do not serve them (to subtract their cost)")
     ap.add_argument("--direct", action="store_true",
                     help="call KMSApp.process synchronously (no event loop, no thread pool)")
-    ap.add_argument("--without", choices=["nonce"], action="append", default=[],
-                    help="leave a part out to see what it costs: the nonce record (replay "
-                         "protection OFF)")
+    ap.add_argument("--without", choices=["sync", "nonce"], action="append", default=[],
+                    help="leave a part out to see what it costs: the nonce files' background "
+                         "fsync, or the nonce record altogether (replay protection OFF)")
     ap.add_argument("--sort", default="cumulative", help="cProfile's sort key (e.g. tottime)")
     args = ap.parse_args()
 
+    if "sync" in args.without:
+        from openkms.store import nonce_table
+
+        nonce_table.SYNC_EVERY = 1e9
     if "nonce" in args.without:
         from openkms.store import nonce_table
 

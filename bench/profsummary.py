@@ -86,7 +86,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int) -> str:
         by_stage[stage_of(frames)] += count
         own[frames[-1]] += count
     out = [
-        f"py-spy samples: {total}; inside openkms's request path (KMSApp.__call__ and the nonce group commit): {n_in}.",
+        f"py-spy samples: {total}; inside openkms's request path (KMSApp.__call__): {n_in}.",
         "",
         "| stage of the request path | share |",
         "|---|---:|",

@@ -2,7 +2,7 @@
 
 A development aid beside bench/inproc.py: it pre-signs requests (V1 and V3) and times each
 stage of ``KMSApp`` separately over thousands of requests -- decode, signature check, nonce
-INSERT (alone, and per claim in a batch as the server's group commit writes them), parameter validation, handler with rendering, request log line, request id -- and
+record, parameter validation, handler with rendering, request log line, request id -- and
 prints the best of several rounds (the machine is shared; the minimum is the least disturbed).
 
     .venv/bin/python bench/stages.py Encrypt

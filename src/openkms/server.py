@@ -137,6 +137,10 @@ class KMSApp:
         ``inline``, else on the pool (bounded by ``request_timeout``)."""
         call = _Call(request_id, time.perf_counter())
         response = self._front(call, scope, body, too_large)
+        # Yield to the loop once: the requests that arrived together then have their fronts
+        # run back to back and their handlers after, and the loop reads more of them per wake-up
+        # (A/B at 32 connections: ~50 µs less server CPU per Encrypt, docs/performance.md).
+        await asyncio.sleep(0)
         if response is None:
             assert call.spec is not None
             if call.spec.inline:
