@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import math
 import mmap
 import os
@@ -64,6 +65,8 @@ MAX_CAPACITY = 1 << 26  # 1 GiB; beyond it generations rotate at this size
 ROTATE_AFTER = 300.0
 SYNC_EVERY = 0.5
 KEY_BYTES = 32
+
+log = logging.getLogger("openkms.nonces")
 
 
 class _Generation:
@@ -95,7 +98,8 @@ class _Generation:
         return int(HEADER.unpack_from(self.map, 0)[3])
 
     def probe(self, digest: int, now: float) -> tuple[int, bool, bool]:
-        """Find ``digest``: (offset of its slot or of the slot to insert it at, live, empty).
+        """Find ``digest``: (offset of its slot or of the slot to insert it at, or -1 if the
+        table has none; live; empty).
 
         The probe runs to ``digest`` or to the first empty slot, remembering the first expired
         slot on the way: an insert reuses that one, an empty slot only if none was passed.
@@ -114,9 +118,7 @@ class _Generation:
             if reuse < 0 and expires < now:
                 reuse = offset
             i = (i + 1) & self.mask
-        if reuse < 0:
-            raise RuntimeError(f"nonce table {self.path} is full")
-        return reuse, False, False
+        return reuse, False, False  # every slot taken and live: no place (-1) for an insert
 
     def put(self, offset: int, digest: int, expires: int, empty: bool) -> None:
         SLOT.pack_into(self.map, offset, digest, expires)
@@ -180,6 +182,8 @@ class FileNonceStore:
             if CONTROL.unpack_from(self._control, 0)[0] != CONTROL_MAGIC:
                 CONTROL.pack_into(self._control, 0, CONTROL_MAGIC, 0)
             self._key = self._load_key()
+            for leftover in self._dir.glob(".*.tmp"):  # a table or key half made by a crash
+                leftover.unlink(missing_ok=True)
             # A process that died between naming a new table and bumping the epoch left a
             # table nobody else has listed: every start bumps it, so all processes re-list.
             self._bump()
@@ -207,6 +211,15 @@ class FileNonceStore:
     def _claim(self, digest: int, expires: int, now: float) -> bool:
         if CONTROL.unpack_from(self._control, 0)[1] != self._epoch:
             self._reload(now)
+        current = self._gens[-1]
+        if 2 * current.filled >= current.capacity or now - current.created > ROTATE_AFTER:
+            try:
+                self._rotate(now)
+            except OSError as exc:
+                # No room for the next table (a full disk): claims go on in this one (fuller,
+                # so slower) and the next claim tries again; only a table with no free slot
+                # refuses claims (RuntimeError, answered 500).
+                log.warning("nonce table %s could not give way to a new one: %s", current.path, exc)
         *older, current = self._gens
         for gen in older:
             if gen.latest_expiry >= now and gen.probe(digest, now)[1]:
@@ -214,9 +227,9 @@ class FileNonceStore:
         offset, live, empty = current.probe(digest, now)
         if live:
             return False
+        if offset < 0:
+            raise RuntimeError(f"nonce table {current.path} is full")
         current.put(offset, digest, expires, empty)
-        if empty and (2 * current.filled >= current.capacity or now - current.created > ROTATE_AFTER):
-            self._rotate(now)
         return True
 
     # -- generations -------------------------------------------------------------------------

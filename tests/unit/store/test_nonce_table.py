@@ -88,14 +88,15 @@ def test_a_table_gives_way_after_its_time(tmp_path: Path, monkeypatch: pytest.Mo
         created = store._gens[-1].created
         assert store.use("AK", "early", created + 100, created + 1)
         late = created + nonce_table.ROTATE_AFTER + 5
-        assert store.use("AK", "late", late + 100, late)  # the last insert of the first table
-        assert len(_tables(tmp_path / "nonces")) == 2
+        assert store.use("AK", "late", late + 100, late)  # the first claim of the new table
+        assert _tables(tmp_path / "nonces") == ["00000001.tbl", "00000002.tbl"]
         assert store._gens[-1].capacity == nonce_table.MIN_CAPACITY
-        assert store.prune(late + 50) == 0  # "late" is still live in it
-        assert not store.use("AK", "late", late + 1000, late + 50)
-        assert store.prune(late + 150) == 1
+        assert store.prune(created + 50) == 0  # "early" is still live in the first one
+        assert not store.use("AK", "early", created + 1000, created + 50)
+        assert store.prune(created + 150) == 1
         assert _tables(tmp_path / "nonces") == ["00000002.tbl"]
-        assert store.use("AK", "late", late + 1000, late + 150)
+        assert not store.use("AK", "late", late + 1000, late + 50)
+        assert store.use("AK", "early", late + 1000, late + 50)
     finally:
         store.close()
 
@@ -244,3 +245,39 @@ def test_the_next_table_is_sized_for_the_rate(filled: int, capacity: int, expect
     """A new table doubles after a half-full one, else is sized to keep what the last one took
     under half its slots, within MIN_CAPACITY and MAX_CAPACITY."""
     assert nonce_table._capacity_for(filled, capacity) == expected
+
+
+def test_a_full_disk_at_rotation_does_not_fail_the_claim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the next table cannot be made (no space), claims go on in the current one and
+    the rotation is tried again by a later insert; a table with no free slot refuses."""
+    monkeypatch.setattr(nonce_table, "MIN_CAPACITY", 64)
+    store = FileNonceStore(tmp_path / "nonces")
+    real_write_new = nonce_table._write_new
+
+    def no_space(path: Path, capacity: int, now: float) -> None:
+        raise OSError(28, "No space left on device")
+
+    try:
+        monkeypatch.setattr(nonce_table, "_write_new", no_space)
+        assert all(store.use("AK", f"n{i}", 1000.0, 10.0) for i in range(64))
+        assert _tables(tmp_path / "nonces") == ["00000001.tbl"]
+        assert not store.use("AK", "n5", 1000.0, 10.0)
+        with pytest.raises(RuntimeError, match="full"):
+            store.use("AK", "n64", 1000.0, 10.0)
+        monkeypatch.setattr(nonce_table, "_write_new", real_write_new)
+        assert store.use("AK", "n64", 1000.0, 10.0)
+        assert _tables(tmp_path / "nonces") == ["00000001.tbl", "00000002.tbl"]
+        assert not store.use("AK", "n5", 1000.0, 10.0)
+    finally:
+        store.close()
+
+
+def test_files_half_made_by_a_crash_are_removed_at_start(tmp_path: Path) -> None:
+    """A table or key file a crash left half made (its temporary name) is deleted when a
+    store opens; finished tables are kept."""
+    directory = tmp_path / "nonces"
+    FileNonceStore(directory).close()
+    (directory / ".00000002.tbl.tmp").write_bytes(b"\0" * 100)
+    (directory / ".key.tmp").write_bytes(b"half")
+    FileNonceStore(directory).close()
+    assert sorted(p.name for p in directory.iterdir()) == ["00000001.tbl", "key", "lock"]
