@@ -31,6 +31,10 @@ may forget the last fraction of a second of nonces, as the WAL checkpoint of the
 did. Files are allocated in full when made (``posix_fallocate``), so a full disk fails the
 rotation with an error instead of a SIGBUS on a write through the map.
 
+Only the digest is kept, so two different claims whose digests collide would make the later
+one refused as a replay (never one accepted twice): with 10 million live records the chance is
+about one in 1.8·10^12 per claim, and without the key file nobody can aim for it.
+
 Linear probing never empties a slot: an expired record's slot is reused by the next insert
 that passes it, and a lookup runs to the first empty slot, so a record is always found
 (:meth:`_Generation.probe`).
