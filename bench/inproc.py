@@ -57,8 +57,8 @@ def main() -> None:
     ap.add_argument("--direct", action="store_true",
                     help="call KMSApp.process synchronously (no event loop, no thread pool)")
     ap.add_argument("--without", choices=["sync", "nonce"], action="append", default=[],
-                    help="leave a part out to see what it costs: the nonce journal's background "
-                         "fdatasync, or the nonce record altogether (replay protection OFF)")
+                    help="leave a part out to see what it costs: the nonce files' background "
+                         "fsync, or the nonce record altogether (replay protection OFF)")
     ap.add_argument("--sort", default="cumulative", help="cProfile's sort key (e.g. tottime)")
     args = ap.parse_args()
 
