@@ -5,16 +5,14 @@ Every signed request records its nonce, so this is on the hot path of every requ
 SQLite table the record cost ~90 µs of a ~230 µs Encrypt (``bench/inproc.py --without nonce``):
 each nonce is a random key, so nearly every INSERT dirtied a B-tree page of its own, wrote it to
 the WAL and copied it back at the checkpoint. Here a claim is a few probes of an open-addressing
-table under a file lock and a 16-byte append to a journal, ~7 µs in a tight loop.
+table under a file lock, ~5 µs.
 
 Layout of the directory (``DATA_DIR/nonces``, 0700; every file 0600):
 
 - ``lock``: every claim holds an exclusive ``flock`` on it. Its first page is mapped and holds
-  the *epoch*, a counter bumped whenever the set of table or journal files changes; a process
-  that finds it changed re-lists the files before it looks at any table.
+  the *epoch*, a counter bumped whenever the set of table files changes; a process that finds
+  it changed re-lists the files before it looks at any table.
 - ``key``: 32 random bytes keying the digest, so nobody outside can craft colliding nonces.
-- ``journal-NNNNNNNN.log``: every claim appended as its 16-byte slot (``O_APPEND``, under the
-  lock); only the newest journal is written.
 - ``NNNNNNNN.tbl``: one generation of the table. A 64-byte header (magic, capacity, slots ever
   filled, latest expiry in it, creation time) and ``capacity`` slots of 16 bytes: the 64-bit
   keyed digest of (AccessKeyId, nonce), 0 for an empty slot, and the whole second the record
@@ -27,16 +25,11 @@ Layout of the directory (``DATA_DIR/nonces``, 0700; every file 0600):
   load under one half.
 
 Durability: the maps are ``MAP_SHARED`` file pages, so a record is in the kernel's page cache
-before the request it admits runs, and a kill -9 of any process loses nothing. Against an
-operating-system crash the journal is fdatasynced every :data:`SYNC_EVERY` seconds (so the last
-fraction of a second of nonces may be forgotten, as with the SQLite table's WAL before) and
-replayed into the tables whenever a store opens. The tables themselves are fsynced only at a
-checkpoint (every :data:`CHECKPOINT_EVERY` seconds: switch every process to a new journal,
-fsync the tables, delete the older journals). Syncing the tables every half second cost ~7 µs
-per claim: after each sync the kernel write-protects their pages again and the next claim to
-touch each one takes a fault; a journal is written sequentially. Files are allocated in full
-when made (``posix_fallocate``), so a full disk fails the rotation with an error instead of a
-SIGBUS on a write through the map.
+before the request it admits runs: a kill -9 of any process loses nothing. Dirty pages are
+fsynced every :data:`SYNC_EVERY` seconds by a background thread, so an operating-system crash
+may forget the last fraction of a second of nonces, as the WAL checkpoint of the SQLite table
+did. Files are allocated in full when made (``posix_fallocate``), so a full disk fails the
+rotation with an error instead of a SIGBUS on a write through the map.
 
 Only the digest is kept, so two different claims whose digests collide would make the later
 one refused as a replay (never one accepted twice): with 10 million live records the chance is
@@ -75,7 +68,6 @@ MIN_CAPACITY = 1 << 16  # 1 MiB
 MAX_CAPACITY = 1 << 26  # 1 GiB; beyond it generations rotate at this size
 ROTATE_AFTER = 300.0
 SYNC_EVERY = 0.5
-CHECKPOINT_EVERY = 60.0
 KEY_BYTES = 32
 
 log = logging.getLogger("openkms.nonces")
@@ -99,6 +91,7 @@ class _Generation:
             self.map.close()
             raise ValueError(f"{path} is not a nonce table")
         self.mask = self.capacity - 1
+        self.dirty = False
 
     @property
     def filled(self) -> int:
@@ -137,6 +130,7 @@ class _Generation:
         HEADER.pack_into(
             self.map, 0, magic, capacity, filled + empty, max(latest, expires), created
         )
+        self.dirty = True
 
     def close(self) -> None:
         self.map.close()
@@ -153,16 +147,6 @@ def _write_new(path: Path, capacity: int, now: float) -> None:
     finally:
         os.close(fd)
     os.rename(tmp, path)
-
-
-def _create(path: Path) -> None:
-    """An empty 0600 file (a journal), its name on disk."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _capacity_for(filled: int, capacity: int) -> int:
@@ -183,16 +167,11 @@ class FileNonceStore:
         self._lock_fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._gens: list[_Generation] = []
         self._epoch = -1
-        self._journal_seq = 0
-        self._journal_fd = -1
-        self._journal_dirty = False
         try:
             self._open()
         except BaseException:
             for gen in self._gens:
                 gen.close()
-            if self._journal_fd >= 0:
-                os.close(self._journal_fd)
             os.close(self._lock_fd)
             raise
         self._closed = threading.Event()
@@ -209,14 +188,10 @@ class FileNonceStore:
             self._key = self._load_key()
             for leftover in self._dir.glob(".*.tmp"):  # a table or key half made by a crash
                 leftover.unlink(missing_ok=True)
-            now = time.time()
-            if not self._journals():
-                _create(self._journal_path(1))
-            # A process that died between naming a new file and bumping the epoch left a file
-            # nobody else has listed: every start bumps it, so all processes re-list.
+            # A process that died between naming a new table and bumping the epoch left a
+            # table nobody else has listed: every start bumps it, so all processes re-list.
             self._bump()
-            self._reload(now)
-            self._replay(now)
+            self._reload(time.time())
 
     # -- the claim ---------------------------------------------------------------------------
 
@@ -237,7 +212,7 @@ class FileNonceStore:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _claim(self, digest: int, expires: int, now: float, journal: bool = True) -> bool:
+    def _claim(self, digest: int, expires: int, now: float) -> bool:
         if CONTROL.unpack_from(self._control, 0)[1] != self._epoch:
             self._reload(now)
         current = self._gens[-1]
@@ -259,9 +234,6 @@ class FileNonceStore:
         if offset < 0:
             raise RuntimeError(f"nonce table {current.path} is full")
         current.put(offset, digest, expires, empty)
-        if journal:
-            os.write(self._journal_fd, SLOT.pack(digest, expires))  # O_APPEND: one record, whole
-            self._journal_dirty = True
         return True
 
     # -- generations -------------------------------------------------------------------------
@@ -294,12 +266,6 @@ class FileNonceStore:
         for gone in mapped.values():
             gone.close()
         self._gens = gens
-        newest = self._journals()[-1]
-        if newest != self._journal_seq:
-            fd = os.open(self._journal_path(newest), os.O_WRONLY | os.O_APPEND)
-            if self._journal_fd >= 0:
-                os.close(self._journal_fd)
-            self._journal_fd, self._journal_seq = fd, newest
         self._epoch = CONTROL.unpack_from(self._control, 0)[1]
 
     def _rotate(self, now: float) -> None:
@@ -373,57 +339,13 @@ class FileNonceStore:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return len(rows)
 
-    # -- the journal -------------------------------------------------------------------------
-
-    def _journals(self) -> list[int]:
-        return sorted(
-            int(p[8:-4]) for p in os.listdir(self._dir)
-            if p.startswith("journal-") and p.endswith(".log") and p[8:-4].isdigit()
-        )
-
-    def _journal_path(self, seq: int) -> Path:
-        return self._dir / f"journal-{seq:08d}.log"
-
-    def _replay(self, now: float) -> None:
-        """Put every unexpired record of the journals into the tables (under the lock).
-
-        After a process crash they are all there already (the map's pages outlive it); after
-        an operating-system crash the tables may have lost pages that never reached the disk,
-        and the journal, synced every SYNC_EVERY, has them."""
-        for seq in self._journals():
-            data = self._journal_path(seq).read_bytes()
-            whole = len(data) - len(data) % SLOT_SIZE  # a record cut by the crash is dropped
-            for digest, expires in SLOT.iter_unpack(data[:whole]):
-                if digest and expires >= now:
-                    self._claim(digest, expires, now, journal=False)
-
     def sync(self) -> None:
-        """Make the journal's records durable (fdatasync), if this process wrote any since."""
+        """fsync the tables this process wrote to since the last sync."""
         with self._mutex:
-            if not self._journal_dirty:
-                return
-            self._journal_dirty = False
-            fd = os.dup(self._journal_fd)  # the journal may be switched while this one syncs
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-
-    def checkpoint(self) -> bool:
-        """Start a new journal, fsync the tables, delete the older journals: the journal then
-        holds only what the tables may not have on disk yet. False if the journal was empty."""
-        with self._locked():
-            if CONTROL.unpack_from(self._control, 0)[1] != self._epoch:
-                self._reload(time.time())
-            old = self._journal_seq
-            if os.stat(self._journal_path(old)).st_size == 0:
-                return False
-            _create(self._journal_path(old + 1))
-            self._bump()
-            self._reload(time.time())
-            tables = [gen.path for gen in self._gens]
-        # Every record of the old journals reached the tables' pages before the switch above.
-        for path in tables:
+            dirty = [gen.path for gen in self._gens if gen.dirty]
+            for gen in self._gens:
+                gen.dirty = False
+        for path in dirty:
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # dropped meanwhile: nothing in it is needed
@@ -432,19 +354,11 @@ class FileNonceStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        for seq in self._journals():
-            if seq <= old:
-                self._journal_path(seq).unlink(missing_ok=True)
-        return True
 
     def _sync_loop(self) -> None:
-        last_checkpoint = time.monotonic()
         while not self._closed.wait(SYNC_EVERY):
             try:
                 self.sync()
-                if time.monotonic() - last_checkpoint > CHECKPOINT_EVERY:
-                    last_checkpoint = time.monotonic()
-                    self.checkpoint()
             except OSError:  # the next tick tries again; a claim never waits for this
                 continue
 
@@ -457,5 +371,4 @@ class FileNonceStore:
                 gen.close()
             self._gens = []
             self._control.close()
-            os.close(self._journal_fd)
             os.close(self._lock_fd)

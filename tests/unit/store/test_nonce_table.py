@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def test_files_are_private(store: FileNonceStore, tmp_path: Path) -> None:
     directory = tmp_path / "nonces"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     names = sorted(p.name for p in directory.iterdir())
-    assert names == ["00000001.tbl", "journal-00000001.log", "key", "lock"]
+    assert names == ["00000001.tbl", "key", "lock"]
     for p in directory.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
 
@@ -281,59 +280,4 @@ def test_files_half_made_by_a_crash_are_removed_at_start(tmp_path: Path) -> None
     (directory / ".00000002.tbl.tmp").write_bytes(b"\0" * 100)
     (directory / ".key.tmp").write_bytes(b"half")
     FileNonceStore(directory).close()
-    assert sorted(p.name for p in directory.iterdir()) == ["00000001.tbl", "journal-00000001.log", "key", "lock"]
-
-
-def _lose_table_pages(directory: Path) -> None:
-    """What an operating-system crash may do to pages never written back: every slot gone."""
-    for table in directory.glob("*.tbl"):
-        data = bytearray(table.read_bytes())
-        data[nonce_table.HEADER_SIZE :] = bytes(len(data) - nonce_table.HEADER_SIZE)
-        table.write_bytes(bytes(data))
-
-
-def test_the_journal_restores_records_an_os_crash_took_from_the_tables(tmp_path: Path) -> None:
-    """Every claim is also appended to the journal (synced every SYNC_EVERY): with the
-    tables' slots lost, a store opened again replays it and refuses every claim; expired
-    records are not replayed, and a record cut short at the journal's end is ignored."""
-    directory = tmp_path / "nonces"
-    store = FileNonceStore(directory)
-    now = time.time()  # opening replays what is unexpired at the real time
-    for i in range(300):
-        assert store.use("AK", f"n{i}", now + 1000, now)
-    assert store.use("AK", "short-lived", now - 1, now - 100)
-    store.close()
-    _lose_table_pages(directory)
-    with (directory / "journal-00000001.log").open("ab") as journal:
-        journal.write(b"\x01" * 9)  # a record the crash cut short
-    again = FileNonceStore(directory)
-    try:
-        assert not any(again.use("AK", f"n{i}", now + 1000, now) for i in range(300))
-        assert again.use("AK", "short-lived", now + 1000, now)
-    finally:
-        again.close()
-
-
-def test_a_checkpoint_makes_the_tables_durable_and_starts_a_new_journal(tmp_path: Path) -> None:
-    """A checkpoint switches every process to a new journal, fsyncs the tables and deletes
-    the older journals; an empty journal is not switched."""
-    directory = tmp_path / "nonces"
-    one = FileNonceStore(directory)
-    two = FileNonceStore(directory)
-    try:
-        assert one.use("AK", "a", 1000.0, 10.0)
-        assert two.use("AK", "b", 1000.0, 10.0)
-        assert one.checkpoint()
-        assert sorted(p.name for p in directory.glob("journal-*")) == ["journal-00000002.log"]
-        assert not two.checkpoint()  # nothing was journaled since
-        assert two.use("AK", "c", 1000.0, 10.0)  # the other process writes the new journal
-        assert (directory / "journal-00000002.log").stat().st_size == nonce_table.SLOT_SIZE
-        assert not one.use("AK", "a", 1000.0, 10.0) and not one.use("AK", "b", 1000.0, 10.0)
-    finally:
-        one.close()
-        two.close()
-    again = FileNonceStore(directory)
-    try:
-        assert not any(again.use("AK", n, 1000.0, 20.0) for n in ("a", "b", "c"))
-    finally:
-        again.close()
+    assert sorted(p.name for p in directory.iterdir()) == ["00000001.tbl", "key", "lock"]
