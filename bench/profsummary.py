@@ -50,7 +50,7 @@ def load(path: str) -> list[tuple[list[str], int]]:
 ENTRY = ("KMSApp.__call__", "KMSApp.process")
 STAGES = [
     ("nonce record (replay guard)", ("FileNonceStore.use", "SQLNonceStore.use")),
-    ("signature check (canonical form, HMAC, time, credentials)", ("Authenticator.authenticate", "Authenticator.verify")),
+    ("signature check (canonical form, HMAC, time, credentials)", ("Authenticator.verify",)),
     ("decode request (query, form, headers)", ("build_request",)),
     ("validate parameters", ("ActionSpec.bind",)),
     ("render answer (JSON/XML)", ("render_success", "render_error")),

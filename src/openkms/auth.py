@@ -7,7 +7,6 @@ the nonce, which is recorded in the shared store.
 :meth:`Authenticator.verify` does every check but the nonce and returns the claim on it, which
 the caller records (``auth.nonces.use``) before it parses the action's parameters, so that a
 replayed request is refused as a replay whatever else is wrong with it.
-:meth:`Authenticator.authenticate` is both steps.
 """
 
 from __future__ import annotations
@@ -61,14 +60,6 @@ class Authenticator:
         self.nonces = nonces
         self._clock = clock
         self._window = window
-
-    def authenticate(self, req: WireRequest) -> Principal:
-        """Verify the request's signature and freshness and record its nonce; raises a wire
-        error otherwise."""
-        verified = self.verify(req)
-        if not self.nonces.use(*verified.nonce):
-            raise errors.SignatureNonceUsed()
-        return verified.principal
 
     def verify(self, req: WireRequest) -> Verified:
         """Every check but the nonce's; raises a wire error on the first that fails."""

@@ -32,7 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from openkms.api import REGISTRY, ActionSpec
 from openkms.api.errors import to_wire
-from openkms.auth import Authenticator, Verified
+from openkms.auth import Authenticator
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
@@ -185,52 +185,40 @@ class KMSApp:
     def _front(
         self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
     ) -> Response | None:
-        """Decode, check Version and Action, authenticate, bind the parameters.
+        """Decode, check Version and Action, authenticate (the nonce last), bind the parameters.
 
         Returns the error answer, or None with ``call`` ready for :meth:`_handle`.
         """
         try:
-            spec, verified = self._verify(call, scope, body, too_large)
+            req = call.req = build_request(
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b""),
+                scope.get("headers", []),
+                body,
+                client=(scope.get("client") or ("", 0))[0],
+            )
+            if too_large:
+                raise errors.InvalidParameter(reason="The request body is too large.")
+            if req.method not in ("GET", "POST"):
+                raise errors.UnsupportedHTTPMethod()
+            call.action = req.action or "-"
+            if req.path != "/" or not req.action:
+                raise errors.InvalidActionNotFound()
+            if req.version != API_VERSION:
+                raise errors.InvalidVersion()
+            spec = REGISTRY.get(req.action)
+            if spec is None:
+                raise errors.InvalidActionNotFound()
+            verified = self.auth.verify(req)
+            call.caller = verified.principal.access_key_id  # logged for a replay too
             if not self.auth.nonces.use(*verified.nonce):
                 raise errors.SignatureNonceUsed()
-            self._bind(call, spec)
+            call.kwargs = spec.bind(req.params)
+            call.spec = spec
             return None
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
-
-    def _verify(
-        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
-    ) -> tuple[ActionSpec, Verified]:
-        """Decode, check Version and Action, verify everything of the signature but the nonce."""
-        req = call.req = build_request(
-            scope["method"],
-            scope["path"],
-            scope.get("query_string", b""),
-            scope.get("headers", []),
-            body,
-            client=(scope.get("client") or ("", 0))[0],
-        )
-        if too_large:
-            raise errors.InvalidParameter(reason="The request body is too large.")
-        if req.method not in ("GET", "POST"):
-            raise errors.UnsupportedHTTPMethod()
-        call.action = req.action or "-"
-        if req.path != "/" or not req.action:
-            raise errors.InvalidActionNotFound()
-        if req.version != API_VERSION:
-            raise errors.InvalidVersion()
-        spec = REGISTRY.get(req.action)
-        if spec is None:
-            raise errors.InvalidActionNotFound()
-        verified = self.auth.verify(req)
-        call.caller = verified.principal.access_key_id
-        return spec, verified
-
-    @staticmethod
-    def _bind(call: _Call, spec: ActionSpec) -> None:
-        assert call.req is not None
-        call.kwargs = spec.bind(call.req.params)
-        call.spec = spec
 
     def _handle(self, call: _Call) -> Response:
         """Run a bound action's handler and render its answer; never raises."""

@@ -62,21 +62,16 @@ def make_engine(
     synchronous: str = "FULL",
     pool_size: int = 5,
     timeout: float = DEFAULT_TIMEOUT,
-    page_size: int | None = None,
     mmap_size: int | None = None,
 ) -> Engine:
-    """Create an engine; ``synchronous`` applies to SQLite only (FULL for keys, NORMAL for nonces).
+    """Create an engine; ``synchronous`` applies to SQLite only.
 
     ``timeout`` bounds PostgreSQL waits (see the module docstring); SQLite waits for a busy
     database up to :data:`SQLITE_BUSY_MS`.
 
-    ``page_size`` (SQLite) applies when the file is created: every commit writes each page
-    it changed to the WAL and checksums it, so a table written by every request (nonces) is
-    cheaper with small pages (1 KiB: a third of the CPU of 4 KiB per INSERT, a quarter of
-    the bytes written). ``mmap_size`` (SQLite) maps that many bytes of the file: when several
-    processes write the same database, each commit of one empties the others' page caches, and
-    mapped pages are then re-read without a system call (it halved the cost of a nonce INSERT
-    with two worker processes).
+    ``mmap_size`` (SQLite) maps that many bytes of the file: when several processes use the same
+    database, each commit of one empties the others' page caches, and mapped pages are then
+    re-read without a system call.
     """
     if is_sqlite(url):
         engine = create_engine(
@@ -90,8 +85,6 @@ def make_engine(
         def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
             # Take transaction control from the driver so BEGIN IMMEDIATE is ours to issue.
             dbapi_conn.isolation_level = None
-            if page_size is not None:
-                dbapi_conn.execute(f"PRAGMA page_size={int(page_size)}")
             _sqlite_pragmas(dbapi_conn, synchronous, SQLITE_BUSY_MS)
             if mmap_size is not None:
                 dbapi_conn.execute(f"PRAGMA mmap_size={int(mmap_size)}").fetchall()
