@@ -67,6 +67,9 @@ class Settings:
     # each: the default holds 100,000 versions in ~30 MiB, so memory is bounded by this setting
     # and not by the number of keys; a key outside it is unwrapped again when used.
     material_cache: int = field(default_factory=lambda: int(_env("MATERIAL_CACHE", "100000") or "100000"))
+    # Rows of keys and secrets each worker process keeps between writes on the embedded database
+    # (service/read_cache.py), ~1 KiB each: 10,000 in ~10 MiB. 0 reads the database every time.
+    read_cache: int = field(default_factory=lambda: int(_env("READ_CACHE", "10000") or "10000"))
 
     @property
     def database_url(self) -> str:

@@ -605,6 +605,15 @@ def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
         assert one.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "made in worker two"
         assert one.call("UpdateKeyDescription", {"KeyId": key_id, "Description": "changed in one"})[0] == 200
         assert two.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "changed in one"
+        # Encrypt reads key state that a worker keeps between writes (service/read_cache.py):
+        # a change made through the other worker is still seen by the next call.
+        encrypt = {"KeyId": key_id, "Plaintext": "aGk="}
+        assert one.call("Encrypt", encrypt)[0] == 200
+        assert two.call("DisableKey", {"KeyId": key_id})[0] == 200
+        status, body, _ = one.call("Encrypt", encrypt)
+        assert (status, body["Code"]) == (409, "Rejected.Disabled")
+        assert two.call("EnableKey", {"KeyId": key_id})[0] == 200
+        assert one.call("Encrypt", encrypt)[0] == 200
         assert one.call("ListKeys")[2] != two.call("ListKeys")[2]
         one.close()
         two.close()

@@ -113,7 +113,12 @@ def decrypting_key(ks: KeyService, text: str, parameter: str = "CiphertextBlob")
     Forbidden.KeyNotFound (404), as for every other action on a deleted key.
     """
     parsed = parse_blob(text, parameter)
-    exists, key = repo.find_key_of_version(ks.dep.db, parsed.version_id)
+    db = ks.dep.db
+    exists, key = ks.reads.get(
+        ("key of version", parsed.version_id),
+        lambda: repo.find_key_of_version(db, parsed.version_id),
+        keep=lambda found: found[0],  # a made-up version id is not kept
+    )
     if not exists:
         raise errors.InvalidCiphertext(parameter)
     if key is None:

@@ -336,16 +336,28 @@ class SecretService:
         """
         name = self.name_of(ref)
         db = self.dep.db
-        # The secret, the version with its stages and the CMK are read in one snapshot (three
-        # hot statements), so a concurrent PutSecretValue or UpdateSecretVersionStage is seen
-        # whole or not at all: never a spurious 404, never a version without the asked stage.
-        with db.hot_snapshot():
-            secret = _usable(repo.find_secret(db, name), allow_pending=False)
-            value = repo.find_value(db, name, version_id, stage or CURRENT)
-            if value is None or (stage is not None and stage not in value.stages):
-                raise errors.ResourceNotFound(VERSION_NOT_FOUND)
-            blob = _stored_blob(value.ciphertext)
-            owner = key_repo.find_key_of_version(db, blob.version_id)
+
+        def snapshot() -> tuple[Secret | None, repo.StoredValue | None, tuple[bool, Key | None]]:
+            # The secret, the version with its stages and the CMK are read in one snapshot
+            # (three hot statements), so a concurrent PutSecretValue or
+            # UpdateSecretVersionStage is seen whole or not at all: never a spurious 404, never
+            # a version without the asked stage.
+            with db.hot_snapshot():
+                secret = repo.find_secret(db, name)
+                value = repo.find_value(db, name, version_id, stage or CURRENT) if secret else None
+                if value is None:
+                    return secret, None, (False, None)
+                owner = key_repo.find_key_of_version(db, _stored_blob(value.ciphertext).version_id)
+                return secret, value, owner
+
+        # Kept between the node's writes (ReadCache), but only a version that was found.
+        found, value, owner = self.keys.reads.get(
+            ("secret value", name, version_id, stage), snapshot, keep=lambda read: read[1] is not None
+        )
+        secret = _usable(found, allow_pending=False)
+        if value is None or (stage is not None and stage not in value.stages):
+            raise errors.ResourceNotFound(VERSION_NOT_FOUND)
+        blob = _stored_blob(value.ciphertext)
         data = self._open(secret, value.version_id, value.secret_data_type, blob, owner, dry_run=dry_run)
         return SecretValue(
             secret,

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event
@@ -41,6 +42,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+from openkms.store.generation import SUFFIX as GENERATION_SUFFIX
+from openkms.store.generation import WriteGeneration
 
 SQLITE_BUSY_MS = 10_000
 # Waits between attempts when a hot statement finds the SQLite database locked by another
@@ -261,6 +265,11 @@ class Database:
         self._mmap_size = 0
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
+        # Changed after every write to a SQLite file, so processes may keep what they read
+        # while it stands still (store/generation.py); None elsewhere: nothing may be kept.
+        self.generation = (
+            WriteGeneration(Path(self._sqlite_path + GENERATION_SUFFIX)) if self._sqlite_path else None
+        )
 
     # -- hot path ------------------------------------------------------------------------
 
@@ -406,6 +415,8 @@ class Database:
             raise IntegrityError(self._compile(stmt).sql, None, exc) from None
         count = cur.rowcount
         cur.close()
+        if self.generation is not None:
+            self.generation.advance()
         return count
 
     @contextmanager
@@ -426,8 +437,14 @@ class Database:
             with self.engine.connect().execution_options(write=True) as conn, conn.begin():
                 yield conn
             return
-        with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            yield conn
+        try:
+            with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+        finally:
+            # After the COMMIT (or a failure that may have come after it): before the caller
+            # answers, every process of the node knows that what it kept may be stale.
+            if self.generation is not None:
+                self.generation.advance()
 
     def _start_checkpointer(self) -> None:
         with self._raw_lock:

@@ -12,6 +12,7 @@ from openkms.domain import errors
 from openkms.domain.secret import CURRENT, PREVIOUS
 from openkms.jobs import build_runner
 from openkms.service import lifecycle
+from openkms.service.keys import KeyService
 from openkms.service.secrets import SecretService
 from openkms.store import secrets as secret_repo
 from openkms.store.schema import keys, secret_version_stages, secret_versions, secrets, tags
@@ -214,7 +215,8 @@ def test_concurrent_puts_keep_one_consistent_history(world: World) -> None:
 class TestGetValueSnapshot:
     def test_reads_in_one_snapshot_and_writes_nothing(self, world: World) -> None:
         """GetSecretValue (by default, by stage, by version) runs BEGIN, three reads and COMMIT on
-        the hot connection and nothing through the pool."""
+        the hot connection and nothing through the pool; what it read is kept until the next
+        write (the first call below and the repeat of the second read nothing)."""
         svc = _service(world)
         _create(svc, "traced", "first")
         svc.put_value("traced", "v2", "second", "text", [CURRENT])
@@ -232,12 +234,27 @@ class TestGetValueSnapshot:
                 svc.get_value("traced", None, None).data,
                 svc.get_value("traced", None, PREVIOUS).data,
                 svc.get_value("traced", "v2", CURRENT).data,
+                svc.get_value("traced", None, PREVIOUS).data,
             ]
         finally:
             world.dep.db.set_trace(None)
             event.remove(world.dep.db.engine, "before_cursor_execute", on_pool)
-        assert answers == ["second", "first", "second"]
-        assert (pooled, hot) == ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 3)
+        assert answers == ["second", "first", "second", "first"]
+        assert (pooled, hot) == ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 2)
+
+    def test_a_write_is_seen_at_once(self, world: World) -> None:
+        """The kept reads give way to the node's next write: a new current version, a stage
+        moved, a secret deleted are each answered at once, also by another process's service."""
+        svc = _service(world)
+        other = SecretService(world.dep, KeyService(world.dep))  # as another worker process would
+        _create(svc, "seen", "first")
+        assert other.get_value("seen", None, None).data == "first"
+        svc.put_value("seen", "v2", "second", "text", [CURRENT])
+        assert other.get_value("seen", None, None).data == "second"
+        assert other.get_value("seen", None, PREVIOUS).data == "first"
+        svc.delete("seen", force=True, window_days=7)
+        with pytest.raises(errors.ResourceNotFound):
+            other.get_value("seen", None, None)
 
     def test_a_change_between_its_reads_is_not_seen(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         """A secret deleted, and another's stage moved, after GetSecretValue read the secret row
