@@ -10,8 +10,8 @@ SQLite does not need because ``BEGIN IMMEDIATE`` already serialises writers. Eve
 database is bounded by ``timeout`` seconds (connect, pool checkout, statement and lock waits, and
 unacknowledged TCP data), so a node whose database is gone fails its requests instead of hanging.
 
-The hot path (a key read by id for Encrypt, the nonce INSERT of every request) does not go
-through SQLAlchemy's connection and transaction machinery, which costs ~100 µs a statement:
+The hot path (a key read by id for Encrypt; the nonce INSERT of every request on PostgreSQL) does
+not go through SQLAlchemy's connection and transaction machinery, which costs ~100 µs a statement:
 :meth:`Database.first` and :meth:`Database.hot_write` run one Core statement, compiled once, on
 a raw SQLite connection of the calling thread in autocommit mode (~5-20 µs). One statement is
 one transaction, so a hot read is consistent and a hot write is as durable as any other commit
@@ -23,6 +23,10 @@ one snapshot of the database. On PostgreSQL a hot statement falls back to an ord
 read-only REPEATABLE READ transaction. The thread that commits a hot write does not also run
 SQLite's WAL checkpoint (an fsync, milliseconds, every ~1000 pages): a background thread of the
 process checkpoints that database every :data:`CHECKPOINT_SECONDS` instead.
+
+Every ``write()`` block and hot write on a SQLite file then changes the database's write
+generation (:attr:`Database.generation`, store/generation.py), which lets each process keep its
+hot reads until the node next writes (service/read_cache.py).
 """
 
 from __future__ import annotations

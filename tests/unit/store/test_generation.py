@@ -86,8 +86,8 @@ def test_every_write_of_the_database_changes_it(tmp_path: Path) -> None:
 
 
 def test_no_generation_without_a_database_file(tmp_path: Path) -> None:
-    """A shared-cache in-memory SQLite has none (nor has PostgreSQL, test_postgres.py), and so
-    nothing may be kept."""
+    """A database that is not a SQLite file (here in-memory; PostgreSQL likewise) has none, and
+    so nothing may be kept."""
     db = Database(create_engine("sqlite://"))
     assert db.generation is None
     db.dispose()
