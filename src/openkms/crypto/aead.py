@@ -1,7 +1,7 @@
 """AES-256-GCM sealing used for wrapping (root key -> KEK -> key material, AccessKey secrets).
 
 ``seal`` returns ``nonce(12) || ciphertext || tag(16)`` with a fresh random nonce; ``open_``
-raises :class:`IntegrityError` (and nothing else) when the blob does not authenticate.
+raises :class:`NotAuthentic` (and nothing else) when the blob does not authenticate.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ NONCE_LEN = 12
 TAG_LEN = 16
 
 
-class IntegrityError(Exception):
+class NotAuthentic(Exception):
     """A sealed blob failed authentication (wrong key, wrong associated data, or tampering)."""
 
 
@@ -26,8 +26,8 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 
 def open_(key: bytes, blob: bytes, aad: bytes) -> bytes:
     if len(blob) < NONCE_LEN + TAG_LEN:
-        raise IntegrityError
+        raise NotAuthentic
     try:
         return AESGCM(key).decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], aad)
     except InvalidTag:
-        raise IntegrityError from None
+        raise NotAuthentic from None

@@ -3,7 +3,7 @@
 ``per-message key = HKDF-SHA256(material, salt=IV, info)`` with the IV also the GCM nonce. The
 derived key is as long as the material (16, 24 or 32 bytes). Deriving a key per message means
 that one IV collision exposes only the two colliding messages, never the key version's GHASH key
-(see docs/ciphertext.md for the nonce budget). ``open_`` raises :class:`IntegrityError` and
+(see docs/ciphertext.md for the nonce budget). ``open_`` raises :class:`NotAuthentic` and
 nothing else for any input that does not authenticate.
 """
 
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from openkms.crypto.aead import IntegrityError
+from openkms.crypto.aead import NotAuthentic
 
 IV_LEN = 12
 TAG_LEN = 16
@@ -61,9 +61,9 @@ def seal(
 
 
 def open_(cipher: str, material: bytes, info: bytes, iv: bytes, sealed: bytes, aad: bytes) -> bytes:
-    """Decrypt and authenticate ``ciphertext || tag``; raises IntegrityError on any mismatch."""
+    """Decrypt and authenticate ``ciphertext || tag``; raises NotAuthentic on any mismatch."""
     if len(iv) != IV_LEN or len(sealed) < TAG_LEN:
-        raise IntegrityError
+        raise NotAuthentic
     key = _derive(material, iv, info)
     try:
         if cipher == AES:
@@ -73,5 +73,5 @@ def open_(cipher: str, material: bytes, info: bytes, iv: bytes, sealed: bytes, a
             dec.authenticate_additional_data(aad)
             return dec.update(sealed[:-TAG_LEN]) + dec.finalize()
     except InvalidTag:
-        raise IntegrityError from None
+        raise NotAuthentic from None
     raise ValueError(f"unknown cipher {cipher}")

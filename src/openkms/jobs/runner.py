@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from openkms.store import Conflict
 
 from openkms.domain.clock import Clock
 from openkms.store import leases
@@ -124,7 +124,7 @@ class JobRunner:
             with self.db.write() as conn:
                 leases.create(conn, self.lease_name, self.holder, now, self.lease_seconds)
             return True
-        except IntegrityError:
+        except Conflict:
             return False
 
     def fence(self, conn: Connection) -> None:

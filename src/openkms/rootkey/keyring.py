@@ -65,7 +65,7 @@ class Keyring:
     def unwrap(self, kek_version: int, blob: bytes, aad: bytes) -> bytes:
         kek = self._keks.get(kek_version)
         if kek is None:
-            raise aead.IntegrityError
+            raise aead.NotAuthentic
         return aead.open_(kek, blob, aad)
 
     def digest(self, label: bytes, data: bytes) -> tuple[int, bytes]:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from openkms.store import Conflict
 
 from openkms.config import Secret
 from openkms.domain import ids
@@ -66,7 +66,7 @@ def create(
                     created=dep.clock.now(),
                 )
             )
-    except IntegrityError:
+    except Conflict:
         raise AccessKeyError(f"AccessKey {akid} already exists") from None
     return akid, Secret(value)
 

@@ -8,7 +8,7 @@ taken is 409 ``Rejected.ResourceExist`` (see :class:`AliasService.create`).
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from openkms.store import Conflict
 
 from openkms.domain import errors, keystate
 from openkms.domain.aliases import check_alias_name
@@ -45,7 +45,7 @@ class AliasService:
                 if repo.get_key_id(conn, alias_name) is not None:
                     raise errors.AlreadyExists("The alias already exists.")
                 repo.insert_alias(conn, alias_name, key.key_id, self.dep.clock.now())
-        except IntegrityError:
+        except Conflict:
             # Two nodes creating the same name at once: the primary key decides.
             raise errors.AlreadyExists("The alias already exists.") from None
         return key.key_id

@@ -182,7 +182,7 @@ def _unwrap_material(ks: KeyService, key: Key, token: repo.ImportToken, wrapped_
                 token.kek_version,
             ),
         )
-    except aead.IntegrityError:
+    except aead.NotAuthentic:
         # A token row that does not authenticate (moved to another key, its expiry changed) was
         # not issued as it stands.
         raise errors.InvalidImportToken() from None

@@ -18,7 +18,7 @@ from functools import partial
 
 from openkms.crypto import blob as aead_blob
 from openkms.crypto import wrapping
-from openkms.crypto.aead import IntegrityError
+from openkms.crypto.aead import NotAuthentic
 from openkms.domain import errors, keystate
 from openkms.domain.algorithms import SM2PKE, SM2PKE_MAX_PLAINTEXT
 from openkms.domain.ciphertext import (
@@ -147,7 +147,7 @@ def open_blob(
             parsed.sealed,
             blob_aad(parsed.version_id, context),
         )
-    except IntegrityError:
+    except NotAuthentic:
         raise errors.InvalidCiphertext(parameter) from None
     return Opened(key.key_id, parsed.version_id, plaintext)
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
+
+from openkms.store import Conflict
 
 from openkms.config import Settings
 from openkms.crypto import aead, selftest
@@ -82,7 +84,7 @@ def _meta_setdefault(db: Database, name: str, value: str) -> str:
                 return str(existing)
             conn.execute(insert(meta).values(name=name, value=value))
             return value
-    except IntegrityError:
+    except Conflict:
         stored = _meta_get(db, name)
         assert stored is not None
         return stored
@@ -218,13 +220,13 @@ def _bind(
                         kek_version=1, wrapped=Keyring.new_kek(root, 1), created=clock.now()
                     )
                 )
-    except IntegrityError:
+    except Conflict:
         pass
     with db.read() as conn:
         wrapped = {r.kek_version: r.wrapped for r in conn.execute(select(keks))}
     try:
         keyring = Keyring(root, wrapped)
-    except aead.IntegrityError as exc:
+    except aead.NotAuthentic as exc:
         raise StartupError("the key-encryption key does not unwrap under this root key") from exc
 
     return Deployment(settings, db, nonces, keyring, account_id, settings.region, clock)

@@ -251,7 +251,7 @@ class KeyService:
             material = self.dep.keyring.unwrap(
                 kek_version, wrapped, material_aad(key.key_id, version_id, key.key_spec, kek_version)
             )
-        except aead.IntegrityError:
+        except aead.NotAuthentic:
             # A row that does not authenticate (moved, tampered) makes the key unusable; it
             # never silently becomes another key's material. The operator is told which row.
             errlog.error(

@@ -16,7 +16,7 @@ import time
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from openkms.store import Conflict
 
 from openkms.store.engine import Database
 from openkms.store.schema import nonces
@@ -71,7 +71,7 @@ class SQLNonceStore:
         try:
             self._db.hot_write(_RECORD, params)
             return True
-        except IntegrityError:
+        except Conflict:
             return self._db.hot_write(_RECLAIM, params) == 1
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from openkms.store import Conflict
 
 from openkms.domain import errors, keystate
 from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
@@ -179,7 +179,7 @@ class SecretService:
                 with self.dep.db.write() as conn:
                     self._claim_default(conn, made.key_id)
                 return made.key_id
-            except (IntegrityError, _Raced):
+            except (Conflict, _Raced):
                 # Another process claimed it first (on PostgreSQL the unique insert or the
                 # compare-and-set failed); this key was never used: destroy it and read theirs.
                 with self.dep.db.write() as conn:
@@ -294,7 +294,7 @@ class SecretService:
                 repo.set_stages(conn, name, {}, {CURRENT: version_id})
                 repo.insert_tags(conn, name, tag_map)
                 secret = repo.get_secret(conn, name)
-        except IntegrityError:
+        except Conflict:
             # Another process created the same name between our check and our insert.
             raise errors.AlreadyExists("A secret of this name already exists.") from None
         assert secret is not None
@@ -413,7 +413,7 @@ class SecretService:
                     repo.set_stages(conn, name, old, new)
                     ordered = [v.version_id for v in repo.list_versions(conn, name)]
                     repo.delete_versions(conn, name, versions_to_drop(ordered, new))
-            except (_Raced, IntegrityError):
+            except (_Raced, Conflict):
                 continue
             return name, stage_order(new, version_id)
         raise errors.StateTransitionRefused("The secret was changed concurrently; try again.")

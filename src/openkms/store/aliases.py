@@ -13,7 +13,7 @@ def get_key_id(conn: Connection, alias_name: str) -> str | None:
 
 
 def insert_alias(conn: Connection, alias_name: str, key_id: str, now: float) -> None:
-    """Insert one alias; a duplicate name raises the driver's IntegrityError (primary key)."""
+    """Insert one alias; a duplicate name raises Conflict (primary key)."""
     conn.execute(
         insert(aliases).values(alias_name=alias_name, key_id=key_id, creation_date=now, update_date=now)
     )

@@ -10,23 +10,22 @@ SQLite does not need because ``BEGIN IMMEDIATE`` already serialises writers. Eve
 database is bounded by ``timeout`` seconds (connect, pool checkout, statement and lock waits, and
 unacknowledged TCP data), so a node whose database is gone fails its requests instead of hanging.
 
-The hot path (a key read by id for Encrypt; the nonce INSERT of every request on PostgreSQL) does
-not go through SQLAlchemy's connection and transaction machinery, which costs ~100 µs a statement:
-:meth:`Database.first` and :meth:`Database.hot_write` run one Core statement, compiled once, on
-a raw SQLite connection of the calling thread in autocommit mode (~5-20 µs). One statement is
-one transaction, so a hot read is consistent and a hot write is as durable as any other commit
-on that database (same ``synchronous`` level). Several hot reads that must agree with each other
-(GetSecretValue reads a secret, a version with its stages and the key) run inside
-:meth:`Database.hot_snapshot`: one deferred read transaction on that raw connection, so they see
-one snapshot of the database. On PostgreSQL a hot statement falls back to an ordinary
-``read()``/``write()`` block, or, inside ``hot_snapshot()``, runs on that snapshot's one
-read-only REPEATABLE READ transaction. The thread that commits a hot write does not also run
-SQLite's WAL checkpoint (an fsync, milliseconds, every ~1000 pages): a background thread of the
-process checkpoints that database every :data:`CHECKPOINT_SECONDS` instead.
+Statements on the :class:`Database` object itself (``first``, ``all``, ``scalar``, ``run``) are
+the hot path: each is one transaction of its own. On a SQLite file they skip SQLAlchemy's
+connection and transaction machinery, which costs several times the statement itself: one Core
+statement, compiled once, runs on a raw SQLite connection of the calling thread in autocommit
+mode. One statement is one transaction, so such a read is consistent and such a write as durable
+as any other commit on that database (same ``synchronous`` level). Reads that must agree with
+each other (GetSecretValue reads a secret, a version with its stages and the key) run inside
+:meth:`Database.snapshot`: one deferred read transaction on that raw connection. On PostgreSQL
+a statement on the database falls back to an ordinary ``read()``/``write()`` block, or, inside
+``snapshot()``, runs on that snapshot's read-only REPEATABLE READ transaction. The thread that
+commits a hot write does not also run SQLite's WAL checkpoint (an fsync every ~1000 pages): a
+background thread of the process checkpoints every :data:`CHECKPOINT_SECONDS` instead.
 
 Every ``write()`` block and hot write on a SQLite file then changes the database's write
 generation (:attr:`Database.generation`, store/generation.py), which lets each process keep its
-hot reads until the node next writes (service/read_cache.py).
+hot reads until the node next writes (service/caches.py).
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -56,8 +56,28 @@ SQLITE_BUSY_MS = 10_000
 _BUSY_BACKOFF = (0.0, 0.0, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001)
 _SQLITE_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 CHECKPOINT_SECONDS = 0.5
+_MAX_COMPILED = 512
 # Seconds any single wait on PostgreSQL may take (``--db-timeout``).
 DEFAULT_TIMEOUT = 5.0
+
+
+# A row read by a repository function: column name -> value.
+Row = Mapping[str, Any]
+
+
+class Conflict(Exception):
+    """A write met a row with the same primary or unique key (another writer was first)."""
+
+
+# What the driver and the pool raise when the database cannot be reached or answered in time.
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, PoolTimeout)
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's reason for a failed connection, without the SQL or parameters SQLAlchemy
+    appends (safe to show an operator)."""
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]
 
 
 def is_sqlite(url: str) -> bool:
@@ -212,7 +232,7 @@ def make_nullpool_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engin
 class _Compiled:
     """A Core statement compiled once for SQLite: SQL text, bind order, column converters."""
 
-    __slots__ = ("binds", "defaults", "names", "processors", "sql", "stmt")
+    __slots__ = ("binds", "columns", "defaults", "names", "processors", "sql", "stmt")
 
     def __init__(self, stmt: Executable, engine: Engine) -> None:
         dialect = engine.dialect
@@ -229,6 +249,7 @@ class _Compiled:
                 binds.append((i, proc))
         self.binds = binds or None
         columns = getattr(stmt, "selected_columns", ())
+        self.columns = tuple(c.key for c in columns)
         procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         found = [(i, p) for i, p in enumerate(procs) if p is not None]
         self.processors = found or None
@@ -241,13 +262,50 @@ class _Compiled:
                 out[i] = proc(out[i])
         return out
 
-    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+    def row(self, raw: Sequence[Any]) -> Row:
         if self.processors is None:
-            return tuple(raw)
+            return dict(zip(self.columns, raw, strict=True))
         out = list(raw)
         for i, p in self.processors:
             out[i] = p(out[i])
-        return tuple(out)
+        return dict(zip(self.columns, out, strict=True))
+
+
+class Tx:
+    """One transaction of a :meth:`Database.read` or :meth:`Database.write` block.
+
+    It answers the same four calls as :class:`Database` (``first``, ``all``, ``scalar``,
+    ``run``), so a repository function is written once and runs wherever it is given: inside
+    the caller's transaction, or on its own on the hot path.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def first(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Row | None:
+        found = self._conn.execute(stmt, params).first()
+        return found._mapping if found is not None else None
+
+    def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return [r._mapping for r in self._conn.execute(stmt, params)]
+
+    def scalar(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        return self._conn.execute(stmt, params).scalar()
+
+    def run(
+        self, stmt: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> int:
+        """Run a write statement (``params`` a list: once per item); the number of rows it
+        changed. Raises :class:`Conflict` on a duplicate key."""
+        try:
+            return int(self._conn.execute(stmt, params).rowcount)  # type: ignore[arg-type]
+        except IntegrityError as exc:
+            raise Conflict(reason(exc)) from None
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:  # TRANSITIONAL: removed once callers use run/first/all
+        return self._conn.execute(*args, **kwargs)
 
 
 class Database:
@@ -315,6 +373,10 @@ class Database:
     def _compile(self, stmt: Executable) -> _Compiled:
         found = self._compiled.get(id(stmt))
         if found is None or found.stmt is not stmt:
+            if len(self._compiled) >= _MAX_COMPILED:
+                # Statements built per call (a mistake: hot statements are module constants)
+                # must not pile up.
+                self._compiled.clear()
             found = self._compiled[id(stmt)] = _Compiled(stmt, self.engine)
         return found
 
@@ -324,28 +386,28 @@ class Database:
         return compiled, _execute_waiting(self._raw_conn(), compiled.sql, args)
 
     @contextmanager
-    def hot_snapshot(self) -> Iterator[None]:
-        """Make the hot reads (:meth:`first`, :meth:`all`) of the block see one snapshot.
+    def snapshot(self) -> Iterator[None]:
+        """Make the reads the block runs on the database itself (``first``, ``all``,
+        ``scalar`` on this object) see one snapshot.
 
         On SQLite: ``BEGIN`` (deferred: no lock is taken, the first read fixes the snapshot)
         on the thread's raw connection, ``COMMIT`` at the end, ``ROLLBACK`` if the block
         raises. Writers of other connections and processes are not held up (WAL), and what they
         commit meanwhile is not seen by the block. On PostgreSQL (and an in-memory SQLite) the
-        block's hot reads run on one ``read()`` transaction of its own, on PostgreSQL a
-        read-only REPEATABLE READ one (READ COMMITTED would give each statement its own
-        snapshot). It is a read block: :meth:`hot_write` inside it is
-        refused, and so is a second ``hot_snapshot()`` of the same thread (RuntimeError), which
-        could not be a snapshot of its own.
+        block's reads run on one ``read()`` transaction of its own, on PostgreSQL a read-only
+        REPEATABLE READ one (READ COMMITTED would give each statement its own snapshot). It is
+        a read block: :meth:`run` inside it is refused, and so is a second ``snapshot()`` of the
+        same thread (RuntimeError), which could not be a snapshot of its own.
         """
         local = self._local
         if getattr(local, "snapshot", None) is not None:
-            raise RuntimeError("hot_snapshot() does not nest: this thread is already inside one")
+            raise RuntimeError("snapshot() does not nest: this thread is already inside one")
         if self._sqlite_path is None:
             conn = self.engine.connect()
             if self.engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn, conn.begin():
-                local.snapshot = conn
+                local.snapshot = Tx(conn)
                 try:
                     yield
                 finally:
@@ -365,90 +427,114 @@ class Database:
             if raw.in_transaction:
                 raw.execute("COMMIT" if done else "ROLLBACK")
 
-    def first(self, stmt: Executable, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row of one read statement, run on its own (not inside a ``read()`` block),
-        or inside the thread's :meth:`hot_snapshot`.
+    def _elsewhere(self) -> Tx | None:
+        """Where a statement on the database itself runs when not on the SQLite file: the
+        thread's snapshot, or None for a transaction of its own."""
+        found: Tx | None = getattr(self._local, "snapshot", None)
+        return found
+
+    def first(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Row | None:
+        """The first row of one read statement, run on its own (one statement, one
+        transaction) or inside the thread's :meth:`snapshot`.
 
         ``stmt`` must be built once (a module constant with ``bindparam`` objects named as in
-        ``params``): it is compiled once and kept, so a statement built per call would be
-        compiled every time and pile up in the cache.
+        ``params``): it is compiled once and kept.
         """
         if self._sqlite_path is None:
-            snapshot: Connection | None = getattr(self._local, "snapshot", None)
-            if snapshot is not None:
-                found = snapshot.execute(stmt, dict(params)).first()
-                return tuple(found) if found is not None else None
-            with self.read() as conn:
-                row = conn.execute(stmt, dict(params)).first()
-            return tuple(row) if row is not None else None
-        compiled, cur = self._run(stmt, params)
+            tx = self._elsewhere()
+            if tx is not None:
+                return tx.first(stmt, params)
+            with self.read() as tx:
+                found = tx.first(stmt, params)
+                return dict(found) if found is not None else None
+        compiled, cur = self._run(stmt, params or {})
         raw = cur.fetchone()
         cur.close()
         return compiled.row(raw) if raw is not None else None
 
-    def all(self, stmt: Executable, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Every row of one read statement, run on its own or in a snapshot, like :meth:`first`."""
         if self._sqlite_path is None:
-            snapshot: Connection | None = getattr(self._local, "snapshot", None)
-            if snapshot is not None:
-                return [tuple(r) for r in snapshot.execute(stmt, dict(params))]
-            with self.read() as conn:
-                return [tuple(r) for r in conn.execute(stmt, dict(params))]
-        compiled, cur = self._run(stmt, params)
+            tx = self._elsewhere()
+            if tx is not None:
+                return tx.all(stmt, params)
+            with self.read() as tx:
+                return [dict(r) for r in tx.all(stmt, params)]
+        compiled, cur = self._run(stmt, params or {})
         rows = cur.fetchall()
         cur.close()
         return [compiled.row(r) for r in rows]
 
-    def hot_write(self, stmt: Executable, params: Mapping[str, Any]) -> int:
+    def scalar(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row (None if there is none), like :meth:`first`."""
+        if self._sqlite_path is None:
+            tx = self._elsewhere()
+            if tx is not None:
+                return tx.scalar(stmt, params)
+            with self.read() as tx:
+                return tx.scalar(stmt, params)
+        compiled, cur = self._run(stmt, params or {})
+        raw = cur.fetchone()
+        cur.close()
+        return None if raw is None else compiled.row(raw)[compiled.columns[0]]
+
+    def run(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> int:
         """Run one write statement as its own transaction; return the row count.
 
-        Committed (with this database's durability) when it returns; raises
-        ``sqlalchemy.exc.IntegrityError`` on a constraint violation, as ``write()`` would.
+        Committed (with this database's durability) when it returns; raises :class:`Conflict`
+        on a duplicate key, as inside ``write()``.
         """
         if getattr(self._local, "snapshot", None) is not None:
             # On SQLite it would run inside the snapshot's transaction and not commit here.
-            raise RuntimeError("hot_write() inside hot_snapshot(): a snapshot only reads")
+            raise RuntimeError("run() inside snapshot(): a snapshot only reads")
         if self._sqlite_path is None:
-            with self.write() as conn:
-                return int(conn.execute(stmt, dict(params)).rowcount)
+            with self.write() as tx:
+                return tx.run(stmt, params)
         if self._checkpointer is None:
             self._start_checkpointer()
         try:
-            _, cur = self._run(stmt, params)
+            _, cur = self._run(stmt, params or {})
         except sqlite3.IntegrityError as exc:
-            raise IntegrityError(self._compile(stmt).sql, None, exc) from None
+            raise Conflict(str(exc)) from None
         count = cur.rowcount
         cur.close()
         if self.generation is not None:
             self.generation.advance()
         return count
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    hot_write = run  # TRANSITIONAL
+    hot_snapshot = snapshot  # TRANSITIONAL
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
         """A write transaction; it has committed (durably) when the block exits normally.
+        A duplicate key, whether met by a statement or at COMMIT, raises :class:`Conflict`.
 
         On SQLite the threads of one process take turns here first: the database has one writer
         at a time anyway, and a thread that finds it locked sleeps in SQLite's busy handler for
-        milliseconds at a time (1, 2, 5, 10 ... ms), which under a burst of writes made the
-        slowest of them wait seconds. Queued on a lock, they wait only for each other's commits.
+        milliseconds at a time, which under a burst of writes made the slowest of them wait
+        seconds. Queued on a lock, they wait only for each other's commits.
         """
-        if self._sqlite_path is None:
-            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                yield conn
-            return
         try:
-            with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                yield conn
-        finally:
-            # After the COMMIT (or a failure that may have come after it): before the caller
-            # answers, every process of the node knows that what it kept may be stale.
-            if self.generation is not None:
-                self.generation.advance()
+            if self._sqlite_path is None:
+                with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                    yield Tx(conn)
+                return
+            try:
+                with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                    yield Tx(conn)
+            finally:
+                # After the COMMIT (or a failure that may have come after it): before the
+                # caller answers, every process of the node knows that what it kept may be stale.
+                if self.generation is not None:
+                    self.generation.advance()
+        except IntegrityError as exc:
+            raise Conflict(reason(exc)) from None
 
     def _start_checkpointer(self) -> None:
         with self._raw_lock:

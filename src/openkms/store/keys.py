@@ -1,199 +1,207 @@
-"""Repository functions for keys and key versions; each takes a connection inside a transaction
-owned by the caller, so a service can make several of them one atomic change."""
+"""Keys: the ``keys`` table (and, for ListKeys, the tags and aliases that hang off a key).
+
+Functions take ``q``, a transaction or the Database (see the package docstring). The statements
+the hot path runs on the Database are module constants, compiled once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
 
 from openkms.domain import keystate
-from openkms.domain.key import Key, KeyVersion
-from openkms.store import engine
-from openkms.store.engine import Database
+from openkms.domain.key import Key
+from openkms.store.engine import Database, Row, Tx, for_update
 from openkms.store.schema import aliases, import_tokens, key_versions, keys, tags
 
-_KEY_FIELDS = [c.name for c in keys.columns if c.name != "policy"]
-# Hot-path statements, built once (Database.first compiles each once); _KEY_BY_ID is below.
-_ALIAS_TARGET = select(aliases.c.key_id).where(aliases.c.alias_name == bindparam("alias_name"))
-_VERSION_BY_ID = select(
-    key_versions.c.key_id, key_versions.c.kek_version, key_versions.c.material_wrapped
-).where(key_versions.c.version_id == bindparam("version_id"))
+__all__ = [
+    "COLUMN_FILTERS",
+    "RELATED_FILTERS",
+    "destroy",
+    "due_for_deletion",
+    "due_for_rotation",
+    "get",
+    "insert_key",
+    "of_version",
+    "page_ids",
+    "policy",
+    "update_key",
+    "with_expired_material",
+]
 
+FIELDS = tuple(c.name for c in keys.columns if c.name != "policy")
+# ListKeys filters on a column of the key.
+COLUMN_FILTERS = {
+    "KeyState": keys.c.key_state,
+    "KeySpec": keys.c.key_spec,
+    "KeyUsage": keys.c.key_usage,
+    "ProtectionLevel": keys.c.protection_level,
+    "CreatorType": keys.c.creator_type,
+    "KeyId": keys.c.key_id,
+    "Creator": keys.c.creator,
+    "DKMSInstanceId": keys.c.dkms_instance_id,
+}
+# ListKeys filters on what hangs off a key.
+RELATED_FILTERS = ("TagKey", "TagValue", "AliasName")
 
-def _to_key(row: Row[Any]) -> Key:
-    return Key(**{name: row._mapping[name] for name in _KEY_FIELDS})
-
-
-def find_key(db: Database, key_id: str) -> Key | None:
-    """A key by id, read on the hot path (its own one-statement read, see Database.first)."""
-    row = db.first(_KEY_BY_ID, {"key_id": key_id})
-    return Key(*row) if row is not None else None
-
-
-def find_alias_target(db: Database, alias_name: str) -> str | None:
-    row = db.first(_ALIAS_TARGET, {"alias_name": alias_name})
-    return str(row[0]) if row is not None else None
-
-
-_VERSION_PUBLIC = select(key_versions.c.key_id, key_versions.c.public_key_der).where(
-    key_versions.c.version_id == bindparam("version_id")
+_BY_ID = select(*[keys.c[n] for n in FIELDS]).where(keys.c.key_id == bindparam("key_id"))
+# The same, locking the row until the write transaction ends (PostgreSQL; nothing on SQLite).
+_BY_ID_FOR_UPDATE = for_update(_BY_ID)
+# Decrypt's whole read: whether a version exists, and its key (NULL columns once destroyed).
+_BY_VERSION = (
+    select(key_versions.c.version_id.label("_version_id"), *[keys.c[n] for n in FIELDS])
+    .select_from(key_versions.outerjoin(keys, keys.c.key_id == key_versions.c.key_id))
+    .where(key_versions.c.version_id == bindparam("version_id"))
 )
-
-
-def find_version_public(db: Database, version_id: str) -> tuple[str, bytes | None] | None:
-    """(key id, public key DER) of a key version, read on the hot path."""
-    row = db.first(_VERSION_PUBLIC, {"version_id": version_id})
-    return (row[0], row[1]) if row is not None else None
-
-
-def find_version_material(db: Database, version_id: str) -> tuple[str, int | None, bytes | None] | None:
-    """(key id, KEK version, wrapped material) of a key version, read on the hot path."""
-    row = db.first(_VERSION_BY_ID, {"version_id": version_id})
-    return (row[0], row[1], row[2]) if row is not None else None
-
-
-_COUNT_KEYS = select(func.count()).select_from(keys)
-_PAGE_KEY_IDS = (
+_COUNT = select(func.count()).select_from(keys)
+_PAGE = (
     select(keys.c.key_id)
     .order_by(keys.c.creation_date, keys.c.key_id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
+_POLICY = select(keys.c.policy).where(keys.c.key_id == bindparam("key_id"))
 
 
-def find_page_of_key_ids(db: Database, offset: int, limit: int) -> tuple[list[str], int]:
-    """One page of all key ids in creation order and the total count, read on the hot path."""
-    count = db.first(_COUNT_KEYS, {})
-    page = db.all(_PAGE_KEY_IDS, {"limit": limit, "offset": offset})
-    return [r[0] for r in page], int(count[0]) if count is not None else 0
+def _key(row: Row) -> Key:
+    return Key(**{name: row[name] for name in FIELDS})
 
 
-def insert_key(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(keys).values(**values))
+def get(q: Tx | Database, key_id: str, *, lock: bool = False) -> Key | None:
+    """One key. ``lock`` (in a write transaction) locks its row until the transaction ends, so
+    a decision taken on what was read cannot race another node's write (PostgreSQL)."""
+    row = q.first(_BY_ID_FOR_UPDATE if lock else _BY_ID, {"key_id": key_id})
+    return _key(row) if row is not None else None
 
 
-def insert_version(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(key_versions).values(**values))
+def of_version(q: Tx | Database, version_id: str) -> tuple[bool, Key | None]:
+    """Whether a version id exists at all, and its key (None once the key was destroyed)."""
+    row = q.first(_BY_VERSION, {"version_id": version_id})
+    if row is None:
+        return False, None
+    return True, (_key(row) if row["key_id"] is not None else None)
 
 
-# Built once: every Encrypt reads a key by id, and composing this select costs more than running it.
-_KEY_BY_ID = select(*[keys.c[n] for n in _KEY_FIELDS]).where(keys.c.key_id == bindparam("key_id"))
-# The same, locking the row until the write transaction ends (PostgreSQL; nothing on SQLite).
-_KEY_BY_ID_FOR_UPDATE = engine.for_update(_KEY_BY_ID)
+def insert_key(tx: Tx, **values: Any) -> None:
+    tx.run(insert(keys).values(**values))
 
 
-def get_key(conn: Connection, key_id: str, *, for_update: bool = False) -> Key | None:
-    """One key; ``for_update`` locks its row until the write transaction ends, so a decision
-    taken on what was read (a state transition) cannot race another node's write."""
-    stmt = _KEY_BY_ID_FOR_UPDATE if for_update else _KEY_BY_ID
-    row = conn.execute(stmt, {"key_id": key_id}).first()
-    return _to_key(row) if row is not None else None
-
-
-def update_key(conn: Connection, key_id: str, expected_revision: int | None = None, **values: Any) -> bool:
+def update_key(tx: Tx, key_id: str, expected_revision: int | None = None, **values: Any) -> bool:
     """Update a key and bump its revision; with ``expected_revision``, only if unchanged since."""
     stmt = update(keys).where(keys.c.key_id == key_id)
     if expected_revision is not None:
         stmt = stmt.where(keys.c.revision == expected_revision)
-    result = conn.execute(stmt.values(revision=keys.c.revision + 1, **values))
-    return result.rowcount == 1
+    return tx.run(stmt.values(revision=keys.c.revision + 1, **values)) == 1
 
 
-def count_keys(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(keys)).scalar_one())
-
-
-def page_key_ids(conn: Connection, offset: int, limit: int) -> Sequence[str]:
-    stmt = (
-        select(keys.c.key_id)
-        .order_by(keys.c.creation_date, keys.c.key_id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return [r[0] for r in conn.execute(stmt)]
-
-
-def get_version_row(conn: Connection, version_id: str) -> Row[Any] | None:
-    return conn.execute(select(key_versions).where(key_versions.c.version_id == version_id)).first()
-
-
-def list_versions(conn: Connection, key_id: str) -> list[KeyVersion]:
-    stmt = (
-        select(key_versions.c.key_id, key_versions.c.version_id, key_versions.c.creation_date)
-        .where(key_versions.c.key_id == key_id)
-        .order_by(key_versions.c.creation_date, key_versions.c.version_id)
-    )
-    return [KeyVersion(r.key_id, r.version_id, r.creation_date) for r in conn.execute(stmt)]
-
-
-def get_policy(conn: Connection, key_id: str) -> str | None:
-    """A key's stored policy document (NULL: none set, the default applies)."""
-    value = conn.execute(select(keys.c.policy).where(keys.c.key_id == key_id)).scalar()
+def policy(q: Tx | Database, key_id: str) -> str | None:
+    """A key's stored policy document (None: none set, the default applies)."""
+    value = q.scalar(_POLICY, {"key_id": key_id})
     return None if value is None else str(value)
 
 
-# Decrypt's only query, built once for the same reason.
-_KEY_BY_VERSION = (
-    select(key_versions.c.version_id.label("_version_id"), *[keys.c[n] for n in _KEY_FIELDS])
-    .select_from(key_versions.outerjoin(keys, keys.c.key_id == key_versions.c.key_id))
-    .where(key_versions.c.version_id == bindparam("version_id"))
-)
+def _related(filters: Mapping[str, Sequence[str]]) -> list[Any]:
+    """ListKeys filters on tags and aliases, as correlated EXISTS subqueries: they run in the
+    database with the column filters, so paging and TotalCount stay exact. ``TagKey`` and
+    ``TagValue`` given together must hold for the *same* tag."""
+    out: list[Any] = []
+    tag_keys, tag_values = filters.get("TagKey"), filters.get("TagValue")
+    if tag_keys is not None or tag_values is not None:
+        condition = and_(tags.c.resource_type == "key", tags.c.resource_id == keys.c.key_id)
+        if tag_keys is not None:
+            condition = and_(condition, tags.c.tag_key.in_(list(tag_keys)))
+        if tag_values is not None:
+            condition = and_(condition, tags.c.tag_value.in_(list(tag_values)))
+        out.append(exists().where(condition))
+    alias_names = filters.get("AliasName")
+    if alias_names is not None:
+        out.append(
+            exists().where(aliases.c.key_id == keys.c.key_id, aliases.c.alias_name.in_(list(alias_names)))
+        )
+    return out
 
 
-def key_of_version(conn: Connection, version_id: str) -> tuple[bool, Key | None]:
-    """Whether a version id exists at all, and its key (None once the key has been destroyed).
-
-    One query: Decrypt names only a version, and this is its whole database read.
-    """
-    row = conn.execute(_KEY_BY_VERSION, {"version_id": version_id}).first()
-    if row is None:
-        return False, None
-    return True, (_to_key(row) if row._mapping["key_id"] is not None else None)
-
-
-def find_key_of_version(db: Database, version_id: str) -> tuple[bool, Key | None]:
-    """:func:`key_of_version` on the hot path (its own one-statement read, see Database.first)."""
-    row = db.first(_KEY_BY_VERSION, {"version_id": version_id})
-    if row is None:
-        return False, None
-    return True, (Key(*row[1:]) if row[1] is not None else None)
-
-
-def has_material(conn: Connection, version_id: str) -> bool:
-    stmt = select(key_versions.c.material_wrapped.is_not(None)).where(
-        key_versions.c.version_id == version_id
-    )
-    return bool(conn.execute(stmt).scalar())
+def page_ids(
+    db: Database, offset: int, limit: int, filters: Mapping[str, Sequence[str]]
+) -> tuple[list[str], int]:
+    """One page of key ids in creation order matching ListKeys ``filters`` (values of one
+    filter OR-ed, filters AND-ed), and the total count. Unfiltered, two hot statements; else
+    one read transaction."""
+    conditions = [COLUMN_FILTERS[n].in_(list(v)) for n, v in filters.items() if n in COLUMN_FILTERS]
+    conditions.extend(_related(filters))
+    if not conditions:
+        page = db.all(_PAGE, {"limit": limit, "offset": offset})
+        return [r["key_id"] for r in page], int(db.scalar(_COUNT) or 0)
+    where = and_(*conditions)
+    with db.read() as tx:
+        total = int(tx.scalar(_COUNT.where(where)))
+        rows = tx.all(
+            select(keys.c.key_id)
+            .where(where)
+            .order_by(keys.c.creation_date, keys.c.key_id)
+            .offset(offset)
+            .limit(limit)
+        )
+    return [r["key_id"] for r in rows], total
 
 
-def keys_due_for_deletion(conn: Connection, now: float, limit: int) -> list[str]:
+def due_for_deletion(tx: Tx, now: float, limit: int) -> list[str]:
+    """Keys pending deletion whose DeleteDate has passed, soonest first."""
     stmt = (
         select(keys.c.key_id)
         .where(keys.c.key_state == keystate.PENDING_DELETION, keys.c.delete_date <= now)
         .order_by(keys.c.delete_date, keys.c.key_id)
         .limit(limit)
     )
-    return [r[0] for r in conn.execute(stmt)]
+    return [r["key_id"] for r in tx.all(stmt)]
 
 
-def destroy_key(conn: Connection, key_id: str) -> list[str]:
+def due_for_rotation(tx: Tx, now: float, limit: int) -> list[str]:
+    """Enabled keys with automatic rotation whose NextRotationDate has passed."""
+    stmt = (
+        select(keys.c.key_id)
+        .where(
+            keys.c.automatic_rotation.is_(True),
+            keys.c.key_state == keystate.ENABLED,
+            keys.c.next_rotation_date.is_not(None),
+            keys.c.next_rotation_date <= now,
+        )
+        .order_by(keys.c.next_rotation_date, keys.c.key_id)
+        .limit(limit)
+    )
+    return [r["key_id"] for r in tx.all(stmt)]
+
+
+def with_expired_material(tx: Tx, now: float, limit: int) -> list[str]:
+    """EXTERNAL keys whose MaterialExpireTime has passed, soonest first."""
+    stmt = (
+        select(keys.c.key_id)
+        .where(keys.c.material_expire_time.is_not(None), keys.c.material_expire_time <= now)
+        .order_by(keys.c.material_expire_time, keys.c.key_id)
+        .limit(limit)
+    )
+    return [r["key_id"] for r in tx.all(stmt)]
+
+
+def destroy(tx: Tx, key_id: str) -> list[str]:
     """Crypto-shred a key: its row, aliases, tags and import tokens go; its versions keep only
     their ids (tombstones, so a blob of a destroyed key is told apart from a forged one).
 
     Returns the version ids, so callers can drop them from caches.
     """
     version_ids = [
-        r[0] for r in conn.execute(select(key_versions.c.version_id).where(key_versions.c.key_id == key_id))
+        r["version_id"]
+        for r in tx.all(select(key_versions.c.version_id).where(key_versions.c.key_id == key_id))
     ]
-    conn.execute(
+    tx.run(
         update(key_versions)
         .where(key_versions.c.key_id == key_id)
         .values(material_wrapped=None, material_digest=None, public_key_der=None, kek_version=None)
     )
-    conn.execute(delete(aliases).where(aliases.c.key_id == key_id))
-    conn.execute(delete(tags).where(tags.c.resource_type == "key", tags.c.resource_id == key_id))
-    conn.execute(delete(import_tokens).where(import_tokens.c.key_id == key_id))
-    conn.execute(delete(keys).where(keys.c.key_id == key_id))
+    tx.run(delete(aliases).where(aliases.c.key_id == key_id))
+    tx.run(delete(tags).where(tags.c.resource_type == "key", tags.c.resource_id == key_id))
+    tx.run(delete(import_tokens).where(import_tokens.c.key_id == key_id))
+    tx.run(delete(keys).where(keys.c.key_id == key_id))
     return version_ids

@@ -24,7 +24,7 @@ def renew(conn: Connection, name: str, holder: str, now: float, ttl: float) -> b
 
 
 def create(conn: Connection, name: str, holder: str, now: float, ttl: float) -> None:
-    """Insert the lease row; an IntegrityError means someone else created it first."""
+    """Insert the lease row; a Conflict means someone else created it first."""
     conn.execute(insert(leases).values(name=name, holder=holder, expires_at=now + ttl))
 
 
