@@ -53,9 +53,7 @@ class Verified:
 
 
 class Authenticator:
-    def __init__(
-        self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900
-    ) -> None:
+    def __init__(self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900) -> None:
         self._credentials = credentials
         self.nonces = nonces
         self._clock = clock

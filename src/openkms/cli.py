@@ -25,9 +25,7 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", help="database URL (default: SQLite in the data directory)")
     p.add_argument("--root-key-file", type=Path, help="root key file (default DATA_DIR/root.key)")
     p.add_argument("--region", help="region id answered in ARNs (default cn-hangzhou)")
-    p.add_argument(
-        "--db-timeout", type=float, help="seconds one PostgreSQL wait may take (default 5)"
-    )
+    p.add_argument("--db-timeout", type=float, help="seconds one PostgreSQL wait may take (default 5)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -216,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure-http", action="store_true", help="allow plain HTTP off loopback")
     serve.add_argument("--migrate", action="store_true", help="upgrade a PostgreSQL schema at start")
     serve.add_argument(
-        "--request-timeout", type=float,
+        "--request-timeout",
+        type=float,
         help="seconds a request may take before it is answered 503 (default 8)",
     )
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")

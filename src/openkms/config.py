@@ -32,6 +32,14 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"OPENKMS_{name}", default)
 
 
+def _int(name: str, default: int) -> int:
+    return int(_env(name) or default)
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name) or default)
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data") or "./data"))
@@ -50,9 +58,7 @@ class Settings:
     db_timeout: float = field(default_factory=lambda: float(_env("DB_TIMEOUT", "5") or "5"))
     # Seconds a request may take in all; past it the answer is 503 ServiceUnavailableTemporary
     # (below the 10 s read timeout of the official SDKs, so they hear the 503).
-    request_timeout: float = field(
-        default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8")
-    )
+    request_timeout: float = field(default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8"))
     # The job runner: every process ticks every `job_period` seconds; the process holding the
     # lease renews it on each tick, and another takes over `job_lease` seconds after its last
     # renewal (so within job_lease + job_period of the holder dying).
@@ -63,13 +69,14 @@ class Settings:
     log_requests: bool = True
     # Requests in flight per worker process before new ones are answered 429 Rejected.Throttling.
     max_inflight: int = field(default_factory=lambda: int(_env("MAX_INFLIGHT", "256") or "256"))
-    # Unwrapped key versions each worker process keeps (least recently used out first), ~0.3 KiB
-    # each: the default holds 100,000 versions in ~30 MiB, so memory is bounded by this setting
-    # and not by the number of keys; a key outside it is unwrapped again when used.
-    material_cache: int = field(default_factory=lambda: int(_env("MATERIAL_CACHE", "100000") or "100000"))
-    # Rows of keys and secrets each worker process keeps between writes on the embedded database
-    # (service/read_cache.py), ~1 KiB each: 10,000 in ~10 MiB. 0 reads the database every time.
-    read_cache: int = field(default_factory=lambda: int(_env("READ_CACHE", "10000") or "10000"))
+    # Bounds of the per-process caches (service/caches.py says what each holds and when it goes
+    # stale): entries for each, and seconds for the two with an age bound.
+    material_cache: int = field(default_factory=lambda: _int("MATERIAL_CACHE", 100_000))
+    read_cache: int = field(default_factory=lambda: _int("READ_CACHE", 10_000))
+    read_max_age: float = field(default_factory=lambda: _float("READ_MAX_AGE", 1.0))
+    parsed_key_cache: int = field(default_factory=lambda: _int("PARSED_KEY_CACHE", 10_000))
+    credential_cache: int = field(default_factory=lambda: _int("CREDENTIAL_CACHE", 10_000))
+    credential_seconds: float = field(default_factory=lambda: _float("CREDENTIAL_SECONDS", 1.0))
 
     @property
     def database_url(self) -> str:

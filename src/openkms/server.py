@@ -37,15 +37,8 @@ from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
-from openkms.service.aliases import AliasService
-from openkms.service.asymmetric import AsymmetricService
-from openkms.service.context import CallContext, Caller, Services
+from openkms.service.context import CallContext, Caller, build_services
 from openkms.service.deployment import Deployment
-from openkms.service.key_policy import KeyPolicyService
-from openkms.service.keys import KeyService
-from openkms.service.secrets import SecretService
-from openkms.service.tags import TagService
-from openkms.service.versions import VersionService
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
 from openkms.wire.request import MAX_BODY_BYTES, WireRequest, build_request
@@ -62,24 +55,12 @@ class KMSApp:
 
     def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
-        keys = KeyService(dep)
-        self.services = Services(
-            deployment=dep,
-            keys=keys,
-            versions=VersionService(dep, keys),
-            aliases=AliasService(dep, keys),
-            tags=TagService(dep, keys),
-            key_policies=KeyPolicyService(dep, keys),
-            asymmetric=AsymmetricService(dep, keys),
-            secrets=SecretService(dep, keys),
-        )
+        self.services = build_services(dep)
         self.auth = Authenticator(CredentialStore(dep), dep.nonces, dep.clock, dep.settings.time_window)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
         self.jobs = (
-            RunnerThread(build_runner(dep, self.services.keys), period=dep.settings.job_period)
-            if run_jobs
-            else None
+            RunnerThread(build_runner(self.services), period=dep.settings.job_period) if run_jobs else None
         )
         self.log_requests = dep.settings.log_requests
         # Requests admitted but not yet answered. Beyond the bound a request is answered 429
@@ -121,7 +102,8 @@ class KMSApp:
             # bound; work not yet started is cancelled, work in flight finishes unseen.
             errlog.warning(
                 "request %s: no answer within %.1fs; answered ServiceUnavailableTemporary",
-                request_id, self.request_timeout,
+                request_id,
+                self.request_timeout,
             )
             status, ctype, payload = render_error(
                 errors.ServiceUnavailableTemporary(), request_id, _host(scope), False
@@ -171,9 +153,7 @@ class KMSApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def process(
-        self, scope: dict[str, Any], body: bytes, too_large: bool, request_id: str
-    ) -> Response:
+    def process(self, scope: dict[str, Any], body: bytes, too_large: bool, request_id: str) -> Response:
         """Turn one request into (status, content type, body); never raises."""
         call = _Call(request_id, time.perf_counter())
         response = self._front(call, scope, body, too_large)
@@ -182,9 +162,7 @@ class KMSApp:
         self._log(call, response)
         return response
 
-    def _front(
-        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool
-    ) -> Response | None:
+    def _front(self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool) -> Response | None:
         """Decode, check Version and Action, authenticate (the nonce last), bind the parameters.
 
         Returns the error answer, or None with ``call`` ready for :meth:`_handle`.

@@ -9,6 +9,7 @@ from pathlib import Path
 from openkms.config import Settings
 from openkms.domain.clock import FixedClock
 from openkms.domain.key import Key
+from openkms.service.context import Services, build_services
 from openkms.service.deployment import Deployment, open_deployment
 from openkms.service.keys import KeyService
 
@@ -18,8 +19,17 @@ START = 1_800_000_000.0
 @dataclass
 class World:
     dep: Deployment
-    keys: KeyService
+    services: Services
     clock: FixedClock
+
+    @property
+    def keys(self) -> KeyService:
+        return self.services.keys
+
+    def another_process(self) -> Services:
+        """Services with caches of their own over the same deployment, as another worker
+        process of the node has."""
+        return build_services(self.dep)
 
     def create_key(self, spec: str = "Aliyun_AES_256", origin: str = "Aliyun_KMS", usage: str | None = None) -> Key:
         return self.keys.create(
@@ -37,7 +47,7 @@ def open_world(data_dir: Path, database: str | None = None) -> World:
     settings = Settings(data_dir=data_dir, database=database, root_key_file=None, region="cn-hangzhou")
     clock = FixedClock(START)
     dep = open_deployment(settings, clock)
-    return World(dep, KeyService(dep), clock)
+    return World(dep, build_services(dep), clock)
 
 
 def run_jobs_offline(data_dir: Path, database: str | None, at: float | None = None,
@@ -50,6 +60,6 @@ def run_jobs_offline(data_dir: Path, database: str | None, at: float | None = No
     world = open_world(data_dir, database)
     try:
         world.clock.at = at if at is not None else world.clock.now() + advance
-        return list(build_runner(world.dep, world.keys, holder="test").tick())
+        return list(build_runner(world.services, holder="test").tick())
     finally:
         world.close()

@@ -23,11 +23,7 @@ def open_kms_service(ctx: CallContext) -> dict[str, Any]:
 
 
 ACTIONS = [
-    ActionSpec(
-        "DescribeRegions", describe_regions, doc="List the deployment's region.", inline=True
-    ),
-    ActionSpec(
-        "DescribeAccountKmsStatus", describe_account_kms_status, doc="Always Enabled.", inline=True
-    ),
+    ActionSpec("DescribeRegions", describe_regions, doc="List the deployment's region.", inline=True),
+    ActionSpec("DescribeAccountKmsStatus", describe_account_kms_status, doc="Always Enabled.", inline=True),
     ActionSpec("OpenKmsService", open_kms_service, doc="A no-op that succeeds.", inline=True),
 ]

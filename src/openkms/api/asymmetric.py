@@ -101,9 +101,7 @@ def asymmetric_decrypt(
     return {"KeyId": key.key_id, "KeyVersionId": version, "Plaintext": b64encode(plaintext)}
 
 
-def get_public_key(
-    ctx: CallContext, *, key_id: str, key_version_id: str, dry_run: bool
-) -> dict[str, Any]:
+def get_public_key(ctx: CallContext, *, key_id: str, key_version_id: str, dry_run: bool) -> dict[str, Any]:
     key, version, pem = ctx.services.asymmetric.public_key_pem(key_id, key_version_id, dry_run=dry_run)
     return {"KeyId": key.key_id, "KeyVersionId": version, "PublicKey": pem}
 

@@ -11,14 +11,13 @@ from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.byok import MAX_EXPIRE_UNIX, WRAPPING_ALGORITHMS, WRAPPING_KEY_SPECS
 from openkms.domain.clock import iso
-from openkms.service import byok
 from openkms.service.context import CallContext
 
 
 def get_parameters_for_import(
     ctx: CallContext, *, key_id: str, wrapping_algorithm: str, wrapping_key_spec: str
 ) -> dict[str, Any]:
-    params = byok.get_parameters_for_import(ctx.keys, key_id, wrapping_key_spec, wrapping_algorithm)
+    params = ctx.services.byok.get_parameters_for_import(key_id, wrapping_key_spec, wrapping_algorithm)
     return {
         "KeyId": params.key_id,
         "ImportToken": params.token,
@@ -35,14 +34,14 @@ def import_key_material(
     import_token: str,
     key_material_expire_unix: int,
 ) -> dict[str, Any]:
-    byok.import_key_material(
-        ctx.keys, key_id, encrypted_key_material, import_token, key_material_expire_unix
+    ctx.services.byok.import_key_material(
+        key_id, encrypted_key_material, import_token, key_material_expire_unix
     )
     return {}
 
 
 def delete_key_material(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    byok.delete_key_material(ctx.keys, key_id)
+    ctx.services.byok.delete_key_material(key_id)
     return {}
 
 
@@ -56,8 +55,7 @@ ACTIONS = [
                 "WrappingAlgorithm",
                 required=True,
                 enum=WRAPPING_ALGORITHMS,
-                doc="RSA_2048: RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5. "
-                "EC_SM2: SM2PKE.",
+                doc="RSA_2048: RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5. EC_SM2: SM2PKE.",
             ),
             Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
         ),

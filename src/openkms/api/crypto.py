@@ -29,7 +29,7 @@ from openkms.domain.datakey import (
     WRAPPING_KEY_SPECS,
     data_key_length,
 )
-from openkms.service import crypto
+from openkms.service import symmetric
 from openkms.service.context import CallContext
 from openkms.wire import errors
 
@@ -61,8 +61,8 @@ def _no_recipient(recipient: str | None) -> None:
         raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
 
 
-def _wrapping(public_key_blob: str, wrapping_key_spec: str, wrapping_algorithm: str) -> crypto.Wrapping:
-    return crypto.Wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm)
+def _wrapping(public_key_blob: str, wrapping_key_spec: str, wrapping_algorithm: str) -> symmetric.Wrapping:
+    return symmetric.Wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm)
 
 
 def _text(plaintext: bytes) -> str:
@@ -73,7 +73,7 @@ def _text(plaintext: bytes) -> str:
         raise d.InvalidCiphertext() from None
 
 
-def _sealed(sealed: crypto.Sealed) -> dict[str, Any]:
+def _sealed(sealed: symmetric.Sealed) -> dict[str, Any]:
     return {"KeyId": sealed.key_id, "KeyVersionId": sealed.version_id, "CiphertextBlob": sealed.blob}
 
 
@@ -82,7 +82,7 @@ def encrypt(
 ) -> dict[str, Any]:
     data = plaintext_bytes(plaintext)
     context = parse_context(encryption_context)
-    return _sealed(crypto.encrypt(ctx.keys, key_id, data, context, dry_run=dry_run))
+    return _sealed(ctx.services.symmetric.encrypt(key_id, data, context, dry_run=dry_run))
 
 
 def decrypt(
@@ -95,7 +95,7 @@ def decrypt(
 ) -> dict[str, Any]:
     _no_recipient(recipient)
     context = parse_context(encryption_context)
-    opened = crypto.decrypt(ctx.keys, ciphertext_blob, context, dry_run=dry_run)
+    opened = ctx.services.symmetric.decrypt(ciphertext_blob, context, dry_run=dry_run)
     return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _text(opened.plaintext)}
 
 
@@ -123,11 +123,9 @@ def reencrypt(
             if not given:
                 raise errors.MissingParameter(name)
         assert source_key_id and source_key_version_id and source_encryption_algorithm
-        source = crypto.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
+        source = symmetric.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
         return _sealed(
-            crypto.reencrypt_from_asymmetric(
-                ctx.keys,
-                ctx.services.asymmetric,
+            ctx.services.symmetric.reencrypt_from_asymmetric(
                 ciphertext_blob,
                 source,
                 destination_key_id,
@@ -136,8 +134,8 @@ def reencrypt(
             )
         )
     source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
-    sealed = crypto.reencrypt(
-        ctx.keys, ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
+    sealed = ctx.services.symmetric.reencrypt(
+        ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -154,8 +152,8 @@ def generate_data_key(
 ) -> dict[str, Any]:
     _no_recipient(recipient)
     context = parse_context(encryption_context)
-    sealed, text = crypto.generate_data_key(
-        ctx.keys, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, text = ctx.services.symmetric.generate_data_key(
+        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return {**_sealed(sealed), "Plaintext": text}
 
@@ -170,8 +168,8 @@ def generate_data_key_without_plaintext(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, _ = crypto.generate_data_key(
-        ctx.keys, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, _ = ctx.services.symmetric.generate_data_key(
+        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -189,8 +187,7 @@ def generate_and_export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, exported = crypto.generate_and_export_data_key(
-        ctx.keys,
+    sealed, exported = ctx.services.symmetric.generate_and_export_data_key(
         key_id,
         data_key_length(key_spec, number_of_bytes),
         context,
@@ -211,8 +208,7 @@ def export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    opened, exported = crypto.export_data_key(
-        ctx.keys,
+    opened, exported = ctx.services.symmetric.export_data_key(
         ciphertext_blob,
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),

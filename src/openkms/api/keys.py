@@ -43,7 +43,7 @@ def create_key(
     key_storage_mechanism: str | None,
 ) -> dict[str, Any]:
     tag_map = parse_tags_json(tags) if tags else {}
-    key = ctx.keys.create(
+    key = ctx.services.keys.create(
         key_spec=key_spec,
         key_usage=key_usage,
         origin=origin,
@@ -59,7 +59,7 @@ def create_key(
 
 
 def describe_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    return _metadata(ctx, ctx.keys.get(key_id))
+    return _metadata(ctx, ctx.services.keys.get(key_id))
 
 
 LIST_KEY_FILTERS = (
@@ -68,24 +68,20 @@ LIST_KEY_FILTERS = (
 )  # fmt: skip
 
 
-def list_keys(
-    ctx: CallContext, *, page_number: int, page_size: int, filters: str | None
-) -> dict[str, Any]:
+def list_keys(ctx: CallContext, *, page_number: int, page_size: int, filters: str | None) -> dict[str, Any]:
     parsed = parse_filters(filters, LIST_KEY_FILTERS)
-    key_ids, total = ctx.keys.list_page(page_number, page_size, parsed)
+    key_ids, total = ctx.services.keys.list_page(page_number, page_size, parsed)
     dep = ctx.services.deployment
     return {
         "PageNumber": page_number,
         "PageSize": page_size,
         "TotalCount": total,
-        "Keys": {
-            "Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]
-        },
+        "Keys": {"Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]},
     }
 
 
 def update_key_description(ctx: CallContext, *, key_id: str, description: str) -> dict[str, Any]:
-    ctx.keys.update_description(key_id, description)
+    ctx.services.keys.update_description(key_id, description)
     return {}
 
 

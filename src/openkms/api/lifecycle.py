@@ -7,7 +7,6 @@ from typing import Any
 
 from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
-from openkms.service import lifecycle
 from openkms.service.context import CallContext
 from openkms.wire import errors
 
@@ -16,22 +15,22 @@ MAX_PENDING_WINDOW_DAYS = 366
 
 
 def enable_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    lifecycle.enable_key(ctx.keys, key_id)
+    ctx.services.lifecycle.enable_key(key_id)
     return {}
 
 
 def disable_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    lifecycle.disable_key(ctx.keys, key_id)
+    ctx.services.lifecycle.disable_key(key_id)
     return {}
 
 
 def schedule_key_deletion(ctx: CallContext, *, key_id: str, pending_window_in_days: int) -> dict[str, Any]:
-    lifecycle.schedule_key_deletion(ctx.keys, key_id, pending_window_in_days)
+    ctx.services.lifecycle.schedule_key_deletion(key_id, pending_window_in_days)
     return {}
 
 
 def cancel_key_deletion(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    lifecycle.cancel_key_deletion(ctx.keys, key_id)
+    ctx.services.lifecycle.cancel_key_deletion(key_id)
     return {}
 
 
@@ -51,9 +50,9 @@ def set_deletion_protection(
             raise errors.UnsupportedOperation("There are no KMS instances to protect.")
         raise errors.MissingParameter("ProtectedResourceArn")
     parameter = "KeyId" if key_id else "ProtectedResourceArn"
-    ctx.keys.parse_ref(target, parameter)
-    lifecycle.set_deletion_protection(
-        ctx.keys, target, enable_deletion_protection, deletion_protection_description
+    ctx.services.keys.parse_ref(target, parameter)
+    ctx.services.lifecycle.set_deletion_protection(
+        target, enable_deletion_protection, deletion_protection_description
     )
     return {}
 

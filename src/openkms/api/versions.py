@@ -44,16 +44,20 @@ def update_rotation_policy(
 
 ACTIONS = [
     ActionSpec(
-        "CreateKeyVersion", create_key_version, (KEY_ID,),
+        "CreateKeyVersion",
+        create_key_version,
+        (KEY_ID,),
         doc="Create a key version and make it primary (symmetric Aliyun_KMS keys, Enabled).",
     ),
     ActionSpec(
-        "DescribeKeyVersion", describe_key_version,
+        "DescribeKeyVersion",
+        describe_key_version,
         (KEY_ID, Param("KeyVersionId", required=True, max=64)),
         doc="Return one version of a key.",
     ),
     ActionSpec(
-        "ListKeyVersions", list_key_versions,
+        "ListKeyVersions",
+        list_key_versions,
         (
             KEY_ID,
             Param("PageNumber", kind=int, default=1, min=1, max=10**9),
@@ -62,7 +66,8 @@ ACTIONS = [
         doc="Page through a key's versions, oldest first.",
     ),
     ActionSpec(
-        "UpdateRotationPolicy", update_rotation_policy,
+        "UpdateRotationPolicy",
+        update_rotation_policy,
         (
             KEY_ID,
             Param("EnableAutomaticRotation", kind=bool, required=True),

@@ -42,9 +42,7 @@ def oaep_max_plaintext(bits: int, algorithm: str) -> int:
 def rsa_oaep_encrypt(key: rsa.RSAPublicKey, algorithm: str, plaintext: bytes) -> bytes:
     """RSAES-OAEP with the same hash for OAEP and MGF1, as Alibaba's algorithm names mean."""
     digest = OAEP_HASHES[algorithm]
-    return key.encrypt(
-        plaintext, padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None)
-    )
+    return key.encrypt(plaintext, padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None))
 
 
 def load_sm2_public(der: bytes) -> sm2.PublicKey:

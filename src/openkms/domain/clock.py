@@ -57,8 +57,12 @@ def parse_iso(text: str) -> float:
     if (
         len(text) != 20
         or not text.isascii()
-        or text[4] != "-" or text[7] != "-" or text[10] != "T"
-        or text[13] != ":" or text[16] != ":" or text[19] != "Z"
+        or text[4] != "-"
+        or text[7] != "-"
+        or text[10] != "T"
+        or text[13] != ":"
+        or text[16] != ":"
+        or text[19] != "Z"
     ):
         raise ValueError(f"not an ISO 8601 UTC timestamp: {text!r}")
     parts = (text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19])

@@ -36,6 +36,4 @@ def check_wrapping(wrapping_key_spec: str, wrapping_algorithm: str) -> None:
     """
     allowed = WRAPPING[wrapping_key_spec]
     if wrapping_algorithm not in allowed:
-        raise InvalidValue(
-            "WrappingAlgorithm", f"{wrapping_key_spec} wraps with {', '.join(allowed)}."
-        )
+        raise InvalidValue("WrappingAlgorithm", f"{wrapping_key_spec} wraps with {', '.join(allowed)}.")

@@ -28,10 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
-from openkms.store import Conflict
 
 from openkms.domain.clock import Clock
-from openkms.store import leases
+from openkms.store import Conflict, leases
 from openkms.store.engine import Database
 
 log = logging.getLogger("openkms.jobs")

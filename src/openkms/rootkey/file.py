@@ -94,9 +94,7 @@ class FileRootKey:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self.fingerprint = hmac.new(key, b"openkms root fingerprint v1", hashlib.sha256).hexdigest()[
-            :32
-        ]
+        self.fingerprint = hmac.new(key, b"openkms root fingerprint v1", hashlib.sha256).hexdigest()[:32]
 
     @classmethod
     def load_or_create(cls, path: Path) -> FileRootKey:

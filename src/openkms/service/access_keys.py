@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from openkms.store import Conflict
 
 from openkms.config import Secret
 from openkms.domain import ids
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.deployment import Deployment
+from openkms.store import Conflict
 from openkms.store.schema import access_keys
 
 ACTIVE = "Active"
@@ -98,18 +98,13 @@ def ensure_root(dep: Deployment) -> tuple[str, Secret] | None:
 def list_all(dep: Deployment) -> list[AccessKeyInfo]:
     with dep.db.read() as conn:
         rows = conn.execute(select(access_keys).order_by(access_keys.c.created)).all()
-    return [
-        AccessKeyInfo(r.access_key_id, r.status, bool(r.is_root), r.description, r.created)
-        for r in rows
-    ]
+    return [AccessKeyInfo(r.access_key_id, r.status, bool(r.is_root), r.description, r.created) for r in rows]
 
 
 def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
     with dep.db.write() as conn:
         result = conn.execute(
-            update(access_keys)
-            .where(access_keys.c.access_key_id == access_key_id)
-            .values(status=status)
+            update(access_keys).where(access_keys.c.access_key_id == access_key_id).values(status=status)
         )
     if result.rowcount != 1:
         raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
@@ -117,9 +112,7 @@ def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
 
 def remove(dep: Deployment, access_key_id: str) -> None:
     with dep.db.write() as conn:
-        result = conn.execute(
-            delete(access_keys).where(access_keys.c.access_key_id == access_key_id)
-        )
+        result = conn.execute(delete(access_keys).where(access_keys.c.access_key_id == access_key_id))
     if result.rowcount != 1:
         raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
 

@@ -8,19 +8,17 @@ taken is 409 ``Rejected.ResourceExist`` (see :class:`AliasService.create`).
 
 from __future__ import annotations
 
-from openkms.store import Conflict
-
 from openkms.domain import errors, keystate
 from openkms.domain.aliases import check_alias_name
-from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
+from openkms.store import Conflict
 from openkms.store import aliases as repo
 
 
 class AliasService:
-    def __init__(self, dep: Deployment, keys: KeyService) -> None:
-        self.dep = dep
-        self.keys = keys
+    def __init__(self, keys_service: KeyService) -> None:
+        self.keys = keys_service
+        self.dep = keys_service.dep
 
     def create(self, alias_name: str, key_value: str) -> str:
         """Bind a new alias to a key; returns the key id.
@@ -37,14 +35,14 @@ class AliasService:
         """
         check_alias_name(alias_name)
         try:
-            with self.dep.db.write() as conn:
+            with self.dep.db.write() as tx:
                 # Locked: a ScheduleKeyDeletion racing on another node waits for this, or wins.
-                key = self.keys.load(conn, key_value, for_update=True)
+                key = self.keys.load(tx, key_value, lock=True)
                 if key.key_state == keystate.PENDING_DELETION:
                     raise errors.StateTransitionRefused("An alias cannot be bound to a key pending deletion.")
-                if repo.get_key_id(conn, alias_name) is not None:
+                if repo.target(tx, alias_name) is not None:
                     raise errors.AlreadyExists("The alias already exists.")
-                repo.insert_alias(conn, alias_name, key.key_id, self.dep.clock.now())
+                repo.insert_alias(tx, alias_name, key.key_id, self.dep.clock.now())
         except Conflict:
             # Two nodes creating the same name at once: the primary key decides.
             raise errors.AlreadyExists("The alias already exists.") from None
@@ -58,19 +56,19 @@ class AliasService:
             KeyNotFound: the target does not resolve.
             KeyPendingDeletion: the target is pending deletion.
         """
-        with self.dep.db.write() as conn:
-            if repo.get_key_id(conn, alias_name) is None:
+        with self.dep.db.write() as tx:
+            if repo.target(tx, alias_name) is None:
                 raise errors.AliasNotFound()
-            key = self.keys.load(conn, key_value, for_update=True)
+            key = self.keys.load(tx, key_value, lock=True)
             if key.key_state == keystate.PENDING_DELETION:
                 raise errors.KeyPendingDeletion()
-            repo.repoint(conn, alias_name, key.key_id, self.dep.clock.now())
+            repo.repoint(tx, alias_name, key.key_id, self.dep.clock.now())
         return key.key_id
 
     def delete(self, alias_name: str) -> None:
         """Remove an alias; its key is untouched. Raises AliasNotFound."""
-        with self.dep.db.write() as conn:
-            if not repo.delete_alias(conn, alias_name):
+        with self.dep.db.write() as tx:
+            if not repo.delete_alias(tx, alias_name):
                 raise errors.AliasNotFound()
 
     def list_page(
@@ -78,6 +76,6 @@ class AliasService:
     ) -> tuple[list[tuple[str, str]], int]:
         """A page of ``(alias_name, key_id)`` by name, of all aliases or of one key's."""
         offset = (page_number - 1) * page_size
-        with self.dep.db.read() as conn:
-            key_id = self.keys.load(conn, key_value).key_id if key_value is not None else None
-            return repo.page(conn, offset, page_size, key_id)
+        with self.dep.db.read() as tx:
+            key_id = self.keys.load(tx, key_value).key_id if key_value is not None else None
+            return repo.page(tx, offset, page_size, key_id)

@@ -8,15 +8,12 @@ InvalidParameter), the version belongs to it (404 Forbidden.KeyVersionNotFound),
 (digest length, plaintext limit). DryRun stops there (DryRunOperationError). Only then is
 material unwrapped.
 
-Parsed keys are cached per process by version id, like the raw material in
-:class:`~openkms.service.keys.KeyService`: a version's material never changes, and key *state* is
-still read from the store on every call.
+Parsed keys are kept in ``caches.parsed_keys`` by version id, like the raw material: a version's
+material never changes; key *state* comes from :meth:`KeyService.get` (service/caches.py).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +21,9 @@ from openkms.crypto import asymmetric, mac
 from openkms.domain import algorithms, errors, keystate
 from openkms.domain.key import Key
 from openkms.domain.keyspec import ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, SIGN_VERIFY, SPECS, KeySpec
-from openkms.service.deployment import Deployment
+from openkms.service.caches import Caches
 from openkms.service.keys import KeyService
-from openkms.store import keys as repo
-
-PARSED_CACHE_SIZE = 10_000
+from openkms.store import versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +35,10 @@ class _Target:
 
 
 class AsymmetricService:
-    def __init__(self, dep: Deployment, keys: KeyService) -> None:
-        self.dep = dep
-        self.keys = keys
-        self._parsed: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, keys_service: KeyService, caches: Caches) -> None:
+        self.keys = keys_service
+        self.dep = keys_service.dep
+        self._parsed = caches.parsed_keys
 
     # -- rules ----------------------------------------------------------------------------
 
@@ -58,7 +52,7 @@ class AsymmetricService:
         algorithms.require_usage(spec, key.key_usage, usage)
         algorithms.check_algorithm(spec, usage, algorithm)
         vid = version_id if version_id is not None else key.primary_version_id
-        row = repo.find_version_public(self.dep.db, vid) if vid else None
+        row = versions.public_key(self.dep.db, vid) if vid else None
         if row is None or row[0] != key.key_id:
             raise errors.KeyVersionNotFound()
         assert vid is not None
@@ -67,17 +61,10 @@ class AsymmetricService:
     # -- parsed-key cache -----------------------------------------------------------------
 
     def _cached(self, kind: str, version_id: str) -> Any:
-        with self._lock:
-            hit = self._parsed.get((kind, version_id))
-            if hit is not None:
-                self._parsed.move_to_end((kind, version_id))
-            return hit
+        return self._parsed.get((kind, version_id))
 
     def _remember(self, kind: str, version_id: str, value: Any) -> None:
-        with self._lock:
-            self._parsed[(kind, version_id)] = value
-            if len(self._parsed) > PARSED_CACHE_SIZE:
-                self._parsed.popitem(last=False)
+        self._parsed.put((kind, version_id), value)
 
     def _private(self, t: _Target) -> asymmetric.PrivateKey:
         key = self._cached("private", t.version_id)
@@ -143,21 +130,19 @@ class AsymmetricService:
             raise errors.InvalidCiphertext() from None
         return t.key, t.version_id, plaintext
 
-    def public_key_pem(
-        self, key_ref: str, version_id: str, *, dry_run: bool = False
-    ) -> tuple[Key, str, str]:
+    def public_key_pem(self, key_ref: str, version_id: str, *, dry_run: bool = False) -> tuple[Key, str, str]:
         """GetPublicKey: any asymmetric key, of either usage, that may be used (Enabled)."""
-        with self.dep.db.read() as conn:
-            key = self.keys.load(conn, key_ref)
+        with self.dep.db.read() as tx:
+            key = self.keys.load(tx, key_ref)
             keystate.require_usable(key.key_state)
             spec = SPECS[key.key_spec]
-            row = repo.get_version_row(conn, version_id)
+            row = versions.public_key(tx, version_id)
         if not (algorithms.sign_algorithms(spec) or algorithms.encrypt_algorithms(spec)):
             raise errors.UnsupportedOperation(f"{spec.name} keys have no public key.")
-        if row is None or row.key_id != key.key_id or row.public_key_der is None:
+        if row is None or row[0] != key.key_id or row[1] is None:
             raise errors.KeyVersionNotFound()
         _dry_run(dry_run)
-        return key, row.version_id, asymmetric.public_pem(row.public_key_der)
+        return key, version_id, asymmetric.public_pem(row[1])
 
     def generate_mac(
         self, key_ref: str, algorithm: str, message: bytes, *, dry_run: bool = False

@@ -1,19 +1,23 @@
-"""What a handler is given: the deployment's services, who is calling, and the request id."""
+"""The services of one process, built once over a deployment, and what a handler is given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from openkms.service.aliases import AliasService
-    from openkms.service.asymmetric import AsymmetricService
-    from openkms.service.deployment import Deployment
-    from openkms.service.key_policy import KeyPolicyService
-    from openkms.service.keys import KeyService
-    from openkms.service.secrets import SecretService
-    from openkms.service.tags import TagService
-    from openkms.service.versions import VersionService
+from openkms.service.aliases import AliasService
+from openkms.service.asymmetric import AsymmetricService
+from openkms.service.byok import ByokService
+from openkms.service.caches import CacheBounds, Caches
+from openkms.service.deployment import Deployment
+from openkms.service.key_policy import KeyPolicyService
+from openkms.service.keys import KeyService
+from openkms.service.lifecycle import LifecycleService
+from openkms.service.secrets import SecretService
+from openkms.service.symmetric import SymmetricService
+from openkms.service.tags import TagService
+from openkms.service.versions import VersionService
+
+__all__ = ["CallContext", "Caller", "Services", "build_services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,25 +26,48 @@ class Caller:
     request_id: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Services:
-    """One per process: the deployment and the services built over it."""
+    """One per process: the deployment, its caches and the services built over them."""
 
     deployment: Deployment
+    caches: Caches
     keys: KeyService
+    lifecycle: LifecycleService
     versions: VersionService
     aliases: AliasService
     tags: TagService
     key_policies: KeyPolicyService
+    byok: ByokService
     asymmetric: AsymmetricService
+    symmetric: SymmetricService
     secrets: SecretService
+
+
+def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
+    """Every service over ``dep``, sharing one set of caches (bounds from the settings unless
+    given). The server, the job runner and the command line all start here."""
+    caches = Caches(dep.db.generation, bounds if bounds is not None else CacheBounds.of(dep.settings))
+    keys = KeyService(dep, caches)
+    asymmetric = AsymmetricService(keys, caches)
+    symmetric = SymmetricService(keys, asymmetric, caches)
+    return Services(
+        deployment=dep,
+        caches=caches,
+        keys=keys,
+        lifecycle=LifecycleService(keys, caches),
+        versions=VersionService(keys),
+        aliases=AliasService(keys),
+        tags=TagService(keys),
+        key_policies=KeyPolicyService(keys),
+        byok=ByokService(keys, caches),
+        asymmetric=asymmetric,
+        symmetric=symmetric,
+        secrets=SecretService(keys, symmetric, caches),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
     services: Services
     caller: Caller
-
-    @property
-    def keys(self) -> KeyService:
-        return self.services.keys

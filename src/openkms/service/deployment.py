@@ -13,15 +13,13 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import OperationalError
 
-from openkms.store import Conflict
-
 from openkms.config import Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, RootKeyError
 from openkms.service.nonces import NonceStore, SQLNonceStore
-from openkms.store import migrate
+from openkms.store import Conflict, migrate
 from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.nonce_table import FileNonceStore
 from openkms.store.schema import keks, meta, nonce_metadata
@@ -58,9 +56,7 @@ def _prepare_data_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise StartupError(
-            f"data directory {path} is accessible by group or others; it must be 0700"
-        )
+        raise StartupError(f"data directory {path} is accessible by group or others; it must be 0700")
 
 
 def _restrict_files(path: Path) -> None:
@@ -216,9 +212,7 @@ def _bind(
         with db.write() as conn:
             if conn.execute(select(keks.c.kek_version)).first() is None:
                 conn.execute(
-                    insert(keks).values(
-                        kek_version=1, wrapped=Keyring.new_kek(root, 1), created=clock.now()
-                    )
+                    insert(keks).values(kek_version=1, wrapped=Keyring.new_kek(root, 1), created=clock.now())
                 )
     except Conflict:
         pass

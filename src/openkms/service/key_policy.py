@@ -1,22 +1,21 @@
 """Key policy use cases: read and replace a key's ``default`` policy.
 
-The policy is validated and stored (``keys.policy``; NULL means the default policy). It is not
-yet *enforced*: evaluation arrives with access control, which reads what is stored here.
+The policy is validated and stored (``keys.policy``; NULL means the default policy). Nothing
+evaluates it: every valid AccessKey of the deployment may call every action.
 """
 
 from __future__ import annotations
 
 from openkms.domain import errors
 from openkms.domain.keypolicy import POLICY_NAME, check_key_policy, default_policy
-from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
-from openkms.store import keys as key_repo
+from openkms.store import keys
 
 
 class KeyPolicyService:
-    def __init__(self, dep: Deployment, keys: KeyService) -> None:
-        self.dep = dep
-        self.keys = keys
+    def __init__(self, keys_service: KeyService) -> None:
+        self.keys = keys_service
+        self.dep = keys_service.dep
 
     def get(self, key_value: str, policy_name: str) -> str:
         """The key's policy document as stored, or the default one.
@@ -25,11 +24,11 @@ class KeyPolicyService:
             ResourceNotFound: a policy name other than ``default`` (no such policy).
             KeyNotFound, AliasNotFound: the key does not resolve.
         """
-        with self.dep.db.read() as conn:
-            key = self.keys.load(conn, key_value)
+        with self.dep.db.read() as tx:
+            key = self.keys.load(tx, key_value)
             if policy_name != POLICY_NAME:
                 raise errors.ResourceNotFound("The specified policy is not found.")
-            stored = key_repo.get_policy(conn, key.key_id)
+            stored = keys.policy(tx, key.key_id)
         return stored if stored is not None else default_policy(self.dep.account_id)
 
     def set(self, key_value: str, policy_name: str, document: str) -> str:
@@ -43,7 +42,7 @@ class KeyPolicyService:
         if policy_name != POLICY_NAME:
             raise errors.InvalidValue("PolicyName", f'The only key policy is "{POLICY_NAME}".')
         check_key_policy(document)
-        with self.dep.db.write() as conn:
-            key = self.keys.load(conn, key_value)
-            key_repo.update_key(conn, key.key_id, policy=document)
+        with self.dep.db.write() as tx:
+            key = self.keys.load(tx, key_value)
+            keys.update_key(tx, key.key_id, policy=document)
         return key.key_id

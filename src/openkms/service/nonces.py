@@ -16,8 +16,8 @@ import time
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-from openkms.store import Conflict
 
+from openkms.store import Conflict
 from openkms.store.engine import Database
 from openkms.store.schema import nonces
 

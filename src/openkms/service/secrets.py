@@ -2,7 +2,7 @@
 
 Every value is sealed under a CMK of this deployment (the secret's EncryptionKeyId, or the
 service-managed default key made on first use) with the symmetric recipe of
-:mod:`openkms.service.crypto`, bound to its secret name, version id and data type. Only that
+:mod:`openkms.service.symmetric`, bound to its secret name, version id and data type. Only that
 ciphertext reaches the store. Reading a value checks the CMK's state, so a Disabled, pending or
 destroyed key makes its secrets unreadable with the key's own error.
 
@@ -21,9 +21,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
-from sqlalchemy import Connection, insert, select, update
-from openkms.store import Conflict
-
 from openkms.domain import errors, keystate
 from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
 from openkms.domain.key import Key
@@ -40,15 +37,14 @@ from openkms.domain.secret import (
     value_context,
     versions_to_drop,
 )
-from openkms.service import crypto
-from openkms.service.deployment import Deployment
+from openkms.service.caches import Caches
+from openkms.service.due import each_due
 from openkms.service.keys import KeyService
-from openkms.store import keys as key_repo
+from openkms.service.symmetric import SymmetricService
+from openkms.store import Conflict, Tx, keys
 from openkms.store import secrets as repo
-from openkms.store.schema import meta
 
 DAY = 86400
-DEFAULT_KEY_META = "secrets_default_key_id"
 DEFAULT_KEY_DESCRIPTION = (
     "Default key of Secrets Manager (service-managed; encrypts secrets without EncryptionKeyId)"
 )
@@ -114,9 +110,11 @@ def _stored_blob(stored: bytes) -> Blob:
 
 
 class SecretService:
-    def __init__(self, dep: Deployment, keys: KeyService) -> None:
-        self.dep = dep
-        self.keys = keys
+    def __init__(self, keys_service: KeyService, symmetric: SymmetricService, caches: Caches) -> None:
+        self.keys = keys_service
+        self.dep = keys_service.dep
+        self.symmetric = symmetric
+        self.caches = caches
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -124,22 +122,20 @@ class SecretService:
         return parse_secret_ref(ref, self.dep.region, self.dep.account_id, parameter)
 
     @staticmethod
-    def _load(conn: Connection, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
-        return _usable(repo.get_secret(conn, name, for_update=lock), allow_pending)
+    def _load(tx: Tx, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
+        return _usable(repo.get_secret(tx, name, lock=lock), allow_pending)
 
-    def _change(
-        self, ref: str, apply: Callable[[Connection, Secret, float], T], *, allow_pending: bool = False
-    ) -> T:
+    def _change(self, ref: str, apply: Callable[[Tx, Secret, float], T], *, allow_pending: bool = False) -> T:
         """Run ``apply`` in one write transaction that holds the secret at its read revision."""
         name = self.name_of(ref)
         for _ in range(RETRIES):
             now = self.dep.clock.now()
             try:
-                with self.dep.db.write() as conn:
-                    secret = self._load(conn, name, allow_pending=allow_pending, lock=True)
-                    if not repo.update_secret(conn, name, secret.revision, update_time=now):
+                with self.dep.db.write() as tx:
+                    secret = self._load(tx, name, allow_pending=allow_pending, lock=True)
+                    if not repo.update_secret(tx, name, secret.revision, update_time=now):
                         raise _Raced()
-                    return apply(conn, secret, now)
+                    return apply(tx, secret, now)
             except _Raced:
                 continue
         raise errors.StateTransitionRefused("The secret was changed concurrently; try again.")
@@ -150,7 +146,7 @@ class SecretService:
         """The CMK that seals new values: checked to be a symmetric key in state Enabled."""
         if key_ref is None:
             key_ref = self.default_key_id()
-        return crypto.encrypting_key(self.keys, key_ref, "EncryptionKeyId")
+        return self.symmetric.encrypting_key(key_ref, "EncryptionKeyId")
 
     def default_key_id(self) -> str:
         """The service-managed default key (CreatorType Service), made on first use.
@@ -160,8 +156,8 @@ class SecretService:
         made and take the winner's. A default key that was destroyed is replaced for new secrets.
         """
         for _ in range(RETRIES):
-            with self.dep.db.read() as conn:
-                known = self._stored_default(conn)
+            with self.dep.db.read() as tx:
+                known = self._stored_default(tx)
             if known is not None:
                 return known
             made = self.keys.create(
@@ -176,43 +172,35 @@ class SecretService:
                 creator=self.dep.account_id,
             )
             try:
-                with self.dep.db.write() as conn:
-                    self._claim_default(conn, made.key_id)
+                with self.dep.db.write() as tx:
+                    self._claim_default(tx, made.key_id)
                 return made.key_id
             except (Conflict, _Raced):
                 # Another process claimed it first (on PostgreSQL the unique insert or the
                 # compare-and-set failed); this key was never used: destroy it and read theirs.
-                with self.dep.db.write() as conn:
-                    key_repo.destroy_key(conn, made.key_id)
+                with self.dep.db.write() as tx:
+                    keys.destroy(tx, made.key_id)
         raise errors.StateTransitionRefused("The default key was changed concurrently; try again.")
 
     @staticmethod
-    def _claim_default(conn: Connection, key_id: str) -> None:
+    def _claim_default(tx: Tx, key_id: str) -> None:
         """Record ``key_id`` as the default key, unless a live one is recorded (then _Raced)."""
-        current = conn.execute(select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)).scalar()
-        if current is None:
-            conn.execute(insert(meta).values(name=DEFAULT_KEY_META, value=key_id))
-        elif key_repo.get_key(conn, current) is not None:
+        current = repo.default_key_id(tx)
+        if current is not None and keys.get(tx, current) is not None:
             raise _Raced()
-        else:
-            replaced = conn.execute(
-                update(meta)
-                .where(meta.c.name == DEFAULT_KEY_META, meta.c.value == current)
-                .values(value=key_id)
-            )
-            if replaced.rowcount != 1:
-                raise _Raced()
-        key_repo.update_key(conn, key_id, creator_type="Service")
+        if not repo.record_default_key(tx, key_id, replacing=current):
+            raise _Raced()
+        keys.update_key(tx, key_id, creator_type="Service")
 
     @staticmethod
-    def _stored_default(conn: Connection) -> str | None:
-        key_id = conn.execute(select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)).scalar()
-        if key_id is None or key_repo.get_key(conn, key_id) is None:
+    def _stored_default(tx: Tx) -> str | None:
+        key_id = repo.default_key_id(tx)
+        if key_id is None or keys.get(tx, key_id) is None:
             return None
-        return str(key_id)
+        return key_id
 
     def _seal(self, key: Key, name: str, version_id: str, data_type: str, raw: bytes) -> bytes:
-        sealed = crypto.seal(self.keys, key, raw, value_context(name, version_id, data_type))
+        sealed = self.symmetric.seal(key, raw, value_context(name, version_id, data_type))
         return base64.b64decode(sealed.blob)
 
     def _open(
@@ -245,7 +233,7 @@ class SecretService:
             raise errors.DryRunSucceeded()
         context = value_context(secret.secret_name, version_id, data_type)
         try:
-            opened = crypto.open_blob(self.keys, key, blob, context)
+            opened = self.symmetric.open_blob(key, blob, context)
         except errors.InvalidCiphertext:
             raise RuntimeError(f"the value of secret version {version_id!r} failed authentication") from None
         return opened.plaintext.decode("utf-8")
@@ -271,14 +259,14 @@ class SecretService:
         sealed = self._seal(key, name, version_id, data_type, raw)
         now = self.dep.clock.now()
         try:
-            with self.dep.db.write() as conn:
-                existing = repo.get_secret(conn, name)
+            with self.dep.db.write() as tx:
+                existing = repo.get_secret(tx, name)
                 if existing is not None:
                     if existing.pending_deletion:
                         raise errors.SecretInDeleteWindow()
                     raise errors.AlreadyExists("A secret of this name already exists.")
                 repo.insert_secret(
-                    conn,
+                    tx,
                     secret_name=name,
                     description=description,
                     encryption_key_id=key.key_id,
@@ -290,10 +278,10 @@ class SecretService:
                     policy=policy,
                     revision=1,
                 )
-                repo.insert_version(conn, name, version_id, data_type, sealed, now)
-                repo.set_stages(conn, name, {}, {CURRENT: version_id})
-                repo.insert_tags(conn, name, tag_map)
-                secret = repo.get_secret(conn, name)
+                repo.insert_version(tx, name, version_id, data_type, sealed, now)
+                repo.set_stages(tx, name, {}, {CURRENT: version_id})
+                repo.insert_tags(tx, name, tag_map)
+                secret = repo.get_secret(tx, name)
         except Conflict:
             # Another process created the same name between our check and our insert.
             raise errors.AlreadyExists("A secret of this name already exists.") from None
@@ -302,25 +290,25 @@ class SecretService:
 
     def describe(self, ref: str, fetch_tags: bool) -> tuple[Secret, list[tuple[str, str]] | None]:
         name = self.name_of(ref)
-        with self.dep.db.read() as conn:
-            secret = self._load(conn, name, allow_pending=True)
-            tag_list = repo.tags_of(conn, [name])[name] if fetch_tags else None
+        with self.dep.db.read() as tx:
+            secret = self._load(tx, name, allow_pending=True)
+            tag_list = repo.tags_of(tx, [name])[name] if fetch_tags else None
         return secret, tag_list
 
     def list_page(
         self, filters: Mapping[str, list[str]], page_number: int, page_size: int, fetch_tags: bool
     ) -> tuple[list[tuple[Secret, list[tuple[str, str]] | None]], int]:
-        with self.dep.db.read() as conn:
+        with self.dep.db.read() as tx:
             page, total = repo.page_secrets(
-                conn, filters, self.dep.account_id, (page_number - 1) * page_size, page_size
+                tx, filters, self.dep.account_id, (page_number - 1) * page_size, page_size
             )
-            tag_map = repo.tags_of(conn, [s.secret_name for s in page]) if fetch_tags else {}
+            tag_map = repo.tags_of(tx, [s.secret_name for s in page]) if fetch_tags else {}
         return [(s, tag_map.get(s.secret_name) if fetch_tags else None) for s in page], total
 
     def update_description(self, ref: str, description: str | None) -> str:
-        def apply(conn: Connection, secret: Secret, _now: float) -> str:
+        def apply(tx: Tx, secret: Secret, _now: float) -> str:
             if description is not None:
-                repo.update_secret(conn, secret.secret_name, secret.revision + 1, description=description)
+                repo.update_secret(tx, secret.secret_name, secret.revision + 1, description=description)
             return secret.secret_name
 
         return self._change(ref, apply)
@@ -342,16 +330,16 @@ class SecretService:
             # (three hot statements), so a concurrent PutSecretValue or
             # UpdateSecretVersionStage is seen whole or not at all: never a spurious 404, never
             # a version without the asked stage.
-            with db.hot_snapshot():
-                secret = repo.find_secret(db, name)
-                value = repo.find_value(db, name, version_id, stage or CURRENT) if secret else None
+            with db.snapshot():
+                secret = repo.get_secret(db, name)
+                value = repo.get_value(db, name, version_id, stage or CURRENT) if secret else None
                 if value is None:
                     return secret, None, (False, None)
-                owner = key_repo.find_key_of_version(db, _stored_blob(value.ciphertext).version_id)
+                owner = keys.of_version(db, _stored_blob(value.ciphertext).version_id)
                 return secret, value, owner
 
-        # Kept between the node's writes (ReadCache), but only a version that was found.
-        found, value, owner = self.keys.reads.get(
+        # Kept between the node's writes (caches.reads), but only a version that was found.
+        found, value, owner = self.caches.reads.get(
             ("secret value", name, version_id, stage), snapshot, keep=lambda read: read[1] is not None
         )
         secret = _usable(found, allow_pending=False)
@@ -381,14 +369,14 @@ class SecretService:
         name = self.name_of(ref)
         raw = secret_data_bytes(data)
         for _ in range(RETRIES):
-            with self.dep.db.read() as conn:
-                secret = self._load(conn, name)
-                found = repo.get_ciphertext(conn, name, version_id)
-                stages = repo.get_stages(conn, name)
+            with self.dep.db.read() as tx:
+                secret = self._load(tx, name)
+                found = repo.get_ciphertext(tx, name, version_id)
+                stages = repo.get_stages(tx, name)
                 existing = None
                 if found is not None:
                     blob = _stored_blob(found[1])
-                    owner = key_repo.key_of_version(conn, blob.version_id)
+                    owner = keys.of_version(tx, blob.version_id)
                     # Opened even when the type differs, so both refusals cost the same work.
                     existing = self._open(secret, version_id, found[0].secret_data_type, blob, owner)
             if found is not None:
@@ -401,18 +389,18 @@ class SecretService:
             sealed = self._seal(key, name, version_id, data_type, raw)
             now = self.dep.clock.now()
             try:
-                with self.dep.db.write() as conn:
-                    current = self._load(conn, name, lock=True)
-                    if not repo.update_secret(conn, name, current.revision, update_time=now):
+                with self.dep.db.write() as tx:
+                    current = self._load(tx, name, lock=True)
+                    if not repo.update_secret(tx, name, current.revision, update_time=now):
                         raise _Raced()
-                    if repo.get_ciphertext(conn, name, version_id) is not None:
+                    if repo.get_ciphertext(tx, name, version_id) is not None:
                         raise _Raced()
-                    old = repo.get_stages(conn, name)
+                    old = repo.get_stages(tx, name)
                     new = stages_after_put(old, version_id, requested)
-                    repo.insert_version(conn, name, version_id, data_type, sealed, now)
-                    repo.set_stages(conn, name, old, new)
-                    ordered = [v.version_id for v in repo.list_versions(conn, name)]
-                    repo.delete_versions(conn, name, versions_to_drop(ordered, new))
+                    repo.insert_version(tx, name, version_id, data_type, sealed, now)
+                    repo.set_stages(tx, name, old, new)
+                    ordered = [v.version_id for v in repo.list_versions(tx, name)]
+                    repo.delete_versions(tx, name, versions_to_drop(ordered, new))
             except (_Raced, Conflict):
                 continue
             return name, stage_order(new, version_id)
@@ -423,10 +411,10 @@ class SecretService:
     ) -> tuple[str, list[VersionInfo], int]:
         """Versions oldest first; those without a stage only with IncludeDeprecated."""
         name = self.name_of(ref)
-        with self.dep.db.read() as conn:
-            self._load(conn, name, allow_pending=True)
-            rows = repo.list_versions(conn, name)
-            stages = repo.get_stages(conn, name)
+        with self.dep.db.read() as tx:
+            self._load(tx, name, allow_pending=True)
+            rows = repo.list_versions(tx, name)
+            stages = repo.get_stages(tx, name)
         infos = [VersionInfo(r.version_id, r.create_time, stage_order(stages, r.version_id)) for r in rows]
         if not include_deprecated:
             infos = [i for i in infos if i.stages]
@@ -434,11 +422,11 @@ class SecretService:
         return name, infos[start : start + page_size], len(infos)
 
     def update_stage(self, ref: str, stage: str, move_to: str | None, remove_from: str | None) -> str:
-        def apply(conn: Connection, secret: Secret, _now: float) -> str:
-            versions = {v.version_id for v in repo.list_versions(conn, secret.secret_name)}
-            old = repo.get_stages(conn, secret.secret_name)
+        def apply(tx: Tx, secret: Secret, _now: float) -> str:
+            versions = {v.version_id for v in repo.list_versions(tx, secret.secret_name)}
+            old = repo.get_stages(tx, secret.secret_name)
             new = stages_after_move(old, stage, move_to, remove_from, versions)
-            repo.set_stages(conn, secret.secret_name, old, new)
+            repo.set_stages(tx, secret.secret_name, old, new)
             return secret.secret_name
 
         return self._change(ref, apply)
@@ -450,8 +438,8 @@ class SecretService:
         deletion, and then refused, since every secret here is Generic (CreateSecret refuses the
         managed types until a rotation plugin exists)."""
         name = self.name_of(ref)
-        with self.dep.db.read() as conn:
-            self._load(conn, name)
+        with self.dep.db.read() as tx:
+            self._load(tx, name)
         raise errors.UnsupportedOperation(ROTATION_UNSUPPORTED)
 
     # -- deletion -------------------------------------------------------------------------------
@@ -460,62 +448,60 @@ class SecretService:
         """Schedule deletion in ``window_days`` or, with ``force``, delete now (also a scheduled
         secret). Returns the name and the planned (or actual) deletion time."""
 
-        def apply(conn: Connection, secret: Secret, now: float) -> tuple[str, float]:
+        def apply(tx: Tx, secret: Secret, now: float) -> tuple[str, float]:
             if force:
-                repo.delete_secret(conn, secret.secret_name)
+                repo.delete_secret(tx, secret.secret_name)
                 return secret.secret_name, now
             if secret.pending_deletion:
                 raise errors.SecretInDeleteWindow()
             planned = now + window_days * DAY
-            repo.update_secret(conn, secret.secret_name, secret.revision + 1, planned_delete_time=planned)
+            repo.update_secret(tx, secret.secret_name, secret.revision + 1, planned_delete_time=planned)
             return secret.secret_name, planned
 
         return self._change(ref, apply, allow_pending=True)
 
     def restore(self, ref: str) -> str:
-        def apply(conn: Connection, secret: Secret, _now: float) -> str:
+        def apply(tx: Tx, secret: Secret, _now: float) -> str:
             if not secret.pending_deletion:
                 raise errors.SecretNotInDeleteWindow("The secret is not scheduled for deletion.")
-            repo.update_secret(conn, secret.secret_name, secret.revision + 1, planned_delete_time=None)
+            repo.update_secret(tx, secret.secret_name, secret.revision + 1, planned_delete_time=None)
             return secret.secret_name
 
         return self._change(ref, apply, allow_pending=True)
 
-    def purge_due(self, now: float, fence: Callable[[Connection], None], batch: int = 100) -> int:
+    def purge_due(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
         """Delete every secret whose recovery window ended by ``now``; returns how many.
 
         One secret per transaction (all its versions, stages and tags, or nothing); the lease
         fence is re-checked inside each, and a secret restored meanwhile is left alone.
         """
-        purged = 0
-        while True:
-            with self.dep.db.read() as conn:
-                due = repo.secrets_due_for_deletion(conn, now, batch)
-            for name in due:
-                with self.dep.db.write() as conn:
-                    fence(conn)
-                    secret = repo.get_secret(conn, name)
-                    if secret is None or not secret.pending_deletion:
-                        continue
-                    assert secret.planned_delete_time is not None
-                    if secret.planned_delete_time > now:
-                        continue
-                    repo.delete_secret(conn, name)
-                purged += 1
-            if len(due) < batch:
-                return purged
+
+        def purge(tx: Tx, name: str) -> bool:
+            secret = repo.get_secret(tx, name, lock=True)
+            # Re-read under the write lock: RestoreSecret may have won the race.
+            if secret is None or not secret.pending_deletion:
+                return False
+            assert secret.planned_delete_time is not None
+            if secret.planned_delete_time > now:
+                return False
+            repo.delete_secret(tx, name)
+            return True
+
+        return each_due(
+            self.dep.db, lambda tx: repo.secrets_due_for_deletion(tx, now, batch), purge, fence, batch
+        )
 
     # -- policy ---------------------------------------------------------------------------------
 
     def get_policy(self, ref: str) -> str:
         name = self.name_of(ref)
-        with self.dep.db.read() as conn:
-            self._load(conn, name, allow_pending=True)
-            policy = repo.get_policy(conn, name)
+        with self.dep.db.read() as tx:
+            self._load(tx, name, allow_pending=True)
+            policy = repo.get_policy(tx, name)
         return policy if policy is not None else default_policy(self.dep.account_id)
 
     def set_policy(self, ref: str, policy: str) -> None:
-        def apply(conn: Connection, secret: Secret, _now: float) -> None:
-            repo.update_secret(conn, secret.secret_name, secret.revision + 1, policy=policy)
+        def apply(tx: Tx, secret: Secret, _now: float) -> None:
+            repo.update_secret(tx, secret.secret_name, secret.revision + 1, policy=policy)
 
         self._change(ref, apply)

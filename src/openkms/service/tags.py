@@ -1,4 +1,4 @@
-"""Tag use cases over any taggable resource type: ``key`` now, ``secret`` when secrets land.
+"""Tag use cases over every taggable resource type (``key``, ``secret``).
 
 A resource type is a name and a *resolver*: a function that turns what the caller sent (a key
 id, alias or ARN; a secret name or ARN) into the id the tags are stored under, or raises the
@@ -19,18 +19,14 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, select
-
 from openkms.domain import errors
 from openkms.domain.tags import MAX_TAGS_PER_RESOURCE
-from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
-from openkms.store import keys as key_repo
+from openkms.store import Tx, keys, secrets
 from openkms.store import tags as repo
-from openkms.store.schema import secrets
 
-# (connection, value sent, parameter name for errors) -> stored resource id
-Resolver = Callable[[Connection, str, str], str]
+# (transaction, value sent, parameter name for errors) -> stored resource id
+Resolver = Callable[[Tx, str, str], str]
 KEY = "key"
 SECRET = "secret"  # noqa: S105 - a resource type name, not a credential
 RESOURCE_TYPES = (KEY, SECRET)
@@ -38,9 +34,9 @@ LIST_PAGE_ROWS = 200
 
 
 class TagService:
-    def __init__(self, dep: Deployment, keys: KeyService) -> None:
-        self.dep = dep
-        self.keys = keys
+    def __init__(self, keys_service: KeyService) -> None:
+        self.keys = keys_service
+        self.dep = keys_service.dep
         self.resolvers: dict[str, Resolver] = {KEY: self._resolve_key, SECRET: self._resolve_secret}
 
     def register(self, resource_type: str, resolver: Resolver) -> None:
@@ -58,14 +54,14 @@ class TagService:
             the resolver's not-found error for the first resource that does not exist;
             LimitExceeded: a resource would carry more than 20 tags.
         """
-        with self.dep.db.write() as conn:
-            ids = self._resolve_all(conn, resource_type, values, parameter)
+        with self.dep.db.write() as tx:
+            ids = self._resolve_all(tx, resource_type, values, parameter)
             for resource_id in ids:
-                self._touch(conn, resource_type, resource_id)
-                current = repo.get_tags(conn, resource_type, resource_id)
+                self._touch(tx, resource_type, resource_id)
+                current = repo.get_tags(tx, resource_type, resource_id)
                 if len(current.keys() | new.keys()) > MAX_TAGS_PER_RESOURCE:
                     raise errors.LimitExceeded(f"A resource carries at most {MAX_TAGS_PER_RESOURCE} tags.")
-                repo.put_tags(conn, resource_type, resource_id, new, current)
+                repo.put_tags(tx, resource_type, resource_id, new, current)
         return ids
 
     def untag(
@@ -76,20 +72,20 @@ class TagService:
         parameter: str,
     ) -> list[str]:
         """Remove the named tag keys (or, with ``None``, every tag) from every named resource."""
-        with self.dep.db.write() as conn:
-            ids = self._resolve_all(conn, resource_type, values, parameter)
+        with self.dep.db.write() as tx:
+            ids = self._resolve_all(tx, resource_type, values, parameter)
             for resource_id in ids:
-                self._touch(conn, resource_type, resource_id)
-                repo.remove_tags(conn, resource_type, resource_id, tag_keys)
+                self._touch(tx, resource_type, resource_id)
+                repo.remove_tags(tx, resource_type, resource_id, tag_keys)
         return ids
 
     # -- reads ------------------------------------------------------------------------------
 
     def tags_of(self, resource_type: str, value: str, parameter: str) -> tuple[str, dict[str, str]]:
         """One resource's id and its tags, by key."""
-        with self.dep.db.read() as conn:
-            resource_id = self.resolvers[resource_type](conn, value, parameter)
-            return resource_id, repo.get_tags(conn, resource_type, resource_id)
+        with self.dep.db.read() as tx:
+            resource_id = self.resolvers[resource_type](tx, value, parameter)
+            return resource_id, repo.get_tags(tx, resource_type, resource_id)
 
     def list_page(
         self,
@@ -105,17 +101,17 @@ class TagService:
         last page.
         """
         after = decode_token(token) if token else None
-        with self.dep.db.read() as conn:
+        with self.dep.db.read() as tx:
             ids: list[str] | None = None
             if values:
                 ids = []
                 for value in values:
                     try:
-                        ids.append(self.resolvers[resource_type](conn, value, "ResourceId"))
+                        ids.append(self.resolvers[resource_type](tx, value, "ResourceId"))
                     except errors.NotFound:
                         continue
             rows = repo.page(
-                conn, resource_type, resource_ids=ids, match=match, after=after,
+                tx, resource_type, resource_ids=ids, match=match, after=after,
                 limit=LIST_PAGE_ROWS + 1,
             )  # fmt: skip
         if len(rows) > LIST_PAGE_ROWS:
@@ -125,27 +121,25 @@ class TagService:
 
     # -- resolvers --------------------------------------------------------------------------
 
-    def _resolve_all(
-        self, conn: Connection, resource_type: str, values: Sequence[str], parameter: str
-    ) -> list[str]:
+    def _resolve_all(self, tx: Tx, resource_type: str, values: Sequence[str], parameter: str) -> list[str]:
         resolve = self.resolvers[resource_type]
         ids: list[str] = []
         for value in values:
-            resource_id = resolve(conn, value, parameter)
+            resource_id = resolve(tx, value, parameter)
             if resource_id not in ids:
                 ids.append(resource_id)
         return ids
 
     @staticmethod
-    def _touch(conn: Connection, resource_type: str, resource_id: str) -> None:
+    def _touch(tx: Tx, resource_type: str, resource_id: str) -> None:
         """Mark a resource changed before its tags change (and lock its row where that exists)."""
         if resource_type == KEY:
-            key_repo.update_key(conn, resource_id)
+            keys.update_key(tx, resource_id)
 
-    def _resolve_key(self, conn: Connection, value: str, parameter: str) -> str:
-        return self.keys.load(conn, value, parameter).key_id
+    def _resolve_key(self, tx: Tx, value: str, parameter: str) -> str:
+        return self.keys.load(tx, value, parameter).key_id
 
-    def _resolve_secret(self, conn: Connection, value: str, parameter: str) -> str:
+    def _resolve_secret(self, tx: Tx, value: str, parameter: str) -> str:
         name = value
         if value.startswith("acs:kms:"):
             parts = value.split(":", 4)
@@ -158,10 +152,9 @@ class TagService:
             ):
                 raise errors.InvalidValue(parameter)
             name = parts[4][len("secret/") :]
-        found = conn.execute(select(secrets.c.secret_name).where(secrets.c.secret_name == name)).scalar()
-        if found is None:
+        if not secrets.exists_(tx, name):
             raise errors.ResourceNotFound("The specified secret is not found.")
-        return str(found)
+        return name
 
 
 def encode_token(resource_id: str, tag_key: str) -> str:

@@ -7,17 +7,11 @@ version keeps its material: ciphertexts made under it decrypt for as long as the
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, func, select
-
-from openkms.crypto import keygen
-from openkms.domain import errors, ids, keystate
+from openkms.domain import errors, keystate
 from openkms.domain.key import Key, KeyVersion
 from openkms.domain.keyspec import ORIGIN_KMS, SPECS
-from openkms.rootkey.keyring import material_aad
-from openkms.service.deployment import Deployment
-from openkms.service.keys import KeyService, parse_rotation_interval
-from openkms.store import keys as repo
-from openkms.store.schema import key_versions, keys
+from openkms.service.keys import KeyService, new_version, parse_rotation_interval
+from openkms.store import Tx, keys, versions
 
 MAX_VERSIONS_PER_KEY = 50
 
@@ -31,26 +25,17 @@ def require_rotatable(key: Key) -> None:
 
 
 class VersionService:
-    def __init__(self, dep: Deployment, keys_service: KeyService) -> None:
-        self.dep = dep
+    def __init__(self, keys_service: KeyService) -> None:
         self.keys = keys_service
+        self.dep = keys_service.dep
 
-    def _add_version(self, conn: Connection, key: Key, now: float) -> KeyVersion:
+    def _add_version(self, tx: Tx, key: Key, now: float) -> KeyVersion:
         """Insert a version and make it primary; the caller's transaction commits both."""
-        count = conn.execute(
-            select(func.count()).select_from(key_versions).where(key_versions.c.key_id == key.key_id)
-        ).scalar_one()
-        if count >= MAX_VERSIONS_PER_KEY:
+        if versions.count(tx, key.key_id) >= MAX_VERSIONS_PER_KEY:
             raise errors.LimitExceeded(f"A key has at most {MAX_VERSIONS_PER_KEY} versions.")
-        spec = SPECS[key.key_spec]
-        version_id = ids.new_version_id()
-        material, public_der = keygen.generate(spec)
-        kek_version = self.dep.keyring.current
-        _, wrapped = self.dep.keyring.wrap(
-            material, material_aad(key.key_id, version_id, spec.name, kek_version)
-        )
-        repo.insert_version(
-            conn,
+        version_id, wrapped, kek_version, public_der = new_version(self.dep, key.key_id, SPECS[key.key_spec])
+        versions.insert_version(
+            tx,
             version_id=version_id,
             key_id=key.key_id,
             creation_date=now,
@@ -63,8 +48,8 @@ class VersionService:
             if key.automatic_rotation and key.rotation_interval
             else key.next_rotation_date
         )
-        if not repo.update_key(
-            conn,
+        if not keys.update_key(
+            tx,
             key.key_id,
             expected_revision=key.revision,
             primary_version_id=version_id,
@@ -77,54 +62,52 @@ class VersionService:
 
     def create(self, value: str) -> KeyVersion:
         """CreateKeyVersion: the key must be Enabled and rotatable."""
-        with self.dep.db.write() as conn:
-            key = self.keys.load(conn, value, for_update=True)
+        with self.dep.db.write() as tx:
+            key = self.keys.load(tx, value, lock=True)
             require_rotatable(key)
             keystate.require_usable(key.key_state)
-            return self._add_version(conn, key, self.dep.clock.now())
+            return self._add_version(tx, key, self.dep.clock.now())
 
     def describe(self, value: str, version_id: str) -> KeyVersion:
-        with self.dep.db.read() as conn:
-            key = self.keys.load(conn, value)
-            row = repo.get_version_row(conn, version_id)
-        if row is None or row.key_id != key.key_id:
+        with self.dep.db.read() as tx:
+            key = self.keys.load(tx, value)
+            found = versions.get(tx, version_id)
+        if found is None or found.key_id != key.key_id:
             raise errors.KeyVersionNotFound()
-        return KeyVersion(row.key_id, row.version_id, row.creation_date)
+        return found
 
     def list_page(self, value: str, page_number: int, page_size: int) -> tuple[list[KeyVersion], int]:
-        with self.dep.db.read() as conn:
-            key = self.keys.load(conn, value)
-            total = conn.execute(
-                select(func.count()).select_from(key_versions).where(key_versions.c.key_id == key.key_id)
-            ).scalar_one()
-            rows = conn.execute(
-                select(key_versions.c.key_id, key_versions.c.version_id, key_versions.c.creation_date)
-                .where(key_versions.c.key_id == key.key_id)
-                .order_by(key_versions.c.creation_date, key_versions.c.version_id)
-                .offset((page_number - 1) * page_size)
-                .limit(page_size)
-            ).all()
-        return [KeyVersion(r.key_id, r.version_id, r.creation_date) for r in rows], int(total)
+        with self.dep.db.read() as tx:
+            key = self.keys.load(tx, value)
+            total = versions.count(tx, key.key_id)
+            page = versions.page(tx, key.key_id, (page_number - 1) * page_size, page_size)
+        return page, total
 
     def update_rotation_policy(self, value: str, enable: bool, interval_text: str | None) -> None:
         """UpdateRotationPolicy; disabled keys keep a (Suspended) policy, pending deletion refuses."""
         interval = parse_rotation_interval(interval_text) if interval_text is not None else None
-        with self.dep.db.write() as conn:
-            key = self.keys.load(conn, value, for_update=True)
+        with self.dep.db.write() as tx:
+            key = self.keys.load(tx, value, lock=True)
             require_rotatable(key)
             if key.key_state == keystate.PENDING_DELETION:
                 raise errors.KeyPendingDeletion()
             if not enable:
-                repo.update_key(
-                    conn, key.key_id, automatic_rotation=False, next_rotation_date=None,
+                keys.update_key(
+                    tx,
+                    key.key_id,
+                    automatic_rotation=False,
+                    next_rotation_date=None,
                     **({"rotation_interval": interval} if interval is not None else {}),
                 )
                 return
             if interval is None:
                 raise errors.InvalidValue("RotationInterval", "It is required to enable rotation.")
             base = key.last_rotation_date or key.creation_date
-            repo.update_key(
-                conn, key.key_id, automatic_rotation=True, rotation_interval=interval,
+            keys.update_key(
+                tx,
+                key.key_id,
+                automatic_rotation=True,
+                rotation_interval=interval,
                 next_rotation_date=base + interval,
             )
 
@@ -135,18 +118,12 @@ class VersionService:
         a key rotated by a concurrent run no longer matches the due condition.
         """
         now = self.dep.clock.now()
-        due = and_(
-            keys.c.automatic_rotation.is_(True),
-            keys.c.key_state == keystate.ENABLED,
-            keys.c.next_rotation_date.is_not(None),
-            keys.c.next_rotation_date <= now,
-        )
-        with self.dep.db.read() as conn:
-            key_ids = [r[0] for r in conn.execute(select(keys.c.key_id).where(due).limit(limit))]
+        with self.dep.db.read() as tx:
+            key_ids = keys.due_for_rotation(tx, now, limit)
         rotated = 0
         for key_id in key_ids:
-            with self.dep.db.write() as conn:
-                key = repo.get_key(conn, key_id, for_update=True)
+            with self.dep.db.write() as tx:
+                key = keys.get(tx, key_id, lock=True)
                 if (
                     key is None
                     or not key.automatic_rotation
@@ -155,6 +132,6 @@ class VersionService:
                     or key.next_rotation_date > now
                 ):
                     continue
-                self._add_version(conn, key, now)
+                self._add_version(tx, key, now)
                 rotated += 1
         return rotated

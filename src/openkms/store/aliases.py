@@ -1,49 +1,45 @@
-"""Repository functions for aliases. Each takes a connection inside the caller's transaction."""
+"""Aliases: the ``aliases`` table. Functions take ``q``, a transaction or the Database (see
+the package docstring)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from openkms.store.engine import Database, Tx
 from openkms.store.schema import aliases
 
+__all__ = ["delete_alias", "insert_alias", "page", "repoint", "target"]
 
-def get_key_id(conn: Connection, alias_name: str) -> str | None:
-    value = conn.execute(select(aliases.c.key_id).where(aliases.c.alias_name == alias_name)).scalar()
+_TARGET = select(aliases.c.key_id).where(aliases.c.alias_name == bindparam("alias_name"))
+
+
+def target(q: Tx | Database, alias_name: str) -> str | None:
+    """The key id an alias points at."""
+    value = q.scalar(_TARGET, {"alias_name": alias_name})
     return None if value is None else str(value)
 
 
-def insert_alias(conn: Connection, alias_name: str, key_id: str, now: float) -> None:
+def insert_alias(tx: Tx, alias_name: str, key_id: str, now: float) -> None:
     """Insert one alias; a duplicate name raises Conflict (primary key)."""
-    conn.execute(
-        insert(aliases).values(alias_name=alias_name, key_id=key_id, creation_date=now, update_date=now)
-    )
+    tx.run(insert(aliases).values(alias_name=alias_name, key_id=key_id, creation_date=now, update_date=now))
 
 
-def repoint(conn: Connection, alias_name: str, key_id: str, now: float) -> bool:
-    result = conn.execute(
-        update(aliases).where(aliases.c.alias_name == alias_name).values(key_id=key_id, update_date=now)
-    )
-    return result.rowcount == 1
+def repoint(tx: Tx, alias_name: str, key_id: str, now: float) -> bool:
+    stmt = update(aliases).where(aliases.c.alias_name == alias_name).values(key_id=key_id, update_date=now)
+    return tx.run(stmt) == 1
 
 
-def delete_alias(conn: Connection, alias_name: str) -> bool:
-    return conn.execute(delete(aliases).where(aliases.c.alias_name == alias_name)).rowcount == 1
+def delete_alias(tx: Tx, alias_name: str) -> bool:
+    return tx.run(delete(aliases).where(aliases.c.alias_name == alias_name)) == 1
 
 
-def delete_for_key(conn: Connection, key_id: str) -> int:
-    """Remove every alias of a key (for key destruction); returns how many went."""
-    return conn.execute(delete(aliases).where(aliases.c.key_id == key_id)).rowcount
-
-
-def page(
-    conn: Connection, offset: int, limit: int, key_id: str | None = None
-) -> tuple[list[tuple[str, str]], int]:
+def page(q: Tx, offset: int, limit: int, key_id: str | None = None) -> tuple[list[tuple[str, str]], int]:
     """One page of ``(alias_name, key_id)`` in name order, and the total count."""
     count = select(func.count()).select_from(aliases)
     rows = select(aliases.c.alias_name, aliases.c.key_id).order_by(aliases.c.alias_name)
     if key_id is not None:
         count = count.where(aliases.c.key_id == key_id)
         rows = rows.where(aliases.c.key_id == key_id)
-    total = int(conn.execute(count).scalar_one())
-    found = conn.execute(rows.offset(offset).limit(limit))
-    return [(r.alias_name, r.key_id) for r in found], total
+    total = int(q.scalar(count))
+    found = q.all(rows.offset(offset).limit(limit))
+    return [(r["alias_name"], r["key_id"]) for r in found], total

@@ -286,10 +286,10 @@ class Tx:
 
     def first(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Row | None:
         found = self._conn.execute(stmt, params).first()
-        return found._mapping if found is not None else None
+        return cast(Row, found._mapping) if found is not None else None
 
     def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
-        return [r._mapping for r in self._conn.execute(stmt, params)]
+        return [cast(Row, r._mapping) for r in self._conn.execute(stmt, params)]
 
     def scalar(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Any:
         return self._conn.execute(stmt, params).scalar()
@@ -300,11 +300,13 @@ class Tx:
         """Run a write statement (``params`` a list: once per item); the number of rows it
         changed. Raises :class:`Conflict` on a duplicate key."""
         try:
-            return int(self._conn.execute(stmt, params).rowcount)  # type: ignore[arg-type]
+            return int(self._conn.execute(stmt, params).rowcount)
         except IntegrityError as exc:
             raise Conflict(reason(exc)) from None
 
-    def execute(self, *args: Any, **kwargs: Any) -> Any:  # TRANSITIONAL: removed once callers use run/first/all
+    def execute(
+        self, *args: Any, **kwargs: Any
+    ) -> Any:  # TRANSITIONAL: removed once callers use run/first/all
         return self._conn.execute(*args, **kwargs)
 
 
@@ -526,7 +528,11 @@ class Database:
                     yield Tx(conn)
                 return
             try:
-                with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                with (
+                    self._write_lock,
+                    self.engine.connect().execution_options(write=True) as conn,
+                    conn.begin(),
+                ):
                     yield Tx(conn)
             finally:
                 # After the COMMIT (or a failure that may have come after it): before the

@@ -85,8 +85,10 @@ class _Generation:
         finally:
             os.close(fd)
         magic, self.capacity, _, _, self.created = HEADER.unpack_from(self.map, 0)
-        if magic != TABLE_MAGIC or self.capacity & (self.capacity - 1) or (
-            len(self.map) != HEADER_SIZE + self.capacity * SLOT_SIZE
+        if (
+            magic != TABLE_MAGIC
+            or self.capacity & (self.capacity - 1)
+            or (len(self.map) != HEADER_SIZE + self.capacity * SLOT_SIZE)
         ):
             self.map.close()
             raise ValueError(f"{path} is not a nonce table")
@@ -127,9 +129,7 @@ class _Generation:
     def put(self, offset: int, digest: int, expires: int, empty: bool) -> None:
         SLOT.pack_into(self.map, offset, digest, expires)
         magic, capacity, filled, latest, created = HEADER.unpack_from(self.map, 0)
-        HEADER.pack_into(
-            self.map, 0, magic, capacity, filled + empty, max(latest, expires), created
-        )
+        HEADER.pack_into(self.map, 0, magic, capacity, filled + empty, max(latest, expires), created)
         self.dirty = True
 
     def close(self) -> None:

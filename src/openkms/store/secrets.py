@@ -1,5 +1,5 @@
-"""Repository functions for secrets, their versions and stages. Each takes a connection inside a
-transaction owned by the caller, so one Secrets Manager change is one transaction.
+"""Secrets, their versions and stages. Functions take ``q``, a transaction or the Database (see
+the package docstring); one Secrets Manager change is one transaction of the caller's.
 
 Values arrive here already encrypted (``ciphertext``); this module never sees plaintext.
 """
@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, false, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, false, func, insert, select, update
 
 from openkms.domain.secret import Secret
-from openkms.store import engine
-from openkms.store.engine import Database
-from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
+from openkms.store.engine import Database, Row, Tx, for_update
+from openkms.store.schema import meta, secret_version_stages, secret_versions, secrets, tags
 
 _SECRET_FIELDS = [c.name for c in secrets.columns if c.name != "policy"]
 TAG_TYPE = "secret"
@@ -44,7 +43,8 @@ class StoredValue:
 _SECRET_BY_NAME = select(*[secrets.c[n] for n in _SECRET_FIELDS]).where(
     secrets.c.secret_name == bindparam("name")
 )
-_SECRET_BY_NAME_FOR_UPDATE = engine.for_update(_SECRET_BY_NAME)
+_SECRET_BY_NAME_FOR_UPDATE = for_update(_SECRET_BY_NAME)
+_EXISTS = select(secrets.c.secret_name).where(secrets.c.secret_name == bindparam("name"))
 _v, _s = secret_versions, secret_version_stages
 # A version with the stages on it: one row per stage (one with stage NULL if it has none).
 _VERSION_AND_STAGES = select(
@@ -66,66 +66,72 @@ _VALUE_BY_STAGE = _VERSION_AND_STAGES.where(
 )
 
 
-def get_secret(conn: Connection, name: str, *, for_update: bool = False) -> Secret | None:
-    """One secret; ``for_update`` locks its row until the transaction ends (PostgreSQL: the
-    writers of one secret queue instead of failing; SQLite's write transaction already holds the
-    database lock, and SQLAlchemy renders no FOR UPDATE there)."""
-    stmt = _SECRET_BY_NAME_FOR_UPDATE if for_update else _SECRET_BY_NAME
-    row = conn.execute(stmt, {"name": name}).first()
-    return Secret(*row) if row is not None else None
+def _secret(row: Row) -> Secret:
+    return Secret(**{n: row[n] for n in _SECRET_FIELDS})
 
 
-def find_secret(db: Database, name: str) -> Secret | None:
-    """One secret, read on the hot path (see Database.first and Database.hot_snapshot)."""
-    row = db.first(_SECRET_BY_NAME, {"name": name})
-    return Secret(*row) if row is not None else None
+def get_secret(q: Tx | Database, name: str, *, lock: bool = False) -> Secret | None:
+    """One secret; ``lock`` (in a write transaction) locks its row until the transaction ends
+    (PostgreSQL: the writers of one secret queue instead of failing; SQLite's write transaction
+    already holds the database lock)."""
+    row = q.first(_SECRET_BY_NAME_FOR_UPDATE if lock else _SECRET_BY_NAME, {"name": name})
+    return _secret(row) if row is not None else None
 
 
-def find_value(db: Database, name: str, version_id: str | None, stage: str) -> StoredValue | None:
+def exists_(q: Tx | Database, name: str) -> bool:
+    return q.scalar(_EXISTS, {"name": name}) is not None
+
+
+def get_value(q: Tx | Database, name: str, version_id: str | None, stage: str) -> StoredValue | None:
     """The version ``version_id`` of a secret, or if None the one ``stage`` points at, with the
-    stages on it; read on the hot path in one statement (see Database.first)."""
+    stages on it, in one statement."""
     if version_id is not None:
-        rows = db.all(_VALUE_BY_VERSION, {"name": name, "version_id": version_id})
+        rows = q.all(_VALUE_BY_VERSION, {"name": name, "version_id": version_id})
     else:
-        rows = db.all(_VALUE_BY_STAGE, {"name": name, "stage": stage})
+        rows = q.all(_VALUE_BY_STAGE, {"name": name, "stage": stage})
     if not rows:
         return None
-    version, data_type, create_time, ciphertext, _ = rows[0]
+    first = rows[0]
     return StoredValue(
-        version, data_type, create_time, bytes(ciphertext), [r[4] for r in rows if r[4] is not None]
+        first["version_id"],
+        first["secret_data_type"],
+        first["create_time"],
+        bytes(first["ciphertext"]),
+        [r["stage"] for r in rows if r["stage"] is not None],
     )
 
 
-def insert_secret(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(secrets).values(**values))
+def insert_secret(tx: Tx, **values: Any) -> None:
+    tx.run(insert(secrets).values(**values))
 
 
-def update_secret(conn: Connection, name: str, expected_revision: int, **values: Any) -> bool:
+def update_secret(tx: Tx, name: str, expected_revision: int, **values: Any) -> bool:
     """Update a secret and bump its revision, only if nobody changed it since it was read."""
-    result = conn.execute(
+    stmt = (
         update(secrets)
         .where(secrets.c.secret_name == name, secrets.c.revision == expected_revision)
         .values(revision=secrets.c.revision + 1, **values)
     )
-    return result.rowcount == 1
+    return tx.run(stmt) == 1
 
 
-def delete_secret(conn: Connection, name: str) -> None:
+def delete_secret(tx: Tx, name: str) -> None:
     """Remove a secret for good: its versions (ciphertexts), stages, tags and row."""
-    conn.execute(delete(secret_version_stages).where(secret_version_stages.c.secret_name == name))
-    conn.execute(delete(secret_versions).where(secret_versions.c.secret_name == name))
-    conn.execute(delete(tags).where(tags.c.resource_type == TAG_TYPE, tags.c.resource_id == name))
-    conn.execute(delete(secrets).where(secrets.c.secret_name == name))
+    tx.run(delete(secret_version_stages).where(secret_version_stages.c.secret_name == name))
+    tx.run(delete(secret_versions).where(secret_versions.c.secret_name == name))
+    tx.run(delete(tags).where(tags.c.resource_type == TAG_TYPE, tags.c.resource_id == name))
+    tx.run(delete(secrets).where(secrets.c.secret_name == name))
 
 
-def get_policy(conn: Connection, name: str) -> str | None:
-    return conn.execute(select(secrets.c.policy).where(secrets.c.secret_name == name)).scalar()
+def get_policy(tx: Tx, name: str) -> str | None:
+    value = tx.scalar(select(secrets.c.policy).where(secrets.c.secret_name == name))
+    return None if value is None else str(value)
 
 
 # -- versions and stages ------------------------------------------------------------------------
 
 
-def list_versions(conn: Connection, name: str) -> list[VersionRow]:
+def list_versions(tx: Tx, name: str) -> list[VersionRow]:
     """Every version of a secret, oldest first (no ciphertexts)."""
     stmt = (
         select(
@@ -137,27 +143,28 @@ def list_versions(conn: Connection, name: str) -> list[VersionRow]:
         .where(secret_versions.c.secret_name == name)
         .order_by(secret_versions.c.seq)
     )
-    return [VersionRow(r.version_id, r.secret_data_type, r.create_time, r.seq) for r in conn.execute(stmt)]
+    return [
+        VersionRow(r["version_id"], r["secret_data_type"], r["create_time"], r["seq"]) for r in tx.all(stmt)
+    ]
 
 
-def get_ciphertext(conn: Connection, name: str, version_id: str) -> tuple[VersionRow, bytes] | None:
-    row = conn.execute(
+def get_ciphertext(tx: Tx, name: str, version_id: str) -> tuple[VersionRow, bytes] | None:
+    row = tx.first(
         select(secret_versions).where(
             secret_versions.c.secret_name == name, secret_versions.c.version_id == version_id
         )
-    ).first()
+    )
     if row is None:
         return None
-    return VersionRow(row.version_id, row.secret_data_type, row.create_time, row.seq), bytes(row.ciphertext)
+    version = VersionRow(row["version_id"], row["secret_data_type"], row["create_time"], row["seq"])
+    return version, bytes(row["ciphertext"])
 
 
-def insert_version(
-    conn: Connection, name: str, version_id: str, data_type: str, ciphertext: bytes, now: float
-) -> None:
-    seq = conn.execute(
+def insert_version(tx: Tx, name: str, version_id: str, data_type: str, ciphertext: bytes, now: float) -> None:
+    seq = tx.scalar(
         select(func.coalesce(func.max(secret_versions.c.seq), 0)).where(secret_versions.c.secret_name == name)
-    ).scalar_one()
-    conn.execute(
+    )
+    tx.run(
         insert(secret_versions).values(
             secret_name=name,
             version_id=version_id,
@@ -169,36 +176,36 @@ def insert_version(
     )
 
 
-def delete_versions(conn: Connection, name: str, version_ids: Sequence[str]) -> None:
+def delete_versions(tx: Tx, name: str, version_ids: Sequence[str]) -> None:
     if version_ids:
-        conn.execute(
+        tx.run(
             delete(secret_versions).where(
                 secret_versions.c.secret_name == name, secret_versions.c.version_id.in_(version_ids)
             )
         )
 
 
-def get_stages(conn: Connection, name: str) -> dict[str, str]:
+def get_stages(tx: Tx, name: str) -> dict[str, str]:
     stmt = (
         select(secret_version_stages.c.stage, secret_version_stages.c.version_id)
         .where(secret_version_stages.c.secret_name == name)
         .order_by(secret_version_stages.c.stage)
     )
-    return {r.stage: r.version_id for r in conn.execute(stmt)}
+    return {r["stage"]: r["version_id"] for r in tx.all(stmt)}
 
 
-def set_stages(conn: Connection, name: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+def set_stages(tx: Tx, name: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
     """Write the difference between two stage maps."""
     gone = [s for s in old if old[s] != new.get(s)]
     if gone:
-        conn.execute(
+        tx.run(
             delete(secret_version_stages).where(
                 secret_version_stages.c.secret_name == name, secret_version_stages.c.stage.in_(gone)
             )
         )
     added = [{"secret_name": name, "stage": s, "version_id": v} for s, v in new.items() if old.get(s) != v]
     if added:
-        conn.execute(insert(secret_version_stages), added)
+        tx.run(insert(secret_version_stages), added)
 
 
 # -- listing, tags, deletion --------------------------------------------------------------------
@@ -211,7 +218,7 @@ def _tag_match(column: Any, values: list[str]) -> Any:
 
 
 def page_secrets(
-    conn: Connection, filters: Mapping[str, list[str]], account_id: str, offset: int, limit: int
+    tx: Tx, filters: Mapping[str, list[str]], account_id: str, offset: int, limit: int
 ) -> tuple[list[Secret], int]:
     """One page of secrets (oldest first) matching ListSecrets filters, and the total count.
 
@@ -242,12 +249,11 @@ def page_secrets(
     if where is not None:
         count = count.where(where)
         page = page.where(where)
-    total = int(conn.execute(count).scalar_one())
-    rows = conn.execute(page.offset(offset).limit(limit))
-    return [Secret(**{n: r._mapping[n] for n in _SECRET_FIELDS}) for r in rows], total
+    total = int(tx.scalar(count))
+    return [_secret(r) for r in tx.all(page.offset(offset).limit(limit))], total
 
 
-def tags_of(conn: Connection, names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+def tags_of(tx: Tx, names: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
     if names:
         stmt = (
@@ -255,14 +261,14 @@ def tags_of(conn: Connection, names: Sequence[str]) -> dict[str, list[tuple[str,
             .where(tags.c.resource_type == TAG_TYPE, tags.c.resource_id.in_(list(names)))
             .order_by(tags.c.resource_id, tags.c.tag_key)
         )
-        for r in conn.execute(stmt):
-            out[r.resource_id].append((r.tag_key, r.tag_value))
+        for r in tx.all(stmt):
+            out[r["resource_id"]].append((r["tag_key"], r["tag_value"]))
     return out
 
 
-def insert_tags(conn: Connection, name: str, tag_map: Mapping[str, str]) -> None:
+def insert_tags(tx: Tx, name: str, tag_map: Mapping[str, str]) -> None:
     if tag_map:
-        conn.execute(
+        tx.run(
             insert(tags),
             [
                 {"resource_type": TAG_TYPE, "resource_id": name, "tag_key": k, "tag_value": v}
@@ -271,11 +277,33 @@ def insert_tags(conn: Connection, name: str, tag_map: Mapping[str, str]) -> None
         )
 
 
-def secrets_due_for_deletion(conn: Connection, now: float, limit: int) -> list[str]:
+def secrets_due_for_deletion(tx: Tx, now: float, limit: int) -> list[str]:
     stmt = (
         select(secrets.c.secret_name)
         .where(secrets.c.planned_delete_time.is_not(None), secrets.c.planned_delete_time <= now)
         .order_by(secrets.c.planned_delete_time, secrets.c.secret_name)
         .limit(limit)
     )
-    return [r[0] for r in conn.execute(stmt)]
+    return [r["secret_name"] for r in tx.all(stmt)]
+
+
+# -- the service-managed default key (a row of ``meta``) ----------------------------------------
+
+DEFAULT_KEY_META = "secrets_default_key_id"
+_DEFAULT_KEY = select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)
+
+
+def default_key_id(q: Tx | Database) -> str | None:
+    """The key id recorded as Secrets Manager's default key (it may since have been destroyed)."""
+    value = q.scalar(_DEFAULT_KEY)
+    return None if value is None else str(value)
+
+
+def record_default_key(tx: Tx, key_id: str, replacing: str | None) -> bool:
+    """Record ``key_id`` as the default key: a new row when ``replacing`` is None (Conflict if
+    another writer made it first), else over ``replacing`` only if that is still the value."""
+    if replacing is None:
+        tx.run(insert(meta).values(name=DEFAULT_KEY_META, value=key_id))
+        return True
+    stmt = update(meta).where(meta.c.name == DEFAULT_KEY_META, meta.c.value == replacing).values(value=key_id)
+    return tx.run(stmt) == 1

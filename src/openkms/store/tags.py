@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 
+from openkms.store.engine import Tx
 from openkms.store.schema import tags
 
+__all__ = ["get_tags", "page", "put_tags", "remove_tags"]
 
-def get_tags(conn: Connection, resource_type: str, resource_id: str) -> dict[str, str]:
+
+def get_tags(tx: Tx, resource_type: str, resource_id: str) -> dict[str, str]:
     stmt = (
         select(tags.c.tag_key, tags.c.tag_value)
         .where(tags.c.resource_type == resource_type, tags.c.resource_id == resource_id)
         .order_by(tags.c.tag_key)
     )
-    return {r.tag_key: r.tag_value for r in conn.execute(stmt)}
+    return {r["tag_key"]: r["tag_value"] for r in tx.all(stmt)}
 
 
 def put_tags(
-    conn: Connection,
+    tx: Tx,
     resource_type: str,
     resource_id: str,
     new: Mapping[str, str],
@@ -35,7 +38,7 @@ def put_tags(
     ``current`` is the resource's tags if the caller has just read them (saves a query).
     """
     if current is None:
-        current = get_tags(conn, resource_type, resource_id)
+        current = get_tags(tx, resource_type, resource_id)
     for tag_key, tag_value in new.items():
         where = and_(
             tags.c.resource_type == resource_type,
@@ -44,9 +47,9 @@ def put_tags(
         )
         if tag_key in current:
             if current[tag_key] != tag_value:
-                conn.execute(update(tags).where(where).values(tag_value=tag_value))
+                tx.run(update(tags).where(where).values(tag_value=tag_value))
         else:
-            conn.execute(
+            tx.run(
                 insert(tags).values(
                     resource_type=resource_type,
                     resource_id=resource_id,
@@ -56,18 +59,16 @@ def put_tags(
             )
 
 
-def remove_tags(
-    conn: Connection, resource_type: str, resource_id: str, tag_keys: Iterable[str] | None
-) -> int:
+def remove_tags(tx: Tx, resource_type: str, resource_id: str, tag_keys: Iterable[str] | None) -> int:
     """Remove the named tag keys (absent ones are skipped), or every tag when ``None``."""
     stmt = delete(tags).where(tags.c.resource_type == resource_type, tags.c.resource_id == resource_id)
     if tag_keys is not None:
         stmt = stmt.where(tags.c.tag_key.in_(list(tag_keys)))
-    return conn.execute(stmt).rowcount
+    return tx.run(stmt)
 
 
 def page(
-    conn: Connection,
+    tx: Tx,
     resource_type: str,
     *,
     resource_ids: Sequence[str] | None,
@@ -104,4 +105,4 @@ def page(
             )
         )
     stmt = stmt.order_by(tags.c.resource_id, tags.c.tag_key).limit(limit)
-    return [(r.resource_id, r.tag_key, r.tag_value) for r in conn.execute(stmt)]
+    return [(r["resource_id"], r["tag_key"], r["tag_value"]) for r in tx.all(stmt)]

@@ -109,9 +109,7 @@ InvalidVersion = _error("InvalidVersion", 400, "Specified parameter Version is n
 InvalidActionNotFound = _error(
     "InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."
 )
-InvalidAccessKeyIdNotFound = _error(
-    "InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."
-)
+InvalidAccessKeyIdNotFound = _error("InvalidAccessKeyId.NotFound", 404, "Specified access key is not found.")
 ForbiddenAccessKey = _error("Forbidden.AccessKey", 403, "This AccessKey is not enabled.")
 UnsupportedHTTPMethod = _error("UnsupportedHTTPMethod", 403, "This http method is not supported.")
 ForbiddenNoPermission = _error(
@@ -120,9 +118,7 @@ ForbiddenNoPermission = _error(
 RejectedThrottling = _error("Rejected.Throttling", 429, "QPS Limit Exceeded")
 
 KeyNotFound = _error("Forbidden.KeyNotFound", 404, "The specified Key is not found.")
-KeyVersionNotFound = _error(
-    "Forbidden.KeyVersionNotFound", 404, "The specified Key version is not found."
-)
+KeyVersionNotFound = _error("Forbidden.KeyVersionNotFound", 404, "The specified Key version is not found.")
 AliasNotFound = _error("Forbidden.AliasNotFound", 404, "The specified Alias is not found.")
 ResourceNotFound = _error("Forbidden.ResourceNotFound", 404, "The resource is not found.")
 
@@ -142,9 +138,7 @@ RejectedPendingImport = _error(
 RejectedUnavailable = _error(
     "Rejected.Unavailable", 409, "The request was rejected because the key state is Unavailable."
 )
-RejectedStateModifiedFailed = _error(
-    "Rejected.StateModifiedFailed", 409, "Keystate modified failed."
-)
+RejectedStateModifiedFailed = _error("Rejected.StateModifiedFailed", 409, "Keystate modified failed.")
 RejectedResourceExist = _error("Rejected.ResourceExist", 409, "The resource already exists.")
 RejectedResourceInDeleteWindow = _error(
     "Rejected.ResourceInDeleteWindow", 409, "The secret is planned to be deleted."
@@ -152,9 +146,7 @@ RejectedResourceInDeleteWindow = _error(
 RejectedResourceInUse = _error("Rejected.ResourceInUse", 409, "The resource is in use.")
 
 UnsupportedOperation = _error("UnsupportedOperation", 400, "This action is not supported.")
-RejectedUnsupportedOperation = _error(
-    "Rejected.UnsupportedOperation", 400, "Unsupported operation."
-)
+RejectedUnsupportedOperation = _error("Rejected.UnsupportedOperation", 400, "Unsupported operation.")
 RejectedLimitExceeded = _error(
     "Rejected.LimitExceeded",
     400,
@@ -171,6 +163,4 @@ DryRunOperationError = _error(
 )
 
 InternalFailure = _error("InternalFailure", 500, "Internal Failure.")
-ServiceUnavailableTemporary = _error(
-    "ServiceUnavailableTemporary", 503, "Service Unavailable Temporary."
-)
+ServiceUnavailableTemporary = _error("ServiceUnavailableTemporary", 503, "Service Unavailable Temporary.")

@@ -60,9 +60,7 @@ def recommend_url(code: str, request_id: str) -> str:
     return f"https://api.aliyun.com/troubleshoot?q={code}&product=Kms&requestId={request_id}"
 
 
-def render_error(
-    error: KMSError, request_id: str, host_id: str, xml: bool
-) -> tuple[int, bytes, bytes]:
+def render_error(error: KMSError, request_id: str, host_id: str, xml: bool) -> tuple[int, bytes, bytes]:
     """Return (status, content type, body) for an error answer."""
     body = {
         "RequestId": request_id,

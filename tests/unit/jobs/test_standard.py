@@ -26,7 +26,7 @@ def test_standard_jobs_are_registered(world: World) -> None:
     assert {
         "destroy-deleted-keys", "rotate-keys", "prune-nonces", "purge-deleted-secrets",
         "expire-key-material", "prune-import-tokens",
-    } == set(build_runner(world.dep, world.keys).job_names)
+    } == set(build_runner(world.services).job_names)
 
 
 def test_runner_rotates_due_keys(world: World) -> None:
@@ -35,7 +35,7 @@ def test_runner_rotates_due_keys(world: World) -> None:
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
         description="", enable_automatic_rotation=True, rotation_interval="7d", tag_map={}, creator="1",
     )
-    runner = build_runner(world.dep, world.keys, holder="a")
+    runner = build_runner(world.services, holder="a")
     runner.tick()
     assert key.primary_version_id == world.keys.get(key.key_id).primary_version_id
     world.clock.advance(7 * DAY)
@@ -51,7 +51,7 @@ def test_runner_prunes_expired_nonces(world: World) -> None:
     assert store.use("ak", "old", now + 10, now)
     assert store.use("ak", "live", now + 1000, now)
     world.clock.advance(100)
-    assert "prune-nonces" in build_runner(world.dep, world.keys, holder="a").tick()
+    assert "prune-nonces" in build_runner(world.services, holder="a").tick()
     later = world.clock.now()
     assert not store.use("ak", "live", later + 1000, later)
     assert store.use("ak", "old", later + 1000, later)

@@ -11,11 +11,9 @@ from openkms.config import Settings
 from openkms.domain import errors
 from openkms.domain.clock import FixedClock
 from openkms.domain.key import Key
-from openkms.service.aliases import AliasService
+from openkms.service.context import build_services
 from openkms.service.deployment import Deployment, open_deployment
-from openkms.service.key_policy import KeyPolicyService
-from openkms.service.keys import KeyService
-from openkms.service.tags import KEY, SECRET, TagService, decode_token, encode_token
+from openkms.service.tags import KEY, SECRET, decode_token, encode_token
 from openkms.store import keys as key_repo
 from openkms.store.schema import secrets
 
@@ -23,10 +21,11 @@ from openkms.store.schema import secrets
 class World:
     def __init__(self, tmp_path: Path) -> None:
         self.dep: Deployment = open_deployment(Settings(data_dir=tmp_path / "data"), FixedClock(1_800_000_000.0))
-        self.keys = KeyService(self.dep)
-        self.aliases = AliasService(self.dep, self.keys)
-        self.tags = TagService(self.dep, self.keys)
-        self.policies = KeyPolicyService(self.dep, self.keys)
+        services = build_services(self.dep)
+        self.keys = services.keys
+        self.aliases = services.aliases
+        self.tags = services.tags
+        self.policies = services.key_policies
 
     def key(self, tags: dict[str, str] | None = None) -> Key:
         return self.keys.create(

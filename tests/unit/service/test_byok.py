@@ -13,9 +13,7 @@ from sqlalchemy import select, update
 
 from openkms.domain import errors, keystate
 from openkms.jobs import build_runner
-from openkms.service import byok, crypto, lifecycle
-from openkms.service.keys import KeyService
-from openkms.service.secrets import SecretService
+from openkms.service.context import Services
 from openkms.store.schema import import_tokens, key_versions
 from tests.support.byok import wrap
 from tests.support.inprocess import START, World
@@ -28,11 +26,11 @@ def _external(world: World, spec: str = "Aliyun_AES_256") -> str:
     return world.create_key(spec=spec, origin="EXTERNAL").key_id
 
 
-def _import(world: World, key_id: str, material: bytes, expire_unix: int = 0, ks: KeyService | None = None) -> str:
+def _import(world: World, key_id: str, material: bytes, expire_unix: int = 0, svc: Services | None = None) -> str:
     """Import ``material`` with a fresh token; returns the token."""
-    ks = ks or world.keys
-    params = byok.get_parameters_for_import(ks, key_id, "RSA_2048", OAEP)
-    byok.import_key_material(ks, key_id, wrap(params.public_key, OAEP, material), params.token, expire_unix)
+    b = (svc or world.services).byok
+    params = b.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    b.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, expire_unix)
     return params.token
 
 
@@ -45,24 +43,24 @@ def test_token_lives_24_hours(world: World) -> None:
     """TokenExpireTime is 24 h after the call; the token works until then and is expired from then on."""
     key_id = _external(world)
     material = os.urandom(32)
-    params = byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
     assert params.expires_at == START + DAY
     world.clock.advance(DAY - 1)
-    byok.import_key_material(world.keys, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
     world.clock.advance(1)
     with pytest.raises(errors.ExpiredImportToken):
-        byok.import_key_material(world.keys, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
 
 
 def test_token_is_bound_to_its_key(world: World) -> None:
     """A token issued for one key is InvalidImportToken on another, as is a token never issued."""
     first, second = _external(world), _external(world)
-    params = byok.get_parameters_for_import(world.keys, first, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(first, "RSA_2048", OAEP)
     wrapped = wrap(params.public_key, OAEP, os.urandom(32))
     with pytest.raises(errors.InvalidImportToken):
-        byok.import_key_material(world.keys, second, wrapped, params.token, 0)
+        world.services.byok.import_key_material(second, wrapped, params.token, 0)
     with pytest.raises(errors.InvalidImportToken):
-        byok.import_key_material(world.keys, first, wrapped, "never-issued", 0)
+        world.services.byok.import_key_material(first, wrapped, "never-issued", 0)
     assert world.keys.get(second).key_state == keystate.PENDING_IMPORT
 
 
@@ -70,7 +68,7 @@ def test_token_is_bound_to_its_key(world: World) -> None:
 def test_edited_token_row_does_not_unwrap(world: World, change: str) -> None:
     """A token row moved to another key, or given a later expiry, in the database is refused."""
     first, second = _external(world), _external(world)
-    params = byok.get_parameters_for_import(world.keys, first, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(first, "RSA_2048", OAEP)
     target = first
     with world.dep.db.write() as conn:
         values = {"key_id": second} if change == "key_id" else {"expires_at": params.expires_at + 10 * DAY}
@@ -80,13 +78,13 @@ def test_edited_token_row_does_not_unwrap(world: World, change: str) -> None:
     else:
         world.clock.advance(2 * DAY)
     with pytest.raises(errors.InvalidImportToken):
-        byok.import_key_material(world.keys, target, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
+        world.services.byok.import_key_material(target, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
 
 
 def test_wrapping_private_key_is_stored_wrapped(world: World) -> None:
     """The token's private key is in the database only as a KEK-wrapped blob, never as DER."""
     key_id = _external(world)
-    params = byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
     with world.dep.db.read() as conn:
         row = conn.execute(select(import_tokens).where(import_tokens.c.token == params.token)).one()
     assert (key_id, params.public_key) == (row.key_id, bytes(row.public_key_der))
@@ -97,11 +95,11 @@ def test_wrapping_private_key_is_stored_wrapped(world: World) -> None:
 def test_failed_material_burns_the_token(world: World) -> None:
     """InvalidKeyMaterial (here: 16 bytes for an AES-256 key) burns the token: it cannot be tried again."""
     key_id = _external(world)
-    params = byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
     with pytest.raises(errors.InvalidKeyMaterial):
-        byok.import_key_material(world.keys, key_id, wrap(params.public_key, OAEP, os.urandom(16)), params.token, 0)
+        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, os.urandom(16)), params.token, 0)
     with pytest.raises(errors.InvalidImportToken):
-        byok.import_key_material(world.keys, key_id, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
+        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
     assert world.keys.get(key_id).key_state == keystate.PENDING_IMPORT
 
 
@@ -109,10 +107,9 @@ def test_a_good_token_may_be_used_again(world: World) -> None:
     """Within its 24 hours a token imports again (the same material, a new expiry)."""
     key_id = _external(world)
     material = os.urandom(32)
-    params = byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
-    byok.import_key_material(world.keys, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
-    byok.import_key_material(
-        world.keys, key_id, wrap(params.public_key, OAEP, material), params.token, int(START) + 5 * DAY
+    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, int(START) + 5 * DAY
     )
     assert world.keys.get(key_id).material_expire_time == START + 5 * DAY
 
@@ -149,18 +146,18 @@ def test_material_expires_through_the_job(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material, int(START) + 1000)
-    blob = crypto.encrypt(world.keys, key_id, b"kept", {}).blob
-    runner = build_runner(world.dep, world.keys, holder="a")
+    blob = world.services.symmetric.encrypt(key_id, b"kept", {}).blob
+    runner = build_runner(world.services, holder="a")
 
     world.clock.advance(999)
     assert "expire-key-material" in runner.tick()
-    assert crypto.decrypt(world.keys, blob, {}).plaintext == b"kept"
+    assert world.services.symmetric.decrypt(blob, {}).plaintext == b"kept"
 
     world.clock.advance(1)
     with pytest.raises(errors.KeyPendingImport):
-        crypto.decrypt(world.keys, blob, {})
+        world.services.symmetric.decrypt(blob, {})
     with pytest.raises(errors.KeyPendingImport):
-        crypto.encrypt(world.keys, key_id, b"x", {})
+        world.services.symmetric.encrypt(key_id, b"x", {})
     world.clock.advance(60)
     runner.tick()
     key = world.keys.get(key_id)
@@ -170,7 +167,7 @@ def test_material_expires_through_the_job(world: World) -> None:
     assert row.material_digest is not None
 
     _import(world, key_id, material)
-    assert crypto.decrypt(world.keys, blob, {}).plaintext == b"kept"
+    assert world.services.symmetric.decrypt(blob, {}).plaintext == b"kept"
     with pytest.raises(errors.InvalidKeyMaterial):
         _import(world, key_id, os.urandom(32))
 
@@ -179,15 +176,15 @@ def test_expiry_keeps_pending_deletion(world: World) -> None:
     """Material expiring on a key pending deletion leaves its state and DeleteDate alone."""
     key_id = _external(world)
     _import(world, key_id, os.urandom(32), int(START) + 1000)
-    scheduled = lifecycle.schedule_key_deletion(world.keys, key_id, 7)
+    scheduled = world.services.lifecycle.schedule_key_deletion(key_id, 7)
     world.clock.advance(2000)
-    build_runner(world.dep, world.keys, holder="a").tick()
+    build_runner(world.services, holder="a").tick()
     key = world.keys.get(key_id)
     assert (keystate.PENDING_DELETION, scheduled.delete_date, None) == (
         key.key_state, key.delete_date, key.material_expire_time
     )
     assert _version_row(world, key_id).material_wrapped is None
-    assert lifecycle.cancel_key_deletion(world.keys, key_id).key_state == keystate.PENDING_IMPORT
+    assert world.services.lifecycle.cancel_key_deletion(key_id).key_state == keystate.PENDING_IMPORT
 
 
 def test_reimport_without_expiry_outruns_the_job(world: World) -> None:
@@ -197,10 +194,10 @@ def test_reimport_without_expiry_outruns_the_job(world: World) -> None:
     _import(world, key_id, material, int(START) + 1000)
     _import(world, key_id, material, 0)
     world.clock.advance(10 * DAY)
-    runner = build_runner(world.dep, world.keys, holder="a")
+    runner = build_runner(world.services, holder="a")
     runner.tick()
     assert world.keys.get(key_id).key_state == keystate.ENABLED
-    assert crypto.encrypt(world.keys, key_id, b"x", {}).blob
+    assert world.services.symmetric.encrypt(key_id, b"x", {}).blob
 
 
 def test_expiry_job_is_idempotent(world: World) -> None:
@@ -209,31 +206,31 @@ def test_expiry_job_is_idempotent(world: World) -> None:
     for key_id in key_ids:
         _import(world, key_id, os.urandom(32), int(START) + 10)
     world.clock.advance(10)
-    assert byok.expire_due_material(world.keys, world.clock.now(), lambda _c: None, batch=2) == 3
-    assert byok.expire_due_material(world.keys, world.clock.now(), lambda _c: None) == 0
+    assert world.services.byok.expire_due_material(world.clock.now(), lambda _c: None, batch=2) == 3
+    assert world.services.byok.expire_due_material(world.clock.now(), lambda _c: None) == 0
     assert {keystate.PENDING_IMPORT} == {world.keys.get(k).key_state for k in key_ids}
 
 
 def test_other_process_cache_does_not_outlive_deletion(world: World) -> None:
     """A second process's cached material is not used once another process deleted the material,
     and it reads the material again after the re-import."""
-    other = KeyService(world.dep)  # another worker process over the same database
+    other = world.another_process()  # another worker process over the same database
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    blob = crypto.encrypt(other, key_id, b"cached", {}).blob
+    blob = other.symmetric.encrypt(key_id, b"cached", {}).blob
     version_id = world.keys.get(key_id).primary_version_id
     assert version_id is not None
 
-    byok.delete_key_material(world.keys, key_id)
-    key = other.get(key_id)
+    world.services.byok.delete_key_material(key_id)
+    key = other.keys.get(key_id)
     with pytest.raises(errors.KeyPendingImport):
-        other.material(key, version_id)
+        other.keys.material(key, version_id)
     with pytest.raises(errors.KeyPendingImport):
-        crypto.decrypt(other, blob, {})
+        other.symmetric.decrypt(blob, {})
 
     _import(world, key_id, material)
-    assert crypto.decrypt(other, blob, {}).plaintext == b"cached"
+    assert other.symmetric.decrypt(blob, {}).plaintext == b"cached"
 
 
 def test_delete_and_import_in_pending_deletion(world: World) -> None:
@@ -241,8 +238,8 @@ def test_delete_and_import_in_pending_deletion(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    scheduled = lifecycle.schedule_key_deletion(world.keys, key_id, 30)
-    deleted = byok.delete_key_material(world.keys, key_id)
+    scheduled = world.services.lifecycle.schedule_key_deletion(key_id, 30)
+    deleted = world.services.byok.delete_key_material(key_id)
     assert (keystate.PENDING_DELETION, scheduled.delete_date) == (deleted.key_state, deleted.delete_date)
     with pytest.raises(errors.StateTransitionRefused):
         _import(world, key_id, material)
@@ -253,7 +250,7 @@ def test_import_keeps_disabled(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    lifecycle.disable_key(world.keys, key_id)
+    world.services.lifecycle.disable_key(key_id)
     _import(world, key_id, material, int(START) + DAY)
     key = world.keys.get(key_id)
     assert (key.key_state, key.material_expire_time) == (keystate.DISABLED, START + DAY)
@@ -262,28 +259,28 @@ def test_import_keeps_disabled(world: World) -> None:
 def test_old_tokens_are_pruned(world: World) -> None:
     """An expired token answers ExpiredImportToken for a week, then the job deletes it."""
     key_id = _external(world)
-    params = byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
     wrapped = wrap(params.public_key, OAEP, os.urandom(32))
-    runner = build_runner(world.dep, world.keys, holder="a")
+    runner = build_runner(world.services, holder="a")
     world.clock.advance(DAY + 7 * DAY - 1)
     runner.tick()
     with pytest.raises(errors.ExpiredImportToken):
-        byok.import_key_material(world.keys, key_id, wrapped, params.token, 0)
+        world.services.byok.import_key_material(key_id, wrapped, params.token, 0)
     world.clock.advance(2 * 3600)
     assert "prune-import-tokens" in runner.tick()
     with pytest.raises(errors.InvalidImportToken):
-        byok.import_key_material(world.keys, key_id, wrapped, params.token, 0)
+        world.services.byok.import_key_material(key_id, wrapped, params.token, 0)
 
 
 def test_byok_needs_an_external_key(world: World) -> None:
     """All three operations refuse an Aliyun_KMS key with UnsupportedOrigin."""
     key_id = world.create_key().key_id
     with pytest.raises(errors.UnsupportedOrigin):
-        byok.get_parameters_for_import(world.keys, key_id, "RSA_2048", OAEP)
+        world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
     with pytest.raises(errors.UnsupportedOrigin):
-        byok.import_key_material(world.keys, key_id, "AAAA", "token", 0)
+        world.services.byok.import_key_material(key_id, "AAAA", "token", 0)
     with pytest.raises(errors.UnsupportedOrigin):
-        byok.delete_key_material(world.keys, key_id)
+        world.services.byok.delete_key_material(key_id)
 
 
 def test_secret_under_expired_material(world: World) -> None:
@@ -292,7 +289,7 @@ def test_secret_under_expired_material(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material, int(START) + 100)
-    secrets = SecretService(world.dep, world.keys)
+    secrets = world.services.secrets
     secrets.create(
         name="byok-secret", version_id="v1", data="imported", data_type="text", description="",
         encryption_key_id=key_id, tag_map={}, policy=None,

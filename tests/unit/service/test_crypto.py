@@ -12,7 +12,6 @@ from sqlalchemy import event
 
 from openkms.domain import errors
 from openkms.domain.ciphertext import MAX_PLAINTEXT_BYTES
-from openkms.service import crypto, lifecycle
 from tests.support.inprocess import World
 
 SPECS = ["Aliyun_AES_256", "Aliyun_AES_192", "Aliyun_AES_128", "Aliyun_SM4"]
@@ -41,9 +40,9 @@ def test_round_trip_any_spec_text_and_context(
         plaintext = text.encode("utf-8")
     except UnicodeEncodeError:
         return
-    sealed = crypto.encrypt(shared_world.keys, keys[spec], plaintext, context)
+    sealed = shared_world.services.symmetric.encrypt(keys[spec], plaintext, context)
     reordered = dict(data.draw(st.permutations(list(context.items()))))
-    opened = crypto.decrypt(shared_world.keys, sealed.blob, reordered)
+    opened = shared_world.services.symmetric.decrypt(sealed.blob, reordered)
     assert (opened.key_id, opened.version_id, opened.plaintext) == (keys[spec], sealed.version_id, plaintext)
 
 
@@ -51,7 +50,7 @@ def test_round_trip_any_spec_text_and_context(
 @given(spec=st.sampled_from(SPECS), data=st.binary(min_size=1, max_size=16), context=contexts)
 def test_every_single_bit_flip_is_refused(shared_world: World, keys: dict[str, str], spec: str, data: bytes, context: dict[str, str]) -> None:
     """Flipping any one bit of a blob (its bytes, or its Base64 text) is InvalidCiphertext (S1)."""
-    blob = crypto.encrypt(shared_world.keys, keys[spec], data, context).blob
+    blob = shared_world.services.symmetric.encrypt(keys[spec], data, context).blob
     raw = base64.b64decode(blob)
     tampered = [base64.b64encode(_flip_bit(raw, i)).decode() for i in range(len(raw) * 8)]
     tampered += [_flip_bit(blob.encode(), i).decode("latin-1") for i in range(len(blob) * 8)]
@@ -59,18 +58,18 @@ def test_every_single_bit_flip_is_refused(shared_world: World, keys: dict[str, s
         if text == blob:
             continue
         with pytest.raises(errors.InvalidCiphertext):
-            crypto.decrypt(shared_world.keys, text, context)
+            shared_world.services.symmetric.decrypt(text, context)
 
 
 def test_truncation_and_extension_are_refused(shared_world: World, keys: dict[str, str]) -> None:
     """Every prefix of a blob, and the blob with a byte added, is InvalidCiphertext (S2)."""
-    raw = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"0123456789", {}).blob)
+    raw = base64.b64decode(shared_world.services.symmetric.encrypt(keys["Aliyun_AES_256"], b"0123456789", {}).blob)
     for cut in range(len(raw)):
         with pytest.raises(errors.InvalidCiphertext):
-            crypto.decrypt(shared_world.keys, base64.b64encode(raw[:cut]).decode(), {})
+            shared_world.services.symmetric.decrypt(base64.b64encode(raw[:cut]).decode(), {})
     for extra in (b"\x00", b"\xff"):
         with pytest.raises(errors.InvalidCiphertext):
-            crypto.decrypt(shared_world.keys, base64.b64encode(raw + extra).decode(), {})
+            shared_world.services.symmetric.decrypt(base64.b64encode(raw + extra).decode(), {})
 
 
 @pytest.mark.parametrize(
@@ -79,26 +78,26 @@ def test_truncation_and_extension_are_refused(shared_world: World, keys: dict[st
 )
 def test_context_must_match_exactly(shared_world: World, keys: dict[str, str], other: dict[str, str]) -> None:
     """A missing, extra, changed or differently-cased pair is InvalidCiphertext (S3)."""
-    blob = crypto.encrypt(shared_world.keys, keys["Aliyun_SM4"], b"x", {"a": "1", "b": "2"}).blob
+    blob = shared_world.services.symmetric.encrypt(keys["Aliyun_SM4"], b"x", {"a": "1", "b": "2"}).blob
     with pytest.raises(errors.InvalidCiphertext):
-        crypto.decrypt(shared_world.keys, blob, other)
+        shared_world.services.symmetric.decrypt(blob, other)
 
 
 def test_relabelled_header_is_refused(shared_world: World, keys: dict[str, str]) -> None:
     """A blob whose version id is replaced by another key's version does not decrypt (S4)."""
-    a = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}).blob)
-    b = crypto.encrypt(shared_world.keys, keys["Aliyun_AES_128"], b"x", {})
+    a = base64.b64decode(shared_world.services.symmetric.encrypt(keys["Aliyun_AES_256"], b"x", {}).blob)
+    b = shared_world.services.symmetric.encrypt(keys["Aliyun_AES_128"], b"x", {})
     moved = base64.b64encode(b.version_id.encode() + a[36:]).decode()
     with pytest.raises(errors.InvalidCiphertext):
-        crypto.decrypt(shared_world.keys, moved, {})
+        shared_world.services.symmetric.decrypt(moved, {})
 
 
 def test_unknown_version_is_a_bad_blob(shared_world: World, keys: dict[str, str]) -> None:
     """A well-formed blob naming a version nobody made is InvalidCiphertext, not a 404."""
-    raw = base64.b64decode(crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}).blob)
+    raw = base64.b64decode(shared_world.services.symmetric.encrypt(keys["Aliyun_AES_256"], b"x", {}).blob)
     forged = base64.b64encode(b"00000000-0000-4000-8000-000000000000" + raw[36:]).decode()
     with pytest.raises(errors.InvalidCiphertext):
-        crypto.decrypt(shared_world.keys, forged, {})
+        shared_world.services.symmetric.decrypt(forged, {})
 
 
 def test_blob_naming_an_asymmetric_version_is_a_bad_blob(shared_world: World) -> None:
@@ -107,7 +106,7 @@ def test_blob_naming_an_asymmetric_version_is_a_bad_blob(shared_world: World) ->
     assert rsa.primary_version_id is not None
     forged = base64.b64encode(rsa.primary_version_id.encode() + bytes(40)).decode()
     with pytest.raises(errors.InvalidCiphertext):
-        crypto.decrypt(shared_world.keys, forged, {})
+        shared_world.services.symmetric.decrypt(forged, {})
 
 
 def test_encrypt_with_an_asymmetric_key_is_unsupported(shared_world: World) -> None:
@@ -115,24 +114,24 @@ def test_encrypt_with_an_asymmetric_key_is_unsupported(shared_world: World) -> N
     for spec in ("RSA_2048", "EC_P256"):
         key_id = shared_world.create_key(spec).key_id
         with pytest.raises(errors.UnsupportedOperation):
-            crypto.encrypt(shared_world.keys, key_id, b"x", {})
+            shared_world.services.symmetric.encrypt(key_id, b"x", {})
         with pytest.raises(errors.UnsupportedOperation):
-            crypto.generate_data_key(shared_world.keys, key_id, 32, {})
+            shared_world.services.symmetric.generate_data_key(key_id, 32, {})
 
 
 def test_data_key_blob_decrypts_to_the_base64_text(shared_world: World, keys: dict[str, str]) -> None:
     """Decrypt of a data-key blob answers exactly GenerateDataKey's Plaintext."""
     for length in (1, 16, 32, 1024):
-        sealed, text = crypto.generate_data_key(shared_world.keys, keys["Aliyun_AES_256"], length, {"k": "v"})
+        sealed, text = shared_world.services.symmetric.generate_data_key(keys["Aliyun_AES_256"], length, {"k": "v"})
         assert length == len(base64.b64decode(text))
-        assert text.encode() == crypto.decrypt(shared_world.keys, sealed.blob, {"k": "v"}).plaintext
+        assert text.encode() == shared_world.services.symmetric.decrypt(sealed.blob, {"k": "v"}).plaintext
 
 
 def test_largest_plaintext_round_trips(shared_world: World, keys: dict[str, str]) -> None:
     """A 6144-byte plaintext encrypts and decrypts (the longest blob parses)."""
     data = b"z" * MAX_PLAINTEXT_BYTES
-    blob = crypto.encrypt(shared_world.keys, keys["Aliyun_SM4"], data, {}).blob
-    assert data == crypto.decrypt(shared_world.keys, blob, {}).plaintext
+    blob = shared_world.services.symmetric.encrypt(keys["Aliyun_SM4"], data, {}).blob
+    assert data == shared_world.services.symmetric.decrypt(blob, {}).plaintext
 
 
 def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> None:
@@ -147,11 +146,11 @@ def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> N
     # The hot path reads on its own raw connection (Database.first), outside the engine's events.
     shared_world.dep.db.set_trace(lambda statement: record(None, None, statement))
     try:
-        ks = shared_world.keys
-        blob = crypto.encrypt(ks, keys["Aliyun_AES_256"], b"x", {}).blob
-        crypto.decrypt(ks, blob, {})
-        crypto.reencrypt(ks, blob, {}, keys["Aliyun_SM4"], {})
-        crypto.generate_data_key(ks, keys["Aliyun_AES_128"], 32, {})
+        sym = shared_world.services.symmetric
+        blob = sym.encrypt(keys["Aliyun_AES_256"], b"x", {}).blob
+        sym.decrypt(blob, {})
+        sym.reencrypt(blob, {}, keys["Aliyun_SM4"], {})
+        sym.generate_data_key(keys["Aliyun_AES_128"], 32, {})
     finally:
         event.remove(engine, "before_cursor_execute", record)
         shared_world.dep.db.set_trace(None)
@@ -160,44 +159,46 @@ def test_hot_path_writes_nothing(shared_world: World, keys: dict[str, str]) -> N
 
 
 def test_disable_takes_effect_at_once(shared_world: World) -> None:
-    """Key state is never cached: the next Encrypt after DisableKey is refused (same node)."""
+    """Key state is kept only until the node writes: the next Encrypt after DisableKey is refused
+    (same node)."""
     key_id = shared_world.create_key().key_id
-    blob = crypto.encrypt(shared_world.keys, key_id, b"x", {}).blob
-    lifecycle.disable_key(shared_world.keys, key_id)
+    blob = shared_world.services.symmetric.encrypt(key_id, b"x", {}).blob
+    shared_world.services.lifecycle.disable_key(key_id)
     with pytest.raises(errors.KeyDisabled):
-        crypto.encrypt(shared_world.keys, key_id, b"x", {})
+        shared_world.services.symmetric.encrypt(key_id, b"x", {})
     with pytest.raises(errors.KeyDisabled):
-        crypto.decrypt(shared_world.keys, blob, {})
-    lifecycle.enable_key(shared_world.keys, key_id)
-    assert crypto.decrypt(shared_world.keys, blob, {}).plaintext == b"x"
+        shared_world.services.symmetric.decrypt(blob, {})
+    shared_world.services.lifecycle.enable_key(key_id)
+    assert shared_world.services.symmetric.decrypt(blob, {}).plaintext == b"x"
 
 
 def test_dry_run_checks_then_stops(shared_world: World, keys: dict[str, str]) -> None:
     """DryRun passes every check and then raises DryRunSucceeded; a state error still wins."""
     with pytest.raises(errors.DryRunSucceeded):
-        crypto.encrypt(shared_world.keys, keys["Aliyun_AES_256"], b"x", {}, dry_run=True)
+        shared_world.services.symmetric.encrypt(keys["Aliyun_AES_256"], b"x", {}, dry_run=True)
     key_id = shared_world.create_key().key_id
-    lifecycle.disable_key(shared_world.keys, key_id)
+    shared_world.services.lifecycle.disable_key(key_id)
     with pytest.raises(errors.KeyDisabled):
-        crypto.encrypt(shared_world.keys, key_id, b"x", {}, dry_run=True)
+        shared_world.services.symmetric.encrypt(key_id, b"x", {}, dry_run=True)
 
 
 def test_material_cache_is_bounded_by_its_setting(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each process keeps at most ``material_cache`` unwrapped versions, least recently used out
     first; an evicted version is read and unwrapped again, and still encrypts correctly."""
-    from openkms.service.keys import KeyService
-    from openkms.store import keys as key_repo
+    from openkms.service.caches import CacheBounds
+    from openkms.service.context import build_services
+    from openkms.store import versions
 
-    monkeypatch.setattr(world.dep.settings, "material_cache", 2)
-    ks = KeyService(world.dep)
+    services = build_services(world.dep, CacheBounds(material_cache=2))
+    ks, sym = services.keys, services.symmetric
     made = [world.create_key() for _ in range(3)]
     reads: list[str] = []
-    real = key_repo.find_version_material
-    monkeypatch.setattr(key_repo, "find_version_material", lambda db, v: reads.append(v) or real(db, v))
+    real = versions.material
+    monkeypatch.setattr(versions, "material", lambda db, v: reads.append(v) or real(db, v))
     keys = [ks.get(k.key_id) for k in made]
     for key in [keys[0], keys[1], keys[0], keys[2], keys[1], keys[0]]:
-        sealed = crypto.seal(ks, key, b"x", {})
-        assert crypto.decrypt(ks, sealed.blob, {}).plaintext == b"x"
+        sealed = sym.seal(key, b"x", {})
+        assert sym.decrypt(sealed.blob, {}).plaintext == b"x"
     # 0, 1 miss; 0 hits; 2 misses and evicts 1; 1 misses and evicts 0; 0 misses.
     assert reads == [k.primary_version_id for k in (keys[0], keys[1], keys[2], keys[1], keys[0])]
-    assert len(ks._material) == 2
+    assert len(services.caches.material) == 2

@@ -19,14 +19,14 @@ DAY = 86400
 
 
 def _runner(world: World, holder: str = "node-a") -> JobRunner:
-    return build_runner(world.dep, world.keys, holder=holder)
+    return build_runner(world.services, holder=holder)
 
 
 def test_key_is_destroyed_after_the_window(world: World) -> None:
     """A key scheduled for 7 days survives 7 days minus a second and is gone right after."""
     key = world.create_key()
-    blob = crypto.encrypt(world.keys, key.key_id, b"secret", {}).blob
-    scheduled = lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    blob = world.services.symmetric.encrypt(key.key_id, b"secret", {}).blob
+    scheduled = world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     assert scheduled.key_state == keystate.PENDING_DELETION
     assert world.clock.now() + 7 * DAY == scheduled.delete_date
     runner = _runner(world)
@@ -40,7 +40,7 @@ def test_key_is_destroyed_after_the_window(world: World) -> None:
     with pytest.raises(errors.KeyNotFound):
         world.keys.get(key.key_id)
     with pytest.raises(errors.KeyNotFound):
-        crypto.decrypt(world.keys, blob, {})
+        world.services.symmetric.decrypt(blob, {})
 
 
 def test_destruction_shreds_the_material(world: World) -> None:
@@ -49,7 +49,7 @@ def test_destruction_shreds_the_material(world: World) -> None:
     with world.dep.db.write() as conn:
         conn.execute(tags.insert().values(resource_type="key", resource_id=key.key_id, tag_key="k", tag_value="v"))
         conn.execute(aliases.insert().values(alias_name="alias/doomed", key_id=key.key_id, creation_date=0, update_date=0))
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(8 * DAY)
     _runner(world).tick()
     with world.dep.db.read() as conn:
@@ -63,8 +63,8 @@ def test_destruction_shreds_the_material(world: World) -> None:
 def test_cancelled_key_is_not_destroyed(world: World) -> None:
     """CancelKeyDeletion before DeleteDate keeps the key, Enabled, after the date passes."""
     key = world.create_key()
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
-    lifecycle.cancel_key_deletion(world.keys, key.key_id)
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
+    world.services.lifecycle.cancel_key_deletion(key.key_id)
     world.clock.advance(30 * DAY)
     _runner(world).tick()
     kept = world.keys.get(key.key_id)
@@ -76,22 +76,22 @@ def test_destruction_is_idempotent(world: World) -> None:
     doomed = [world.create_key().key_id for _ in range(3)]
     survivor = world.create_key().key_id
     for key_id in doomed:
-        lifecycle.schedule_key_deletion(world.keys, key_id, 7)
+        world.services.lifecycle.schedule_key_deletion(key_id, 7)
     world.clock.advance(7 * DAY)
     fence = _runner(world)
     fence.acquire(world.clock.now())
-    assert lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence) == 3
-    assert lifecycle.destroy_due_keys(world.keys, world.clock.now(), fence.fence) == 0
+    assert world.services.lifecycle.destroy_due_keys(world.clock.now(), fence.fence) == 3
+    assert world.services.lifecycle.destroy_due_keys(world.clock.now(), fence.fence) == 0
     assert survivor == world.keys.get(survivor).key_id
 
 
 def test_crash_inside_destruction_leaves_the_key_whole(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash after part of a key's destruction rolls it all back; the next run finishes it."""
     key = world.create_key()
-    blob = crypto.encrypt(world.keys, key.key_id, b"x", {}).blob
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
-    lifecycle.cancel_key_deletion(world.keys, key.key_id)  # to decrypt once more below
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    blob = world.services.symmetric.encrypt(key.key_id, b"x", {}).blob
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
+    world.services.lifecycle.cancel_key_deletion(key.key_id)  # to decrypt once more below
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
     real = repo.destroy_key
 
@@ -105,9 +105,9 @@ def test_crash_inside_destruction_leaves_the_key_whole(world: World, monkeypatch
     still = world.keys.get(key.key_id)
     assert still.key_state == keystate.PENDING_DELETION
     world.keys.forget_material(still.primary_version_id or "")
-    lifecycle.cancel_key_deletion(world.keys, key.key_id)
-    assert crypto.decrypt(world.keys, blob, {}).plaintext == b"x"  # material intact
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    world.services.lifecycle.cancel_key_deletion(key.key_id)
+    assert world.services.symmetric.decrypt(blob, {}).plaintext == b"x"  # material intact
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
     monkeypatch.setattr(repo, "destroy_key", real)
     world.clock.advance(60)
@@ -119,7 +119,7 @@ def test_crash_inside_destruction_leaves_the_key_whole(world: World, monkeypatch
 def test_another_lease_holder_blocks_the_job(world: World) -> None:
     """While node A holds the job lease, node B's runner does nothing; after A's lease lapses B works."""
     key = world.create_key()
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
     a, b = _runner(world, "node-a"), _runner(world, "node-b")
     assert a.acquire(world.clock.now())
@@ -134,19 +134,19 @@ def test_another_lease_holder_blocks_the_job(world: World) -> None:
 def test_external_key_without_material_cancels_to_pending_import(world: World) -> None:
     """CancelKeyDeletion on an EXTERNAL key that never got material returns it to PendingImport."""
     key = world.create_key(origin="EXTERNAL")
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
-    assert lifecycle.cancel_key_deletion(world.keys, key.key_id).key_state == keystate.PENDING_IMPORT
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
+    assert world.services.lifecycle.cancel_key_deletion(key.key_id).key_state == keystate.PENDING_IMPORT
 
 
 def test_destroyed_blob_is_not_a_forged_blob(world: World) -> None:
     """A destroyed key's blob answers KeyNotFound; an unknown version id answers InvalidCiphertext."""
     key = world.create_key()
-    blob = crypto.encrypt(world.keys, key.key_id, b"x", {}).blob
-    lifecycle.schedule_key_deletion(world.keys, key.key_id, 7)
+    blob = world.services.symmetric.encrypt(key.key_id, b"x", {}).blob
+    world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
     _runner(world).tick()
     with pytest.raises(errors.KeyNotFound):
-        crypto.decrypt(world.keys, blob, {})
+        world.services.symmetric.decrypt(blob, {})
     raw = base64.b64decode(blob)
     with pytest.raises(errors.InvalidCiphertext):
-        crypto.decrypt(world.keys, base64.b64encode(b"11111111-1111-4111-8111-111111111111" + raw[36:]).decode(), {})
+        world.services.symmetric.decrypt(base64.b64encode(b"11111111-1111-4111-8111-111111111111" + raw[36:]).decode(), {})

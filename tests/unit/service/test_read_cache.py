@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from openkms.service.read_cache import MAX_AGE, ReadCache
+from openkms.service.caches import CacheBounds, ReadCache
+
+MAX_AGE = CacheBounds.read_max_age
 from openkms.store.generation import WriteGeneration
 
 

@@ -22,7 +22,7 @@ DAY = 86400
 
 
 def _service(world: World) -> SecretService:
-    return SecretService(world.dep, world.keys)
+    return world.services.secrets
 
 
 def _create(svc: SecretService, name: str, data: str = "one", key: str | None = None) -> None:
@@ -52,7 +52,7 @@ class TestPurge:
         _create(svc, "doomed")
         _, planned = svc.delete("doomed", force=False, window_days=7)
         assert world.clock.now() + 7 * DAY == planned
-        runner = build_runner(world.dep, world.keys, holder="node-a")
+        runner = build_runner(world.services, holder="node-a")
         world.clock.advance(7 * DAY - 1)
         assert "purge-deleted-secrets" in runner.tick()
         assert _rows(world, "doomed") == (1, 1, 1, 1)
@@ -78,8 +78,8 @@ class TestPurge:
         _create(svc, "leased")
         svc.delete("leased", force=False, window_days=7)
         world.clock.advance(8 * DAY)
-        holder = build_runner(world.dep, world.keys, holder="node-a")
-        other = build_runner(world.dep, world.keys, holder="node-b")
+        holder = build_runner(world.services, holder="node-a")
+        other = build_runner(world.services, holder="node-b")
         assert holder.acquire(world.clock.now())
         assert other.tick() == []
         assert _rows(world, "leased") == (1, 1, 1, 1)
@@ -118,9 +118,9 @@ class TestDefaultKey:
         svc = _service(world)
         _create(svc, "old")
         old_key = svc.default_key_id()
-        lifecycle.schedule_key_deletion(world.keys, old_key, 7)
+        world.services.lifecycle.schedule_key_deletion(old_key, 7)
         world.clock.advance(8 * DAY)
-        build_runner(world.dep, world.keys).tick()
+        build_runner(world.services).tick()
         with pytest.raises(errors.KeyNotFound):
             svc.get_value("old", None, None)
         _create(svc, "new")
@@ -136,7 +136,7 @@ class TestKeyState:
         _create(svc, "dry", key=key.key_id)
         with pytest.raises(errors.DryRunSucceeded):
             svc.get_value("dry", None, None, dry_run=True)
-        lifecycle.disable_key(world.keys, key.key_id)
+        world.services.lifecycle.disable_key(key.key_id)
         with pytest.raises(errors.KeyDisabled):
             svc.get_value("dry", None, None, dry_run=True)
 
@@ -246,7 +246,7 @@ class TestGetValueSnapshot:
         """The kept reads give way to the node's next write: a new current version, a stage
         moved, a secret deleted are each answered at once, also by another process's service."""
         svc = _service(world)
-        other = SecretService(world.dep, KeyService(world.dep))  # as another worker process would
+        other = world.another_process().secrets  # as another worker process would
         _create(svc, "seen", "first")
         assert other.get_value("seen", None, None).data == "first"
         svc.put_value("seen", "v2", "second", "text", [CURRENT])
