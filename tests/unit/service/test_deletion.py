@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from openkms.domain import errors, keystate
 from openkms.jobs import JobRunner, build_runner
-from openkms.service import crypto, lifecycle
 from openkms.store import keys as repo
 from openkms.store.schema import aliases, key_versions, keys, tags
 from tests.support.inprocess import World
@@ -93,23 +92,23 @@ def test_crash_inside_destruction_leaves_the_key_whole(world: World, monkeypatch
     world.services.lifecycle.cancel_key_deletion(key.key_id)  # to decrypt once more below
     world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
-    real = repo.destroy_key
+    real = repo.destroy
 
     def crash_midway(conn, key_id):  # type: ignore[no-untyped-def]
         real(conn, key_id)  # every statement ran, the transaction has not committed
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(repo, "destroy_key", crash_midway)
+    monkeypatch.setattr(repo, "destroy", crash_midway)
     runner = _runner(world)
     assert "destroy-deleted-keys" not in runner.tick()
     still = world.keys.get(key.key_id)
     assert still.key_state == keystate.PENDING_DELETION
-    world.keys.forget_material(still.primary_version_id or "")
+    world.services.caches.forget_version(still.primary_version_id or "")
     world.services.lifecycle.cancel_key_deletion(key.key_id)
     assert world.services.symmetric.decrypt(blob, {}).plaintext == b"x"  # material intact
     world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(7 * DAY)
-    monkeypatch.setattr(repo, "destroy_key", real)
+    monkeypatch.setattr(repo, "destroy", real)
     world.clock.advance(60)
     assert "destroy-deleted-keys" in runner.tick()
     with pytest.raises(errors.KeyNotFound):

@@ -263,22 +263,23 @@ class TestGetValueSnapshot:
         _create(svc, "gone", "kept")
         _create(svc, "moved", "one")
         svc.put_value("moved", "v2", "two", "text", ["custom"])
-        read_secret = secret_repo.find_secret
+        read_secret = secret_repo.get_secret
         changes = {
             "gone": lambda: svc.delete("gone", force=True, window_days=30),
             "moved": lambda: svc.update_stage("moved", "custom", "v1", "v2"),
         }
 
-        def then_change(db, name):  # type: ignore[no-untyped-def]
-            found = read_secret(db, name)
-            changes.pop(name)()  # committed on another connection, between two reads of the snapshot
+        def then_change(q, name, **kwargs):  # type: ignore[no-untyped-def]
+            found = read_secret(q, name, **kwargs)
+            if q is world.dep.db and name in changes:
+                changes.pop(name)()  # committed on another connection, between two reads of the snapshot
             return found
 
         def seen(ref: str, stage: str | None) -> tuple[str, str, list[str]]:
             value = svc.get_value(ref, None, stage)
             return value.version_id, value.data, value.stages
 
-        monkeypatch.setattr(secret_repo, "find_secret", then_change)
+        monkeypatch.setattr(secret_repo, "get_secret", then_change)
         during = [seen("gone", None), seen("moved", "custom")]
         monkeypatch.undo()
         assert during == [("v1", "kept", [CURRENT]), ("v2", "two", ["custom"])]
