@@ -48,7 +48,7 @@ def parse_iso(text: str) -> float:
     """Parse ``yyyy-MM-ddTHH:mm:ssZ``; raises ValueError on anything else.
 
     Every signed request carries one, and requests of the same second carry the same one, so
-    the last answer is kept (``strptime`` alone costs ~10 µs).
+    the last answer is kept (``strptime`` is slow for something every request does).
     """
     global _last_parsed
     last = _last_parsed

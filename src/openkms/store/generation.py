@@ -3,9 +3,9 @@
 Every process that opens the SQLite file maps the same small file beside it
 (``<database>-generation``, 0600). A write transaction, once committed, stores a fresh random
 64-bit value there; readers compare the value with the one they saw when they last read from the
-database, which costs a load from shared memory (~0.2 µs) where a SELECT costs ~10-20 µs. That
+database, which costs a load from shared memory where a SELECT costs a query. That
 lets a process keep what it read from mutable rows (key state, secrets) for as long as nothing
-was written, and see the node's own writes at once (service/read_cache.py).
+was written, and see the node's own writes at once (service/caches.py).
 
 A random value rather than a counter: two processes that commit at once need no lock between
 them, since whichever store lands last, the value differs from anything a reader saw before
@@ -13,7 +13,7 @@ either commit (a repeat has a chance of 2^-64). A torn read of a value being sto
 mix of old and new bytes, which also differs from the old value unless it is the old value.
 
 What this cannot see: a process killed between its commit and its store. Caches built on it
-therefore also bound the age of an entry (service/read_cache.py), so such a write is seen within
+therefore also bound the age of an entry (service/caches.py), so such a write is seen within
 that bound at the latest.
 """
 
