@@ -1,6 +1,9 @@
 """Turn bench/run.py's results.json into the markdown results table (medians, ratios first).
 
     bench/.venv/bin/python bench/report.py bench/results/<time>/results.json
+
+An A/B run (``--baseline``/``--baseline-commit``) gets its own table (:func:`render_ab`): each
+side's medians and B/A per scenario and connection count.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def _check(ok: bool | None) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
+    if data["info"].get("ab"):
+        return render_ab(data)
     info, runs = data["info"], data["runs"]
     m = medians(runs)
     settings = data.get("settings", {})
@@ -155,6 +160,135 @@ def render(data: dict[str, Any]) -> str:
     lines += ["All runs (medians of each cell; \"÷ floor\" is req/s over the floor's req/s at the same connections; " "\"− floor\" is server CPU per request minus the floor's):", "", *table, ""]
     if data.get("unavailable"):
         lines += ["Not available on this server (the action is not served yet, or its fixtures could not be made):", ""]
+        lines += [f"- {k}: {v}" for k, v in data["unavailable"].items()] + [""]
+    if data.get("openssl"):
+        lines += ["OpenSSL alone on the same cores: " + ", ".join(f"{k} {v:,.0f}" for k, v in data["openssl"].items()) + ".", ""]
+    if data.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in data["notes"]] + [""]
+    cmds = [f"- {k}: `{v}`" for k, v in info.items() if k.endswith("_command")]
+    if cmds:
+        lines += ["Exact commands:", "", *cmds, ""]
+    return "\n".join(lines)
+
+
+def _ratio(b: float | None, a: float | None) -> str:
+    return "–" if a is None or b is None or not a else f"{b / a:.2f}"
+
+
+def _side(key: str, d: dict[str, Any]) -> str:
+    built = d.get("built") or {}
+    commit = d.get("commit") or built.get("commit")
+    subject = d.get("subject") or built.get("subject")
+    py = d.get("python", {})
+    text = f"- {key}: **{d.get('label', key)}**: `{d.get('executable', '?')}`"
+    if commit:
+        if subject and len(subject) > 72:
+            subject = subject[:71] + "…"
+        text += f", commit {commit[:10]}" + (f" ({subject})" if subject else "")
+        if d.get("dirty"):
+            text += " plus the uncommitted changes to its src/ and pyproject.toml"
+    if built:
+        text += ("; its tree by `git archive` into bench/.baseline/, `pip install -e` in a venv of its own"
+                 + (", dependencies pinned to B's venv's versions" if built.get("pinned_to") else ""))
+    text += f"; CPython {py.get('version', '?')} `{py.get('real_prefix', py.get('executable', '?'))}`."
+    return text
+
+
+def render_ab(data: dict[str, Any]) -> str:
+    """The A/B table: per phase, scenario and connection count, A's and B's medians and B/A."""
+    info, runs = data["info"], data["runs"]
+    settings = data.get("settings", {})
+    sides = info["ab"]
+    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    by_round: dict[tuple[str, str, int], dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in runs:
+        groups[(r.get("side", ""), r["phase"], r["scenario"], r["conns"])].append(r)
+        by_round[(r["phase"], r["scenario"], r["conns"])][r.get("round", 0)][r.get("side", "")] = r["rps"]
+    m: dict[tuple[str, str, str, int], dict[str, float]] = {}
+    for key, rs in groups.items():
+        m[key] = {"rps": statistics.median(r["rps"] for r in rs),
+                  "p50_ms": statistics.median(r["p50_ms"] for r in rs),
+                  "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                  "cpu_us": statistics.median(r["cpu_us_per_req"] for r in rs),
+                  "errors": sum(r["errors"] for r in rs), "n": len(rs)}
+    conns = sorted({r["conns"] for r in runs if r.get("side")})
+    names = [FLOOR] + [s for s in dict.fromkeys(r["scenario"] for r in runs if r.get("side")) if s != FLOOR]
+    phases = [p for p in ("main", "scale") if any(k[1] == p and k[0] for k in m)]
+
+    def get(side: str, phase: str, name: str, c: int, field: str) -> float | None:
+        v = m.get((side, phase, name, c))
+        return v[field] if v else None
+
+    order = ("A then B in every cell of every round" if info.get("ab_order", "ab") == "ab"
+             else "A then B in every cell, B then A in every second round")
+    lines = [
+        f"A/B measured {info.get('date', '?')} by `bench/run.py` ({info.get('argv', '')}).",
+        "",
+        _side("A", sides.get("A", {})),
+        _side("B", sides.get("B", {})),
+        f"- Both servers up side by side, each on its own fresh data directory with the same fixtures; {order}; "
+        f"{settings.get('repeats')} round{'' if settings.get('repeats') == 1 else 's'} of {settings.get('duration')} s "
+        "per cell after a warm-up. Every figure is "
+        "the median of a side's rounds; B/A is B's median over A's (req/s above 1: B serves more; p50, p99 and CPU "
+        "below 1: B is quicker, cheaper); \"each round\" is B/A of req/s round by round, to judge the noise.",
+        f"- Machine: {info.get('nproc')} CPUs, {info.get('cpu_model', '?')}, Linux {info.get('kernel', '?')}; "
+        f"load average at start {' '.join(info.get('loadavg_start', []))}, at end "
+        f"{' '.join(info.get('loadavg_end', []))}.",
+        f"- Server: `openkms serve --workers {settings.get('workers', '?')}` on the embedded default (SQLite, replay "
+        f"protection and request log on); loader: {info.get('wrk', 'wrk')}, `-t {settings.get('wrk_threads', '?')}`, "
+        f"keep-alive, pre-signed requests ({settings.get('scheme', 'mix')}), on the same machine. Server CPU per "
+        "request: utime+stime of the server's processes (/proc/<pid>/stat) over the run ÷ requests.",
+        "",
+    ]
+    table = ["| Phase | Scenario | Conns | req/s A | req/s B | B/A | each round | p50 ms A | p50 ms B | B/A "
+             "| p99 ms A | p99 ms B | B/A | CPU µs/req A | CPU µs/req B | B/A | errors A / B |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    over = ["| Phase | Scenario | Conns | A µs | B µs | B/A |", "|---|---|---:|---:|---:|---:|"]
+    for phase in phases:
+        for name in names:
+            for c in conns:
+                a, b = m.get(("A", phase, name, c)), m.get(("B", phase, name, c))
+                if a is None and b is None:
+                    continue
+                rounds = by_round[(phase, name, c)]
+                each = " ".join(_ratio(v.get("B"), v.get("A")) for _, v in sorted(rounds.items())
+                                if "A" in v and "B" in v)
+                cells = [phase, name, str(c)]
+                for f, digits in (("rps", 0), ("p50_ms", 2), ("p99_ms", 2), ("cpu_us", 1)):
+                    va, vb = get("A", phase, name, c, f), get("B", phase, name, c, f)
+                    cells += [_fmt(va, digits), _fmt(vb, digits), _ratio(vb, va)]
+                    if f == "rps":
+                        cells.append(each)
+                ea = "–" if a is None else str(int(a["errors"]))
+                eb = "–" if b is None else str(int(b["errors"]))
+                table.append("| " + " | ".join([*cells, f"{ea} / {eb}"]) + " |")
+                if name != FLOOR:
+                    da = db = None
+                    fa, fb = get("A", phase, FLOOR, c, "cpu_us"), get("B", phase, FLOOR, c, "cpu_us")
+                    if a is not None and fa is not None:
+                        da = a["cpu_us"] - fa
+                    if b is not None and fb is not None:
+                        db = b["cpu_us"] - fb
+                    over.append(f"| {phase} | {name} | {c} | {_fmt(da)} | {_fmt(db)} | {_ratio(db, da)} |")
+    lines += [*table, ""]
+    if len(over) > 2:
+        lines += ["Server CPU per request over each side's own floor (its GET /health at the same connections; "
+                  "the cost of the KMS work itself):", "", *over, ""]
+    keys = [f"{k} {info[f'{k}_keys_in_scale_phase']:,}" for k in ("A", "B") if f"{k}_keys_in_scale_phase" in info]
+    if keys:
+        lines += [f"Keys in the store in the scale phase: {', '.join(keys)}.", ""]
+    rss = data.get("rss", {})
+    if rss:
+        parts = [f"{ph}: largest process {v['max_kib'] / 1024:.0f} MiB, all {v['processes']} "
+                 f"{v['sum_kib'] / 1024:.0f} MiB" for ph, v in rss.items()]
+        lines += [f"Peak RSS (VmHWM) of the servers' processes: {'; '.join(parts)}.", ""]
+    moto = [r for r in runs if r["phase"] == "moto"]
+    if moto:
+        mm = medians(moto)
+        lines += ["Peer (moto, AWS KMS Encrypt), medians: "
+                  + ", ".join(f"{c} connections {v['rps']:,.0f} req/s" for (_, _, c), v in sorted(mm.items())) + ".", ""]
+    if data.get("unavailable"):
+        lines += ["Not available (the action is not served, or its fixtures could not be made):", ""]
         lines += [f"- {k}: {v}" for k, v in data["unavailable"].items()] + [""]
     if data.get("openssl"):
         lines += ["OpenSSL alone on the same cores: " + ", ".join(f"{k} {v:,.0f}" for k, v in data["openssl"].items()) + ".", ""]

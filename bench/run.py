@@ -25,6 +25,33 @@ the table into docs/performance.md.
 
 Runs under bench/.venv (made by bench/setup.sh: moto, botocore, py-spy); the server runs under
 the project's venv (``--openkms``). ``--profile`` records the server with py-spy instead.
+
+A/B: two openkms in one run
+---------------------------
+
+``--baseline PATH`` (another openkms executable) or ``--baseline-commit REV`` (a git revision,
+installed once into bench/.baseline/<commit>/ by bench/baseline.py and reused) makes the run a
+comparison: A is the baseline, B is ``--openkms``. Both servers are started, each on its own
+fresh data directory with the same fixtures made through the API (the same counts, the same
+plaintext), and stay up side by side; every round measures each cell (scenario x connections,
+the floor included) on A and then on B (``--ab-order alternate``: B first in every second
+round), so both see the same minutes of a noisy machine. The table gives, per scenario and
+connection count, the medians of each side and B/A for req/s, p50, p99 and server CPU per
+request, B/A of req/s in each round, and server CPU over each side's own floor. The scale phase
+is skipped unless ``--keys-large N`` asks for it. ``--label`` and ``--baseline-label`` name the
+sides in the table (default: the commit, and whether the tree had uncommitted changes).
+
+    # an older commit (A) against the working tree (B: the project's .venv, an editable
+    # install, so uncommitted changes count); about 8 minutes on 2 cores:
+    bench/.venv/bin/python bench/run.py --openkms .venv/bin/openkms --baseline-commit HEAD~1 \\
+        --scenarios Encrypt Decrypt GetSecretValue --connections 8,32 --repeats 5 \\
+        --skip-moto --skip-openssl
+    # a smoke run (one 2-second round): about 90 s the first time (the install), 40 s after
+    bench/.venv/bin/python bench/run.py --baseline-commit HEAD~1 --quick --scenarios Encrypt \\
+        --connections 8 --skip-moto --skip-openssl
+
+The venvs in bench/.baseline/ (about 120 MB each) stay until deleted. bench/report.py renders
+an A/B results.json again, like any other.
 """
 
 from __future__ import annotations
@@ -156,6 +183,22 @@ class Server:
         self.proc = None
 
 
+def python_info(py: Path) -> dict[str, Any]:
+    """What the interpreter of a venv is: version, build, PGO/LTO flags, a distribution's build."""
+    probe = ("import sys, sysconfig, json; a = sysconfig.get_config_var('CONFIG_ARGS') or '';"
+             "f = (sysconfig.get_config_var('PY_CFLAGS_NODIST') or '') + (sysconfig.get_config_var('PY_CORE_LDFLAGS') or '');"
+             "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable,"
+             "'implementation': sys.implementation.name, 'build': ' '.join(sys.version.split()[1:]),"
+             "'pgo': '--enable-optimizations' in a or '-fprofile-use' in f, 'lto': '--with-lto' in a or '-flto' in f,"
+             "'real_prefix': sys.base_prefix,"
+             "'distro': sys.base_prefix == '/usr' and __import__('os').path.exists('/etc/debian_version')}))")
+    try:
+        return dict(json.loads(subprocess.run([str(py), "-c", probe], capture_output=True, text=True,
+                                              check=True).stdout))
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return {"version": "?", "executable": str(py)}
+
+
 # -- one wrk run -------------------------------------------------------------------------------
 
 
@@ -173,6 +216,8 @@ class Run:
     server_cpu_s: float = 0.0
     cpu_us_per_req: float = 0.0
     loader_cpu_s: float = 0.0
+    side: str = ""  # A/B runs: "A" (the baseline) or "B" (--openkms); "" in a run of one server
+    round: int = 0
 
 
 class Loader:
@@ -225,6 +270,30 @@ class State:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Side:
+    """One openkms under test: its executable, its own data directory and, while up, its server."""
+
+    key: str  # "" in a run of one server; "A" (the baseline) or "B" in an A/B run
+    label: str
+    exe: str
+    data_dir: Path
+    server: Server | None = None
+    client: Client | None = None
+    fx: Fixtures | None = None
+    unavailable: set[str] = field(default_factory=set)
+    keys: int = 0
+    bulk_ids: list[str] = field(default_factory=list)
+
+    @property
+    def python(self) -> Path:
+        return Path(self.exe).parent / "python"
+
+    def info_key(self, name: str) -> str:
+        """``name`` in results.json's info: as before for one server, per side in an A/B run."""
+        return name if not self.key else f"{self.key}_{name}"
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -234,25 +303,39 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="openkms-bench-"))
         self.loader = Loader(args, self.work)
         self.state = State()
-        self.rates: dict[tuple[str, str], float] = {}
-        self.openkms: Server | None = None
-        self.data_dir = self.work / "data"
+        self.rates: dict[tuple[str, str, str], float] = {}
+        if args.baseline:
+            self.sides = [Side("A", args.baseline_label, args.baseline, self.work / "data-A"),
+                          Side("B", args.label, args.openkms, self.work / "data-B")]
+        else:
+            self.sides = [Side("", "openkms", args.openkms, self.work / "data")]
 
     def log(self, msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     # -- openkms ---------------------------------------------------------------------------
 
-    def start_openkms(self) -> tuple[Server, Client]:
+    def start_openkms(self, side: Side) -> tuple[Server, Client]:
         port = free_port()
-        argv = [self.args.openkms, "serve", "--data-dir", str(self.data_dir), "--port", str(port),
+        argv = [side.exe, "serve", "--data-dir", str(side.data_dir), "--port", str(port),
                 "--workers", str(self.args.workers)]
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
-        server = Server("openkms", argv, env, self.out / "openkms-server.log", port)
+        log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
+        server = Server(f"openkms {side.key}".strip(), argv, env, log, port)
+        side.server = server
         server.start()
-        self.state.info["openkms_command"] = " ".join(shlex.quote(a) for a in argv)
+        self.state.info[side.info_key("openkms_command")] = " ".join(shlex.quote(a) for a in argv)
         client = Client("127.0.0.1", port, Signer(f"127.0.0.1:{port}", AK, SECRET))
+        side.client = client
         return server, client
+
+    def stop_openkms(self, side: Side) -> None:
+        if side.client is not None:
+            side.client.close()
+            side.client = None
+        if side.server is not None:
+            side.server.stop()
+            side.server = None
 
     def batch(self, scenario: Scenario, fx: Fixtures, signer: Signer, n: int) -> list[bytes]:
         out = []
@@ -266,13 +349,17 @@ class Bench:
             out.append(signer.sign(schemes[i % len(schemes)], scenario.action, scenario.params(fx, i), ts=ts))
         return out
 
-    def measure(self, phase: str, scenario: Scenario | None, conns: int, server: Server, fx: Fixtures | None,
-                signer: Signer, seconds: float, record: bool = True) -> Run | None:
-        """One wrk run of a scenario (None: the floor) at ``conns`` connections."""
+    def measure(self, phase: str, side: Side, scenario: Scenario | None, conns: int, seconds: float,
+                record: bool = True, rnd: int = 0) -> Run:
+        """One wrk run of a scenario (None: the floor) at ``conns`` connections on ``side``'s server."""
+        server, fx = side.server, side.fx
+        assert server is not None and side.client is not None
+        signer = side.client.signer
         name = scenario.name if scenario else FLOOR
         url = f"http://127.0.0.1:{server.port}/"
         threads = self.loader.threads(conns)
-        rate = self.rates.get((phase, name), self.args.initial_rate)
+        key = (side.key, phase, name)
+        rate = self.rates.get(key, self.args.initial_rate)
         per_thread = int(rate * seconds * 1.5 / threads) + 500
         for _attempt in range(4):
             if scenario is None:
@@ -285,54 +372,67 @@ class Bench:
             summary, cpu, loader_cpu = self.loader.run(url, conns, seconds, server.pids())
             if scenario is not None and summary["wraps"] > 0:
                 per_thread *= 3  # the batch ran out: repeat with a larger one
-                self.rates[(phase, name)] = max(rate, summary["requests"] / (summary["duration_us"] / 1e6))
+                self.rates[key] = max(rate, summary["requests"] / (summary["duration_us"] / 1e6))
                 continue
             break
         else:
-            self.state.notes.append(f"{phase} {name} c={conns}: batch ran out 4 times")
+            self.state.notes.append(f"{phase} {side.key} {name} c={conns}: batch ran out 4 times".replace("  ", " "))
         n = summary["requests"]
         secs = summary["duration_us"] / 1e6
         errors = summary["err_status"] + summary["err_connect"] + summary["err_read"] + summary["err_write"] + summary["err_timeout"]
         run = Run(name, conns, phase, n, secs, n / secs if secs else 0.0, summary["p50_us"] / 1000,
-                  summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0.0, loader_cpu)
-        self.rates[(phase, name)] = max(self.rates.get((phase, name), 0.0), run.rps)
+                  summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0.0, loader_cpu, side.key, rnd)
+        self.rates[key] = max(self.rates.get(key, 0.0), run.rps)
         if record:
             self.state.runs.append(run)
-            self.log(f"{phase:6} {name:28} c={conns:<3} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+            tag = f"{phase} {side.key}" if side.key else phase
+            self.log(f"{tag:6} {name:28} c={conns:<3} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
                      f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:7.1f} us/req  errors {errors}")
         return run
 
-    def available(self, scenario: Scenario, fx: Fixtures, client: Client) -> bool:
-        if scenario.name in self.state.unavailable:
+    def available(self, scenario: Scenario, side: Side) -> bool:
+        if scenario.name in side.unavailable:
             return False
+        assert side.client is not None and side.fx is not None
         try:
-            params = scenario.params(fx, 0)
-            status, answer = client.call(scenario.action, params)
+            params = scenario.params(side.fx, 0)
+            status, answer = side.client.call(scenario.action, params)
             if status != 200:
                 code = answer.get("Code", "?")
                 raise Unavailable(f"{scenario.action} not served" if code == "InvalidAction.NotFound"
                                   else f"{scenario.action} answers {status} {code}")
         except Unavailable as exc:
-            self.state.unavailable[scenario.name] = str(exc)
-            self.log(f"{scenario.name}: not available ({exc})")
+            side.unavailable.add(scenario.name)
+            where = f"{scenario.name} ({side.key}: {side.label})" if side.key else scenario.name
+            self.state.unavailable[where] = str(exc)
+            self.log(f"{where}: not available ({exc})")
             return False
         return True
 
-    def phase(self, phase: str, scenarios: list[Scenario], server: Server, fx: Fixtures, client: Client) -> None:
-        signer = client.signer
-        ready = [s for s in scenarios if self.available(s, fx, client)]
+    def phase(self, phase: str, scenarios: list[Scenario], sides: list[Side]) -> None:
+        """Every round runs each cell (scenario x connections) on every side, one after the other."""
+        on = {side.key: [s for s in scenarios if self.available(s, side)] for side in sides}
+        ready = [s for s in scenarios if any(s in v for v in on.values())]
         ready.sort(key=lambda s: s.writes)  # state-changing scenarios last
         # Warm up (caches, the interpreter) and learn each scenario's rate to size its batches.
-        self.measure(phase, None, 8, server, None, signer, self.args.warmup, record=False)
-        for s in ready:
-            self.measure(phase, s, 8, server, fx, signer, self.args.warmup, record=False)
+        for side in sides:
+            self.measure(phase, side, None, 8, self.args.warmup, record=False)
+            for s in on[side.key]:
+                self.measure(phase, side, s, 8, self.args.warmup, record=False)
         for rep in range(self.args.repeats):
-            self.log(f"{phase}: round {rep + 1} of {self.args.repeats}")
+            order = list(sides)
+            if self.args.ab_order == "alternate" and rep % 2:
+                order.reverse()
+            self.log(f"{phase}: round {rep + 1} of {self.args.repeats}"
+                     + (f" ({' then '.join(s.key for s in order)} in each cell)" if len(sides) > 1 else ""))
             for conns in self.args.connections:
-                self.measure(phase, None, conns, server, None, signer, self.args.duration)
-                for s in ready:
-                    self.measure(phase, s, conns, server, fx, signer, self.args.duration)
-        self.state.rss[phase] = self.rss(server)
+                for s in [None, *ready]:
+                    for side in order:
+                        if s is None or s in on[side.key]:
+                            self.measure(phase, side, s, conns, self.args.duration, rnd=rep)
+        for side in sides:
+            assert side.server is not None
+            self.state.rss[f"{phase} {side.key}" if side.key else phase] = self.rss(side.server)
 
     def rss(self, server: Server) -> dict[str, int]:
         values = peak_rss_kib(server.pids())
@@ -434,19 +534,16 @@ class Bench:
         info["cpu_model"] = model
         info["kernel"] = platform.release()
         info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
-        py = Path(self.args.openkms).parent / "python"
-        probe = ("import sys, sysconfig, json; a = sysconfig.get_config_var('CONFIG_ARGS') or '';"
-                 "f = (sysconfig.get_config_var('PY_CFLAGS_NODIST') or '') + (sysconfig.get_config_var('PY_CORE_LDFLAGS') or '');"
-                 "print(json.dumps({'version': sys.version.split()[0], 'executable': sys.executable,"
-                 "'implementation': sys.implementation.name, 'build': ' '.join(sys.version.split()[1:]),"
-                 "'pgo': '--enable-optimizations' in a or '-fprofile-use' in f, 'lto': '--with-lto' in a or '-flto' in f,"
-                 "'real_prefix': sys.base_prefix,"
-                 "'distro': sys.base_prefix == '/usr' and __import__('os').path.exists('/etc/debian_version')}))")
-        try:
-            info["python"] = json.loads(subprocess.run([str(py), "-c", probe], capture_output=True, text=True,
-                                                       check=True).stdout)
-        except (OSError, subprocess.CalledProcessError, ValueError):
-            info["python"] = {"version": "?", "executable": str(py)}
+        info["python"] = python_info(Path(self.args.openkms).parent / "python")
+        if self.args.baseline:
+            from baseline import describe
+
+            info["ab"] = {}
+            for side in self.sides:
+                info["ab"][side.key] = {"label": side.label, **describe(Path(side.exe)),
+                                        "python": python_info(side.python)}
+            info["ab"]["A"]["built"] = self.args.baseline_meta
+            info["ab_order"] = self.args.ab_order
         wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         info["wrk"] = (wrk.stdout + wrk.stderr).split("\n")[0].strip()
         try:
@@ -461,26 +558,34 @@ class Bench:
         args = self.args
         self.machine()
         self.log(f"results in {self.out}; work dir {self.work}")
+        for side in self.sides:
+            if side.key:
+                self.log(f"{side.key}: {side.label} ({side.exe})")
         wanted = [s for s in SCENARIOS if not args.scenarios or any(p.lower() in s.name.lower() for p in args.scenarios)]
         try:
-            server, client = self.start_openkms()
-            self.openkms = server
-            fx = Fixtures(client, sym_keys=args.keys_small)
-            self.phase("main", [s for s in wanted if s.main], server, fx, client)
-            key_count = self.count_keys(client)
-            client.close()
-            server.stop()
-            self.state.info["keys_after_main"] = key_count
+            for side in self.sides:
+                _, client = self.start_openkms(side)
+                side.fx = Fixtures(client, sym_keys=args.keys_small)
+            # The same fixtures on every side: the same counts (made on first use) and plaintext.
+            for side in self.sides[1:]:
+                assert side.fx is not None and self.sides[0].fx is not None
+                side.fx.plaintext_64 = self.sides[0].fx.plaintext_64
+            self.phase("main", [s for s in wanted if s.main], self.sides)
+            for side in self.sides:
+                assert side.client is not None
+                side.keys = self.count_keys(side.client)
+                self.state.info[side.info_key("keys_after_main")] = side.keys
+                self.stop_openkms(side)
             if not args.skip_moto:
                 self.moto()
-            scale = [s for s in wanted if s.scale and s.name not in self.state.unavailable]
+            scale = [s for s in wanted if s.scale and not all(s.name in side.unavailable for side in self.sides)]
             if args.keys_large and scale:
-                self.scale_phase(scale, key_count)
+                self.scale_phase(scale)
             if not args.skip_openssl:
                 self.openssl()
         finally:
-            if self.openkms is not None:
-                self.openkms.stop()
+            for side in self.sides:
+                self.stop_openkms(side)
         self.state.info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
         self.write_results()
 
@@ -490,29 +595,33 @@ class Bench:
         except (Unavailable, KeyError, ValueError):
             return 0
 
-    def scale_phase(self, scale: list[Scenario], existing: int) -> None:
+    def scale_phase(self, scale: list[Scenario]) -> None:
         args = self.args
-        to_add = max(0, args.keys_large - existing)
-        ids_file = self.work / "bulk-ids.txt"
-        py = Path(args.openkms).parent / "python"
-        cmd = [str(py), str(HERE / "bulkload.py"), "--data-dir", str(self.data_dir), "--count", str(to_add),
-               "--out", str(ids_file)]
-        self.log(f"bulk-loading {to_add} keys: {' '.join(cmd)}")
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
-        subprocess.run(cmd, check=True, env=env)
-        self.state.info["bulkload_command"] = " ".join(cmd)
-        ids = ids_file.read_text().split()
-        secrets.SystemRandom().shuffle(ids)
-        server, client = self.start_openkms()
-        self.openkms = server
-        total = self.count_keys(client)
-        self.state.info["keys_in_scale_phase"] = total
-        fx = Fixtures(client, sym_key_ids=ids, ciphertexts=args.scale_ciphertexts)
-        self.log(f"scale phase: {total} keys in the store; making {args.scale_ciphertexts} ciphertexts")
-        self.phase("scale", scale, server, fx, client)
-        client.close()
-        server.stop()
-        self.openkms = None
+        for side in self.sides:
+            # Each side's own code loads its own store (bulkload.py imports openkms).
+            to_add = max(0, args.keys_large - side.keys)
+            ids_file = self.work / f"bulk-ids{side.key}.txt"
+            cmd = [str(side.python), str(HERE / "bulkload.py"), "--data-dir", str(side.data_dir),
+                   "--count", str(to_add), "--out", str(ids_file)]
+            self.log(f"bulk-loading {to_add} keys: {' '.join(cmd)}")
+            subprocess.run(cmd, check=True, env=env)
+            self.state.info[side.info_key("bulkload_command")] = " ".join(cmd)
+            side.bulk_ids = ids_file.read_text().split()
+            secrets.SystemRandom().shuffle(side.bulk_ids)
+        for side in self.sides:
+            _, client = self.start_openkms(side)
+            total = self.count_keys(client)
+            self.state.info[side.info_key("keys_in_scale_phase")] = total
+            side.fx = Fixtures(client, sym_key_ids=side.bulk_ids, ciphertexts=args.scale_ciphertexts)
+            self.log(f"scale phase {side.key}: {total} keys in the store; making {args.scale_ciphertexts} ciphertexts"
+                     .replace("  ", " "))
+        for side in self.sides[1:]:
+            assert side.fx is not None and self.sides[0].fx is not None
+            side.fx.plaintext_64 = self.sides[0].fx.plaintext_64
+        self.phase("scale", scale, self.sides)
+        for side in self.sides:
+            self.stop_openkms(side)
 
     # -- profile ----------------------------------------------------------------------------
 
@@ -525,15 +634,15 @@ class Bench:
 
         args = self.args
         wanted = [s for s in SCENARIOS if not args.scenarios or any(p.lower() in s.name.lower() for p in args.scenarios)]
-        server, client = self.start_openkms()
-        self.openkms = server
-        fx = Fixtures(client, sym_keys=args.keys_small)
+        side = self.sides[-1]
+        server, client = self.start_openkms(side)
+        side.fx = Fixtures(client, sym_keys=args.keys_small)
         report = [f"# Profile of the server's request path ({time.strftime('%Y-%m-%d %H:%M')})", ""]
         try:
             for scenario in wanted:
-                if scenario.writes or not self.available(scenario, fx, client):
+                if scenario.writes or not self.available(scenario, side):
                     continue
-                self.measure("main", scenario, 8, server, fx, client.signer, 1, record=False)  # warm, size
+                self.measure("main", side, scenario, 8, 1, record=False)  # warm, size
                 raw = self.out / f"profile-{scenario.action}.txt"
                 seconds = max(3, int(args.duration))
                 rec = subprocess.Popen([str(pyspy), "record", "--subprocesses", "--rate", "997", "--format", "raw",
@@ -541,7 +650,7 @@ class Bench:
                                         "--output", str(raw), "--nonblocking"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
-                run = self.measure("main", scenario, 8, server, fx, client.signer, seconds, record=False)
+                run = self.measure("main", side, scenario, 8, seconds, record=False)
                 rec.wait(60)
                 if not raw.exists():
                     self.log(f"{scenario.name}: py-spy wrote nothing (is ptrace allowed?)")
@@ -550,9 +659,7 @@ class Bench:
                            summarise(load(str(raw)), 15), ""]
                 self.log(f"profiled {scenario.name}: {raw}")
         finally:
-            client.close()
-            server.stop()
-            self.openkms = None
+            self.stop_openkms(side)
         text = "\n".join(report)
         (self.out / "profile.md").write_text(text)
         print(text)
@@ -577,6 +684,37 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def ab_args(args: argparse.Namespace) -> None:
+    """Resolve the A/B options: A's executable (built for --baseline-commit) and both labels."""
+    from baseline import build, describe
+
+    if args.profile or args.update_docs:
+        sys.exit("bench: --profile and --update-docs take one server, not --baseline/--baseline-commit")
+    if args.baseline_commit:
+        exe, meta = build(args.baseline_commit, Path(args.openkms),
+                          log=lambda m: print(f"[bench {time.strftime('%H:%M:%S')}] {m}", flush=True))
+        args.baseline, args.baseline_meta = str(exe), meta
+    elif not Path(args.baseline).exists():
+        sys.exit(f"bench: {args.baseline} not found")
+
+    def label(exe: str) -> str:
+        d = describe(Path(exe))
+        if "commit" not in d:
+            return exe
+        where = "working tree" if Path(d["tree"]) == ROOT else d["tree"]
+        return f"{where} at {d['commit'][:10]}" + (" with uncommitted changes" if d.get("dirty") else "")
+
+    if not args.baseline_label:
+        meta = args.baseline_meta
+        if meta:
+            short = meta["commit"][:10]
+            args.baseline_label = short if meta["commit"].startswith(meta["rev"]) else f"{meta['rev']} ({short})"
+        else:
+            args.baseline_label = label(args.baseline)
+    if not args.label:
+        args.label = label(args.openkms)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--openkms", default=str(ROOT / ".venv" / "bin" / "openkms"), help="the openkms executable")
@@ -589,7 +727,8 @@ def main() -> None:
     ap.add_argument("--scheme", choices=["mix", "v1", "v3"], default="mix", help="signature scheme of the requests")
     ap.add_argument("--scenarios", nargs="*", help="only scenarios whose name contains one of these")
     ap.add_argument("--keys-small", type=int, default=10, help="symmetric keys in the main phase")
-    ap.add_argument("--keys-large", type=int, default=100_000, help="keys in the store in the scale phase (0: skip)")
+    ap.add_argument("--keys-large", type=int, default=None,
+                    help="keys in the store in the scale phase (0: skip; default 100,000, and 0 in an A/B run)")
     ap.add_argument("--scale-ciphertexts", type=int, default=20_000, help="distinct ciphertexts (keys) for Decrypt at scale")
     ap.add_argument("--initial-rate", type=float, default=8000, help="req/s guessed before a scenario was measured")
     ap.add_argument("--skip-moto", action="store_true")
@@ -598,7 +737,20 @@ def main() -> None:
     ap.add_argument("--out", help="results directory (default bench/results/<time>)")
     ap.add_argument("--update-docs", action="store_true", help="also write the table into docs/performance.md")
     ap.add_argument("--profile", action="store_true", help="py-spy the server per scenario instead of benchmarking")
+    ab = ap.add_argument_group("A/B", "two openkms in one run, rounds interleaved; --openkms is B")
+    other = ab.add_mutually_exclusive_group()
+    other.add_argument("--baseline", metavar="PATH", help="A: another openkms executable")
+    other.add_argument("--baseline-commit", metavar="REV",
+                       help="A: openkms at this git revision, installed once into bench/.baseline/<commit>/ "
+                       "(bench/baseline.py: git archive, a venv from --openkms's interpreter, pip install -e)")
+    ab.add_argument("--baseline-label", help="A's name in the table (default: its commit, or its path)")
+    ab.add_argument("--label", help="B's name in the table (default: its commit and whether its tree had "
+                    "uncommitted changes, or its path)")
+    ab.add_argument("--ab-order", choices=["ab", "alternate"], default="ab",
+                    help="ab: A then B in every cell of every round; alternate: B first in every second round")
     args = ap.parse_args()
+    if args.keys_large is None:
+        args.keys_large = 0 if args.baseline or args.baseline_commit else 100_000
     if args.quick:
         args.repeats, args.duration, args.warmup = 1, 2.0, 1.0
         args.keys_large = min(args.keys_large, 20_000)
@@ -607,6 +759,9 @@ def main() -> None:
         sys.exit("bench: wrk is not installed; run bench/setup.sh (make bench does)")
     if not Path(args.openkms).exists():
         sys.exit(f"bench: {args.openkms} not found; run make install")
+    args.baseline_meta = None
+    if args.baseline or args.baseline_commit:
+        ab_args(args)
     bench = Bench(args)
     if args.profile:
         bench.profile()
