@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench bench-setup bench-profile
+.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench bench-setup bench-profile bench-ab
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -59,3 +59,9 @@ bench: install bench-setup ## the benchmark, about 15 minutes (docs/performance.
 
 bench-profile: install bench-setup ## py-spy profile of the server under load (BENCH_ARGS="--scenarios Encrypt")
 	$(BENCH_PY) bench/run.py --openkms $(VENV)/bin/openkms --profile $(BENCH_ARGS)
+
+REV ?= HEAD~1
+BENCH_AB_ARGS ?= --scenarios Encrypt Decrypt GetSecretValue --connections 8,32 --repeats 5 --skip-moto --skip-openssl
+
+bench-ab: install bench-setup ## A/B in one run: openkms at REV (default HEAD~1) against the working tree; BENCH_ARGS=--quick for a smoke run
+	$(BENCH_PY) bench/run.py --openkms $(VENV)/bin/openkms --baseline-commit $(REV) $(BENCH_AB_ARGS) $(BENCH_ARGS)
