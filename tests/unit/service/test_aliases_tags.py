@@ -35,8 +35,8 @@ class World:
         )
 
     def set_state(self, key: Key, state: str) -> None:
-        with self.dep.db.write() as conn:
-            key_repo.update_key(conn, key.key_id, key_state=state)
+        with self.dep.db.write() as tx:
+            key_repo.update_key(tx, key.key_id, key_state=state)
 
 
 @pytest.fixture
@@ -84,10 +84,10 @@ def test_alias_resolves_everywhere_a_key_id_does(world: World) -> None:
     key = world.key()
     world.aliases.create("alias/app/db", key.key_id)
     arn = f"acs:kms:{world.dep.region}:{world.dep.account_id}:alias/app/db"
-    with world.dep.db.read() as conn:
-        assert [key.key_id] * 3 == [world.keys.resolve_id(conn, v) for v in ("alias/app/db", arn, key.key_id)]
+    with world.dep.db.read() as tx:
+        assert [key.key_id] * 3 == [world.keys.resolve_id(tx, v) for v in ("alias/app/db", arn, key.key_id)]
         with pytest.raises(errors.AliasNotFound):
-            world.keys.resolve_id(conn, "alias/app/nope")
+            world.keys.resolve_id(tx, "alias/app/nope")
         with pytest.raises(errors.InvalidValue):
             world.keys.resolve_id(conn, f"acs:kms:other-region:{world.dep.account_id}:alias/app/db")
 
@@ -122,8 +122,8 @@ def test_secrets_are_taggable_once_they_exist(world: World) -> None:
     """ResourceType secret resolves names and ARNs against the secrets table; unknown is ResourceNotFound."""
     with pytest.raises(errors.ResourceNotFound):
         world.tags.tag(SECRET, ["db/password"], {"a": "1"}, "SecretName")
-    with world.dep.db.write() as conn:
-        conn.execute(
+    with world.dep.db.write() as tx:
+        tx.run(
             secrets.insert().values(secret_name="db/password", encryption_key_id="k", create_time=0.0, update_time=0.0)
         )
     arn = f"acs:kms:{world.dep.region}:{world.dep.account_id}:secret/db/password"

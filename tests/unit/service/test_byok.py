@@ -35,7 +35,7 @@ def _import(world: World, key_id: str, material: bytes, expire_unix: int = 0, sv
 
 
 def _version_row(world: World, key_id: str):  # type: ignore[no-untyped-def]
-    with world.dep.db.read() as conn:
+    with world.dep.db.engine.connect() as conn:
         return conn.execute(select(key_versions).where(key_versions.c.key_id == key_id)).one()
 
 
@@ -70,9 +70,9 @@ def test_edited_token_row_does_not_unwrap(world: World, change: str) -> None:
     first, second = _external(world), _external(world)
     params = world.services.byok.get_parameters_for_import(first, "RSA_2048", OAEP)
     target = first
-    with world.dep.db.write() as conn:
+    with world.dep.db.write() as tx:
         values = {"key_id": second} if change == "key_id" else {"expires_at": params.expires_at + 10 * DAY}
-        conn.execute(update(import_tokens).where(import_tokens.c.token == params.token).values(**values))
+        tx.run(update(import_tokens).where(import_tokens.c.token == params.token).values(**values))
     if change == "key_id":
         target = second
     else:
@@ -85,7 +85,7 @@ def test_wrapping_private_key_is_stored_wrapped(world: World) -> None:
     """The token's private key is in the database only as a KEK-wrapped blob, never as DER."""
     key_id = _external(world)
     params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
-    with world.dep.db.read() as conn:
+    with world.dep.db.engine.connect() as conn:
         row = conn.execute(select(import_tokens).where(import_tokens.c.token == params.token)).one()
     assert (key_id, params.public_key) == (row.key_id, bytes(row.public_key_der))
     with pytest.raises(ValueError):

@@ -45,13 +45,13 @@ def test_key_is_destroyed_after_the_window(world: World) -> None:
 def test_destruction_shreds_the_material(world: World) -> None:
     """After destruction no wrapped material, alias, tag or key row is left; versions keep only ids."""
     key = world.create_key()
-    with world.dep.db.write() as conn:
-        conn.execute(tags.insert().values(resource_type="key", resource_id=key.key_id, tag_key="k", tag_value="v"))
-        conn.execute(aliases.insert().values(alias_name="alias/doomed", key_id=key.key_id, creation_date=0, update_date=0))
+    with world.dep.db.write() as tx:
+        tx.run(tags.insert().values(resource_type="key", resource_id=key.key_id, tag_key="k", tag_value="v"))
+        tx.run(aliases.insert().values(alias_name="alias/doomed", key_id=key.key_id, creation_date=0, update_date=0))
     world.services.lifecycle.schedule_key_deletion(key.key_id, 7)
     world.clock.advance(8 * DAY)
     _runner(world).tick()
-    with world.dep.db.read() as conn:
+    with world.dep.db.engine.connect() as conn:
         assert conn.execute(select(keys).where(keys.c.key_id == key.key_id)).all() == []
         assert conn.execute(select(tags).where(tags.c.resource_id == key.key_id)).all() == []
         assert conn.execute(select(aliases).where(aliases.c.key_id == key.key_id)).all() == []

@@ -56,10 +56,10 @@ def test_disabled_key_suspends_rotation(tmp_path: Path) -> None:
 
     clock, keys, versions = _services(tmp_path)
     key = _create(keys, "7d")
-    with keys.dep.db.write() as conn:
-        repo.update_key(conn, key.key_id, key_state="Disabled")
+    with keys.dep.db.write() as tx:
+        repo.update_key(tx, key.key_id, key_state="Disabled")
     clock.advance(30 * DAY)
     assert versions.rotate_due() == 0
-    with keys.dep.db.write() as conn:
-        repo.update_key(conn, key.key_id, key_state="Enabled")
+    with keys.dep.db.write() as tx:
+        repo.update_key(tx, key.key_id, key_state="Enabled")
     assert versions.rotate_due() == 1

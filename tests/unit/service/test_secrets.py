@@ -33,7 +33,7 @@ def _create(svc: SecretService, name: str, data: str = "one", key: str | None = 
 
 
 def _rows(world: World, name: str) -> tuple[int, int, int, int]:
-    with world.dep.db.read() as conn:
+    with world.dep.db.engine.connect() as conn:
         return tuple(  # type: ignore[return-value]
             int(conn.execute(select(func.count()).select_from(t).where(where)).scalar_one())
             for t, where in (
@@ -110,7 +110,7 @@ class TestDefaultKey:
             SecretService, "_stored_default", staticmethod(lambda conn: next(reads, original(conn)))
         )
         assert winner == late.default_key_id()
-        with world.dep.db.read() as conn:
+        with world.dep.db.engine.connect() as conn:
             assert [winner] == [r[0] for r in conn.execute(select(keys.c.key_id))]
 
     def test_destroyed_default_key(self, world: World) -> None:
@@ -143,13 +143,13 @@ class TestKeyState:
 
 class TestBinding:
     def _swap(self, world: World, source: tuple[str, str], target: tuple[str, str]) -> None:
-        with world.dep.db.write() as conn:
-            stored = conn.execute(
+        with world.dep.db.write() as tx:
+            stored = tx.scalar(
                 select(secret_versions.c.ciphertext).where(
                     secret_versions.c.secret_name == source[0], secret_versions.c.version_id == source[1]
                 )
-            ).scalar_one()
-            conn.execute(
+            )
+            tx.run(
                 update(secret_versions)
                 .where(secret_versions.c.secret_name == target[0], secret_versions.c.version_id == target[1])
                 .values(ciphertext=stored)

@@ -60,24 +60,24 @@ def test_every_write_of_the_database_changes_it(tmp_path: Path) -> None:
     assert db.generation is not None
     assert (tmp_path / f"x.db{SUFFIX}").exists()
     seen = db.generation.current()
-    with db.read() as conn:
-        conn.execute(text("SELECT 1"))
+    with db.read() as tx:
+        tx.scalar(text("SELECT 1"))
     assert db.generation.current() == seen
     assert db.first(meta.select().where(meta.c.name == "nothing"), {}) is None
     assert db.generation.current() == seen
 
-    with db.write() as conn:
-        conn.execute(insert(meta).values(name="a", value="1"))
+    with db.write() as tx:
+        tx.run(insert(meta).values(name="a", value="1"))
     assert db.generation.current() != seen
     seen = db.generation.current()
 
-    db.hot_write(insert(meta).values(name="b", value="2"), {})
+    db.run(insert(meta).values(name="b", value="2"))
     assert db.generation.current() != seen
     seen = db.generation.current()
 
     try:
-        with db.write() as conn:
-            conn.execute(insert(meta).values(name="c", value="3"))
+        with db.write() as tx:
+            tx.run(insert(meta).values(name="c", value="3"))
             raise RuntimeError("after the insert")
     except RuntimeError:
         pass
