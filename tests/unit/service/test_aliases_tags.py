@@ -89,7 +89,7 @@ def test_alias_resolves_everywhere_a_key_id_does(world: World) -> None:
         with pytest.raises(errors.AliasNotFound):
             world.keys.resolve_id(tx, "alias/app/nope")
         with pytest.raises(errors.InvalidValue):
-            world.keys.resolve_id(conn, f"acs:kms:other-region:{world.dep.account_id}:alias/app/db")
+            world.keys.resolve_id(tx, f"acs:kms:other-region:{world.dep.account_id}:alias/app/db")
 
 
 def test_tag_batch_is_all_or_none(world: World) -> None:
