@@ -78,3 +78,20 @@ def test_the_table_can_fail() -> None:
     _, never = _table()["service"]
     assert {"sqlalchemy", "store.schema"} <= never
     assert "crypto" not in _table()["domain"][0]
+
+
+@pytest.mark.parametrize("package", [u for u in _units() if (SRC / u).is_dir()])
+def test_every_package_states_its_exports(package: str) -> None:
+    """Each package's ``__init__`` says what it exports (``__all__``), and every name is there."""
+    tree = ast.parse((SRC / package / "__init__.py").read_text())
+    exported = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+    ]
+    assert exported, f"{package}/__init__.py has no __all__"
+    names = ast.literal_eval(exported[0])
+    for name in names:
+        defined = (SRC / package / f"{name}.py").exists() or (SRC / package / name).is_dir()
+        defined = defined or name in (SRC / package / "__init__.py").read_text()
+        assert defined, f"{package}.__all__ names {name}, which is not there"

@@ -1,7 +1,6 @@
 """The action registry: every Alibaba action openkms serves, by exact name.
 
-Each module lists its actions in ``ACTIONS``; this package assembles them. Must not import
-from wire beyond the error catalogue, nor from the server.
+Each module lists its actions in ``ACTIONS``; this package assembles them.
 """
 
 from __future__ import annotations

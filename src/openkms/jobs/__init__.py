@@ -1,6 +1,5 @@
-"""Timed lifecycle work (key destruction, nonce clean-up; later rotation and material expiry),
-run by one process per deployment under a lease. May import service and store, never api,
-wire or server."""
+"""Timed work (key destruction and rotation, material expiry, secret purging, nonce and token
+clean-up), run by one process per deployment under a lease."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Roots of trust. A provider wraps and unwraps key-encryption keys and has a fingerprint that
 the database records, so a mismatched key file and database refuse to start together.
-
-Must not import from store, service, api or wire.
 """
 
 from __future__ import annotations

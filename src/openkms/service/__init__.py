@@ -1,0 +1,22 @@
+"""Use cases over the store: one service class per area, all built once per process by
+:func:`openkms.service.context.build_services` over a :class:`~openkms.service.deployment.Deployment`
+and sharing one :class:`~openkms.service.caches.Caches`."""
+
+__all__ = [
+    "access_keys",
+    "aliases",
+    "asymmetric",
+    "byok",
+    "caches",
+    "context",
+    "deployment",
+    "due",
+    "key_policy",
+    "keys",
+    "lifecycle",
+    "nonces",
+    "secrets",
+    "symmetric",
+    "tags",
+    "versions",
+]
