@@ -1,5 +1,6 @@
 """Shared fixtures. Integration tests get one real server per test session (per xdist worker)
-and clients of both official SDKs pointed at it.
+and clients of both official SDKs pointed at it; job and service tests get an in-process
+deployment of their own.
 
 The shared servers run on SQLite unless ``OPENKMS_TEST_DATABASE=postgres`` (then each server
 gets a fresh PostgreSQL database, dropped afterwards; ``make test-postgres``). ``backend_server``
@@ -9,41 +10,31 @@ runs a test on both backends in every run.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.calls import SDK
 from tests.support.clients import OldClient, RawSigner, tea_client
-from tests.support.postgres import PostgresDatabase, backend
+from tests.support.postgres import backend, running_server
 from tests.support.server import ServerProcess
 
-
-@contextmanager
-def _running(data_dir: Path, kind: str) -> Iterator[ServerProcess]:
-    """A started server on ``kind``; on PostgreSQL over a database of its own, dropped after."""
-    db = PostgresDatabase().create() if kind == "postgres" else None
-    srv = ServerProcess(data_dir, database=db.url if db is not None else None)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.stop()
-        if db is not None:
-            db.drop()
+if TYPE_CHECKING:
+    from tests.support.inprocess import World
 
 
 @pytest.fixture(scope="session")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A running openkms on the embedded default (SQLite), shared by the tests of one worker."""
-    with _running(tmp_path_factory.mktemp("srv-sqlite") / "data", "sqlite") as srv:
+    with running_server(tmp_path_factory.mktemp("srv-sqlite") / "data", "sqlite") as srv:
         yield srv
 
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A running openkms over a fresh PostgreSQL database, shared by the tests of one worker."""
-    with _running(tmp_path_factory.mktemp("srv-pg") / "data", "postgres") as srv:
+    with running_server(tmp_path_factory.mktemp("srv-pg") / "data", "postgres") as srv:
         yield srv
 
 
@@ -62,7 +53,7 @@ def backend_server(request: pytest.FixtureRequest) -> ServerProcess:
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of the test's own (on the suite's backend), for tests that restart or kill it."""
-    with _running(tmp_path / "data", backend()) as srv:
+    with running_server(tmp_path / "data", backend()) as srv:
         yield srv
 
 
@@ -88,3 +79,19 @@ def old(server: ServerProcess) -> OldClient:
 def raw(server: ServerProcess) -> RawSigner:
     """Hand-signed requests for replay, clock and tamper tests."""
     return RawSigner(server.endpoint)
+
+
+@pytest.fixture(params=["tea", "old"])
+def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
+    """Each official SDK in turn, called by Alibaba's parameter names (tests/support/calls.py)."""
+    return SDK(request.param, server.endpoint)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """An in-process deployment of the test's own, on a FixedClock it may move."""
+    from tests.support.inprocess import open_world  # imported here: only job and service tests need it
+
+    w = open_world(tmp_path / "data")
+    yield w
+    w.close()

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Repeated
 from openkms.domain.ciphertext import (
     MAX_CONTEXT_CHARS,
     build_blob,
@@ -28,6 +27,7 @@ from openkms.domain.ciphertext import (
 from openkms.domain.errors import InvalidCiphertext, InvalidValue
 from openkms.wire import errors, signing
 from openkms.wire.request import build_request, parse_form
+from tests.support.slots import slots
 
 SEP = b"\xff\xfe"
 
@@ -94,16 +94,6 @@ def ciphertext(data: bytes) -> None:
 ACTIONS = sorted(REGISTRY)
 
 
-def _slots(action: str) -> list[str]:
-    out = []
-    for p in REGISTRY[action].params:
-        if isinstance(p, Repeated):
-            out += [f"{p.name}.1.{f.name}" for f in p.fields] if p.fields else [f"{p.name}.1"]
-        else:
-            out.append(p.name)
-    return out
-
-
 def parameter_tables(data: bytes) -> None:
     """First byte picks an action; the rest, split on a separator, fills its declared parameters in
     order and then arbitrary ``name=value`` pairs. Binding raises only 400 catalogue errors, and a
@@ -112,12 +102,12 @@ def parameter_tables(data: bytes) -> None:
         return
     action = ACTIONS[data[0] % len(ACTIONS)]
     spec = REGISTRY[action]
-    slots = _slots(action)
+    names = [name for p in spec.params for name, _ in slots(p)]
     raw: dict[str, str] = {}
     for i, field in enumerate(data[1:].split(b"\xff")):
         value = field.decode("utf-8", errors="replace")
-        if i < len(slots):
-            raw[slots[i]] = value
+        if i < len(names):
+            raw[names[i]] = value
         else:
             name, _, rest = value.partition("=")
             raw[name] = rest

@@ -8,8 +8,6 @@ import secrets
 
 import pytest
 from alibabacloud_kms20160120 import models as m
-from alibabacloud_tea_openapi.exceptions import ClientException
-from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.CreateAliasRequest import CreateAliasRequest
 from aliyunsdkkms.request.v20160120.CreateKeyRequest import CreateKeyRequest
 from aliyunsdkkms.request.v20160120.DeleteAliasRequest import DeleteAliasRequest
@@ -19,31 +17,17 @@ from aliyunsdkkms.request.v20160120.ListAliasesRequest import ListAliasesRequest
 from aliyunsdkkms.request.v20160120.UpdateAliasRequest import UpdateAliasRequest
 
 from tests.support.clients import OldClient, RawSigner
+from tests.support.keys import new_tea_key
+from tests.support.sdk_errors import old_error, tea_error
 
 
 def _name(prefix: str = "t") -> str:
     return f"alias/{prefix}-{secrets.token_hex(6)}"
 
 
-def _key(tea) -> m.CreateKeyResponseBodyKeyMetadata:  # type: ignore[no-untyped-def]
-    return tea.create_key(m.CreateKeyRequest()).body.key_metadata
-
-
-def _tea_error(call) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    with pytest.raises(ClientException) as info:
-        call()
-    return info.value.code, info.value.status_code
-
-
-def _old_error(old: OldClient, request, **params) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    with pytest.raises(ServerException) as info:
-        old.call(request, **params)
-    return info.value.get_error_code(), info.value.get_http_status()
-
-
 def test_tea_alias_lifecycle(tea) -> None:  # type: ignore[no-untyped-def]
     """Tea SDK: an alias resolves by name and ARN, is listed with its ARN, re-points and goes."""
-    a, b = _key(tea), _key(tea)
+    a, b = new_tea_key(tea), new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=a.key_id))
     arn = a.arn.split(":key/")[0] + ":" + name
@@ -57,7 +41,7 @@ def test_tea_alias_lifecycle(tea) -> None:  # type: ignore[no-untyped-def]
     assert b.key_id == tea.describe_key(m.DescribeKeyRequest(key_id=name)).body.key_metadata.key_id
     assert tea.list_aliases_by_key_id(m.ListAliasesByKeyIdRequest(key_id=a.key_id)).body.total_count == 0
     tea.delete_alias(m.DeleteAliasRequest(alias_name=name))
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.describe_key(m.DescribeKeyRequest(key_id=name))
     ) == ("Forbidden.AliasNotFound", 404)
     assert tea.describe_key(m.DescribeKeyRequest(key_id=b.key_id)).body.key_metadata.key_state == "Enabled"
@@ -86,19 +70,19 @@ def test_old_sdk_alias_lifecycle(old: OldClient) -> None:
     old.call(UpdateAliasRequest(), AliasName=first, KeyId=b)
     assert b == old.call(DescribeKeyRequest(), KeyId=first)["KeyMetadata"]["KeyId"]
     old.call(DeleteAliasRequest(), AliasName=first)
-    assert _old_error(old, DescribeKeyRequest(), KeyId=first) == ("Forbidden.AliasNotFound", 404)
+    assert old_error(old, DescribeKeyRequest(), KeyId=first) == ("Forbidden.AliasNotFound", 404)
     assert a == old.call(DescribeKeyRequest(), KeyId=second)["KeyMetadata"]["KeyId"]
 
 
 def test_duplicate_alias_is_resource_exist(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """A taken alias name is 409 Rejected.ResourceExist, even for the same key, in both SDKs."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
-    assert _tea_error(
-        lambda: tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=_key(tea).key_id))
+    assert tea_error(
+        lambda: tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=new_tea_key(tea).key_id))
     ) == ("Rejected.ResourceExist", 409)
-    assert _old_error(old, CreateAliasRequest(), AliasName=name, KeyId=key.key_id) == ("Rejected.ResourceExist", 409)
+    assert old_error(old, CreateAliasRequest(), AliasName=name, KeyId=key.key_id) == ("Rejected.ResourceExist", 409)
 
 
 @pytest.mark.parametrize(
@@ -107,15 +91,15 @@ def test_duplicate_alias_is_resource_exist(tea, old: OldClient) -> None:  # type
 )
 def test_bad_alias_names_are_invalid_parameter(tea, name: str) -> None:  # type: ignore[no-untyped-def]
     """Names outside alias/ + 1-255 of [A-Za-z0-9_/-], and the reserved alias/acs*, are 400 InvalidParameter."""
-    key = _key(tea)
-    code, status = _tea_error(lambda: tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id)))
+    key = new_tea_key(tea)
+    code, status = tea_error(lambda: tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id)))
     assert (code, status) == ("InvalidParameter", 400)
     assert tea.list_aliases_by_key_id(m.ListAliasesByKeyIdRequest(key_id=key.key_id)).body.total_count == 0
 
 
 def test_longest_alias_name_is_accepted(tea) -> None:  # type: ignore[no-untyped-def]
     """255 characters after alias/ is the upper bound, and resolves like any other."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     name = "alias/" + secrets.token_hex(6) + "x" * 243
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
     assert key.key_id == tea.describe_key(m.DescribeKeyRequest(key_id=name)).body.key_metadata.key_id
@@ -123,7 +107,7 @@ def test_longest_alias_name_is_accepted(tea) -> None:  # type: ignore[no-untyped
 
 def test_not_found_answers(tea) -> None:  # type: ignore[no-untyped-def]
     """Unknown keys and aliases are 404 with Alibaba's codes in every alias action."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     missing_key = "00000000-0000-4000-8000-000000000000"
     missing = _name("missing")
     cases = [
@@ -134,10 +118,10 @@ def test_not_found_answers(tea) -> None:  # type: ignore[no-untyped-def]
         (lambda: tea.list_aliases_by_key_id(m.ListAliasesByKeyIdRequest(key_id=missing_key)), "Forbidden.KeyNotFound"),
     ]
     for call, code in cases:
-        assert (code, 404) == _tea_error(call)
+        assert (code, 404) == tea_error(call)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.update_alias(m.UpdateAliasRequest(alias_name=name, key_id=missing_key))
     ) == ("Forbidden.KeyNotFound", 404)
     assert key.key_id == tea.describe_key(m.DescribeKeyRequest(key_id=name)).body.key_metadata.key_id
@@ -145,17 +129,17 @@ def test_not_found_answers(tea) -> None:  # type: ignore[no-untyped-def]
 
 def test_alias_arn_of_another_account_is_invalid(tea) -> None:  # type: ignore[no-untyped-def]
     """An alias ARN naming another region or account is refused, not looked up."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
     account = key.arn.split(":")[3]
     for arn in (f"acs:kms:cn-beijing:{account}:{name}", f"acs:kms:cn-hangzhou:1111111111111111:{name}"):
-        assert _tea_error(lambda a=arn: tea.describe_key(m.DescribeKeyRequest(key_id=a))) == ("InvalidParameter", 400)
+        assert tea_error(lambda a=arn: tea.describe_key(m.DescribeKeyRequest(key_id=a))) == ("InvalidParameter", 400)
 
 
 def test_alias_works_as_key_id_of_other_actions(tea) -> None:  # type: ignore[no-untyped-def]
     """Actions answer with the resolved key id when given an alias (UpdateKeyDescription, ListKeyVersions)."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
     tea.update_key_description(m.UpdateKeyDescriptionRequest(key_id=name, description="via alias"))
@@ -166,7 +150,7 @@ def test_alias_works_as_key_id_of_other_actions(tea) -> None:  # type: ignore[no
 
 def test_list_aliases_paging(raw: RawSigner, tea) -> None:  # type: ignore[no-untyped-def]
     """PageSize 0 means 10; ListAliases allows up to 100 and ListAliasesByKeyId up to 101."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     made = sorted(_name("page") for _ in range(12))
     for name in made:
         tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
@@ -184,7 +168,7 @@ def test_list_aliases_paging(raw: RawSigner, tea) -> None:  # type: ignore[no-un
 
 def test_list_aliases_xml(raw: RawSigner, tea) -> None:  # type: ignore[no-untyped-def]
     """Format=XML renders <Aliases><Alias>...</Alias></Aliases>."""
-    key = _key(tea)
+    key = new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
     body = raw.v1("ListAliasesByKeyId", {"KeyId": key.key_id}, fmt="XML").body.decode()
@@ -194,7 +178,7 @@ def test_list_aliases_xml(raw: RawSigner, tea) -> None:  # type: ignore[no-untyp
 
 def test_list_keys_alias_filter(tea) -> None:  # type: ignore[no-untyped-def]
     """ListKeys Filters AliasName selects the keys those aliases name."""
-    a, _ = _key(tea), _key(tea)
+    a, _ = new_tea_key(tea), new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=a.key_id))
     filters = json.dumps([{"Key": "AliasName", "Values": [name]}])

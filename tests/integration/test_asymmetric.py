@@ -27,6 +27,7 @@ from pysmx.SM2 import Verify as smx_verify
 
 from openkms.crypto import sm2
 from tests.support import der
+from tests.support.calls import b64
 from tests.support.clients import OldClient, tea_client
 from tests.support.server import ServerProcess
 
@@ -50,10 +51,6 @@ ENCRYPT_CASES = [
     ("RSA_4096", "RSAES_OAEP_SHA_1", 470),
     ("EC_SM2", "SM2PKE", 6047),
 ]
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 class AsymKey:

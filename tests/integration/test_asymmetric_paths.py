@@ -16,25 +16,10 @@ from pysmx.SM2 import Decrypt as smx_decrypt
 from pysmx.SM2 import generate_keypair as smx_keypair
 
 from tests.support import der
-from tests.support.calls import SDK
-from tests.support.server import ServerProcess
+from tests.support.calls import SDK, b64
+from tests.support.keys import new_key_and_version
 
 SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
-
-
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def create(sdk: SDK, spec: str, usage: str | None = None) -> tuple[str, str]:
-    meta = sdk.call("CreateKey", KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
-    return meta["KeyId"], meta["PrimaryKeyVersion"]
 
 
 def public_der(sdk: SDK, key: tuple[str, str]) -> bytes:
@@ -49,8 +34,8 @@ def test_reencrypt_from_a_public_key_ciphertext(sdk: SDK, spec: str, algorithm: 
     """ReEncrypt with SourceKeyId/SourceKeyVersionId/SourceEncryptionAlgorithm decrypts an
     AsymmetricEncrypt ciphertext with that version and answers a blob of the destination key
     whose Decrypt gives the Base64 of the bytes, as AsymmetricDecrypt does."""
-    source = create(sdk, spec, "ENCRYPT/DECRYPT")
-    destination = create(sdk, "Aliyun_AES_256")
+    source = new_key_and_version(sdk, spec, "ENCRYPT/DECRYPT")
+    destination = new_key_and_version(sdk, "Aliyun_AES_256")
     secret = secrets.token_bytes(32)
     ciphertext = sdk.call("AsymmetricEncrypt", KeyId=source[0], KeyVersionId=source[1], Algorithm=algorithm,
                           Plaintext=b64(secret))["CiphertextBlob"]
@@ -66,8 +51,8 @@ def test_sm2_exported_data_key_travels_back_through_reencrypt(sdk: SDK) -> None:
     """GenerateAndExportDataKey wrapped for a KMS EC_SM2 key; AsymmetricDecrypt opens the
     ExportedDataKey to the data key; ReEncrypt turns it into a data-key blob of another key whose
     Decrypt and ExportDataKey behave like GenerateDataKey's."""
-    sm2_key = create(sdk, "EC_SM2", "ENCRYPT/DECRYPT")
-    cmk, other = create(sdk, "Aliyun_AES_256"), create(sdk, "Aliyun_SM4")
+    sm2_key = new_key_and_version(sdk, "EC_SM2", "ENCRYPT/DECRYPT")
+    cmk, other = new_key_and_version(sdk, "Aliyun_AES_256"), new_key_and_version(sdk, "Aliyun_SM4")
     wrap = {"PublicKeyBlob": b64(public_der(sdk, sm2_key)), "WrappingKeySpec": "EC_SM2", "WrappingAlgorithm": "SM2PKE"}
     made = sdk.call("GenerateAndExportDataKey", KeyId=cmk[0], NumberOfBytes=48, **wrap)
     data_key_b64 = sdk.call("Decrypt", CiphertextBlob=made["CiphertextBlob"])["Plaintext"]
@@ -89,7 +74,7 @@ def test_sm2_export_opens_outside_the_service(sdk: SDK) -> None:
     ciphertext of the raw data key that pysmx decrypts."""
     pair = smx_keypair()
     spki = SM2_SPKI_PREFIX + b"\x04" + pair.publicKey
-    cmk = create(sdk, "Aliyun_AES_256")
+    cmk = new_key_and_version(sdk, "Aliyun_AES_256")
     blob = sdk.call("GenerateDataKeyWithoutPlaintext", KeyId=cmk[0], KeySpec="AES_128")["CiphertextBlob"]
     exported = sdk.call("ExportDataKey", CiphertextBlob=blob, PublicKeyBlob=b64(spki), WrappingKeySpec="EC_SM2",
                         WrappingAlgorithm="SM2PKE")
@@ -101,8 +86,8 @@ def test_sm2_export_opens_outside_the_service(sdk: SDK) -> None:
 
 def test_reencrypt_from_rsa_ciphertext_made_outside(sdk: SDK) -> None:
     """A ciphertext made with `cryptography` and GetPublicKey's RSA key re-encrypts through the service."""
-    source = create(sdk, "RSA_3072", "ENCRYPT/DECRYPT")
-    destination = create(sdk, "Aliyun_AES_128")
+    source = new_key_and_version(sdk, "RSA_3072", "ENCRYPT/DECRYPT")
+    destination = new_key_and_version(sdk, "Aliyun_AES_128")
     public = serialization.load_der_public_key(public_der(sdk, source))
     assert isinstance(public, rsa.RSAPublicKey)
     ciphertext = public.encrypt(b"outside", padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
@@ -114,8 +99,8 @@ def test_reencrypt_from_rsa_ciphertext_made_outside(sdk: SDK) -> None:
 def test_reencrypt_keeps_the_result_decryptable(sdk: SDK) -> None:
     """An SM2 plaintext of 4608 bytes re-encrypts (its Base64 is Encrypt's 6144-byte limit) and
     decrypts; one byte more would make a blob Decrypt refuses, so ReEncrypt refuses it (400)."""
-    source = create(sdk, "EC_SM2", "ENCRYPT/DECRYPT")
-    destination = create(sdk, "Aliyun_AES_256")
+    source = new_key_and_version(sdk, "EC_SM2", "ENCRYPT/DECRYPT")
+    destination = new_key_and_version(sdk, "Aliyun_AES_256")
     for size, ok in ((4608, True), (4609, False)):
         plaintext = secrets.token_bytes(size)
         ciphertext = sdk.call("AsymmetricEncrypt", KeyId=source[0], KeyVersionId=source[1], Algorithm="SM2PKE",
@@ -134,9 +119,9 @@ def test_reencrypt_asymmetric_refusals(sdk: SDK) -> None:
     """An asymmetric source needs all three Source parameters (MissingParameter), a key of the
     right usage (Rejected.UnsupportedOperation), a fitting algorithm and a ciphertext that
     decrypts (InvalidParameter); a signing destination is Rejected.UnsupportedOperation."""
-    source = create(sdk, "RSA_2048", "ENCRYPT/DECRYPT")
-    signer = create(sdk, "EC_SM2", "SIGN/VERIFY")
-    destination = create(sdk, "Aliyun_AES_256")
+    source = new_key_and_version(sdk, "RSA_2048", "ENCRYPT/DECRYPT")
+    signer = new_key_and_version(sdk, "EC_SM2", "SIGN/VERIFY")
+    destination = new_key_and_version(sdk, "Aliyun_AES_256")
     ciphertext = sdk.call("AsymmetricEncrypt", KeyId=source[0], KeyVersionId=source[1],
                           Algorithm="RSAES_OAEP_SHA_256", Plaintext=b64(b"x"))["CiphertextBlob"]
     base = {"CiphertextBlob": ciphertext, "SourceKeyId": source[0], "SourceKeyVersionId": source[1],
@@ -161,9 +146,9 @@ def test_reencrypt_asymmetric_refusals(sdk: SDK) -> None:
 def keys(sdk: SDK) -> dict[str, tuple[str, str]]:
     """A signing, an encryption and an HMAC key."""
     return {
-        "sign": create(sdk, "EC_P256K"),
-        "encrypt": create(sdk, "RSA_2048", "ENCRYPT/DECRYPT"),
-        "hmac": create(sdk, "HMAC_SHA_384"),
+        "sign": new_key_and_version(sdk, "EC_P256K"),
+        "encrypt": new_key_and_version(sdk, "RSA_2048", "ENCRYPT/DECRYPT"),
+        "hmac": new_key_and_version(sdk, "HMAC_SHA_384"),
     }
 
 
@@ -186,7 +171,7 @@ def test_dry_run_checks_everything_and_does_nothing(sdk: SDK, keys: dict[str, tu
         ("GetPublicKey", {"KeyId": sign[0], "KeyVersionId": sign[1]}, {"KeyId": mac[0], "KeyVersionId": mac[1]},
          "Rejected.UnsupportedOperation"),
         ("ReEncrypt", {"CiphertextBlob": ciphertext, "SourceKeyId": enc[0], "SourceKeyVersionId": enc[1],
-                       "SourceEncryptionAlgorithm": "RSAES_OAEP_SHA_1", "DestinationKeyId": create(sdk, "Aliyun_SM4")[0]},
+                       "SourceEncryptionAlgorithm": "RSAES_OAEP_SHA_1", "DestinationKeyId": new_key_and_version(sdk, "Aliyun_SM4")[0]},
          {"DestinationKeyId": enc[0]}, "Rejected.UnsupportedOperation"),
     ]
     for action, params, bad, code in calls:

@@ -15,33 +15,25 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.AsymmetricEncryptRequest import AsymmetricEncryptRequest
 from aliyunsdkkms.request.v20160120.AsymmetricSignRequest import AsymmetricSignRequest
 
-from tests.support.clients import OldClient, tea_client
+from tests.support.calls import SDK
+from tests.support.clients import OldClient
+from tests.support.keys import new_key_and_version, new_tea_key
+from tests.support.sdk_errors import old_error, tea_error
 from tests.support.server import ServerProcess
 
 DIGEST = base64.b64encode(hashlib.sha256(b"m").digest()).decode()
 
 
-def create(client: Any, spec: str, usage: str | None = None) -> tuple[str, str]:
-    meta = client.create_key(m.CreateKeyRequest(key_spec=spec, key_usage=usage)).body.key_metadata
-    return meta.key_id, meta.primary_key_version
-
-
-def error_of(call: Callable[[], Any]) -> tuple[str, int]:
-    with pytest.raises(ClientException) as info:
-        call()
-    return info.value.code, info.value.status_code
-
-
 @pytest.fixture(scope="module")
 def keys(server: ServerProcess) -> dict[str, tuple[str, str]]:
     """A small key of each usage: P-256 signing, SM2 encryption, AES, HMAC-SHA-256."""
-    client = tea_client(server.endpoint)
+    client = SDK("tea", server.endpoint)
     return {
-        "sign": create(client, "EC_P256"),
-        "sm2sign": create(client, "EC_SM2", "SIGN/VERIFY"),
-        "encrypt": create(client, "EC_SM2", "ENCRYPT/DECRYPT"),
-        "aes": create(client, "Aliyun_AES_256"),
-        "hmac": create(client, "HMAC_SHA_256"),
+        "sign": new_key_and_version(client, "EC_P256"),
+        "sm2sign": new_key_and_version(client, "EC_SM2", "SIGN/VERIFY"),
+        "encrypt": new_key_and_version(client, "EC_SM2", "ENCRYPT/DECRYPT"),
+        "aes": new_key_and_version(client, "Aliyun_AES_256"),
+        "hmac": new_key_and_version(client, "HMAC_SHA_256"),
     }
 
 
@@ -69,26 +61,24 @@ def test_usage_mismatch_is_rejected_unsupported_operation(tea, keys) -> None:  #
     """Sign with an encryption key, Encrypt with a signing key, asymmetric operations on a
     symmetric key and MACs with a non-HMAC key: 400 Rejected.UnsupportedOperation."""
     expected = ("Rejected.UnsupportedOperation", 400)
-    assert expected == error_of(lambda: sign(tea, keys["encrypt"], "SM2DSA"))
-    assert expected == error_of(lambda: encrypt(tea, keys["sm2sign"]))
-    assert expected == error_of(lambda: decrypt(tea, keys["sm2sign"], "aGk="))
-    assert expected == error_of(lambda: verify(tea, keys["encrypt"], "aGk=", "SM2DSA"))
-    assert expected == error_of(lambda: sign(tea, keys["aes"]))
-    assert expected == error_of(lambda: encrypt(tea, keys["aes"], "RSAES_OAEP_SHA_256"))
-    assert expected == error_of(lambda: sign(tea, keys["hmac"]))
-    assert expected == error_of(lambda: mac(tea, keys["sign"]))
-    assert expected == error_of(lambda: mac(tea, keys["aes"]))
-    assert expected == error_of(
+    assert expected == tea_error(lambda: sign(tea, keys["encrypt"], "SM2DSA"))
+    assert expected == tea_error(lambda: encrypt(tea, keys["sm2sign"]))
+    assert expected == tea_error(lambda: decrypt(tea, keys["sm2sign"], "aGk="))
+    assert expected == tea_error(lambda: verify(tea, keys["encrypt"], "aGk=", "SM2DSA"))
+    assert expected == tea_error(lambda: sign(tea, keys["aes"]))
+    assert expected == tea_error(lambda: encrypt(tea, keys["aes"], "RSAES_OAEP_SHA_256"))
+    assert expected == tea_error(lambda: sign(tea, keys["hmac"]))
+    assert expected == tea_error(lambda: mac(tea, keys["sign"]))
+    assert expected == tea_error(lambda: mac(tea, keys["aes"]))
+    assert expected == tea_error(
         lambda: tea.get_public_key(m.GetPublicKeyRequest(key_id=keys["aes"][0], key_version_id=keys["aes"][1]))
     )
 
 
 def test_old_sdk_sees_the_same_codes(old: OldClient, keys) -> None:  # type: ignore[no-untyped-def]
     """The old SDK gets Rejected.UnsupportedOperation and InvalidParameter with HTTP 400."""
-    with pytest.raises(ServerException) as info:
-        old.call(AsymmetricEncryptRequest(), KeyId=keys["sign"][0], KeyVersionId=keys["sign"][1],
-                 Algorithm="RSAES_OAEP_SHA_256", Plaintext="aGk=")
-    assert (info.value.get_error_code(), info.value.get_http_status()) == ("Rejected.UnsupportedOperation", 400)
+    assert old_error(old, AsymmetricEncryptRequest(), KeyId=keys["sign"][0], KeyVersionId=keys["sign"][1],
+                     Algorithm="RSAES_OAEP_SHA_256", Plaintext="aGk=") == ("Rejected.UnsupportedOperation", 400)
     with pytest.raises(ServerException) as info:
         old.call(AsymmetricSignRequest(), KeyId=keys["sign"][0], KeyVersionId=keys["sign"][1],
                  Algorithm="ECDSA_SHA_256", Digest=base64.b64encode(b"short").decode())
@@ -106,7 +96,7 @@ def test_algorithm_must_fit_the_key(tea, keys) -> None:  # type: ignore[no-untyp
         lambda: mac(tea, keys["hmac"], "HMAC_SM3"),
         lambda: mac(tea, keys["hmac"], "HMAC_MD5"),
     ):
-        code, status = error_of(call)
+        code, status = tea_error(call)
         assert (code, status) == ("InvalidParameter", 400)
 
 
@@ -114,10 +104,10 @@ def test_digest_and_base64_are_checked(tea, keys) -> None:  # type: ignore[no-un
     """A digest of the wrong length or text that is not Base64 is 400 InvalidParameter; a
     missing KeyVersionId is MissingParameter."""
     for digest in (base64.b64encode(bytes(31)).decode(), base64.b64encode(bytes(48)).decode(), "not base64!", "AAA"):
-        assert error_of(lambda d=digest: sign(tea, keys["sign"], digest=d)) == ("InvalidParameter", 400)
-    assert error_of(lambda: encrypt(tea, keys["encrypt"], plaintext="%%%")) == ("InvalidParameter", 400)
-    assert error_of(lambda: verify(tea, keys["sign"], "!!")) == ("InvalidParameter", 400)
-    assert error_of(
+        assert tea_error(lambda d=digest: sign(tea, keys["sign"], digest=d)) == ("InvalidParameter", 400)
+    assert tea_error(lambda: encrypt(tea, keys["encrypt"], plaintext="%%%")) == ("InvalidParameter", 400)
+    assert tea_error(lambda: verify(tea, keys["sign"], "!!")) == ("InvalidParameter", 400)
+    assert tea_error(
         lambda: tea.asymmetric_sign(m.AsymmetricSignRequest(key_id=keys["sign"][0], algorithm="ECDSA_SHA_256", digest=DIGEST))
     ) == ("MissingParameter", 400)
 
@@ -144,17 +134,17 @@ def test_version_must_belong_to_the_key(tea, keys) -> None:  # type: ignore[no-u
     expected = ("Forbidden.KeyVersionNotFound", 404)
     unknown = (keys["sign"][0], "00000000-0000-4000-8000-000000000000")
     foreign = (keys["sign"][0], keys["sm2sign"][1])
-    assert expected == error_of(lambda: sign(tea, unknown))
-    assert expected == error_of(lambda: sign(tea, foreign))
-    assert expected == error_of(lambda: tea.get_public_key(m.GetPublicKeyRequest(key_id=foreign[0], key_version_id=foreign[1])))
+    assert expected == tea_error(lambda: sign(tea, unknown))
+    assert expected == tea_error(lambda: sign(tea, foreign))
+    assert expected == tea_error(lambda: tea.get_public_key(m.GetPublicKeyRequest(key_id=foreign[0], key_version_id=foreign[1])))
 
 
 def test_unknown_key_is_not_found(tea) -> None:  # type: ignore[no-untyped-def]
     """An unknown key id or alias is 404 before anything else is checked."""
-    assert error_of(
+    assert tea_error(
         lambda: sign(tea, ("00000000-0000-4000-8000-000000000000", "v"))
     ) == ("Forbidden.KeyNotFound", 404)
-    assert error_of(lambda: mac(tea, ("alias/none", ""))) == ("Forbidden.AliasNotFound", 404)
+    assert tea_error(lambda: mac(tea, ("alias/none", ""))) == ("Forbidden.AliasNotFound", 404)
 
 
 def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +152,7 @@ def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def
     blob = encrypt(tea, keys["encrypt"]).body.ciphertext_blob
     req = m.AsymmetricDecryptRequest(key_id=keys["encrypt"][0], key_version_id=keys["encrypt"][1],
                                      algorithm="SM2PKE", ciphertext_blob=blob, recipient="attestation")
-    assert error_of(lambda: tea.asymmetric_decrypt(req)) == ("UnsupportedOperation", 400)
+    assert tea_error(lambda: tea.asymmetric_decrypt(req)) == ("UnsupportedOperation", 400)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +168,7 @@ def test_recipient_is_refused(tea, keys) -> None:  # type: ignore[no-untyped-def
 )
 def test_create_key_refuses_spec_usage_pairs(tea, spec: str, usage: str) -> None:  # type: ignore[no-untyped-def]
     """A KeySpec/KeyUsage pair the API does not allow is 400 InvalidParameter at CreateKey."""
-    assert error_of(lambda: create(tea, spec, usage)) == ("InvalidParameter", 400)
+    assert tea_error(lambda: new_tea_key(tea, key_spec=spec, key_usage=usage)) == ("InvalidParameter", 400)
 
 
 def test_hmac_and_sm2_keys_do_not_rotate_or_import(tea) -> None:  # type: ignore[no-untyped-def]
@@ -186,8 +176,8 @@ def test_hmac_and_sm2_keys_do_not_rotate_or_import(tea) -> None:  # type: ignore
     for spec in ("HMAC_SHA_256", "EC_SM2"):
         rotating = m.CreateKeyRequest(key_spec=spec, enable_automatic_rotation=True, rotation_interval="30d")
         external = m.CreateKeyRequest(key_spec=spec, origin="EXTERNAL")
-        assert error_of(lambda r=rotating: tea.create_key(r)) == ("Rejected.UnsupportedOperation", 400)
-        assert error_of(lambda r=external: tea.create_key(r)) == ("InvalidParameter", 400)
+        assert tea_error(lambda r=rotating: tea.create_key(r)) == ("Rejected.UnsupportedOperation", 400)
+        assert tea_error(lambda r=external: tea.create_key(r)) == ("InvalidParameter", 400)
 
 
 @pytest.fixture
@@ -213,21 +203,21 @@ def set_state(tea) -> Callable[[str, str], None]:  # type: ignore[no-untyped-def
 def test_state_rules_apply(tea, server: ServerProcess, set_state, state: str, code: str) -> None:  # type: ignore[no-untyped-def]
     """A Disabled or PendingDeletion key refuses Sign, Verify, Encrypt, Decrypt, GetPublicKey and
     MACs with 409 Rejected.<State>; enabled again, it works."""
-    client = tea_client(server.endpoint)
-    signer, encrypter, hmac_key = create(client, "EC_P256"), create(client, "RSA_2048"), create(client, "HMAC_SM3")
+    client = SDK("tea", server.endpoint)
+    signer, encrypter, hmac_key = (new_key_and_version(client, spec) for spec in ("EC_P256", "RSA_2048", "HMAC_SM3"))
     signature = sign(tea, signer).body.value
     blob = encrypt(tea, encrypter, "RSAES_OAEP_SHA_256").body.ciphertext_blob
     tag = mac(tea, hmac_key, "HMAC_SM3").body.mac
     for key_id in (signer[0], encrypter[0], hmac_key[0]):
         set_state(key_id, state)
     expected = (code, 409)
-    assert expected == error_of(lambda: sign(tea, signer))
-    assert expected == error_of(lambda: verify(tea, signer, signature))
-    assert expected == error_of(lambda: encrypt(tea, encrypter, "RSAES_OAEP_SHA_256"))
-    assert expected == error_of(lambda: decrypt(tea, encrypter, blob, "RSAES_OAEP_SHA_256"))
-    assert expected == error_of(lambda: tea.get_public_key(m.GetPublicKeyRequest(key_id=signer[0], key_version_id=signer[1])))
-    assert expected == error_of(lambda: mac(tea, hmac_key, "HMAC_SM3"))
-    assert expected == error_of(lambda: tea.verify_mac(m.VerifyMacRequest(
+    assert expected == tea_error(lambda: sign(tea, signer))
+    assert expected == tea_error(lambda: verify(tea, signer, signature))
+    assert expected == tea_error(lambda: encrypt(tea, encrypter, "RSAES_OAEP_SHA_256"))
+    assert expected == tea_error(lambda: decrypt(tea, encrypter, blob, "RSAES_OAEP_SHA_256"))
+    assert expected == tea_error(lambda: tea.get_public_key(m.GetPublicKeyRequest(key_id=signer[0], key_version_id=signer[1])))
+    assert expected == tea_error(lambda: mac(tea, hmac_key, "HMAC_SM3"))
+    assert expected == tea_error(lambda: tea.verify_mac(m.VerifyMacRequest(
         key_id=hmac_key[0], algorithm="HMAC_SM3", message="aGk=", mac=tag)))
     for key_id in (signer[0], encrypter[0], hmac_key[0]):
         set_state(key_id, "Enabled")

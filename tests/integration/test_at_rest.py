@@ -15,21 +15,15 @@ import binascii
 from collections import Counter
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from openkms.api import REGISTRY
 from tests.support.calls import SDK
-from tests.support.server import ACCESS_KEY_SECRET, ServerProcess
+from tests.support.export import wrap_params
+from tests.support.keys import new_key
+from tests.support.server import ACCESS_KEY_SECRET, ServerProcess, running
 
 SYMMETRIC = ["Aliyun_AES_256", "Aliyun_AES_192", "Aliyun_AES_128", "Aliyun_SM4"]
 ASYMMETRIC = ["RSA_2048", "EC_P256"]
 SECRETS = "PutSecretValue" in REGISTRY
-WRAPPING = base64.b64encode(
-    rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-).decode()
 
 
 def _exercise(endpoint: str) -> list[bytes]:
@@ -39,7 +33,7 @@ def _exercise(endpoint: str) -> list[bytes]:
     for name in ("tea", "old"):
         sdk = SDK(name, endpoint)
         for spec in SYMMETRIC:
-            key_id = sdk.call("CreateKey", KeySpec=spec)["KeyMetadata"]["KeyId"]
+            key_id = new_key(sdk, spec)
             sdk.call("CreateKeyVersion", KeyId=key_id)
             text = f"plaintext under {spec} via {name}, long enough"
             blob = sdk.call("Encrypt", KeyId=key_id, Plaintext=text, EncryptionContext={"k": "v"})["CiphertextBlob"]
@@ -49,7 +43,7 @@ def _exercise(endpoint: str) -> list[bytes]:
                 seen.append(base64.b64decode(sdk.call("GenerateDataKey", KeyId=key_id, NumberOfBytes=length)["Plaintext"]))
             hidden = sdk.call("GenerateDataKeyWithoutPlaintext", KeyId=key_id)["CiphertextBlob"]
             seen.append(base64.b64decode(sdk.call("Decrypt", CiphertextBlob=hidden)["Plaintext"]))
-            wrap = {"PublicKeyBlob": WRAPPING, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "RSAES_OAEP_SHA_256"}
+            wrap = wrap_params()
             exported = sdk.call("GenerateAndExportDataKey", KeyId=key_id, **wrap)
             sdk.call("ExportDataKey", CiphertextBlob=exported["CiphertextBlob"], **wrap)
         for spec in ASYMMETRIC:
@@ -102,8 +96,7 @@ def test_no_generated_secret_is_at_rest(tmp_path: Path) -> None:
     record = tmp_path / "recorded.txt"
     srv = ServerProcess(tmp_path / "data", module="tests.support.recording_server",
                         env={"OPENKMS_TEST_RECORD": str(record)})
-    srv.start()
-    try:
+    with running(srv):
         client_side = _exercise(srv.endpoint)
         records = _read_records(record)
         kinds = Counter(kind for kind, _ in records)
@@ -127,6 +120,4 @@ def test_no_generated_secret_is_at_rest(tmp_path: Path) -> None:
         # Positive control: the same scan finds the root key in its own file.
         assert root_key in (srv.data_dir / "root.key").read_bytes()
         assert any(needle in (srv.data_dir / "root.key").read_bytes() for needle, kind in needles.items() if kind == "root")
-    finally:
-        srv.stop()
     print(f"recorded {dict(kinds)}, {len(client_side)} client-side values, {len(needles)} needles scanned")

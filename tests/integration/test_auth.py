@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from urllib.parse import quote, urlencode
 
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.ListKeysRequest import ListKeysRequest
 
 from tests.support.clients import OldClient, RawSigner
+from tests.support.server import CLI
 
 
 def test_unsigned_request_is_refused(raw: RawSigner) -> None:
@@ -22,7 +21,7 @@ def test_unsigned_request_is_refused(raw: RawSigner) -> None:
 
 def test_replayed_v1_request_is_refused(raw: RawSigner) -> None:
     """The same signed V1 request twice: the second is SignatureNonceUsed."""
-    query = urlencode(raw.v1_params("ListKeys", {}), quote_via=quote)
+    query = raw.v1_query("ListKeys")
     assert raw.send("POST", query).status == 200
     again = raw.send("POST", query)
     assert (again.status, again.json()["Code"]) == (400, "SignatureNonceUsed")
@@ -38,7 +37,7 @@ def test_replayed_v3_nonce_is_refused(raw: RawSigner) -> None:
 def test_replay_after_restart_is_refused(fresh_server) -> None:  # type: ignore[no-untyped-def]
     """Nonces survive a restart: a request replayed after it is still refused."""
     raw = RawSigner(fresh_server.endpoint)
-    query = urlencode(raw.v1_params("ListKeys", {}), quote_via=quote)
+    query = raw.v1_query("ListKeys")
     assert raw.send("POST", query).status == 200
     fresh_server.restart()
     raw.endpoint = fresh_server.endpoint
@@ -103,11 +102,9 @@ def test_unknown_access_key(server) -> None:  # type: ignore[no-untyped-def]
 
 def test_disabled_access_key_is_refused(fresh_server) -> None:  # type: ignore[no-untyped-def]
     """A pair disabled with `openkms access-key disable` answers 403 Forbidden.AccessKey."""
-    cli = [sys.executable, "-m", "openkms.cli", "access-key"]
+    cli = [*CLI, "access-key"]
     args = fresh_server.store_args
-    out = subprocess.run([*cli, "create", *args], check=True, capture_output=True, text=True).stdout
-    akid = out.split("AccessKeyId:")[1].split()[0]
-    secret = out.split("AccessKeySecret:")[1].split()[0]
+    akid, secret = fresh_server.new_access_key()
     raw = RawSigner(fresh_server.endpoint, ak=akid, secret=secret)
     assert raw.v3("ListKeys").status == 200
     listing = subprocess.run([*cli, "list", *args], check=True, capture_output=True, text=True).stdout

@@ -8,9 +8,10 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Param, Repeated
+from openkms.api.spec import Param
 from openkms.domain.aliases import NAME_PATTERN
 from tests.support.clients import RawSigner
+from tests.support.slots import slots
 
 NESTED_JSON = "[" * 50_000 + "]" * 50_000
 HUGE = "x" * (1 << 20)
@@ -28,20 +29,11 @@ def _filler(p: Param) -> str:
     return "00000000-0000-4000-8000-000000000000" if p.name.endswith("Id") else "x"
 
 
-def _slots(p: Param) -> list[tuple[str, Param]]:
-    """Where a parameter travels: its name, or for a repeat list its first item's names."""
-    if not isinstance(p, Repeated):
-        return [(p.name, p)]
-    if p.fields:
-        return [(f"{p.name}.1.{f.name}", f) for f in p.fields]
-    return [(f"{p.name}.1", p)]
-
-
 def _cases() -> list[tuple[str, str, str]]:
     out = []
     for name in sorted(REGISTRY):
         for param in REGISTRY[name].params:
-            for slot, p in _slots(param):
+            for slot, p in slots(param):
                 for label in ("absent", "empty", "nul", "utf8", "type", "nested", "huge"):
                     if label == "absent" and not p.required:
                         continue
@@ -68,7 +60,7 @@ def _send(raw: RawSigner, action: str, params: dict[str, str], label: str, targe
 def test_bad_value_is_a_client_error(raw: RawSigner, action: str, param: str, label: str) -> None:
     """Missing, empty, NUL, invalid UTF-8, wrong type, deep JSON and 1 MB values never yield a 5xx."""
     spec = REGISTRY[action]
-    params = {slot: _filler(p) for q in spec.params if q.required for slot, p in _slots(q)}
+    params = {slot: _filler(p) for q in spec.params if q.required for slot, p in slots(q)}
     value = {
         "absent": None, "empty": "", "nul": "a\x00b", "utf8": "", "type": "not-a-number-{",
         "nested": NESTED_JSON, "huge": HUGE,

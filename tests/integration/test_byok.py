@@ -16,22 +16,18 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from openkms.crypto import sm2
 from openkms.domain.clock import parse_iso
 from tests.support.byok import wrap
-from tests.support.calls import SDK, ApiError
+from tests.support.calls import SDK, ApiError, api_error
 from tests.support.inprocess import run_jobs_offline
+from tests.support.keys import new_key
 from tests.support.server import ServerProcess
 
 OAEP = "RSAES_OAEP_SHA_256"
 FAR_FUTURE = 4_102_444_800  # 2100-01-01T00:00:00Z
 
 
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
-
-
 def _external(sdk: SDK, spec: str = "Aliyun_AES_256") -> str:
-    return str(sdk.call("CreateKey", Origin="EXTERNAL", KeySpec=spec)["KeyMetadata"]["KeyId"])
+    """A new EXTERNAL key of ``spec``, PendingImport; its id."""
+    return new_key(sdk, spec, Origin="EXTERNAL")
 
 
 def _params(sdk: SDK, key_id: str, algorithm: str = OAEP) -> dict[str, Any]:
@@ -55,7 +51,18 @@ def _meta(sdk: SDK, key_id: str) -> dict[str, Any]:
 
 
 def _code(error: ApiError) -> tuple[str, int]:
+    """An error's (code, HTTP status)."""
     return error.code, error.status
+
+
+def _byok_refusals(sdk: SDK, key_id: str) -> list[tuple[str, int]]:
+    """The three BYOK actions on ``key_id``, each of which must be refused: their (code, status)."""
+    errors = [
+        sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=OAEP),
+        sdk.error("ImportKeyMaterial", KeyId=key_id, EncryptedKeyMaterial="AAAA", ImportToken="t", KeyMaterialExpireUnix=0),
+        sdk.error("DeleteKeyMaterial", KeyId=key_id),
+    ]
+    return [_code(e) for e in errors]
 
 
 def test_import_delete_reimport_round_trip(sdk: SDK) -> None:
@@ -80,18 +87,10 @@ def test_import_delete_reimport_round_trip(sdk: SDK) -> None:
     assert _meta(sdk, key_id)["KeyState"] == "Enabled"
     assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "bring your own key"
 
-    assert _code(_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
+    assert _code(api_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
     sdk.call("DeleteKeyMaterial", KeyId=key_id)
-    assert _code(_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
+    assert _code(api_error(lambda: _import(sdk, key_id, os.urandom(32)))) == ("InvalidKeyMaterial", 400)
     assert _meta(sdk, key_id)["KeyState"] == "PendingImport"
-
-
-def _error(call: Any) -> ApiError:
-    try:
-        answer = call()
-    except ApiError as exc:
-        return exc
-    raise AssertionError(f"succeeded: {answer}")
 
 
 def test_parameters_for_import(sdk: SDK) -> None:
@@ -127,7 +126,7 @@ def test_material_length_per_spec(sdk: SDK, spec: str, size: int) -> None:
     """Each spec takes material of exactly its length; other lengths are InvalidKeyMaterial."""
     key_id = _external(sdk, spec)
     for wrong in (size // 2, size + 8):
-        assert _code(_error(lambda w=wrong: _import(sdk, key_id, os.urandom(w)))) == ("InvalidKeyMaterial", 400)
+        assert _code(api_error(lambda w=wrong: _import(sdk, key_id, os.urandom(w)))) == ("InvalidKeyMaterial", 400)
     _import(sdk, key_id, os.urandom(size))
     blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="sized")["CiphertextBlob"]
     assert sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "sized"
@@ -154,7 +153,7 @@ def test_material_expire_time_is_shown(sdk: SDK) -> None:
     assert _meta(sdk, key_id)["MaterialExpireTime"] == "2100-01-01T00:00:00Z"
     _import(sdk, key_id, material, expire=0)
     assert _meta(sdk, key_id)["MaterialExpireTime"] == ""
-    assert _code(_error(lambda: _import(sdk, key_id, material, expire=1_000_000_000))) == ("InvalidParameter", 400)
+    assert _code(api_error(lambda: _import(sdk, key_id, material, expire=1_000_000_000))) == ("InvalidParameter", 400)
 
 
 def test_states_around_import_and_delete(sdk: SDK) -> None:
@@ -169,7 +168,7 @@ def test_states_around_import_and_delete(sdk: SDK) -> None:
 
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     before = _meta(sdk, key_id)
-    assert _code(_error(lambda: _import(sdk, key_id, material))) == ("Rejected.StateModifiedFailed", 409)
+    assert _code(api_error(lambda: _import(sdk, key_id, material))) == ("Rejected.StateModifiedFailed", 409)
     sdk.call("DeleteKeyMaterial", KeyId=key_id)
     after = _meta(sdk, key_id)
     assert ("PendingDeletion", before["DeleteDate"], "") == (
@@ -181,13 +180,7 @@ def test_states_around_import_and_delete(sdk: SDK) -> None:
 
 def test_non_external_keys_are_unsupported_origin(sdk: SDK) -> None:
     """All three BYOK actions on an Aliyun_KMS key answer 400 Unsupported.Origin."""
-    key_id = str(sdk.call("CreateKey")["KeyMetadata"]["KeyId"])
-    errors = [
-        sdk.error("GetParametersForImport", KeyId=key_id, WrappingKeySpec="RSA_2048", WrappingAlgorithm=OAEP),
-        sdk.error("ImportKeyMaterial", KeyId=key_id, EncryptedKeyMaterial="AAAA", ImportToken="t", KeyMaterialExpireUnix=0),
-        sdk.error("DeleteKeyMaterial", KeyId=key_id),
-    ]
-    assert [_code(e) for e in errors] == [("Unsupported.Origin", 400)] * 3
+    assert _byok_refusals(sdk, new_key(sdk)) == [("Unsupported.Origin", 400)] * 3
 
 
 def test_wrapping_choices(sdk: SDK) -> None:
@@ -204,13 +197,7 @@ def test_wrapping_choices(sdk: SDK) -> None:
 
 def test_unknown_key_is_not_found(sdk: SDK) -> None:
     """A key that does not exist is 404 Forbidden.KeyNotFound for every BYOK action."""
-    missing = "00000000-0000-4000-8000-000000000000"
-    errors = [
-        sdk.error("GetParametersForImport", KeyId=missing, WrappingKeySpec="RSA_2048", WrappingAlgorithm=OAEP),
-        sdk.error("ImportKeyMaterial", KeyId=missing, EncryptedKeyMaterial="AAAA", ImportToken="t", KeyMaterialExpireUnix=0),
-        sdk.error("DeleteKeyMaterial", KeyId=missing),
-    ]
-    assert [_code(e) for e in errors] == [("Forbidden.KeyNotFound", 404)] * 3
+    assert _byok_refusals(sdk, "00000000-0000-4000-8000-000000000000") == [("Forbidden.KeyNotFound", 404)] * 3
 
 
 def test_material_expiry_through_the_wire(fresh_server: ServerProcess) -> None:

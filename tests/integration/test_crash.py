@@ -31,7 +31,7 @@ import pytest
 
 from openkms.api import REGISTRY
 from tests.support.clients import RawSigner
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, running
 
 SECRETS = "PutSecretValue" in REGISTRY
 MAX_ROTATIONS_PER_KEY = 40  # under the 50-version limit, with room for unacknowledged attempts
@@ -208,13 +208,9 @@ def _integrity(db: Path) -> str:
 
 def _check(make: Callable[[Path], ServerProcess], tmp_path: Path, cycles: int) -> tuple[Ledger, list[str]]:
     started = time.monotonic()
-    srv = make(tmp_path / "data")
-    srv.start()
-    try:
+    with running(make(tmp_path / "data")) as srv:
         ledger = _run_cycles(srv, cycles)
         missing = _verify(srv.endpoint, ledger)
-    finally:
-        srv.stop()
     assert _integrity(tmp_path / "data" / "openkms.db") == "ok"
     print(
         f"{cycles} kills, {ledger.total()} acknowledged writes {dict(ledger.acked)}, "

@@ -6,39 +6,27 @@ import base64
 import json
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.support.calls import SDK
 from tests.support.clients import RawSigner
+from tests.support.export import PRIVATE, wrap_params
+from tests.support.keys import new_key
 from tests.support.server import ServerProcess
 
 SYMMETRIC = ["Aliyun_AES_256", "Aliyun_AES_192", "Aliyun_AES_128", "Aliyun_SM4"]
-PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC_BLOB = base64.b64encode(
-    PRIVATE.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-).decode()
 BAD_BLOB_MESSAGE = 'The specified parameter "CiphertextBlob" is not valid.'
-
-
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
 
 
 def _other(sdk: SDK) -> SDK:
     return SDK("old" if sdk.name == "tea" else "tea", sdk.endpoint)
 
 
-def _key(sdk: SDK, spec: str = "Aliyun_AES_256", **extra: str) -> str:
-    return str(sdk.call("CreateKey", KeySpec=spec, **extra)["KeyMetadata"]["KeyId"])
-
-
 @pytest.mark.parametrize("spec", SYMMETRIC)
 def test_cross_sdk_round_trip(sdk: SDK, spec: str) -> None:
     """Encrypt with one SDK, decrypt with the other, the context sent in the other key order."""
-    key_id = _key(sdk, spec)
+    key_id = new_key(sdk, spec)
     version = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["PrimaryKeyVersion"]
     sealed = sdk.call("Encrypt", KeyId=key_id, Plaintext="hello, world", EncryptionContext={"a": "1", "b": "2"})
     assert (key_id, version) == (sealed["KeyId"], sealed["KeyVersionId"])
@@ -50,14 +38,14 @@ def test_cross_sdk_round_trip(sdk: SDK, spec: str) -> None:
 @pytest.mark.parametrize("text", ["not base64 at all!", "SGVsbG8=", "€ 中文 🔑", " leading and trailing ", "a+b/c=d&e"])
 def test_plaintext_is_an_opaque_string(sdk: SDK, text: str) -> None:
     """Decrypt answers exactly the string Encrypt was given, Base64 or not."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     blob = sdk.call("Encrypt", KeyId=key_id, Plaintext=text)["CiphertextBlob"]
     assert text == _other(sdk).call("Decrypt", CiphertextBlob=blob)["Plaintext"]
 
 
 def test_six_kilobyte_boundary(sdk: SDK) -> None:
     """6144 bytes of plaintext are accepted and 6145 refused, counting UTF-8 bytes."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     for text in ("x" * 6144, "€" * 2048):
         blob = sdk.call("Encrypt", KeyId=key_id, Plaintext=text)["CiphertextBlob"]
         assert text == sdk.call("Decrypt", CiphertextBlob=blob)["Plaintext"]
@@ -72,7 +60,7 @@ def test_six_kilobyte_boundary(sdk: SDK) -> None:
 )
 def test_wrong_context_is_the_same_bad_blob(sdk: SDK, context: dict[str, str] | None) -> None:
     """A missing, extra, changed or differently-cased context pair: 400 naming CiphertextBlob."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="p", EncryptionContext={"a": "1", "b": "2"})["CiphertextBlob"]
     error = sdk.error("Decrypt", CiphertextBlob=blob, EncryptionContext=context)
     assert (error.code, error.status, error.message) == ("InvalidParameter", 400, BAD_BLOB_MESSAGE)
@@ -80,7 +68,7 @@ def test_wrong_context_is_the_same_bad_blob(sdk: SDK, context: dict[str, str] | 
 
 def test_tampered_blobs_are_refused_alike(sdk: SDK) -> None:
     """Flipped bits in every part, truncation, garbage: one 400 answer, never a hint or a 500."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     raw = base64.b64decode(sdk.call("Encrypt", KeyId=key_id, Plaintext="attack at dawn")["CiphertextBlob"])
     variants = []
     for offset in (0, 8, 35, 36, 47, 48, 55, len(raw) - 16, len(raw) - 1):  # id, IV, body, tag
@@ -100,7 +88,7 @@ def test_tampered_blobs_are_refused_alike(sdk: SDK) -> None:
 )
 def test_bad_context_is_invalid_parameter(raw: RawSigner, server: ServerProcess, context: str) -> None:
     """Duplicate keys, non-string values, non-objects, bad JSON, over 8192 chars: 400 EncryptionContext."""
-    key_id = _key(SDK("tea", server.endpoint))
+    key_id = new_key(SDK("tea", server.endpoint))
     body = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": context}).json()
     assert (body["Code"], body["HttpStatus"]) == ("InvalidParameter", 400)
     assert "EncryptionContext" in body["Message"]
@@ -108,7 +96,7 @@ def test_bad_context_is_invalid_parameter(raw: RawSigner, server: ServerProcess,
 
 def test_reencrypt_moves_a_blob_to_another_key(sdk: SDK) -> None:
     """ReEncrypt decrypts under the source context and answers a blob of the destination key."""
-    source, destination = _key(sdk), _key(sdk, "Aliyun_SM4")
+    source, destination = new_key(sdk), new_key(sdk, "Aliyun_SM4")
     blob = sdk.call("Encrypt", KeyId=source, Plaintext="moving", EncryptionContext={"from": "a"})["CiphertextBlob"]
     moved = sdk.call("ReEncrypt", CiphertextBlob=blob, SourceEncryptionContext={"from": "a"},
                      DestinationKeyId=destination, DestinationEncryptionContext={"to": "b"})
@@ -121,7 +109,7 @@ def test_reencrypt_moves_a_blob_to_another_key(sdk: SDK) -> None:
 
 def test_reencrypt_asymmetric_source_must_be_an_asymmetric_encryption_key(sdk: SDK) -> None:
     """ReEncrypt naming a symmetric key as its asymmetric source is 400 Rejected.UnsupportedOperation."""
-    error = sdk.error("ReEncrypt", CiphertextBlob="eA==", DestinationKeyId=_key(sdk), SourceKeyId=_key(sdk),
+    error = sdk.error("ReEncrypt", CiphertextBlob="eA==", DestinationKeyId=new_key(sdk), SourceKeyId=new_key(sdk),
                       SourceKeyVersionId="v", SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256")
     assert (error.code, error.status) == ("Rejected.UnsupportedOperation", 400)
 
@@ -131,7 +119,7 @@ def test_reencrypt_asymmetric_source_must_be_an_asymmetric_encryption_key(sdk: S
                                                ({"KeySpec": "AES_128", "NumberOfBytes": 64}, 64)])
 def test_generate_data_key(sdk: SDK, extra: dict[str, object], length: int) -> None:
     """The data key has the asked length and Decrypt(blob) answers exactly its Plaintext."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     answer = sdk.call("GenerateDataKey", KeyId=key_id, EncryptionContext={"file": "x"}, **extra)
     assert length == len(base64.b64decode(answer["Plaintext"]))
     assert key_id == answer["KeyId"]
@@ -141,13 +129,13 @@ def test_generate_data_key(sdk: SDK, extra: dict[str, object], length: int) -> N
 
 def test_data_key_blob_has_alibabas_length(sdk: SDK) -> None:
     """A 32-byte data key's blob is 108 bytes: 36 + 12 + 44 (Base64 text) + 16, as Alibaba's sample."""
-    answer = sdk.call("GenerateDataKey", KeyId=_key(sdk))
+    answer = sdk.call("GenerateDataKey", KeyId=new_key(sdk))
     assert len(base64.b64decode(answer["CiphertextBlob"])) == 108
 
 
 def test_generate_data_key_without_plaintext(sdk: SDK) -> None:
     """No Plaintext in the answer; the blob decrypts to a fresh 32-byte key's Base64 text."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     answer = sdk.call("GenerateDataKeyWithoutPlaintext", KeyId=key_id)
     assert "Plaintext" not in answer
     assert len(base64.b64decode(sdk.call("Decrypt", CiphertextBlob=answer["CiphertextBlob"])["Plaintext"])) == 32
@@ -156,7 +144,7 @@ def test_generate_data_key_without_plaintext(sdk: SDK) -> None:
 @pytest.mark.parametrize("number", [0, 1025])
 def test_number_of_bytes_bounds(sdk: SDK, number: int) -> None:
     """NumberOfBytes outside 1-1024 is 400 InvalidParameter."""
-    error = sdk.error("GenerateDataKey", KeyId=_key(sdk), NumberOfBytes=number)
+    error = sdk.error("GenerateDataKey", KeyId=new_key(sdk), NumberOfBytes=number)
     assert (error.code, error.status) == ("InvalidParameter", 400)
     assert "NumberOfBytes" in error.message
 
@@ -164,9 +152,9 @@ def test_number_of_bytes_bounds(sdk: SDK, number: int) -> None:
 @pytest.mark.parametrize(("algorithm", "digest"), [("RSAES_OAEP_SHA_256", hashes.SHA256), ("RSAES_OAEP_SHA_1", hashes.SHA1)])
 def test_export_data_keys_open_with_the_private_key(sdk: SDK, algorithm: str, digest: type[hashes.HashAlgorithm]) -> None:
     """GenerateAndExportDataKey and ExportDataKey wrap the raw data key with standard OAEP."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     oaep = padding.OAEP(padding.MGF1(digest()), digest(), None)
-    wrap = {"PublicKeyBlob": PUBLIC_BLOB, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": algorithm}
+    wrap = wrap_params(algorithm)
     made = sdk.call("GenerateAndExportDataKey", KeyId=key_id, EncryptionContext={"c": "1"}, **wrap)
     assert key_id == made["KeyId"]
     raw_key = PRIVATE.decrypt(base64.b64decode(made["ExportedDataKey"]), oaep)
@@ -189,17 +177,16 @@ def test_export_data_keys_open_with_the_private_key(sdk: SDK, algorithm: str, di
 )
 def test_export_refusals(sdk: SDK, wrap: dict[str, object], code: str, named: str) -> None:
     """An RSA key named EC_SM2, mismatched wrapping pairs, a bad public key, a key too long for OAEP: 400s."""
-    params = {"PublicKeyBlob": PUBLIC_BLOB, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "RSAES_OAEP_SHA_256", **wrap}
-    error = sdk.error("GenerateAndExportDataKey", KeyId=_key(sdk), **params)
+    params = {**wrap_params(), **wrap}
+    error = sdk.error("GenerateAndExportDataKey", KeyId=new_key(sdk), **params)
     assert (code, 400) == (error.code, error.status)
     assert named in error.message
 
 
 def test_export_refuses_a_blob_that_holds_no_data_key(sdk: SDK) -> None:
     """ExportDataKey of an Encrypt blob of arbitrary text is 400 naming CiphertextBlob."""
-    blob = sdk.call("Encrypt", KeyId=_key(sdk), Plaintext="not a key!")["CiphertextBlob"]
-    error = sdk.error("ExportDataKey", CiphertextBlob=blob, PublicKeyBlob=PUBLIC_BLOB,
-                      WrappingKeySpec="RSA_2048", WrappingAlgorithm="RSAES_OAEP_SHA_256")
+    blob = sdk.call("Encrypt", KeyId=new_key(sdk), Plaintext="not a key!")["CiphertextBlob"]
+    error = sdk.error("ExportDataKey", CiphertextBlob=blob, **wrap_params())
     assert (error.code, error.status) == ("InvalidParameter", 400)
     assert "CiphertextBlob" in error.message
 
@@ -207,9 +194,9 @@ def test_export_refuses_a_blob_that_holds_no_data_key(sdk: SDK) -> None:
 @pytest.mark.parametrize(("spec", "usage"), [("RSA_2048", "ENCRYPT/DECRYPT"), ("RSA_3072", "SIGN/VERIFY"), ("EC_P256", "SIGN/VERIFY")])
 def test_symmetric_actions_need_a_symmetric_key(sdk: SDK, spec: str, usage: str) -> None:
     """Encrypt, the data-key actions and ReEncrypt's destination with an asymmetric key: 400 Rejected.UnsupportedOperation."""
-    key_id = _key(sdk, spec, KeyUsage=usage)
-    blob = sdk.call("Encrypt", KeyId=_key(sdk), Plaintext="x")["CiphertextBlob"]
-    wrap = {"PublicKeyBlob": PUBLIC_BLOB, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "RSAES_OAEP_SHA_256"}
+    key_id = new_key(sdk, spec, KeyUsage=usage)
+    blob = sdk.call("Encrypt", KeyId=new_key(sdk), Plaintext="x")["CiphertextBlob"]
+    wrap = wrap_params()
     for action, params in [("Encrypt", {"KeyId": key_id, "Plaintext": "x"}),
                            ("GenerateDataKey", {"KeyId": key_id}),
                            ("GenerateDataKeyWithoutPlaintext", {"KeyId": key_id}),
@@ -227,7 +214,7 @@ def test_unknown_key_is_not_found(sdk: SDK) -> None:
 
 def test_dry_run(sdk: SDK) -> None:
     """DryRun=true checks everything and answers 400 DryRunOperationError without doing it."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="x")["CiphertextBlob"]
     for action, params in [("Encrypt", {"KeyId": key_id, "Plaintext": "x"}), ("Decrypt", {"CiphertextBlob": blob}),
                            ("GenerateDataKey", {"KeyId": key_id}),
@@ -241,7 +228,7 @@ def test_dry_run(sdk: SDK) -> None:
 def test_recipient_is_refused(server: ServerProcess) -> None:
     """Attested decryption (Recipient, sent in the form body) answers 400 UnsupportedOperation."""
     tea = SDK("tea", server.endpoint)
-    key_id = _key(tea)
+    key_id = new_key(tea)
     blob = tea.call("Encrypt", KeyId=key_id, Plaintext="x")["CiphertextBlob"]
     for action, params in [("Decrypt", {"CiphertextBlob": blob}), ("GenerateDataKey", {"KeyId": key_id})]:
         error = tea.error(action, Recipient="attestation-document", **params)
@@ -250,7 +237,7 @@ def test_recipient_is_refused(server: ServerProcess) -> None:
 
 def test_key_may_be_named_by_alias_or_arn(sdk: SDK) -> None:
     """Encrypt and GenerateDataKey take an alias name or a key ARN; answers carry the key id."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     alias = f"alias/crypto-{key_id[:8]}"
     sdk.call("CreateAlias", AliasName=alias, KeyId=key_id)
     arn = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["Arn"]
@@ -263,7 +250,7 @@ def test_key_may_be_named_by_alias_or_arn(sdk: SDK) -> None:
 
 def test_blobs_of_every_version_decrypt_after_rotation(sdk: SDK) -> None:
     """After CreateKeyVersion, Encrypt uses the new primary and blobs of the old version still decrypt."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     old = sdk.call("Encrypt", KeyId=key_id, Plaintext="before")
     sdk.call("CreateKeyVersion", KeyId=key_id)
     new = sdk.call("Encrypt", KeyId=key_id, Plaintext="after")

@@ -8,6 +8,7 @@ import binascii
 
 from tests.support.calls import SDK
 from tests.support.inprocess import run_jobs_offline
+from tests.support.keys import new_key
 from tests.support.server import ServerProcess
 
 
@@ -16,7 +17,7 @@ def test_ciphertext_decrypts_after_kill9(fresh_server: ServerProcess) -> None:
     made = []
     for name in ("tea", "old"):
         sdk = SDK(name, fresh_server.endpoint)
-        key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+        key_id = new_key(sdk)
         made.append((sdk.call("Encrypt", KeyId=key_id, Plaintext=f"by {name}", EncryptionContext={"n": name})["CiphertextBlob"], name))
     fresh_server.kill9()
     fresh_server.start()
@@ -29,8 +30,8 @@ def test_ciphertext_decrypts_after_kill9(fresh_server: ServerProcess) -> None:
 def test_destroyed_key_is_gone_through_the_wire(fresh_server: ServerProcess) -> None:
     """After DeleteDate the job destroys the key: DescribeKey, Encrypt and Decrypt answer 404."""
     sdk = SDK("tea", fresh_server.endpoint)
-    doomed = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
-    kept = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+    doomed = new_key(sdk)
+    kept = new_key(sdk)
     blob = sdk.call("Encrypt", KeyId=doomed, Plaintext="bye")["CiphertextBlob"]
     kept_blob = sdk.call("Encrypt", KeyId=kept, Plaintext="stay")["CiphertextBlob"]
     sdk.call("ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
@@ -52,7 +53,7 @@ def test_no_plaintext_in_the_data_dir_or_log(fresh_server: ServerProcess) -> Non
     needles: list[bytes] = []
     for name in ("tea", "old"):
         sdk = SDK(name, fresh_server.endpoint)
-        key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+        key_id = new_key(sdk)
         for _ in range(5):
             text = sdk.call("GenerateDataKey", KeyId=key_id)["Plaintext"]
             raw = base64.b64decode(text)
@@ -64,9 +65,8 @@ def test_no_plaintext_in_the_data_dir_or_log(fresh_server: ServerProcess) -> Non
         sdk.call("ReEncrypt", CiphertextBlob=blob, DestinationKeyId=key_id)
         needles += [secret.encode(), base64.b64encode(secret.encode())]
     fresh_server.stop()
-    contents = fresh_server.stored_bytes()
+    contents = fresh_server.at_rest()
     assert "openkms.db" in contents or "table key_versions" in contents
-    contents["server log"] = fresh_server.log_path.read_bytes()
     for where, data in contents.items():
         for needle in needles:
             assert needle not in data, where

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 
 from alibabacloud_kms20160120 import models as m
 
 from tests.support.clients import tea_client
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, run_serve
 
 
 def test_key_survives_kill9_right_after_create(fresh_server: ServerProcess) -> None:
@@ -44,10 +42,7 @@ def test_refuses_group_readable_root_key(fresh_server: ServerProcess) -> None:
     """A root key file readable by the group stops the server at start, with the reason."""
     fresh_server.stop()
     os.chmod(fresh_server.data_dir / "root.key", 0o640)
-    proc = subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", *fresh_server.store_args, "--port", "1"],
-        capture_output=True, text=True, timeout=60,
-    )
+    proc = run_serve(*fresh_server.store_args, "--port", "1")
     assert proc.returncode == 1
     assert "must be 0600" in proc.stderr
 
@@ -60,21 +55,14 @@ def test_refuses_foreign_root_key(fresh_server: ServerProcess, tmp_path) -> None
     from openkms.rootkey.file import create
 
     create(other / "root.key")
-    proc = subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", *fresh_server.store_args,
-         "--root-key-file", str(other / "root.key"), "--port", "1"],
-        capture_output=True, text=True, timeout=60,
-    )
+    proc = run_serve(*fresh_server.store_args, "--root-key-file", str(other / "root.key"), "--port", "1")
     assert proc.returncode == 1
     assert "fingerprint mismatch" in proc.stderr
 
 
 def test_refuses_non_loopback_without_tls(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Plain HTTP on a non-loopback address is refused unless --insecure-http is given."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(tmp_path / "d"), "--host", "0.0.0.0"],
-        capture_output=True, text=True, timeout=60,
-    )
+    proc = run_serve("--data-dir", str(tmp_path / "d"), "--host", "0.0.0.0")
     assert proc.returncode == 2
     assert "refusing to serve plain HTTP" in proc.stderr
 

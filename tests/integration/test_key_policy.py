@@ -7,13 +7,13 @@ import json
 
 import pytest
 from alibabacloud_kms20160120 import models as m
-from alibabacloud_tea_openapi.exceptions import ClientException
-from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.CreateKeyRequest import CreateKeyRequest
 from aliyunsdkkms.request.v20160120.GetKeyPolicyRequest import GetKeyPolicyRequest
 from aliyunsdkkms.request.v20160120.SetKeyPolicyRequest import SetKeyPolicyRequest
 
 from tests.support.clients import OldClient
+from tests.support.keys import new_tea_key
+from tests.support.sdk_errors import old_error, tea_error
 
 
 def _policy(account: str, **extra: object) -> str:
@@ -28,15 +28,9 @@ def _policy(account: str, **extra: object) -> str:
     return json.dumps({"Version": "1", "Statement": [statement]})
 
 
-def _tea_error(call) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    with pytest.raises(ClientException) as info:
-        call()
-    return info.value.code, info.value.status_code
-
-
 def test_default_policy_then_set_and_get(tea) -> None:  # type: ignore[no-untyped-def]
     """A new key answers the default policy (owner account, kms:*); SetKeyPolicy replaces it verbatim."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    meta = new_tea_key(tea)
     account = meta.arn.split(":")[3]
     default = json.loads(tea.get_key_policy(m.GetKeyPolicyRequest(key_id=meta.key_id, policy_name="default")).body.policy)
     expected = {
@@ -69,14 +63,12 @@ def test_old_sdk_policy_by_alias(old: OldClient, tea) -> None:  # type: ignore[n
 
 def test_create_key_policy_is_stored_and_checked(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """CreateKey's Policy is the key's policy; a bad one is 400 and creates no key."""
-    account = tea.create_key(m.CreateKeyRequest()).body.key_metadata.arn.split(":")[3]
+    account = new_tea_key(tea).arn.split(":")[3]
     document = _policy(account)
     key_id = tea.create_key(m.CreateKeyRequest(policy=document)).body.key_metadata.key_id
     assert document == tea.get_key_policy(m.GetKeyPolicyRequest(key_id=key_id)).body.policy
     before = tea.list_keys(m.ListKeysRequest(page_size=1)).body.total_count
-    with pytest.raises(ServerException) as info:
-        old.call(CreateKeyRequest(), Policy=_policy(account, NotResource=["*"]))
-    assert (info.value.get_error_code(), info.value.get_http_status()) == ("InvalidParameter", 400)
+    assert old_error(old, CreateKeyRequest(), Policy=_policy(account, NotResource=["*"])) == ("InvalidParameter", 400)
     assert before == tea.list_keys(m.ListKeysRequest(page_size=1)).body.total_count
 
 
@@ -92,10 +84,10 @@ def test_create_key_policy_is_stored_and_checked(tea, old: OldClient) -> None:  
 )
 def test_set_key_policy_refuses_bad_grammar(tea, mutation: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
     """Resource other than *, bad Effect, * principal, non-kms actions, unknown operators: 400, policy kept."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    meta = new_tea_key(tea)
     before = tea.get_key_policy(m.GetKeyPolicyRequest(key_id=meta.key_id)).body.policy
     bad = _policy(meta.arn.split(":")[3], **mutation)
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.set_key_policy(m.SetKeyPolicyRequest(key_id=meta.key_id, policy=bad))
     ) == ("InvalidParameter", 400)
     assert before == tea.get_key_policy(m.GetKeyPolicyRequest(key_id=meta.key_id)).body.policy
@@ -103,26 +95,26 @@ def test_set_key_policy_refuses_bad_grammar(tea, mutation: dict[str, object]) ->
 
 def test_policy_size_limit(tea) -> None:  # type: ignore[no-untyped-def]
     """SetKeyPolicy takes 32768 bytes and refuses 32769 (400 InvalidParameter)."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    meta = new_tea_key(tea)
     base = _policy(meta.arn.split(":")[3])
     at_limit = base[:-2] + " " * (32768 - len(base)) + base[-2:]
     tea.set_key_policy(m.SetKeyPolicyRequest(key_id=meta.key_id, policy=at_limit))
     assert at_limit == tea.get_key_policy(m.GetKeyPolicyRequest(key_id=meta.key_id)).body.policy
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.set_key_policy(m.SetKeyPolicyRequest(key_id=meta.key_id, policy=at_limit[:-2] + " " + at_limit[-2:]))
     ) == ("InvalidParameter", 400)
 
 
 def test_only_the_default_policy_exists(tea) -> None:  # type: ignore[no-untyped-def]
     """GetKeyPolicy of another name is 404 Forbidden.ResourceNotFound; SetKeyPolicy of one is 400."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
-    assert _tea_error(
+    meta = new_tea_key(tea)
+    assert tea_error(
         lambda: tea.get_key_policy(m.GetKeyPolicyRequest(key_id=meta.key_id, policy_name="other"))
     ) == ("Forbidden.ResourceNotFound", 404)
     document = _policy(meta.arn.split(":")[3])
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.set_key_policy(m.SetKeyPolicyRequest(key_id=meta.key_id, policy=document, policy_name="other"))
     ) == ("InvalidParameter", 400)
-    assert _tea_error(
+    assert tea_error(
         lambda: tea.get_key_policy(m.GetKeyPolicyRequest(key_id="00000000-0000-4000-8000-000000000000"))
     ) == ("Forbidden.KeyNotFound", 404)

@@ -7,14 +7,13 @@ import re
 
 import pytest
 from alibabacloud_kms20160120 import models as m
-from alibabacloud_tea_openapi.exceptions import ClientException
-from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.CreateKeyRequest import CreateKeyRequest
 from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
 from aliyunsdkkms.request.v20160120.ListKeysRequest import ListKeysRequest
 from aliyunsdkkms.request.v20160120.UpdateKeyDescriptionRequest import UpdateKeyDescriptionRequest
 
 from tests.support.clients import OldClient, tea_client
+from tests.support.sdk_errors import old_error, tea_error
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -119,10 +118,7 @@ def test_list_keys_filters(tea) -> None:  # type: ignore[no-untyped-def]
 def test_create_key_refuses_bad_input(tea, request_kwargs, code) -> None:  # type: ignore[no-untyped-def]
     """Bad CreateKey parameters are 400s with Alibaba's codes, and create nothing."""
     before = tea.list_keys(m.ListKeysRequest(page_size=1)).body.total_count
-    with pytest.raises(ClientException) as info:
-        tea.create_key(m.CreateKeyRequest(**request_kwargs))
-    assert code == info.value.code
-    assert info.value.status_code == 400
+    assert tea_error(lambda: tea.create_key(m.CreateKeyRequest(**request_kwargs))) == (code, 400)
     assert before == tea.list_keys(m.ListKeysRequest(page_size=1)).body.total_count
 
 
@@ -160,12 +156,10 @@ def test_asymmetric_specs_default_usage(tea) -> None:  # type: ignore[no-untyped
 
 def test_unknown_key_and_alias(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """An unknown key id is 404 Forbidden.KeyNotFound; an unknown alias 404 Forbidden.AliasNotFound."""
-    with pytest.raises(ClientException) as info:
-        tea.describe_key(m.DescribeKeyRequest(key_id="00000000-0000-4000-8000-000000000000"))
-    assert (info.value.code, info.value.status_code) == ("Forbidden.KeyNotFound", 404)
-    with pytest.raises(ServerException) as old_info:
-        old.call(DescribeKeyRequest(), KeyId="alias/nothing-here")
-    assert (old_info.value.get_error_code(), old_info.value.get_http_status()) == ("Forbidden.AliasNotFound", 404)
+    assert tea_error(
+        lambda: tea.describe_key(m.DescribeKeyRequest(key_id="00000000-0000-4000-8000-000000000000"))
+    ) == ("Forbidden.KeyNotFound", 404)
+    assert old_error(old, DescribeKeyRequest(), KeyId="alias/nothing-here") == ("Forbidden.AliasNotFound", 404)
 
 
 def test_missing_and_bad_paging_parameters(raw) -> None:  # type: ignore[no-untyped-def]

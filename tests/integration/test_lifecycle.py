@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.calls import SDK, ApiError
+from tests.support.export import wrap_params
+from tests.support.keys import new_key
 from tests.support.server import ServerProcess
 
 E, D, PD, PI = "Enabled", "Disabled", "PendingDeletion", "PendingImport"
@@ -21,11 +21,7 @@ STATES = [E, D, PD, PI]
 OK = "OK"
 SMF = "Rejected.StateModifiedFailed"
 STATE_ERROR = {D: "Rejected.Disabled", PD: "Rejected.PendingDeletion", PI: "Rejected.PendingImport"}
-PUBLIC_BLOB = base64.b64encode(
-    rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
-    .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-).decode()
-WRAP = {"PublicKeyBlob": PUBLIC_BLOB, "WrappingKeySpec": "RSA_2048", "WrappingAlgorithm": "RSAES_OAEP_SHA_256"}
+WRAP = wrap_params()
 
 
 class Subject:
@@ -40,7 +36,7 @@ class Subject:
             # The state is checked before any cryptography, so the state error is the answer.
             self.blob = base64.b64encode(meta["PrimaryKeyVersion"].encode() + bytes(12 + 44 + 16)).decode()
             return
-        self.key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+        self.key_id = new_key(sdk)
         self.blob = sdk.call("GenerateDataKey", KeyId=self.key_id)["CiphertextBlob"]
         if state == D:
             sdk.call("DisableKey", KeyId=self.key_id)
@@ -51,10 +47,6 @@ class Subject:
         return str(self.sdk.call("DescribeKey", KeyId=self.key_id)["KeyMetadata"]["KeyState"])
 
 
-def _enabled_key(sdk: SDK) -> str:
-    return str(sdk.call("CreateKey")["KeyMetadata"]["KeyId"])
-
-
 CRYPTO: dict[str, Callable[[SDK, Subject], dict[str, Any]]] = {
     "Encrypt": lambda sdk, s: sdk.call("Encrypt", KeyId=s.key_id, Plaintext="p"),
     "Decrypt": lambda sdk, s: sdk.call("Decrypt", CiphertextBlob=s.blob),
@@ -62,10 +54,10 @@ CRYPTO: dict[str, Callable[[SDK, Subject], dict[str, Any]]] = {
     "GenerateDataKeyWithoutPlaintext": lambda sdk, s: sdk.call("GenerateDataKeyWithoutPlaintext", KeyId=s.key_id),
     "GenerateAndExportDataKey": lambda sdk, s: sdk.call("GenerateAndExportDataKey", KeyId=s.key_id, **WRAP),
     "ExportDataKey": lambda sdk, s: sdk.call("ExportDataKey", CiphertextBlob=s.blob, **WRAP),
-    "ReEncrypt(source)": lambda sdk, s: sdk.call("ReEncrypt", CiphertextBlob=s.blob, DestinationKeyId=_enabled_key(sdk)),
+    "ReEncrypt(source)": lambda sdk, s: sdk.call("ReEncrypt", CiphertextBlob=s.blob, DestinationKeyId=new_key(sdk)),
     "ReEncrypt(destination)": lambda sdk, s: sdk.call(
         "ReEncrypt", DestinationKeyId=s.key_id,
-        CiphertextBlob=sdk.call("Encrypt", KeyId=_enabled_key(sdk), Plaintext="p")["CiphertextBlob"],
+        CiphertextBlob=sdk.call("Encrypt", KeyId=new_key(sdk), Plaintext="p")["CiphertextBlob"],
     ),
 }
 
@@ -87,12 +79,6 @@ LIFECYCLE: dict[str, tuple[Callable[[SDK, Subject], dict[str, Any]], dict[str, s
 
 def _arn(sdk: SDK, key_id: str) -> str:
     return str(sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["Arn"])
-
-
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -139,7 +125,7 @@ def test_missing_key_is_not_found(sdk: SDK, action: str) -> None:
 
 def test_schedule_sets_delete_date(sdk: SDK) -> None:
     """DeleteDate is now + PendingWindowInDays; CancelKeyDeletion clears it."""
-    key_id = _enabled_key(sdk)
+    key_id = new_key(sdk)
     before = time.time()
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=10)
     meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
@@ -153,7 +139,7 @@ def test_schedule_sets_delete_date(sdk: SDK) -> None:
 @pytest.mark.parametrize(("days", "ok"), [(6, False), (7, True), (366, True), (367, False)])
 def test_pending_window_bounds(sdk: SDK, days: int, ok: bool) -> None:
     """PendingWindowInDays takes 7 to 366."""
-    key_id = _enabled_key(sdk)
+    key_id = new_key(sdk)
     if ok:
         sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=days)
     else:
@@ -164,7 +150,7 @@ def test_pending_window_bounds(sdk: SDK, days: int, ok: bool) -> None:
 
 def test_cancel_returns_a_disabled_key_to_enabled(sdk: SDK) -> None:
     """Disabled -> PendingDeletion -> CancelKeyDeletion ends Enabled, as Alibaba documents."""
-    key_id = _enabled_key(sdk)
+    key_id = new_key(sdk)
     sdk.call("DisableKey", KeyId=key_id)
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     sdk.call("CancelKeyDeletion", KeyId=key_id)
@@ -173,7 +159,7 @@ def test_cancel_returns_a_disabled_key_to_enabled(sdk: SDK) -> None:
 
 def test_deletion_protection(sdk: SDK) -> None:
     """A protected key shows it in DescribeKey and cannot be scheduled; unprotected, it can."""
-    key_id = _enabled_key(sdk)
+    key_id = new_key(sdk)
     target = {"KeyId": key_id} if sdk.name == "tea" else {"ProtectedResourceArn": _arn(sdk, key_id)}
     sdk.call("SetDeletionProtection", EnableDeletionProtection=True, DeletionProtectionDescription="used by billing", **target)
     meta = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]
@@ -195,7 +181,7 @@ def test_deletion_protection_needs_a_target(server: ServerProcess) -> None:
 
 def test_external_key_cancels_to_pending_import(sdk: SDK) -> None:
     """An EXTERNAL key without material goes back to PendingImport when its deletion is cancelled."""
-    key_id = sdk.call("CreateKey", Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    key_id = new_key(sdk, Origin="EXTERNAL")
     sdk.call("ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     sdk.call("CancelKeyDeletion", KeyId=key_id)
     assert sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"

@@ -8,19 +8,16 @@ TCP forwarder the test controls (tests/support/tcpproxy.py).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import pytest
 from alibabacloud_kms20160120 import models as m
@@ -39,12 +36,11 @@ from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
 from openkms.store.engine import make_nullpool_engine
-from tests.support.clients import OldClient, RawSigner, tea_client
-from tests.support.postgres import PostgresDatabase
-from tests.support.server import ServerProcess, free_port
+from tests.support.clients import OldClient, RawSigner, http_connection, tea_client
+from tests.support.keys import new_tea_key
+from tests.support.postgres import PostgresDatabase, running_server
+from tests.support.server import CLI, ServerProcess, free_port, run_serve
 from tests.support.tcpproxy import TcpProxy
-
-CLI = [sys.executable, "-m", "openkms.cli"]
 
 
 @pytest.fixture
@@ -120,10 +116,6 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerP
             n.stop_all()
 
 
-def _signed(raw: RawSigner, action: str, params: dict[str, str] | None = None) -> str:
-    return urlencode(raw.v1_params(action, params or {}), quote_via=quote)
-
-
 # -- schema and start-up ---------------------------------------------------------------------
 
 
@@ -167,7 +159,7 @@ def test_nodes_starting_together_serve_one_deployment(nodes: Nodes) -> None:
     """Three nodes started at once with --migrate: one migrates, all serve the same account and keys."""
     started = nodes.start(*(nodes.add(migrate=True) for _ in range(3)))
     clients = [tea_client(n.endpoint) for n in started]
-    metas = [c.create_key(m.CreateKeyRequest(description=f"from {i}")).body.key_metadata for i, c in enumerate(clients)]
+    metas = [new_tea_key(c, description=f"from {i}") for i, c in enumerate(clients)]
     assert len({meta.arn.split(":")[3] for meta in metas}) == 1
     for client in clients:
         for i, meta in enumerate(metas):
@@ -185,11 +177,8 @@ def test_node_with_another_root_key_refuses_to_start(two_nodes: list[ServerProce
 def test_unreachable_database_at_start_is_a_clear_refusal(tmp_path: Path, root_key: Path) -> None:
     """A node whose database does not answer exits 1 with the reason, and never prints the password."""
     url = f"postgresql://openkms:Pa55wordNotShown@127.0.0.1:{free_port()}/nothing"
-    proc = subprocess.run(
-        [*CLI, "serve", "--data-dir", str(tmp_path / "d"), "--database", url, "--root-key-file", str(root_key),
-         "--db-timeout", "2", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
-    )
+    proc = run_serve("--data-dir", str(tmp_path / "d"), "--database", url, "--root-key-file", str(root_key),
+                     "--db-timeout", "2", "--port", str(free_port()))
     assert proc.returncode == 1
     assert "cannot reach the database" in proc.stderr
     assert "Pa55wordNotShown" not in proc.stdout + proc.stderr
@@ -201,7 +190,7 @@ def test_unreachable_database_at_start_is_a_clear_refusal(tmp_path: Path, root_k
 def test_nonce_used_on_one_node_is_refused_on_another(two_nodes: list[ServerProcess]) -> None:
     """A signed request accepted by node A is SignatureNonceUsed on node B (V1 and V3)."""
     a, b = (RawSigner(n.endpoint) for n in two_nodes)
-    query = _signed(a, "ListKeys")
+    query = a.v1_query("ListKeys")
     assert a.send("POST", query).status == 200
     again = b.send("POST", query)
     assert (again.status, again.json()["Code"]) == (400, "SignatureNonceUsed")
@@ -212,7 +201,7 @@ def test_nonce_used_on_one_node_is_refused_on_another(two_nodes: list[ServerProc
 def test_one_request_replayed_at_every_node_at_once_is_served_once(two_nodes: list[ServerProcess]) -> None:
     """The same signed request sent 16 times at once, spread over two nodes, is served exactly once."""
     signers = [RawSigner(n.endpoint) for n in two_nodes]
-    query = _signed(signers[0], "ListKeys")
+    query = signers[0].v1_query("ListKeys")
     barrier = threading.Barrier(16)
 
     def fire(i: int) -> int:
@@ -228,7 +217,7 @@ def test_key_state_written_on_one_node_is_read_on_the_other(two_nodes: list[Serv
     """Writes on either node are visible on the other at the next request (both SDKs)."""
     tea_a, tea_b = (tea_client(n.endpoint) for n in two_nodes)
     old_b = OldClient(two_nodes[1].endpoint)
-    key_id = tea_a.create_key(m.CreateKeyRequest(description="one")).body.key_metadata.key_id
+    key_id = new_tea_key(tea_a, description="one").key_id
     assert old_b.call(DescribeKeyRequest(), KeyId=key_id)["KeyMetadata"]["Description"] == "one"
     tea_a.update_key_description(m.UpdateKeyDescriptionRequest(key_id=key_id, description="two"))
     assert tea_b.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata.description == "two"
@@ -243,9 +232,7 @@ def test_disabled_access_key_is_refused_by_every_node_within_the_cache_bound(
 ) -> None:
     """`access-key disable` run against the database is honoured by all nodes within 1 s."""
     store = two_nodes[0].store_args
-    out = subprocess.run([*CLI, "access-key", "create", *store], check=True, capture_output=True, text=True).stdout
-    akid = out.split("AccessKeyId:")[1].split()[0]
-    secret = out.split("AccessKeySecret:")[1].split()[0]
+    akid, secret = two_nodes[0].new_access_key()
     signers = [RawSigner(n.endpoint, ak=akid, secret=secret) for n in two_nodes]
     for raw in signers:  # now both nodes hold the pair, Active, in their caches
         assert raw.v3("ListKeys").status == 200
@@ -264,7 +251,7 @@ def test_racing_writers_on_two_nodes_lose_no_update(two_nodes: list[ServerProces
     """12 CreateKeyVersion and 12 UpdateKeyDescription racing on one key over two nodes all
     succeed, every version exists afterwards and the key ends as one of them left it."""
     clients = [tea_client(n.endpoint) for n in two_nodes]
-    key_id = clients[0].create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+    key_id = new_tea_key(clients[0]).key_id
     barrier = threading.Barrier(12)
 
     def new_version(i: int) -> str:
@@ -292,7 +279,7 @@ def test_racing_update_alias_on_two_nodes_ends_on_a_reported_target(two_nodes: l
     """Twelve UpdateAlias racing over two nodes all succeed; both nodes then resolve the alias
     to the same key, one of those the calls named."""
     clients = [tea_client(n.endpoint) for n in two_nodes]
-    targets = [clients[0].create_key(m.CreateKeyRequest()).body.key_metadata.key_id for _ in range(4)]
+    targets = [new_tea_key(clients[0]).key_id for _ in range(4)]
     alias = f"alias/race-{time.monotonic_ns()}"
     clients[1].create_alias(m.CreateAliasRequest(alias_name=alias, key_id=targets[0]))
     barrier = threading.Barrier(12)
@@ -314,7 +301,7 @@ def test_disable_racing_schedule_deletion_on_two_nodes(two_nodes: list[ServerPro
     succeeds (it is valid from Enabled and from Disabled), DisableKey succeeds or is refused with
     409 Rejected.StateModifiedFailed, and every key ends PendingDeletion on both nodes."""
     a, b = (tea_client(n.endpoint) for n in two_nodes)
-    key_ids = [a.create_key(m.CreateKeyRequest()).body.key_metadata.key_id for _ in range(8)]
+    key_ids = [new_tea_key(a).key_id for _ in range(8)]
     barrier = threading.Barrier(2)
 
     def disable(key_id: str) -> str:
@@ -535,7 +522,7 @@ class Pinned:
     def __init__(self, srv: ServerProcess, raw: RawSigner) -> None:
         self.srv = srv
         self.raw = raw
-        self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        self.conn = http_connection(srv.endpoint)
 
     def send(self, query: str) -> tuple[int, dict[str, Any], int]:
         """POST a signed query; (status, body, pid of the worker that served it)."""
@@ -545,7 +532,7 @@ class Pinned:
         return resp.status, body, _served_by(self.srv, body["RequestId"])
 
     def call(self, action: str, params: dict[str, str] | None = None) -> tuple[int, dict[str, Any], int]:
-        return self.send(_signed(self.raw, action, params))
+        return self.send(self.raw.v1_query(action, params))
 
     def close(self) -> None:
         self.conn.close()
@@ -589,13 +576,10 @@ def _connections_to_two_workers(srv: ServerProcess, raw: RawSigner) -> tuple[Pin
 def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
     """`serve --workers 2`: a nonce used in one worker process is refused in the other, and a key
     created or changed through one worker is read by the other at once."""
-    db = PostgresDatabase().create() if kind == "postgres" else None
-    srv = ServerProcess(tmp_path / "data", database=db.url if db else None, extra_args=["--workers", "2"])
-    try:
-        srv.start()
+    with running_server(tmp_path / "data", kind, extra_args=["--workers", "2"]) as srv:
         raw = RawSigner(srv.endpoint)
         one, two = _connections_to_two_workers(srv, raw)
-        query = _signed(raw, "ListKeys")
+        query = raw.v1_query("ListKeys")
         assert one.send(query)[0] == 200
         status, body, _ = two.send(query)
         assert (status, body["Code"]) == (400, "SignatureNonceUsed")
@@ -617,7 +601,3 @@ def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
         assert one.call("ListKeys")[2] != two.call("ListKeys")[2]
         one.close()
         two.close()
-    finally:
-        srv.stop()
-        if db is not None:
-            db.drop()

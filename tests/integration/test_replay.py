@@ -23,11 +23,9 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from openkms.wire import signing
-from tests.support.clients import RawSigner
-from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.support.clients import REGION, RawSigner, http_connection
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, running
 from tests.support.tagged_server import HEADER
-
-REGION = "cn-hangzhou"
 
 
 @dataclass(frozen=True)
@@ -49,15 +47,11 @@ class Signed:
         return replace(self, headers={**self.headers, name: value})
 
 
-def _stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def sign_v1(action: str, params: dict[str, str], secret: str = ACCESS_KEY_SECRET) -> Signed:
     common = {
         "Action": action, "Version": "2016-01-20", "Format": "JSON", "AccessKeyId": ACCESS_KEY_ID,
         "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
-        "SignatureNonce": secrets.token_hex(16), "Timestamp": _stamp(),
+        "SignatureNonce": secrets.token_hex(16), "Timestamp": RawSigner.timestamp(),
     }
     items = sorted({**common, **params}.items())
     signature = signing.v1_signature(secret, signing.v1_string_to_sign("POST", items))
@@ -65,7 +59,7 @@ def sign_v1(action: str, params: dict[str, str], secret: str = ACCESS_KEY_SECRET
 
 
 def sign_v3v4(scheme: str, host: str, action: str, params: dict[str, str], secret: str = ACCESS_KEY_SECRET) -> Signed:
-    stamp = _stamp()
+    stamp = RawSigner.timestamp()
     headers = {
         "host": host, "x-acs-action": action, "x-acs-version": "2016-01-20", "x-acs-date": stamp,
         "x-acs-signature-nonce": secrets.token_hex(16), "x-acs-content-sha256": signing.EMPTY_SHA256,
@@ -103,11 +97,6 @@ def send(conn: http.client.HTTPConnection, req: Signed) -> tuple[int, str, str]:
     return resp.status, code, resp.getheader(HEADER.decode(), "")
 
 
-def _connect(endpoint: str) -> http.client.HTTPConnection:
-    host, port = endpoint.split(":")
-    return http.client.HTTPConnection(host, int(port), timeout=10)
-
-
 # -- every scheme: wrong secret, changed parameter, changed signed header --------------------
 
 
@@ -141,7 +130,7 @@ def _tampered(scheme: str, genuine: Signed, host: str) -> Iterator[tuple[str, Si
 def test_tampered_requests_are_refused_and_do_not_use_the_nonce(server: ServerProcess, scheme: str) -> None:
     """Wrong secret, changed or added parameter, changed signed header: refused (4xx, SignatureDoesNotMatch
     where the signature is what fails); afterwards the genuine request still succeeds once, then is replay."""
-    conn = _connect(server.endpoint)
+    conn = http_connection(server.endpoint)
     genuine = sign(scheme, server.endpoint, "ListKeys", {"PageSize": "5"})
     try:
         answers = {label: send(conn, req)[:2] for label, req in _tampered(scheme, genuine, server.endpoint)}
@@ -163,12 +152,11 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     """``openkms serve --workers 2`` over SQLite, and one kept-alive connection to each worker."""
     srv = ServerProcess(tmp_path_factory.mktemp("workers") / "data", module="tests.support.tagged_server",
                         extra_args=["--workers", "2"])
-    srv.start()
     by_worker: dict[str, http.client.HTTPConnection] = {}
     lock = threading.Lock()
 
     def probe() -> None:
-        conn = _connect(srv.endpoint)
+        conn = http_connection(srv.endpoint)
         conn.request("GET", "/health")
         resp = conn.getresponse()
         resp.read()
@@ -176,21 +164,21 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
             if by_worker.setdefault(resp.getheader(HEADER.decode(), ""), conn) is not conn:
                 conn.close()
 
-    deadline = time.monotonic() + 20
-    while len(by_worker) < 2 and time.monotonic() < deadline:
-        probes = [threading.Thread(target=probe) for _ in range(8)]
-        for t in probes:
-            t.start()
-        for t in probes:
-            t.join()
-        time.sleep(0.05)
-    try:
-        assert len(by_worker) == 2, f"only reached workers {sorted(by_worker)}"
-        yield srv, by_worker
-    finally:
-        for conn in by_worker.values():
-            conn.close()
-        srv.stop()
+    with running(srv):
+        deadline = time.monotonic() + 20
+        while len(by_worker) < 2 and time.monotonic() < deadline:
+            probes = [threading.Thread(target=probe) for _ in range(8)]
+            for t in probes:
+                t.start()
+            for t in probes:
+                t.join()
+            time.sleep(0.05)
+        try:
+            assert len(by_worker) == 2, f"only reached workers {sorted(by_worker)}"
+            yield srv, by_worker
+        finally:
+            for conn in by_worker.values():
+                conn.close()
 
 
 @pytest.mark.parametrize("scheme", ["v1", "v3", "v4"])
@@ -230,7 +218,7 @@ def test_race_to_both_workers_is_served_once(two_workers: tuple[ServerProcess, d
 def test_burst_of_one_request_on_many_connections_is_served_once(server: ServerProcess, scheme: str) -> None:
     """The same request fired on 12 connections at once (their nonce checks share one batch
     of the replay guard), 10 times: exactly one 200, every other answer SignatureNonceUsed."""
-    conns = [_connect(server.endpoint) for _ in range(12)]
+    conns = [http_connection(server.endpoint) for _ in range(12)]
     try:
         for i in range(10):
             req = sign(scheme, server.endpoint, "ListKeys", {"PageSize": str(1 + i % 5)})
@@ -255,21 +243,17 @@ def test_burst_of_one_request_on_many_connections_is_served_once(server: ServerP
 
 def test_replay_after_kill9_is_refused(tmp_path: Path) -> None:
     """Nonces survive kill -9 too (not only a clean restart): the replay after it is SignatureNonceUsed."""
-    srv = ServerProcess(tmp_path / "data")
-    srv.start()
-    try:
+    with running(ServerProcess(tmp_path / "data")) as srv:
         raw = RawSigner(srv.endpoint)
         reqs = [sign(scheme, srv.endpoint, "ListKeys", {}) for scheme in ("v1", "v3", "v4")]
-        conn = _connect(srv.endpoint)
+        conn = http_connection(srv.endpoint)
         assert [send(conn, r)[:2] for r in reqs] == [(200, "")] * 3
         conn.close()
         srv.kill9()
         srv.start()  # the same port: the V3/V4 host header still matches
-        conn = _connect(srv.endpoint)
+        conn = http_connection(srv.endpoint)
         replayed = [send(conn, r)[:2] for r in reqs]
         conn.close()
         assert replayed == [(400, "SignatureNonceUsed")] * 3
         assert raw.v1("ListKeys").status == 200
-    finally:
-        srv.stop()
 

@@ -14,23 +14,20 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.calls import SDK
-from tests.support.server import ServerProcess
+from tests.support.keys import new_key
+from tests.support.server import ServerProcess, run_serve, running
 
 FINGERPRINT = "the root key does not match this database (fingerprint mismatch)"
 
 
 def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """Run `openkms serve` as a process, expecting it to refuse (it would otherwise fail on port 1)."""
-    return subprocess.run(
-        [sys.executable, "-m", "openkms.cli", "serve", "--data-dir", str(data_dir), "--port", "1", *extra],
-        capture_output=True, text=True, timeout=60,
-    )
+    return run_serve("--data-dir", str(data_dir), "--port", "1", *extra)
 
 
 def _serve_here(data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
@@ -51,17 +48,21 @@ def _serve_here(data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch:
     return code, capsys.readouterr().err
 
 
+def _database_only_copy(srv: ServerProcess, tmp_path: Path) -> Path:
+    """A fresh data dir (tmp_path/fresh) holding only a copy of ``srv``'s openkms.db."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    shutil.copy2(srv.data_dir / "openkms.db", fresh / "openkms.db")
+    return fresh
+
+
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A stopped install (its data dir) with a key and a ciphertext of it; tests work on copies."""
-    srv = ServerProcess(tmp_path_factory.mktemp("install") / "data")
-    srv.start()
-    try:
+    with running(ServerProcess(tmp_path_factory.mktemp("install") / "data")) as srv:
         sdk = SDK("tea", srv.endpoint)
-        key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+        key_id = new_key(sdk)
         blob = sdk.call("Encrypt", KeyId=key_id, Plaintext="only with the key file")["CiphertextBlob"]
-    finally:
-        srv.stop()
     return srv.data_dir, key_id, blob
 
 
@@ -106,10 +107,7 @@ def test_truncated_root_key_file_stops_the_process(used: tuple[ServerProcess, st
 def test_database_only_copied_to_a_fresh_install_refuses_to_start(used: tuple[ServerProcess, str, str], tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Only openkms.db copied into an empty data dir: the new install refuses (fingerprint mismatch), exit 1 (S12)."""
-    srv, _, _ = used
-    fresh = tmp_path / "fresh"
-    fresh.mkdir(mode=0o700)
-    shutil.copy2(srv.data_dir / "openkms.db", fresh / "openkms.db")
+    fresh = _database_only_copy(used[0], tmp_path)
     proc = _serve(fresh)
     assert proc.returncode == 1
     assert FINGERPRINT in proc.stderr
@@ -122,10 +120,7 @@ def test_database_only_copied_to_a_fresh_install_refuses_to_start(used: tuple[Se
 def test_copied_database_without_its_fingerprint_still_refuses(used: tuple[ServerProcess, str, str], tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Deleting the fingerprint row from the copy does not help: the KEK does not unwrap, exit 1 (S12)."""
-    srv, _, _ = used
-    fresh = tmp_path / "fresh"
-    fresh.mkdir(mode=0o700)
-    shutil.copy2(srv.data_dir / "openkms.db", fresh / "openkms.db")
+    fresh = _database_only_copy(used[0], tmp_path)
     conn = sqlite3.connect(fresh / "openkms.db")
     with conn:
         assert conn.execute("DELETE FROM meta WHERE name = 'root_fingerprint'").rowcount == 1
@@ -157,10 +152,7 @@ def test_database_with_its_key_file_decrypts_everything(used: tuple[ServerProces
     moved.data_dir.mkdir(mode=0o700)
     for name in ("openkms.db", "root.key"):
         shutil.copy2(srv.data_dir / name, moved.data_dir / name)
-    moved.start()
-    try:
+    with running(moved):
         for name in ("tea", "old"):
             opened = SDK(name, moved.endpoint).call("Decrypt", CiphertextBlob=blob)
             assert (key_id, "only with the key file") == (opened["KeyId"], opened["Plaintext"])
-    finally:
-        moved.stop()

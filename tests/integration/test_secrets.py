@@ -11,16 +11,11 @@ from alibabacloud_kms20160120 import models as m
 
 from tests.support.calls import SDK
 from tests.support.clients import RawSigner, tea_client
+from tests.support.keys import new_key
 from tests.support.server import ServerProcess
 
 # Reserved and awkward characters travel intact in the Tea SDK's form body and the old SDK's query.
 ODD_VALUE = 'p@ss word+/=*~%&"\'<>{}[]é中文\n\t'
-
-
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
 
 
 def _name(prefix: str = "s") -> str:
@@ -33,6 +28,14 @@ def _create(sdk: SDK, name: str, data: str = "v1-data", version: str = "v1", **e
 
 def _get(sdk: SDK, name: str, **extra: object) -> dict[str, object]:
     return sdk.call("GetSecretValue", SecretName=name, **extra)
+
+
+def _with_two_versions(sdk: SDK) -> str:
+    """A new secret whose v1 holds "one" (ACSPrevious) and v2 "two" (ACSCurrent); its name."""
+    name = _name()
+    _create(sdk, name, "one")
+    sdk.call("PutSecretValue", SecretName=name, VersionId="v2", SecretData="two")
+    return name
 
 
 def _stages_of(answer: dict[str, object]) -> list[str]:
@@ -197,9 +200,7 @@ def test_put_with_custom_stages(sdk: SDK) -> None:
 
 def test_put_is_idempotent_only_for_the_same_value(sdk: SDK) -> None:
     """The same VersionId and value again succeeds; another value under it is 409 Rejected.ResourceExist."""
-    name = _name()
-    _create(sdk, name, "one")
-    sdk.call("PutSecretValue", SecretName=name, VersionId="v2", SecretData="two")
+    name = _with_two_versions(sdk)
     again = sdk.call("PutSecretValue", SecretName=name, VersionId="v2", SecretData="two")
     assert (again["VersionId"], _stages_of(again)) == ("v2", ["ACSCurrent"])
     error = sdk.error("PutSecretValue", SecretName=name, VersionId="v2", SecretData="three")
@@ -237,9 +238,7 @@ def test_list_version_ids_hides_deprecated_versions(sdk: SDK) -> None:
 
 def test_update_version_stage_moves_current_back(sdk: SDK) -> None:
     """Moving ACSCurrent back to v1 (with RemoveFromVersion v2) rolls the secret back; v2 becomes ACSPrevious."""
-    name = _name()
-    _create(sdk, name, "one")
-    sdk.call("PutSecretValue", SecretName=name, VersionId="v2", SecretData="two")
+    name = _with_two_versions(sdk)
     sdk.call("UpdateSecretVersionStage", SecretName=name, VersionStage="ACSCurrent", MoveToVersion="v1", RemoveFromVersion="v2")
     assert _get(sdk, name)["SecretData"] == "one"
     assert _get(sdk, name, VersionStage="ACSPrevious")["VersionId"] == "v2"
@@ -247,9 +246,7 @@ def test_update_version_stage_moves_current_back(sdk: SDK) -> None:
 
 def test_update_version_stage_checks(sdk: SDK) -> None:
     """Alibaba's checks: param mismatch, reserved stages only move, unknown versions, the 8-stage limit."""
-    name = _name()
-    _create(sdk, name, "one")
-    sdk.call("PutSecretValue", SecretName=name, VersionId="v2", SecretData="two")
+    name = _with_two_versions(sdk)
     mismatch = sdk.error("UpdateSecretVersionStage", SecretName=name, VersionStage="ACSCurrent", MoveToVersion="v1", RemoveFromVersion="v1")
     assert (mismatch.status, mismatch.code) == (400, "Rejected.InvalidRequest")
     reserved = sdk.error("UpdateSecretVersionStage", SecretName=name, VersionStage="ACSCurrent", RemoveFromVersion="v2")
@@ -418,7 +415,7 @@ def test_force_delete_frees_the_name(sdk: SDK) -> None:
 
 def test_own_cmk_and_its_state(sdk: SDK) -> None:
     """A secret under EncryptionKeyId is unreadable while that key is Disabled (409 Rejected.Disabled)."""
-    key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+    key_id = new_key(sdk)
     name = _name()
     _create(sdk, name, EncryptionKeyId=key_id)
     assert key_id == sdk.call("DescribeSecret", SecretName=name)["EncryptionKeyId"]
@@ -449,7 +446,7 @@ def test_encryption_key_must_be_symmetric(sdk: SDK) -> None:
     """An asymmetric EncryptionKeyId is refused (400), an unknown one is 404 Forbidden.KeyNotFound."""
     unknown = sdk.error("CreateSecret", SecretName=_name(), VersionId="v1", SecretData="x", EncryptionKeyId=str(uuid.uuid4()))
     assert (unknown.status, unknown.code) == (404, "Forbidden.KeyNotFound")
-    rsa = sdk.call("CreateKey", KeySpec="RSA_2048", KeyUsage="ENCRYPT/DECRYPT")["KeyMetadata"]["KeyId"]
+    rsa = new_key(sdk, "RSA_2048", KeyUsage="ENCRYPT/DECRYPT")
     asymmetric = sdk.error("CreateSecret", SecretName=_name(), VersionId="v1", SecretData="x", EncryptionKeyId=rsa)
     assert (asymmetric.status, asymmetric.code) == (400, "Rejected.UnsupportedOperation")
 

@@ -28,12 +28,6 @@ def _needles(value: str) -> list[bytes]:
     return [raw, base64.b64encode(raw), binascii.hexlify(raw), binascii.hexlify(raw).upper(), value.encode("utf-16-le")]
 
 
-def _files(server: ServerProcess) -> dict[str, bytes]:
-    files = server.stored_bytes()  # the data dir's files, and on PostgreSQL every table's rows
-    files["server log"] = server.log_path.read_bytes()
-    return files
-
-
 def test_canary_value_is_in_no_file_of_the_data_dir(fresh_server: ServerProcess) -> None:
     """A canary written as a secret (create, put, read, batch) appears in no file, WAL or log, raw,
     Base64, hex or UTF-16, while the server runs and after it stops."""
@@ -49,7 +43,7 @@ def test_canary_value_is_in_no_file_of_the_data_dir(fresh_server: ServerProcess)
         assert first == sdk.call("GetSecretValue", SecretName=secret, VersionStage="ACSPrevious")["SecretData"]
     needles = [n for c in canaries for n in _needles(c)]
     for label in ("running", "stopped"):
-        files = _files(fresh_server)
+        files = fresh_server.at_rest()  # the data dir's files, on PostgreSQL every table's rows, the log
         assert any(path.endswith(".db") or path == "table secret_versions" for path in files)
         for where, data in files.items():
             for needle in needles:

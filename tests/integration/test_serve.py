@@ -8,7 +8,6 @@ import json
 import ssl
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.clients import RawSigner
-from tests.support.server import ACCESS_KEY_SECRET, ServerProcess
+from tests.support.server import ACCESS_KEY_SECRET, ServerProcess, running
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -44,14 +43,11 @@ def test_tls_serving(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path / "data", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
     ctx = ssl.create_default_context(cafile=str(cert))
     srv.ssl_context = ctx
-    srv.start()
-    try:
-        query = urlencode(RawSigner(srv.endpoint).v1_params("ListKeys", {}), quote_via=quote)
+    with running(srv):
+        query = RawSigner(srv.endpoint).v1_query("ListKeys")
         with urllib.request.urlopen(f"https://{srv.endpoint}/?{query}", data=b"", context=ctx) as r:
             assert r.status == 200
             assert json.loads(r.read())["TotalCount"] == 0
-    finally:
-        srv.stop()
 
 
 def test_request_log_lines(fresh_server: ServerProcess) -> None:

@@ -10,15 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.support.clients import http_connection
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, running
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from signer import Signer
-
-
-def _connection(server: ServerProcess) -> http.client.HTTPConnection:
-    host, port = server.endpoint.split(":")
-    return http.client.HTTPConnection(host, int(port), timeout=5)
 
 
 def _send(endpoint: str, raw: bytes) -> tuple[int, dict[str, object]]:
@@ -51,9 +47,7 @@ def test_replayed_bench_request_is_refused(server: ServerProcess) -> None:
 
 def test_every_worker_process_writes_the_request_log(tmp_path: Path) -> None:
     """With several workers, each request still gets its JSON log line (action, status, code)."""
-    srv = ServerProcess(tmp_path / "data", extra_args=["--workers", "2"])
-    srv.start()
-    try:
+    with running(ServerProcess(tmp_path / "data", extra_args=["--workers", "2"])) as srv:
         signer = Signer(srv.endpoint, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         for _ in range(6):
             assert _send(srv.endpoint, signer.v3("ListKeys", {}))[0] == 200
@@ -65,8 +59,6 @@ def test_every_worker_process_writes_the_request_log(tmp_path: Path) -> None:
             if len(lines) >= 7:
                 break
             time.sleep(0.1)
-    finally:
-        srv.stop()
     assert sum(1 for ln in lines if (ln["action"], ln["status"], ln["code"]) == ("ListKeys", 200, "-")) == 6
     assert sum(1 for ln in lines if (ln["action"], ln["code"]) == ("DescribeKey", "Forbidden.KeyNotFound")) == 1
 
@@ -74,7 +66,7 @@ def test_every_worker_process_writes_the_request_log(tmp_path: Path) -> None:
 def test_head_and_get_answers_share_one_kept_alive_connection(server: ServerProcess) -> None:
     """HEAD /health (a head with no body) is answered at once, and the connection then serves
     whole answers to further requests: the one-send transport holds nothing back."""
-    conn = _connection(server)
+    conn = http_connection(server.endpoint, timeout=5)
     try:
         answers = []
         for method in ("HEAD", "GET", "HEAD", "GET"):
@@ -106,7 +98,7 @@ def test_each_answer_arrives_in_one_segment(server: ServerProcess) -> None:
 
 def test_answers_do_not_name_the_server_software(server: ServerProcess) -> None:
     """No "server" header: an answer does not tell which HTTP server runs openkms."""
-    conn = _connection(server)
+    conn = http_connection(server.endpoint, timeout=5)
     try:
         conn.request("GET", "/health")
         resp = conn.getresponse()

@@ -8,8 +8,6 @@ import secrets
 
 import pytest
 from alibabacloud_kms20160120 import models as m
-from alibabacloud_tea_openapi.exceptions import ClientException
-from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkkms.request.v20160120.CreateKeyRequest import CreateKeyRequest
 from aliyunsdkkms.request.v20160120.ListKeysRequest import ListKeysRequest
 from aliyunsdkkms.request.v20160120.ListResourceTagsRequest import ListResourceTagsRequest
@@ -20,30 +18,16 @@ from aliyunsdkkms.request.v20160120.UntagResourceRequest import UntagResourceReq
 from aliyunsdkkms.request.v20160120.UntagResourcesRequest import UntagResourcesRequest
 
 from tests.support.clients import OldClient, RawSigner
+from tests.support.keys import new_tea_key
+from tests.support.sdk_errors import old_error, tea_error
 
 MISSING_KEY = "00000000-0000-4000-8000-000000000000"
-
-
-def _key(tea) -> str:  # type: ignore[no-untyped-def]
-    return str(tea.create_key(m.CreateKeyRequest()).body.key_metadata.key_id)
 
 
 def _tags(tea, key_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     found = tea.list_resource_tags(m.ListResourceTagsRequest(key_id=key_id)).body.tags.tag
     assert {key_id} >= {t.key_id for t in found}
     return {t.tag_key: t.tag_value for t in found}
-
-
-def _tea_error(call) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    with pytest.raises(ClientException) as info:
-        call()
-    return info.value.code, info.value.status_code
-
-
-def _old_error(old: OldClient, request, **params) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    with pytest.raises(ServerException) as info:
-        old.call(request, **params)
-    return info.value.get_error_code(), info.value.get_http_status()
 
 
 def _tags_json(**tags: str) -> str:
@@ -55,7 +39,7 @@ def _tags_json(**tags: str) -> str:
 
 def test_tea_old_style_tag_list_untag(tea) -> None:  # type: ignore[no-untyped-def]
     """TagResource adds and overwrites, ListResourceTags lists by key, UntagResource skips unknown keys."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     tea.tag_resource(m.TagResourceRequest(key_id=key_id, tags=_tags_json(env="dev", team="a")))
     tea.tag_resource(m.TagResourceRequest(key_id=key_id, tags=_tags_json(env="prod")))
     assert _tags(tea, key_id) == {"env": "prod", "team": "a"}
@@ -101,18 +85,18 @@ def test_create_key_tags_are_listed(tea) -> None:  # type: ignore[no-untyped-def
 )
 def test_tag_resource_refusals(tea, kwargs: dict[str, str], expected: tuple[str, int]) -> None:  # type: ignore[no-untyped-def]
     """Old-style TagResource: one target, valid tags, an existing resource; the key is left untouched."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     if kwargs.get("key_id") == "K":
         kwargs = {**kwargs, "key_id": key_id}
-    assert expected == _tea_error(lambda: tea.tag_resource(m.TagResourceRequest(**kwargs)))
+    assert expected == tea_error(lambda: tea.tag_resource(m.TagResourceRequest(**kwargs)))
     assert _tags(tea, key_id) == {}
 
 
 def test_twenty_tags_per_resource(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """A key carries at most 20 tags: the 21st distinct key is 400 Rejected.LimitExceeded."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     tea.tag_resource(m.TagResourceRequest(key_id=key_id, tags=_tags_json(**{f"k{i}": "v" for i in range(20)})))
-    assert _old_error(old, TagResourceRequest(), KeyId=key_id, Tags=_tags_json(k20="v")) == ("Rejected.LimitExceeded", 400)
+    assert old_error(old, TagResourceRequest(), KeyId=key_id, Tags=_tags_json(k20="v")) == ("Rejected.LimitExceeded", 400)
     tea.tag_resource(m.TagResourceRequest(key_id=key_id, tags=_tags_json(k0="changed")))
     assert (_tags(tea, key_id)["k0"], len(_tags(tea, key_id))) == ("changed", 20)
 
@@ -122,7 +106,7 @@ def test_twenty_tags_per_resource(tea, old: OldClient) -> None:  # type: ignore[
 
 def test_tea_tag_resources_flattened(tea) -> None:  # type: ignore[no-untyped-def]
     """Tea list models flatten to ResourceId.N / Tag.N.Key: many keys tagged in one call, then listed."""
-    keys = sorted(_key(tea) for _ in range(3))
+    keys = sorted(new_tea_key(tea).key_id for _ in range(3))
     tags = [m.TagResourcesRequestTag(key=f"t{i}", value=str(i)) for i in range(1, 12)]  # Tag.10, Tag.11 sort early
     tea.tag_resources(m.TagResourcesRequest(region_id="cn-hangzhou", resource_type="key", resource_id=keys, tag=tags))
     body = tea.list_tag_resources(m.ListTagResourcesRequest(resource_type="key", resource_id=keys)).body
@@ -153,7 +137,7 @@ def test_old_sdk_repeat_lists(old: OldClient, tea) -> None:  # type: ignore[no-u
 def test_list_tag_resources_tag_filter(tea) -> None:  # type: ignore[no-untyped-def]
     """Tag.N keeps keys carrying every given tag (no Value: any value) and lists all their tags."""
     marker = secrets.token_hex(4)
-    a, b = _key(tea), _key(tea)
+    a, b = new_tea_key(tea).key_id, new_tea_key(tea).key_id
     tea.tag_resource(m.TagResourceRequest(key_id=a, tags=_tags_json(**{marker: "1", "env": "prod"})))
     tea.tag_resource(m.TagResourceRequest(key_id=b, tags=_tags_json(**{marker: "2", "env": "dev"})))
     rows = tea.list_tag_resources(
@@ -167,7 +151,7 @@ def test_list_tag_resources_tag_filter(tea) -> None:  # type: ignore[no-untyped-
 
 def test_list_tag_resources_pages_of_200(tea) -> None:  # type: ignore[no-untyped-def]
     """Pages hold 200 rows; NextToken leads to the rest and is empty on the last page."""
-    keys = [_key(tea) for _ in range(11)]
+    keys = [new_tea_key(tea).key_id for _ in range(11)]
     tags = [m.TagResourcesRequestTag(key=f"p{i:02d}", value="v") for i in range(20)]
     tea.tag_resources(m.TagResourcesRequest(resource_type="key", resource_id=keys, tag=tags))
     first = tea.list_tag_resources(m.ListTagResourcesRequest(resource_type="key", resource_id=keys)).body
@@ -181,13 +165,13 @@ def test_list_tag_resources_pages_of_200(tea) -> None:  # type: ignore[no-untype
 
 def test_tag_resources_all_or_none(tea) -> None:  # type: ignore[no-untyped-def]
     """A batch naming one unknown key fails with 404 and tags none of the others."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     call = lambda: tea.tag_resources(  # noqa: E731
         m.TagResourcesRequest(
             resource_type="key", resource_id=[key_id, MISSING_KEY], tag=[m.TagResourcesRequestTag(key="a", value="b")]
         )
     )
-    assert _tea_error(call) == ("Forbidden.KeyNotFound", 404)
+    assert tea_error(call) == ("Forbidden.KeyNotFound", 404)
     assert _tags(tea, key_id) == {}
 
 
@@ -198,7 +182,7 @@ def test_new_style_secret_not_found(tea) -> None:  # type: ignore[no-untyped-def
             resource_type="secret", resource_id=["no-such-secret"], tag=[m.TagResourcesRequestTag(key="a", value="b")]
         )
     )
-    assert _tea_error(call) == ("Forbidden.ResourceNotFound", 404)
+    assert tea_error(call) == ("Forbidden.ResourceNotFound", 404)
     body = tea.list_tag_resources(m.ListTagResourcesRequest(resource_type="secret", resource_id=["no-such-secret"])).body
     assert (body.tag_resources.tag_resource, body.next_token) == ([], "")
 
@@ -218,7 +202,7 @@ def test_new_style_secret_not_found(tea) -> None:  # type: ignore[no-untyped-def
 )
 def test_tag_resources_refusals(raw: RawSigner, tea, params: dict[str, str], code: str) -> None:  # type: ignore[no-untyped-def]
     """Missing lists, unknown types, indexes past 20 tags or 50 resources and bad tags are 400s."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     params = {k: key_id if v == "K" else v for k, v in params.items()}
     response = raw.v1("TagResources", params)
     assert (400, code) == (response.status, response.json()["Code"])
@@ -227,7 +211,7 @@ def test_tag_resources_refusals(raw: RawSigner, tea, params: dict[str, str], cod
 
 def test_untag_resources_needs_tag_keys_or_all(raw: RawSigner, tea) -> None:  # type: ignore[no-untyped-def]
     """UntagResources without TagKey.N and without All=true is MissingParameter TagKey."""
-    key_id = _key(tea)
+    key_id = new_tea_key(tea).key_id
     response = raw.v1("UntagResources", {"ResourceType": "key", "ResourceId.1": key_id})
     assert (response.status, response.json()["Code"]) == (400, "MissingParameter")
     assert "TagKey" in response.json()["Message"]
@@ -245,7 +229,7 @@ def test_bad_next_token(raw: RawSigner) -> None:
 def test_list_keys_tag_filters_both_sdks(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """ListKeys Filters TagKey/TagValue select keys in the database; together they match one tag."""
     marker = "m" + secrets.token_hex(4)
-    a, b, _ = _key(tea), _key(tea), _key(tea)
+    a, b, _ = new_tea_key(tea).key_id, new_tea_key(tea).key_id, new_tea_key(tea).key_id
     tea.tag_resource(m.TagResourceRequest(key_id=a, tags=_tags_json(**{marker: "blue"})))
     tea.tag_resource(m.TagResourceRequest(key_id=b, tags=_tags_json(**{marker: "green", "other": "blue"})))
 

@@ -17,29 +17,18 @@ import pytest
 
 from tests.support.calls import SDK
 from tests.support.clients import RawSigner
-from tests.support.server import ServerProcess
+from tests.support.keys import new_key
+from tests.support.server import ServerProcess, running
 
 BAD_BLOB = ("InvalidParameter", 400, 'The specified parameter "CiphertextBlob" is not valid.')
 UNAVAILABLE = ("Rejected.Unavailable", 409)
 
 
-@pytest.fixture(params=["tea", "old"])
-def sdk(request: pytest.FixtureRequest, server: ServerProcess) -> SDK:
-    """Each official SDK in turn."""
-    return SDK(request.param, server.endpoint)
-
-
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of the test's own on SQLite, always: these tests edit rows of its database file."""
-    srv = ServerProcess(tmp_path / "data")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-def _key(sdk: SDK, spec: str = "Aliyun_AES_256") -> str:
-    return str(sdk.call("CreateKey", KeySpec=spec)["KeyMetadata"]["KeyId"])
+    with running(ServerProcess(tmp_path / "data")) as srv:
+        yield srv
 
 
 def _raw_decrypt(raw: RawSigner, blob_bytes: bytes, context: str | None = None) -> tuple[int, str, str]:
@@ -53,7 +42,7 @@ def _raw_decrypt(raw: RawSigner, blob_bytes: bytes, context: str | None = None) 
 
 def test_every_bit_flip_cut_and_extension_is_refused_on_the_wire(raw: RawSigner, server: ServerProcess) -> None:
     """Every one of a blob's bit flips, every prefix and two extensions: 400 InvalidParameter (S1, S2)."""
-    key_id = _key(SDK("tea", server.endpoint), "Aliyun_SM4")
+    key_id = new_key(SDK("tea", server.endpoint), "Aliyun_SM4")
     context = json.dumps({"purpose": "tamper"})
     sealed = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "attack at dawn", "EncryptionContext": context}).json()
     blob = base64.b64decode(sealed["CiphertextBlob"])
@@ -76,13 +65,13 @@ def test_every_bit_flip_cut_and_extension_is_refused_on_the_wire(raw: RawSigner,
 
 def test_header_relabelled_to_another_key_or_version_is_refused(sdk: SDK) -> None:
     """A blob whose version id names another key (any spec) or another version of its key is a bad blob (S4)."""
-    key_id = _key(sdk)
+    key_id = new_key(sdk)
     old_version = sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["PrimaryKeyVersion"]
     blob = base64.b64decode(sdk.call("Encrypt", KeyId=key_id, Plaintext="mine", EncryptionContext={"c": "1"})["CiphertextBlob"])
     new_version = sdk.call("CreateKeyVersion", KeyId=key_id)["KeyVersion"]["KeyVersionId"]
     others = [new_version]
     for spec in ("Aliyun_AES_256", "Aliyun_AES_128", "Aliyun_SM4"):
-        other = _key(sdk, spec)
+        other = new_key(sdk, spec)
         others.append(sdk.call("DescribeKey", KeyId=other)["KeyMetadata"]["PrimaryKeyVersion"])
     assert old_version.encode() == blob[:36]
     for version in others:
@@ -114,21 +103,26 @@ def _put_version_row(db: Path, version_id: str, wrapped: bytes, kek_version: int
         conn.close()
 
 
+def _copy_material(srv: ServerProcess, source: str, target: str) -> None:
+    """With ``srv`` stopped, copy version ``source``'s wrapped material over version ``target``'s row; restart."""
+    srv.stop()
+    db = srv.data_dir / "openkms.db"
+    _put_version_row(db, target, *_version_row(db, source))
+    srv.start()
+
+
 def test_wrapped_material_moved_to_another_key_makes_that_key_unusable(own_server: ServerProcess) -> None:
     """Key A's wrapped material copied into key B's row: B answers 409 Rejected.Unavailable to every
     use, never A's plaintext and never a 500; A and B's metadata are untouched (S5)."""
     tea = SDK("tea", own_server.endpoint)
-    a, b = _key(tea), _key(tea)
+    a, b = new_key(tea), new_key(tea)
     blob_a = tea.call("Encrypt", KeyId=a, Plaintext="secret of A")["CiphertextBlob"]
     blob_b = tea.call("Encrypt", KeyId=b, Plaintext="secret of B")["CiphertextBlob"]
     version_a = base64.b64decode(blob_a)[:36].decode()
     version_b = base64.b64decode(blob_b)[:36].decode()
     # A's body under B's header: if B had silently become A, this would open to A's plaintext.
     a_under_b = base64.b64encode(version_b.encode() + base64.b64decode(blob_a)[36:]).decode()
-    own_server.stop()
-    db = own_server.data_dir / "openkms.db"
-    _put_version_row(db, version_b, *_version_row(db, version_a))
-    own_server.start()
+    _copy_material(own_server, version_a, version_b)
     for name in ("tea", "old"):
         sdk = SDK(name, own_server.endpoint)
         for action, params in [
@@ -151,16 +145,13 @@ def test_material_swapped_between_versions_of_one_key_is_refused(own_server: Ser
     """Version 1's wrapped material copied over version 2 of the same key: version 2 is unavailable,
     version 1 still decrypts (the AAD names the version, not only the key)."""
     tea = SDK("tea", own_server.endpoint)
-    key_id = _key(tea)
+    key_id = new_key(tea)
     first = tea.call("Encrypt", KeyId=key_id, Plaintext="one")["CiphertextBlob"]
     tea.call("CreateKeyVersion", KeyId=key_id)
     second = tea.call("Encrypt", KeyId=key_id, Plaintext="two")["CiphertextBlob"]
     v1, v2 = (base64.b64decode(b)[:36].decode() for b in (first, second))
     assert v1 != v2
-    own_server.stop()
-    db = own_server.data_dir / "openkms.db"
-    _put_version_row(db, v2, *_version_row(db, v1))
-    own_server.start()
+    _copy_material(own_server, v1, v2)
     error = tea.error("Decrypt", CiphertextBlob=second)
     assert (error.code, error.status) == UNAVAILABLE
     error = tea.error("Encrypt", KeyId=key_id, Plaintext="x")  # the primary is version 2
@@ -171,7 +162,7 @@ def test_material_swapped_between_versions_of_one_key_is_refused(own_server: Ser
 def test_flipped_bit_in_stored_material_makes_the_key_unusable(own_server: ServerProcess) -> None:
     """One bit flipped in a key's wrapped material at rest: 409 Rejected.Unavailable, not a 500."""
     tea = SDK("tea", own_server.endpoint)
-    key_id = _key(tea)
+    key_id = new_key(tea)
     blob = tea.call("Encrypt", KeyId=key_id, Plaintext="p")["CiphertextBlob"]
     version = base64.b64decode(blob)[:36].decode()
     own_server.stop()
@@ -185,6 +176,12 @@ def test_flipped_bit_in_stored_material_makes_the_key_unusable(own_server: Serve
 
 
 CONTEXT = {"Bucket": "photos", "Object": "café.jpg"}
+
+
+def _sealed_under_context(raw: RawSigner, server: ServerProcess) -> str:
+    """The CiphertextBlob of "p" under a new key of ``server`` and the EncryptionContext CONTEXT."""
+    key_id = new_key(SDK("tea", server.endpoint))
+    return str(raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"])
 
 
 @pytest.mark.parametrize(
@@ -203,8 +200,7 @@ CONTEXT = {"Bucket": "photos", "Object": "café.jpg"}
 )
 def test_decrypt_with_a_different_context_is_a_bad_blob(raw: RawSigner, server: ServerProcess, label: str, text: str | None) -> None:
     """Any context that is not the same map of strings: 400 naming CiphertextBlob, as any bad blob (S3)."""
-    key_id = _key(SDK("tea", server.endpoint))
-    blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
+    blob = _sealed_under_context(raw, server)
     status, code, message = _raw_decrypt(raw, base64.b64decode(blob), text)
     assert (code, status, message) == BAD_BLOB, label
 
@@ -222,8 +218,7 @@ def test_decrypt_with_a_different_context_is_a_bad_blob(raw: RawSigner, server: 
 def test_duplicated_or_non_string_context_is_refused_on_decrypt(raw: RawSigner, server: ServerProcess, text: str) -> None:
     """A duplicated key (either value last) or a non-string value on Decrypt: 400 naming EncryptionContext,
     never decrypted by taking one of the duplicates (S3)."""
-    key_id = _key(SDK("tea", server.endpoint))
-    blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
+    blob = _sealed_under_context(raw, server)
     status, code, message = _raw_decrypt(raw, base64.b64decode(blob), text)
     assert (status, code) == (400, "InvalidParameter")
     assert "EncryptionContext" in message
@@ -241,6 +236,5 @@ def test_duplicated_or_non_string_context_is_refused_on_decrypt(raw: RawSigner, 
 )
 def test_same_map_spelled_differently_decrypts(raw: RawSigner, server: ServerProcess, text: str) -> None:
     """The context is a map: key order, JSON whitespace and \\u escapes do not change it (S3)."""
-    key_id = _key(SDK("tea", server.endpoint))
-    blob = raw.v1("Encrypt", {"KeyId": key_id, "Plaintext": "p", "EncryptionContext": json.dumps(CONTEXT)}).json()["CiphertextBlob"]
+    blob = _sealed_under_context(raw, server)
     assert _raw_decrypt(raw, base64.b64decode(blob), text)[::2] == (200, "p")

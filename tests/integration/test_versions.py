@@ -11,11 +11,13 @@ from aliyunsdkkms.request.v20160120.ListKeyVersionsRequest import ListKeyVersion
 from aliyunsdkkms.request.v20160120.UpdateRotationPolicyRequest import UpdateRotationPolicyRequest
 
 from tests.support.clients import OldClient
+from tests.support.keys import new_key, new_tea_key
+from tests.support.sdk_errors import tea_error
 
 
 def test_create_key_version_switches_primary(tea) -> None:  # type: ignore[no-untyped-def]
     """CreateKeyVersion adds a version that becomes PrimaryKeyVersion; the old one stays listed."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    meta = new_tea_key(tea)
     first = meta.primary_key_version
     version = tea.create_key_version(m.CreateKeyVersionRequest(key_id=meta.key_id)).body.key_version
     assert meta.key_id == version.key_id
@@ -50,31 +52,32 @@ def test_old_sdk_versions_and_paging(old: OldClient) -> None:
 
 def test_unknown_version_is_404(tea) -> None:  # type: ignore[no-untyped-def]
     """A version id that is not this key's is 404 Forbidden.KeyVersionNotFound."""
-    a = tea.create_key(m.CreateKeyRequest()).body.key_metadata
-    b = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    a = new_tea_key(tea)
+    b = new_tea_key(tea)
     for version in ("00000000-0000-4000-8000-000000000000", b.primary_key_version):
-        with pytest.raises(ClientException) as info:
-            tea.describe_key_version(m.DescribeKeyVersionRequest(key_id=a.key_id, key_version_id=version))
-        assert (info.value.code, info.value.status_code) == ("Forbidden.KeyVersionNotFound", 404)
+        assert tea_error(
+            lambda v=version: tea.describe_key_version(m.DescribeKeyVersionRequest(key_id=a.key_id, key_version_id=v))
+        ) == ("Forbidden.KeyVersionNotFound", 404)
 
 
 @pytest.mark.parametrize("create", [{"key_spec": "RSA_2048"}, {"key_spec": "EC_P256"}, {"origin": "EXTERNAL"}])
 def test_versions_refused_for_non_rotatable_keys(tea, create) -> None:  # type: ignore[no-untyped-def]
     """Asymmetric and EXTERNAL keys answer Rejected.UnsupportedOperation to versions and rotation."""
-    key_id = tea.create_key(m.CreateKeyRequest(**create)).body.key_metadata.key_id
-    with pytest.raises(ClientException) as info:
-        tea.create_key_version(m.CreateKeyVersionRequest(key_id=key_id))
-    assert (info.value.code, info.value.status_code) == ("Rejected.UnsupportedOperation", 400)
-    with pytest.raises(ClientException) as info:
-        tea.update_rotation_policy(
+    key_id = new_tea_key(tea, **create).key_id
+    assert tea_error(
+        lambda: tea.create_key_version(m.CreateKeyVersionRequest(key_id=key_id))
+    ) == ("Rejected.UnsupportedOperation", 400)
+    code, _ = tea_error(
+        lambda: tea.update_rotation_policy(
             m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval="30d")
         )
-    assert info.value.code == "Rejected.UnsupportedOperation"
+    )
+    assert code == "Rejected.UnsupportedOperation"
 
 
 def test_update_rotation_policy(tea, old: OldClient) -> None:  # type: ignore[no-untyped-def]
     """Enabling sets RotationInterval (seconds form) and NextRotationDate; disabling clears it."""
-    meta = tea.create_key(m.CreateKeyRequest()).body.key_metadata
+    meta = new_tea_key(tea)
     tea.update_rotation_policy(
         m.UpdateRotationPolicyRequest(key_id=meta.key_id, enable_automatic_rotation=True, rotation_interval="7d")
     )
@@ -89,7 +92,7 @@ def test_update_rotation_policy(tea, old: OldClient) -> None:  # type: ignore[no
 @pytest.mark.parametrize("interval", ["6d", "366d", "10x", "d", None])
 def test_rotation_interval_bounds(tea, interval) -> None:  # type: ignore[no-untyped-def]
     """Intervals outside 7–365 days, malformed, or missing when enabling are InvalidParameter."""
-    key_id = tea.create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+    key_id = new_tea_key(tea).key_id
     with pytest.raises(ClientException) as info:
         tea.update_rotation_policy(
             m.UpdateRotationPolicyRequest(key_id=key_id, enable_automatic_rotation=True, rotation_interval=interval)
@@ -131,7 +134,7 @@ def test_create_key_version_follows_key_state(server, sdk_name: str) -> None:  #
     from tests.support.calls import SDK
 
     sdk = SDK(sdk_name, server.endpoint)
-    key_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
+    key_id = new_key(sdk)
     sdk.call("DisableKey", KeyId=key_id)
     error = sdk.error("CreateKeyVersion", KeyId=key_id)
     assert (error.code, error.status) == ("Rejected.Disabled", 409)

@@ -8,8 +8,10 @@ JSON text, as each SDK's users pass it.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,8 @@ from tests.support.clients import OldClient, tea_client
 
 
 class ApiError(Exception):
+    """A refused call: the code, HTTP status and message the SDK reported."""
+
     def __init__(self, code: str, status: int, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.code = code
@@ -31,6 +35,8 @@ class ApiError(Exception):
 
 @dataclass
 class SDK:
+    """One official SDK, ``tea`` or ``old``, pointed at ``endpoint``."""
+
     name: str
     endpoint: str
 
@@ -61,8 +67,18 @@ class SDK:
 
     def error(self, action: str, **params: Any) -> ApiError:
         """Call an action that must fail; return its error."""
-        try:
-            answer = self.call(action, **params)
-        except ApiError as exc:
-            return exc
-        raise AssertionError(f"{action} succeeded: {answer}")
+        return api_error(lambda: self.call(action, **params), action)
+
+
+def api_error(call: Callable[[], object], what: str = "the call") -> ApiError:
+    """Run ``call`` (made through :meth:`SDK.call`), which must fail; return its ApiError."""
+    try:
+        answer = call()
+    except ApiError as exc:
+        return exc
+    raise AssertionError(f"{what} succeeded: {answer}")
+
+
+def b64(data: bytes) -> str:
+    """Base64 text of ``data``, as the API's binary parameters and answers carry bytes."""
+    return base64.b64encode(data).decode()

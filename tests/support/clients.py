@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import time
@@ -53,7 +54,14 @@ class OldClient:
         return json.loads(self.client.do_action_with_exception(request))
 
 
+def http_connection(endpoint: str, timeout: float = 10.0) -> http.client.HTTPConnection:
+    """A plain HTTP connection to ``endpoint`` (host:port), kept alive across requests."""
+    host, port = endpoint.split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+
 def pct(s: str) -> str:
+    """Percent-encoding as Alibaba's signatures use it: RFC 3986 unreserved characters kept, "/" encoded too."""
     return quote(s, safe="~")
 
 
@@ -106,10 +114,13 @@ class RawSigner:
         except urllib.error.HTTPError as e:
             return RawResponse(e.code, dict(e.headers), e.read())
 
+    def v1_query(self, action: str, params: dict[str, str] | None = None, **kw: Any) -> str:
+        """A signed V1 query string, to send (or send again) with :meth:`send`."""
+        return urlencode(self.v1_params(action, params or {}, **kw), quote_via=quote)
+
     def v1(self, action: str, params: dict[str, str] | None = None, **kw: Any) -> RawResponse:
         method = kw.pop("method", "POST")
-        items = self.v1_params(action, params or {}, method=method, **kw)
-        return self.send(method, urlencode(items, quote_via=quote))
+        return self.send(method, self.v1_query(action, params, method=method, **kw))
 
     def v3(self, action: str, params: dict[str, str] | None = None, *, offset: float = 0.0,
            nonce: str | None = None, secret: str | None = None, body: bytes = b"",

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+
+from tests.support.server import ServerProcess, running
 
 ADMIN_URL = os.environ.get("OPENKMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_HINT = (
@@ -58,3 +64,15 @@ class PostgresDatabase:
 
     def __exit__(self, *_: object) -> None:
         self.drop()
+
+
+@contextmanager
+def running_server(data_dir: Path, kind: str, **options: Any) -> Iterator[ServerProcess]:
+    """A started server on ``kind`` (sqlite, or postgres over a database of its own, dropped after)."""
+    db = PostgresDatabase().create() if kind == "postgres" else None
+    try:
+        with running(ServerProcess(data_dir, database=db.url if db is not None else None, **options)) as srv:
+            yield srv
+    finally:
+        if db is not None:
+            db.drop()

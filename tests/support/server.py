@@ -10,14 +10,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ACCESS_KEY_ID = "LTAI5tTestAccessKeyId0001"
 ACCESS_KEY_SECRET = "TestAccessKeySecret0123456789ABCD"
+CLI = [sys.executable, "-m", "openkms.cli"]
 
 
 def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -93,6 +97,19 @@ class ServerProcess:
                 stored[f"table {table}"] = b"\x00".join(parts)
         return stored
 
+    def at_rest(self) -> dict[str, bytes]:
+        """What a scan for leaked secrets reads: :meth:`stored_bytes` and the log, as "server log"."""
+        files = self.stored_bytes()
+        files["server log"] = self.log_path.read_bytes()
+        return files
+
+    def new_access_key(self) -> tuple[str, str]:
+        """Run `openkms access-key create` over this server's store; the new (AccessKeyId, AccessKeySecret)."""
+        out = subprocess.run(
+            [*CLI, "access-key", "create", *self.store_args], check=True, capture_output=True, text=True
+        ).stdout
+        return out.split("AccessKeyId:")[1].split()[0], out.split("AccessKeySecret:")[1].split()[0]
+
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -158,3 +175,18 @@ class ServerProcess:
         self.stop()
         self.port = free_port()
         self.start()
+
+
+@contextmanager
+def running(srv: ServerProcess) -> Iterator[ServerProcess]:
+    """Start ``srv`` and stop it when the block ends, however it ends."""
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `openkms serve ARGS` to its end (for start-ups that must be refused): exit code and output."""
+    return subprocess.run([*CLI, "serve", *args], capture_output=True, text=True, timeout=60)

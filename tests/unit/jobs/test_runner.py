@@ -3,21 +3,12 @@ a fence that stops a runner which lost its lease, and failures that do not stop 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
 from openkms.jobs import JobContext, JobRunner, LeaseLost
 from openkms.store.schema import leases
-from tests.support.inprocess import World, open_world
-
-
-@pytest.fixture
-def world(tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    w = open_world(tmp_path / "data")
-    yield w
-    w.close()
+from tests.support.inprocess import World
 
 
 def _runner(world: World, holder: str) -> JobRunner:

@@ -3,21 +3,10 @@ nonce clean-up (key destruction has its own tests in tests/unit/service/test_del
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from openkms.jobs import build_runner
-from tests.support.inprocess import World, open_world
+from tests.support.inprocess import World
 
 DAY = 86400
-
-
-@pytest.fixture
-def world(tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    w = open_world(tmp_path / "data")
-    yield w
-    w.close()
 
 
 def test_standard_jobs_are_registered(world: World) -> None:
