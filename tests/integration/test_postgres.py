@@ -29,9 +29,8 @@ from openkms.config import Settings
 from openkms.domain import errors
 from openkms.rootkey.file import create as create_root_key
 from openkms.service.access_keys import CACHE_SECONDS
+from openkms.service.context import build_services
 from openkms.service.deployment import StartupError, open_deployment
-from openkms.service.keys import KeyService
-from openkms.service.secrets import SecretService
 from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
@@ -360,30 +359,30 @@ def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatab
     that writer's change, so its revision check succeeds instead of losing or refusing."""
     dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
     try:
-        key_id = KeyService(dep).create(
+        key_id = build_services(dep).keys.create(
             key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
             description="", enable_automatic_rotation=False, rotation_interval=None, tag_map={}, creator="t",
         ).key_id
         second: dict[str, object] = {}
 
         def other_writer() -> None:
-            with dep.db.write() as conn:
-                key = repo.get_key(conn, key_id, for_update=True)
+            with dep.db.write() as tx:
+                key = repo.get(tx, key_id, lock=True)
                 assert key is not None
                 second["seen"] = key.description
-                second["ok"] = repo.update_key(conn, key_id, expected_revision=key.revision, description="second")
+                second["ok"] = repo.update_key(tx, key_id, expected_revision=key.revision, description="second")
 
-        with dep.db.write() as conn:
-            first = repo.get_key(conn, key_id, for_update=True)
+        with dep.db.write() as tx:
+            first = repo.get(tx, key_id, lock=True)
             assert first is not None
             thread = threading.Thread(target=other_writer)
             thread.start()
             _wait_for_waiters(pg, "transactionid", 1)
-            assert repo.update_key(conn, key_id, expected_revision=first.revision, description="first")
+            assert repo.update_key(tx, key_id, expected_revision=first.revision, description="first")
         thread.join(30)
         assert second == {"seen": "first", "ok": True}
-        with dep.db.read() as conn:
-            final = repo.get_key(conn, key_id)
+        with dep.db.read() as tx:
+            final = repo.get(tx, key_id)
         assert final is not None
         assert ("second", first.revision + 2) == (final.description, final.revision)
     finally:
@@ -398,7 +397,7 @@ def test_get_secret_value_reads_one_snapshot(
     are refused, and a second snapshot inside the first is a RuntimeError."""
     dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
     try:
-        svc = SecretService(dep, KeyService(dep))
+        svc = build_services(dep).secrets
         svc.create(
             name="pg-secret", version_id="v1", data="one", data_type="text", description="",
             encryption_key_id=None, tag_map={}, policy=None,
@@ -409,16 +408,17 @@ def test_get_secret_value_reads_one_snapshot(
             svc.get_value("pg-secret", None, "ACSPrevious").data,
             svc.get_value("pg-secret", "v2", "ACSCurrent").data,
         ] == ["two", "one", "two"]
-        read_secret = secret_repo.find_secret
+        read_secret = secret_repo.get_secret
 
-        def then_delete(db, name):  # type: ignore[no-untyped-def]
-            found = read_secret(db, name)
-            with pytest.raises(RuntimeError, match="does not nest"), db.hot_snapshot():
-                pass
-            svc.delete(name, force=True, window_days=30)  # commits on another connection
+        def then_delete(q, name, **kwargs):  # type: ignore[no-untyped-def]
+            found = read_secret(q, name, **kwargs)
+            if q is dep.db:
+                with pytest.raises(RuntimeError, match="does not nest"), dep.db.snapshot():
+                    pass
+                svc.delete(name, force=True, window_days=30)  # commits on another connection
             return found
 
-        monkeypatch.setattr(secret_repo, "find_secret", then_delete)
+        monkeypatch.setattr(secret_repo, "get_secret", then_delete)
         during = svc.get_value("pg-secret", None, None)
         monkeypatch.undo()
         assert (during.version_id, during.data, during.stages) == ("v2", "two", ["ACSCurrent"])
@@ -589,7 +589,7 @@ def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
         assert one.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "made in worker two"
         assert one.call("UpdateKeyDescription", {"KeyId": key_id, "Description": "changed in one"})[0] == 200
         assert two.call("DescribeKey", {"KeyId": key_id})[1]["KeyMetadata"]["Description"] == "changed in one"
-        # Encrypt reads key state that a worker keeps between writes (service/read_cache.py):
+        # Encrypt reads key state that a worker keeps between writes (service/caches.py):
         # a change made through the other worker is still seen by the next call.
         encrypt = {"KeyId": key_id, "Plaintext": "aGk="}
         assert one.call("Encrypt", encrypt)[0] == 200

@@ -11,8 +11,6 @@ from sqlalchemy import event, func, select, update
 from openkms.domain import errors
 from openkms.domain.secret import CURRENT, PREVIOUS
 from openkms.jobs import build_runner
-from openkms.service import lifecycle
-from openkms.service.keys import KeyService
 from openkms.service.secrets import SecretService
 from openkms.store import secrets as secret_repo
 from openkms.store.schema import keys, secret_version_stages, secret_versions, secrets, tags
