@@ -1,4 +1,5 @@
-"""ReadCache: kept while the write generation stands still, for at most MAX_AGE, bounded."""
+"""The per-process caches (service/caches.py): ReadCache is kept while the write generation
+stands still, for at most its age bound; the others by size, least recently used out first."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from openkms.service.caches import CacheBounds, ReadCache
+from openkms.service.caches import CacheBounds, Caches, Expiring, Lru, ReadCache
+from openkms.store.generation import WriteGeneration
 
 MAX_AGE = CacheBounds.read_max_age
-from openkms.store.generation import WriteGeneration
 
 
 class Reads:
@@ -106,3 +107,51 @@ def test_nothing_kept_without_a_generation_or_with_size_zero(gen: WriteGeneratio
         for _ in range(3):
             assert cache.get("a", db.of("a")) == "A"
         assert db.count == 3 and len(cache) == 0
+
+
+def test_lru_keeps_the_most_recently_used_within_its_bound() -> None:
+    """Lru holds at most its size; a read refreshes an entry; size 0 keeps nothing."""
+    lru: Lru[str, int] = Lru(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # "b" is now the least recently used
+    lru.put("c", 3)
+    assert (lru.get("a"), lru.get("b"), lru.get("c"), len(lru)) == (1, None, 3, 2)
+    off: Lru[str, int] = Lru(0)
+    off.put("a", 1)
+    assert (off.get("a"), len(off)) == (None, 0)
+
+
+def test_expiring_entries_are_used_only_within_their_age() -> None:
+    """Expiring answers from the cache until ``seconds`` have passed, then loads again; values
+    the keep rule refuses (None: an id that does not exist) are never stored."""
+    now = [100.0]
+    loads: list[str] = []
+    cache: Expiring[str, str | None] = Expiring(10, 0.5, clock=lambda: now[0])
+
+    def load(value: str | None) -> str | None:
+        loads.append(str(value))
+        return value
+
+    assert cache.get("ak", lambda: load("secret")) == "secret"
+    now[0] += 0.4
+    assert cache.get("ak", lambda: load("changed")) == "secret"
+    now[0] += 0.2
+    assert cache.get("ak", lambda: load("changed")) == "changed"
+    assert cache.get("nobody", lambda: load(None)) is None
+    assert cache.get("nobody", lambda: load(None)) is None
+    assert loads == ["secret", "changed", "None", "None"]
+
+
+def test_caches_take_their_bounds_and_forget_a_version_everywhere(tmp_path: Path) -> None:
+    """Caches builds each cache with its configured bound; forget_version drops a version's
+    material and both of its parsed keys."""
+    caches = Caches(WriteGeneration(tmp_path / "g"), CacheBounds(material_cache=1, parsed_key_cache=5))
+    caches.material.put("v1", (b"k" * 32, None))
+    caches.material.put("v2", (b"j" * 32, None))
+    assert (caches.material.get("v1"), len(caches.material)) == (None, 1)
+    caches.parsed_keys.put(("private", "v2"), object())
+    caches.parsed_keys.put(("public", "v2"), object())
+    caches.parsed_keys.put(("public", "v3"), object())
+    caches.forget_version("v2")
+    assert (caches.material.get("v2"), len(caches.parsed_keys)) == (None, 1)
