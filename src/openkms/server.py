@@ -27,12 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from openkms.api import REGISTRY, ActionSpec
 from openkms.api.errors import to_wire
-from openkms.auth import Authenticator
+from openkms.auth import Authenticator, Replayed
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
@@ -40,7 +37,7 @@ from openkms.service.access_keys import CredentialStore
 from openkms.service.aliases import AliasService
 from openkms.service.asymmetric import AsymmetricService
 from openkms.service.context import CallContext, Caller, Services
-from openkms.service.deployment import Deployment
+from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
 from openkms.service.secrets import SecretService
@@ -210,10 +207,11 @@ class KMSApp:
             spec = REGISTRY.get(req.action)
             if spec is None:
                 raise errors.InvalidActionNotFound()
-            verified = self.auth.verify(req)
-            call.caller = verified.principal.access_key_id  # logged for a replay too
-            if not self.auth.nonces.use(*verified.nonce):
-                raise errors.SignatureNonceUsed()
+            try:
+                call.caller = self.auth.verify(req).access_key_id
+            except Replayed as exc:
+                call.caller = exc.principal.access_key_id  # logged for a replay too
+                raise
             call.kwargs = spec.bind(req.params)
             call.spec = spec
             return None
@@ -262,7 +260,7 @@ class KMSApp:
             return exc
         if isinstance(exc, DomainError):
             return to_wire(exc)
-        if isinstance(exc, (OperationalError, PoolTimeout)):
+        if isinstance(exc, DATABASE_UNAVAILABLE):
             errlog.warning(
                 "request %s (%s): database unavailable: %s", request_id, action, type(exc).__name__
             )
