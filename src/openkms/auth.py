@@ -4,9 +4,9 @@ Order of checks, chosen so that nothing unauthenticated can consume state: the t
 window first, then the signature (constant-time), then the AccessKey's status, and only then
 the nonce, which is recorded in the shared store.
 
-:meth:`Authenticator.verify` does every check but the nonce and returns the claim on it, which
-the caller records (``auth.nonces.use``) before it parses the action's parameters, so that a
-replayed request is refused as a replay whatever else is wrong with it.
+:meth:`Authenticator.verify` makes every check, the nonce's last; the server calls it before it
+parses the action's parameters, so that a replayed request is refused as a replay whatever else
+is wrong with it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from openkms.domain.clock import Clock, parse_iso
-from openkms.service.nonces import NonceUse
+from openkms.service.nonces import NonceStore
 from openkms.wire import errors, signing
 from openkms.wire.request import WireRequest
 
@@ -32,35 +32,32 @@ class Credentials(Protocol):
     def lookup(self, access_key_id: str) -> tuple[str, bool] | None: ...
 
 
-class NonceStore(Protocol):
-    """Records nonces; ``use`` is False for a nonce already used within its window."""
-
-    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     access_key_id: str
     scheme: str
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
-    """A request whose signature, time and AccessKey passed; its nonce is not recorded yet."""
+class Replayed(errors.SignatureNonceUsed):  # type: ignore[misc,valid-type]
+    """SignatureNonceUsed for a request that passed every other check: it names the
+    :class:`Principal` that signed it (the server logs who replayed)."""
 
-    principal: Principal
-    nonce: NonceUse
+    def __init__(self, principal: Principal) -> None:
+        super().__init__()
+        self.principal = principal
 
 
 class Authenticator:
     def __init__(self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900) -> None:
         self._credentials = credentials
-        self.nonces = nonces
+        self._nonces = nonces
         self._clock = clock
         self._window = window
 
-    def verify(self, req: WireRequest) -> Verified:
-        """Every check but the nonce's; raises a wire error on the first that fails."""
+    def verify(self, req: WireRequest) -> Principal:
+        """Who signed the request, once every check passed (the timestamp window, the
+        signature, the AccessKey's status, then the nonce, recorded only now); raises a wire
+        error on the first that fails, :class:`Replayed` for a nonce used before."""
         authorization = req.header("authorization")
         if authorization is not None and authorization.lstrip().startswith("ACS"):
             return self._v3_or_v4(req, authorization)
@@ -87,13 +84,15 @@ class Authenticator:
             raise errors.InvalidAccessKeyIdNotFound()
         return found
 
-    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Verified:
+    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Principal:
         if not active:
             raise errors.ForbiddenAccessKey()
+        principal = Principal(access_key_id, scheme)
         # Keep the record past both edges of the window: a timestamp up to `window` in the
         # future stays acceptable until ts + window.
-        claim = NonceUse(access_key_id, nonce, ts + self._window + 60, self._clock.now())
-        return Verified(Principal(access_key_id, scheme), claim)
+        if not self._nonces.use(access_key_id, nonce, ts + self._window + 60, self._clock.now()):
+            raise Replayed(principal)
+        return principal
 
     @staticmethod
     def _check_nonce(nonce: str | None, name: str) -> str:
@@ -105,7 +104,7 @@ class Authenticator:
 
     # -- V1 -------------------------------------------------------------------------------
 
-    def _v1(self, req: WireRequest) -> Verified:
+    def _v1(self, req: WireRequest) -> Principal:
         p = req.params
         given = p.get("Signature")
         access_key_id = p.get("AccessKeyId")
@@ -131,7 +130,7 @@ class Authenticator:
 
     # -- V3 / V4 --------------------------------------------------------------------------
 
-    def _v3_or_v4(self, req: WireRequest, value: str) -> Verified:
+    def _v3_or_v4(self, req: WireRequest, value: str) -> Principal:
         auth = signing.parse_authorization(value)
         if auth is None:
             raise errors.IncompleteSignature()

@@ -1,6 +1,6 @@
 """One settings object: command-line flags > ``OPENKMS_*`` environment > defaults.
 
-Secrets (AccessKey secrets, database passwords inside URLs) are held in :class:`Secret`, whose
+Secrets (AccessKey secrets, database passwords inside URLs) are held in :class:`Hidden`, whose
 repr never shows the value.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-class Secret:
+class Hidden:
     """A string that does not print itself."""
 
     __slots__ = ("_value",)
@@ -23,7 +23,7 @@ class Secret:
         return self._value
 
     def __repr__(self) -> str:
-        return "Secret('**********')"
+        return "Hidden('**********')"
 
     __str__ = __repr__
 

@@ -27,18 +27,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from openkms.api import REGISTRY, ActionSpec
 from openkms.api.errors import to_wire
-from openkms.auth import Authenticator
+from openkms.auth import Authenticator, Replayed
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.context import CallContext, Caller, build_services
-from openkms.service.deployment import Deployment
+from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
 from openkms.wire.request import MAX_BODY_BYTES, WireRequest, build_request
@@ -56,7 +53,8 @@ class KMSApp:
     def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
         self.services = build_services(dep)
-        self.auth = Authenticator(CredentialStore(dep), dep.nonces, dep.clock, dep.settings.time_window)
+        credentials = CredentialStore(dep, self.services.caches.credentials)
+        self.auth = Authenticator(credentials, dep.nonces, dep.clock, dep.settings.time_window)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
         self.jobs = (
@@ -188,10 +186,11 @@ class KMSApp:
             spec = REGISTRY.get(req.action)
             if spec is None:
                 raise errors.InvalidActionNotFound()
-            verified = self.auth.verify(req)
-            call.caller = verified.principal.access_key_id  # logged for a replay too
-            if not self.auth.nonces.use(*verified.nonce):
-                raise errors.SignatureNonceUsed()
+            try:
+                call.caller = self.auth.verify(req).access_key_id
+            except Replayed as exc:
+                call.caller = exc.principal.access_key_id  # logged for a replay too
+                raise
             call.kwargs = spec.bind(req.params)
             call.spec = spec
             return None
@@ -240,7 +239,7 @@ class KMSApp:
             return exc
         if isinstance(exc, DomainError):
             return to_wire(exc)
-        if isinstance(exc, (OperationalError, PoolTimeout)):
+        if isinstance(exc, DATABASE_UNAVAILABLE):
             errlog.warning(
                 "request %s (%s): database unavailable: %s", request_id, action, type(exc).__name__
             )

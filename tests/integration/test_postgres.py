@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from openkms.config import Settings
 from openkms.domain import errors
 from openkms.rootkey.file import create as create_root_key
-from openkms.service.access_keys import CACHE_SECONDS
+from openkms.service.caches import CacheBounds
 from openkms.service.context import build_services
 from openkms.service.deployment import StartupError, open_deployment
 from openkms.store import keys as repo
@@ -237,7 +237,7 @@ def test_disabled_access_key_is_refused_by_every_node_within_the_cache_bound(
         assert raw.v3("ListKeys").status == 200
     subprocess.run([*CLI, "access-key", "disable", akid, *store], check=True, capture_output=True)
     disabled_at = time.monotonic()
-    time.sleep(max(0.0, disabled_at + CACHE_SECONDS + 0.05 - time.monotonic()))
+    time.sleep(max(0.0, disabled_at + CacheBounds.credential_seconds + 0.05 - time.monotonic()))
     for raw in signers:
         resp = raw.v3("ListKeys")
         assert (resp.status, resp.json()["Code"]) == (403, "Forbidden.AccessKey")

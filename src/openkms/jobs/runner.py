@@ -8,7 +8,7 @@ when it dies another takes over once the lease lapses.
 Rules for a job (so that any process may run it, any number of times, and die at any point):
 
 * it is a function of ``(ctx.now, the store)``: idempotent, with its own transactions;
-* each of its write transactions first calls ``ctx.fence(conn)``, which raises
+* each of its write transactions first calls ``ctx.fence(tx)``, which raises
   :class:`LeaseLost` unless this runner still holds the lease (checked, and on PostgreSQL
   locked, inside that transaction), so a runner that was paused past its lease cannot write;
 * it keeps no state between runs: when jobs last ran is memory only, so after a restart every
@@ -27,11 +27,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from openkms.domain.clock import Clock
-from openkms.store import Conflict, leases
-from openkms.store.engine import Database
+from openkms.store import Conflict, Database, Tx, leases
 
 log = logging.getLogger("openkms.jobs")
 
@@ -48,7 +45,7 @@ class JobContext:
     """What a job is given: the time of this tick and the lease fence for its transactions."""
 
     now: float
-    fence: Callable[[Connection], None]
+    fence: Callable[[Tx], None]
 
 
 Job = Callable[[JobContext], object]
@@ -116,29 +113,29 @@ class JobRunner:
 
     def acquire(self, now: float) -> bool:
         """Take or renew the lease; False while another live holder has it."""
-        with self.db.write() as conn:
-            if leases.renew(conn, self.lease_name, self.holder, now, self.lease_seconds):
+        with self.db.write() as tx:
+            if leases.renew(tx, self.lease_name, self.holder, now, self.lease_seconds):
                 return True
         try:
-            with self.db.write() as conn:
-                leases.create(conn, self.lease_name, self.holder, now, self.lease_seconds)
+            with self.db.write() as tx:
+                leases.create(tx, self.lease_name, self.holder, now, self.lease_seconds)
             return True
         except Conflict:
             return False
 
-    def fence(self, conn: Connection) -> None:
-        """Raise LeaseLost unless this runner holds the lease, inside ``conn``'s transaction.
+    def fence(self, tx: Tx) -> None:
+        """Raise LeaseLost unless this runner holds the lease, inside the write transaction ``tx``.
 
         Holding it, the lease is extended: a long job that keeps writing keeps its lease.
         """
         now = self.clock.now()
-        if not leases.extend(conn, self.lease_name, self.holder, now, self.lease_seconds):
+        if not leases.extend(tx, self.lease_name, self.holder, now, self.lease_seconds):
             raise LeaseLost()
 
     def release(self) -> None:
         """Give the lease up (on shutdown), so another process need not wait for it to lapse."""
-        with self.db.write() as conn:
-            leases.release(conn, self.lease_name, self.holder)
+        with self.db.write() as tx:
+            leases.release(tx, self.lease_name, self.holder)
 
 
 class RunnerThread:

@@ -1,28 +1,25 @@
 """AccessKey pairs: created, listed, disabled and deleted offline or at first start; looked up
 on every request. Secrets are stored only wrapped under the KEK, bound to their AccessKeyId.
 
-A running server caches a looked-up pair for at most :data:`CACHE_SECONDS`, so disabling or
-deleting a pair takes effect on every node within that bound.
+A running server keeps a looked-up pair for at most ``credential_seconds`` (default 1 s,
+service/caches.py), so disabling or deleting a pair takes effect on every node within that bound.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
-
-from openkms.config import Secret
+from openkms.config import Hidden
 from openkms.domain import ids
 from openkms.rootkey.keyring import access_key_aad
+from openkms.service.caches import Expiring
 from openkms.service.deployment import Deployment
 from openkms.store import Conflict
-from openkms.store.schema import access_keys
+from openkms.store import access_keys as repo
 
 ACTIVE = "Active"
 INACTIVE = "Inactive"
-CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +42,7 @@ def create(
     *,
     is_root: bool = False,
     description: str = "",
-) -> tuple[str, Secret]:
+) -> tuple[str, Hidden]:
     """Create a pair (generated unless given); raises AccessKeyError if the id exists."""
     akid = access_key_id or ids.new_access_key_id()
     value = secret or ids.new_access_key_secret()
@@ -54,40 +51,32 @@ def create(
     kek_version = dep.keyring.current
     _, wrapped = dep.keyring.wrap(value.encode(), access_key_aad(akid, kek_version))
     try:
-        with dep.db.write() as conn:
-            conn.execute(
-                insert(access_keys).values(
-                    access_key_id=akid,
-                    secret_wrapped=wrapped,
-                    kek_version=kek_version,
-                    status=ACTIVE,
-                    is_root=is_root,
-                    description=description,
-                    created=dep.clock.now(),
-                )
+        with dep.db.write() as tx:
+            repo.insert_pair(
+                tx,
+                access_key_id=akid,
+                secret_wrapped=wrapped,
+                kek_version=kek_version,
+                status=ACTIVE,
+                is_root=is_root,
+                description=description,
+                created=dep.clock.now(),
             )
     except Conflict:
         raise AccessKeyError(f"AccessKey {akid} already exists") from None
-    return akid, Secret(value)
+    return akid, Hidden(value)
 
 
-def ensure_root(dep: Deployment) -> tuple[str, Secret] | None:
+def ensure_root(dep: Deployment) -> tuple[str, Hidden] | None:
     """Create the root pair on first start. Returns it only to the process that created it.
 
     The pair comes from ``OPENKMS_ROOT_ACCESS_KEY_ID``/``_SECRET`` when both are set.
     """
     env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
     env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
-    with dep.db.read() as conn:
-        if env_id:
-            exists = conn.execute(
-                select(access_keys.c.access_key_id).where(access_keys.c.access_key_id == env_id)
-            ).first()
-        else:
-            exists = conn.execute(
-                select(access_keys.c.access_key_id).where(access_keys.c.is_root.is_(True))
-            ).first()
-    if exists is not None:
+    with dep.db.read() as tx:
+        exists = repo.exists(tx, env_id) if env_id else repo.root_exists(tx)
+    if exists:
         return None
     try:
         return create(dep, env_id, env_secret, is_root=True, description="root")
@@ -96,54 +85,44 @@ def ensure_root(dep: Deployment) -> tuple[str, Secret] | None:
 
 
 def list_all(dep: Deployment) -> list[AccessKeyInfo]:
-    with dep.db.read() as conn:
-        rows = conn.execute(select(access_keys).order_by(access_keys.c.created)).all()
-    return [AccessKeyInfo(r.access_key_id, r.status, bool(r.is_root), r.description, r.created) for r in rows]
+    with dep.db.read() as tx:
+        pairs = repo.list_all(tx)
+    return [AccessKeyInfo(p.access_key_id, p.status, p.is_root, p.description, p.created) for p in pairs]
 
 
 def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
-    with dep.db.write() as conn:
-        result = conn.execute(
-            update(access_keys).where(access_keys.c.access_key_id == access_key_id).values(status=status)
-        )
-    if result.rowcount != 1:
+    with dep.db.write() as tx:
+        found = repo.set_status(tx, access_key_id, status)
+    if not found:
         raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
 
 
 def remove(dep: Deployment, access_key_id: str) -> None:
-    with dep.db.write() as conn:
-        result = conn.execute(delete(access_keys).where(access_keys.c.access_key_id == access_key_id))
-    if result.rowcount != 1:
+    with dep.db.write() as tx:
+        found = repo.remove(tx, access_key_id)
+    if not found:
         raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
 
 
 class CredentialStore:
-    """Looks up (secret, active) for an AccessKeyId, with a short per-process cache."""
+    """Looks up (secret, active) for an AccessKeyId; a pair read is kept in
+    ``caches.credentials`` for the configured number of seconds (service/caches.py)."""
 
-    def __init__(self, dep: Deployment) -> None:
+    def __init__(self, dep: Deployment, cache: Expiring[str, tuple[str, bool] | None]) -> None:
         self._dep = dep
-        self._cache: dict[str, tuple[float, str | None, bool]] = {}
+        self._cache = cache
 
     def lookup(self, access_key_id: str) -> tuple[str, bool] | None:
-        now = time.monotonic()
-        hit = self._cache.get(access_key_id)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
-            return (hit[1], hit[2]) if hit[1] is not None else None
-        with self._dep.db.read() as conn:
-            row = conn.execute(
-                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
-            ).first()
-        if row is None:
-            if len(self._cache) < 10_000:
-                self._cache[access_key_id] = (now, None, False)
+        return self._cache.get(access_key_id, lambda: self._read(access_key_id))
+
+    def _read(self, access_key_id: str) -> tuple[str, bool] | None:
+        # On the database itself: one statement of its own, the hot path (see openkms.store).
+        pair = repo.get(self._dep.db, access_key_id)
+        if pair is None:
             return None
         secret = self._dep.keyring.unwrap(
-            row.kek_version,
-            row.secret_wrapped,
-            access_key_aad(row.access_key_id, row.kek_version),
+            pair.kek_version,
+            pair.secret_wrapped,
+            access_key_aad(pair.access_key_id, pair.kek_version),
         ).decode()
-        active = row.status == ACTIVE
-        if len(self._cache) >= 10_000:
-            self._cache.clear()
-        self._cache[access_key_id] = (now, secret, active)
-        return secret, active
+        return secret, pair.status == ACTIVE

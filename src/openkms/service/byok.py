@@ -249,21 +249,27 @@ class ByokService:
         the write lock and fenced by the job lease; idempotent.
         """
 
+        cleared: dict[str, list[str]] = {}
+
         def expire(tx: Tx, key_id: str) -> bool:
             key = keys.get(tx, key_id, lock=True)
             # A re-import may have set a new expiry (or none) since the batch was read.
             if key is None or not byok.material_expired(key.material_expire_time, now):
                 return False
-            for version_id in versions.clear_material(tx, key_id):
-                self.caches.forget_version(version_id)
+            cleared[key_id] = versions.clear_material(tx, key_id)
             keys.update_key(
                 tx, key_id, key_state=keystate.delete_material(key.key_state), material_expire_time=None
             )
             return True
 
-        return each_due(
-            self.dep.db, lambda tx: keys.with_expired_material(tx, now, batch), expire, fence, batch
-        )
+        def forget(key_id: str) -> None:
+            for version_id in cleared.pop(key_id):
+                self.caches.forget_version(version_id)
+
+        def due(tx: Tx) -> list[str]:
+            return keys.with_expired_material(tx, now, batch)
+
+        return each_due(self.dep.db, due, expire, fence, batch, after=forget)
 
     def prune_import_tokens(self, now: float) -> int:
         """Delete import tokens that expired more than a week ago (until then a caller is told

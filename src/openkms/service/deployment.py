@@ -10,25 +10,27 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import OperationalError
-
+from openkms import store
 from openkms.config import Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, RootKeyError
 from openkms.service.nonces import NonceStore, SQLNonceStore
-from openkms.store import Conflict, migrate
-from openkms.store.engine import Database, is_sqlite, make_engine, make_nullpool_engine
+from openkms.store import Conflict, Database, meta, migrate
+from openkms.store import nonces as shared_nonces
+from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.nonce_table import FileNonceStore
-from openkms.store.schema import keks, meta, nonce_metadata
 
 # The key file is read by every Encrypt at random places once there are many keys: it is read
 # through a memory map (no system call per page, see store/engine.py). The map is address
 # space; only the pages read count in a process's memory, and the bound holds whatever the
 # number of keys.
 KEYS_MMAP_BYTES = 256 * 1024 * 1024
+
+# What a database that cannot be reached, or did not answer in time, raises (the server answers
+# it 503 ServiceUnavailableTemporary).
+DATABASE_UNAVAILABLE = store.UNAVAILABLE
 
 
 class StartupError(RuntimeError):
@@ -56,7 +58,9 @@ def _prepare_data_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise StartupError(f"data directory {path} is accessible by group or others; it must be 0700")
+        raise StartupError(
+            f"data directory {path} is accessible by group or others; it must be 0700"
+        )
 
 
 def _restrict_files(path: Path) -> None:
@@ -66,29 +70,16 @@ def _restrict_files(path: Path) -> None:
             os.chmod(entry, 0o600)
 
 
-def _meta_get(db: Database, name: str) -> str | None:
-    with db.read() as conn:
-        return conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
-
-
 def _meta_setdefault(db: Database, name: str, value: str) -> str:
     """Insert a meta value unless one exists; return the stored value (race-safe)."""
     try:
-        with db.write() as conn:
-            existing = conn.execute(select(meta.c.value).where(meta.c.name == name)).scalar()
-            if existing is not None:
-                return str(existing)
-            conn.execute(insert(meta).values(name=name, value=value))
-            return value
+        with db.write() as tx:
+            return meta.setdefault(tx, name, value)
     except Conflict:
-        stored = _meta_get(db, name)
+        with db.read() as tx:
+            stored = meta.get(tx, name)
         assert stored is not None
         return stored
-
-
-def _first_line(exc: OperationalError) -> str:
-    """The driver's reason without the SQL or parameters SQLAlchemy appends."""
-    return str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
 
 
 def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> None:
@@ -98,10 +89,8 @@ def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> N
     # Migrations and waits for another node's migration are not bound by the statement timeout.
     schema_engine = db.engine if is_sqlite(url) else make_nullpool_engine(url, timeout=settings.db_timeout)
 
-    def create_nonces(engine: Engine) -> None:
-        if not is_sqlite(url):
-            nonce_metadata.create_all(engine, checkfirst=True)
-
+    # The nonce table of a PostgreSQL deployment is made under the schema lock too.
+    create_nonces = None if is_sqlite(url) else shared_nonces.create_table
     try:
         state = migrate.schema_state(db.engine)
         if state == "newer":
@@ -118,7 +107,8 @@ def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> N
                 "(or start one node with `serve --migrate`)"
             )
         with migrate.schema_lock(schema_engine):
-            create_nonces(schema_engine)
+            if create_nonces is not None:
+                create_nonces(schema_engine)
     finally:
         if schema_engine is not db.engine:
             schema_engine.dispose()
@@ -162,12 +152,12 @@ def open_deployment(
             _prepare_schema(db, settings, migrate_schema)
             if is_sqlite(url):
                 _restrict_files(settings.data_dir)
-            nonce_store = _open_nonces(settings, db, clock)
+            nonce_store = _open_nonces(settings, db)
         except BaseException:
             db.dispose()
             raise
-    except OperationalError as exc:
-        raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
+    except DATABASE_UNAVAILABLE as exc:
+        raise StartupError(f"cannot reach the database: {store.reason(exc)}") from exc
     finally:
         os.umask(old_umask)
     try:
@@ -175,23 +165,16 @@ def open_deployment(
     except BaseException as exc:
         db.dispose()
         nonce_store.close()
-        if isinstance(exc, OperationalError):
-            raise StartupError(f"cannot reach the database: {_first_line(exc)}") from exc
+        if isinstance(exc, DATABASE_UNAVAILABLE):
+            raise StartupError(f"cannot reach the database: {store.reason(exc)}") from exc
         raise
 
 
-def _open_nonces(settings: Settings, db: Database, clock: Clock) -> NonceStore:
+def _open_nonces(settings: Settings, db: Database) -> NonceStore:
     """The node's nonce files on the embedded default, else the shared database's table."""
     if not is_sqlite(settings.database_url):
         return SQLNonceStore(db)
-    store = FileNonceStore(settings.data_dir / "nonces")
-    try:
-        # Versions before the nonce files kept the records in a SQLite file: carry them over.
-        store.adopt_sqlite(settings.data_dir / "nonces.db", clock.now())
-    except BaseException:
-        store.close()
-        raise
-    return store
+    return FileNonceStore(settings.data_dir / "nonces")
 
 
 def _bind(
@@ -209,15 +192,13 @@ def _bind(
     account_id = _meta_setdefault(db, "account_id", ids.new_account_id())
 
     try:
-        with db.write() as conn:
-            if conn.execute(select(keks.c.kek_version)).first() is None:
-                conn.execute(
-                    insert(keks).values(kek_version=1, wrapped=Keyring.new_kek(root, 1), created=clock.now())
-                )
+        with db.write() as tx:
+            if not meta.any_kek(tx):
+                meta.insert_kek(tx, 1, Keyring.new_kek(root, 1), clock.now())
     except Conflict:
         pass
-    with db.read() as conn:
-        wrapped = {r.kek_version: r.wrapped for r in conn.execute(select(keks))}
+    with db.read() as tx:
+        wrapped = meta.wrapped_keks(tx)
     try:
         keyring = Keyring(root, wrapped)
     except aead.NotAuthentic as exc:

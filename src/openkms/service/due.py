@@ -1,6 +1,10 @@
-"""The one loop of the jobs that act on rows whose time has come (keys to destroy, material to
-expire, secrets to purge): read a batch of due ids, then act on each in a write transaction of
-its own, fenced by the job lease and re-checked under the write lock."""
+"""Work through what has fallen due (keys to destroy, material to expire, secrets to purge), one
+item per transaction, under the job lease.
+
+Each item is re-read and acted on in a write transaction of its own that first re-checks the
+lease (``fence``), so a crash between items leaves each whole or untouched, running again
+finishes the rest, and a runner that lost its lease stops before its next write.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,18 @@ def each_due(
     act: Callable[[Tx, str], bool],
     fence: Callable[[Tx], None],
     batch: int,
+    *,
+    after: Callable[[str], None] | None = None,
 ) -> int:
-    """Act on every id ``find_due`` lists (at most ``batch`` per read) until a read lists fewer;
-    returns how many ``act`` acted on (it answers False for an id no longer due when re-read).
+    """Act on every item due; returns how many were acted on.
 
-    Each id is one write transaction that first calls ``fence`` (which raises if this process no
-    longer holds the job lease), so a crash leaves every id either done or untouched, and a
-    runner paused past its lease cannot write. Ids ``act`` skipped are not listed again by a
-    correct ``find_due``, so the loop ends.
+    Rounds until one comes up short: ``find_due`` lists up to ``batch`` due ids in a read
+    transaction; then for each id a write transaction calls ``fence(tx)`` (which raises to stop
+    everything) and ``act(tx, id)``. ``act`` re-reads the item there (locking its row) and acts
+    only if it is still due, answering whether it did: what was due when listed may have been
+    changed since (a deletion cancelled, material re-imported). ``after(id)`` runs for each item
+    acted on once its transaction has committed (e.g. to drop it from a cache, which must not
+    be refilled from what the commit removed).
     """
     done = 0
     while True:
@@ -33,7 +41,10 @@ def each_due(
         for item in due:
             with db.write() as tx:
                 fence(tx)
-                if act(tx, item):
-                    done += 1
+                acted = act(tx, item)
+            if acted:
+                done += 1
+                if after is not None:
+                    after(item)
         if len(due) < batch:
             return done

@@ -84,13 +84,20 @@ class LifecycleService:
         holds the job lease.
         """
 
+        destroyed: dict[str, list[str]] = {}
+
         def destroy(tx: Tx, key_id: str) -> bool:
             key = keys.get(tx, key_id, lock=True)
             # Re-read under the write lock: CancelKeyDeletion may have won the race.
             if key is None or not keystate.deletion_due(key.key_state, key.delete_date, now):
                 return False
-            for version_id in keys.destroy(tx, key_id):
-                self.caches.forget_version(version_id)
+            destroyed[key_id] = keys.destroy(tx, key_id)
             return True
 
-        return each_due(self.dep.db, lambda tx: keys.due_for_deletion(tx, now, batch), destroy, fence, batch)
+        def forget(key_id: str) -> None:
+            for version_id in destroyed.pop(key_id):
+                self.caches.forget_version(version_id)
+
+        return each_due(
+            self.dep.db, lambda tx: keys.due_for_deletion(tx, now, batch), destroy, fence, batch, after=forget
+        )

@@ -5,56 +5,36 @@ Every signed request records its nonce before its action runs, so this is on the
 Two stores keep the records: on the embedded default the node's own files
 (:class:`openkms.store.nonce_table.FileNonceStore`, shared by the worker processes through
 file-backed maps), on PostgreSQL the ``nonces`` table of the shared database
-(:class:`SQLNonceStore`), so that every node of the deployment sees every nonce. The INSERT is
-the whole check there: the primary key (access_key_id, nonce) makes a second use fail
-atomically, in whichever node it arrives.
+(:class:`SQLNonceStore`, statements in store/nonces.py), so that every node of the deployment
+sees every nonce. The INSERT is the whole check there: the primary key (access_key_id, nonce)
+makes a second use fail atomically, in whichever node it arrives.
 """
 
 from __future__ import annotations
 
 import time
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-
-from openkms.store import Conflict
-from openkms.store.engine import Database
-from openkms.store.schema import nonces
+from openkms.store import Conflict, Database
+from openkms.store import nonces as repo
 
 PRUNE_BATCH = 2000
 # Between prune batches, so that waiting inserts get the write lock.
 PRUNE_PAUSE = 0.005
 
-_RECORD = insert(nonces).values(
-    access_key_id=bindparam("ak"), nonce=bindparam("n"), expires_at=bindparam("until")
-)
-# Only an expired record (one the pruner has not reached yet) may be reclaimed.
-_RECLAIM = (
-    update(nonces)
-    .where(
-        nonces.c.access_key_id == bindparam("ak"),
-        nonces.c.nonce == bindparam("n"),
-        nonces.c.expires_at < bindparam("now"),
-    )
-    .values(expires_at=bindparam("until"))
-)
-
-
-class NonceUse(NamedTuple):
-    """One request's claim on a nonce: recorded until ``expires_at``, judged at ``now``."""
-
-    access_key_id: str
-    nonce: str
-    expires_at: float
-    now: float
-
 
 class NonceStore(Protocol):
-    """Where the records live; ``use`` is False for a nonce already used within its window."""
+    """Where the records live: the node's files (``FileNonceStore``) or the shared database's
+    table (:class:`SQLNonceStore`)."""
 
-    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool: ...
+    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
+        """Record the nonce until ``expires_at``; False if it was already used and its record
+        has not expired by ``now``."""
+        ...
 
-    def prune(self, now: float) -> int: ...
+    def prune(self, now: float) -> int:
+        """Drop records expired by ``now``; how many (records or files, by store)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -67,12 +47,11 @@ class SQLNonceStore:
 
     def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record the nonce; False if it was already used and has not expired."""
-        params = {"ak": access_key_id, "n": nonce, "until": expires_at, "now": now}
         try:
-            self._db.hot_write(_RECORD, params)
+            repo.record(self._db, access_key_id, nonce, expires_at)
             return True
         except Conflict:
-            return self._db.hot_write(_RECLAIM, params) == 1
+            return repo.reclaim(self._db, access_key_id, nonce, expires_at, now)
 
     def close(self) -> None:
         """The database is the deployment's; nothing of its own to release."""
@@ -86,19 +65,9 @@ class SQLNonceStore:
         """
         total = 0
         while True:
-            expired = (
-                select(nonces.c.access_key_id, nonces.c.nonce)
-                .where(nonces.c.expires_at < now)
-                .order_by(nonces.c.expires_at)
-                .limit(batch)
-            )
-            with self._db.write() as conn:
-                keys = [tuple(r) for r in conn.execute(expired)]
-                if keys:
-                    conn.execute(
-                        delete(nonces).where(tuple_(nonces.c.access_key_id, nonces.c.nonce).in_(keys))
-                    )
-            total += len(keys)
-            if len(keys) < batch:
+            with self._db.write() as tx:
+                deleted = repo.delete_expired(tx, now, batch)
+            total += deleted
+            if deleted < batch:
                 return total
             time.sleep(PRUNE_PAUSE)

@@ -41,13 +41,14 @@ from openkms.service.caches import Caches
 from openkms.service.due import each_due
 from openkms.service.keys import KeyService
 from openkms.service.symmetric import SymmetricService
-from openkms.store import Conflict, Tx, keys
+from openkms.store import Conflict, Tx, keys, meta
 from openkms.store import secrets as repo
 
 DAY = 86400
 DEFAULT_KEY_DESCRIPTION = (
     "Default key of Secrets Manager (service-managed; encrypts secrets without EncryptionKeyId)"
 )
+DEFAULT_KEY_META = "secrets_default_key_id"
 RETRIES = 5
 NOT_FOUND = "The specified secret is not found."
 VERSION_NOT_FOUND = "The specified secret version is not found."
@@ -185,16 +186,16 @@ class SecretService:
     @staticmethod
     def _claim_default(tx: Tx, key_id: str) -> None:
         """Record ``key_id`` as the default key, unless a live one is recorded (then _Raced)."""
-        current = repo.default_key_id(tx)
-        if current is not None and keys.get(tx, current) is not None:
-            raise _Raced()
-        if not repo.record_default_key(tx, key_id, replacing=current):
+        current = meta.get(tx, DEFAULT_KEY_META)
+        if current is None:
+            meta.insert_value(tx, DEFAULT_KEY_META, key_id)  # Conflict if another made it first
+        elif keys.get(tx, current) is not None or not meta.replace(tx, DEFAULT_KEY_META, current, key_id):
             raise _Raced()
         keys.update_key(tx, key_id, creator_type="Service")
 
     @staticmethod
     def _stored_default(tx: Tx) -> str | None:
-        key_id = repo.default_key_id(tx)
+        key_id = meta.get(tx, DEFAULT_KEY_META)
         if key_id is None or keys.get(tx, key_id) is None:
             return None
         return key_id

@@ -304,11 +304,6 @@ class Tx:
         except IntegrityError as exc:
             raise Conflict(reason(exc)) from None
 
-    def execute(
-        self, *args: Any, **kwargs: Any
-    ) -> Any:  # TRANSITIONAL: removed once callers use run/first/all
-        return self._conn.execute(*args, **kwargs)
-
 
 class Database:
     """One engine, the two kinds of transaction the services use, and the hot path."""
@@ -503,9 +498,6 @@ class Database:
         if self.generation is not None:
             self.generation.advance()
         return count
-
-    hot_write = run  # TRANSITIONAL
-    hot_snapshot = snapshot  # TRANSITIONAL
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

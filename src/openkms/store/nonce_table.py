@@ -50,7 +50,6 @@ import math
 import mmap
 import os
 import secrets
-import sqlite3
 import struct
 import threading
 import time
@@ -296,7 +295,7 @@ class FileNonceStore:
                 self._reload(now)
             return dropped
 
-    # -- keys, import, durability ------------------------------------------------------------
+    # -- key, durability ---------------------------------------------------------------------
 
     def _load_key(self) -> bytes:
         path = self._dir / "key"
@@ -315,29 +314,6 @@ class FileNonceStore:
         if len(key) != KEY_BYTES:
             raise ValueError(f"{path} is not a nonce key ({len(key)} bytes)")
         return key
-
-    def adopt_sqlite(self, path: Path, now: float) -> int:
-        """Take over the unexpired records of an earlier version's SQLite nonce table at
-        ``path``, then delete that file (with its -wal and -shm); the count taken."""
-        with self._locked():
-            if not path.exists():
-                return 0
-            conn = sqlite3.connect(path)
-            try:
-                rows = conn.execute(
-                    "SELECT access_key_id, nonce, expires_at FROM nonces WHERE expires_at >= ?", (now,)
-                ).fetchall()
-            except sqlite3.OperationalError:  # no such table: nothing was ever recorded
-                rows = []
-            finally:
-                conn.close()
-            for ak, nonce, expires_at in rows:
-                self._claim(self.digest(ak, nonce), math.ceil(expires_at), now)
-        # On disk before the old file goes; a crash before the unlinks adopts them again.
-        self.sync()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return len(rows)
 
     def sync(self) -> None:
         """fsync the tables this process wrote to since the last sync."""

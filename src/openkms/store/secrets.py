@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, delete, exists, false, func, insert, sel
 
 from openkms.domain.secret import Secret
 from openkms.store.engine import Database, Row, Tx, for_update
-from openkms.store.schema import meta, secret_version_stages, secret_versions, secrets, tags
+from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
 
 _SECRET_FIELDS = [c.name for c in secrets.columns if c.name != "policy"]
 TAG_TYPE = "secret"
@@ -285,25 +285,3 @@ def secrets_due_for_deletion(tx: Tx, now: float, limit: int) -> list[str]:
         .limit(limit)
     )
     return [r["secret_name"] for r in tx.all(stmt)]
-
-
-# -- the service-managed default key (a row of ``meta``) ----------------------------------------
-
-DEFAULT_KEY_META = "secrets_default_key_id"
-_DEFAULT_KEY = select(meta.c.value).where(meta.c.name == DEFAULT_KEY_META)
-
-
-def default_key_id(q: Tx | Database) -> str | None:
-    """The key id recorded as Secrets Manager's default key (it may since have been destroyed)."""
-    value = q.scalar(_DEFAULT_KEY)
-    return None if value is None else str(value)
-
-
-def record_default_key(tx: Tx, key_id: str, replacing: str | None) -> bool:
-    """Record ``key_id`` as the default key: a new row when ``replacing`` is None (Conflict if
-    another writer made it first), else over ``replacing`` only if that is still the value."""
-    if replacing is None:
-        tx.run(insert(meta).values(name=DEFAULT_KEY_META, value=key_id))
-        return True
-    stmt = update(meta).where(meta.c.name == DEFAULT_KEY_META, meta.c.value == replacing).values(value=key_id)
-    return tx.run(stmt) == 1

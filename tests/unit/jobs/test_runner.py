@@ -51,8 +51,8 @@ def test_only_one_holder_runs_jobs(world: World) -> None:
     world.clock.advance(31)  # a stops ticking: its lease lapses
     b.tick()
     assert ran == ["a", "a", "b"]
-    with world.dep.db.read() as conn:
-        assert conn.execute(select(leases.c.holder)).scalar() == "b"
+    with world.dep.db.read() as tx:
+        assert tx.scalar(select(leases.c.holder)) == "b"
 
 
 def test_fence_stops_a_runner_that_lost_its_lease(world: World) -> None:
@@ -61,10 +61,10 @@ def test_fence_stops_a_runner_that_lost_its_lease(world: World) -> None:
     assert a.acquire(world.clock.now())
     world.clock.advance(31)
     assert b.acquire(world.clock.now())
-    with world.dep.db.write() as conn, pytest.raises(LeaseLost):
-        a.fence(conn)
-    with world.dep.db.write() as conn:
-        b.fence(conn)
+    with world.dep.db.write() as tx, pytest.raises(LeaseLost):
+        a.fence(tx)
+    with world.dep.db.write() as tx:
+        b.fence(tx)
 
 
 def test_lost_lease_ends_the_tick(world: World) -> None:
@@ -75,8 +75,8 @@ def test_lost_lease_ends_the_tick(world: World) -> None:
     def steal_then_write(ctx: JobContext) -> None:
         world.clock.advance(31)
         assert b.acquire(world.clock.now())
-        with world.dep.db.write() as conn:
-            ctx.fence(conn)
+        with world.dep.db.write() as tx:
+            ctx.fence(tx)
         ran.append("wrote")
 
     a.register("first", 60, steal_then_write)
@@ -91,8 +91,8 @@ def test_fence_extends_the_lease(world: World) -> None:
     a.acquire(world.clock.now())
     for _ in range(5):
         world.clock.advance(20)
-        with world.dep.db.write() as conn:
-            a.fence(conn)
+        with world.dep.db.write() as tx:
+            a.fence(tx)
     assert not b.acquire(world.clock.now())
 
 

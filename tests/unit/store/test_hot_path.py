@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, create_engine, insert, select
-from sqlalchemy.exc import IntegrityError
 
+from openkms.store import Conflict
 from openkms.store import engine as engine_mod
 from openkms.store.engine import Database, make_engine
 from openkms.store.schema import access_keys, metadata
@@ -37,33 +37,34 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def test_first_converts_columns_like_sqlalchemy(db: Database) -> None:
-    """A hot read answers the row SQLAlchemy would: booleans as bool, None when absent."""
-    db.hot_write(INSERT_AK, {"ak": "AK1", "root": True})
-    assert db.first(SELECT_AK, {"ak": "AK1"}) == ("AK1", True, 1.5)
-    with db.read() as conn:
-        assert tuple(conn.execute(SELECT_AK, {"ak": "AK1"}).one()) == db.first(SELECT_AK, {"ak": "AK1"})
+    """A hot read answers the row SQLAlchemy would, by column name: booleans as bool, None
+    when absent."""
+    db.run(INSERT_AK, {"ak": "AK1", "root": True})
+    assert db.first(SELECT_AK, {"ak": "AK1"}) == {"access_key_id": "AK1", "is_root": True, "created": 1.5}
+    with db.read() as tx:
+        assert tx.first(SELECT_AK, {"ak": "AK1"}) == db.first(SELECT_AK, {"ak": "AK1"})
     assert db.first(SELECT_AK, {"ak": "nope"}) is None
 
 
 def test_all_returns_every_row_in_order(db: Database) -> None:
     """A hot read of several rows answers them all, in the statement's order."""
     for ak in ("B", "A", "C"):
-        db.hot_write(INSERT_AK, {"ak": ak, "root": False})
-    assert db.all(ALL_AKS, {}) == [("A",), ("B",), ("C",)]
+        db.run(INSERT_AK, {"ak": ak, "root": False})
+    assert db.all(ALL_AKS, {}) == [{"access_key_id": ak} for ak in ("A", "B", "C")]
 
 
 def test_hot_write_is_committed_and_visible_to_transactions(db: Database) -> None:
     """A hot write has committed when it returns: an ordinary read transaction sees it."""
-    assert db.hot_write(INSERT_AK, {"ak": "AK2", "root": False}) == 1
-    with db.read() as conn:
-        assert conn.execute(select(access_keys.c.access_key_id)).scalar() == "AK2"
+    assert db.run(INSERT_AK, {"ak": "AK2", "root": False}) == 1
+    with db.read() as tx:
+        assert tx.scalar(select(access_keys.c.access_key_id)) == "AK2"
 
 
-def test_hot_write_raises_integrity_error_on_duplicate(db: Database) -> None:
-    """A constraint violation is SQLAlchemy's IntegrityError, as in a write() block."""
-    db.hot_write(INSERT_AK, {"ak": "AK3", "root": False})
-    with pytest.raises(IntegrityError):
-        db.hot_write(INSERT_AK, {"ak": "AK3", "root": False})
+def test_hot_write_raises_conflict_on_duplicate(db: Database) -> None:
+    """A duplicate key is Conflict, as in a write() block."""
+    db.run(INSERT_AK, {"ak": "AK3", "root": False})
+    with pytest.raises(Conflict):
+        db.run(INSERT_AK, {"ak": "AK3", "root": False})
 
 
 def test_hot_connections_keep_the_durability_level(db: Database) -> None:
@@ -82,7 +83,7 @@ def test_hot_write_waits_for_another_writer(db: Database, tmp_path: Path) -> Non
     other.execute("BEGIN IMMEDIATE")
     release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
     release.start()
-    assert db.hot_write(INSERT_AK, {"ak": "AK4", "root": False}) == 1
+    assert db.run(INSERT_AK, {"ak": "AK4", "root": False}) == 1
     release.join()
     other.close()
 
@@ -96,7 +97,7 @@ def test_hot_write_gives_up_after_the_busy_timeout(
     other.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(sqlite3.OperationalError):
-            db.hot_write(INSERT_AK, {"ak": "AK5", "root": False})
+            db.run(INSERT_AK, {"ak": "AK5", "root": False})
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -105,7 +106,7 @@ def test_hot_write_gives_up_after_the_busy_timeout(
 def test_hot_writes_are_checkpointed_in_the_background(db: Database, tmp_path: Path) -> None:
     """The WAL of a hot-written database is copied back by the checkpoint thread, not the writer."""
     for i in range(200):
-        db.hot_write(INSERT_AK, {"ak": f"W{i}", "root": False})
+        db.run(INSERT_AK, {"ak": f"W{i}", "root": False})
     deadline = time.monotonic() + 5
     check = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
     try:
@@ -127,11 +128,11 @@ def test_in_memory_database_uses_ordinary_transactions() -> None:
 
 
 def test_snapshot_reads_one_state_while_another_connection_commits(db: Database, tmp_path: Path) -> None:
-    """Hot reads inside hot_snapshot() do not see a commit made between them; reads after it do."""
-    db.hot_write(INSERT_AK, {"ak": "A", "root": False})
+    """Hot reads inside snapshot() do not see a commit made between them; reads after it do."""
+    db.run(INSERT_AK, {"ak": "A", "root": False})
     other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
     try:
-        with db.hot_snapshot():
+        with db.snapshot():
             before = db.all(ALL_AKS, {})
             other.execute(
                 "INSERT INTO access_keys (access_key_id, secret_wrapped, kek_version, status, is_root,"
@@ -142,41 +143,44 @@ def test_snapshot_reads_one_state_while_another_connection_commits(db: Database,
     finally:
         other.close()
     assert (before, None) == inside
-    assert after == [("A",), ("B",)]
+    assert after == [{"access_key_id": "A"}, {"access_key_id": "B"}]
 
 
 def test_snapshot_ends_its_transaction_when_the_block_raises(db: Database) -> None:
-    """An error inside hot_snapshot() propagates and rolls back: the connection is left outside
+    """An error inside snapshot() propagates and rolls back: the connection is left outside
     any transaction and the next snapshot sees the latest commits."""
-    with pytest.raises(KeyError), db.hot_snapshot():
+    with pytest.raises(KeyError), db.snapshot():
         db.first(SELECT_AK, {"ak": "A"})
         raise KeyError("boom")
     assert db._raw_conn().in_transaction is False
-    db.hot_write(INSERT_AK, {"ak": "C", "root": False})
-    with db.hot_snapshot():
-        assert db.all(ALL_AKS, {}) == [("C",)]
+    db.run(INSERT_AK, {"ak": "C", "root": False})
+    with db.snapshot():
+        assert db.all(ALL_AKS, {}) == [{"access_key_id": "C"}]
     assert db._raw_conn().in_transaction is False
 
 
 def test_snapshot_refuses_nesting_and_writes(db: Database) -> None:
-    """A second hot_snapshot() or a hot_write() inside one is a RuntimeError; the outer
+    """A second snapshot() or a run() inside one is a RuntimeError; the outer
     snapshot still reads and ends normally."""
-    with db.hot_snapshot():
-        with pytest.raises(RuntimeError, match="does not nest"), db.hot_snapshot():
+    with db.snapshot():
+        with pytest.raises(RuntimeError, match="does not nest"), db.snapshot():
             pass
         with pytest.raises(RuntimeError, match="only reads"):
-            db.hot_write(INSERT_AK, {"ak": "D", "root": False})
+            db.run(INSERT_AK, {"ak": "D", "root": False})
         assert db.all(ALL_AKS, {}) == []
     assert db._raw_conn().in_transaction is False
-    assert db.hot_write(INSERT_AK, {"ak": "D", "root": False}) == 1
+    assert db.run(INSERT_AK, {"ak": "D", "root": False}) == 1
 
 
 def test_snapshot_of_an_in_memory_database_uses_one_read_transaction() -> None:
     """Without a database file, the hot reads of a snapshot run on one pooled read transaction."""
     database = Database(create_engine("sqlite://"))
     metadata.create_all(database.engine)
-    with database.write() as conn:
-        conn.execute(INSERT_AK, {"ak": "M", "root": True})
-    with database.hot_snapshot():
-        assert (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {})) == (("M", True, 1.5), [("M",)])
+    with database.write() as tx:
+        tx.run(INSERT_AK, {"ak": "M", "root": True})
+    with database.snapshot():
+        assert (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {})) == (
+            {"access_key_id": "M", "is_root": True, "created": 1.5},
+            [{"access_key_id": "M"}],
+        )
     database.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,31 +181,6 @@ def test_kill_9_loses_no_acknowledged_claim(tmp_path: Path, monkeypatch: pytest.
         assert len(_tables(directory)) > 1
     finally:
         after.close()
-
-
-def test_records_of_the_sqlite_table_are_carried_over(tmp_path: Path) -> None:
-    """An earlier version's nonces.db: its unexpired records are refused after the move,
-    expired ones are not taken, and the file (with its -wal and -shm) is gone."""
-    old = tmp_path / "nonces.db"
-    conn = sqlite3.connect(old)
-    conn.execute("CREATE TABLE nonces (access_key_id TEXT, nonce TEXT, expires_at FLOAT)")
-    conn.executemany(
-        "INSERT INTO nonces VALUES (?, ?, ?)",
-        [("AK", "live", 1000.0), ("AK", "gone", 50.0), ("AK2", "live", 900.0)],
-    )
-    conn.commit()
-    conn.close()
-    Path(f"{old}-wal").write_bytes(b"")
-    store = FileNonceStore(tmp_path / "nonces")
-    try:
-        assert store.adopt_sqlite(old, 100.0) == 2
-        assert not old.exists() and not Path(f"{old}-wal").exists()
-        assert not store.use("AK", "live", 2000.0, 200.0)
-        assert not store.use("AK2", "live", 2000.0, 200.0)
-        assert store.use("AK", "gone", 2000.0, 200.0)
-        assert store.adopt_sqlite(old, 100.0) == 0
-    finally:
-        store.close()
 
 
 def test_digests_are_keyed_per_node(tmp_path: Path) -> None:

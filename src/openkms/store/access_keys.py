@@ -1,0 +1,118 @@
+"""AccessKey pairs: the ``access_keys`` table (secrets stored wrapped under the KEK).
+
+Functions take ``q``, a transaction or the Database (see the package docstring); every statement
+is a module constant, compiled once, so each may run on the hot path (the lookup a request makes,
+:func:`get`, does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from openkms.store.engine import Database, Row, Tx
+from openkms.store.schema import access_keys
+
+__all__ = [
+    "StoredAccessKey",
+    "exists",
+    "get",
+    "insert_pair",
+    "list_all",
+    "remove",
+    "root_exists",
+    "set_status",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccessKey:
+    """One row: the secret still wrapped under KEK ``kek_version``."""
+
+    access_key_id: str
+    secret_wrapped: bytes
+    kek_version: int
+    status: str
+    is_root: bool
+    description: str
+    created: float
+
+
+_ak = access_keys
+_GET = select(*_ak.columns).where(_ak.c.access_key_id == bindparam("ak"))
+_EXISTS = select(_ak.c.access_key_id).where(_ak.c.access_key_id == bindparam("ak"))
+_ROOT = select(_ak.c.access_key_id).where(_ak.c.is_root.is_(True)).limit(1)
+_ALL = select(*_ak.columns).order_by(_ak.c.created, _ak.c.access_key_id)
+_INSERT = insert(_ak).values({c.name: bindparam(c.name) for c in _ak.columns})
+_SET_STATUS = (
+    update(_ak).where(_ak.c.access_key_id == bindparam("ak")).values(status=bindparam("new_status"))
+)
+_REMOVE = delete(_ak).where(_ak.c.access_key_id == bindparam("ak"))
+
+
+def _stored(row: Row) -> StoredAccessKey:
+    return StoredAccessKey(
+        access_key_id=row["access_key_id"],
+        secret_wrapped=bytes(row["secret_wrapped"]),
+        kek_version=row["kek_version"],
+        status=row["status"],
+        is_root=bool(row["is_root"]),
+        description=row["description"],
+        created=row["created"],
+    )
+
+
+def get(q: Tx | Database, access_key_id: str) -> StoredAccessKey | None:
+    row = q.first(_GET, {"ak": access_key_id})
+    return _stored(row) if row is not None else None
+
+
+def exists(q: Tx | Database, access_key_id: str) -> bool:
+    return q.first(_EXISTS, {"ak": access_key_id}) is not None
+
+
+def root_exists(q: Tx | Database) -> bool:
+    """Whether any root pair exists."""
+    return q.first(_ROOT) is not None
+
+
+def list_all(q: Tx | Database) -> list[StoredAccessKey]:
+    """Every pair, oldest first."""
+    return [_stored(r) for r in q.all(_ALL)]
+
+
+def insert_pair(
+    q: Tx | Database,
+    *,
+    access_key_id: str,
+    secret_wrapped: bytes,
+    kek_version: int,
+    status: str,
+    is_root: bool,
+    description: str,
+    created: float,
+) -> None:
+    """Add a pair; :class:`~openkms.store.Conflict` if the AccessKeyId exists."""
+    q.run(
+        _INSERT,
+        {
+            "access_key_id": access_key_id,
+            "secret_wrapped": secret_wrapped,
+            "kek_version": kek_version,
+            "status": status,
+            "is_root": is_root,
+            "description": description,
+            "created": created,
+        },
+    )
+
+
+def set_status(q: Tx | Database, access_key_id: str, status: str) -> bool:
+    """Set a pair's status; False if there is no such pair."""
+    return q.run(_SET_STATUS, {"ak": access_key_id, "new_status": status}) == 1
+
+
+def remove(q: Tx | Database, access_key_id: str) -> bool:
+    """Delete a pair; False if there is no such pair."""
+    return q.run(_REMOVE, {"ak": access_key_id}) == 1
