@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection
-
 from openkms import cli
 from openkms.store import engine
 
@@ -26,7 +24,7 @@ _open: dict[int, list[Any]] = {}  # id(Database) -> [connection, outer transacti
 
 
 @contextmanager
-def _ack_before_commit(self: engine.Database) -> Iterator[Connection]:
+def _ack_before_commit(self: engine.Database) -> Iterator[engine.Tx]:
     # Only request handlers' writes to the key database are broken: start-up, the nonce store and
     # the job runner stay honest, so the load keeps flowing.
     if (
@@ -34,8 +32,8 @@ def _ack_before_commit(self: engine.Database) -> Iterator[Connection]:
         or "openkms.db" not in str(self.engine.url)
         or not threading.current_thread().name.startswith("openkms_")
     ):
-        with _honest_write(self) as conn:
-            yield conn
+        with _honest_write(self) as tx:
+            yield tx
         return
     with _lock:
         batch = _open.get(id(self))
@@ -45,7 +43,7 @@ def _ack_before_commit(self: engine.Database) -> Iterator[Connection]:
         conn = batch[0]
         savepoint = conn.begin_nested()
         try:
-            yield conn
+            yield engine.Tx(conn)
         except BaseException:
             savepoint.rollback()
             raise
