@@ -6,7 +6,7 @@ A test compares the file with this output, so the page cannot drift from what is
 from __future__ import annotations
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Param, Repeated
+from openkms.api.spec import Param, Repeated, within
 
 HEADER = """# openkms API reference
 
@@ -23,13 +23,13 @@ def _constraint(p: Param) -> str:
     if p.enum:
         parts.append("one of " + ", ".join(f"`{v}`" for v in p.enum))
     if p.kind is int and (p.min is not None or p.max is not None):
-        parts.append(f"integer in {p.bounds()}")
+        parts.append(f"integer {within(p.min, p.max)}")
     elif p.kind is int:
         parts.append("integer")
     elif p.kind is bool:
         parts.append("`true`/`false` (any case)")
     elif p.min is not None or p.max is not None:
-        parts.append(f"length in {p.bounds()}")
+        parts.append(f"length {within(p.min, p.max)}")
     if p.pattern:
         parts.append(f"matches `{p.pattern}`")
     if p.allow_empty:

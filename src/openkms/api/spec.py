@@ -24,6 +24,20 @@ def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
+def within(lo: int | None, hi: int | None) -> str:
+    """A range in words, for messages and docs: ``in [1, 100]``, ``at most 261``, ``at least 1``.
+
+    A bound that is not set is left out rather than shown empty.
+    """
+    if lo is not None and hi is not None:
+        return f"in [{lo}, {hi}]"
+    if hi is not None:
+        return f"at most {hi}"
+    if lo is not None:
+        return f"at least {lo}"
+    return "unbounded"
+
+
 @dataclass(frozen=True)
 class Param:
     """One request parameter. ``kind`` is ``str``, ``int`` or ``bool``.
@@ -53,8 +67,13 @@ class Param:
             if self.required:
                 raise errors.MissingParameter(self.name)
             return self.default
-        if len(raw) > max(MAX_PARAM_LEN, self.max or 0) or "\x00" in raw:
-            raise errors.InvalidParameter(self.name)
+        if "\x00" in raw:
+            raise errors.InvalidParameter(self.name, "It must not contain a NUL character.")
+        cap = max(MAX_PARAM_LEN, self.max or 0)
+        if len(raw) > cap:
+            # Refused before any parsing; a string's message states its own bounds.
+            lo, hi = (self.min, self.max or cap) if self.kind is str else (None, cap)
+            raise errors.InvalidParameter(self.name, f"Its length must be {within(lo, hi)}.")
         if self.kind is bool:
             lowered = raw.lower()
             if lowered not in ("true", "false"):
@@ -67,22 +86,17 @@ class Param:
             if (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max
             ):
-                raise errors.InvalidParameter(self.name, f"It must be in {self.bounds()}.")
+                raise errors.InvalidParameter(self.name, f"It must be {within(self.min, self.max)}.")
             return value
         if self.enum is not None and raw not in self.enum:
             raise errors.InvalidParameter(self.name, f"Valid values: {', '.join(self.enum)}.")
         if (self.min is not None and len(raw) < self.min) or (
             self.max is not None and len(raw) > self.max
         ):
-            raise errors.InvalidParameter(self.name, f"Its length must be in {self.bounds()}.")
+            raise errors.InvalidParameter(self.name, f"Its length must be {within(self.min, self.max)}.")
         if self.pattern is not None and not re.fullmatch(self.pattern, raw):
             raise errors.InvalidParameter(self.name)
         return raw
-
-    def bounds(self) -> str:
-        lo = "" if self.min is None else str(self.min)
-        hi = "" if self.max is None else str(self.max)
-        return f"[{lo}, {hi}]"
 
     @property
     def wire_name(self) -> str:
