@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.render import key_metadata
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.arn import key_arn
@@ -75,9 +76,7 @@ def list_keys(
     key_ids, total = ctx.keys.list_page(page_number, page_size, parsed)
     dep = ctx.services.deployment
     return {
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "Keys": {
             "Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]
         },
@@ -118,8 +117,8 @@ ACTIONS = [
         "ListKeys",
         list_keys,
         (
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=10, min=1, max=100),
+            PAGE_NUMBER,
+            page_size_param(10),
             Param(
                 "Filters",
                 max=16384,

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openkms.api.errors import to_wire
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain import errors as d
 from openkms.domain import password
@@ -230,9 +231,7 @@ def list_secrets(
     parsed = parse_filters(filters, LIST_FILTERS)
     page, total = _svc(ctx).list_page(parsed, page_number, page_size, fetch_tags)
     return {
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "SecretList": {"Secret": [_list_entry(s, t) for s, t in page]},
     }
 
@@ -346,9 +345,7 @@ def list_secret_version_ids(
     name, page, total = _svc(ctx).list_versions(secret_name, include_deprecated, page_number, page_size)
     return {
         "SecretName": name,
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "VersionIds": {
             "VersionId": [
                 {
@@ -512,8 +509,8 @@ ACTIONS = [
         "ListSecrets",
         list_secrets,
         (
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=10, min=1, max=100),
+            PAGE_NUMBER,
+            page_size_param(10),
             Param(
                 "Filters", max=16384, doc="JSON array of {Key, Values}; keys " + ", ".join(LIST_FILTERS) + "."
             ),
@@ -566,8 +563,9 @@ ACTIONS = [
         (
             SECRET_NAME,
             Param("IncludeDeprecated", kind=bool, default=False, doc="Also versions without a stage."),
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=20, min=1, max=100),
+            PAGE_NUMBER,
+            # No documented maximum; 1-100 as every other 1-based PageSize.
+            page_size_param(20),
         ),
         doc="Page through a secret's versions (no values).",
     ),

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openkms.api import REGISTRY
+from openkms.api.paging import PageSize
 from openkms.api.spec import MAX_PARAM_LEN, Param, Repeated
 from openkms.wire import errors
 
@@ -38,7 +39,11 @@ def _valid(p: Param) -> st.SearchStrategy[tuple[str, Any]]:
     if p.kind is int:
         lo = INT_LO if p.min is None else p.min
         hi = INT_HI if p.max is None else p.max
-        return st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)).map(lambda n: (str(n), n))
+        ints = st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi))
+        if isinstance(p, PageSize):
+            # A PageSize of 0, where the range admits it, is the action's default size.
+            return ints.map(lambda n: (str(n), p.default if n == 0 else n))
+        return ints.map(lambda n: (str(n), n))
     if p.enum is not None:
         return st.sampled_from(p.enum).map(lambda s: (s, s))
     lo = max(p.min or 0, 0 if p.allow_empty else 1)
