@@ -3,12 +3,13 @@ Alibaba code, never a 500, and the server keeps serving (security suite, issue 1
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote, urlencode
 
 import pytest
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Param, Repeated
+from openkms.api.spec import JSONArray, Param, Repeated
 from openkms.domain.aliases import NAME_PATTERN
 from tests.support.clients import RawSigner
 
@@ -17,6 +18,9 @@ HUGE = "x" * (1 << 20)
 
 
 def _filler(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        element: object = {f.name: "x" for f in p.fields if f.required} if p.fields else "x"
+        return json.dumps([element] * p.min_items)
     if p.pattern == NAME_PATTERN:
         return "alias/bad-input"
     if p.enum:

@@ -5,8 +5,10 @@ A test compares the file with this output, so the page cannot drift from what is
 
 from __future__ import annotations
 
+import json
+
 from openkms.api import REGISTRY
-from openkms.api.spec import Param, Repeated, within
+from openkms.api.spec import JSONArray, Member, Param, Repeated, within
 
 HEADER = """# openkms API reference
 
@@ -18,7 +20,43 @@ constraint is `InvalidParameter` (400), both naming the parameter.
 """
 
 
+def _member(m: Member) -> str:
+    """One member of a JSON array's objects, or the rule on each string element."""
+    parts: list[str] = []
+    if m.kind is list:
+        parts.append("list of strings" + (f", {within(m.min, m.max)} items" if m.min or m.max else ""))
+    elif m.min is not None or m.max is not None:
+        parts.append(f"length {within(m.min, m.max)}")
+    if m.enum:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in m.enum))
+    if m.default is not None:
+        parts.append(f"default {json.dumps(m.default)}")
+    if m.nullable:
+        parts.append("may be null")
+    return ", ".join(parts) or "string"
+
+
+def _count(lo: int, hi: int | None) -> str:
+    """How many items a JSON array holds, in words ("1-20 ", "at most 10 ", "1 or more ")."""
+    if hi is None:
+        return f"{lo} or more " if lo else ""
+    return f"{lo}-{hi} " if lo else f"at most {hi} "
+
+
+def _json_array(p: JSONArray) -> str:
+    count = _count(p.min_items, p.max_items)
+    if p.fields:
+        members = "; ".join(f"{f.name}{' (required)' if f.required else ''}: {_member(f)}" for f in p.fields)
+        shape = f"{count}objects {{{members}}}"
+    else:
+        shape = f"{count}strings, each {_member(p.item)}"
+    text = f"; text length {within(p.min, p.max)}" if p.min is not None or p.max is not None else ""
+    return f"JSON array of {shape}{text}"
+
+
 def _constraint(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        return _json_array(p)
     parts: list[str] = []
     if p.enum:
         parts.append("one of " + ", ".join(f"`{v}`" for v in p.enum))

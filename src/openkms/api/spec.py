@@ -7,6 +7,7 @@ drift apart. A documented constraint that is not enforced here is a bug.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -173,6 +174,108 @@ class Repeated(Param):
             pattern=self.pattern,
             allow_empty=self.allow_empty,
         )
+
+
+# A member missing from its object (JSON null is a value: see Member.nullable).
+_ABSENT: Any = object()
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of the objects in a :class:`JSONArray` (``TagKey`` in ``Tags``), or the check on
+    each element of an array of strings.
+
+    ``kind`` is ``str`` or ``list`` (a list of strings); ``min``/``max`` bound a string's length
+    or a list's number of items. An empty string counts as absent, as for a :class:`Param`;
+    JSON ``null`` counts as absent only where ``nullable`` is set.
+    """
+
+    name: str
+    kind: type = str
+    required: bool = False
+    default: Any = None
+    min: int | None = None
+    max: int | None = None
+    enum: tuple[str, ...] | None = None
+    nullable: bool = False
+
+    @property
+    def arg(self) -> str:
+        return snake(self.name)
+
+    def check(self, value: Any, parameter: str, what: str) -> Any:
+        """The member's value; a refusal is InvalidParameter naming ``parameter``, and its
+        sentence names the member as ``what`` ("VersionId of item 2", "item 3")."""
+
+        def refuse(reason: str) -> errors.InvalidParameter:
+            return errors.InvalidParameter(parameter, reason[0].upper() + reason[1:])
+
+        if value is _ABSENT or value == "" or (value is None and self.nullable):
+            if self.required:
+                raise refuse(f"{what} is required." if value is _ABSENT else f"{what} must not be empty.")
+            return self.default
+        if self.kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise refuse(f"{what} must be a list of strings.")
+            size, measure = len(value), f"the number of items in {what}"
+        else:
+            if not isinstance(value, str):
+                raise refuse(f"{what} must be a string.")
+            size, measure = len(value), f"the length of {what}"
+        if (self.min is not None and size < self.min) or (self.max is not None and size > self.max):
+            raise refuse(f"{measure} must be {within(self.min, self.max)}.")
+        if self.enum is not None and value not in self.enum:
+            raise refuse(f"{what} must be one of {', '.join(self.enum)}.")
+        return value
+
+
+@dataclass(frozen=True)
+class JSONArray(Param):
+    """A parameter whose text is a JSON array: ``Tags``, ``TagKeys``, ``Filters``,
+    ``VersionStages``, ``SecretsList``.
+
+    The text is first checked as a string (``max`` bounds its length), then parsed;
+    ``min_items``/``max_items`` bound the array (``max_items=None``: only the text's length
+    does). With ``fields`` each element is an object and binds to a ``dict`` keyed by the
+    fields' ``arg`` names (members not declared are ignored, an absent one takes its field's
+    default); without, each element is a string checked by ``item``. Malformed JSON, a
+    non-array, an element or member of the wrong type or size and too many or too few items
+    are each 400 InvalidParameter naming the parameter. Absent, the parameter binds to its
+    ``default``.
+    """
+
+    item: Member = Member("item", required=True)
+    fields: tuple[Member, ...] = ()
+    min_items: int = 0
+    max_items: int | None = 20
+
+    def convert(self, raw: str | None) -> Any:
+        text = super().convert(raw)
+        if raw is None or (raw == "" and not self.allow_empty):
+            return text
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise errors.InvalidParameter(self.name, "It must be a JSON array.") from None
+        if not isinstance(data, list):
+            raise errors.InvalidParameter(self.name, "It must be a JSON array.")
+        if len(data) < self.min_items or (self.max_items is not None and len(data) > self.max_items):
+            raise errors.InvalidParameter(
+                self.name, f"Its number of items must be {within(self.min_items or None, self.max_items)}."
+            )
+        if not self.fields:
+            return [self.item.check(element, self.name, f"item {n}") for n, element in enumerate(data, 1)]
+        out: list[dict[str, Any]] = []
+        for n, element in enumerate(data, 1):
+            if not isinstance(element, dict):
+                raise errors.InvalidParameter(self.name, f"Item {n} must be a JSON object.")
+            out.append(
+                {
+                    f.arg: f.check(element.get(f.name, _ABSENT), self.name, f"{f.name} of item {n}")
+                    for f in self.fields
+                }
+            )
+        return out
 
 
 Handler = Callable[..., dict[str, Any]]

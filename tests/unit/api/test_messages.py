@@ -13,8 +13,9 @@ import pytest
 
 from openkms.api import REGISTRY
 from openkms.api.docs import render
-from openkms.api.spec import Param, Repeated, within
+from openkms.api.spec import JSONArray, Param, Repeated, within
 from openkms.wire import errors
+from tests.unit.api import arrays
 
 # An empty bound: "[, 5]", "[5, ]", "[ , ]", or a bare "[]" (not "Statement[]", a list's name).
 EMPTY_BOUND = re.compile(r"\[\s*,|,\s*\]|(?<![\w\]])\[\s*\]")
@@ -48,6 +49,13 @@ def _range_messages() -> list[tuple[str, str]]:
                     with pytest.raises(errors.InvalidParameter) as info:
                         p.convert(value)
                     out.append((f"{action}.{where}={value[:12]}", info.value.message))
+            if isinstance(param, JSONArray):
+                # Item counts and member sizes: the refusals that state a range.
+                for value in arrays.invalid(param):
+                    with pytest.raises(errors.InvalidParameter) as info:
+                        param.convert(value)
+                    if re.search(r"length|number of items", info.value.message):
+                        out.append((f"{action}.{param.name}={value[:12]}", info.value.message))
     return out
 
 
@@ -59,6 +67,8 @@ def test_the_walk_reaches_length_and_integer_bounds() -> None:
     texts = [m for _, m in MESSAGES]
     assert any("Its length must be at most" in m for m in texts)
     assert any(re.search(r"It must be in \[\d+, \d+\]\.", m) for m in texts)
+    assert any("Its number of items must be in [1, 20]." in m for m in texts)
+    assert any("The number of items in Values of item 1 must be at most 10." in m for m in texts)
 
 
 @pytest.mark.parametrize(("case", "message"), MESSAGES, ids=[c for c, _ in MESSAGES])

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from openkms.api import REGISTRY
 from openkms.api.paging import PageSize
-from openkms.api.spec import MAX_PARAM_LEN, Param, Repeated
+from openkms.api.spec import MAX_PARAM_LEN, JSONArray, Param, Repeated
 from openkms.wire import errors
+from tests.unit.api import arrays
 
 INT_LO, INT_HI = -(10**18) + 1, 10**18 - 1
 
@@ -34,6 +35,8 @@ def _slots(action: str) -> list[tuple[str, Param]]:
 
 def _valid(p: Param) -> st.SearchStrategy[tuple[str, Any]]:
     """(raw text, value it binds to) pairs the declaration allows."""
+    if isinstance(p, JSONArray):
+        return arrays.valid(p)
     if p.kind is bool:
         return st.sampled_from(["true", "false", "True", "FALSE"]).map(lambda s: (s, s.lower() == "true"))
     if p.kind is int:
@@ -59,6 +62,10 @@ def _valid(p: Param) -> st.SearchStrategy[tuple[str, Any]]:
 def _invalid(p: Param) -> list[str]:
     """Raw texts the declaration refuses."""
     out = ["a\x00b"]
+    if isinstance(p, JSONArray):
+        out += arrays.invalid(p)
+        out += ["x" * (p.max + 1)] if p.max is not None and p.max < MAX_PARAM_LEN else []
+        return out
     if p.kind is bool:
         return [*out, "yes", "1", "truee"]
     if p.kind is int:
@@ -83,6 +90,8 @@ def _base(action: str) -> dict[str, str]:
 
 
 def _simple(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        return arrays.example(p)
     if p.kind is bool:
         return "false"
     if p.kind is int:
