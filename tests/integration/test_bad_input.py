@@ -50,6 +50,8 @@ def _cases() -> list[tuple[str, str, str]]:
                     if label == "absent" and not p.required:
                         continue
                     out.append((name, slot, label))
+        for u in REGISTRY[name].unsupported:
+            out += [(name, u.name, label) for label in ("empty", "nul", "utf8", "type", "nested", "huge")]
     return out
 
 
@@ -83,6 +85,29 @@ def test_bad_value_is_a_client_error(raw: RawSigner, action: str, param: str, la
         params[param] = value
     status = _send(raw, action, params, label, param)
     assert status < 500, f"{action}.{param} ({label}) answered {status}"
+
+
+UNSUPPORTED = sorted((name, u.name) for name, spec in REGISTRY.items() for u in spec.unsupported)
+
+
+@pytest.mark.parametrize(("action", "param"), UNSUPPORTED)
+def test_unsupported_parameter_is_refused_before_the_action(raw: RawSigner, action: str, param: str) -> None:
+    """A parameter the table marks unsupported (Recipient) is 400 UnsupportedOperation even when the
+    other values would fail only inside the action (a key or blob that does not exist)."""
+    spec = REGISTRY[action]
+    params = {slot: _filler(p) for q in spec.params if q.required for slot, p in _slots(q)}
+    body = raw.v1(action, {**params, param: "attestation-document"}).json()
+    assert (body["Code"], body["HttpStatus"]) == ("UnsupportedOperation", 400), (action, body)
+    assert body["Message"] == "Recipient (attested decryption) is not supported."
+    assert raw.v1(action, params).json()["Code"] != "UnsupportedOperation"
+
+
+def test_unsupported_parameters_are_the_recipients() -> None:
+    """The test above covers every action that accepts Recipient."""
+    assert UNSUPPORTED == [
+        ("AsymmetricDecrypt", "Recipient"), ("Decrypt", "Recipient"),
+        ("GenerateDataKey", "Recipient"), ("GetSecretValue", "Recipient"),
+    ]  # fmt: skip
 
 
 def test_server_keeps_serving_after_bad_input(raw: RawSigner) -> None:

@@ -11,7 +11,7 @@ import base64
 from typing import Any
 
 from openkms.api.keys import KEY_ID
-from openkms.api.spec import ActionSpec, Param
+from openkms.api.spec import ActionSpec, Param, Unsupported
 from openkms.domain import errors as d
 from openkms.domain.algorithms import ENCRYPT_ALGORITHMS
 from openkms.domain.ciphertext import (
@@ -41,7 +41,14 @@ BLOB = Param(
     "CiphertextBlob", required=True, doc=f"Base64 blob of Encrypt or a data-key action (≤ {MAX_BLOB_CHARS})."
 )
 CONTEXT = Param("EncryptionContext", max=MAX_CONTEXT_CHARS, doc="JSON object of string -> string.")
-RECIPIENT = Param("Recipient", doc="Attestation for confidential computing: not supported (400).")
+# Alibaba answers a Recipient (an enclave's attestation document) with CiphertextForRecipient;
+# openkms cannot verify an attestation, and ignoring Recipient would hand out the plaintext the
+# caller asked to be kept from it.
+RECIPIENT = Unsupported(
+    "Recipient",
+    "Recipient (attested decryption) is not supported.",
+    doc="Attested decryption for confidential computing (CiphertextForRecipient).",
+)
 DATA_KEY_SPEC = Param("KeySpec", enum=tuple(DATA_KEY_SPECS), doc="AES_256 (32 bytes) or AES_128 (16).")
 NUMBER_OF_BYTES = Param(
     "NumberOfBytes", kind=int, min=MIN_DATA_KEY_BYTES, max=MAX_DATA_KEY_BYTES, doc="Overrides KeySpec."
@@ -51,14 +58,6 @@ WRAPPING_PARAMS = (
     Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
     Param("WrappingAlgorithm", required=True, enum=WRAPPING_ALGORITHMS, doc="SM2PKE with EC_SM2."),
 )
-
-
-def _no_recipient(recipient: str | None) -> None:
-    # Alibaba answers a Recipient with CiphertextForRecipient for enclave callers; openkms
-    # cannot verify an attestation, and silently ignoring it would hand out the plaintext the
-    # caller asked to be kept from it.
-    if recipient is not None:
-        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
 
 
 def _wrapping(public_key_blob: str, wrapping_key_spec: str, wrapping_algorithm: str) -> crypto.Wrapping:
@@ -91,9 +90,7 @@ def decrypt(
     ciphertext_blob: str,
     encryption_context: str | None,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
-    _no_recipient(recipient)
     context = parse_context(encryption_context)
     opened = crypto.decrypt(ctx.keys, ciphertext_blob, context, dry_run=dry_run)
     return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _text(opened.plaintext)}
@@ -150,9 +147,7 @@ def generate_data_key(
     number_of_bytes: int | None,
     encryption_context: str | None,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
-    _no_recipient(recipient)
     context = parse_context(encryption_context)
     sealed, text = crypto.generate_data_key(
         ctx.keys, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
@@ -241,8 +236,9 @@ ACTIONS = [
     ActionSpec(
         "Decrypt",
         decrypt,
-        (BLOB, CONTEXT, DRY_RUN, RECIPIENT),
+        (BLOB, CONTEXT, DRY_RUN),
         doc="Decrypt a blob; the key and version come from the blob.",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(
@@ -271,8 +267,9 @@ ACTIONS = [
     ActionSpec(
         "GenerateDataKey",
         generate_data_key,
-        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN, RECIPIENT),
+        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN),
         doc="A random data key: Plaintext (Base64) and CiphertextBlob.",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(

@@ -16,7 +16,8 @@ Generated from the action tables (`src/openkms/api/*.py`) by `make docs`; do not
 Every action speaks Alibaba Cloud KMS's RPC protocol, version `2016-01-20`, at `POST /` or `GET /`,
 signed with V1 (HMAC-SHA1), V3 (ACS3-HMAC-SHA256) or V4 (ACS4-HMAC-SHA256). Every constraint below
 is enforced: a missing required parameter is `MissingParameter` (400) and a value outside its
-constraint is `InvalidParameter` (400), both naming the parameter.
+constraint is `InvalidParameter` (400), both naming the parameter. A parameter marked *not supported*
+is refused with `UnsupportedOperation` (400) rather than ignored, before the action does anything.
 """
 
 
@@ -90,7 +91,7 @@ def render() -> str:
         if spec.doc:
             out.append(spec.doc + "\n")
         out.append(f"Permission: `{spec.action_permission}`\n")
-        if not spec.params:
+        if not spec.params and not spec.unsupported:
             out.append("No action-specific parameters.\n")
             continue
         out.append("| Parameter | Required | Default | Constraint | Notes |")
@@ -101,6 +102,9 @@ def render() -> str:
             constraint = _constraint(p).replace("|", r"\|")
             required = "yes" if p.required else "no"
             out.append(f"| {p.wire_name} | {required} | {default} | {constraint} | {notes} |")
+        for u in spec.unsupported:
+            notes = u.doc.replace("|", r"\|")
+            out.append(f"| {u.name} | no |  | not supported: 400 `UnsupportedOperation` | {notes} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from openkms.api.crypto import RECIPIENT
 from openkms.api.errors import to_wire
 from openkms.api.keys import filters_json, filters_of
 from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
@@ -263,14 +264,9 @@ def get_secret_value(
     version_stage: str | None,
     fetch_extended_config: bool,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
     # FetchExtendedConfig only adds ExtendedConfig, which Generic secrets do not have.
     del fetch_extended_config
-    if recipient is not None:
-        # Alibaba answers enclave callers with CiphertextForRecipient; openkms cannot verify an
-        # attestation, and ignoring Recipient would hand out the plaintext it asked to withhold.
-        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
     value = _svc(ctx).get_value(secret_name, version_id, version_stage, dry_run=dry_run)
     return _value(value)
 
@@ -501,9 +497,9 @@ ACTIONS = [
             Param("VersionStage", max=MAX_STAGE_CHARS, doc="Default ACSCurrent."),
             Param("FetchExtendedConfig", kind=bool, default=False),
             Param("DryRun", kind=bool, default=False),
-            Param("Recipient", doc="Attested decryption: not supported (400)."),
         ),
         doc="Return a secret version's value (by VersionId, VersionStage, or ACSCurrent).",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(

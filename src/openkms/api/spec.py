@@ -278,6 +278,18 @@ class JSONArray(Param):
         return out
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """A parameter Alibaba defines that openkms refuses rather than ignores, because ignoring it
+    would do something other than the caller asked. Given with a value, the call is 400
+    UnsupportedOperation with ``message``, before the handler runs; the handler never sees it.
+    """
+
+    name: str
+    message: str
+    doc: str = ""
+
+
 Handler = Callable[..., dict[str, Any]]
 
 
@@ -297,14 +309,20 @@ class ActionSpec:
     # On the embedded database such a handler runs on the event loop (see server.py).
     inline: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Parameters refused with UnsupportedOperation once the declared ones have validated.
+    unsupported: tuple[Unsupported, ...] = ()
 
     @property
     def action_permission(self) -> str:
         return self.permission or f"kms:{self.name}"
 
     def bind(self, raw: Mapping[str, str]) -> dict[str, Any]:
-        """Validate every declared parameter and return handler keyword arguments."""
+        """Validate every declared parameter, refuse any unsupported one given, and return
+        handler keyword arguments."""
         kwargs = {p.arg: p.read(raw) for p in self.params}
+        for u in self.unsupported:
+            if raw.get(u.name):
+                raise errors.UnsupportedOperation(u.message)
         if self.takes_raw:
             kwargs["raw"] = raw
         return kwargs
