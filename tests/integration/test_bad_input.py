@@ -3,12 +3,13 @@ Alibaba code, never a 500, and the server keeps serving (security suite, issue 1
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote, urlencode
 
 import pytest
 
 from openkms.api import REGISTRY
-from openkms.api.spec import Param
+from openkms.api.spec import JSONArray, Param, Repeated
 from openkms.domain.aliases import NAME_PATTERN
 from tests.support.clients import RawSigner
 from tests.support.slots import slots
@@ -18,6 +19,9 @@ HUGE = "x" * (1 << 20)
 
 
 def _filler(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        element: object = {f.name: "x" for f in p.fields if f.required} if p.fields else "x"
+        return json.dumps([element] * p.min_items)
     if p.pattern == NAME_PATTERN:
         return "alias/bad-input"
     if p.enum:
@@ -38,6 +42,8 @@ def _cases() -> list[tuple[str, str, str]]:
                     if label == "absent" and not p.required:
                         continue
                     out.append((name, slot, label))
+        for u in REGISTRY[name].unsupported:
+            out += [(name, u.name, label) for label in ("empty", "nul", "utf8", "type", "nested", "huge")]
     return out
 
 
@@ -71,6 +77,29 @@ def test_bad_value_is_a_client_error(raw: RawSigner, action: str, param: str, la
         params[param] = value
     status = _send(raw, action, params, label, param)
     assert status < 500, f"{action}.{param} ({label}) answered {status}"
+
+
+UNSUPPORTED = sorted((name, u.name) for name, spec in REGISTRY.items() for u in spec.unsupported)
+
+
+@pytest.mark.parametrize(("action", "param"), UNSUPPORTED)
+def test_unsupported_parameter_is_refused_before_the_action(raw: RawSigner, action: str, param: str) -> None:
+    """A parameter the table marks unsupported (Recipient) is 400 UnsupportedOperation even when the
+    other values would fail only inside the action (a key or blob that does not exist)."""
+    spec = REGISTRY[action]
+    params = {slot: _filler(p) for q in spec.params if q.required for slot, p in slots(q)}
+    body = raw.v1(action, {**params, param: "attestation-document"}).json()
+    assert (body["Code"], body["HttpStatus"]) == ("UnsupportedOperation", 400), (action, body)
+    assert body["Message"] == "Recipient (attested decryption) is not supported."
+    assert raw.v1(action, params).json()["Code"] != "UnsupportedOperation"
+
+
+def test_unsupported_parameters_are_the_recipients() -> None:
+    """The test above covers every action that accepts Recipient."""
+    assert UNSUPPORTED == [
+        ("AsymmetricDecrypt", "Recipient"), ("Decrypt", "Recipient"),
+        ("GenerateDataKey", "Recipient"), ("GetSecretValue", "Recipient"),
+    ]  # fmt: skip
 
 
 def test_server_keeps_serving_after_bad_input(raw: RawSigner) -> None:

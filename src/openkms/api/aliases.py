@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.aliases import MAX_NAME_LEN, NAME_PATTERN
 from openkms.domain.arn import alias_arn
@@ -21,22 +22,13 @@ ALIAS_NAME = Param(
     doc="alias/ + 1-255 of [A-Za-z0-9_/-]; alias/acs* is reserved.",
 )
 KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
-PAGE_NUMBER = Param("PageNumber", kind=int, default=1, min=1, max=10**9)
-DEFAULT_PAGE_SIZE = 10
-
-
-def _page_size(name: str, top: int) -> Param:
-    return Param(name, kind=int, default=DEFAULT_PAGE_SIZE, min=0, max=top, doc="0 means 10.")
 
 
 def _page(ctx: CallContext, page_number: int, page_size: int, key_id: str | None) -> dict[str, Any]:
-    size = page_size or DEFAULT_PAGE_SIZE
-    rows, total = ctx.services.aliases.list_page(page_number, size, key_id)
+    rows, total = ctx.services.aliases.list_page(page_number, page_size, key_id)
     dep = ctx.services.deployment
     return {
-        "PageNumber": page_number,
-        "PageSize": size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "Aliases": {
             "Alias": [
                 {
@@ -99,13 +91,13 @@ ACTIONS = [
     ActionSpec(
         "ListAliases",
         list_aliases,
-        (PAGE_NUMBER, _page_size("PageSize", 100)),
+        (PAGE_NUMBER, page_size_param(10, 0, 100)),
         doc="Page through the aliases of the account, by name.",
     ),
     ActionSpec(
         "ListAliasesByKeyId",
         list_aliases_by_key_id,
-        (KEY_ID, PAGE_NUMBER, _page_size("PageSize", 101)),
+        (KEY_ID, PAGE_NUMBER, page_size_param(10, 0, 101)),
         doc="Page through the aliases of one key, by name.",
     ),
 ]

@@ -88,13 +88,8 @@ def asymmetric_decrypt(
     key_version_id: str,
     algorithm: str,
     ciphertext_blob: str,
-    recipient: str | None,
     dry_run: bool,
 ) -> dict[str, Any]:
-    if recipient is not None:
-        # Attested decryption (CiphertextForRecipient) needs a TEE attestation verifier; a
-        # server without one must not fall back to returning Plaintext to such a caller.
-        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
     key, version, plaintext = ctx.services.asymmetric.decrypt(
         key_id, key_version_id, algorithm, b64decode(ciphertext_blob, "CiphertextBlob"), dry_run=dry_run
     )
@@ -149,10 +144,10 @@ ACTIONS = [
             KEY_VERSION_ID,
             ENCRYPT_ALGORITHM,
             Param("CiphertextBlob", required=True, max=16384, doc="Base64 of the raw ciphertext."),
-            RECIPIENT,
             DRY_RUN,
         ),
         doc="Decrypt with the private key of an ENCRYPT/DECRYPT key version.",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(

@@ -11,7 +11,7 @@ import base64
 from typing import Any
 
 from openkms.api.keys import KEY_ID
-from openkms.api.spec import ActionSpec, Param
+from openkms.api.spec import ActionSpec, Param, Unsupported
 from openkms.domain import errors as d
 from openkms.domain.algorithms import ENCRYPT_ALGORITHMS
 from openkms.domain.ciphertext import (
@@ -41,7 +41,14 @@ BLOB = Param(
     "CiphertextBlob", required=True, doc=f"Base64 blob of Encrypt or a data-key action (≤ {MAX_BLOB_CHARS})."
 )
 CONTEXT = Param("EncryptionContext", max=MAX_CONTEXT_CHARS, doc="JSON object of string -> string.")
-RECIPIENT = Param("Recipient", doc="Attestation for confidential computing: not supported (400).")
+# Alibaba answers a Recipient (an enclave's attestation document) with CiphertextForRecipient;
+# openkms cannot verify an attestation, and ignoring Recipient would hand out the plaintext the
+# caller asked to be kept from it.
+RECIPIENT = Unsupported(
+    "Recipient",
+    "Recipient (attested decryption) is not supported.",
+    doc="Attested decryption for confidential computing (CiphertextForRecipient).",
+)
 DATA_KEY_SPEC = Param("KeySpec", enum=tuple(DATA_KEY_SPECS), doc="AES_256 (32 bytes) or AES_128 (16).")
 NUMBER_OF_BYTES = Param(
     "NumberOfBytes", kind=int, min=MIN_DATA_KEY_BYTES, max=MAX_DATA_KEY_BYTES, doc="Overrides KeySpec."
@@ -51,14 +58,6 @@ WRAPPING_PARAMS = (
     Param("WrappingKeySpec", required=True, enum=WRAPPING_KEY_SPECS),
     Param("WrappingAlgorithm", required=True, enum=WRAPPING_ALGORITHMS, doc="SM2PKE with EC_SM2."),
 )
-
-
-def _no_recipient(recipient: str | None) -> None:
-    # Alibaba answers a Recipient with CiphertextForRecipient for enclave callers; openkms
-    # cannot verify an attestation, and silently ignoring it would hand out the plaintext the
-    # caller asked to be kept from it.
-    if recipient is not None:
-        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
 
 
 def _wrapping(public_key_blob: str, wrapping_key_spec: str, wrapping_algorithm: str) -> symmetric.Wrapping:
@@ -91,9 +90,7 @@ def decrypt(
     ciphertext_blob: str,
     encryption_context: str | None,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
-    _no_recipient(recipient)
     context = parse_context(encryption_context)
     opened = ctx.services.symmetric.decrypt(ciphertext_blob, context, dry_run=dry_run)
     return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _text(opened.plaintext)}
@@ -125,8 +122,7 @@ def reencrypt(
         assert source_key_id and source_key_version_id and source_encryption_algorithm
         source = symmetric.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
         return _sealed(
-            ctx.services.symmetric.reencrypt_from_asymmetric(
-                ciphertext_blob,
+            ctx.services.symmetric.reencrypt_from_asymmetric(ciphertext_blob,
                 source,
                 destination_key_id,
                 destination_context,
@@ -134,8 +130,7 @@ def reencrypt(
             )
         )
     source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
-    sealed = ctx.services.symmetric.reencrypt(
-        ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
+    sealed = ctx.services.symmetric.reencrypt(ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -148,12 +143,9 @@ def generate_data_key(
     number_of_bytes: int | None,
     encryption_context: str | None,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
-    _no_recipient(recipient)
     context = parse_context(encryption_context)
-    sealed, text = ctx.services.symmetric.generate_data_key(
-        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, text = ctx.services.symmetric.generate_data_key(key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return {**_sealed(sealed), "Plaintext": text}
 
@@ -168,8 +160,7 @@ def generate_data_key_without_plaintext(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, _ = ctx.services.symmetric.generate_data_key(
-        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, _ = ctx.services.symmetric.generate_data_key(key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -187,8 +178,7 @@ def generate_and_export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, exported = ctx.services.symmetric.generate_and_export_data_key(
-        key_id,
+    sealed, exported = ctx.services.symmetric.generate_and_export_data_key(key_id,
         data_key_length(key_spec, number_of_bytes),
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
@@ -208,8 +198,7 @@ def export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    opened, exported = ctx.services.symmetric.export_data_key(
-        ciphertext_blob,
+    opened, exported = ctx.services.symmetric.export_data_key(ciphertext_blob,
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
         dry_run=dry_run,
@@ -237,8 +226,9 @@ ACTIONS = [
     ActionSpec(
         "Decrypt",
         decrypt,
-        (BLOB, CONTEXT, DRY_RUN, RECIPIENT),
+        (BLOB, CONTEXT, DRY_RUN),
         doc="Decrypt a blob; the key and version come from the blob.",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(
@@ -267,8 +257,9 @@ ACTIONS = [
     ActionSpec(
         "GenerateDataKey",
         generate_data_key,
-        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN, RECIPIENT),
+        (KEY_ID, DATA_KEY_SPEC, NUMBER_OF_BYTES, CONTEXT, DRY_RUN),
         doc="A random data key: Plaintext (Base64) and CiphertextBlob.",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(

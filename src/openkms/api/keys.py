@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.render import key_metadata
-from openkms.api.spec import ActionSpec, Param
+from openkms.api.spec import ActionSpec, JSONArray, Member, Param
+from openkms.api.tags import tags_json, tags_of
 from openkms.domain.arn import key_arn
-from openkms.domain.filters import parse_filters
+from openkms.domain.filters import MAX_FILTERS, MAX_VALUES, combine_filters
 from openkms.domain.keyspec import (
     DEFAULT_SPEC,
     ORIGIN_KMS,
@@ -16,7 +18,6 @@ from openkms.domain.keyspec import (
     SPECS,
     USAGES,
 )
-from openkms.domain.tags import parse_tags_json
 from openkms.service.context import CallContext
 
 KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
@@ -37,12 +38,12 @@ def create_key(
     protection_level: str,
     enable_automatic_rotation: bool,
     rotation_interval: str | None,
-    tags: str | None,
+    tags: list[dict[str, str]] | None,
     dkms_instance_id: str | None,
     policy: str | None,
     key_storage_mechanism: str | None,
 ) -> dict[str, Any]:
-    tag_map = parse_tags_json(tags) if tags else {}
+    tag_map = tags_of(tags)
     key = ctx.services.keys.create(
         key_spec=key_spec,
         key_usage=key_usage,
@@ -68,15 +69,37 @@ LIST_KEY_FILTERS = (
 )  # fmt: skip
 
 
-def list_keys(ctx: CallContext, *, page_number: int, page_size: int, filters: str | None) -> dict[str, Any]:
-    parsed = parse_filters(filters, LIST_KEY_FILTERS)
+def filters_json(keys: tuple[str, ...], doc: str) -> JSONArray:
+    """The JSON ``Filters`` of ListKeys and ListSecrets: up to 10 ``{"Key", "Values"}``, each Key
+    one of ``keys``."""
+    return JSONArray(
+        "Filters",
+        max=16384,
+        max_items=MAX_FILTERS,
+        fields=(
+            Member("Key", required=True, enum=keys),
+            Member("Values", kind=list, required=True, max=MAX_VALUES),
+        ),
+        doc=doc,
+    )
+
+
+def filters_of(filters: list[dict[str, Any]] | None) -> dict[str, list[str]]:
+    """The values each filter Key may take (absent Filters: no filter)."""
+    return combine_filters((f["key"], f["values"]) for f in filters or ())
+
+
+def list_keys(
+    ctx: CallContext, *, page_number: int, page_size: int, filters: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    parsed = filters_of(filters)
     key_ids, total = ctx.services.keys.list_page(page_number, page_size, parsed)
     dep = ctx.services.deployment
     return {
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
-        "Keys": {"Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]},
+        **echo(page_number, page_size, total),
+        "Keys": {
+            "Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]
+        },
     }
 
 
@@ -97,7 +120,7 @@ ACTIONS = [
             Param("ProtectionLevel", default="SOFTWARE", enum=PROTECTION_LEVELS),
             Param("EnableAutomaticRotation", kind=bool, default=False),
             Param("RotationInterval", max=32, doc="<n>d|h|m|s, 7 to 365 days."),
-            Param("Tags", max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
+            tags_json(),
             Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
             Param(
                 "Policy",
@@ -114,12 +137,10 @@ ACTIONS = [
         "ListKeys",
         list_keys,
         (
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=10, min=1, max=100),
-            Param(
-                "Filters",
-                max=16384,
-                doc="JSON array of {Key, Values}; Key in " + ", ".join(LIST_KEY_FILTERS) + ". "
+            PAGE_NUMBER,
+            page_size_param(10),
+            filters_json(
+                LIST_KEY_FILTERS,
                 "OR within a Key, AND across Keys; TagKey and TagValue together match one tag.",
             ),
         ),

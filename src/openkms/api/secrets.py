@@ -12,17 +12,19 @@ are answered as empty strings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from openkms.api.crypto import RECIPIENT
 from openkms.api.errors import to_wire
-from openkms.api.spec import ActionSpec, Param
+from openkms.api.keys import filters_json, filters_of
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
+from openkms.api.spec import ActionSpec, JSONArray, Member, Param
+from openkms.api.tags import tags_json, tags_of
 from openkms.domain import errors as d
 from openkms.domain import password
 from openkms.domain.arn import secret_arn
 from openkms.domain.clock import iso
-from openkms.domain.filters import parse_filters
 from openkms.domain.secret import (
     DATA_TYPES,
     DEFAULT_RECOVERY_DAYS,
@@ -46,9 +48,8 @@ from openkms.domain.secret import (
     check_policy,
     parse_extended_config,
     parse_rotation_interval,
-    parse_stages,
+    requested_stages,
 )
-from openkms.domain.tags import parse_tags_json
 from openkms.service.context import CallContext
 from openkms.service.secrets import SecretService, SecretValue
 from openkms.wire import errors
@@ -109,7 +110,7 @@ def create_secret(
     enable_automatic_rotation: bool,
     rotation_interval: str | None,
     extended_config: str | None,
-    tags: str | None,
+    tags: list[dict[str, str]] | None,
     policy: str | None,
     dkms_instance_id: str | None,
 ) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def create_secret(
     if extended_config is not None:
         # Alibaba ignores ExtendedConfig for Generic secrets; it is still checked to be JSON.
         parse_extended_config(extended_config)
-    tag_map = parse_tags_json(tags) if tags else {}
+    tag_map = tags_of(tags)
     checked_policy = check_policy(policy) if policy is not None else None
     secret = _svc(ctx).create(
         name=secret_name,
@@ -225,14 +226,16 @@ def _list_entry(secret: Secret, tag_list: list[tuple[str, str]] | None) -> dict[
 
 
 def list_secrets(
-    ctx: CallContext, *, page_number: int, page_size: int, filters: str | None, fetch_tags: bool
+    ctx: CallContext,
+    *,
+    page_number: int,
+    page_size: int,
+    filters: list[dict[str, Any]] | None,
+    fetch_tags: bool,
 ) -> dict[str, Any]:
-    parsed = parse_filters(filters, LIST_FILTERS)
-    page, total = _svc(ctx).list_page(parsed, page_number, page_size, fetch_tags)
+    page, total = _svc(ctx).list_page(filters_of(filters), page_number, page_size, fetch_tags)
     return {
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "SecretList": {"Secret": [_list_entry(s, t) for s, t in page]},
     }
 
@@ -261,54 +264,22 @@ def get_secret_value(
     version_stage: str | None,
     fetch_extended_config: bool,
     dry_run: bool,
-    recipient: str | None,
 ) -> dict[str, Any]:
     # FetchExtendedConfig only adds ExtendedConfig, which Generic secrets do not have.
     del fetch_extended_config
-    if recipient is not None:
-        # Alibaba answers enclave callers with CiphertextForRecipient; openkms cannot verify an
-        # attestation, and ignoring Recipient would hand out the plaintext it asked to withhold.
-        raise errors.UnsupportedOperation("Recipient (attested decryption) is not supported.")
     value = _svc(ctx).get_value(secret_name, version_id, version_stage, dry_run=dry_run)
     return _value(value)
 
 
-def _batch_items(text: str) -> list[dict[str, str | None]]:
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise errors.InvalidParameter("SecretsList", "It must be a JSON array.") from None
-    if not isinstance(data, list) or not 1 <= len(data) <= MAX_BATCH:
-        raise errors.InvalidParameter("SecretsList", f"It must be a JSON array of 1-{MAX_BATCH} secrets.")
-    items = []
-    for item in data:
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("SecretName"), str)
-            or not item["SecretName"]
-        ):
-            raise errors.InvalidParameter("SecretsList", 'Each entry is {"SecretName": "...", ...}.')
-        entry: dict[str, str | None] = {"SecretName": item["SecretName"]}
-        for field in ("VersionId", "VersionStage"):
-            value = item.get(field)
-            if value is not None and (not isinstance(value, str) or len(value) > MAX_VERSION_ID_CHARS):
-                raise errors.InvalidParameter(
-                    "SecretsList", f"{field} must be a string of at most 64 characters."
-                )
-            entry[field] = value or None
-        items.append(entry)
-    return items
-
-
-def batch_get_secret_value(ctx: CallContext, *, secrets_list: str) -> dict[str, Any]:
+def batch_get_secret_value(ctx: CallContext, *, secrets_list: list[dict[str, str | None]]) -> dict[str, Any]:
     """Each secret is answered or reported in Errors; the call itself succeeds."""
     values: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    for item in _batch_items(secrets_list):
-        name = item["SecretName"]
+    for item in secrets_list:
+        name = item["secret_name"]
         assert name is not None
         try:
-            values.append(_value(_svc(ctx).get_value(name, item["VersionId"], item["VersionStage"])))
+            values.append(_value(_svc(ctx).get_value(name, item["version_id"], item["version_stage"])))
         except (d.DomainError, errors.KMSError) as exc:
             wire = to_wire(exc) if isinstance(exc, d.DomainError) else exc
             failures.append(
@@ -329,10 +300,10 @@ def put_secret_value(
     version_id: str,
     secret_data: str,
     secret_data_type: str,
-    version_stages: str | None,
+    version_stages: list[str] | None,
 ) -> dict[str, Any]:
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
-    requested = parse_stages(version_stages)
+    requested = requested_stages(version_stages)
     name, stages = _svc(ctx).put_value(secret_name, version_id, secret_data, secret_data_type, requested)
     return {"SecretName": name, "VersionId": version_id, "VersionStages": _stages(stages)}
 
@@ -346,9 +317,7 @@ def list_secret_version_ids(
     name, page, total = _svc(ctx).list_versions(secret_name, include_deprecated, page_number, page_size)
     return {
         "SecretName": name,
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "VersionIds": {
             "VersionId": [
                 {
@@ -472,7 +441,7 @@ ACTIONS = [
             ),
             Param("RotationInterval", max=32, doc="<n>d|h|m|s, 6 h to 8760 h; checked, not used."),
             Param("ExtendedConfig", max=MAX_EXTENDED_CONFIG_CHARS, doc="JSON object; ignored for Generic."),
-            Param("Tags", max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
+            tags_json(),
             Param("Policy", max=MAX_POLICY_BYTES, doc="Secret policy JSON."),
             Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
         ),
@@ -512,11 +481,9 @@ ACTIONS = [
         "ListSecrets",
         list_secrets,
         (
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=10, min=1, max=100),
-            Param(
-                "Filters", max=16384, doc="JSON array of {Key, Values}; keys " + ", ".join(LIST_FILTERS) + "."
-            ),
+            PAGE_NUMBER,
+            page_size_param(10),
+            filters_json(LIST_FILTERS, "OR within a Key, AND across Keys."),
             Param("FetchTags", kind=bool, default=False),
         ),
         doc="Page through the secrets of the account.",
@@ -530,20 +497,27 @@ ACTIONS = [
             Param("VersionStage", max=MAX_STAGE_CHARS, doc="Default ACSCurrent."),
             Param("FetchExtendedConfig", kind=bool, default=False),
             Param("DryRun", kind=bool, default=False),
-            Param("Recipient", doc="Attested decryption: not supported (400)."),
         ),
         doc="Return a secret version's value (by VersionId, VersionStage, or ACSCurrent).",
+        unsupported=(RECIPIENT,),
         inline=True,
     ),
     ActionSpec(
         "BatchGetSecretValue",
         batch_get_secret_value,
         (
-            Param(
+            JSONArray(
                 "SecretsList",
                 required=True,
                 max=65536,
-                doc="JSON array of 1-20 {SecretName, VersionId?, VersionStage?}.",
+                min_items=1,
+                max_items=MAX_BATCH,
+                fields=(
+                    Member("SecretName", required=True),
+                    Member("VersionId", max=MAX_VERSION_ID_CHARS, nullable=True),
+                    Member("VersionStage", max=MAX_STAGE_CHARS, nullable=True),
+                ),
+                doc="A SecretName that does not resolve is reported in Errors, not refused.",
             ),
         ),
         doc="Return up to 20 secret values; failures are reported per secret in Errors.",
@@ -556,7 +530,14 @@ ACTIONS = [
             Param("VersionId", required=True, max=MAX_VERSION_ID_CHARS),
             SECRET_DATA,
             DATA_TYPE,
-            Param("VersionStages", max=4096, doc='JSON array of stages; default ["ACSCurrent"].'),
+            JSONArray(
+                "VersionStages",
+                max=4096,
+                min_items=1,
+                max_items=None,
+                item=Member("VersionStage", required=True, max=MAX_STAGE_CHARS),
+                doc="Default [\"ACSCurrent\"]; at most 8 distinct stages on a secret.",
+            ),
         ),
         doc="Store a new version of a Generic secret (idempotent for the same VersionId and value).",
     ),
@@ -566,8 +547,9 @@ ACTIONS = [
         (
             SECRET_NAME,
             Param("IncludeDeprecated", kind=bool, default=False, doc="Also versions without a stage."),
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=20, min=1, max=100),
+            PAGE_NUMBER,
+            # No documented maximum; 1-100 as every other 1-based PageSize.
+            page_size_param(20),
         ),
         doc="Page through a secret's versions (no values).",
     ),

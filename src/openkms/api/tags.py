@@ -11,14 +11,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkms.api.spec import ActionSpec, Param, Repeated
+from openkms.api.spec import ActionSpec, JSONArray, Member, Param, Repeated
 from openkms.domain import errors
-from openkms.domain.tags import MAX_TAGS, check_tag, parse_tag_keys_json, parse_tags_json
+from openkms.domain.tags import MAX_TAGS, check_tag, tag_map
 from openkms.service.context import CallContext
 from openkms.service.tags import KEY, RESOURCE_TYPES, SECRET
 from openkms.wire import errors as wire
 
 MAX_RESOURCES = 50
+MAX_TAG_CHARS = 128
+
+
+def tags_json(required: bool = False) -> JSONArray:
+    """The JSON ``Tags`` of CreateKey, CreateSecret and TagResource."""
+    return JSONArray(
+        "Tags",
+        required=required,
+        max=16384,
+        max_items=MAX_TAGS,
+        fields=(
+            Member("TagKey", required=True, max=MAX_TAG_CHARS),
+            Member("TagValue", default="", max=MAX_TAG_CHARS),
+        ),
+        doc="Key not aliyun* or acs:*; both of [A-Za-z0-9/\\_-.+=:@ ]; a repeated key keeps its later value.",
+    )
+
+
+def tags_of(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """The tag map of a bound ``Tags`` (absent: none), each tag checked."""
+    return tag_map((t["tag_key"], t["tag_value"]) for t in tags or ())
 
 # -- old style ------------------------------------------------------------------------------
 
@@ -47,10 +68,15 @@ def _target(key_id: str | None, secret_name: str | None, certificate_id: str | N
 
 
 def tag_resource(
-    ctx: CallContext, *, key_id: str | None, secret_name: str | None, certificate_id: str | None, tags: str
+    ctx: CallContext,
+    *,
+    key_id: str | None,
+    secret_name: str | None,
+    certificate_id: str | None,
+    tags: list[dict[str, str]],
 ) -> dict[str, Any]:
     resource_type, value, parameter = _target(key_id, secret_name, certificate_id)
-    ctx.services.tags.tag(resource_type, [value], parse_tags_json(tags), parameter)
+    ctx.services.tags.tag(resource_type, [value], tags_of(tags), parameter)
     return {}
 
 
@@ -60,10 +86,10 @@ def untag_resource(
     key_id: str | None,
     secret_name: str | None,
     certificate_id: str | None,
-    tag_keys: str,
+    tag_keys: list[str],
 ) -> dict[str, Any]:
     resource_type, value, parameter = _target(key_id, secret_name, certificate_id)
-    ctx.services.tags.untag(resource_type, [value], parse_tag_keys_json(tag_keys), parameter)
+    ctx.services.tags.untag(resource_type, [value], tag_keys, parameter)
     return {}
 
 
@@ -92,8 +118,8 @@ def _tag_list(required: bool, value_default: str | None, doc: str) -> Repeated:
         max_items=MAX_TAGS,
         doc=doc,
         fields=(
-            Param("Key", required=True, max=128),
-            Param("Value", default=value_default, max=128, allow_empty=True),
+            Param("Key", required=True, max=MAX_TAG_CHARS),
+            Param("Value", default=value_default, max=MAX_TAG_CHARS, allow_empty=True),
         ),
     )
 
@@ -159,17 +185,24 @@ ACTIONS = [
     ActionSpec(
         "TagResource",
         tag_resource,
-        (
-            *TARGETS,
-            Param("Tags", required=True, max=16384, doc='JSON [{"TagKey":..,"TagValue":..}], at most 20.'),
-        ),
+        (*TARGETS, tags_json(required=True)),
         doc="Add tags to one key or secret, overwriting the values of keys it already has. "
         "A resource carries at most 20 tags (400 Rejected.LimitExceeded beyond).",
     ),
     ActionSpec(
         "UntagResource",
         untag_resource,
-        (*TARGETS, Param("TagKeys", required=True, max=4096, doc='JSON ["k1", ...], at most 20.')),
+        (
+            *TARGETS,
+            JSONArray(
+                "TagKeys",
+                required=True,
+                max=4096,
+                max_items=MAX_TAGS,
+                item=Member("TagKey", required=True, max=MAX_TAG_CHARS),
+                doc="Tag keys as strings.",
+            ),
+        ),
         doc="Remove tag keys from one key or secret; keys it does not carry are skipped.",
     ),
     ActionSpec(
@@ -198,7 +231,7 @@ ACTIONS = [
             REGION_ID,
             RESOURCE_TYPE,
             _resource_ids(True),
-            Repeated("TagKey", max=128, max_items=MAX_TAGS, doc="Keys not carried are skipped."),
+            Repeated("TagKey", max=MAX_TAG_CHARS, max_items=MAX_TAGS, doc="Keys not carried are skipped."),
             Param("All", kind=bool, default=False, doc="Remove every tag; only when no TagKey is given."),
         ),
         doc="Remove tags from up to 50 keys or secrets, all or none.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.spec import ActionSpec, Param
 from openkms.domain.clock import iso
 from openkms.domain.key import KeyVersion
@@ -28,9 +29,7 @@ def describe_key_version(ctx: CallContext, *, key_id: str, key_version_id: str) 
 def list_key_versions(ctx: CallContext, *, key_id: str, page_number: int, page_size: int) -> dict[str, Any]:
     versions, total = ctx.services.versions.list_page(key_id, page_number, page_size)
     return {
-        "PageNumber": page_number,
-        "PageSize": page_size,
-        "TotalCount": total,
+        **echo(page_number, page_size, total),
         "KeyVersions": {"KeyVersion": [_version(v) for v in versions]},
     }
 
@@ -60,8 +59,8 @@ ACTIONS = [
         list_key_versions,
         (
             KEY_ID,
-            Param("PageNumber", kind=int, default=1, min=1, max=10**9),
-            Param("PageSize", kind=int, default=10, min=1, max=100),
+            PAGE_NUMBER,
+            page_size_param(10, 0, 101),
         ),
         doc="Page through a key's versions, oldest first.",
     ),

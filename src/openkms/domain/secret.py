@@ -149,21 +149,22 @@ def check_label(value: str, parameter: str, limit: int) -> None:
         raise InvalidValue(parameter, f"It is 1-{limit} printable ASCII characters without spaces.")
 
 
-def parse_stages(text: str | None, parameter: str = "VersionStages") -> list[str]:
-    """PutSecretValue's VersionStages: a JSON array of stage labels; absent means [ACSCurrent]."""
-    if text is None:
+def requested_stages(stages: list[str] | None, parameter: str = "VersionStages") -> list[str]:
+    """PutSecretValue's VersionStages as a list of distinct labels, in order; absent means
+    [ACSCurrent]. The JSON text and its shape are checked by the action table.
+
+    Raises:
+        InvalidValue: a label that is not 1-64 printable ASCII characters, or more than 8 stages.
+    """
+    if stages is None:
         return [CURRENT]
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidValue(parameter, 'It must be a JSON array such as ["ACSCurrent"].') from None
-    if not isinstance(data, list) or not data or not all(isinstance(s, str) for s in data):
-        raise InvalidValue(parameter, "It must be a non-empty JSON array of stage labels.")
     out: list[str] = []
-    for stage in data:
+    for stage in stages:
         check_label(stage, parameter, MAX_STAGE_CHARS)
         if stage not in out:
             out.append(stage)
+    if not out:
+        raise InvalidValue(parameter, "It must name at least one stage.")
     if len(out) > MAX_STAGES:
         raise InvalidValue(parameter, f"A secret carries at most {MAX_STAGES} stages.")
     return out

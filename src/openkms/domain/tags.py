@@ -7,8 +7,8 @@ sets or removes at most 20.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterable
 
 from openkms.domain.errors import InvalidValue
 
@@ -28,35 +28,14 @@ def check_tag(key: str, value: str, parameter: str = "Tags") -> None:
         raise InvalidValue(parameter, "A TagValue is 0-128 allowed characters.")
 
 
-def parse_tags_json(text: str, parameter: str = "Tags") -> dict[str, str]:
-    """Parse ``[{"TagKey":..,"TagValue":..}, ...]`` into an ordered dict (a later key wins)."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidValue(parameter, "It must be a JSON array.") from None
-    if not isinstance(data, list) or len(data) > MAX_TAGS:
-        raise InvalidValue(parameter, f"It must be a JSON array of at most {MAX_TAGS} tags.")
+def tag_map(tags: Iterable[tuple[str, str]], parameter: str = "Tags") -> dict[str, str]:
+    """Check each ``(key, value)`` and collect them in order; a key given twice takes its later value.
+
+    Raises:
+        InvalidValue: naming ``parameter``, for the first tag that breaks the rules above.
+    """
     out: dict[str, str] = {}
-    for item in data:
-        if not isinstance(item, dict) or not isinstance(item.get("TagKey"), str):
-            raise InvalidValue(parameter, 'Each tag is {"TagKey": "...", "TagValue": "..."}.')
-        value = item.get("TagValue", "")
-        if not isinstance(value, str):
-            raise InvalidValue(parameter, "A TagValue must be a string.")
-        check_tag(item["TagKey"], value, parameter)
-        out[item["TagKey"]] = value
+    for key, value in tags:
+        check_tag(key, value, parameter)
+        out[key] = value
     return out
-
-
-def parse_tag_keys_json(text: str, parameter: str = "TagKeys") -> list[str]:
-    """Parse ``["k1", "k2"]`` (UntagResource). Keys not on the resource are skipped later, so
-    only the shape and length are checked here, not the reserved prefixes."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidValue(parameter, "It must be a JSON array of strings.") from None
-    if not isinstance(data, list) or len(data) > MAX_TAGS:
-        raise InvalidValue(parameter, f"It must be a JSON array of at most {MAX_TAGS} tag keys.")
-    if not all(isinstance(k, str) and 1 <= len(k) <= 128 for k in data):
-        raise InvalidValue(parameter, "Each tag key is a string of 1-128 characters.")
-    return list(data)

@@ -8,9 +8,10 @@ import pytest
 
 from openkms.api import REGISTRY
 from openkms.api.docs import render
-from openkms.api.spec import ActionSpec, Param, Repeated, snake
+from openkms.api.spec import ActionSpec, JSONArray, Param, Repeated, snake
 from openkms.domain.aliases import NAME_PATTERN
 from openkms.wire import errors
+from tests.unit.api import arrays
 
 SPECS = sorted(REGISTRY.values(), key=lambda s: s.name)
 
@@ -20,6 +21,8 @@ PATTERN_EXAMPLES = {NAME_PATTERN: "alias/example"}
 
 
 def _valid_value(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        return arrays.example(p)
     if p.pattern:
         return PATTERN_EXAMPLES[p.pattern]
     if p.enum:
@@ -111,6 +114,8 @@ def test_boundary_values_inside_are_accepted(spec: ActionSpec) -> None:
         for name, p in _slots(param):
             if p.kind is int and p.max is not None:
                 raw[name] = str(p.max)
+            elif isinstance(p, JSONArray) and p.max is not None:
+                raw[name] = arrays.padded(p, p.max)
             elif p.kind is str and p.max is not None and not p.enum and not p.pattern:
                 raw[name] = "z" * p.max
     spec.bind(raw)

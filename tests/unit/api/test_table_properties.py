@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openkms.api import REGISTRY
-from openkms.api.spec import MAX_PARAM_LEN, Param, Repeated
+from openkms.api.paging import PageSize
+from openkms.api.spec import MAX_PARAM_LEN, JSONArray, Param, Repeated
 from openkms.wire import errors
+from tests.unit.api import arrays
 
 INT_LO, INT_HI = -(10**18) + 1, 10**18 - 1
 
@@ -33,12 +35,18 @@ def _slots(action: str) -> list[tuple[str, Param]]:
 
 def _valid(p: Param) -> st.SearchStrategy[tuple[str, Any]]:
     """(raw text, value it binds to) pairs the declaration allows."""
+    if isinstance(p, JSONArray):
+        return arrays.valid(p)
     if p.kind is bool:
         return st.sampled_from(["true", "false", "True", "FALSE"]).map(lambda s: (s, s.lower() == "true"))
     if p.kind is int:
         lo = INT_LO if p.min is None else p.min
         hi = INT_HI if p.max is None else p.max
-        return st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)).map(lambda n: (str(n), n))
+        ints = st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi))
+        if isinstance(p, PageSize):
+            # A PageSize of 0, where the range admits it, is the action's default size.
+            return ints.map(lambda n: (str(n), p.default if n == 0 else n))
+        return ints.map(lambda n: (str(n), n))
     if p.enum is not None:
         return st.sampled_from(p.enum).map(lambda s: (s, s))
     lo = max(p.min or 0, 0 if p.allow_empty else 1)
@@ -54,6 +62,10 @@ def _valid(p: Param) -> st.SearchStrategy[tuple[str, Any]]:
 def _invalid(p: Param) -> list[str]:
     """Raw texts the declaration refuses."""
     out = ["a\x00b"]
+    if isinstance(p, JSONArray):
+        out += arrays.invalid(p)
+        out += ["x" * (p.max + 1)] if p.max is not None and p.max < MAX_PARAM_LEN else []
+        return out
     if p.kind is bool:
         return [*out, "yes", "1", "truee"]
     if p.kind is int:
@@ -78,6 +90,8 @@ def _base(action: str) -> dict[str, str]:
 
 
 def _simple(p: Param) -> str:
+    if isinstance(p, JSONArray):
+        return arrays.example(p)
     if p.kind is bool:
         return "false"
     if p.kind is int:

@@ -1,19 +1,26 @@
-"""Tag rules: key/value grammar, reserved prefixes, JSON forms of the old-style actions."""
+"""Tag rules: key/value grammar, reserved prefixes, and the tag map of a list of tags.
+
+The JSON texts of the old-style actions (Tags, TagKeys) are checked by the action tables:
+tests/unit/api/test_json_array.py."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from openkms.domain.errors import InvalidValue
-from openkms.domain.tags import check_tag, parse_tag_keys_json, parse_tags_json
+from openkms.domain.tags import check_tag, tag_map
 
 
-def test_tags_json_later_key_wins() -> None:
-    """A key repeated in one Tags document takes its last value."""
-    text = json.dumps([{"TagKey": "a", "TagValue": "1"}, {"TagKey": "a", "TagValue": "2"}, {"TagKey": "b"}])
-    assert parse_tags_json(text) == {"a": "2", "b": ""}
+def test_tag_map_later_key_wins() -> None:
+    """A key repeated in one list of tags takes its last value; order is kept."""
+    assert list(tag_map([("b", ""), ("a", "1"), ("a", "2")]).items()) == [("b", ""), ("a", "2")]
+
+
+def test_tag_map_checks_every_tag_naming_the_parameter() -> None:
+    """One bad tag anywhere in the list refuses the whole list, naming the parameter given."""
+    with pytest.raises(InvalidValue) as info:
+        tag_map([("ok", "1"), ("aliyun-x", "2")], "Tags")
+    assert info.value.parameter == "Tags"
 
 
 @pytest.mark.parametrize(("key", "value"), [("aliyun-x", "v"), ("ACS:x", "v"), ("", "v"), ("k" * 129, "v"), ("k", "v" * 129), ("k!", "v")])
@@ -27,11 +34,3 @@ def test_good_tag_at_bounds() -> None:
     """128-character keys and values and the documented punctuation are accepted."""
     check_tag("k" * 128, "v" * 128)
     check_tag("a/b\\c_d-e.f+g=h:i@j k", "")
-
-
-def test_tag_keys_json() -> None:
-    """TagKeys is a JSON array of 1-128 character strings, at most 20."""
-    assert parse_tag_keys_json('["a", "acs:x"]') == ["a", "acs:x"]
-    for bad in ("nope", '{"a": 1}', "[1]", '[""]', json.dumps(["k"] * 21)):
-        with pytest.raises(InvalidValue):
-            parse_tag_keys_json(bad)
