@@ -10,12 +10,12 @@ from openkms.api import (
     aliases,
     asymmetric,
     byok,
-    crypto,
     key_policy,
     keys,
     lifecycle,
     mac,
     secrets,
+    symmetric,
     tags,
     versions,
 )
@@ -23,7 +23,7 @@ from openkms.api.spec import ActionSpec, Param
 
 REGISTRY: dict[str, ActionSpec] = {}
 _MODULES = (
-    keys, lifecycle, crypto, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok,
+    keys, lifecycle, symmetric, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok,
 )  # fmt: skip
 for _module in _MODULES:
     for _spec in _module.ACTIONS:

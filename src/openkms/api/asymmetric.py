@@ -13,9 +13,9 @@ import base64
 import binascii
 from typing import Any
 
-from openkms.api.crypto import DRY_RUN, RECIPIENT
 from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
+from openkms.api.symmetric import DRY_RUN, RECIPIENT
 from openkms.domain.algorithms import ENCRYPT_ALGORITHMS, SIGN_ALGORITHMS
 from openkms.service.context import CallContext
 from openkms.wire import errors

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from openkms.api.asymmetric import b64decode, b64encode
-from openkms.api.crypto import DRY_RUN
 from openkms.api.keys import KEY_ID
 from openkms.api.spec import ActionSpec, Param
+from openkms.api.symmetric import DRY_RUN
 from openkms.domain.algorithms import MAC_ALGORITHMS
 from openkms.service.context import CallContext
 

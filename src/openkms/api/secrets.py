@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from openkms.api.crypto import RECIPIENT
 from openkms.api.errors import to_wire
 from openkms.api.keys import filters_json, filters_of
 from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
 from openkms.api.spec import ActionSpec, JSONArray, Member, Param
+from openkms.api.symmetric import RECIPIENT
 from openkms.api.tags import tags_json, tags_of
 from openkms.domain import errors as d
 from openkms.domain import password

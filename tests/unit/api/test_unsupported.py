@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from openkms.api import REGISTRY
-from openkms.api.crypto import RECIPIENT
 from openkms.api.docs import render
 from openkms.api.spec import ActionSpec, Param
+from openkms.api.symmetric import RECIPIENT
 from openkms.wire import errors
 
 # The actions whose Alibaba definition has a Recipient (reference §14.3).

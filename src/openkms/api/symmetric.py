@@ -122,7 +122,8 @@ def reencrypt(
         assert source_key_id and source_key_version_id and source_encryption_algorithm
         source = symmetric.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
         return _sealed(
-            ctx.services.symmetric.reencrypt_from_asymmetric(ciphertext_blob,
+            ctx.services.symmetric.reencrypt_from_asymmetric(
+                ciphertext_blob,
                 source,
                 destination_key_id,
                 destination_context,
@@ -130,7 +131,8 @@ def reencrypt(
             )
         )
     source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
-    sealed = ctx.services.symmetric.reencrypt(ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
+    sealed = ctx.services.symmetric.reencrypt(
+        ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -145,7 +147,8 @@ def generate_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, text = ctx.services.symmetric.generate_data_key(key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, text = ctx.services.symmetric.generate_data_key(
+        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return {**_sealed(sealed), "Plaintext": text}
 
@@ -160,7 +163,8 @@ def generate_data_key_without_plaintext(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, _ = ctx.services.symmetric.generate_data_key(key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+    sealed, _ = ctx.services.symmetric.generate_data_key(
+        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -178,7 +182,8 @@ def generate_and_export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    sealed, exported = ctx.services.symmetric.generate_and_export_data_key(key_id,
+    sealed, exported = ctx.services.symmetric.generate_and_export_data_key(
+        key_id,
         data_key_length(key_spec, number_of_bytes),
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
@@ -198,7 +203,8 @@ def export_data_key(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    opened, exported = ctx.services.symmetric.export_data_key(ciphertext_blob,
+    opened, exported = ctx.services.symmetric.export_data_key(
+        ciphertext_blob,
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),
         dry_run=dry_run,
