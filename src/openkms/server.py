@@ -119,7 +119,7 @@ class KMSApp:
         response = self._front(call, scope, body, too_large)
         # Yield to the loop once: the requests that arrived together then have their fronts
         # run back to back and their handlers after, and the loop reads more of them per wake-up
-        # (A/B at 32 connections: ~50 µs less server CPU per Encrypt, docs/performance.md).
+        # (less server CPU per request under load, docs/performance.md).
         await asyncio.sleep(0)
         if response is None:
             assert call.spec is not None

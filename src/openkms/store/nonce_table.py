@@ -1,11 +1,10 @@
 """The embedded node's nonce records: hash tables in memory-mapped files, shared by every worker
 process of the node and kept across restarts.
 
-Every signed request records its nonce, so this is on the hot path of every request. As a
-SQLite table the record cost ~90 µs of a ~230 µs Encrypt (``bench/inproc.py --without nonce``):
-each nonce is a random key, so nearly every INSERT dirtied a B-tree page of its own, wrote it to
-the WAL and copied it back at the checkpoint. Here a claim is a few probes of an open-addressing
-table under a file lock, ~5 µs.
+Every signed request records its nonce, so this is on the hot path of every request. In a
+SQLite table each nonce, a random key, would dirty a B-tree page of its own, write it to the WAL
+and copy it back at the checkpoint: a large share of an Encrypt (docs/performance.md). Here a
+claim is a few probes of an open-addressing table under a file lock.
 
 Layout of the directory (``DATA_DIR/nonces``, 0700; every file 0600):
 
