@@ -10,7 +10,7 @@ from openkms.config import Settings
 from openkms.domain.clock import FixedClock
 from openkms.domain.key import Key
 from openkms.service.context import Services, build_services
-from openkms.service.deployment import Deployment, open_deployment
+from openkms.service.deployment import Deployment, open_deployment, open_in_memory
 from openkms.service.keys import KeyService
 
 START = 1_800_000_000.0
@@ -40,6 +40,14 @@ class World:
 
     def close(self) -> None:
         self.dep.close()
+
+
+def open_memory_world() -> World:
+    """A deployment held in memory only (in-memory database and root key): for service tests
+    that need no data directory, no restart and no second process."""
+    clock = FixedClock(START)
+    dep = open_in_memory(clock)
+    return World(dep, build_services(dep), clock)
 
 
 def open_world(data_dir: Path, database: str | None = None) -> World:

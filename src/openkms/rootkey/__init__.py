@@ -8,6 +8,7 @@ from typing import Protocol
 
 from openkms.rootkey.file import FileRootKey, RootKeyError
 from openkms.rootkey.keyring import Keyring
+from openkms.rootkey.memory import MemoryRootKey
 
 
 class RootKeyProvider(Protocol):
@@ -21,4 +22,4 @@ class RootKeyProvider(Protocol):
     def unwrap(self, blob: bytes, aad: bytes) -> bytes: ...
 
 
-__all__ = ["FileRootKey", "Keyring", "RootKeyError", "RootKeyProvider"]
+__all__ = ["FileRootKey", "Keyring", "MemoryRootKey", "RootKeyError", "RootKeyProvider"]

@@ -87,6 +87,11 @@ def read(path: Path) -> bytes:
     return key
 
 
+def fingerprint(key: bytes) -> str:
+    """What the database records of a root key: an HMAC of a fixed label, never the key."""
+    return hmac.new(key, b"openkms root fingerprint v1", hashlib.sha256).hexdigest()[:32]
+
+
 class FileRootKey:
     """Root-of-trust provider backed by a key file. Wraps KEKs with AES-256-GCM."""
 
@@ -94,7 +99,7 @@ class FileRootKey:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self.fingerprint = hmac.new(key, b"openkms root fingerprint v1", hashlib.sha256).hexdigest()[:32]
+        self.fingerprint = fingerprint(key)
 
     @classmethod
     def load_or_create(cls, path: Path) -> FileRootKey:

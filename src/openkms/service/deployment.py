@@ -15,8 +15,8 @@ from openkms.config import Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
-from openkms.rootkey import FileRootKey, Keyring, RootKeyError
-from openkms.service.nonces import NonceStore, SQLNonceStore
+from openkms.rootkey import FileRootKey, Keyring, MemoryRootKey, RootKeyError, RootKeyProvider
+from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
 from openkms.store import Conflict, Database, meta, migrate
 from openkms.store import nonces as shared_nonces
 from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
@@ -170,6 +170,18 @@ def open_deployment(
         raise
 
 
+def open_in_memory(clock: Clock | None = None, settings: Settings | None = None) -> Deployment:
+    """A deployment held in this process only: an in-memory SQLite database (one thread at a
+    time), a random :class:`~openkms.rootkey.MemoryRootKey` and nonces in a dict. Nothing is
+    written to disk and nothing survives :meth:`Deployment.close`; for tests and tools that need
+    the services without a data directory.
+    """
+    settings = settings or Settings(database="sqlite://")
+    db = Database(make_engine("sqlite://"))
+    migrate.upgrade(db.engine)
+    return _bind(settings, clock or SystemClock(), MemoryRootKey(), db, MemoryNonceStore())
+
+
 def _open_nonces(settings: Settings, db: Database) -> NonceStore:
     """The node's nonce files on the embedded default, else the shared database's table."""
     if not is_sqlite(settings.database_url):
@@ -178,7 +190,7 @@ def _open_nonces(settings: Settings, db: Database) -> NonceStore:
 
 
 def _bind(
-    settings: Settings, clock: Clock, root: FileRootKey, db: Database, nonces: NonceStore
+    settings: Settings, clock: Clock, root: RootKeyProvider, db: Database, nonces: NonceStore
 ) -> Deployment:
     """Check the root key against the database; create the account id and first KEK."""
     # The fingerprint binds this database to this root key: a swapped key file, a database

@@ -12,6 +12,7 @@ makes a second use fail atomically, in whichever node it arrives.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
 
@@ -71,3 +72,29 @@ class SQLNonceStore:
             if deleted < batch:
                 return total
             time.sleep(PRUNE_PAUSE)
+
+
+class MemoryNonceStore:
+    """The records in this process only (an in-memory deployment: tests, throwaway tools)."""
+
+    def __init__(self) -> None:
+        self._used: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
+        with self._lock:
+            seen = self._used.get((access_key_id, nonce))
+            if seen is not None and seen >= now:
+                return False
+            self._used[(access_key_id, nonce)] = expires_at
+            return True
+
+    def prune(self, now: float) -> int:
+        with self._lock:
+            gone = [k for k, until in self._used.items() if until < now]
+            for k in gone:
+                del self._used[k]
+            return len(gone)
+
+    def close(self) -> None:
+        """Nothing to release."""

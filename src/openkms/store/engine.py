@@ -43,7 +43,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -84,6 +84,11 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def is_memory(url: str) -> bool:
+    """A SQLite database held in memory (``sqlite://``): one thread at a time, gone at close."""
+    return url in ("sqlite://", "sqlite:///:memory:")
+
+
 def make_engine(
     url: str,
     *,
@@ -102,12 +107,16 @@ def make_engine(
     re-read without a system call.
     """
     if is_sqlite(url):
-        engine = create_engine(
-            url,
-            connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
-            pool_size=pool_size,
-            max_overflow=10,
-        )
+        if is_memory(url):
+            # One connection for the process: each new one would be an empty database of its own.
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            engine = create_engine(
+                url,
+                connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
+                pool_size=pool_size,
+                max_overflow=10,
+            )
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:

@@ -181,9 +181,10 @@ class TestBinding:
         assert svc.put_value("typed", "v1", "AAAA", "text", [CURRENT]) == ("typed", [CURRENT])
 
 
-def test_concurrent_puts_keep_one_consistent_history(world: World) -> None:
+def test_concurrent_puts_keep_one_consistent_history(disk_world: World) -> None:
     """Writers racing PutSecretValue all succeed; 10 versions remain, ACSCurrent and ACSPrevious
     point at two of the three newest writes, and every kept version opens."""
+    world = disk_world
     svc = _service(world)
     _create(svc, "busy", "v1-data")
     failures: list[BaseException] = []
@@ -211,10 +212,11 @@ def test_concurrent_puts_keep_one_consistent_history(world: World) -> None:
 
 
 class TestGetValueSnapshot:
-    def test_reads_in_one_snapshot_and_writes_nothing(self, world: World) -> None:
+    def test_reads_in_one_snapshot_and_writes_nothing(self, disk_world: World) -> None:
         """GetSecretValue (by default, by stage, by version) runs BEGIN, three reads and COMMIT on
         the hot connection and nothing through the pool; what it read is kept until the next
         write (the first call below and the repeat of the second read nothing)."""
+        world = disk_world
         svc = _service(world)
         _create(svc, "traced", "first")
         svc.put_value("traced", "v2", "second", "text", [CURRENT])
@@ -240,9 +242,10 @@ class TestGetValueSnapshot:
         assert answers == ["second", "first", "second", "first"]
         assert (pooled, hot) == ([], ["BEGIN", "SELECT", "SELECT", "SELECT", "COMMIT"] * 2)
 
-    def test_a_write_is_seen_at_once(self, world: World) -> None:
+    def test_a_write_is_seen_at_once(self, disk_world: World) -> None:
         """The kept reads give way to the node's next write: a new current version, a stage
         moved, a secret deleted are each answered at once, also by another process's service."""
+        world = disk_world
         svc = _service(world)
         other = world.another_process().secrets  # as another worker process would
         _create(svc, "seen", "first")
@@ -254,9 +257,12 @@ class TestGetValueSnapshot:
         with pytest.raises(errors.ResourceNotFound):
             other.get_value("seen", None, None)
 
-    def test_a_change_between_its_reads_is_not_seen(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_change_between_its_reads_is_not_seen(
+        self, disk_world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A secret deleted, and another's stage moved, after GetSecretValue read the secret row
         are answered as they were when it started: the value, not a 404 or another version."""
+        world = disk_world
         svc = _service(world)
         _create(svc, "gone", "kept")
         _create(svc, "moved", "one")
