@@ -1,4 +1,4 @@
-"""Fuzz targets over the parsers that take attacker bytes (security.md S13): the query and V3
+"""Fuzz targets over the parsers that take attacker bytes: the query and V3
 canonicalisers, the EncryptionContext parser, the CiphertextBlob parser and every action's
 parameter table.
 

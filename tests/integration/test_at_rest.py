@@ -1,4 +1,4 @@
-"""No plaintext at rest (security.md S11): a run over the API on a server whose every source of
+"""No plaintext at rest: a run over the API on a server whose every source of
 secret bytes is recorded (tests/support/recording_server.py), then a scan of the data directory
 (databases, their WAL and shared-memory files) and the server log finds none of the recorded
 values: not raw, not hex, not Base64.

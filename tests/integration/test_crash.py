@@ -1,6 +1,6 @@
 """kill -9 at random moments under a mixed load: every acknowledged write is there afterwards,
 every acknowledged ciphertext decrypts, and the databases pass their integrity check
-(security.md R1, with the R1m mutation guard).
+(with a mutation guard).
 
 The load is CreateKey, Encrypt (the answer recorded with its plaintext and context),
 CreateKeyVersion (rotation) and, where the Secrets Manager actions are registered,

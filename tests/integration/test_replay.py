@@ -1,4 +1,4 @@
-"""Replay and signatures across schemes and processes (security.md S7, S9).
+"""Replay and signatures across schemes and processes.
 
 Every signature scheme a KMS endpoint meets (V1 HMAC-SHA1, V3 ACS3-HMAC-SHA256, V4
 ACS4-HMAC-SHA256) refuses a wrong secret, a parameter changed after signing and a signed header

@@ -1,4 +1,4 @@
-"""The root of trust through ``openkms serve`` (security.md R3, S12): a damaged key file, a
+"""The root of trust through ``openkms serve``: a damaged key file, a
 database restored under another install's key, or only the database copied to a fresh install
 refuse to start with a clear message and exit code 1, so nothing is served and nothing decrypts.
 The database together with its key file decrypts everything.

@@ -1,4 +1,4 @@
-"""Tampering through the wire (security.md S1-S5): a CiphertextBlob with any bit flipped, cut or
+"""Tampering through the wire: a CiphertextBlob with any bit flipped, cut or
 extended, a header relabelled to another key or version, wrapped material moved to another
 key's row in the database, an EncryptionContext missing, extra, changed, re-cased or with a
 duplicated key. Every one is refused with an Alibaba error; none is a 500; none answers another

@@ -1,6 +1,6 @@
 """A deliberately broken openkms for the crash test's mutation guard: it acknowledges writes
 before committing them. Served writes to the key store go into one long transaction that is
-committed every ``BATCH`` writes ("acknowledge, commit in batches", security.md R1m); each write
+committed every ``BATCH`` writes ("acknowledge, commit in batches"); each write
 is a savepoint inside it, so a refused request still rolls back alone. A kill -9 loses the
 acknowledged writes of the open batch. The crash test must catch this server losing them; if it
 ever stops catching it, the crash test has gone blind. Never used outside tests."""

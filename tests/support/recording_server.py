@@ -1,5 +1,5 @@
 """openkms with a recorder on every source of secret bytes, for the no-plaintext-at-rest scan
-(security.md S11). Each value is appended, hex-encoded with its kind, to the file named by
+(S11). Each value is appended, hex-encoded with its kind, to the file named by
 ``OPENKMS_TEST_RECORD``:
 
 * ``material``  what ``crypto.keygen.generate`` returns (symmetric keys, private keys in DER);

@@ -1,4 +1,4 @@
-"""Static check (security.md S9): MACs, signatures, digests and checksums are compared with
+"""Static check: MACs, signatures, digests and checksums are compared with
 ``hmac.compare_digest`` (via ``signing.signatures_equal``), never with ``==`` or ``!=``, whose
 early exit leaks how many leading characters matched."""
 

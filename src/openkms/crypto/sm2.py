@@ -1,7 +1,7 @@
 """SM2 (GB/T 32918 / GM/T 0003) through the system OpenSSL 3 ``libcrypto``, bound with ctypes.
 
 ``cryptography`` has no SM2 (its curve is refused on load), and the pure-Python candidates either
-take nonces from ``random`` (gmssl) or are not constant-time (pysmx); see security.md §3.2. The
+take nonces from ``random`` (gmssl) or are not constant-time (pysmx). The
 system libcrypto is security-maintained, constant-time, and draws every nonce from OpenSSL's
 CSPRNG. It coexists in one process with the ``cryptography`` wheel, which links its own OpenSSL
 statically.

@@ -1,4 +1,4 @@
-"""Property tests over every action's parameter table (security.md S14): for each declared
+"""Property tests over every action's parameter table: for each declared
 parameter (and each field of a repeat list), any value its declaration allows binds to the typed
 value, and any value it refuses (out of range by one, too long, wrong type, not in the enum, a
 NUL byte) is 400 InvalidParameter naming that parameter. The tables are the single source of

@@ -1,5 +1,5 @@
-"""Property tests for the EncryptionContext parser and the CiphertextBlob parser (security.md
-S14): what the parsers accept is exactly what the binding means, and nothing else gets through."""
+"""Property tests for the EncryptionContext parser and the CiphertextBlob parser: what the parsers
+accept is exactly what the binding means, and nothing else gets through."""
 
 from __future__ import annotations
 

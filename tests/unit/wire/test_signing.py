@@ -1,5 +1,5 @@
 """Signature schemes against the vectors captured from the unmodified official SDKs
-(../shared/reference/sdk-wire.md §4.5; secret ``FakeAccessKeySecret0123456789ABCD``)."""
+(secret ``FakeAccessKeySecret0123456789ABCD``)."""
 
 from __future__ import annotations
 
