@@ -152,7 +152,7 @@ class TagService:
             ):
                 raise errors.InvalidValue(parameter)
             name = parts[4][len("secret/") :]
-        if not secrets.exists_(tx, name):
+        if not secrets.secret_exists(tx, name):
             raise errors.ResourceNotFound("The specified secret is not found.")
         return name
 

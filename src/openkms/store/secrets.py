@@ -16,6 +16,28 @@ from openkms.domain.secret import Secret
 from openkms.store.engine import Database, Row, Tx, for_update
 from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
 
+__all__ = [
+    "StoredValue",
+    "VersionRow",
+    "delete_secret",
+    "delete_versions",
+    "get_ciphertext",
+    "get_policy",
+    "get_secret",
+    "get_stages",
+    "get_value",
+    "insert_secret",
+    "insert_tags",
+    "insert_version",
+    "list_versions",
+    "page_secrets",
+    "secret_exists",
+    "secrets_due_for_deletion",
+    "set_stages",
+    "tags_of",
+    "update_secret",
+]
+
 _SECRET_FIELDS = [c.name for c in secrets.columns if c.name != "policy"]
 TAG_TYPE = "secret"
 
@@ -78,7 +100,7 @@ def get_secret(q: Tx | Database, name: str, *, lock: bool = False) -> Secret | N
     return _secret(row) if row is not None else None
 
 
-def exists_(q: Tx | Database, name: str) -> bool:
+def secret_exists(q: Tx | Database, name: str) -> bool:
     return q.scalar(_EXISTS, {"name": name}) is not None
 
 
