@@ -119,7 +119,7 @@ def _tampered(scheme: str, genuine: Signed, host: str) -> Iterator[tuple[str, Si
     yield "changed x-acs-date", genuine.with_header("x-acs-date", _other_second(genuine.headers["x-acs-date"]))
     yield "changed x-acs-signature-nonce", genuine.with_header("x-acs-signature-nonce", secrets.token_hex(16))
     yield "changed host", genuine.with_header("host", "kms.evil.example")
-    yield "changed body", replace(genuine, body=b"PageSize=6", headers={**genuine.headers, "content-type": "application/x-www-form-urlencoded"})
+    yield "changed body", replace(genuine, body=b"PageNumber=2", headers={**genuine.headers, "content-type": "application/x-www-form-urlencoded"})
     auth = genuine.headers["Authorization"]
     yield "header dropped from SignedHeaders", genuine.with_header("Authorization", auth.replace("host;", ""))
     if scheme == "v4":

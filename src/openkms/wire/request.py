@@ -2,8 +2,18 @@
 
 Alibaba's RPC style puts parameters in the query string and, for a few Tea SDK fields
 (``SecretData``, ``Recipient``), in an ``application/x-www-form-urlencoded`` body. Both are
-decoded the form way (``+`` is a space) and merged, the query winning. Action and Version come
-from the parameters or from the ``x-acs-action`` / ``x-acs-version`` headers.
+decoded the form way (``+`` is a space, ``%XX`` strict UTF-8) and merged. What decoding
+refuses, before anything reads a value (400 ``InvalidParameter``):
+
+* bytes that are not UTF-8 (so no parameter holds a lone surrogate either);
+* a NUL character in any parameter's name or value, or in any header: no database column
+  could hold it (PostgreSQL refuses NUL in text), and AccessKeyId and the nonce are looked up
+  and stored before the action's table checks anything;
+* a name given twice (twice in the query, twice in the body, or in both): which one counts
+  would be a guess, and the signature covers both.
+
+Action and Version come from the parameters or from the ``x-acs-action`` / ``x-acs-version``
+headers.
 """
 
 from __future__ import annotations
@@ -121,6 +131,9 @@ def build_request(
         hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     except UnicodeDecodeError:
         raise errors.InvalidParameter(reason="The query string must be ASCII.") from None
+    for name, value in hdrs:
+        if "\x00" in value or "\x00" in name:
+            raise _nul(name.lower())
     req = WireRequest(
         method=method.upper(),
         path=path,
@@ -138,10 +151,33 @@ def build_request(
         except UnicodeDecodeError:
             raise errors.InvalidParameter(reason="The form body must be UTF-8.") from None
         req.body_params = parse_form(text)
-    merged: dict[str, str] = {}
-    for name, value in req.body_params:
-        merged[name] = value
-    for name, value in req.query_params:
-        merged[name] = value
+        if "\x00" in text or "%00" in text:
+            _refuse_nul(req.body_params)
+    if "\x00" in query or "%00" in query:
+        _refuse_nul(req.query_params)
+    merged = dict(req.query_params)
+    merged.update(req.body_params)
+    if len(merged) != len(req.query_params) + len(req.body_params):
+        _refuse_twice(req.query_params + req.body_params)
     req.params = merged
     return req
+
+
+def _nul(name: str) -> errors.KMSError:
+    if "\x00" in name:
+        return errors.InvalidParameter(reason="A parameter name contains a NUL character.")
+    return errors.InvalidParameter(name, "It must not contain a NUL character.")
+
+
+def _refuse_nul(pairs: list[tuple[str, str]]) -> None:
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise _nul(name)
+
+
+def _refuse_twice(pairs: list[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise errors.InvalidParameter(name, "It is given more than once.")
+        seen.add(name)

@@ -1,0 +1,210 @@
+"""The front door against hostile clients: ambiguous and unstorable parameters.
+
+* A parameter given twice (query, body, or both) is 400 InvalidParameter naming it.
+* A NUL anywhere in a parameter is 400 InvalidParameter before any database sees it, on SQLite
+  and PostgreSQL alike, with no traceback in the server log.
+
+None of these refusals uses up the request's nonce.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from openkms.wire import signing
+from tests.support.clients import REGION, RawSigner, http_connection
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def code(self) -> str:
+        return str(self.body.get("Code", ""))
+
+
+def send(endpoint: str, method: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes = b"") -> Answer:
+    conn = http_connection(endpoint)
+    try:
+        target = "/?" + urlencode(query, quote_via=quote) if query else "/"
+        conn.request(method, target, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        return Answer(resp.status, json.loads(resp.read()))
+    finally:
+        conn.close()
+
+
+def v1(endpoint: str, params: dict[str, str], *, body: dict[str, str] | None = None,
+       headers: dict[str, str] | None = None, extra: list[tuple[str, str]] | None = None,
+       nonce: str | None = None) -> Answer:
+    """A V1 request signed over ``params`` (query), ``body`` (form) and ``extra`` (more query
+    pairs, repeats kept). Only the signature's own parameters are added: no Action or Version
+    unless ``params`` names them."""
+    common = {
+        "Format": "JSON", "AccessKeyId": ACCESS_KEY_ID, "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0", "SignatureNonce": nonce or secrets.token_hex(16),
+        "Timestamp": RawSigner.timestamp(),
+    }
+    query = [*sorted({**common, **params}.items()), *(extra or [])]
+    form = sorted((body or {}).items())
+    sts = signing.v1_string_to_sign("POST", query + form)
+    query.append(("Signature", signing.v1_signature(ACCESS_KEY_SECRET, sts)))
+    hdrs = dict(headers or {})
+    payload = b""
+    if body is not None:
+        hdrs["content-type"] = FORM
+        payload = urlencode(form, quote_via=quote).encode()
+    return send(endpoint, "POST", query, hdrs, payload)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A V3/V4 request as it goes on the wire."""
+
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def with_header(self, name: str, value: str) -> Signed:
+        return Signed(self.query, {**self.headers, name: value}, self.body)
+
+
+def sign_v3v4(scheme: str, endpoint: str, action: str, params: dict[str, str], *, body: bytes = b"",
+              content_type: str | None = None, sign_content_type: bool = True,
+              region: str = REGION, product: str = "Kms") -> Signed:
+    """A V3 or V4 request; ``content_type`` is sent, and signed only if ``sign_content_type``."""
+    stamp = RawSigner.timestamp()
+    body_hash = hashlib.sha256(body).hexdigest()
+    headers = {
+        "host": endpoint, "x-acs-action": action, "x-acs-version": "2016-01-20", "x-acs-date": stamp,
+        "x-acs-signature-nonce": secrets.token_hex(16), "x-acs-content-sha256": body_hash,
+    }
+    if content_type is not None and sign_content_type:
+        headers["content-type"] = content_type
+    names = sorted(headers)
+    query = sorted(params.items())
+    canonical = signing.canonical_request("POST", "/", query, list(headers.items()), names, body_hash)
+    if scheme == "v3":
+        credential = ACCESS_KEY_ID
+        signature = signing.v3_signature(ACCESS_KEY_SECRET, signing.v3_string_to_sign(canonical))
+        algorithm = signing.V3_ALGORITHM
+    else:
+        date = stamp[:10].replace("-", "")
+        credential = f"{ACCESS_KEY_ID}/{date}/{region}/{product}/aliyun_v4_request"
+        key = signing.v4_signing_key(ACCESS_KEY_SECRET, date, region, product)
+        signature = signing.v4_signature(key, signing.v4_string_to_sign(canonical))
+        algorithm = signing.V4_ALGORITHM
+    headers["Authorization"] = f"{algorithm} Credential={credential},SignedHeaders={';'.join(names)},Signature={signature}"
+    if content_type is not None and not sign_content_type:
+        headers["content-type"] = content_type
+    return Signed(query, headers, body)
+
+
+def deliver(endpoint: str, req: Signed) -> Answer:
+    return send(endpoint, "POST", req.query, req.headers, req.body)
+
+
+# -- a parameter given twice -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["query", "body", "query and body"])
+def test_v1_parameter_given_twice_is_refused(server: ServerProcess, where: str) -> None:
+    """A signed V1 request carrying a parameter twice (the signature covers both) is 400
+    InvalidParameter naming it, even when both values are equal; the nonce stays unused."""
+    base = {"Action": "ListKeys", "Version": "2016-01-20"}
+    nonce = secrets.token_hex(16)
+    if where == "query":
+        answer = v1(server.endpoint, {**base, "PageSize": "5"}, extra=[("PageSize", "6")], nonce=nonce)
+    elif where == "body":
+        query = [("Action", "ListKeys"), ("Version", "2016-01-20")]
+        answer = send_v1_raw_body(server.endpoint, query, [("PageSize", "5"), ("PageSize", "5")], nonce)
+    else:
+        answer = v1(server.endpoint, {**base, "PageSize": "5"}, body={"PageSize": "5"}, nonce=nonce)
+    assert (answer.status, answer.code) == (400, "InvalidParameter"), answer
+    assert '"PageSize"' in answer.body["Message"]
+    assert v1(server.endpoint, {**base, "PageSize": "5"}, nonce=nonce).status == 200
+
+
+def send_v1_raw_body(endpoint: str, query: list[tuple[str, str]], form: list[tuple[str, str]], nonce: str) -> Answer:
+    """A V1 request signed over ``query`` and the ``form`` pairs as given (repeats kept)."""
+    common = [
+        ("AccessKeyId", ACCESS_KEY_ID), ("Format", "JSON"), ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", nonce), ("SignatureVersion", "1.0"), ("Timestamp", RawSigner.timestamp()),
+    ]
+    signed = [*query, *common]
+    sts = signing.v1_string_to_sign("POST", signed + form)
+    signed.append(("Signature", signing.v1_signature(ACCESS_KEY_SECRET, sts)))
+    return send(endpoint, "POST", signed, {"content-type": FORM}, urlencode(form, quote_via=quote).encode())
+
+
+@pytest.mark.parametrize("scheme", ["v3", "v4"])
+def test_v3_v4_parameter_in_query_and_body_is_refused(server: ServerProcess, scheme: str) -> None:
+    """V3/V4 sign the query and the body's hash: a parameter in both is refused, not resolved."""
+    body = b"PageSize=6"
+    req = sign_v3v4(scheme, server.endpoint, "ListKeys", {"PageSize": "5"}, body=body, content_type=FORM)
+    answer = deliver(server.endpoint, req)
+    assert (answer.status, answer.code) == (400, "InvalidParameter")
+    assert '"PageSize"' in answer.body["Message"]
+
+
+# -- what no database can store ----------------------------------------------------------------
+
+
+def test_unstorable_parameters_are_refused_before_any_query(backend_server: ServerProcess) -> None:
+    """NUL in an unauthenticated AccessKeyId, in a signed SignatureNonce, in a parameter name or
+    in the form body, and bytes that are not UTF-8 (a lone surrogate among them), are each 400
+    InvalidParameter on SQLite and PostgreSQL, and the server logs no traceback for them."""
+    srv = backend_server
+    raw = RawSigner(srv.endpoint)
+    offset = srv.log_path.stat().st_size
+    stamp = quote(RawSigner.timestamp())
+    unsigned = (f"Action=ListKeys&Version=2016-01-20&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0"
+                f"&Timestamp={stamp}&SignatureNonce={secrets.token_hex(8)}&Signature=x")
+    answers = {
+        "AccessKeyId NUL": raw.send("POST", unsigned + "&AccessKeyId=%00"),
+        "AccessKeyId surrogate": raw.send("POST", unsigned + "&AccessKeyId=%ED%A0%80"),
+        "AccessKeyId not UTF-8": raw.send("POST", unsigned + "&AccessKeyId=%C0%80"),
+        "SignatureNonce NUL": raw.v1("ListKeys", nonce="nonce\x00" + secrets.token_hex(8)),
+        "name NUL": raw.v1("ListKeys", {"Page\x00Size": "1"}),
+    }
+    body = base64.b64encode(b"x").decode()
+    answers["body NUL"] = raw.send(
+        "POST", raw.v1_query("ListKeys"), f"Plaintext={body}%00".encode(), {"content-type": FORM}
+    )
+    codes = {label: (resp.status, resp.json()["Code"]) for label, resp in answers.items()}
+    assert codes == dict.fromkeys(answers, (400, "InvalidParameter"))
+    assert "NUL" in answers["AccessKeyId NUL"].json()["Message"]
+    assert raw.v1("ListKeys").status == 200
+    with open(srv.log_path, "rb") as log:
+        log.seek(offset)
+        written = log.read()
+    assert b"Traceback" not in written
+    assert b"InternalFailure" not in written
+
+
+def test_a_nul_in_a_header_never_reaches_the_server(server: ServerProcess) -> None:
+    """The HTTP parser itself refuses a NUL in a header (decoding would refuse it too, as a
+    unit test shows): 400 and the server keeps serving."""
+    conn = http_connection(server.endpoint)
+    try:
+        conn.putrequest("POST", "/?Action=ListKeys&Version=2016-01-20")
+        conn.putheader("x-acs-signature-nonce", "a\x00b")
+        conn.endheaders()
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert status == 400
+    assert RawSigner(server.endpoint).v1("ListKeys").status == 200
