@@ -58,9 +58,8 @@ class Authenticator:
         """Who signed the request, once every check passed (the timestamp window, the
         signature, the AccessKey's status, then the nonce, recorded only now); raises a wire
         error on the first that fails, :class:`Replayed` for a nonce used before."""
-        authorization = req.header("authorization")
-        if authorization is not None and authorization.lstrip().startswith("ACS"):
-            return self._v3_or_v4(req, authorization)
+        if req.signed_in_headers:
+            return self._v3_or_v4(req, req.header("authorization") or "")
         return self._v1(req)
 
     # -- shared steps ---------------------------------------------------------------------

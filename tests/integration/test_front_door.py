@@ -1,5 +1,8 @@
-"""The front door against hostile clients: ambiguous and unstorable parameters.
+"""The front door against hostile clients: what a signature must cover, ambiguous and unstorable
+parameters.
 
+* V1: Action and Version come from the signed parameters only, never from the unsigned
+  ``x-acs-action`` / ``x-acs-version`` headers the SDKs also send.
 * A parameter given twice (query, body, or both) is 400 InvalidParameter naming it.
 * A NUL anywhere in a parameter is 400 InvalidParameter before any database sees it, on SQLite
   and PostgreSQL alike, with no traceback in the server log.
@@ -115,6 +118,24 @@ def sign_v3v4(scheme: str, endpoint: str, action: str, params: dict[str, str], *
 
 def deliver(endpoint: str, req: Signed) -> Answer:
     return send(endpoint, "POST", req.query, req.headers, req.body)
+
+
+# -- V1: Action and Version from the signed parameters only ------------------------------------
+
+
+def test_v1_action_and_version_come_from_the_signed_parameters(server: ServerProcess) -> None:
+    """A V1-signed request naming its Action (or Version) only in the unsigned x-acs-* header is
+    refused (404 InvalidAction.NotFound, 400 InvalidVersion); a header contradicting the signed
+    parameter is ignored: the parameter's action runs."""
+    acs = {"x-acs-action": "CreateKey", "x-acs-version": "2016-01-20"}
+    no_action = v1(server.endpoint, {"Version": "2016-01-20"}, headers=acs)
+    assert (no_action.status, no_action.code) == (404, "InvalidAction.NotFound")
+    no_version = v1(server.endpoint, {"Action": "ListKeys"}, headers=acs)
+    assert (no_version.status, no_version.code) == (400, "InvalidVersion")
+    contradicted = v1(server.endpoint, {"Action": "ListKeys", "Version": "2016-01-20", "PageSize": "1"},
+                      headers={"x-acs-action": "CreateKey", "x-acs-version": "2099-01-01"})
+    assert contradicted.status == 200
+    assert "Keys" in contradicted.body and "KeyMetadata" not in contradicted.body
 
 
 # -- a parameter given twice -------------------------------------------------------------------

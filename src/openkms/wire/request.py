@@ -12,8 +12,10 @@ refuses, before anything reads a value (400 ``InvalidParameter``):
 * a name given twice (twice in the query, twice in the body, or in both): which one counts
   would be a guess, and the signature covers both.
 
-Action and Version come from the parameters or from the ``x-acs-action`` / ``x-acs-version``
-headers.
+Action and Version come from the parameters; a request signed in its headers (V3/V4, see
+:attr:`WireRequest.signed_in_headers`) may name them in the ``x-acs-action`` /
+``x-acs-version`` headers instead, which its signature covers. V1 signs the parameters only,
+so for it those headers are ignored.
 """
 
 from __future__ import annotations
@@ -101,12 +103,26 @@ class WireRequest:
         return self.header_map.get(name.lower())
 
     @property
+    def signed_in_headers(self) -> bool:
+        """Whether the signature is an ``Authorization`` header (V3/V4), not parameters (V1)."""
+        authorization = self.header("authorization")
+        return authorization is not None and authorization.lstrip().startswith("ACS")
+
+    @property
     def action(self) -> str | None:
-        return self.params.get("Action") or self.header("x-acs-action")
+        """``Action``; for V3/V4 also the signed ``x-acs-action`` header (V1 does not sign it)."""
+        value = self.params.get("Action")
+        if not value and self.signed_in_headers:
+            return self.header("x-acs-action")
+        return value
 
     @property
     def version(self) -> str | None:
-        return self.params.get("Version") or self.header("x-acs-version")
+        """``Version``; for V3/V4 also the signed ``x-acs-version`` header (V1 does not sign it)."""
+        value = self.params.get("Version")
+        if not value and self.signed_in_headers:
+            return self.header("x-acs-version")
+        return value
 
     @property
     def wants_xml(self) -> bool:

@@ -41,6 +41,18 @@ def test_a_name_given_twice_is_refused(query: bytes, body: bytes) -> None:
     assert "more than once" in info.value.message
 
 
+def test_action_and_version_headers_count_only_for_v3_and_v4() -> None:
+    """x-acs-action and x-acs-version name the action of a request signed in its headers
+    (V3/V4); a V1 request (or an unsigned one) takes them from its parameters only."""
+    acs = [(b"x-acs-action", b"Encrypt"), (b"x-acs-version", b"2016-01-20")]
+    v3 = build_request("POST", "/", b"", [V3_AUTH, *acs], b"")
+    assert (v3.action, v3.version, v3.signed_in_headers) == ("Encrypt", "2016-01-20", True)
+    v1 = build_request("POST", "/", b"Signature=x&AccessKeyId=AK", acs, b"")
+    assert (v1.action, v1.version, v1.signed_in_headers) == (None, None, False)
+    both = build_request("POST", "/", b"Action=ListKeys&Version=2016-01-20", acs, b"")
+    assert (both.action, both.version) == ("ListKeys", "2016-01-20")
+
+
 @pytest.mark.parametrize(
     ("query", "headers", "body", "named"),
     [
