@@ -137,6 +137,12 @@ class Authenticator:
             raise errors.IncompleteSignature(
                 "SignedHeaders must include " + ";".join(sorted(V3_REQUIRED_HEADERS)) + "."
             )
+        if req.body and "content-type" not in auth.signed_headers:
+            # The content type decides whether the body is read as parameters: unsigned, it
+            # could be changed to drop the body's parameters (an EncryptionContext) unseen.
+            raise errors.IncompleteSignature(
+                "SignedHeaders must include content-type when the request has a body."
+            )
         stamp = req.header("x-acs-date")
         ts = self._check_time(stamp)
         nonce = self._check_nonce(req.header("x-acs-signature-nonce"), "x-acs-signature-nonce")

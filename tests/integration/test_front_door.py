@@ -1,6 +1,8 @@
 """The front door against hostile clients: what a signature must cover, ambiguous and unstorable
 parameters.
 
+* V3/V4: a request with a body must sign ``content-type``, which decides whether the body is
+  read as parameters (else 400 IncompleteSignature).
 * V1: Action and Version come from the signed parameters only, never from the unsigned
   ``x-acs-action`` / ``x-acs-version`` headers the SDKs also send.
 * A parameter given twice (query, body, or both) is 400 InvalidParameter naming it.
@@ -118,6 +120,53 @@ def sign_v3v4(scheme: str, endpoint: str, action: str, params: dict[str, str], *
 
 def deliver(endpoint: str, req: Signed) -> Answer:
     return send(endpoint, "POST", req.query, req.headers, req.body)
+
+
+def new_key(raw: RawSigner) -> str:
+    resp = raw.v1("CreateKey")
+    assert resp.status == 200, resp.body
+    return str(resp.json()["KeyMetadata"]["KeyId"])
+
+
+# -- V3/V4: a body needs a signed content-type -------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["v3", "v4"])
+def test_a_body_needs_a_signed_content_type(server: ServerProcess, raw: RawSigner, scheme: str) -> None:
+    """An Encrypt whose form body carries the EncryptionContext, signed without content-type, is
+    refused as sent and as replayed with ``content-type: text/plain`` (which would have dropped
+    the context and encrypted without it). Signed with content-type it is served, and the same
+    text/plain change no longer verifies. The refusals leave the nonce unused."""
+    key_id = new_key(raw)
+    body = urlencode({"EncryptionContext": json.dumps({"tenant": "a"})}).encode()
+    params = {"KeyId": key_id, "Plaintext": "aGk="}
+    unsigned = sign_v3v4(scheme, server.endpoint, "Encrypt", params, body=body, content_type=FORM,
+                         sign_content_type=False)
+    for req in (unsigned, unsigned.with_header("content-type", "text/plain")):
+        answer = deliver(server.endpoint, req)
+        assert (answer.status, answer.code) == (400, "IncompleteSignature"), answer
+        assert "content-type" in answer.body["Message"]
+    no_type = Signed(unsigned.query, {k: v for k, v in unsigned.headers.items() if k != "content-type"}, body)
+    assert (deliver(server.endpoint, no_type).code) == "IncompleteSignature"
+
+    signed = sign_v3v4(scheme, server.endpoint, "Encrypt", params, body=body, content_type=FORM)
+    swapped = deliver(server.endpoint, signed.with_header("content-type", "text/plain"))
+    assert (swapped.status, swapped.code) == (400, "SignatureDoesNotMatch")
+    served = deliver(server.endpoint, signed)
+    assert served.status == 200, served
+    blob = served.body["CiphertextBlob"]
+    # The context was bound: decrypting without it fails, with it succeeds.
+    assert raw.v1("Decrypt", {"CiphertextBlob": blob}).json()["Code"] == "InvalidParameter"
+    decrypted = raw.v1("Decrypt", {"CiphertextBlob": blob, "EncryptionContext": '{"tenant":"a"}'})
+    assert decrypted.json()["Plaintext"] == "aGk="
+
+
+@pytest.mark.parametrize("scheme", ["v3", "v4"])
+def test_an_empty_body_needs_no_signed_content_type(server: ServerProcess, scheme: str) -> None:
+    """Without a body there is nothing content-type could change: an unsigned one is accepted."""
+    req = sign_v3v4(scheme, server.endpoint, "ListKeys", {"PageSize": "2"}, content_type=FORM,
+                    sign_content_type=False)
+    assert deliver(server.endpoint, req).status == 200
 
 
 # -- V1: Action and Version from the signed parameters only ------------------------------------
