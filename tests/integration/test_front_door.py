@@ -6,6 +6,8 @@ parameters.
 * V1: Action and Version come from the signed parameters only, never from the unsigned
   ``x-acs-action`` / ``x-acs-version`` headers the SDKs also send.
 * A parameter given twice (query, body, or both) is 400 InvalidParameter naming it.
+* V4: the credential scope must name this deployment's region and the product Kms (else 400
+  SignatureDoesNotMatch).
 * A NUL anywhere in a parameter is 400 InvalidParameter before any database sees it, on SQLite
   and PostgreSQL alike, with no traceback in the server log.
 
@@ -19,13 +21,18 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from alibabacloud_kms20160120 import models as m
+from alibabacloud_kms20160120.client import Client as TeaClient
+from alibabacloud_tea_openapi import models as open_api_models
 
 from openkms.wire import signing
 from tests.support.clients import REGION, RawSigner, http_connection
+from tests.support.postgres import backend, running_server
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 
 FORM = "application/x-www-form-urlencoded"
@@ -228,6 +235,42 @@ def test_v3_v4_parameter_in_query_and_body_is_refused(server: ServerProcess, sch
     answer = deliver(server.endpoint, req)
     assert (answer.status, answer.code) == (400, "InvalidParameter")
     assert '"PageSize"' in answer.body["Message"]
+
+
+# -- V4: the credential scope names this region and Kms ----------------------------------------
+
+
+def test_v4_scope_must_name_this_region_and_product(server: ServerProcess) -> None:
+    """A V4 request correctly signed under a scope of another region or another product is 400
+    SignatureDoesNotMatch (the message says what the scope must name, and ends with the string
+    to sign); the product is matched without regard to case, as the SDK writes "Kms"."""
+    for region, product in (("cn-shanghai", "Kms"), (REGION, "Ecs"), ("", "Kms")):
+        req = sign_v3v4("v4", server.endpoint, "ListKeys", {}, region=region, product=product)
+        answer = deliver(server.endpoint, req)
+        assert (answer.status, answer.code) == (400, "SignatureDoesNotMatch"), (region, product)
+        message = answer.body["Message"]
+        assert f"region {REGION} and product Kms" in message
+        assert message.split("server string to sign is:")[1].startswith("ACS4-HMAC-SHA256\n")
+    for product in ("Kms", "kms", "KMS"):
+        assert deliver(server.endpoint, sign_v3v4("v4", server.endpoint, "ListKeys", {}, product=product)).status == 200
+
+
+def test_v4_scope_follows_the_servers_region(tmp_path: Path) -> None:
+    """On a server started with --region eu-central-1 the Tea SDK in V4 mode works when its
+    region is eu-central-1 and is refused when it is cn-hangzhou; V3 and V1 carry no region."""
+    with running_server(tmp_path / "data", backend(), extra_args=["--region", "eu-central-1"]) as srv:
+
+        def tea(region: str) -> TeaClient:
+            return TeaClient(open_api_models.Config(
+                access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, region_id=region,
+                endpoint=srv.endpoint, protocol="http", signature_version="v4",
+            ))
+
+        assert tea("eu-central-1").list_keys(m.ListKeysRequest()).status_code == 200
+        with pytest.raises(Exception) as info:  # the V4 path raises darabonba's UnretryableException
+            tea(REGION).list_keys(m.ListKeysRequest())
+        assert getattr(info.value, "code", None) == "SignatureDoesNotMatch"
+        assert RawSigner(srv.endpoint).v3("ListKeys").status == 200
 
 
 # -- what no database can store ----------------------------------------------------------------
