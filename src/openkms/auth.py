@@ -7,6 +7,14 @@ the nonce, which is recorded in the shared store.
 :meth:`Authenticator.verify` makes every check, the nonce's last; the server calls it before it
 parses the action's parameters, so that a replayed request is refused as a replay whatever else
 is wrong with it.
+
+What a signature must cover, beyond the bytes it is computed over: V1 signs every parameter
+and nothing else, so Action and Version are read from the parameters only
+(:attr:`~openkms.wire.request.WireRequest.action`). V3/V4 must sign the headers the server
+reads (``V3_REQUIRED_HEADERS``) and, when the request has a body, ``content-type``, which
+decides whether the body is parameters (IncompleteSignature otherwise). A V4 credential scope
+must name the deployment's region and the product Kms (SignatureDoesNotMatch otherwise, as for
+a key derived for another scope).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ MAX_NONCE_LEN = 128
 V3_REQUIRED_HEADERS = frozenset(
     {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
 )
+# The product a V4 credential scope must name (the Tea SDK writes "Kms").
+V4_PRODUCT = "kms"
 
 
 class Credentials(Protocol):
@@ -48,19 +58,24 @@ class Replayed(errors.SignatureNonceUsed):  # type: ignore[misc,valid-type]
 
 
 class Authenticator:
-    def __init__(self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900) -> None:
+    """Checks requests for one deployment: its AccessKeys, nonces, clock and ``region`` (which a
+    V4 credential scope must name)."""
+
+    def __init__(
+        self, credentials: Credentials, nonces: NonceStore, clock: Clock, window: int = 900, *, region: str
+    ) -> None:
         self._credentials = credentials
         self._nonces = nonces
         self._clock = clock
         self._window = window
+        self._region = region
 
     def verify(self, req: WireRequest) -> Principal:
         """Who signed the request, once every check passed (the timestamp window, the
         signature, the AccessKey's status, then the nonce, recorded only now); raises a wire
         error on the first that fails, :class:`Replayed` for a nonce used before."""
-        authorization = req.header("authorization")
-        if authorization is not None and authorization.lstrip().startswith("ACS"):
-            return self._v3_or_v4(req, authorization)
+        if req.signed_in_headers:
+            return self._v3_or_v4(req, req.header("authorization") or "")
         return self._v1(req)
 
     # -- shared steps ---------------------------------------------------------------------
@@ -138,6 +153,12 @@ class Authenticator:
             raise errors.IncompleteSignature(
                 "SignedHeaders must include " + ";".join(sorted(V3_REQUIRED_HEADERS)) + "."
             )
+        if req.body and "content-type" not in auth.signed_headers:
+            # The content type decides whether the body is read as parameters: unsigned, it
+            # could be changed to drop the body's parameters (an EncryptionContext) unseen.
+            raise errors.IncompleteSignature(
+                "SignedHeaders must include content-type when the request has a body."
+            )
         stamp = req.header("x-acs-date")
         ts = self._check_time(stamp)
         nonce = self._check_nonce(req.header("x-acs-signature-nonce"), "x-acs-signature-nonce")
@@ -162,6 +183,13 @@ class Authenticator:
             key = signing.v4_signing_key(secret, scope[0], scope[1], scope[2])
             expected = signing.v4_signature(key, sts)
             scheme = "v4"
+            if scope[1] != self._region or scope[2].lower() != V4_PRODUCT:
+                # Signed for another region or product: refused as a wrong signature is, with
+                # what the scope must name.
+                raise errors.SignatureDoesNotMatch(
+                    sts,
+                    f"The credential scope must name region {self._region} and product Kms.",
+                )
         if not signing.signatures_equal(expected, auth.signature) or not signing.signatures_equal(
             body_hash, req.header("x-acs-content-sha256") or ""
         ):

@@ -54,7 +54,9 @@ class KMSApp:
         self.dep = dep
         self.services = build_services(dep)
         credentials = CredentialStore(dep, self.services.caches.credentials)
-        self.auth = Authenticator(credentials, dep.nonces, dep.clock, dep.settings.time_window)
+        self.auth = Authenticator(
+            credentials, dep.nonces, dep.clock, dep.settings.time_window, region=dep.settings.region
+        )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="openkms")
         # Every worker runs a job runner; the lease lets one of them (per deployment) work.
         self.jobs = (

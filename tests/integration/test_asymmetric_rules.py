@@ -129,6 +129,20 @@ def test_bad_ciphertext_is_invalid_parameter(tea, keys) -> None:  # type: ignore
         assert "CiphertextBlob" in info.value.message
 
 
+def test_sm2_ciphertext_with_another_encoding_is_invalid(tea, keys) -> None:  # type: ignore[no-untyped-def]
+    """An SM2 ciphertext decrypts only in its one DER encoding: the same ciphertext with a byte
+    appended, or with its outer length in long form, is 400 InvalidParameter naming
+    CiphertextBlob, as any ciphertext that does not decrypt."""
+    blob = base64.b64decode(encrypt(tea, keys["encrypt"]).body.ciphertext_blob)
+    assert decrypt(tea, keys["encrypt"], base64.b64encode(blob).decode()).body.plaintext == "aGk="
+    assert blob[0] == 0x30 and blob[1] < 0x80
+    for other in (blob + b"\0", blob + b"junk", bytes([0x30, 0x81]) + blob[1:]):
+        with pytest.raises(ClientException) as info:
+            decrypt(tea, keys["encrypt"], base64.b64encode(other).decode())
+        assert (info.value.code, info.value.status_code) == ("InvalidParameter", 400)
+        assert "CiphertextBlob" in info.value.message
+
+
 def test_version_must_belong_to_the_key(tea, keys) -> None:  # type: ignore[no-untyped-def]
     """An unknown version, or a version of another key, is 404 Forbidden.KeyVersionNotFound."""
     expected = ("Forbidden.KeyVersionNotFound", 404)

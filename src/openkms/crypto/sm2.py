@@ -12,7 +12,8 @@ What this module offers, and nothing more:
   1.2.156.10197.1.301, the form Alibaba's GetPublicKey shows);
 * signing **a given digest** ``e`` (Alibaba's AsymmetricSign contract: the caller computes
   ``e = SM3(Z_A || M)``), signatures DER ``SEQUENCE {r, s}``;
-* SM2 public-key encryption with SM3, ciphertexts GM/T 0009 DER ``SEQUENCE {x, y, C3, C2}``;
+* SM2 public-key encryption with SM3, ciphertexts GM/T 0009 DER ``SEQUENCE {x, y, C3, C2}``
+  (decryption takes that DER encoding and no other: :func:`check_ciphertext`);
 * ``za`` / ``digest``: the ``Z_A`` and ``e`` of GM/T 0009 with the default distinguishing id
   ``1234567812345678``, for callers and tests.
 
@@ -286,10 +287,66 @@ def encrypt(key: PublicKey | PrivateKey, plaintext: bytes) -> bytes:
 
 
 def decrypt(key: PrivateKey, ciphertext: bytes) -> bytes:
-    """Inverse of :func:`encrypt`; raises :class:`SM2Error` for any ciphertext that does not
-    parse or whose C3 check fails."""
+    """Inverse of :func:`encrypt`; raises :class:`SM2Error` for any ciphertext that is not the
+    one DER encoding of ``SEQUENCE {x, y, C3, C2}`` (:func:`check_ciphertext`) or whose C3 check
+    fails."""
+    check_ciphertext(ciphertext)
     L = _L()
     return _run(L.decrypt_init, L.decrypt, key, ciphertext)
+
+
+_INTEGER, _OCTET_STRING, _SEQUENCE = 0x02, 0x04, 0x30
+
+
+def _tlv(data: bytes, pos: int, tag: int) -> tuple[bytes, int]:
+    """The value of the DER element of type ``tag`` at ``pos``, and the position after it.
+
+    DER only: a definite length in the fewest bytes (short form below 128), nothing else."""
+    if pos + 2 > len(data) or data[pos] != tag:
+        raise SM2Error("not a DER SM2 ciphertext")
+    first = data[pos + 1]
+    pos += 2
+    if first < 0x80:
+        size = first
+    else:
+        count = first & 0x7F
+        # 0x80 is BER's indefinite length; four length bytes already exceed any ciphertext.
+        if count == 0 or count > 4 or pos + count > len(data) or data[pos] == 0:
+            raise SM2Error("not a DER SM2 ciphertext")
+        size = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+        if size < 0x80:
+            raise SM2Error("not a DER SM2 ciphertext")
+    if pos + size > len(data):
+        raise SM2Error("not a DER SM2 ciphertext")
+    return data[pos : pos + size], pos + size
+
+
+def check_ciphertext(ciphertext: bytes) -> None:
+    """Refuse anything but the DER encoding of a GM/T 0009 ciphertext ``SEQUENCE {x, y, C3, C2}``.
+
+    libcrypto's parser is lenient: it ignores bytes after the SEQUENCE and takes BER lengths
+    (long forms, leading zeros, indefinite) and padded INTEGERs. Here a ciphertext has exactly
+    one encoding: minimal lengths, x and y non-negative minimal INTEGERs, C3 the 32 bytes of an
+    SM3 hash, and nothing before, between or after the four elements. Whether the point is on
+    the curve and C3 matches is libcrypto's check, at decryption."""
+    body, end = _tlv(ciphertext, 0, _SEQUENCE)
+    if end != len(ciphertext):
+        raise SM2Error("not a DER SM2 ciphertext")
+    pos = 0
+    for _ in range(2):
+        value, pos = _tlv(body, pos, _INTEGER)
+        if (
+            not value
+            or value[0] & 0x80  # negative
+            or (len(value) > 1 and value[0] == 0 and not value[1] & 0x80)  # padded
+            or len(value) > DIGEST_LEN + 1
+        ):
+            raise SM2Error("not a DER SM2 ciphertext")
+    c3, pos = _tlv(body, pos, _OCTET_STRING)
+    _, pos = _tlv(body, pos, _OCTET_STRING)
+    if len(c3) != DIGEST_LEN or pos != len(body):
+        raise SM2Error("not a DER SM2 ciphertext")
 
 
 def public_point(spki_der: bytes) -> bytes:

@@ -80,16 +80,18 @@ class InvalidParameter(KMSError):
 
 
 class SignatureDoesNotMatch(KMSError):
-    """A wrong signature. The message must contain ``:``: the old SDK splits on it."""
+    """A wrong signature. The message ends ``server string to sign is:<string>``: the old SDK
+    splits it on ``:`` (a ``reason``, said before it, must not contain one)."""
 
     code = "SignatureDoesNotMatch"
     http_status = 400
     default_message = "Specified signature is not matched with our calculation."
 
-    def __init__(self, string_to_sign: str) -> None:
+    def __init__(self, string_to_sign: str, reason: str = "") -> None:
         super().__init__(
             "Specified signature is not matched with our calculation. "
-            f"server string to sign is:{string_to_sign}"
+            + (reason + " " if reason else "")
+            + f"server string to sign is:{string_to_sign}"
         )
 
 

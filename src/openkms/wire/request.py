@@ -2,8 +2,20 @@
 
 Alibaba's RPC style puts parameters in the query string and, for a few Tea SDK fields
 (``SecretData``, ``Recipient``), in an ``application/x-www-form-urlencoded`` body. Both are
-decoded the form way (``+`` is a space) and merged, the query winning. Action and Version come
-from the parameters or from the ``x-acs-action`` / ``x-acs-version`` headers.
+decoded the form way (``+`` is a space, ``%XX`` strict UTF-8) and merged. What decoding
+refuses, before anything reads a value (400 ``InvalidParameter``):
+
+* bytes that are not UTF-8 (so no parameter holds a lone surrogate either);
+* a NUL character in any parameter's name or value, or in any header: no database column
+  could hold it (PostgreSQL refuses NUL in text), and AccessKeyId and the nonce are looked up
+  and stored before the action's table checks anything;
+* a name given twice (twice in the query, twice in the body, or in both): which one counts
+  would be a guess, and the signature covers both.
+
+Action and Version come from the parameters; a request signed in its headers (V3/V4, see
+:attr:`WireRequest.signed_in_headers`) may name them in the ``x-acs-action`` /
+``x-acs-version`` headers instead, which its signature covers. V1 signs the parameters only,
+so for it those headers are ignored.
 """
 
 from __future__ import annotations
@@ -91,12 +103,26 @@ class WireRequest:
         return self.header_map.get(name.lower())
 
     @property
+    def signed_in_headers(self) -> bool:
+        """Whether the signature is an ``Authorization`` header (V3/V4), not parameters (V1)."""
+        authorization = self.header("authorization")
+        return authorization is not None and authorization.lstrip().startswith("ACS")
+
+    @property
     def action(self) -> str | None:
-        return self.params.get("Action") or self.header("x-acs-action")
+        """``Action``; for V3/V4 also the signed ``x-acs-action`` header (V1 does not sign it)."""
+        value = self.params.get("Action")
+        if not value and self.signed_in_headers:
+            return self.header("x-acs-action")
+        return value
 
     @property
     def version(self) -> str | None:
-        return self.params.get("Version") or self.header("x-acs-version")
+        """``Version``; for V3/V4 also the signed ``x-acs-version`` header (V1 does not sign it)."""
+        value = self.params.get("Version")
+        if not value and self.signed_in_headers:
+            return self.header("x-acs-version")
+        return value
 
     @property
     def wants_xml(self) -> bool:
@@ -121,6 +147,9 @@ def build_request(
         hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     except UnicodeDecodeError:
         raise errors.InvalidParameter(reason="The query string must be ASCII.") from None
+    for name, value in hdrs:
+        if "\x00" in value or "\x00" in name:
+            raise _nul(name.lower())
     req = WireRequest(
         method=method.upper(),
         path=path,
@@ -138,10 +167,33 @@ def build_request(
         except UnicodeDecodeError:
             raise errors.InvalidParameter(reason="The form body must be UTF-8.") from None
         req.body_params = parse_form(text)
-    merged: dict[str, str] = {}
-    for name, value in req.body_params:
-        merged[name] = value
-    for name, value in req.query_params:
-        merged[name] = value
+        if "\x00" in text or "%00" in text:
+            _refuse_nul(req.body_params)
+    if "\x00" in query or "%00" in query:
+        _refuse_nul(req.query_params)
+    merged = dict(req.query_params)
+    merged.update(req.body_params)
+    if len(merged) != len(req.query_params) + len(req.body_params):
+        _refuse_twice(req.query_params + req.body_params)
     req.params = merged
     return req
+
+
+def _nul(name: str) -> errors.KMSError:
+    if "\x00" in name:
+        return errors.InvalidParameter(reason="A parameter name contains a NUL character.")
+    return errors.InvalidParameter(name, "It must not contain a NUL character.")
+
+
+def _refuse_nul(pairs: list[tuple[str, str]]) -> None:
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise _nul(name)
+
+
+def _refuse_twice(pairs: list[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise errors.InvalidParameter(name, "It is given more than once.")
+        seen.add(name)

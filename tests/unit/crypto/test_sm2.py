@@ -138,6 +138,50 @@ def test_tampered_ciphertext_is_refused(pair: tuple[bytes, bytes]) -> None:
             sm2.decrypt(key, bad)
 
 
+def test_ciphertext_has_exactly_one_encoding(pair: tuple[bytes, bytes]) -> None:
+    """Only the DER encoding decrypts: trailing bytes, long-form or zero-led lengths, BER's
+    indefinite length, a padded or negative INTEGER, a C3 of the wrong size, elements swapped or
+    one more are each refused (libcrypto alone decrypts the first five)."""
+    private, public = pair
+    key = sm2.load_private(private)
+    ct = sm2.encrypt(sm2.load_public(public), b"one encoding")
+    assert sm2.decrypt(key, ct) == b"one encoding"
+    _, body, _ = der.read(ct)
+    assert len(body) < 0x80  # a short-form length, so each long form below is not minimal
+    elements, rest = [], body
+    while rest:
+        _, value, rest = der.read(rest)
+        elements.append(value)
+    xv, yv, c3v, c2v = elements
+
+    def seq(*parts: bytes) -> bytes:
+        return der.tlv(der.SEQUENCE, b"".join(parts))
+
+    x, y = der.tlv(der.INTEGER, xv), der.tlv(der.INTEGER, yv)
+    c3, c2 = der.tlv(der.OCTET_STRING, c3v), der.tlv(der.OCTET_STRING, c2v)
+    assert ct == seq(x, y, c3, c2)
+    bad = {
+        "trailing zero byte": ct + b"\0",
+        "trailing bytes": ct + b"junk",
+        "outer length in long form": bytes([der.SEQUENCE, 0x81, len(body)]) + body,
+        "outer length led by a zero byte": bytes([der.SEQUENCE, 0x82, 0, len(body)]) + body,
+        "indefinite length": bytes([der.SEQUENCE, 0x80]) + body + b"\0\0",
+        "inner length in long form": seq(x, y, c3, bytes([der.OCTET_STRING, 0x81, len(c2v)]) + c2v),
+        "padded INTEGER": seq(der.tlv(der.INTEGER, b"\0" + xv), y, c3, c2),
+        "negative INTEGER": seq(der.tlv(der.INTEGER, b"\xff" + xv), y, c3, c2),
+        "C3 of 31 bytes": seq(x, y, der.tlv(der.OCTET_STRING, c3v[:31]), c2),
+        "an element more": seq(x, y, c3, c2, c2),
+        "elements swapped": seq(y, x, c2, c3),
+    }
+    refused = []
+    for label, data in bad.items():
+        try:
+            sm2.decrypt(key, data)
+        except sm2.SM2Error:
+            refused.append(label)
+    assert refused == list(bad)
+
+
 def test_other_keys_are_refused() -> None:
     """A P-256 key or garbage does not load as an SM2 key."""
     p256 = ec.generate_private_key(ec.SECP256R1())

@@ -17,16 +17,70 @@ def test_form_decoding_plus_is_space_and_blanks_kept() -> None:
     assert parse_form("a=x+y&b=%2B&SignatureType=") == [("a", "x y"), ("b", "+"), ("SignatureType", "")]
 
 
-def test_query_wins_over_body_and_headers_name_the_action() -> None:
-    """Query and form body merge with the query winning; x-acs-action names the action."""
-    req = build_request(
-        "post", "/", b"A=query", [(b"content-type", b"application/x-www-form-urlencoded"), (b"x-acs-action", b"Encrypt")],
-        b"A=body&SecretData=s+d",
-    )
-    assert req.params["A"] == "query"
-    assert req.params["SecretData"] == "s d"
-    assert req.action == "Encrypt"
+FORM = (b"content-type", b"application/x-www-form-urlencoded")
+V3_AUTH = (b"authorization", b"ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=00")
+
+
+def test_query_and_body_merge() -> None:
+    """Query and form body parameters merge into one map."""
+    req = build_request("post", "/", b"A=query", [FORM], b"B=body&SecretData=s+d")
+    assert req.params == {"A": "query", "B": "body", "SecretData": "s d"}
     assert req.method == "POST"
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [(b"A=1&B=2&A=1", b""), (b"B=2", b"A=1&A=2"), (b"A=1&B=2", b"A=1"), (b"A=&B=2", b"A=2")],
+    ids=["twice in the query", "twice in the body", "in query and body", "blank in the query"],
+)
+def test_a_name_given_twice_is_refused(query: bytes, body: bytes) -> None:
+    """A parameter given twice, even with the same value, is InvalidParameter naming it."""
+    with pytest.raises(errors.InvalidParameter) as info:
+        build_request("POST", "/", query, [FORM], body)
+    assert info.value.parameter == "A"
+    assert "more than once" in info.value.message
+
+
+def test_action_and_version_headers_count_only_for_v3_and_v4() -> None:
+    """x-acs-action and x-acs-version name the action of a request signed in its headers
+    (V3/V4); a V1 request (or an unsigned one) takes them from its parameters only."""
+    acs = [(b"x-acs-action", b"Encrypt"), (b"x-acs-version", b"2016-01-20")]
+    v3 = build_request("POST", "/", b"", [V3_AUTH, *acs], b"")
+    assert (v3.action, v3.version, v3.signed_in_headers) == ("Encrypt", "2016-01-20", True)
+    v1 = build_request("POST", "/", b"Signature=x&AccessKeyId=AK", acs, b"")
+    assert (v1.action, v1.version, v1.signed_in_headers) == (None, None, False)
+    both = build_request("POST", "/", b"Action=ListKeys&Version=2016-01-20", acs, b"")
+    assert (both.action, both.version) == ("ListKeys", "2016-01-20")
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "body", "named"),
+    [
+        (b"AccessKeyId=%00", [], b"", "AccessKeyId"),
+        (b"SignatureNonce=a%00b&Action=ListKeys", [], b"", "SignatureNonce"),
+        (b"a%00b=1", [], b"", None),
+        (b"Action=ListKeys", [FORM], b"SecretData=x%00", "SecretData"),
+        (b"Action=ListKeys", [FORM], b"Secret\x00Data=x", None),
+        (b"", [V3_AUTH, (b"x-acs-signature-nonce", b"a\x00b")], b"", "x-acs-signature-nonce"),
+    ],
+    ids=["value", "nonce", "name", "body value", "raw body name", "header"],
+)
+def test_nul_anywhere_is_refused(query: bytes, headers: list[tuple[bytes, bytes]], body: bytes, named: str | None) -> None:
+    """A NUL in any parameter's name or value, query or body, or in a header, is InvalidParameter."""
+    with pytest.raises(errors.InvalidParameter) as info:
+        build_request("POST", "/", query, headers, body)
+    assert info.value.parameter == named
+    assert "NUL" in info.value.message
+
+
+@pytest.mark.parametrize("encoded", [b"%ED%A0%80", b"%FF", b"%C0%80", b"%F4%90%80%80"])
+def test_surrogates_and_invalid_utf8_are_refused(encoded: bytes) -> None:
+    """A lone surrogate, a byte that is never UTF-8, an overlong NUL or a code point past
+    U+10FFFF: InvalidParameter, in the query and in the body."""
+    with pytest.raises(errors.InvalidParameter):
+        build_request("POST", "/", b"AccessKeyId=" + encoded, [], b"")
+    with pytest.raises(errors.InvalidParameter):
+        build_request("POST", "/", b"", [FORM], b"AccessKeyId=" + encoded)
 
 
 def test_body_without_form_type_is_not_parameters() -> None:
