@@ -74,6 +74,19 @@ class Settings:
     # Seconds a whole request may wait for a thread before it starts; past it the answer is 429
     # Rejected.Throttling and the request has had no effect.
     queue_timeout: float = field(default_factory=lambda: _float("QUEUE_TIMEOUT", 2.0))
+    # The front door (http.py), per worker process: seconds to receive a request head (from the
+    # connection's opening or the request's first byte) and a body (from the end of its head),
+    # the least average body rate in bytes per second once a body is past its first two seconds
+    # (0: none), seconds an idle kept-alive connection stays open, the size and number of header
+    # fields, open connections, and bytes of requests not yet whole held in memory.
+    head_timeout: float = field(default_factory=lambda: _float("HEAD_TIMEOUT", 10.0))
+    body_timeout: float = field(default_factory=lambda: _float("BODY_TIMEOUT", 30.0))
+    body_min_rate: int = field(default_factory=lambda: _int("BODY_MIN_RATE", 1024))
+    keep_alive_timeout: float = field(default_factory=lambda: _float("KEEP_ALIVE_TIMEOUT", 30.0))
+    max_header_bytes: int = field(default_factory=lambda: _int("MAX_HEADER_BYTES", 16 * 1024))
+    max_headers: int = field(default_factory=lambda: _int("MAX_HEADERS", 100))
+    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 4096))
+    max_pending_bytes: int = field(default_factory=lambda: _int("MAX_PENDING_BYTES", 64 << 20))
     # Bounds of the per-process caches (service/caches.py says what each holds and when it goes
     # stale): entries for each, and seconds for the two with an age bound.
     material_cache: int = field(default_factory=lambda: _int("MATERIAL_CACHE", 100_000))
