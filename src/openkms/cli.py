@@ -80,6 +80,8 @@ _SERVE_LIMITS: tuple[tuple[str, str, type, str], ...] = (
 )
 # File descriptors a worker needs beside its connections (database, nonce files, logs, pipes).
 _SPARE_FDS = 128
+# Seconds a worker whose parent died is given to finish what it serves before it exits anyway.
+_ORPHAN_GRACE = 30.0
 
 
 def _export_env(s: Settings) -> None:
@@ -116,6 +118,9 @@ def create_app() -> object:
     from openkms.server import KMSApp
     from openkms.service.deployment import open_deployment
 
+    master = int(os.environ.get("OPENKMS_MASTER_PID", "0"))
+    if master and master != os.getpid():
+        _exit_with_parent(master)
     settings = Settings()
     settings.log_requests = os.environ.get("OPENKMS_REQUEST_LOG", "1") == "1"
     # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
@@ -123,6 +128,33 @@ def create_app() -> object:
     _configure_logging()
     http.configure(_limits(settings))
     return KMSApp(open_deployment(settings, migrate_schema=False))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` (the `serve` process) dies, even by kill -9:
+    SIGTERM from the kernel (Linux's PR_SET_PDEATHSIG), and a thread that watches getppid() as
+    well (other systems, and a parent that died before the request took effect). SIGTERM is a
+    graceful stop: the listening socket closes, requests being served finish; a worker still
+    alive :data:`_ORPHAN_GRACE` seconds later exits at once."""
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(_ORPHAN_GRACE)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="openkms-parent-watch", daemon=True).start()
 
 
 def _raise_fd_limit(s: Settings) -> None:
@@ -205,6 +237,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dep.close()
     _raise_fd_limit(s)
     _export_env(s)
+    if s.workers > 1:
+        os.environ["OPENKMS_MASTER_PID"] = str(os.getpid())  # the workers end with this process
     _configure_logging()
     uvicorn.run(
         "openkms.cli:create_app",
