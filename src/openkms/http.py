@@ -386,6 +386,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self._deferred = None
         if self.transport.is_closing() or self._linger >= 0:
             return
+        running = self._running
+        if running is not None and not running.response_complete:
+            # A request sent behind one still being answered: an answer now would cut into that
+            # one's, so the connection just closes.
+            self.transport.close()
+            _report(f"closed, refusing {error.http_status} {error.code} behind a request in progress")
+            return
         request_id = ids.new_request_id()
         host = ""
         for name, value in self.headers or ():
