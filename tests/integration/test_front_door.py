@@ -242,6 +242,33 @@ def test_oversized_heads_are_refused_with_an_alibaba_error(server: ServerProcess
         assert time.monotonic() - started < 2.0  # answered and closed at once
 
 
+def test_requests_sent_ahead_and_bodies_awaiting_100_continue_are_served(server: ServerProcess) -> None:
+    """A request reaches the server only when whole, and that changes nothing for clients: two
+    requests sent in one write (the second's body in a later one) get their answers in order,
+    and a client that waits for "100 Continue" before its body gets it at once."""
+    host, port = server.endpoint.split(":")
+
+    def post(body: bytes) -> bytes:
+        return (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: %d\r\n" % len(body))
+
+    body = RawSigner(server.endpoint).v1_query("ListKeys").encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + post(body) + b"\r\n" + body[:10])
+        time.sleep(0.2)
+        sock.sendall(body[10:])
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2 or not received.endswith(b"}"):
+            received += sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200") and b'"TotalCount"' in received
+
+        body = RawSigner(server.endpoint).v1_query("ListKeys").encode()
+        sock.sendall(post(body) + b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def test_connections_beyond_the_limit_are_refused_at_once(tmp_path: Path) -> None:
     """With at most 40 connections per worker, the 41st is answered 503 ServiceUnavailableTemporary
     (an Alibaba error body) and closed at once; when one closes, a new one is served again."""
