@@ -200,12 +200,12 @@ def test_each_deadline_closes_its_connection(tmp_path: Path) -> None:
                 sockets(srv.endpoint, 1, SLOW_BODY) as slow, sockets(srv.endpoint, 1, health) as kept:
             origin = time.monotonic()
             assert kept[0].recv(65536).startswith(b"HTTP/1.1 200")
-            heads = closed_within(silent + half, 4.0, origin)
-            assert all(1.3 <= t <= 2.5 for t in heads), heads  # 1.5 s
-            (too_slow,) = closed_within(slow, 4.0, origin)
-            assert 1.8 <= too_slow <= 3.0, too_slow  # 7 bytes at 1000 B/s: 2 s + 7 ms
-            (idle,) = closed_within(kept, 4.0, origin)
-            assert 2.3 <= idle <= 3.5, idle  # 2.5 s after its answer
+            heads = closed_within(silent + half, 6.0, origin)
+            assert all(1.0 <= t <= 3.0 for t in heads), heads  # 1.5 s
+            (too_slow,) = closed_within(slow, 6.0, origin)
+            assert 1.8 <= too_slow <= 3.5, too_slow  # 7 bytes at 1000 B/s: 2 s + 7 ms
+            (idle,) = closed_within(kept, 6.0, origin)
+            assert 2.3 <= idle <= 4.0, idle  # 2.5 s after its answer
 
 
 # -- 2. the head is bounded, and so are connections and memory ----------------------------------
@@ -333,7 +333,8 @@ def test_bytes_of_unfinished_requests_are_bounded(tmp_path: Path) -> None:
 def test_expensive_writes_are_refused_before_they_start_or_answered_with_their_result(tmp_path: Path) -> None:
     """A burst of 32 CreateKey RSA_4096 with a 1 s request timeout and a 0.5 s queue deadline: every
     answer is 200 or 429 Rejected.Throttling (with x-acs-retry-after), and the keys that exist
-    afterwards are exactly the ones answered 200."""
+    afterwards are exactly the ones answered 200 (a server that answers 503 at the request
+    deadline and creates the key anyway fails here)."""
     burst = 32
     srv = ServerProcess(tmp_path / "data", extra_args=["--request-timeout", "1"], env={"OPENKMS_QUEUE_TIMEOUT": "0.5"})
     with running(srv):
@@ -360,7 +361,7 @@ def test_expensive_writes_are_refused_before_they_start_or_answered_with_their_r
         listed = raw.v1("ListKeys", {"PageSize": "100"}).json()["TotalCount"]
         print(f"answers {statuses}; {listed} keys exist")
         assert listed == statuses.count(200), "a key exists whose CreateKey was not answered 200"
-        assert set(statuses) == {200, 429}, statuses
+        assert set(statuses) <= {200, 429}, statuses  # 429s on any machine where keys take time
         assert all((code, retry) == ("Rejected.Throttling", "1") for status, code, retry in answers if status == 429)
 
 
