@@ -7,8 +7,12 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openkms.config import Settings
+
+if TYPE_CHECKING:
+    from openkms.http import Limits
 
 
 def _is_loopback(host: str) -> bool:
@@ -43,6 +47,43 @@ def _settings(args: argparse.Namespace) -> Settings:
     return s
 
 
+# The `serve` flags of the front door and of admission: (flag, Settings field, type, help). Each
+# field is also read from OPENKMS_<FIELD> (config.py); docs/deployment.md, "The front door".
+_SERVE_LIMITS: tuple[tuple[str, str, type, str], ...] = (
+    ("--request-timeout", "request_timeout", float,
+     "seconds after a request's arrival at which a PostgreSQL wait of it is cut off, answered "
+     "503 and rolled back (default 8)"),
+    ("--queue-timeout", "queue_timeout", float,
+     "seconds a whole request may wait to start; past it the answer is 429 and nothing is done "
+     "(default 2)"),
+    ("--max-inflight", "max_inflight", int,
+     "whole requests served at once per worker process; beyond it the answer is 429 (default 256)"),
+    ("--head-timeout", "head_timeout", float,
+     "seconds to receive a request head, from the connection's opening or the request's first "
+     "byte; then the connection is closed (default 10)"),
+    ("--body-timeout", "body_timeout", float,
+     "seconds to receive a request body after its head; then the connection is closed (default 30)"),
+    ("--body-min-rate", "body_min_rate", int,
+     "bytes per second a body must average after its first 2 seconds, else the connection is "
+     "closed; 0 for no minimum (default 1024)"),
+    ("--keep-alive-timeout", "keep_alive_timeout", float,
+     "seconds an idle kept-alive connection stays open (default 30)"),
+    ("--max-header-bytes", "max_header_bytes", int,
+     "bytes of header fields (names and values) in one request; beyond it 431 (default 16384)"),
+    ("--max-headers", "max_headers", int,
+     "header fields in one request; beyond it 431 (default 100)"),
+    ("--max-connections", "max_connections", int,
+     "open connections per worker process; one more is answered 503 and closed (default 4096)"),
+    ("--max-pending-bytes", "max_pending_bytes", int,
+     "bytes of requests not yet whole held per worker process; a request passing it is answered "
+     "503 and its connection closed (default 67108864)"),
+)
+# File descriptors a worker needs beside its connections (database, nonce files, logs, pipes).
+_SPARE_FDS = 128
+# Seconds a worker whose parent died is given to finish what it serves before it exits anyway.
+_ORPHAN_GRACE = 30.0
+
+
 def _export_env(s: Settings) -> None:
     """Worker processes rebuild their settings from the environment."""
     os.environ["OPENKMS_DATA_DIR"] = str(s.data_dir)
@@ -53,20 +94,92 @@ def _export_env(s: Settings) -> None:
         os.environ["OPENKMS_ROOT_KEY_FILE"] = str(s.root_key_file)
     os.environ["OPENKMS_REQUEST_LOG"] = "1" if s.log_requests else "0"
     os.environ["OPENKMS_DB_TIMEOUT"] = repr(s.db_timeout)
-    os.environ["OPENKMS_REQUEST_TIMEOUT"] = repr(s.request_timeout)
+    for _, name, _, _ in _SERVE_LIMITS:
+        os.environ[f"OPENKMS_{name.upper()}"] = repr(getattr(s, name))
+
+
+def _limits(s: Settings) -> Limits:
+    from openkms import http
+
+    return http.Limits(
+        head_timeout=s.head_timeout,
+        body_timeout=s.body_timeout,
+        body_min_rate=s.body_min_rate,
+        max_header_bytes=s.max_header_bytes,
+        max_headers=s.max_headers,
+        max_connections=s.max_connections,
+        max_pending_bytes=s.max_pending_bytes,
+    )
 
 
 def create_app() -> object:
     """uvicorn factory: one application per worker process, settings from the environment."""
+    from openkms import http
     from openkms.server import KMSApp
     from openkms.service.deployment import open_deployment
 
+    master = int(os.environ.get("OPENKMS_MASTER_PID", "0"))
+    if master and master != os.getpid():
+        _exit_with_parent(master)
     settings = Settings()
     settings.log_requests = os.environ.get("OPENKMS_REQUEST_LOG", "1") == "1"
     # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
     # its request log lines would be dropped below the default WARNING level.
     _configure_logging()
+    http.configure(_limits(settings))
     return KMSApp(open_deployment(settings, migrate_schema=False))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` (the `serve` process) dies, even by kill -9:
+    SIGTERM from the kernel (Linux's PR_SET_PDEATHSIG), and a thread that watches getppid() as
+    well (other systems, and a parent that died before the request took effect). SIGTERM is a
+    graceful stop: the listening socket closes, requests being served finish; a worker still
+    alive :data:`_ORPHAN_GRACE` seconds later exits at once."""
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(_ORPHAN_GRACE)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="openkms-parent-watch", daemon=True).start()
+
+
+def _raise_fd_limit(s: Settings) -> None:
+    """Let each process hold ``max_connections`` sockets and its own files: raise the soft limit
+    on open files as far as the hard limit allows, and lower ``max_connections`` to fit it."""
+    import resource
+
+    want = s.max_connections + _SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < want:
+        fit = max(1, soft - _SPARE_FDS)
+        print(
+            f"openkms: the open-file limit is {soft}: serving at most {fit} connections per worker "
+            f"(not {s.max_connections}); raise `ulimit -n` for more",
+            file=sys.stderr,
+            flush=True,
+        )
+        s.max_connections = fit
 
 
 def _configure_logging() -> None:
@@ -78,7 +191,7 @@ def _configure_logging() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from openkms.http import OneSendProtocol
+    from openkms.http import GuardedProtocol
     from openkms.service import access_keys
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
@@ -86,8 +199,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     s = _settings(args)
     s.host, s.port, s.workers = args.host, args.port, args.workers
     s.log_requests = not args.no_request_log
-    if args.request_timeout is not None:
-        s.request_timeout = args.request_timeout
+    for _, name, _, _ in _SERVE_LIMITS:
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
     tls = args.tls_cert is not None or args.tls_key is not None
     if tls and (args.tls_cert is None or args.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -121,7 +235,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     dep.close()
+    _raise_fd_limit(s)
     _export_env(s)
+    if s.workers > 1:
+        os.environ["OPENKMS_MASTER_PID"] = str(os.getpid())  # the workers end with this process
     _configure_logging()
     uvicorn.run(
         "openkms.cli:create_app",
@@ -130,7 +247,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=s.port,
         workers=s.workers if s.workers > 1 else None,
         loop="auto",
-        http=OneSendProtocol,
+        http=GuardedProtocol,
+        ws="none",
         access_log=False,
         # Nothing reads the client address, so X-Forwarded-* need no middleware on every
         # request; and the answer does not name the server software.
@@ -139,8 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         ssl_certfile=str(args.tls_cert) if tls else None,
         ssl_keyfile=str(args.tls_key) if tls else None,
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=256 * 1024,
+        timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
     )
     return 0
 
@@ -206,18 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the KMS server")
     _add_store_args(serve)
-    serve.add_argument("--host", default=os.environ.get("OPENKMS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("OPENKMS_PORT", "8080")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("OPENKMS_WORKERS", "1")))
-    serve.add_argument("--tls-cert", type=Path)
-    serve.add_argument("--tls-key", type=Path)
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("OPENKMS_HOST", "127.0.0.1"),
+        help="address to listen on (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("OPENKMS_PORT", "8080")), help="port (default 8080)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("OPENKMS_WORKERS", "1")),
+        help="worker processes sharing the port (default 1)",
+    )
+    serve.add_argument("--tls-cert", type=Path, help="certificate chain (PEM) to serve HTTPS with")
+    serve.add_argument("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
     serve.add_argument("--insecure-http", action="store_true", help="allow plain HTTP off loopback")
     serve.add_argument("--migrate", action="store_true", help="upgrade a PostgreSQL schema at start")
-    serve.add_argument(
-        "--request-timeout",
-        type=float,
-        help="seconds a request may take before it is answered 503 (default 8)",
-    )
+    for flag, name, kind, text in _SERVE_LIMITS:
+        serve.add_argument(flag, dest=name, type=kind, help=f"{text}; OPENKMS_{name.upper()}")
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 

@@ -56,7 +56,8 @@ class Settings:
     insecure_http: bool = False
     # Seconds one wait on PostgreSQL may take: connect, pool checkout, statement or lock wait.
     db_timeout: float = field(default_factory=lambda: float(_env("DB_TIMEOUT", "5") or "5"))
-    # Seconds a request may take in all; past it the answer is 503 ServiceUnavailableTemporary
+    # Seconds after a request's arrival at which its waits on PostgreSQL are cut off (a database
+    # that stopped answering): it fails with 503 ServiceUnavailableTemporary and rolls back
     # (below the 10 s read timeout of the official SDKs, so they hear the 503).
     request_timeout: float = field(default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8"))
     # The job runner: every process ticks every `job_period` seconds; the process holding the
@@ -68,7 +69,24 @@ class Settings:
     time_window: int = 15 * 60
     log_requests: bool = True
     # Requests in flight per worker process before new ones are answered 429 Rejected.Throttling.
-    max_inflight: int = field(default_factory=lambda: int(_env("MAX_INFLIGHT", "256") or "256"))
+    # A request counts once its head and body have arrived.
+    max_inflight: int = field(default_factory=lambda: _int("MAX_INFLIGHT", 256))
+    # Seconds a whole request may wait for a thread before it starts; past it the answer is 429
+    # Rejected.Throttling and the request has had no effect.
+    queue_timeout: float = field(default_factory=lambda: _float("QUEUE_TIMEOUT", 2.0))
+    # The front door (http.py), per worker process: seconds to receive a request head (from the
+    # connection's opening or the request's first byte) and a body (from the end of its head),
+    # the least average body rate in bytes per second once a body is past its first two seconds
+    # (0: none), seconds an idle kept-alive connection stays open, the size and number of header
+    # fields, open connections, and bytes of requests not yet whole held in memory.
+    head_timeout: float = field(default_factory=lambda: _float("HEAD_TIMEOUT", 10.0))
+    body_timeout: float = field(default_factory=lambda: _float("BODY_TIMEOUT", 30.0))
+    body_min_rate: int = field(default_factory=lambda: _int("BODY_MIN_RATE", 1024))
+    keep_alive_timeout: float = field(default_factory=lambda: _float("KEEP_ALIVE_TIMEOUT", 30.0))
+    max_header_bytes: int = field(default_factory=lambda: _int("MAX_HEADER_BYTES", 16 * 1024))
+    max_headers: int = field(default_factory=lambda: _int("MAX_HEADERS", 100))
+    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 4096))
+    max_pending_bytes: int = field(default_factory=lambda: _int("MAX_PENDING_BYTES", 64 << 20))
     # Bounds of the per-process caches (service/caches.py says what each holds and when it goes
     # stale): entries for each, and seconds for the two with an age bound.
     material_cache: int = field(default_factory=lambda: _int("MATERIAL_CACHE", 100_000))

@@ -3,18 +3,29 @@
 One request: decode (wire) -> Version and Action known? -> authenticate -> validate the
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
+A request reaches the application only once its head and whole body have arrived (http.py), and
+counts toward the in-flight limit (``max_inflight`` per process, beyond it 429) from then on.
+
 Where the work runs. On the embedded database (SQLite), decoding, authentication (its nonce
 is a few probes of the node's mapped nonce table, microseconds) and the handlers of actions
 declared ``inline``
 (reads and CPU work: Encrypt, DescribeKey, ...) run on the event loop itself: a hop to a thread
 and back costs more than such a request's whole work, and the GIL gives threads no parallelism
-for it. Handlers that commit durably (an fsync) or may wait long run on a small thread pool, so
-they never stall the loop. On PostgreSQL every statement is a network round trip, so each
-request's whole processing runs on the pool. asyncio and uvloop set TCP_NODELAY on every
-connection, so a response is never held back by Nagle's algorithm. A request with no answer
-within ``request_timeout`` (a database that stopped answering) is answered 503
-ServiceUnavailableTemporary; on the embedded database the event loop's own work is bounded by
-SQLite's busy timeout instead.
+for it. Actions that commit durably (an fsync) or may take long (key generation) are
+authenticated and run on a small thread pool, so they never stall the loop. On PostgreSQL
+every statement is a network round trip, so every request is authenticated and handled on the
+pool. asyncio and uvloop set TCP_NODELAY on every connection, so a response is never held back
+by Nagle's algorithm.
+
+Admission. A request is decided before any of its work starts: one that cannot start within
+``queue_timeout`` of its arrival (no pool thread free in time, or an event loop that far behind)
+is answered 429 Rejected.Throttling and has had no effect, not even on its nonce. Once started,
+a request runs to its end and is answered with its result, however long that takes: an
+acknowledged failure never leaves a change behind. What bounds a started request is the
+database: on SQLite its busy timeout, on PostgreSQL ``db_timeout`` per wait and, at
+``request_timeout`` after arrival, the connections of the thread serving it are cut (a database
+that stopped answering), so the request fails with the database's error (503
+ServiceUnavailableTemporary) and its transaction is rolled back by the server.
 """
 
 from __future__ import annotations
@@ -23,8 +34,11 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from openkms.api import REGISTRY, ActionSpec
@@ -45,6 +59,9 @@ log = logging.getLogger("openkms.request")
 errlog = logging.getLogger("openkms.error")
 
 Response = tuple[int, bytes, bytes]
+# The scope key under which the protocol (http.py) puts the time.monotonic() at which the
+# request became whole.
+ARRIVED = "openkms.arrived"
 
 
 class KMSApp:
@@ -63,11 +80,12 @@ class KMSApp:
             RunnerThread(build_runner(self.services), period=dep.settings.job_period) if run_jobs else None
         )
         self.log_requests = dep.settings.log_requests
-        # Requests admitted but not yet answered. Beyond the bound a request is answered 429
-        # at once, before its body is read: memory stays bounded under any burst and the
-        # process recovers by itself when the burst ends.
+        # Whole requests (head and body arrived) not yet answered. Beyond the bound a request is
+        # answered 429 at once: memory stays bounded under any burst and the process recovers
+        # by itself when the burst ends.
         self.inflight = 0
         self.max_inflight = dep.settings.max_inflight
+        self.queue_timeout = dep.settings.queue_timeout
         self.request_timeout = dep.settings.request_timeout
         self.pid = os.getpid()  # which worker process served a request (`serve --workers N`)
         # Local, microsecond statements only: then the event loop may run them (module doc).
@@ -90,53 +108,81 @@ class KMSApp:
         self.inflight += 1
         try:
             body, too_large = await _read_body(receive)
-            if self.inline:
-                status, ctype, payload = await self._serve_inline(scope, body, too_large, request_id)
+            call = _Call(request_id, time.perf_counter())
+            # The protocol (http.py) stamps when the request became whole.
+            arrived = scope.get(ARRIVED) or time.monotonic()
+            if time.monotonic() > arrived + self.queue_timeout:
+                status, ctype, payload = self._throttled(call)  # the event loop is that far behind
+                self._log(call, (status, ctype, payload))
             else:
-                work = asyncio.get_running_loop().run_in_executor(
-                    self.pool, self.process, scope, body, too_large, request_id
-                )
-                status, ctype, payload = await asyncio.wait_for(work, self.request_timeout)
-        except TimeoutError:
-            # The database (or something under it) is stuck. The caller hears 503 within the
-            # bound; work not yet started is cancelled, work in flight finishes unseen.
-            errlog.warning(
-                "request %s: no answer within %.1fs; answered ServiceUnavailableTemporary",
-                request_id,
-                self.request_timeout,
-            )
-            status, ctype, payload = render_error(
-                errors.ServiceUnavailableTemporary(), request_id, _host(scope), False
-            )
+                status, ctype, payload = await self._serve(call, scope, body, too_large, arrived)
         finally:
             self.inflight -= 1
-        await _send(send, status, ctype, payload, request_id)
+        await _send(send, status, ctype, payload, request_id, retry_after=status == 429)
 
-    async def _serve_inline(
-        self, scope: dict[str, Any], body: bytes, too_large: bool, request_id: str
+    async def _serve(
+        self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool, arrived: float
     ) -> Response:
-        """Decode and authenticate on the loop; run the handler there too if its action is
-        ``inline``, else on the pool (bounded by ``request_timeout``)."""
-        call = _Call(request_id, time.perf_counter())
-        response = self._front(call, scope, body, too_large)
-        # Yield to the loop once: the requests that arrived together then have their fronts
-        # run back to back and their handlers after, and the loop reads more of them per wake-up
-        # (less server CPU per request under load, docs/performance.md).
-        await asyncio.sleep(0)
+        """Decode on the loop; authenticate and handle there too when the action is ``inline`` on
+        the embedded database, else on the pool once a thread takes the request in time."""
+        response = self._decode(call, scope, body, too_large)
+        on_loop = self.inline and call.spec is not None and call.spec.inline
+        if response is None and on_loop:
+            response = self._authorize(call)
+        if self.inline:
+            # Yield to the loop once: the requests that arrived together then have their fronts
+            # run back to back and their handlers after, and the loop reads more of them per
+            # wake-up (less server CPU per request under load, docs/performance.md).
+            await asyncio.sleep(0)
         if response is None:
-            assert call.spec is not None
-            if call.spec.inline:
-                response = self._handle(call)
-            else:
-                work = asyncio.get_running_loop().run_in_executor(self.pool, self._handle, call)
-                try:
-                    response = await asyncio.wait_for(work, self.request_timeout)
-                except TimeoutError:
-                    call.code = "ServiceUnavailableTemporary"
-                    self._log(call, (503, b"", b""))
-                    raise
+            response = self._handle(call) if on_loop else await self._on_pool(call, arrived)
         self._log(call, response)
         return response
+
+    async def _on_pool(self, call: _Call, arrived: float) -> Response:
+        """Authenticate and handle ``call`` on the pool if a thread takes it within the queue
+        deadline, else answer 429 with nothing done (module docstring, "Admission")."""
+        ticket = _Ticket(arrived + self.queue_timeout)
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self.pool, ticket.run, partial(self._authorized, call))
+        done, _ = await asyncio.wait({work}, timeout=max(0.0, ticket.deadline - time.monotonic()))
+        if not done and ticket.expire():
+            work.cancel()
+            return self._throttled(call)
+        cut = None
+        if not done:
+            # Started: wait for its answer. A database that stopped answering is cut off at the
+            # request deadline, so the request fails (and rolls back) with the database's error.
+            delay = max(0.0, arrived + self.request_timeout - time.monotonic())
+            cut = loop.call_later(delay, self._cut, call, ticket)
+        try:
+            result = await work
+        finally:
+            if cut is not None:
+                cut.cancel()
+        return self._throttled(call) if result is None else result
+
+    def _authorized(self, call: _Call) -> Response:
+        return self._authorize(call) or self._handle(call)
+
+    def _cut(self, call: _Call, ticket: _Ticket) -> None:
+        if ticket.cut(self.dep.db.interrupt, self.dep.db.resume):
+            errlog.warning(
+                "request %s (%s): no answer from the database within %.1fs; its connection was cut",
+                call.request_id,
+                call.action,
+                self.request_timeout,
+            )
+
+    def _throttled(self, call: _Call) -> Response:
+        call.code = errors.RejectedThrottling.code
+        req = call.req
+        return render_error(
+            errors.RejectedThrottling(),
+            call.request_id,
+            req.host if req is not None else "",
+            req.wants_xml if req is not None else False,
+        )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -153,19 +199,10 @@ class KMSApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def process(self, scope: dict[str, Any], body: bytes, too_large: bool, request_id: str) -> Response:
-        """Turn one request into (status, content type, body); never raises."""
-        call = _Call(request_id, time.perf_counter())
-        response = self._front(call, scope, body, too_large)
-        if response is None:
-            response = self._handle(call)
-        self._log(call, response)
-        return response
+    def _decode(self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool) -> Response | None:
+        """Decode, check Version and Action: pure work, no effect.
 
-    def _front(self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool) -> Response | None:
-        """Decode, check Version and Action, authenticate (the nonce last), bind the parameters.
-
-        Returns the error answer, or None with ``call`` ready for :meth:`_handle`.
+        Returns the error answer, or None with ``call.req`` and ``call.spec`` set.
         """
         try:
             req = call.req = build_request(
@@ -188,20 +225,32 @@ class KMSApp:
             spec = REGISTRY.get(req.action)
             if spec is None:
                 raise errors.InvalidActionNotFound()
+            call.spec = spec
+            return None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+
+    def _authorize(self, call: _Call) -> Response | None:
+        """Authenticate (the nonce last) and bind the parameters of a decoded call.
+
+        Returns the error answer, or None with ``call`` ready for :meth:`_handle`.
+        """
+        assert call.req is not None and call.spec is not None
+        try:
             try:
-                call.caller = self.auth.verify(req).access_key_id
+                call.caller = self.auth.verify(call.req).access_key_id
             except Replayed as exc:
                 call.caller = exc.principal.access_key_id  # logged for a replay too
                 raise
-            call.kwargs = spec.bind(req.params)
-            call.spec = spec
+            call.kwargs = call.spec.bind(call.req.params)
+            call.bound = True
             return None
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
 
     def _handle(self, call: _Call) -> Response:
         """Run a bound action's handler and render its answer; never raises."""
-        assert call.spec is not None and call.req is not None
+        assert call.spec is not None and call.req is not None and call.bound
         try:
             ctx = CallContext(self.services, Caller(call.caller, call.request_id))
             result = call.spec.handler(ctx, **call.kwargs)
@@ -267,7 +316,7 @@ def _json_str(value: str) -> str:
 class _Call:
     """One request on its way through the server: what the log line and the handler need."""
 
-    __slots__ = ("action", "caller", "code", "kwargs", "req", "request_id", "spec", "started")
+    __slots__ = ("action", "bound", "caller", "code", "kwargs", "req", "request_id", "spec", "started")
 
     def __init__(self, request_id: str, started: float) -> None:
         self.request_id = request_id
@@ -278,6 +327,56 @@ class _Call:
         self.code = "-"
         self.spec: ActionSpec | None = None
         self.kwargs: dict[str, Any] = {}
+        self.bound = False
+
+
+class _Ticket:
+    """A request waiting for a pool thread. Exactly one of two things happens to it, decided
+    under its lock: a thread starts it before its deadline, or it expires (never to start)."""
+
+    __slots__ = ("deadline", "lock", "resume", "state", "thread")
+
+    QUEUED, STARTED, DONE, EXPIRED = range(4)
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.lock = threading.Lock()
+        self.state = self.QUEUED
+        self.thread = 0
+        self.resume: Callable[[], None] | None = None
+
+    def run(self, work: Callable[[], Response]) -> Response | None:
+        """On a pool thread: ``work()``, or None without running it if the ticket expired."""
+        with self.lock:
+            if self.state != self.QUEUED or time.monotonic() > self.deadline:
+                self.state = self.EXPIRED
+                return None
+            self.state = self.STARTED
+            self.thread = threading.get_ident()
+        try:
+            return work()
+        finally:
+            with self.lock:
+                self.state = self.DONE
+                resume = self.resume
+            if resume is not None:
+                resume()
+
+    def expire(self) -> bool:
+        """On the loop, at the deadline: True if the ticket will never start."""
+        with self.lock:
+            if self.state == self.QUEUED:
+                self.state = self.EXPIRED
+            return self.state == self.EXPIRED
+
+    def cut(self, interrupt: Callable[[int], bool], resume: Callable[[], None]) -> bool:
+        """Call ``interrupt`` with the thread running the ticket, if it still runs it; that
+        thread calls ``resume`` when it is done with the ticket."""
+        with self.lock:
+            if self.state != self.STARTED or not interrupt(self.thread):
+                return False
+            self.resume = resume
+            return True
 
 
 async def _read_body(receive: Any) -> tuple[bytes, bool]:

@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -314,6 +317,28 @@ class Tx:
             raise Conflict(reason(exc)) from None
 
 
+_TRACKED: dict[Any, Any] = {}
+
+
+def _tracked_class(base: Any) -> Any:
+    """``base`` (psycopg's Connection) marking itself with the thread that opens a cursor on it:
+    every statement, and the pool's ping, go through a cursor."""
+    found = _TRACKED.get(base)
+    if found is None:
+
+        def cursor(self: Any, *args: Any, **kwargs: Any) -> Any:
+            self.openkms_thread = threading.get_ident()
+            return base.cursor(self, *args, **kwargs)
+
+        found = _TRACKED[base] = type("TrackedConnection", (base,), {"cursor": cursor, "openkms_thread": 0})
+    return found
+
+
+def _untrack(dbapi_conn: Any, _record: Any) -> None:
+    if dbapi_conn is not None and hasattr(dbapi_conn, "openkms_thread"):
+        dbapi_conn.openkms_thread = 0
+
+
 class Database:
     """One engine, the two kinds of transaction the services use, and the hot path."""
 
@@ -338,6 +363,45 @@ class Database:
         self.generation = (
             WriteGeneration(Path(self._sqlite_path + GENERATION_SUFFIX)) if self._sqlite_path else None
         )
+        # PostgreSQL connections, each marked with the thread using it, and the threads cut off
+        # (see interrupt()).
+        self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._cut_off: set[int] = set()
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "do_connect", self._connect_tracked)
+            event.listen(engine, "checkin", _untrack)
+
+    def _connect_tracked(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        if threading.get_ident() in self._cut_off:
+            # The pool would replace the connection just cut; the thread's time is up.
+            raise dialect.loaded_dbapi.OperationalError("cut off from the database")
+        conn = _tracked_class(dialect.loaded_dbapi.Connection).connect(*cargs, **cparams)
+        self._tracked.add(conn)
+        return conn
+
+    def interrupt(self, thread_id: int) -> bool:
+        """Cut thread ``thread_id`` off PostgreSQL: shut down the connections it uses (checked
+        out, or being checked by the pool's ping) and refuse it new ones until it calls
+        :meth:`resume`. A wait of that thread on a database that stopped answering fails at once
+        with the driver's error, and the server, seeing the connection gone, rolls its
+        transaction back. True if the thread was cut off; nothing on SQLite, whose waits are
+        bounded by its busy timeout."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        self._cut_off.add(thread_id)
+        for conn in list(self._tracked):
+            if getattr(conn, "openkms_thread", 0) != thread_id or conn.closed:
+                continue
+            try:
+                with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return True
+
+    def resume(self) -> None:
+        """Let the calling thread, cut off by :meth:`interrupt`, use the database again."""
+        self._cut_off.discard(threading.get_ident())
 
     # -- hot path ------------------------------------------------------------------------
 
