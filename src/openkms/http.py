@@ -161,7 +161,6 @@ class GuardedProtocol(HttpToolsProtocol):
         self._max_pending = limits.max_pending_bytes
         self._phase = _IDLE
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_for: Callable[[], None] | None = None
         self._linger = -1  # after a refusal: bytes still to discard before closing
         self._head_raw = 0  # raw bytes of the current head while it is incomplete
         self._url_bytes = 0
@@ -331,7 +330,6 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _arm(self, when: float, callback: Callable[[], None]) -> None:
         self._disarm()
-        self._timer_for = callback
         self._timer = self.loop.call_at(when, callback)
 
     def _disarm(self) -> None:
