@@ -41,7 +41,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from itertools import chain
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
@@ -154,16 +155,15 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = DOOR.limits
+        limits = self.limits = DOOR.limits
+        self._max_headers = limits.max_headers
+        self._max_header_bytes = limits.max_header_bytes
+        self._max_pending = limits.max_pending_bytes
         self._phase = _IDLE
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_for: Callable[[], None] | None = None
         self._linger = -1  # after a refusal: bytes still to discard before closing
-        self._began = 0.0  # loop time the current head began (or the connection opened)
         self._head_raw = 0  # raw bytes of the current head while it is incomplete
         self._url_bytes = 0
-        self._header_bytes = 0
-        self._header_count = 0
         self._body_started = 0.0
         self._body_bytes = 0
         self._held = 0  # this connection's share of DOOR.pending
@@ -179,8 +179,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self._refuse(error, linger=False)  # shed it now: it would linger over the limit
             return
         # The first request's head is due within head_timeout of the connection's opening.
-        self._began = self.loop.time()
-        self._arm(self._began + self.limits.head_timeout, self._head_due)
+        self._arm(self.loop.time() + self.limits.head_timeout, self._head_due)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -228,18 +227,19 @@ class GuardedProtocol(HttpToolsProtocol):
                 if not self._hold(len(data)):
                     return
             if self._timer is None:
-                self._arm(self._began + self.limits.head_timeout, self._head_due)
-        elif self._phase == _BODY and (self._timer is None or self._timer_for != self._body_due):
+                # A later request whose head began in this read: due from its first byte.
+                self._arm(self.loop.time() + self.limits.head_timeout, self._head_due)
+        elif self._phase == _BODY and self._timer is None:
+            # The head ended in this read (else the body's timer would be running).
+            self._body_started = self.loop.time()
             self._arm_body()
 
     # -- parser callbacks -----------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._phase == _IDLE and self._timer is None:
-            self._began = self.loop.time()  # a later request: its head is due from its first byte
+        HttpToolsProtocol.on_message_begin(self)
         self._phase = _HEAD
-        self._head_raw = self._url_bytes = self._header_bytes = self._header_count = 0
+        self._head_raw = self._url_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
@@ -248,15 +248,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's own, with the limits (not a call to it: this runs for every header).
-        count = self._header_count = self._header_count + 1
-        size = self._header_bytes = self._header_bytes + len(name) + len(value)
-        limits = self.limits
-        if count > limits.max_headers or size > limits.max_header_bytes:
-            raise HeadTooLarge(
-                f"The request head is too large: at most {limits.max_headers} header fields "
-                f"of {limits.max_header_bytes} bytes in all."
-            )
+        # uvicorn's own, with the limits (not a call to it: this runs for every header). The
+        # bytes are counted once the head is in: until then the raw head limit bounds them.
+        headers = self.headers
+        if len(headers) >= self._max_headers:
+            raise self._head_too_large()
         name = name.lower()
         # llhttp keeps trailing whitespace, which is not part of the value (RFC 9110, 5.5).
         value = value.rstrip(b" \t")
@@ -264,20 +260,29 @@ class GuardedProtocol(HttpToolsProtocol):
             self.expect_100_continue = True
         elif name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
             raise errors.InvalidParameter(reason="The request body is too large.")
-        self.headers.append((name, value))
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        if sum(map(len, chain.from_iterable(self.headers))) > self._max_header_bytes:
+            raise self._head_too_large()
+        if self._timer is not None:
+            self._disarm()
         self._phase = _BODY
-        self._body_started = self.loop.time()
         self._body_bytes = 0
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
         running = self._running
         if self.expect_100_continue and (running is None or running.response_complete):
             # The application starts only with the whole body: ask for it now (not while an
             # earlier request's answer may be on its way).
             self.cycle.waiting_for_100_continue = False
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _head_too_large(self) -> HeadTooLarge:
+        limits = self.limits
+        return HeadTooLarge(
+            f"The request head is too large: at most {limits.max_headers} header fields "
+            f"of {limits.max_header_bytes} bytes in all."
+        )
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -287,15 +292,19 @@ class GuardedProtocol(HttpToolsProtocol):
         self._body_bytes += size
         if self._body_bytes > MAX_BODY_BYTES:
             raise errors.InvalidParameter(reason="The request body is too large.")
-        if not self._hold(size, refuse=False):
+        pending = DOOR.pending + size
+        if pending > self._max_pending:
             raise errors.ServiceUnavailableTemporary("Too many requests are arriving; try again.")
+        DOOR.pending = pending
+        self._held += size
         # Never paused: the body is bounded here, and the application reads it only when whole.
         cycle.body += body
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._disarm()
         self._phase = _IDLE
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
         deferred = self._deferred
         if deferred is not None and not deferred[0].more_body:
             self._deferred = None
@@ -305,10 +314,13 @@ class GuardedProtocol(HttpToolsProtocol):
         if cycle.more_body:
             self._deferred = (cycle, app)  # started by on_message_complete
             return
-        self._release()
+        if self._held:
+            DOOR.pending -= self._held
+            self._held = 0
         self._running = cycle
-        cast(dict[str, Any], cycle.scope)[ARRIVED] = time.monotonic()
-        super()._start_asgi_task(cycle, app)
+        scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
+        scope[ARRIVED] = time.monotonic()
+        HttpToolsProtocol._start_asgi_task(self, cycle, app)
 
     def on_response_complete(self) -> None:
         self.transport.flush()  # type: ignore[attr-defined]
@@ -318,7 +330,6 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _arm(self, when: float, callback: Callable[[], None]) -> None:
         self._disarm()
-        self._timer_for = callback
         self._timer = self.loop.call_at(when, callback)
 
     def _disarm(self) -> None:
@@ -358,12 +369,11 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
             _report(event)
 
-    def _hold(self, size: int, *, refuse: bool = True) -> bool:
+    def _hold(self, size: int) -> bool:
         """Count ``size`` more bytes of a request not yet whole against the process's budget;
-        False (and, unless told otherwise, the connection refused) when they do not fit."""
-        if DOOR.pending + size > self.limits.max_pending_bytes:
-            if refuse:
-                self._refuse(errors.ServiceUnavailableTemporary("Too many requests are arriving; try again."))
+        False, the connection refused, when they do not fit."""
+        if DOOR.pending + size > self._max_pending:
+            self._refuse(errors.ServiceUnavailableTemporary("Too many requests are arriving; try again."))
             return False
         DOOR.pending += size
         self._held += size
