@@ -249,7 +249,7 @@ class KMSApp:
             return self._error(call, exc)
 
     def _handle(self, call: _Call) -> Response:
-        """Run a bound action's handler and render its answer; never raises."""
+        """Call a bound action's handler and render its answer; never raises."""
         assert call.spec is not None and call.req is not None and call.bound
         try:
             ctx = CallContext(self.services, Caller(call.caller, call.request_id))

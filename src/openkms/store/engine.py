@@ -309,7 +309,7 @@ class Tx:
     def run(
         self, stmt: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
     ) -> int:
-        """Run a write statement (``params`` a list: once per item); the number of rows it
+        """Execute a write statement (``params`` a list: once per item); the number of rows it
         changed. Raises :class:`Conflict` on a duplicate key."""
         try:
             return int(self._conn.execute(stmt, params).rowcount)
