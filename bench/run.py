@@ -129,6 +129,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL server on this machine so far: utime+stime of its live
+    processes (postmaster, backends, WAL writer, ...: all named ``postgres``) plus, from the
+    postmaster's own accounting, that of its children that have exited (backends of closed
+    connections)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    comm, rest = fh.read().split(" (", 1)[1].rsplit(")", 1)
+            except (OSError, IndexError, ValueError):
+                continue
+            if comm == "postgres" or comm.startswith("postgres:"):
+                fields = rest.split()
+                total += int(fields[11]) + int(fields[12])
+                if fields[1] == "1" or not _is_postgres(int(fields[1])):  # the postmaster
+                    total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / CLK_TCK
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip().startswith("postgres")
+    except OSError:
+        return False
+
+
 def peak_rss_kib(pids: list[int]) -> list[int]:
     out = []
     for pid in pids:
@@ -216,8 +245,10 @@ class Run:
     server_cpu_s: float = 0.0
     cpu_us_per_req: float = 0.0
     loader_cpu_s: float = 0.0
-    side: str = ""  # A/B runs: "A" (the baseline) or "B" (--openkms); "" in a run of one server
+    side: str = ""  # A/B runs: "A" (the baseline) or "B" (--openkms); "P" over PostgreSQL; "" otherwise
     round: int = 0
+    db_cpu_s: float = 0.0  # CPU of the PostgreSQL server's processes over the run
+    db_cpu_us_per_req: float = 0.0
 
 
 class Loader:
@@ -238,23 +269,25 @@ class Loader:
                     fh.write(raw)
                     fh.write(b"\0")
 
-    def run(self, url: str, conns: int, seconds: float, pids: list[int]) -> tuple[dict[str, Any], float, float]:
-        """Run wrk; return its BENCHJSON summary, the server CPU seconds and wrk's CPU seconds."""
+    def run(self, url: str, conns: int, seconds: float, pids: list[int]
+            ) -> tuple[dict[str, Any], float, float, float]:
+        """Run wrk; return its BENCHJSON summary, the server CPU seconds, wrk's CPU seconds and the
+        PostgreSQL server's CPU seconds (0 when none runs here)."""
         threads = self.threads(conns)
         argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
                 "-s", str(HERE / "replay.lua"), url]
         env = {**os.environ, "BENCH_REQ_DIR": str(self.dir)}
-        cpu0 = cpu_seconds(pids)
+        cpu0, db0 = cpu_seconds(pids), postgres_cpu_seconds()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
-        cpu1 = cpu_seconds(pids)
+        cpu1, db1 = cpu_seconds(pids), postgres_cpu_seconds()
         out = proc.stdout.read().decode() if proc.stdout else ""
         err = proc.stderr.read().decode() if proc.stderr else ""
         proc.returncode = os.waitstatus_to_exitcode(status)
         m = re.search(r"^BENCHJSON (\{.*\})$", out, re.M)
         if proc.returncode != 0 or not m:
             raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-500:]} {err[-500:]}")
-        return json.loads(m.group(1)), cpu1 - cpu0, usage.ru_utime + usage.ru_stime
+        return json.loads(m.group(1)), cpu1 - cpu0, usage.ru_utime + usage.ru_stime, db1 - db0
 
 
 # -- the benchmark -----------------------------------------------------------------------------
@@ -284,6 +317,11 @@ class Side:
     unavailable: set[str] = field(default_factory=set)
     keys: int = 0
     bulk_ids: list[str] = field(default_factory=list)
+    database: str | None = None  # a PostgreSQL URL; None: the embedded SQLite in data_dir
+
+    def phase(self, phase: str) -> str:
+        """The phase name of this side's runs: a PostgreSQL side of a one-build run is its own."""
+        return "postgres" if self.key == "P" else phase
 
     @property
     def python(self) -> Path:
@@ -309,6 +347,35 @@ class Bench:
                           Side("B", args.label, args.openkms, self.work / "data-B")]
         else:
             self.sides = [Side("", "openkms", args.openkms, self.work / "data")]
+        self.databases: list[str] = []
+        if args.postgres:
+            self.postgres_sides()
+
+    def postgres_sides(self) -> None:
+        """With ``--postgres``: in an A/B run both sides run over PostgreSQL; otherwise a node over
+        PostgreSQL (side "P") runs beside the embedded one. Each gets a fresh database of its own."""
+        admin = self.args.postgres
+        if subprocess.run(["psql", admin, "-Atqc", "SELECT 1"], capture_output=True).returncode != 0:
+            self.state.notes.append(f"PostgreSQL at {admin} not reachable: no PostgreSQL phase")
+            return
+        if not self.args.baseline:
+            self.sides.append(Side("P", "openkms over PostgreSQL", self.args.openkms, self.work / "data-P"))
+        for side in self.sides:
+            if side.key == "":
+                continue
+            name = f"openkms_bench_{os.getpid()}_{side.key.lower()}"
+            subprocess.run(["psql", admin, "-Atqc", f"DROP DATABASE IF EXISTS {name}"], check=True,
+                           capture_output=True)
+            subprocess.run(["psql", admin, "-Atqc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+            self.databases.append(name)
+            side.database = admin.rsplit("/", 1)[0] + "/" + name
+        version = subprocess.run(["psql", admin, "-Atqc", "SHOW server_version"], capture_output=True, text=True)
+        self.state.info["postgres"] = version.stdout.strip()
+
+    def drop_databases(self) -> None:
+        for name in self.databases:
+            subprocess.run(["psql", self.args.postgres, "-Atqc", f"DROP DATABASE IF EXISTS {name}"],
+                           capture_output=True)
 
     def log(self, msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -319,6 +386,8 @@ class Bench:
         port = free_port()
         argv = [side.exe, "serve", "--data-dir", str(side.data_dir), "--port", str(port),
                 "--workers", str(self.args.workers)]
+        if side.database:
+            argv += ["--database", side.database, "--migrate"]
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
         log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
         server = Server(f"openkms {side.key}".strip(), argv, env, log, port)
@@ -369,7 +438,7 @@ class Bench:
                 fx.offset = secrets.randbelow(1 << 30)
                 reqs = self.batch(scenario, fx, signer, per_thread * threads)
                 self.loader.write(threads, [reqs[t::threads] for t in range(threads)])
-            summary, cpu, loader_cpu = self.loader.run(url, conns, seconds, server.pids())
+            summary, cpu, loader_cpu, db_cpu = self.loader.run(url, conns, seconds, server.pids())
             if scenario is not None and summary["wraps"] > 0:
                 per_thread *= 3  # the batch ran out: repeat with a larger one
                 self.rates[key] = max(rate, summary["requests"] / (summary["duration_us"] / 1e6))
@@ -380,14 +449,16 @@ class Bench:
         n = summary["requests"]
         secs = summary["duration_us"] / 1e6
         errors = summary["err_status"] + summary["err_connect"] + summary["err_read"] + summary["err_write"] + summary["err_timeout"]
-        run = Run(name, conns, phase, n, secs, n / secs if secs else 0.0, summary["p50_us"] / 1000,
-                  summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0.0, loader_cpu, side.key, rnd)
+        run = Run(name, conns, side.phase(phase), n, secs, n / secs if secs else 0.0, summary["p50_us"] / 1000,
+                  summary["p99_us"] / 1000, errors, cpu, cpu / n * 1e6 if n else 0.0, loader_cpu, side.key, rnd,
+                  db_cpu if side.database else 0.0, db_cpu / n * 1e6 if n and side.database else 0.0)
         self.rates[key] = max(self.rates.get(key, 0.0), run.rps)
         if record:
             self.state.runs.append(run)
             tag = f"{phase} {side.key}" if side.key else phase
+            db = f"  db {run.db_cpu_us_per_req:6.1f} us/req" if side.database else ""
             self.log(f"{tag:6} {name:28} c={conns:<3} {run.rps:9.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                     f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:7.1f} us/req  errors {errors}")
+                     f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:7.1f} us/req{db}  errors {errors}")
         return run
 
     def available(self, scenario: Scenario, side: Side) -> bool:
@@ -489,7 +560,7 @@ class Bench:
                 for conns in self.args.connections:
                     threads = self.loader.threads(conns)
                     self.loader.write(threads, [pool] * threads)
-                    summary, cpu, loader_cpu = self.loader.run(url, conns, self.args.duration, server.pids())
+                    summary, cpu, loader_cpu, _ = self.loader.run(url, conns, self.args.duration, server.pids())
                     n, secs = summary["requests"], summary["duration_us"] / 1e6
                     errors = summary["err_status"] + summary["err_connect"] + summary["err_read"] + summary["err_write"] + summary["err_timeout"]
                     run = Run("moto Encrypt 64 B", conns, "moto", n, secs, n / secs if secs else 0, summary["p50_us"] / 1000,
@@ -586,6 +657,7 @@ class Bench:
         finally:
             for side in self.sides:
                 self.stop_openkms(side)
+            self.drop_databases()
         self.state.info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
         self.write_results()
 
@@ -598,7 +670,8 @@ class Bench:
     def scale_phase(self, scale: list[Scenario]) -> None:
         args = self.args
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
-        for side in self.sides:
+        sides = [side for side in self.sides if not side.database]  # the embedded store only
+        for side in sides:
             # Each side's own code loads its own store (bulkload.py imports openkms).
             to_add = max(0, args.keys_large - side.keys)
             ids_file = self.work / f"bulk-ids{side.key}.txt"
@@ -609,18 +682,18 @@ class Bench:
             self.state.info[side.info_key("bulkload_command")] = " ".join(cmd)
             side.bulk_ids = ids_file.read_text().split()
             secrets.SystemRandom().shuffle(side.bulk_ids)
-        for side in self.sides:
+        for side in sides:
             _, client = self.start_openkms(side)
             total = self.count_keys(client)
             self.state.info[side.info_key("keys_in_scale_phase")] = total
             side.fx = Fixtures(client, sym_key_ids=side.bulk_ids, ciphertexts=args.scale_ciphertexts)
             self.log(f"scale phase {side.key}: {total} keys in the store; making {args.scale_ciphertexts} ciphertexts"
                      .replace("  ", " "))
-        for side in self.sides[1:]:
-            assert side.fx is not None and self.sides[0].fx is not None
-            side.fx.plaintext_64 = self.sides[0].fx.plaintext_64
-        self.phase("scale", scale, self.sides)
-        for side in self.sides:
+        for side in sides[1:]:
+            assert side.fx is not None and sides[0].fx is not None
+            side.fx.plaintext_64 = sides[0].fx.plaintext_64
+        self.phase("scale", scale, sides)
+        for side in sides:
             self.stop_openkms(side)
 
     # -- profile ----------------------------------------------------------------------------
@@ -731,6 +804,10 @@ def main() -> None:
                     help="keys in the store in the scale phase (0: skip; default 100,000, and 0 in an A/B run)")
     ap.add_argument("--scale-ciphertexts", type=int, default=20_000, help="distinct ciphertexts (keys) for Decrypt at scale")
     ap.add_argument("--initial-rate", type=float, default=8000, help="req/s guessed before a scenario was measured")
+    ap.add_argument("--postgres", metavar="URL",
+                    help="a PostgreSQL database URL whose role may create databases: a node over PostgreSQL "
+                         "(a fresh database) runs beside the embedded one in the main phase; in an A/B run, "
+                         "both sides run over PostgreSQL")
     ap.add_argument("--skip-moto", action="store_true")
     ap.add_argument("--skip-openssl", action="store_true")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s, 20,000 keys at scale: a smoke run")

@@ -48,6 +48,19 @@ class Principal:
     scheme: str
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A request whose signature and AccessKey passed: its nonce is still to be recorded."""
+
+    principal: Principal
+    nonce: str
+    expires_at: float
+
+    def claim(self, now: float) -> tuple[str, str, float, float]:
+        """The arguments of ``NonceStore.use`` for this request's nonce."""
+        return (self.principal.access_key_id, self.nonce, self.expires_at, now)
+
+
 class Replayed(errors.SignatureNonceUsed):  # type: ignore[misc,valid-type]
     """SignatureNonceUsed for a request that passed every other check: it names the
     :class:`Principal` that signed it (the server logs who replayed)."""
@@ -74,6 +87,14 @@ class Authenticator:
         """Who signed the request, once every check passed (the timestamp window, the
         signature, the AccessKey's status, then the nonce, recorded only now); raises a wire
         error on the first that fails, :class:`Replayed` for a nonce used before."""
+        checked = self.check(req)
+        if not self._nonces.use(*checked.claim(self._clock.now())):
+            raise Replayed(checked.principal)
+        return checked.principal
+
+    def check(self, req: WireRequest) -> Checked:
+        """Every check of :meth:`verify` but the nonce, which the caller records (the server
+        awaits it on PostgreSQL, service/nonces.py) before the request may do anything."""
         if req.signed_in_headers:
             return self._v3_or_v4(req, req.header("authorization") or "")
         return self._v1(req)
@@ -99,15 +120,12 @@ class Authenticator:
             raise errors.InvalidAccessKeyIdNotFound()
         return found
 
-    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Principal:
+    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Checked:
         if not active:
             raise errors.ForbiddenAccessKey()
-        principal = Principal(access_key_id, scheme)
         # Keep the record past both edges of the window: a timestamp up to `window` in the
         # future stays acceptable until ts + window.
-        if not self._nonces.use(access_key_id, nonce, ts + self._window + 60, self._clock.now()):
-            raise Replayed(principal)
-        return principal
+        return Checked(Principal(access_key_id, scheme), nonce, ts + self._window + 60)
 
     @staticmethod
     def _check_nonce(nonce: str | None, name: str) -> str:
@@ -119,7 +137,7 @@ class Authenticator:
 
     # -- V1 -------------------------------------------------------------------------------
 
-    def _v1(self, req: WireRequest) -> Principal:
+    def _v1(self, req: WireRequest) -> Checked:
         p = req.params
         given = p.get("Signature")
         access_key_id = p.get("AccessKeyId")
@@ -145,7 +163,7 @@ class Authenticator:
 
     # -- V3 / V4 --------------------------------------------------------------------------
 
-    def _v3_or_v4(self, req: WireRequest, value: str) -> Principal:
+    def _v3_or_v4(self, req: WireRequest, value: str) -> Checked:
         auth = signing.parse_authorization(value)
         if auth is None:
             raise errors.IncompleteSignature()

@@ -49,7 +49,8 @@ from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.context import CallContext, Caller, build_services
-from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment
+from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait
+from openkms.service.nonces import SQLNonceStore
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
 from openkms.wire.request import MAX_BODY_BYTES, WireRequest, build_request
@@ -90,6 +91,9 @@ class KMSApp:
         self.pid = os.getpid()  # which worker process served a request (`serve --workers N`)
         # Local, microsecond statements only: then the event loop may run them (module doc).
         self.inline = dep.db.hot_local
+        # On PostgreSQL: inline actions start on the loop and go to the pool when they need the
+        # database (module doc).
+        self.nonces = dep.nonces if isinstance(dep.nonces, SQLNonceStore) else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -123,28 +127,60 @@ class KMSApp:
     async def _serve(
         self, call: _Call, scope: dict[str, Any], body: bytes, too_large: bool, arrived: float
     ) -> Response:
-        """Decode on the loop; authenticate and handle there too when the action is ``inline`` on
-        the embedded database, else on the pool once a thread takes the request in time."""
+        """Decode on the loop; then authenticate and handle where the action and the store say
+        (module docstring, "Where the work runs")."""
         response = self._decode(call, scope, body, too_large)
-        on_loop = self.inline and call.spec is not None and call.spec.inline
-        if response is None and on_loop:
-            response = self._authorize(call)
+        inline = response is None and call.spec is not None and call.spec.inline
         if self.inline:
+            if inline:
+                response = self._authorize(call)
             # Yield to the loop once: the requests that arrived together then have their fronts
             # run back to back and their handlers after, and the loop reads more of them per
             # wake-up (less server CPU per request under load, docs/performance.md).
             await asyncio.sleep(0)
-        if response is None:
-            response = self._handle(call) if on_loop else await self._on_pool(call, arrived)
+            if response is None:
+                response = self._handle(call) if inline else await self._on_pool(call, arrived)
+        elif response is None:
+            on_loop = inline and self.nonces is not None
+            response = await (self._on_loop(call, arrived) if on_loop else self._on_pool(call, arrived))
         self._log(call, response)
         return response
 
-    async def _on_pool(self, call: _Call, arrived: float) -> Response:
-        """Authenticate and handle ``call`` on the pool if a thread takes it within the queue
-        deadline, else answer 429 with nothing done (module docstring, "Admission")."""
+    async def _on_loop(self, call: _Call, arrived: float) -> Response:
+        """An inline action over PostgreSQL: checked and handled on the loop from the caches, its
+        nonce claimed with a group (service/nonces.py) while the loop serves others; whatever
+        needs a statement of its own (a cache miss: WouldWait) goes on to the pool from where
+        it stopped. Inline actions change nothing before their reads, so a handler stopped by
+        a miss runs again from its start."""
+        assert call.req is not None and call.spec is not None and self.nonces is not None
+        try:
+            checked = self.auth.check(call.req)
+        except WouldWait:
+            return await self._on_pool(call, arrived)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+        call.caller = checked.principal.access_key_id
+        try:
+            if not await self.nonces.use_async(*checked.claim(self.dep.clock.now())):
+                raise Replayed(checked.principal)
+            call.kwargs = call.spec.bind(call.req.params)
+            call.bound = True
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+        try:
+            return self._handle(call)
+        except WouldWait:
+            return await self._on_pool(call, arrived, self._handle)
+
+    async def _on_pool(
+        self, call: _Call, arrived: float, step: Callable[[_Call], Response] | None = None
+    ) -> Response:
+        """Authenticate and handle ``call`` (or run ``step`` of it) on the pool if a thread
+        takes it within the queue deadline, else answer 429 with nothing done (module
+        docstring, "Admission")."""
         ticket = _Ticket(arrived + self.queue_timeout)
         loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self.pool, ticket.run, partial(self._authorized, call))
+        work = loop.run_in_executor(self.pool, ticket.run, partial(step or self._authorized, call))
         done, _ = await asyncio.wait({work}, timeout=max(0.0, ticket.deadline - time.monotonic()))
         if not done and ticket.expire():
             work.cancel()
@@ -188,6 +224,8 @@ class KMSApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The loop never waits on PostgreSQL: what needs it goes to the pool.
+                self.dep.db.forbid_waits()
                 if self.jobs is not None:
                     self.jobs.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -255,6 +293,8 @@ class KMSApp:
             ctx = CallContext(self.services, Caller(call.caller, call.request_id))
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
+        except WouldWait:
+            raise  # on the loop over PostgreSQL: the pool runs it (_on_loop)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
 

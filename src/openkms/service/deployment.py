@@ -27,10 +27,14 @@ from openkms.store.nonce_table import FileNonceStore
 # space; only the pages read count in a process's memory, and the bound holds whatever the
 # number of keys.
 KEYS_MMAP_BYTES = 256 * 1024 * 1024
+# The write generation of a node over PostgreSQL, in its data directory (store/generation.py).
+PG_GENERATION_FILE = "pg-generation"
 
 # What a database that cannot be reached, or did not answer in time, raises (the server answers
 # it 503 ServiceUnavailableTemporary).
 DATABASE_UNAVAILABLE = store.UNAVAILABLE
+# Raised by a PostgreSQL statement asked for on the event loop (store.Database.forbid_waits).
+WouldWait = store.WouldWait
 
 
 class StartupError(RuntimeError):
@@ -146,7 +150,8 @@ def open_deployment(
                 synchronous="FULL",
                 timeout=settings.db_timeout,
                 mmap_size=KEYS_MMAP_BYTES if is_sqlite(url) else None,
-            )
+            ),
+            generation=_pg_generation(settings),
         )
         try:
             _prepare_schema(db, settings, migrate_schema)
@@ -182,10 +187,18 @@ def open_in_memory(clock: Clock | None = None, settings: Settings | None = None)
     return _bind(settings, clock or SystemClock(), MemoryRootKey(), db, MemoryNonceStore())
 
 
+def _pg_generation(settings: Settings) -> Path | None:
+    """Where the node's processes over PostgreSQL share their write generation: in the data
+    directory, if there is one (without it nothing read is kept, service/caches.py)."""
+    if is_sqlite(settings.database_url) or not settings.data_dir.is_dir():
+        return None
+    return settings.data_dir / PG_GENERATION_FILE
+
+
 def _open_nonces(settings: Settings, db: Database) -> NonceStore:
     """The node's nonce files on the embedded default, else the shared database's table."""
     if not is_sqlite(settings.database_url):
-        return SQLNonceStore(db)
+        return SQLNonceStore(db, timeout=settings.db_timeout)
     return FileNonceStore(settings.data_dir / "nonces")
 
 

@@ -12,11 +12,13 @@ makes a second use fail atomically, in whichever node it arrives.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from typing import Protocol
 
-from openkms.store import Conflict, Database
+from openkms.store import Database
 from openkms.store import nonces as repo
 
 PRUNE_BATCH = 2000
@@ -40,22 +42,143 @@ class NonceStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLNonceStore:
-    """The records as rows of the shared database (PostgreSQL deployments)."""
+class _Claim:
+    """One request's claim, waiting to be committed with a group: ``fresh`` once done, or
+    ``error``. A thread waits on ``event``; a coroutine on ``future`` (of ``loop``)."""
 
-    def __init__(self, db: Database) -> None:
+    __slots__ = (
+        "access_key_id",
+        "error",
+        "event",
+        "expires_at",
+        "fresh",
+        "future",
+        "loop",
+        "nonce",
+        "now",
+        "timer",
+    )
+
+    def __init__(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> None:
+        self.access_key_id = access_key_id
+        self.nonce = nonce
+        self.expires_at = expires_at
+        self.now = now
+        self.fresh = False
+        self.error: BaseException | None = None
+        self.event: threading.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.future: asyncio.Future[bool] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def result(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.fresh
+
+
+class SQLNonceStore:
+    """The records as rows of the shared database (PostgreSQL deployments).
+
+    Claims are committed in groups by one thread of the process with a connection of its own
+    (store.nonces.ClaimConnection): it commits every claim queued at that moment in one
+    statement, then the next group. Under load a round trip carries many claims; alone, a claim
+    is one round trip as before. A thread waits for its claim (:meth:`use`); the event loop
+    awaits it (:meth:`use_async`) and goes on serving meanwhile.
+
+    A claim not answered within ``timeout`` seconds (the database stopped answering) has the
+    claim connection cut: its group fails with the database's error (503), and the next group
+    opens a new connection.
+    """
+
+    def __init__(self, db: Database, *, timeout: float = 5.0, synchronous_commit: bool = False) -> None:
         self._db = db
+        self._timeout = timeout
+        self._conn = repo.ClaimConnection(db, synchronous_commit=synchronous_commit)
+        self._queue: list[_Claim] = []
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record the nonce; False if it was already used and has not expired."""
-        try:
-            repo.record(self._db, access_key_id, nonce, expires_at)
-            return True
-        except Conflict:
-            return repo.reclaim(self._db, access_key_id, nonce, expires_at, now)
+        claim = _Claim(access_key_id, nonce, expires_at, now)
+        claim.event = threading.Event()
+        self._enqueue(claim)
+        if not claim.event.wait(self._timeout):
+            self._conn.cut()
+            if not claim.event.wait(self._timeout):
+                raise repo.unavailable("no answer to a nonce claim")
+        return claim.result()
 
-    def close(self) -> None:
-        """The database is the deployment's; nothing of its own to release."""
+    def use_async(
+        self, access_key_id: str, nonce: str, expires_at: float, now: float
+    ) -> asyncio.Future[bool]:
+        """:meth:`use` for the event loop: a future of the running loop with its answer."""
+        claim = _Claim(access_key_id, nonce, expires_at, now)
+        loop = claim.loop = asyncio.get_running_loop()
+        claim.future = loop.create_future()
+        self._enqueue(claim)
+        claim.timer = loop.call_later(self._timeout, self._overdue, claim)
+        return claim.future
+
+    def _overdue(self, claim: _Claim) -> None:
+        """On the loop, ``timeout`` after an async claim was queued, if it is still waiting."""
+        if claim.future is not None and not claim.future.done():
+            self._conn.cut()
+
+    def _enqueue(self, claim: _Claim) -> None:
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the nonce store is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="openkms-nonce-claims", daemon=True)
+                self._thread.start()
+            self._queue.append(claim)
+            if len(self._queue) == 1:
+                self._wake.notify()
+
+    def _serve(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                group, self._queue = self._queue, []
+            self._commit(group)
+            self._answer(group)
+
+    def _commit(self, group: list[_Claim]) -> None:
+        first: dict[tuple[str, str], _Claim] = {}
+        for c in group:
+            first.setdefault((c.access_key_id, c.nonce), c)
+        try:
+            fresh = self._conn.claim([(c.access_key_id, c.nonce, c.expires_at) for c in first.values()])
+            for c in group:
+                key = (c.access_key_id, c.nonce)
+                if key in fresh and first[key] is c:
+                    c.fresh = True
+                else:
+                    # A record exists: live (a replay, or the same nonce twice in the group)
+                    # or expired and not pruned yet.
+                    c.fresh = self._conn.reclaim(c.access_key_id, c.nonce, c.expires_at, c.now)
+        except Exception as exc:  # noqa: BLE001 - each waiting request answers with it
+            for c in group:
+                c.error = exc
+
+    @staticmethod
+    def _answer(group: list[_Claim]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Claim]] = {}
+        for c in group:
+            if c.event is not None:
+                c.event.set()
+            elif c.loop is not None:
+                by_loop.setdefault(c.loop, []).append(c)
+        for loop, claims in by_loop.items():
+            # One wake-up of the loop for the whole group.
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, claims)
 
     def prune(self, now: float, batch: int = PRUNE_BATCH) -> int:
         """Delete expired records, ``batch`` rows per transaction.
@@ -72,6 +195,28 @@ class SQLNonceStore:
             if deleted < batch:
                 return total
             time.sleep(PRUNE_PAUSE)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(10)
+        self._conn.close()
+
+
+def _settle(claims: list[_Claim]) -> None:
+    for c in claims:
+        if c.timer is not None:
+            c.timer.cancel()
+        future = c.future
+        if future is None or future.done():
+            continue
+        if c.error is not None:
+            future.set_exception(c.error)
+        else:
+            future.set_result(c.fresh)
 
 
 class MemoryNonceStore:

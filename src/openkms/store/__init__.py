@@ -19,6 +19,6 @@ The one way in, for every caller above this package:
   that cannot be reached raises one of :data:`UNAVAILABLE` (answered 503 by the server).
 """
 
-from openkms.store.engine import UNAVAILABLE, Conflict, Database, Row, Tx, reason
+from openkms.store.engine import UNAVAILABLE, Conflict, Database, Row, Tx, WouldWait, reason
 
-__all__ = ["UNAVAILABLE", "Conflict", "Database", "Row", "Tx", "reason"]
+__all__ = ["UNAVAILABLE", "Conflict", "Database", "Row", "Tx", "WouldWait", "reason"]

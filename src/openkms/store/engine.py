@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import select
 import socket
 import sqlite3
 import threading
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -66,6 +67,11 @@ DEFAULT_TIMEOUT = 5.0
 
 # A row read by a repository function: column name -> value.
 Row = Mapping[str, Any]
+
+
+class WouldWait(Exception):
+    """A statement on PostgreSQL was asked for on a thread that must not wait for the network
+    (the event loop, :meth:`Database.forbid_waits`): the caller runs the work where it may."""
 
 
 class Conflict(Exception):
@@ -137,14 +143,32 @@ def make_engine(
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         driver_url(url),
         pool_size=pool_size,
         max_overflow=10,
         pool_timeout=timeout,
-        pool_pre_ping=True,
         connect_args=pg_connect_args(timeout),
     )
+    # In place of the pool's pre-ping (a round trip per checkout, as much as the statement).
+    event.listen(engine, "checkout", _discard_if_closed)
+    return engine
+
+
+def _discard_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Make the pool replace an idle PostgreSQL connection that the server has closed.
+
+    Nothing is due on an idle connection: if its socket is readable, the server has sent its
+    farewell (a restart, an administrator's pg_terminate_backend) or closed it. A poll of the
+    socket costs a system call where a ping costs a round trip. A connection lost silently (a
+    partition) is not seen here; its first statement fails within the connection's timeouts.
+    """
+    if dbapi_conn.closed or dbapi_conn.pgconn.status != 0:  # 0: CONNECTION_OK
+        raise DisconnectionError()
+    poller = select.poll()
+    poller.register(dbapi_conn.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError()
 
 
 def driver_url(url: str) -> str:
@@ -342,7 +366,9 @@ def _untrack(dbapi_conn: Any, _record: Any) -> None:
 class Database:
     """One engine, the two kinds of transaction the services use, and the hot path."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, generation: Path | None = None) -> None:
+        """``generation``: on PostgreSQL, the node's write-generation file (a SQLite file's is
+        beside it); without one nothing read may be kept (service/caches.py)."""
         self.engine = engine
         path = engine.url.database if engine.dialect.name == "sqlite" else None
         # A file database only: an in-memory one is private to each connection.
@@ -358,11 +384,13 @@ class Database:
         self._mmap_size = 0
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
-        # Changed after every write to a SQLite file, so processes may keep what they read
-        # while it stands still (store/generation.py); None elsewhere: nothing may be kept.
-        self.generation = (
-            WriteGeneration(Path(self._sqlite_path + GENERATION_SUFFIX)) if self._sqlite_path else None
-        )
+        # Changed after every write of the node, so its processes may keep what they read
+        # while it stands still (store/generation.py); None: nothing may be kept.
+        if self._sqlite_path:
+            generation = Path(self._sqlite_path + GENERATION_SUFFIX)
+        elif engine.dialect.name != "postgresql":
+            generation = None  # an in-memory SQLite
+        self.generation = WriteGeneration(generation) if generation is not None else None
         # PostgreSQL connections, each marked with the thread using it, and the threads cut off
         # (see interrupt()).
         self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -402,6 +430,18 @@ class Database:
     def resume(self) -> None:
         """Let the calling thread, cut off by :meth:`interrupt`, use the database again."""
         self._cut_off.discard(threading.get_ident())
+
+    def forbid_waits(self) -> None:
+        """From now on, a transaction on PostgreSQL begun on the calling thread raises
+        :class:`WouldWait` instead (the server's event loop: it serves from the caches and
+        sends what needs the database to its pool). Nothing changes on SQLite, whose hot
+        statements are local."""
+        if self.engine.dialect.name == "postgresql":
+            self._local.no_wait = True
+
+    def _may_wait(self) -> None:
+        if getattr(self._local, "no_wait", False):
+            raise WouldWait()
 
     # -- hot path ------------------------------------------------------------------------
 
@@ -473,6 +513,7 @@ class Database:
         if getattr(local, "snapshot", None) is not None:
             raise RuntimeError("snapshot() does not nest: this thread is already inside one")
         if self._sqlite_path is None:
+            self._may_wait()
             conn = self.engine.connect()
             if self.engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -574,6 +615,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
+        self._may_wait()
         with self.engine.connect() as conn, conn.begin():
             yield Tx(conn)
 
@@ -589,8 +631,13 @@ class Database:
         """
         try:
             if self._sqlite_path is None:
-                with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-                    yield Tx(conn)
+                self._may_wait()
+                try:
+                    with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                        yield Tx(conn)
+                finally:
+                    if self.generation is not None:
+                        self.generation.advance()
                 return
             try:
                 with (
