@@ -49,7 +49,7 @@ from openkms.domain.errors import DomainError
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.context import CallContext, Caller, build_services
-from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait
+from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full
 from openkms.service.nonces import SQLNonceStore
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
@@ -332,7 +332,10 @@ class KMSApp:
             return to_wire(exc)
         if isinstance(exc, DATABASE_UNAVAILABLE):
             errlog.warning(
-                "request %s (%s): database unavailable: %s", request_id, action, type(exc).__name__
+                "request %s (%s): database unavailable: %s",
+                request_id,
+                action,
+                "the database's disk is full" if disk_full(exc) else type(exc).__name__,
             )
             return errors.ServiceUnavailableTemporary()
         # Logged with the request id for the operator; the caller sees only InternalFailure.

@@ -30,11 +30,14 @@ KEYS_MMAP_BYTES = 256 * 1024 * 1024
 # The write generation of a node over PostgreSQL, in its data directory (store/generation.py).
 PG_GENERATION_FILE = "pg-generation"
 
-# What a database that cannot be reached, or did not answer in time, raises (the server answers
-# it 503 ServiceUnavailableTemporary).
+# What a database that cannot be reached, did not answer in time or cannot store more raises
+# (the server answers it 503 ServiceUnavailableTemporary); disk_full tells a full disk apart.
 DATABASE_UNAVAILABLE = store.UNAVAILABLE
 # Raised by a PostgreSQL statement asked for on the event loop (store.Database.forbid_waits).
 WouldWait = store.WouldWait
+disk_full = store.disk_full
+# What the store may fail with at start: the database, or a file of the data directory.
+_STORE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 
 class StartupError(RuntimeError):
@@ -126,7 +129,8 @@ def open_deployment(
     Raises:
         StartupError: unsafe permissions, a root key that does not match the database,
             a failed self-test, a database that cannot be reached (within ``db_timeout``), a
-            schema newer than this code, or one older when ``migrate_schema`` is off.
+            full disk (the data directory's or the database's), a schema newer than this code,
+            or one older when ``migrate_schema`` is off.
     """
     clock = clock or SystemClock()
     try:
@@ -161,8 +165,11 @@ def open_deployment(
         except BaseException:
             db.dispose()
             raise
-    except DATABASE_UNAVAILABLE as exc:
-        raise StartupError(f"cannot reach the database: {store.reason(exc)}") from exc
+    except _STORE_FAILURES as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
     finally:
         os.umask(old_umask)
     try:
@@ -170,9 +177,24 @@ def open_deployment(
     except BaseException as exc:
         db.dispose()
         nonce_store.close()
-        if isinstance(exc, DATABASE_UNAVAILABLE):
-            raise StartupError(f"cannot reach the database: {store.reason(exc)}") from exc
-        raise
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
+
+
+def _refusal(exc: BaseException) -> StartupError | None:
+    """The refusal to start for a store that failed: a full disk is said to be one (its remedy
+    is not that of a database that is down), any other database failure is one out of reach;
+    None for anything else."""
+    if isinstance(exc, OSError) and store.disk_full(exc):
+        where = f": {exc.filename}" if exc.filename else ""
+        return StartupError(f"the disk is full ({exc.strerror}){where}")
+    if not isinstance(exc, DATABASE_UNAVAILABLE):
+        return None
+    if store.disk_full(exc):
+        return StartupError(f"the database's disk is full ({store.reason(exc)})")
+    return StartupError(f"cannot reach the database: {store.reason(exc)}")
 
 
 def open_in_memory(clock: Clock | None = None, settings: Settings | None = None) -> Deployment:

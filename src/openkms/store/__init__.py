@@ -16,9 +16,10 @@ The one way in, for every caller above this package:
   small records of the repository module; no caller sees a SQLAlchemy row, statement or
   exception.
 * A write that meets an existing primary or unique key raises :class:`Conflict`; a database
-  that cannot be reached raises one of :data:`UNAVAILABLE` (answered 503 by the server).
+  that cannot be reached, or cannot store more, raises one of :data:`UNAVAILABLE` (answered 503
+  by the server); :func:`disk_full` tells a full disk from the rest.
 """
 
-from openkms.store.engine import UNAVAILABLE, Conflict, Database, Row, Tx, WouldWait, reason
+from openkms.store.engine import UNAVAILABLE, Conflict, Database, Row, Tx, WouldWait, disk_full, reason
 
-__all__ = ["UNAVAILABLE", "Conflict", "Database", "Row", "Tx", "WouldWait", "reason"]
+__all__ = ["UNAVAILABLE", "Conflict", "Database", "Row", "Tx", "WouldWait", "disk_full", "reason"]

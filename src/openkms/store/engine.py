@@ -31,6 +31,7 @@ hot reads until the node next writes (service/caches.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import select
@@ -78,8 +79,18 @@ class Conflict(Exception):
     """A write met a row with the same primary or unique key (another writer was first)."""
 
 
-# What the driver and the pool raise when the database cannot be reached or answered in time.
-UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, PoolTimeout)
+# What the driver and the pool raise when the database cannot be reached or answered in time,
+# or cannot store more. SQLite's own error comes unwrapped from the hot path and from the write
+# lock's wait (_execute_waiting): "database is locked" past SQLITE_BUSY_MS, "database or disk is
+# full", as SQLAlchemy raises them wrapped elsewhere.
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, PoolTimeout, sqlite3.OperationalError)
+
+# SQLite's codes for a write that found no room: SQLITE_FULL (a full disk, or a database at its
+# max_page_count), and a -shm file that could not grow, which SQLite's documentation gives a
+# full volume as the likely cause of.
+_SQLITE_FULL_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_SHMSIZE)
+# PostgreSQL's disk_full ("could not extend file ...: No space left on device").
+_PG_DISK_FULL = "53100"
 
 
 def reason(exc: BaseException) -> str:
@@ -87,6 +98,18 @@ def reason(exc: BaseException) -> str:
     appends (safe to show an operator)."""
     orig = getattr(exc, "orig", None)
     return str(orig if orig is not None else exc).strip().splitlines()[0]
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, raw or as SQLAlchemy wraps it, or an OSError) says the
+    disk is full, so an operator is told that and not of a database that is down."""
+    orig = getattr(exc, "orig", None)
+    found = orig if orig is not None else exc
+    if isinstance(found, OSError):
+        return found.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(found, sqlite3.Error):
+        return getattr(found, "sqlite_errorcode", None) in _SQLITE_FULL_CODES
+    return getattr(found, "sqlstate", None) == _PG_DISK_FULL
 
 
 def is_sqlite(url: str) -> bool:

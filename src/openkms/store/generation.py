@@ -35,10 +35,16 @@ class WriteGeneration:
         self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_size < _VALUE.size:
-                # Several processes may start at once: extending never shrinks what another
-                # wrote, and a zero-filled start is as good a value as any.
-                os.ftruncate(fd, _VALUE.size)
+            # The file's block is allocated here, so a full disk fails this call (ENOSPC) and
+            # not a later store through the map, which would kill the process with SIGBUS. It
+            # is asked for on every open: a file left sparse by a process that died before
+            # storing is made whole, and one already whole costs nothing. Several processes may
+            # start at once: this never shrinks nor changes what another wrote, and a
+            # zero-filled start is as good a value as any.
+            try:
+                os.posix_fallocate(fd, 0, _VALUE.size)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
             self._map = mmap.mmap(fd, _VALUE.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)

@@ -1,15 +1,20 @@
-"""Engine helpers: the PostgreSQL driver and its bounded waits, row locks, the schema lock."""
+"""Engine helpers: the PostgreSQL driver and its bounded waits, row locks, the schema lock, and
+which driver errors are a full disk."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
-from openkms.store import migrate
+from openkms.store import disk_full, migrate
 from openkms.store.engine import driver_url, for_update, make_nullpool_engine, pg_connect_args
 from openkms.store.schema import keys
 
@@ -55,3 +60,47 @@ def test_sqlite_schema_lock_excludes_other_processes(tmp_path: Path) -> None:
     with open(lock_file, "a+b") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     engine.dispose()
+
+
+def _sqlite_full(tmp_path: Path) -> sqlite3.OperationalError:
+    """The error SQLite answers a write that needs a page past the database's limit."""
+    conn = sqlite3.connect(tmp_path / "full.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (v BLOB)")
+    conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0]}")
+    try:
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError("the insert fit")
+
+
+def test_disk_full_recognises_each_driver_s_full_disk(tmp_path: Path) -> None:
+    """SQLite's SQLITE_FULL (raw, or as SQLAlchemy wraps it), a shm file that could not grow,
+    PostgreSQL's disk_full (SQLSTATE 53100) and an OSError ENOSPC or EDQUOT are a full disk."""
+    full = _sqlite_full(tmp_path)
+    assert str(full) == "database or disk is full"
+    assert disk_full(full)
+    assert disk_full(OperationalError("INSERT ...", {}, full))
+    shm = sqlite3.OperationalError("disk I/O error")
+    shm.sqlite_errorcode = sqlite3.SQLITE_IOERR_SHMSIZE  # type: ignore[attr-defined]
+    assert disk_full(shm)
+    pg = psycopg.errors.DiskFull('could not extend file "base/16384/16390": No space left on device')
+    assert disk_full(OperationalError("INSERT ...", {}, pg))
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device", "openkms.db-generation"))
+    assert disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+
+
+def test_disk_full_is_false_for_other_failures(tmp_path: Path) -> None:
+    """A locked or unreachable database, a statement timeout, another OSError: not a full disk."""
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    assert not disk_full(locked)
+    assert not disk_full(OperationalError("BEGIN", {}, locked))
+    refused = psycopg.OperationalError("connection failed: Connection refused")
+    assert not disk_full(OperationalError("SELECT 1", {}, refused))
+    timeout = psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+    assert not disk_full(OperationalError("SELECT 1", {}, timeout))
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not disk_full(RuntimeError("database or disk is full"))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
+import os
 import stat
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, insert, text
 
 from openkms.store.engine import Database, make_engine
@@ -45,6 +48,36 @@ def test_a_short_file_is_extended_not_rejected(tmp_path: Path) -> None:
     gen = WriteGeneration(tmp_path / "g")
     gen.advance()
     assert (tmp_path / "g").stat().st_size == 8
+
+
+def test_a_full_disk_fails_the_open_not_a_later_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's space is reserved when it is made: on a full disk that fails with ENOSPC
+    naming the file, where a sparse file would fail the first store through the map (SIGBUS)."""
+    reserved: list[tuple[int, int]] = []
+
+    def no_space(fd: int, offset: int, length: int) -> None:
+        reserved.append((offset, length))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with pytest.raises(OSError) as failed:
+        WriteGeneration(tmp_path / "g")
+    assert failed.value.errno == errno.ENOSPC
+    assert failed.value.filename == str(tmp_path / "g")
+    assert reserved == [(0, 8)]
+
+
+def test_a_sparse_file_is_made_whole(tmp_path: Path) -> None:
+    """A file left sized but unallocated (by a process that died before storing) gets its
+    block when opened, so a store through the map cannot meet a full disk."""
+    path = tmp_path / "g"
+    path.touch(mode=0o600)
+    os.truncate(path, 8)
+    if path.stat().st_blocks != 0:
+        pytest.skip("this filesystem allocates on truncate")
+    WriteGeneration(path)
+    assert path.stat().st_blocks > 0
+    assert path.stat().st_size == 8
 
 
 def _database(path: Path) -> Database:

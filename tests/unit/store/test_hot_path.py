@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, create_engine, insert, select
 
-from openkms.store import Conflict
+from openkms.store import UNAVAILABLE, Conflict
 from openkms.store import engine as engine_mod
 from openkms.store.engine import Database, make_engine
 from openkms.store.schema import access_keys, metadata
@@ -91,16 +91,36 @@ def test_hot_write_waits_for_another_writer(db: Database, tmp_path: Path) -> Non
 def test_hot_write_gives_up_after_the_busy_timeout(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A lock held past the busy timeout fails the statement (answered ServiceUnavailable)."""
+    """A lock held past the busy timeout fails the statement with one of the store's
+    UNAVAILABLE errors (answered 503 ServiceUnavailableTemporary)."""
     monkeypatch.setattr(engine_mod, "SQLITE_BUSY_MS", 50)
     other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(UNAVAILABLE, match="database is locked"):
             db.run(INSERT_AK, {"ak": "AK5", "root": False})
     finally:
         other.execute("ROLLBACK")
         other.close()
+    assert db.run(INSERT_AK, {"ak": "AK5", "root": False}) == 1
+
+
+def test_write_block_gives_up_after_the_busy_timeout(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write block whose BEGIN IMMEDIATE waits past the busy timeout fails with one of the
+    store's UNAVAILABLE errors, and its pooled connection serves the next block."""
+    monkeypatch.setattr(engine_mod, "SQLITE_BUSY_MS", 50)
+    other = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(UNAVAILABLE, match="database is locked"), db.write() as tx:
+            tx.run(INSERT_AK, {"ak": "AK6", "root": False})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with db.write() as tx:
+        assert tx.run(INSERT_AK, {"ak": "AK6", "root": False}) == 1
 
 
 def test_hot_writes_are_checkpointed_in_the_background(db: Database, tmp_path: Path) -> None:
