@@ -34,6 +34,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, 
             "p50_ms": statistics.median(r["p50_ms"] for r in rs),
             "p99_ms": statistics.median(r["p99_ms"] for r in rs),
             "cpu_us": statistics.median(r["cpu_us_per_req"] for r in rs),
+            "db_cpu_us": statistics.median(r.get("db_cpu_us_per_req", 0.0) for r in rs),
             "errors": sum(r["errors"] for r in rs),
             "requests": sum(r["requests"] for r in rs),
             "n": len(rs),
@@ -146,7 +147,7 @@ def render(data: dict[str, Any]) -> str:
     table = ["| Phase | Scenario | Conns | req/s | ÷ floor | p50 ms | p99 ms | server CPU µs/req | − floor µs | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     order = [FLOOR] + [s for s in dict.fromkeys(r["scenario"] for r in runs) if s != FLOOR]
-    for phase in ("main", "scale", "moto"):
+    for phase in ("main", "postgres", "scale", "moto"):
         for name in order:
             for c in conns:
                 v = m.get((phase, name, c))
@@ -158,6 +159,7 @@ def render(data: dict[str, Any]) -> str:
                 table.append(f"| {phase} | {name} | {c} | {v['rps']:,.0f} | {ratio_f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} "
                              f"| {v['cpu_us']:.1f} | {minus} | {v['errors']} |")
     lines += ["All runs (medians of each cell; \"÷ floor\" is req/s over the floor's req/s at the same connections; " "\"− floor\" is server CPU per request minus the floor's):", "", *table, ""]
+    lines += stores(m, order, conns, info)
     if data.get("unavailable"):
         lines += ["Not available on this server (the action is not served yet, or its fixtures could not be made):", ""]
         lines += [f"- {k}: {v}" for k, v in data["unavailable"].items()] + [""]
@@ -169,6 +171,41 @@ def render(data: dict[str, Any]) -> str:
     if cmds:
         lines += ["Exact commands:", "", *cmds, ""]
     return "\n".join(lines)
+
+
+def stores(m: dict[tuple[str, str, int], dict[str, float]], order: list[str], conns: list[int],
+           info: dict[str, Any]) -> list[str]:
+    """The embedded node beside a node over PostgreSQL (phase ``postgres``, run in the same
+    rounds), and what the PostgreSQL server's own CPU per request says about how many nodes it
+    carries."""
+    if not any(k[0] == "postgres" for k in m):
+        return []
+    table = ["| Scenario | Conns | embedded req/s | PostgreSQL req/s | PG ÷ embedded | p99 ms embedded | p99 ms PG "
+             "| node CPU µs/req embedded | node CPU µs/req PG | PostgreSQL CPU µs/req |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in order:
+        if name == FLOOR:
+            continue
+        for c in conns:
+            e, p = m.get(("main", name, c)), m.get(("postgres", name, c))
+            if e is None or p is None:
+                continue
+            table.append(f"| {name} | {c} | {e['rps']:,.0f} | {p['rps']:,.0f} | {p['rps'] / e['rps']:.2f} "
+                         f"| {e['p99_ms']:.2f} | {p['p99_ms']:.2f} | {e['cpu_us']:.1f} | {p['cpu_us']:.1f} "
+                         f"| {p['db_cpu_us']:.1f} |")
+    lines = [f"Embedded and PostgreSQL {info.get('postgres', '')} in the same rounds: one node (`--workers` as above) "
+             "on each, the PostgreSQL server on the same machine. PostgreSQL CPU µs/req: utime+stime of every "
+             "`postgres` process (and of backends that exited, from the postmaster's own accounting) over the "
+             "run ÷ requests.", "", *table, ""]
+    top = max(conns)
+    enc = m.get(("postgres", ENCRYPT, top))
+    if enc is not None and enc["db_cpu_us"] > 0:
+        per_core = 1e6 / enc["db_cpu_us"]
+        lines += [f"On paper: at {enc['db_cpu_us']:.0f} µs of PostgreSQL CPU per Encrypt, one PostgreSQL core "
+                  f"carries about {per_core:,.0f} Encrypt/s, the load of {per_core / enc['rps']:.1f} nodes like this "
+                  f"one at {enc['rps']:,.0f}/s each (docs/deployment.md, \"Capacity\", says where the next limit is).",
+                  ""]
+    return lines
 
 
 def _ratio(b: float | None, a: float | None) -> str:

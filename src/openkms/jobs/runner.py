@@ -113,11 +113,12 @@ class JobRunner:
 
     def acquire(self, now: float) -> bool:
         """Take or renew the lease; False while another live holder has it."""
-        with self.db.write() as tx:
+        # The lease row is never kept by a cache: taking it leaves the node's kept reads valid.
+        with self.db.write(kept=False) as tx:
             if leases.renew(tx, self.lease_name, self.holder, now, self.lease_seconds):
                 return True
         try:
-            with self.db.write() as tx:
+            with self.db.write(kept=False) as tx:
                 leases.create(tx, self.lease_name, self.holder, now, self.lease_seconds)
             return True
         except Conflict:
@@ -134,7 +135,7 @@ class JobRunner:
 
     def release(self) -> None:
         """Give the lease up (on shutdown), so another process need not wait for it to lapse."""
-        with self.db.write() as tx:
+        with self.db.write(kept=False) as tx:
             leases.release(tx, self.lease_name, self.holder)
 
 

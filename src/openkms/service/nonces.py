@@ -189,7 +189,7 @@ class SQLNonceStore:
         """
         total = 0
         while True:
-            with self._db.write() as tx:
+            with self._db.write(kept=False) as tx:
                 deleted = repo.delete_expired(tx, now, batch)
             total += deleted
             if deleted < batch:

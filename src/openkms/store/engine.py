@@ -643,9 +643,12 @@ class Database:
             yield Tx(conn)
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self, *, kept: bool = True) -> Iterator[Tx]:
         """A write transaction; it has committed (durably) when the block exits normally.
         A duplicate key, whether met by a statement or at COMMIT, raises :class:`Conflict`.
+
+        ``kept=False``: the block writes no row that a process keeps (nonces, the job lease), so
+        the write generation stays where it is and what the node's processes keep stays valid.
 
         On SQLite the threads of one process take turns here first: the database has one writer
         at a time anyway, and a thread that finds it locked sleeps in SQLite's busy handler for
@@ -659,7 +662,7 @@ class Database:
                     with self.engine.connect().execution_options(write=True) as conn, conn.begin():
                         yield Tx(conn)
                 finally:
-                    if self.generation is not None:
+                    if self.generation is not None and kept:
                         self.generation.advance()
                 return
             try:
@@ -672,7 +675,7 @@ class Database:
             finally:
                 # After the COMMIT (or a failure that may have come after it): before the
                 # caller answers, every process of the node knows that what it kept may be stale.
-                if self.generation is not None:
+                if self.generation is not None and kept:
                     self.generation.advance()
         except IntegrityError as exc:
             raise Conflict(reason(exc)) from None

@@ -6,17 +6,26 @@ from __future__ import annotations
 import errno
 import fcntl
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from openkms.store import disk_full, migrate
-from openkms.store.engine import driver_url, for_update, make_nullpool_engine, pg_connect_args
+from openkms.store import Database, WouldWait, disk_full, migrate
+from openkms.store.engine import (
+    driver_url,
+    for_update,
+    make_engine,
+    make_nullpool_engine,
+    pg_connect_args,
+)
 from openkms.store.schema import keys
+from tests.support.postgres import PostgresDatabase
 
 
 @pytest.mark.parametrize(
@@ -104,3 +113,53 @@ def test_disk_full_is_false_for_other_failures(tmp_path: Path) -> None:
     assert not disk_full(OperationalError("SELECT 1", {}, timeout))
     assert not disk_full(OSError(errno.EACCES, "Permission denied"))
     assert not disk_full(RuntimeError("database or disk is full"))
+
+
+def test_the_event_loop_thread_never_waits_on_postgresql(tmp_path: Path) -> None:
+    """After forbid_waits(), every transaction the thread begins on PostgreSQL raises
+    WouldWait (the server sends that work to its pool); other threads, and SQLite, are free."""
+    stmt = select(keys.c.key_id).limit(1)
+    with PostgresDatabase() as pg:
+        migrate.upgrade(make_nullpool_engine(pg.url))
+        db = Database(make_engine(pg.url))
+        try:
+            db.forbid_waits()
+            for attempt in (
+                lambda: db.first(stmt),
+                lambda: db.all(stmt),
+                lambda: db.read().__enter__(),
+                lambda: db.write().__enter__(),
+                lambda: db.snapshot().__enter__(),
+            ):
+                with pytest.raises(WouldWait):
+                    attempt()
+            elsewhere: list[object] = []
+            worker = threading.Thread(target=lambda: elsewhere.append(db.first(stmt)))
+            worker.start()
+            worker.join()
+            assert elsewhere == [None]
+        finally:
+            db.dispose()
+    local = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    migrate.upgrade(local.engine)
+    local.forbid_waits()
+    assert local.first(stmt) is None
+    local.dispose()
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout() -> None:
+    """A backend terminated while its connection sits idle in the pool (a PostgreSQL restart,
+    an administrator) is seen at checkout without a round trip and replaced: the next
+    statement succeeds."""
+    with PostgresDatabase() as pg:
+        db = Database(make_engine(pg.url, pool_size=1))
+        try:
+            with db.read() as tx:
+                pid = tx.scalar(select(func.pg_backend_pid()))
+            with pg.connect() as admin:
+                assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+            time.sleep(0.2)  # the farewell reaches the idle connection's socket
+            with db.read() as tx:
+                assert tx.scalar(select(func.pg_backend_pid())) != pid
+        finally:
+            db.dispose()
