@@ -213,6 +213,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not is_sqlite(s.database_url):
+        # A node over PostgreSQL keeps its own state (its write generation, which lets its
+        # processes keep hot reads) in its data directory.
+        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         # The embedded database migrates itself; a shared one only when told (one node, once).
         dep = open_deployment(s, migrate_schema=is_sqlite(s.database_url) or args.migrate)

@@ -54,6 +54,7 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from openkms.store.generation import SUFFIX as GENERATION_SUFFIX
 from openkms.store.generation import WriteGeneration
+from openkms.store.listen import NOTIFY, WriteListener
 
 SQLITE_BUSY_MS = 10_000
 # Waits between attempts when a hot statement finds the SQLite database locked by another
@@ -414,6 +415,12 @@ class Database:
         elif engine.dialect.name != "postgresql":
             generation = None  # an in-memory SQLite
         self.generation = WriteGeneration(generation) if generation is not None else None
+        # On PostgreSQL other nodes write too: their notifications move the generation.
+        self._listener = (
+            WriteListener(self.own_connection, self.generation)
+            if self.generation is not None and engine.dialect.name == "postgresql"
+            else None
+        )
         # PostgreSQL connections, each marked with the thread using it, and the threads cut off
         # (see interrupt()).
         self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -453,6 +460,13 @@ class Database:
     def resume(self) -> None:
         """Let the calling thread, cut off by :meth:`interrupt`, use the database again."""
         self._cut_off.discard(threading.get_ident())
+
+    def own_connection(self) -> Any:
+        """A new PostgreSQL connection outside the pool, with the pool's settings (the nonce
+        claims' and the write listener's own)."""
+        proxied = self.engine.raw_connection()
+        proxied.detach()  # never returned to the pool: the caller closes it
+        return proxied.dbapi_connection
 
     def forbid_waits(self) -> None:
         """From now on, a transaction on PostgreSQL begun on the calling thread raises
@@ -661,6 +675,9 @@ class Database:
                 try:
                     with self.engine.connect().execution_options(write=True) as conn, conn.begin():
                         yield Tx(conn)
+                        if kept:
+                            # Heard by every node as the transaction commits (store/listen.py).
+                            conn.exec_driver_sql(NOTIFY)
                 finally:
                     if self.generation is not None and kept:
                         self.generation.advance()
@@ -703,6 +720,8 @@ class Database:
 
     def dispose(self) -> None:
         self._closing.set()
+        if self._listener is not None:
+            self._listener.close()
         if self._checkpointer is not None:
             self._checkpointer.join(5)
             self._checkpointer = None

@@ -59,10 +59,7 @@ class ClaimConnection:
 
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
-            proxied = self._db.engine.raw_connection()
-            proxied.detach()  # ours until closed: never returned to the pool
-            conn = proxied.dbapi_connection
-            assert conn is not None
+            conn = self._db.own_connection()
             conn.autocommit = True
             if not self._synchronous_commit:
                 conn.execute("SET synchronous_commit = off")
