@@ -12,10 +12,14 @@ declared ``inline``
 (reads and CPU work: Encrypt, DescribeKey, ...) run on the event loop itself: a hop to a thread
 and back costs more than such a request's whole work, and the GIL gives threads no parallelism
 for it. Actions that commit durably (an fsync) or may take long (key generation) are
-authenticated and run on a small thread pool, so they never stall the loop. On PostgreSQL
-every statement is a network round trip, so every request is authenticated and handled on the
-pool. asyncio and uvloop set TCP_NODELAY on every connection, so a response is never held back
-by Nagle's algorithm.
+authenticated and run on a small thread pool, so they never stall the loop. On PostgreSQL every
+statement is a network round trip, which the loop never waits for (``Database.forbid_waits``):
+an inline action is checked and handled on the loop from the process's caches (the AccessKey,
+the key's state, its material), its nonce claim is awaited while the loop serves others (claims
+are committed in groups, service/nonces.py), and whatever needs a statement of its own raises
+``WouldWait`` and goes on to the pool from there; every other action runs on the pool. asyncio
+and uvloop set TCP_NODELAY on every connection, so a response is never held back by Nagle's
+algorithm.
 
 Admission. A request is decided before any of its work starts: one that cannot start within
 ``queue_timeout`` of its arrival (no pool thread free in time, or an event loop that far behind)

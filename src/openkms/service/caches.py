@@ -4,8 +4,9 @@ those that use it.
 
 - ``reads``: hot reads of mutable rows (a key by id, an alias's target, the key of a version,
   GetSecretValue's snapshot). Bound: ``read_cache`` entries (``OPENKMS_READ_CACHE``). Stale when
-  the node writes anything (the write generation moves) or after ``read_max_age`` seconds
-  (``OPENKMS_READ_MAX_AGE``). Never kept on PostgreSQL, where other nodes write unseen.
+  the write generation moves (the node writes anything; on PostgreSQL also when another node's
+  write is heard, store/listen.py) or after ``read_max_age`` seconds (``OPENKMS_READ_MAX_AGE``),
+  which bounds what the generation cannot see.
 - ``material``: unwrapped key-version material. Bound: ``material_cache`` versions
   (``OPENKMS_MATERIAL_CACHE``). Never stale for KMS material (a version's material never
   changes); imported material is used only at the key revision it was read at.
@@ -16,9 +17,10 @@ those that use it.
   (``OPENKMS_CREDENTIAL_SECONDS``), the bound within which disabling or deleting a pair takes
   effect on every node.
 
-Every commit to the embedded database moves the write generation (store/generation.py),
-whoever makes it (a ``write()`` block or a single-statement write on the Database): that is the
-one invalidation of ``reads``, and it reaches every worker process of the node at once. Nothing
+Every commit that changes kept rows moves the write generation (store/generation.py), whoever
+makes it (a ``write()`` block or a single-statement write on the Database), and on PostgreSQL
+so does every such commit of another node, heard through LISTEN/NOTIFY: that is the one
+invalidation of ``reads``, and it reaches every worker process of the node at once. Nothing
 else is invalidated by hand but the version entries of a destroyed key or of deleted imported
 material (:meth:`Caches.forget_version`), which keeps secret material out of memory sooner than
 the bound would.
@@ -132,11 +134,11 @@ class ReadCache:
     """Reads of mutable rows, kept while the node has written nothing, for at most ``max_age``.
 
     An entry carries the write generation seen *before* its read: a write that commits meanwhile
-    leaves it under an old generation, where it is never used. ``max_age`` bounds the one case
-    the generation cannot see (a process killed between its commit and moving the generation).
-    Without a generation (PostgreSQL: other nodes write without telling this one) nothing is
-    kept. Entries are replaced whole, never changed, so threads need no lock: at worst two of
-    them read the same row at once.
+    leaves it under an old generation, where it is never used. ``max_age`` bounds what the
+    generation cannot see (a process killed between its commit and moving the generation,
+    another node's write not heard). Without a generation (an in-memory database, a PostgreSQL
+    one opened without a data directory) nothing is kept. Entries are replaced whole, never
+    changed, so threads need no lock: at worst two of them read the same row at once.
     """
 
     def __init__(
