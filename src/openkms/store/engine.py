@@ -394,6 +394,7 @@ class Database:
         """``generation``: on PostgreSQL, the node's write-generation file (a SQLite file's is
         beside it); without one nothing read may be kept (service/caches.py)."""
         self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
         path = engine.url.database if engine.dialect.name == "sqlite" else None
         # A file database only: an in-memory one is private to each connection.
         self._sqlite_path = path if path and path != ":memory:" and not path.startswith("file:") else None
@@ -675,7 +676,7 @@ class Database:
                 try:
                     with self.engine.connect().execution_options(write=True) as conn, conn.begin():
                         yield Tx(conn)
-                        if kept:
+                        if kept and self._postgres:
                             # Heard by every node as the transaction commits (store/listen.py).
                             conn.exec_driver_sql(NOTIFY)
                 finally:

@@ -74,7 +74,7 @@ def test_a_listener_cut_off_listens_again_and_counts_what_it_missed(
         killed = tx.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+                "WHERE query LIKE 'LISTEN %' AND datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
     assert killed == 2
