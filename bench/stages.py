@@ -40,7 +40,7 @@ def main() -> None:
     os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = AK
     os.environ["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = SECRET
     from openkms import logs
-    from openkms.api import REGISTRY
+    from openkms.api import KMS_ACTIONS as REGISTRY
     from openkms.config import Settings
     from openkms.domain import ids
     from openkms.server import KMSApp, _Call
