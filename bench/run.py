@@ -320,6 +320,7 @@ class Bench:
         argv = [side.exe, "serve", "--data-dir", str(side.data_dir), "--port", str(port),
                 "--workers", str(self.args.workers)]
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
+        self.init_openkms(side, env)
         log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
         server = Server(f"openkms {side.key}".strip(), argv, env, log, port)
         side.server = server
@@ -328,6 +329,16 @@ class Bench:
         client = Client("127.0.0.1", port, Signer(f"127.0.0.1:{port}", AK, SECRET))
         side.client = client
         return server, client
+
+    def init_openkms(self, side: Side, env: dict[str, str]) -> None:
+        """`openkms init` on a side's new data directory (serve never creates a deployment). A
+        baseline older than `init` has no such command: its serve creates the deployment itself."""
+        if (side.data_dir / "openkms.db").exists():
+            return
+        done = subprocess.run([side.exe, "init", "--data-dir", str(side.data_dir)], env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0 and "invalid choice: 'init'" not in done.stderr:
+            raise RuntimeError(f"openkms init failed: {done.stderr}")
 
     def stop_openkms(self, side: Side) -> None:
         if side.client is not None:

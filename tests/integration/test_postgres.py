@@ -30,7 +30,7 @@ from openkms.domain import errors
 from openkms.rootkey.file import create as create_root_key
 from openkms.service.caches import CacheBounds
 from openkms.service.context import build_services
-from openkms.service.deployment import StartupError, open_deployment
+from openkms.service.deployment import StartupError, init_deployment, open_deployment
 from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
@@ -83,6 +83,7 @@ class Nodes:
         for srv in servers:
             srv.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.started.append(srv)
+        servers[0].ensure_initialised()  # one `openkms init` for the deployment, before any node starts
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(lambda s: s.start(), servers))
         return list(servers)
@@ -357,7 +358,7 @@ def test_racing_put_secret_value_on_two_nodes(two_nodes: list[ServerProcess]) ->
 def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
     """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
     that writer's change, so its revision check succeeds instead of losing or refusing."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    dep = init_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))[0]
     try:
         key_id = build_services(dep).keys.create(
             key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
@@ -395,7 +396,7 @@ def test_get_secret_value_reads_one_snapshot(
     """On PostgreSQL GetSecretValue's reads share one snapshot too (READ COMMITTED would give each
     its own): a secret deleted after its row was read is still answered; reads after that
     are refused, and a second snapshot inside the first is a RuntimeError."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    dep = init_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))[0]
     try:
         svc = build_services(dep).secrets
         svc.create(
