@@ -171,7 +171,8 @@ def decode_marker(marker: str | None) -> str:
     if not marker:
         return ""
     try:
-        return base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
+        padded = marker + "=" * (-len(marker) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, ValueError):
         raise BadRamParameter(
             "Marker.Format", 'The format of the parameter - "Marker" is incorrect.'
