@@ -119,10 +119,34 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerP
 # -- schema and start-up ---------------------------------------------------------------------
 
 
+def _first_schema_deployment(url: str, root_key: Path) -> None:
+    """A deployment as the first schema (revision 0001) held one: fingerprint, account id, KEK."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from openkms.rootkey import FileRootKey, Keyring
+
+    engine = make_nullpool_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrate.MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "0001")
+    root = FileRootKey.load(root_key)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO meta (name, value) VALUES ('root_fingerprint', :f), ('account_id', :a)"),
+                     {"f": root.fingerprint, "a": "1234567890123456"})
+        conn.execute(text("INSERT INTO keks (kek_version, wrapped, created) VALUES (1, :w, 1.0)"),
+                     {"w": Keyring.new_kek(root, 1)})
+    engine.dispose()
+
+
 def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
     pg: PostgresDatabase, root_key: Path, tmp_path: Path
 ) -> None:
-    """`serve` refuses a PostgreSQL schema older than the code; three `db upgrade` at once all succeed."""
+    """`serve` refuses a PostgreSQL deployment whose schema is older than the code (the first
+    schema's); three `db upgrade` at once all succeed."""
+    _first_schema_deployment(pg.url, root_key)
     store = ["--data-dir", str(tmp_path / "d"), "--database", pg.url, "--root-key-file", str(root_key)]
     serve = subprocess.Popen(
         [*CLI, "serve", *store, "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
