@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from openkms.rootkey.file import create as create_root_key
 from tests.support.calls import SDK
 from tests.support.keys import new_key
-from openkms.rootkey.file import create as create_root_key
 from tests.support.server import ServerProcess, run_init, run_serve, running
 
 FINGERPRINT = "the root key does not match this database (fingerprint mismatch)"
