@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install openkms with its test dependencies
 
-serve: install ## run the server on the embedded default (SQLite + root key file in ./data)
+serve: install ## run the server on the embedded default (SQLite + root key file in ./data; `openkms init` first when ./data is new)
+	@test -e ./data/openkms.db || $(VENV)/bin/openkms init --data-dir ./data
 	$(VENV)/bin/openkms serve --data-dir ./data
 
 test: install ## the whole default test suite (what CI runs)

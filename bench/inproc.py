@@ -76,8 +76,7 @@ def main() -> None:
     from openkms import logs
     from openkms.config import Settings
     from openkms.server import KMSApp
-    from openkms.service import access_keys
-    from openkms.service.deployment import open_deployment
+    from openkms.service.deployment import init_deployment
 
     logs.configure()
     # The request log goes where INPROC_LOG says (default /dev/null), in batches as in a server.
@@ -87,8 +86,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="openkms-inproc-")
     settings = Settings()
     settings.data_dir = Path(tmp) / "data"
-    dep = open_deployment(settings)
-    access_keys.ensure_root(dep)
+    dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))
     app = KMSApp(dep)
     key = app.services.keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",

@@ -318,6 +318,7 @@ class Side:
     keys: int = 0
     bulk_ids: list[str] = field(default_factory=list)
     database: str | None = None  # a PostgreSQL URL; None: the embedded SQLite in data_dir
+    initialised: bool = False  # `openkms init` has made its deployment
 
     def phase(self, phase: str) -> str:
         """The phase name of this side's runs: a PostgreSQL side of a one-build run is its own."""
@@ -389,6 +390,7 @@ class Bench:
         if side.database:
             argv += ["--database", side.database, "--migrate"]
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
+        self.init_openkms(side, env)
         log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
         server = Server(f"openkms {side.key}".strip(), argv, env, log, port)
         side.server = server
@@ -397,6 +399,19 @@ class Bench:
         client = Client("127.0.0.1", port, Signer(f"127.0.0.1:{port}", AK, SECRET))
         side.client = client
         return server, client
+
+    def init_openkms(self, side: Side, env: dict[str, str]) -> None:
+        """`openkms init` on a side's new data directory (serve never creates a deployment). A
+        baseline older than `init` has no such command: its serve creates the deployment itself."""
+        if side.initialised:
+            return
+        argv = [side.exe, "init", "--data-dir", str(side.data_dir)]
+        if side.database:
+            argv += ["--database", side.database]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if done.returncode != 0 and "invalid choice: 'init'" not in done.stderr:
+            raise RuntimeError(f"openkms init failed: {done.stderr}")
+        side.initialised = True
 
     def stop_openkms(self, side: Side) -> None:
         if side.client is not None:
@@ -718,7 +733,7 @@ class Bench:
                 self.measure("main", side, scenario, 8, 1, record=False)  # warm, size
                 raw = self.out / f"profile-{scenario.action}.txt"
                 seconds = max(3, int(args.duration))
-                rec = subprocess.Popen([str(pyspy), "record", "--subprocesses", "--rate", "997", "--format", "raw",
+                rec = subprocess.Popen([str(pyspy), "record", "--subprocesses", "--rate", "997", "--format", "raw", *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []),
                                         "--duration", str(seconds + 1), "--pid", str(server.proc.pid),
                                         "--output", str(raw), "--nonblocking"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

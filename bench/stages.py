@@ -40,12 +40,11 @@ def main() -> None:
     os.environ["OPENKMS_ROOT_ACCESS_KEY_ID"] = AK
     os.environ["OPENKMS_ROOT_ACCESS_KEY_SECRET"] = SECRET
     from openkms import logs
-    from openkms.api import REGISTRY
+    from openkms.api import KMS_ACTIONS as REGISTRY
     from openkms.config import Settings
     from openkms.domain import ids
     from openkms.server import KMSApp, _Call
-    from openkms.service import access_keys
-    from openkms.service.deployment import open_deployment
+    from openkms.service.deployment import init_deployment
     from openkms.wire.request import build_request
 
     logs.configure()
@@ -54,8 +53,7 @@ def main() -> None:
             handler.stream = open(os.devnull, "w")  # noqa: SIM115
     settings = Settings()
     settings.data_dir = Path(tempfile.mkdtemp(prefix="openkms-stages-")) / "data"
-    dep = open_deployment(settings)
-    access_keys.ensure_root(dep)
+    dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))
     app = KMSApp(dep, run_jobs=False)
     key = app.services.keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from openkms.domain.clock import Clock, parse_iso
+from openkms.domain.ram import Owner
+from openkms.service.access_keys import Credential
 from openkms.service.nonces import NonceStore
 from openkms.wire import errors, signing
 from openkms.wire.request import WireRequest
@@ -32,20 +34,25 @@ MAX_NONCE_LEN = 128
 V3_REQUIRED_HEADERS = frozenset(
     {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
 )
-# The product a V4 credential scope must name (the Tea SDK writes "Kms").
-V4_PRODUCT = "kms"
+# The product a V4 credential scope names for KMS actions (the Tea SDK writes "Kms"); other
+# products' actions name their own (the server passes it from the action table).
+V4_PRODUCT = "Kms"
 
 
 class Credentials(Protocol):
-    """Finds the secret of an AccessKeyId and whether the pair is active."""
+    """Finds the secret of an AccessKeyId, whether the pair is active, and its owner."""
 
-    def lookup(self, access_key_id: str) -> tuple[str, bool] | None: ...
+    def lookup(self, access_key_id: str) -> Credential | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who signed a request: the AccessKeyId, its owner (an account's root or a RAM user) and
+    the signature scheme."""
+
     access_key_id: str
     scheme: str
+    owner: Owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +90,20 @@ class Authenticator:
         self._window = window
         self._region = region
 
-    def verify(self, req: WireRequest) -> Principal:
+    def verify(self, req: WireRequest, product: str = V4_PRODUCT) -> Principal:
         """Who signed the request, once every check passed (the timestamp window, the
         signature, the AccessKey's status, then the nonce, recorded only now); raises a wire
         error on the first that fails, :class:`Replayed` for a nonce used before."""
-        checked = self.check(req)
+        checked = self.check(req, product)
         if not self._nonces.use(*checked.claim(self._clock.now())):
             raise Replayed(checked.principal)
         return checked.principal
 
-    def check(self, req: WireRequest) -> Checked:
+    def check(self, req: WireRequest, product: str = V4_PRODUCT) -> Checked:
         """Every check of :meth:`verify` but the nonce, which the caller records (the server
         awaits it on PostgreSQL, service/nonces.py) before the request may do anything."""
         if req.signed_in_headers:
-            return self._v3_or_v4(req, req.header("authorization") or "")
+            return self._v3_or_v4(req, req.header("authorization") or "", product)
         return self._v1(req)
 
     # -- shared steps ---------------------------------------------------------------------
@@ -114,18 +121,18 @@ class Authenticator:
             raise errors.InvalidTimeStampExpired()
         return ts
 
-    def _secret(self, access_key_id: str) -> tuple[str, bool]:
+    def _credential(self, access_key_id: str) -> Credential:
         found = self._credentials.lookup(access_key_id)
         if found is None:
             raise errors.InvalidAccessKeyIdNotFound()
         return found
 
-    def _finish(self, access_key_id: str, active: bool, nonce: str, ts: float, scheme: str) -> Checked:
-        if not active:
+    def _finish(self, access_key_id: str, found: Credential, nonce: str, ts: float, scheme: str) -> Checked:
+        if not found.active:
             raise errors.ForbiddenAccessKey()
         # Keep the record past both edges of the window: a timestamp up to `window` in the
         # future stays acceptable until ts + window.
-        return Checked(Principal(access_key_id, scheme), nonce, ts + self._window + 60)
+        return Checked(Principal(access_key_id, scheme, found.owner), nonce, ts + self._window + 60)
 
     @staticmethod
     def _check_nonce(nonce: str | None, name: str) -> str:
@@ -155,15 +162,15 @@ class Authenticator:
         ts = self._check_time(p.get("Timestamp"))
         nonce = self._check_nonce(p.get("SignatureNonce"), "SignatureNonce")
         assert access_key_id is not None and given is not None
-        secret, active = self._secret(access_key_id)
+        found = self._credential(access_key_id)
         sts = signing.v1_string_to_sign(req.method, req.query_params + req.body_params)
-        if not signing.signatures_equal(signing.v1_signature(secret, sts), given):
+        if not signing.signatures_equal(signing.v1_signature(found.secret, sts), given):
             raise errors.SignatureDoesNotMatch(sts)
-        return self._finish(access_key_id, active, nonce, ts, "v1")
+        return self._finish(access_key_id, found, nonce, ts, "v1")
 
     # -- V3 / V4 --------------------------------------------------------------------------
 
-    def _v3_or_v4(self, req: WireRequest, value: str) -> Checked:
+    def _v3_or_v4(self, req: WireRequest, value: str, product: str) -> Checked:
         auth = signing.parse_authorization(value)
         if auth is None:
             raise errors.IncompleteSignature()
@@ -186,9 +193,9 @@ class Authenticator:
         )
         if auth.algorithm == signing.V3_ALGORITHM:
             access_key_id = auth.credential
-            secret, active = self._secret(access_key_id)
+            found = self._credential(access_key_id)
             sts = signing.v3_string_to_sign(canonical)
-            expected = signing.v3_signature(secret, sts)
+            expected = signing.v3_signature(found.secret, sts)
             scheme = "v3"
         else:
             scope = auth.scope
@@ -196,20 +203,20 @@ class Authenticator:
             if len(scope) != 4 or scope[3] != "aliyun_v4_request" or scope[0] != stamp[:10].replace("-", ""):
                 raise errors.IncompleteSignature("The credential scope of ACS4-HMAC-SHA256 is not valid.")
             access_key_id = auth.access_key_id
-            secret, active = self._secret(access_key_id)
+            found = self._credential(access_key_id)
             sts = signing.v4_string_to_sign(canonical)
-            key = signing.v4_signing_key(secret, scope[0], scope[1], scope[2])
+            key = signing.v4_signing_key(found.secret, scope[0], scope[1], scope[2])
             expected = signing.v4_signature(key, sts)
             scheme = "v4"
-            if scope[1] != self._region or scope[2].lower() != V4_PRODUCT:
+            if scope[1] != self._region or scope[2].lower() != product.lower():
                 # Signed for another region or product: refused as a wrong signature is, with
                 # what the scope must name.
                 raise errors.SignatureDoesNotMatch(
                     sts,
-                    f"The credential scope must name region {self._region} and product Kms.",
+                    f"The credential scope must name region {self._region} and product {product}.",
                 )
         if not signing.signatures_equal(expected, auth.signature) or not signing.signatures_equal(
             body_hash, req.header("x-acs-content-sha256") or ""
         ):
             raise errors.SignatureDoesNotMatch(sts)
-        return self._finish(access_key_id, active, nonce, ts, scheme)
+        return self._finish(access_key_id, found, nonce, ts, scheme)

@@ -1,4 +1,5 @@
-"""The ``openkms`` command: serve, manage AccessKeys, migrate the database."""
+"""The ``openkms`` command: create a deployment (init), serve it, manage AccessKeys and RAM
+identities offline, migrate the database."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from openkms.config import Settings
 
 if TYPE_CHECKING:
     from openkms.http import Limits
+    from openkms.service.deployment import Deployment
 
 
 def _is_loopback(host: str) -> bool:
@@ -192,7 +194,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from openkms.http import GuardedProtocol
-    from openkms.service import access_keys
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
 
@@ -223,16 +224,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
-    created = access_keys.ensure_root(dep)
-    if created is not None and os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET"):
-        print(f"openkms: created the root AccessKey {created[0]} from the environment", flush=True)
-    elif created is not None:
-        akid, secret = created
-        print(
-            "openkms: created the root AccessKey (the secret is shown only this once):\n"
-            f"  AccessKeyId:     {akid}\n  AccessKeySecret: {secret.reveal()}",
-            flush=True,
-        )
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "
         f"serving on {'https' if tls else 'http'}://{s.host}:{s.port}",
@@ -266,7 +257,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> Deployment:
+    """The deployment the store flags name; exit 1 with the reason if there is none (nothing is
+    created: a new deployment is `openkms init`'s)."""
     from openkms.service.deployment import StartupError, open_deployment
 
     try:
@@ -274,6 +267,37 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     except StartupError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the deployment: root key, schema, first account and its root AccessKey (from
+    OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET when set, else generated and printed once)."""
+    from openkms.service.deployment import StartupError, init_deployment
+
+    env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
+    env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
+    if bool(env_id) != bool(env_secret):
+        print(
+            "openkms: set both OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_ACCESS_KEY_SECRET, or neither",
+            file=sys.stderr,
+        )
+        return 2
+    pair = (env_id, env_secret) if env_id and env_secret else None
+    try:
+        dep, root = init_deployment(_settings(args), root_access_key=pair)
+    except StartupError as exc:
+        print(f"openkms: cannot init: {exc}", file=sys.stderr)
+        return 1
+    dep.close()
+    print(f"openkms: created the deployment: account {dep.account_id}, region {dep.region}")
+    if pair is not None:
+        print(f"openkms: the root AccessKey is {root.access_key_id}, from the environment")
+    else:
+        print(
+            "openkms: the root AccessKey (the secret is shown only this once):\n"
+            f"  AccessKeyId:     {root.access_key_id}\n  AccessKeySecret: {root.secret.reveal()}"
+        )
+    return 0
 
 
 def cmd_access_key(args: argparse.Namespace) -> int:
@@ -286,8 +310,8 @@ def cmd_access_key(args: argparse.Namespace) -> int:
             print(f"AccessKeyId:     {akid}\nAccessKeySecret: {secret.reveal()}")
         elif args.ak_command == "list":
             for info in access_keys.list_all(dep):
-                role = "root" if info.is_root else "-"
-                print(f"{info.access_key_id}\t{info.status}\t{role}\t{info.description}")
+                owner = "root" if info.is_root else f"user:{info.user_id}"
+                print(f"{info.access_key_id}\t{info.status}\t{owner}\t{info.description}")
         elif args.ak_command in ("disable", "enable"):
             status = access_keys.INACTIVE if args.ak_command == "disable" else access_keys.ACTIVE
             access_keys.set_status(dep, args.access_key_id, status)
@@ -307,7 +331,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     if args.db_command == "upgrade":
-        dep = _open(args)
+        dep = _open(args)  # opening migrates; a database without a deployment is refused
         dep.close()
         print("openkms: database schema is current")
         return 0
@@ -324,6 +348,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openkms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser(
+        "init",
+        help="create a deployment: root key, database, first account and its root AccessKey "
+        "(OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET, else generated and printed once)",
+    )
+    _add_store_args(init)
+    init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="run the KMS server")
     _add_store_args(serve)
@@ -350,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 
-    ak = sub.add_parser("access-key", help="manage AccessKey pairs (offline)")
+    ak = sub.add_parser("access-key", help="manage the account's root AccessKey pairs (offline)")
     ak_sub = ak.add_subparsers(dest="ak_command", required=True)
     create = ak_sub.add_parser("create")
     create.add_argument("--description")
@@ -368,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("upgrade", "check"):
         _add_store_args(db_sub.add_parser(name))
     db.set_defaults(func=cmd_db)
+
+    from openkms import cli_ram
+
+    cli_ram.add_parser(sub, _add_store_args, _open)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The ASGI application: one endpoint (``/``) speaking Alibaba's RPC protocol, plus ``/health``.
 
-One request: decode (wire) -> Version and Action known? -> authenticate -> validate the
+One request: decode (wire) -> Version (KMS, RAM) and Action known? -> authenticate -> validate the
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
 
 A request reaches the application only once its head and whole body have arrived (http.py), and
@@ -45,11 +45,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from openkms.api import REGISTRY, ActionSpec
+from openkms.api import REGISTRY, VERSIONS, ActionSpec
 from openkms.api.errors import to_wire
 from openkms.auth import Authenticator, Replayed
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
+from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
 from openkms.service.context import CallContext, Caller, build_services
@@ -59,7 +60,6 @@ from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
 from openkms.wire.request import MAX_BODY_BYTES, WireRequest, build_request
 
-API_VERSION = "2016-01-20"
 log = logging.getLogger("openkms.request")
 errlog = logging.getLogger("openkms.error")
 
@@ -158,12 +158,13 @@ class KMSApp:
         a miss runs again from its start."""
         assert call.req is not None and call.spec is not None and self.nonces is not None
         try:
-            checked = self.auth.check(call.req)
+            checked = self.auth.check(call.req, call.product)
         except WouldWait:
             return await self._on_pool(call, arrived)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
         call.caller = checked.principal.access_key_id
+        call.owner = checked.principal.owner
         try:
             if not await self.nonces.use_async(*checked.claim(self.dep.clock.now())):
                 raise Replayed(checked.principal)
@@ -262,12 +263,14 @@ class KMSApp:
             call.action = req.action or "-"
             if req.path != "/" or not req.action:
                 raise errors.InvalidActionNotFound()
-            if req.version != API_VERSION:
+            product = VERSIONS.get(req.version or "")
+            if product is None:
                 raise errors.InvalidVersion()
-            spec = REGISTRY.get(req.action)
+            spec = REGISTRY.get((product.version, req.action))
             if spec is None:
                 raise errors.InvalidActionNotFound()
             call.spec = spec
+            call.product = product.name
             return None
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
@@ -280,7 +283,9 @@ class KMSApp:
         assert call.req is not None and call.spec is not None
         try:
             try:
-                call.caller = self.auth.verify(call.req).access_key_id
+                principal = self.auth.verify(call.req, call.product)
+                call.caller = principal.access_key_id
+                call.owner = principal.owner
             except Replayed as exc:
                 call.caller = exc.principal.access_key_id  # logged for a replay too
                 raise
@@ -294,7 +299,10 @@ class KMSApp:
         """Call a bound action's handler and render its answer; never raises."""
         assert call.spec is not None and call.req is not None and call.bound
         try:
-            ctx = CallContext(self.services, Caller(call.caller, call.request_id))
+            owner = call.owner
+            assert owner is not None
+            caller = Caller(call.caller, call.request_id, owner.account_uid, owner.user_id)
+            ctx = CallContext(self.services, caller)
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
         except WouldWait:
@@ -363,7 +371,10 @@ def _json_str(value: str) -> str:
 class _Call:
     """One request on its way through the server: what the log line and the handler need."""
 
-    __slots__ = ("action", "bound", "caller", "code", "kwargs", "req", "request_id", "spec", "started")
+    __slots__ = (
+        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "spec",
+        "started",
+    )  # fmt: skip
 
     def __init__(self, request_id: str, started: float) -> None:
         self.request_id = request_id
@@ -373,6 +384,8 @@ class _Call:
         self.caller = "-"
         self.code = "-"
         self.spec: ActionSpec | None = None
+        self.product = "Kms"
+        self.owner: Owner | None = None
         self.kwargs: dict[str, Any] = {}
         self.bound = False
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.domain.ciphertext import (
     MAX_CONTEXT_CHARS,
     build_blob,

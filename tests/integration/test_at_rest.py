@@ -15,7 +15,7 @@ import binascii
 from collections import Counter
 from pathlib import Path
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from tests.support.calls import SDK
 from tests.support.export import wrap_params
 from tests.support.keys import new_key

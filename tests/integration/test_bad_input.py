@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.spec import JSONArray, Param
 from openkms.domain.aliases import NAME_PATTERN
 from tests.support.clients import RawSigner

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from tests.support.clients import RawSigner
 from tests.support.server import ServerProcess, running
 

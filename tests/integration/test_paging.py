@@ -13,7 +13,7 @@ import pytest
 from alibabacloud_kms20160120 import models as m
 from aliyunsdkkms.request.v20160120.ListKeyVersionsRequest import ListKeyVersionsRequest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.paging import MAX_INTEGER
 from tests.support.clients import OldClient, RawSigner, tea_client
 from tests.support.server import ServerProcess

@@ -30,7 +30,7 @@ from openkms.domain import errors
 from openkms.rootkey.file import create as create_root_key
 from openkms.service.caches import CacheBounds
 from openkms.service.context import build_services
-from openkms.service.deployment import StartupError, open_deployment
+from openkms.service.deployment import StartupError, init_deployment, open_deployment
 from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
@@ -83,6 +83,7 @@ class Nodes:
         for srv in servers:
             srv.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.started.append(srv)
+        servers[0].ensure_initialised()  # one `openkms init` for the deployment, before any node starts
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(lambda s: s.start(), servers))
         return list(servers)
@@ -118,10 +119,34 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerP
 # -- schema and start-up ---------------------------------------------------------------------
 
 
+def _first_schema_deployment(url: str, root_key: Path) -> None:
+    """A deployment as the first schema (revision 0001) held one: fingerprint, account id, KEK."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from openkms.rootkey import FileRootKey, Keyring
+
+    engine = make_nullpool_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrate.MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "0001")
+    root = FileRootKey.load(root_key)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO meta (name, value) VALUES ('root_fingerprint', :f), ('account_id', :a)"),
+                     {"f": root.fingerprint, "a": "1234567890123456"})
+        conn.execute(text("INSERT INTO keks (kek_version, wrapped, created) VALUES (1, :w, 1.0)"),
+                     {"w": Keyring.new_kek(root, 1)})
+    engine.dispose()
+
+
 def test_older_schema_is_refused_and_concurrent_upgrades_migrate_once(
     pg: PostgresDatabase, root_key: Path, tmp_path: Path
 ) -> None:
-    """`serve` refuses a PostgreSQL schema older than the code; three `db upgrade` at once all succeed."""
+    """`serve` refuses a PostgreSQL deployment whose schema is older than the code (the first
+    schema's); three `db upgrade` at once all succeed."""
+    _first_schema_deployment(pg.url, root_key)
     store = ["--data-dir", str(tmp_path / "d"), "--database", pg.url, "--root-key-file", str(root_key)]
     serve = subprocess.Popen(
         [*CLI, "serve", *store, "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -386,7 +411,7 @@ def test_racing_put_secret_value_on_two_nodes(two_nodes: list[ServerProcess]) ->
 def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatabase, root_key: Path, tmp_path: Path) -> None:
     """A write transaction that reads a key FOR UPDATE waits for the writer holding it, then reads
     that writer's change, so its revision check succeeds instead of losing or refusing."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    dep = init_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))[0]
     try:
         key_id = build_services(dep).keys.create(
             key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
@@ -424,7 +449,7 @@ def test_get_secret_value_reads_one_snapshot(
     """On PostgreSQL GetSecretValue's reads share one snapshot too (READ COMMITTED would give each
     its own): a secret deleted after its row was read is still answered; reads after that
     are refused, and a second snapshot inside the first is a RuntimeError."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))
+    dep = init_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))[0]
     try:
         svc = build_services(dep).secrets
         svc.create(

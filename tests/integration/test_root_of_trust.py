@@ -3,10 +3,11 @@ database restored under another install's key, or only the database copied to a 
 refuse to start with a clear message and exit code 1, so nothing is served and nothing decrypts.
 The database together with its key file decrypts everything.
 
-What a DB-only copy does, stated: the fresh install creates a root key of its own, finds the
-database bound to another key's fingerprint and refuses to start. With the fingerprint row
+What a DB-only copy does, stated: `serve` finds no root key file and refuses; `init` refuses to
+make one over a database that holds a deployment; a root key file of another install beside it
+meets the database bound to another key's fingerprint and is refused. With the fingerprint row
 deleted from the copy it still refuses, because the key-encryption keys do not unwrap under the
-new root. There is no state in which it serves.
+other root. There is no state in which it serves.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from openkms.rootkey.file import create as create_root_key
 from tests.support.calls import SDK
 from tests.support.keys import new_key
-from tests.support.server import ServerProcess, run_serve, running
+from tests.support.server import ServerProcess, run_init, run_serve, running
 
 FINGERPRINT = "the root key does not match this database (fingerprint mismatch)"
 
@@ -110,10 +112,12 @@ def test_database_only_copied_to_a_fresh_install_refuses_to_start(used: tuple[Se
     fresh = _database_only_copy(used[0], tmp_path)
     proc = _serve(fresh)
     assert proc.returncode == 1
-    assert FINGERPRINT in proc.stderr
-    # It refuses every time, not only on the first start after the copy.
-    assert (fresh / "root.key").exists()  # the fresh install made a key of its own...
-    code, err = _serve_here(fresh, capsys, monkeypatch)  # ...and keeps refusing with it
+    assert f"root key file {fresh / 'root.key'} does not exist" in proc.stderr
+    assert not (fresh / "root.key").exists()  # serve made no key of its own
+    init = run_init("--data-dir", str(fresh))  # nor does init over the copied deployment
+    assert (init.returncode, "holds a deployment already" in init.stderr) == (1, True)
+    create_root_key(fresh / "root.key")  # another install's key beside the copy
+    code, err = _serve_here(fresh, capsys, monkeypatch)
     assert (code, FINGERPRINT in err) == (1, True)
 
 
@@ -121,6 +125,7 @@ def test_copied_database_without_its_fingerprint_still_refuses(used: tuple[Serve
                                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Deleting the fingerprint row from the copy does not help: the KEK does not unwrap, exit 1 (S12)."""
     fresh = _database_only_copy(used[0], tmp_path)
+    create_root_key(fresh / "root.key")
     conn = sqlite3.connect(fresh / "openkms.db")
     with conn:
         assert conn.execute("DELETE FROM meta WHERE name = 'root_fingerprint'").rowcount == 1

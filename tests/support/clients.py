@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from alibabacloud_kms20160120.client import Client as TeaClient
+from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi import models as open_api_models
 from aliyunsdkcore.client import AcsClient
 
@@ -35,6 +36,17 @@ def tea_client(endpoint: str, mode: str = "v3", ak: str = ACCESS_KEY_ID, secret:
         open_api_models.Config(
             access_key_id=ak, access_key_secret=secret, region_id=REGION,
             endpoint=endpoint, protocol="http", **extra,
+        )
+    )
+
+
+def ram_client(endpoint: str, ak: str = ACCESS_KEY_ID, secret: str = ACCESS_KEY_SECRET, mode: str = "v3") -> RamClient:
+    """The official RAM SDK (alibabacloud-ram20150501) pointed at ``endpoint``: V3 signing, or
+    HMAC-SHA1 with ``mode`` v2."""
+    extra = {"signature_algorithm": "v2"} if mode == "v2" else {}
+    return RamClient(
+        open_api_models.Config(
+            access_key_id=ak, access_key_secret=secret, region_id=REGION, endpoint=endpoint, protocol="http", **extra,
         )
     )
 

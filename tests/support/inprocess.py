@@ -10,7 +10,7 @@ from openkms.config import Settings
 from openkms.domain.clock import FixedClock
 from openkms.domain.key import Key
 from openkms.service.context import Services, build_services
-from openkms.service.deployment import Deployment, open_deployment, open_in_memory
+from openkms.service.deployment import Deployment, init_deployment, open_deployment, open_in_memory
 from openkms.service.keys import KeyService
 
 START = 1_800_000_000.0
@@ -50,11 +50,12 @@ def open_memory_world() -> World:
     return World(dep, build_services(dep), clock)
 
 
-def open_world(data_dir: Path, database: str | None = None) -> World:
-    """The deployment of ``data_dir`` (and ``database``, a PostgreSQL URL, when given)."""
+def open_world(data_dir: Path, database: str | None = None, *, create: bool = True) -> World:
+    """A new deployment made on ``data_dir`` (and ``database``, a PostgreSQL URL, when given) as
+    `openkms init` makes one, or with ``create`` off the existing one there."""
     settings = Settings(data_dir=data_dir, database=database, root_key_file=None, region="cn-hangzhou")
     clock = FixedClock(START)
-    dep = open_deployment(settings, clock)
+    dep = init_deployment(settings, clock)[0] if create else open_deployment(settings, clock)
     return World(dep, build_services(dep), clock)
 
 
@@ -65,7 +66,7 @@ def run_jobs_offline(data_dir: Path, database: str | None, at: float | None = No
     Returns the names of the jobs that ran."""
     from openkms.jobs import build_runner
 
-    world = open_world(data_dir, database)
+    world = open_world(data_dir, database, create=False)
     try:
         world.clock.at = at if at is not None else world.clock.now() + advance
         return list(build_runner(world.services, holder="test").tick())

@@ -1,4 +1,9 @@
-"""A real ``openkms serve`` process for integration tests: start, stop, restart, kill -9."""
+"""A real ``openkms serve`` process for integration tests: init, start, stop, restart, kill -9.
+
+``serve`` never creates a deployment, so :meth:`ServerProcess.start` runs ``openkms init`` first
+over a data directory (or database) that holds none, with the test root AccessKey
+(:data:`ACCESS_KEY_ID`) from the environment, as an operator would.
+"""
 
 from __future__ import annotations
 
@@ -118,7 +123,30 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://{self.endpoint}/"
 
+    def has_deployment(self) -> bool:
+        """Whether this server's store holds a deployment (made by `openkms init`)."""
+        if self.database is None:
+            return (self.data_dir / "openkms.db").exists()
+        import psycopg
+
+        with psycopg.connect(self.database, autocommit=True) as conn:
+            if conn.execute("SELECT to_regclass('public.meta')").fetchone() == (None,):
+                return False
+            return conn.execute("SELECT 1 FROM meta WHERE name = 'root_fingerprint'").fetchone() is not None
+
+    def init(self) -> subprocess.CompletedProcess[str]:
+        """Run `openkms init` over this server's store (the root AccessKey from the environment)."""
+        return subprocess.run(
+            [*CLI, "init", *self.store_args], env=self.env, check=True, capture_output=True, text=True, timeout=60
+        )
+
+    def ensure_initialised(self) -> None:
+        """`openkms init` unless the store holds a deployment already."""
+        if not self.has_deployment():
+            self.init()
+
     def start(self, timeout: float = 20.0) -> None:
+        self.ensure_initialised()
         with open(self.log_path, "ab") as log:
             self.proc = self._spawn(log)
         self._wait_healthy(timeout)
@@ -185,6 +213,11 @@ def running(srv: ServerProcess) -> Iterator[ServerProcess]:
         yield srv
     finally:
         srv.stop()
+
+
+def run_init(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `openkms init ARGS` to its end: exit code and output."""
+    return subprocess.run([*CLI, "init", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:

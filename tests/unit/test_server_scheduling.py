@@ -11,14 +11,14 @@ from typing import Any
 
 from openkms.config import Settings
 from openkms.server import KMSApp, _Call, _Ticket
-from openkms.service.deployment import open_deployment
+from openkms.service.deployment import init_deployment
 
 
 def test_requests_that_arrive_together_run_their_fronts_before_their_handlers(tmp_path: Path) -> None:
     """Each request yields to the loop once after authentication, so the fronts of requests
     ready together run back to back and their handlers after (the batching measured in
     docs/performance.md); each still gets its own answer."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "data"))
+    dep = init_deployment(Settings(data_dir=tmp_path / "data"))[0]
     app = KMSApp(dep, run_jobs=False)
     assert app.inline
     order: list[str] = []
@@ -63,7 +63,7 @@ def test_a_request_that_cannot_start_in_time_is_refused_and_never_runs(tmp_path:
     """With the one pool thread busy past the queue deadline, a request is answered 429
     Rejected.Throttling at the deadline and its work never runs, not even after the thread frees
     up; a request the thread takes in time runs to its end however long that is."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "data", queue_timeout=0.2))
+    dep = init_deployment(Settings(data_dir=tmp_path / "data", queue_timeout=0.2))[0]
     app = KMSApp(dep, threads=1, run_jobs=False)
     ran: list[str] = []
     release = threading.Event()

@@ -1,9 +1,14 @@
-"""The action registry: every Alibaba action openkms serves, by exact name.
+"""The action registry: every action openkms serves, by (Version, exact Action name).
 
-Each module lists its actions in ``ACTIONS``; this package assembles them.
+Each product is one row of :data:`PRODUCTS`: its API version, the product its V4 credential
+scope names, and its actions (each module lists its own in ``ACTIONS``). A request whose Version
+is none of theirs is InvalidVersion; an Action its product does not have is
+InvalidAction.NotFound.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from openkms.api import (
     account,
@@ -14,6 +19,8 @@ from openkms.api import (
     keys,
     lifecycle,
     mac,
+    ram,
+    ram_policies,
     secrets,
     symmetric,
     tags,
@@ -21,13 +28,38 @@ from openkms.api import (
 )
 from openkms.api.spec import ActionSpec, Param
 
-REGISTRY: dict[str, ActionSpec] = {}
-_MODULES = (
-    keys, lifecycle, symmetric, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok,
-)  # fmt: skip
-for _module in _MODULES:
-    for _spec in _module.ACTIONS:
-        assert _spec.name not in REGISTRY, _spec.name
-        REGISTRY[_spec.name] = _spec
 
-__all__ = ["REGISTRY", "ActionSpec", "Param"]
+@dataclass(frozen=True)
+class Product:
+    """One API: ``name`` as a V4 credential scope spells it, its ``version``, its actions by name."""
+
+    name: str
+    version: str
+    title: str
+    actions: dict[str, ActionSpec]
+
+
+def _table(*modules: object) -> dict[str, ActionSpec]:
+    out: dict[str, ActionSpec] = {}
+    for module in modules:
+        for spec in module.ACTIONS:  # type: ignore[attr-defined]
+            assert spec.name not in out, spec.name
+            out[spec.name] = spec
+    return out
+
+
+KMS_ACTIONS = _table(
+    keys, lifecycle, symmetric, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok
+)
+RAM_ACTIONS = _table(ram, ram_policies)
+
+PRODUCTS = (
+    Product("Kms", "2016-01-20", "KMS", KMS_ACTIONS),
+    Product("Ram", "2015-05-01", "RAM", RAM_ACTIONS),
+)
+VERSIONS: dict[str, Product] = {p.version: p for p in PRODUCTS}
+REGISTRY: dict[tuple[str, str], ActionSpec] = {
+    (p.version, name): spec for p in PRODUCTS for name, spec in p.actions.items()
+}
+
+__all__ = ["KMS_ACTIONS", "PRODUCTS", "RAM_ACTIONS", "REGISTRY", "VERSIONS", "ActionSpec", "Param", "Product"]

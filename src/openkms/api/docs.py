@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS, RAM_ACTIONS, ActionSpec
 from openkms.api.spec import JSONArray, Member, Param, Repeated, within
 
 HEADER = """# openkms API reference
@@ -83,10 +83,28 @@ def _constraint(p: Param) -> str:
     return "; ".join(parts)
 
 
+RAM_HEADER = """# RAM API (version 2015-05-01)
+
+The same endpoint serves a subset of Alibaba Cloud RAM's API, version `2015-05-01`, for the
+official `alibabacloud-ram20150501` SDK: users, their AccessKeys, groups, roles, custom and
+system policies and their attachments, in the account of the AccessKey that signs the request
+(docs/access-control.md). A bad value is `InvalidParameter.<Name>.<Fault>` (400: `Length`,
+`InvalidChars`, `Format`, `Range`; `InvalidParameter.PolicyType` for a type that is neither
+System nor Custom) and a missing one `MissingParameter`, as RAM answers them.
+"""
+
+
 def render() -> str:
     out = [HEADER]
-    for name in sorted(REGISTRY):
-        spec = REGISTRY[name]
+    _actions(out, KMS_ACTIONS)
+    out.append(RAM_HEADER)
+    _actions(out, RAM_ACTIONS)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _actions(out: list[str], table: dict[str, ActionSpec]) -> None:
+    for name in sorted(table):
+        spec = table[name]
         out.append(f"## {name}\n")
         if spec.doc:
             out.append(spec.doc + "\n")
@@ -106,7 +124,6 @@ def render() -> str:
             notes = u.doc.replace("|", r"\|")
             out.append(f"| {u.name} | no |  | not supported: 400 `UnsupportedOperation` | {notes} |")
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from openkms.domain import errors as d
+from openkms.domain import ram
 from openkms.wire import errors as w
 
 DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
@@ -32,6 +33,10 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
 
 def to_wire(exc: d.DomainError) -> w.KMSError:
     """Translate a domain error into the catalogue entry a caller sees."""
+    if isinstance(exc, ram.RamError):
+        return w.ram_error(exc.code, exc.detail)
+    if isinstance(exc, ram.MalformedPolicyDocument):
+        return w.ram_error("MalformedPolicyDocument", exc.detail)
     if isinstance(exc, d.InvalidValue):
         return w.InvalidParameter(exc.parameter, exc.detail)
     for cls in type(exc).__mro__:

@@ -311,10 +311,12 @@ class ActionSpec:
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Parameters refused with UnsupportedOperation once the declared ones have validated.
     unsupported: tuple[Unsupported, ...] = ()
+    # The RAM service prefix of the action's permission (``kms``, ``ram``).
+    service: str = "kms"
 
     @property
     def action_permission(self) -> str:
-        return self.permission or f"kms:{self.name}"
+        return self.permission or f"{self.service}:{self.name}"
 
     def bind(self, raw: Mapping[str, str]) -> dict[str, Any]:
         """Validate every declared parameter, refuse any unsupported one given, and return

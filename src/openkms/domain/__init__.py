@@ -1,5 +1,5 @@
 """The rules of Alibaba's KMS, free of I/O: key specs, states, ids and ARNs, the CiphertextBlob
-format, aliases, tags, filters, key-policy grammar, secrets, errors and time."""
+format, aliases, tags, filters, key-policy grammar, secrets, RAM identities, errors and time."""
 
 __all__ = [
     "algorithms",
@@ -17,6 +17,7 @@ __all__ = [
     "keyspec",
     "keystate",
     "password",
+    "ram",
     "secret",
     "tags",
     "text",

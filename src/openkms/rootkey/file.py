@@ -102,6 +102,11 @@ class FileRootKey:
         self.fingerprint = fingerprint(key)
 
     @classmethod
+    def load(cls, path: Path) -> FileRootKey:
+        """The key of an existing key file; :class:`RootKeyError` if it is absent or unusable."""
+        return cls(read(path))
+
+    @classmethod
     def load_or_create(cls, path: Path) -> FileRootKey:
         if not path.exists():
             create(path)

@@ -15,6 +15,8 @@ __all__ = [
     "keys",
     "lifecycle",
     "nonces",
+    "ram",
+    "ram_policies",
     "secrets",
     "symmetric",
     "tags",

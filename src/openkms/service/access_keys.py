@@ -1,5 +1,7 @@
-"""AccessKey pairs: created, listed, disabled and deleted offline or at first start; looked up
-on every request. Secrets are stored only wrapped under the KEK, bound to their AccessKeyId.
+"""AccessKey pairs: created, listed, disabled and deleted offline (`openkms access-key`,
+`openkms ram access-key`) or through RAM's API (service/ram.py); looked up on every request.
+Each belongs to an account's root or to one of its RAM users. Secrets are stored only wrapped
+under the KEK, bound to their AccessKeyId.
 
 A running server keeps a looked-up pair for at most ``credential_seconds`` (default 1 s,
 service/caches.py), so disabling or deleting a pair takes effect on every node within that bound.
@@ -7,87 +9,115 @@ service/caches.py), so disabling or deleting a pair takes effect on every node w
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from openkms.config import Hidden
 from openkms.domain import ids
+from openkms.domain.ram import ACTIVE, INACTIVE, Owner
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.caches import Expiring
 from openkms.service.deployment import Deployment
-from openkms.store import Conflict
+from openkms.store import Conflict, Tx
 from openkms.store import access_keys as repo
 
-ACTIVE = "Active"
-INACTIVE = "Inactive"
+__all__ = [
+    "ACTIVE",
+    "INACTIVE",
+    "AccessKeyError",
+    "AccessKeyInfo",
+    "Credential",
+    "CredentialStore",
+    "create",
+    "insert",
+    "list_all",
+    "remove",
+    "set_status",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class AccessKeyInfo:
     access_key_id: str
     status: str
-    is_root: bool
     description: str
     created: float
+    account_uid: str
+    user_id: str | None
+
+    @property
+    def is_root(self) -> bool:
+        return self.user_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What authentication needs of an AccessKeyId: its secret, whether it is active, its owner."""
+
+    secret: str
+    active: bool
+    owner: Owner
+
+    def __repr__(self) -> str:
+        return f"Credential(active={self.active!r}, owner={self.owner!r})"
 
 
 class AccessKeyError(Exception):
     pass
 
 
-def create(
-    dep: Deployment,
-    access_key_id: str | None = None,
-    secret: str | None = None,
-    *,
-    is_root: bool = False,
+def insert(
+    dep: Deployment, tx: Tx, owner: Owner, access_key_id: str | None = None, secret: str | None = None,
     description: str = "",
-) -> tuple[str, Hidden]:
-    """Create a pair (generated unless given); raises AccessKeyError if the id exists."""
+) -> tuple[str, Hidden, float]:  # fmt: skip
+    """Add a pair for ``owner`` inside the caller's write transaction (generated unless given).
+
+    Returns (AccessKeyId, secret, created). Raises :class:`~openkms.store.Conflict` if the id
+    exists, AccessKeyError for an id or secret of the wrong shape.
+    """
     akid = access_key_id or ids.new_access_key_id()
     value = secret or ids.new_access_key_secret()
-    if not akid.isascii() or not akid or len(akid) > 64 or len(value) < 16:
-        raise AccessKeyError("AccessKeyId must be 1-64 ASCII characters and the secret >= 16")
+    if not akid.isascii() or not akid.isprintable() or not akid or len(akid) > 64 or len(value) < 16:
+        raise AccessKeyError("AccessKeyId must be 1-64 printable ASCII characters and the secret >= 16")
     kek_version = dep.keyring.current
     _, wrapped = dep.keyring.wrap(value.encode(), access_key_aad(akid, kek_version))
+    created = dep.clock.now()
+    repo.insert_pair(
+        tx,
+        access_key_id=akid,
+        secret_wrapped=wrapped,
+        kek_version=kek_version,
+        status=ACTIVE,
+        description=description,
+        created=created,
+        account_uid=owner.account_uid,
+        user_id=owner.user_id,
+    )
+    return akid, Hidden(value), created
+
+
+def create(
+    dep: Deployment, access_key_id: str | None = None, secret: str | None = None, *,
+    owner: Owner | None = None, description: str = "",
+) -> tuple[str, Hidden]:  # fmt: skip
+    """Create a root pair of the deployment's account (or of ``owner``); raises AccessKeyError
+    if the id exists. Quotas of users' pairs are the RAM service's (service/ram.py)."""
     try:
         with dep.db.write() as tx:
-            repo.insert_pair(
-                tx,
-                access_key_id=akid,
-                secret_wrapped=wrapped,
-                kek_version=kek_version,
-                status=ACTIVE,
-                is_root=is_root,
-                description=description,
-                created=dep.clock.now(),
-            )
+            owner = owner or Owner(dep.account_id)
+            akid, value, _ = insert(dep, tx, owner, access_key_id, secret, description)
     except Conflict:
-        raise AccessKeyError(f"AccessKey {akid} already exists") from None
-    return akid, Hidden(value)
+        raise AccessKeyError(f"AccessKey {access_key_id} already exists") from None
+    return akid, value
 
 
-def ensure_root(dep: Deployment) -> tuple[str, Hidden] | None:
-    """Create the root pair on first start. Returns it only to the process that created it.
-
-    The pair comes from ``OPENKMS_ROOT_ACCESS_KEY_ID``/``_SECRET`` when both are set.
-    """
-    env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
-    env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
-    with dep.db.read() as tx:
-        exists = repo.exists(tx, env_id) if env_id else repo.root_exists(tx)
-    if exists:
-        return None
-    try:
-        return create(dep, env_id, env_secret, is_root=True, description="root")
-    except AccessKeyError:
-        return None  # another process created it first
+def _info(p: repo.StoredAccessKey) -> AccessKeyInfo:
+    return AccessKeyInfo(p.access_key_id, p.status, p.description, p.created, p.account_uid, p.user_id)
 
 
 def list_all(dep: Deployment) -> list[AccessKeyInfo]:
     with dep.db.read() as tx:
         pairs = repo.list_all(tx)
-    return [AccessKeyInfo(p.access_key_id, p.status, p.is_root, p.description, p.created) for p in pairs]
+    return [_info(p) for p in pairs]
 
 
 def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
@@ -105,17 +135,17 @@ def remove(dep: Deployment, access_key_id: str) -> None:
 
 
 class CredentialStore:
-    """Looks up (secret, active) for an AccessKeyId; a pair read is kept in
+    """Looks up the :class:`Credential` of an AccessKeyId; a pair read is kept in
     ``caches.credentials`` for the configured number of seconds (service/caches.py)."""
 
-    def __init__(self, dep: Deployment, cache: Expiring[str, tuple[str, bool] | None]) -> None:
+    def __init__(self, dep: Deployment, cache: Expiring[str, Credential | None]) -> None:
         self._dep = dep
         self._cache = cache
 
-    def lookup(self, access_key_id: str) -> tuple[str, bool] | None:
+    def lookup(self, access_key_id: str) -> Credential | None:
         return self._cache.get(access_key_id, lambda: self._read(access_key_id))
 
-    def _read(self, access_key_id: str) -> tuple[str, bool] | None:
+    def _read(self, access_key_id: str) -> Credential | None:
         # On the database itself: one statement of its own, the hot path (see openkms.store).
         pair = repo.get(self._dep.db, access_key_id)
         if pair is None:
@@ -125,4 +155,4 @@ class CredentialStore:
             pair.secret_wrapped,
             access_key_aad(pair.access_key_id, pair.kek_version),
         ).decode()
-        return secret, pair.status == ACTIVE
+        return Credential(secret, pair.status == ACTIVE, Owner(pair.account_uid, pair.user_id))

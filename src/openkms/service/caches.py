@@ -12,7 +12,7 @@ those that use it.
   changes); imported material is used only at the key revision it was read at.
 - ``parsed_keys``: asymmetric private and public key objects by version. Bound:
   ``parsed_key_cache`` entries (``OPENKMS_PARSED_KEY_CACHE``). Never stale (immutable).
-- ``credentials``: an AccessKeyId's secret and status. Bound: ``credential_cache`` entries
+- ``credentials``: an AccessKeyId's secret, status and owner. Bound: ``credential_cache`` entries
   (``OPENKMS_CREDENTIAL_CACHE``); each used for ``credential_seconds`` seconds
   (``OPENKMS_CREDENTIAL_SECONDS``), the bound within which disabling or deleting a pair takes
   effect on every node.
@@ -34,10 +34,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from openkms.config import Settings
 from openkms.store.generation import WriteGeneration
+
+if TYPE_CHECKING:
+    from openkms.service.access_keys import Credential
 
 __all__ = ["CacheBounds", "Caches", "Expiring", "Lru", "ReadCache"]
 
@@ -203,8 +206,8 @@ class Caches:
         self.material: Lru[str, tuple[bytes, int | None]] = Lru(bounds.material_cache)
         # (kind, version id) -> parsed key object
         self.parsed_keys: Lru[tuple[str, str], Any] = Lru(bounds.parsed_key_cache)
-        # AccessKeyId -> (secret, active), or None for an id that does not exist
-        self.credentials: Expiring[str, tuple[str, bool] | None] = Expiring(
+        # AccessKeyId -> its secret, status and owner, or None for an id that does not exist
+        self.credentials: Expiring[str, Credential | None] = Expiring(
             bounds.credential_cache, bounds.credential_seconds, clock
         )
 

@@ -12,6 +12,8 @@ from openkms.service.deployment import Deployment
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
 from openkms.service.lifecycle import LifecycleService
+from openkms.service.ram import RamService
+from openkms.service.ram_policies import PolicyService
 from openkms.service.secrets import SecretService
 from openkms.service.symmetric import SymmetricService
 from openkms.service.tags import TagService
@@ -22,8 +24,13 @@ __all__ = ["CallContext", "Caller", "Services", "build_services"]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` None: the
+    account's root)."""
+
     access_key_id: str
     request_id: str
+    account_uid: str = ""
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,8 @@ class Services:
     asymmetric: AsymmetricService
     symmetric: SymmetricService
     secrets: SecretService
+    ram: RamService
+    ram_policies: PolicyService
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -64,6 +73,8 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         asymmetric=asymmetric,
         symmetric=symmetric,
         secrets=SecretService(keys, symmetric, caches),
+        ram=RamService(dep),
+        ram_policies=PolicyService(dep),
     )
 
 

@@ -1,6 +1,13 @@
-"""Bring a deployment up: data directory, root of trust, database schema, fingerprint check,
-account id, KEK and the root AccessKey. Every step is safe to race with another process
-starting on the same data directory, and safe to crash in.
+"""Create a deployment (:func:`init_deployment`, what `openkms init` runs) and open an existing
+one (:func:`open_deployment`: data directory, root of trust, database schema, fingerprint check,
+account id, KEK).
+
+Creating is explicit and happens once: the root key file, the schema and then, in one
+transaction, the root key's fingerprint, the first account, the first KEK and the account's
+root AccessKey. A crash before that transaction commits leaves no deployment (init may run
+again); two inits racing over one database leave exactly one. Opening never creates any of it:
+a directory or database without a deployment is refused with what is missing and how to make
+one, so a wrong ``--data-dir`` creates nothing and a deleted root AccessKey stays deleted.
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openkms import store
-from openkms.config import Settings
+from openkms.config import Hidden, Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, MemoryRootKey, RootKeyError, RootKeyProvider
+from openkms.rootkey.keyring import access_key_aad
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
-from openkms.store import Conflict, Database, meta, migrate
+from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate
 from openkms.store import nonces as shared_nonces
 from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.nonce_table import FileNonceStore
@@ -40,8 +48,16 @@ disk_full = store.disk_full
 _STORE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, OSError)
 
 
+# What every refusal to open a directory or database without a deployment ends with.
+INIT_HINT = "create a deployment with `openkms init` (same --data-dir/--database/--root-key-file)"
+
+
 class StartupError(RuntimeError):
     """The deployment refuses to start; the message says why and what to check."""
+
+
+class AlreadyInitialised(StartupError):
+    """`openkms init` over a directory or database that holds a deployment already."""
 
 
 @dataclass
@@ -61,8 +77,11 @@ class Deployment:
         self.nonces.close()
 
 
-def _prepare_data_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _prepare_data_dir(path: Path, *, create: bool) -> None:
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif not path.is_dir():
+        raise StartupError(f"no deployment: data directory {path} does not exist; {INIT_HINT}")
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise StartupError(
@@ -75,18 +94,6 @@ def _restrict_files(path: Path) -> None:
     for entry in path.iterdir():
         if entry.is_file() and stat.S_IMODE(entry.stat().st_mode) & 0o077:
             os.chmod(entry, 0o600)
-
-
-def _meta_setdefault(db: Database, name: str, value: str) -> str:
-    """Insert a meta value unless one exists; return the stored value (race-safe)."""
-    try:
-        with db.write() as tx:
-            return meta.setdefault(tx, name, value)
-    except Conflict:
-        with db.read() as tx:
-            stored = meta.get(tx, name)
-        assert stored is not None
-        return stored
 
 
 def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> None:
@@ -124,30 +131,158 @@ def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> N
 def open_deployment(
     settings: Settings, clock: Clock | None = None, *, migrate_schema: bool = True
 ) -> Deployment:
-    """Open (creating on first start) the deployment described by ``settings``.
+    """Open the existing deployment described by ``settings``; create nothing.
 
     Raises:
-        StartupError: unsafe permissions, a root key that does not match the database,
-            a failed self-test, a database that cannot be reached (within ``db_timeout``), a
-            full disk (the data directory's or the database's), a schema newer than this code,
-            or one older when ``migrate_schema`` is off.
+        StartupError: no deployment there (no data directory, database, schema, root key file
+            or deployment record: the message names what is missing and `openkms init`),
+            unsafe permissions, a root key that does not match the database, a failed
+            self-test, a database that cannot be reached (within ``db_timeout``), a full disk
+            (the data directory's or the database's), a schema newer than this code, or one
+            older when ``migrate_schema`` is off.
     """
     clock = clock or SystemClock()
-    try:
-        selftest.run()
-    except selftest.SelfTestFailed as exc:
-        raise StartupError(str(exc)) from exc
-
+    _self_test()
     url = settings.database_url
-    if is_sqlite(url) or settings.root_key_file is None:
-        _prepare_data_dir(settings.data_dir)
+    if is_sqlite(url):
+        _prepare_data_dir(settings.data_dir, create=False)
+        database_file = settings.data_dir / "openkms.db"
+        if not database_file.exists():
+            raise StartupError(f"no deployment: {database_file} does not exist; {INIT_HINT}")
+    try:
+        root = FileRootKey.load(settings.root_key_path)
+    except RootKeyError as exc:
+        if not settings.root_key_path.exists():
+            raise StartupError(f"{exc}; {INIT_HINT}") from exc
+        raise StartupError(str(exc)) from exc
+    db, nonce_store = _open_store(settings, migrate_schema, require_schema=True)
+    try:
+        with db.read() as tx:
+            stored = meta.get(tx, "root_fingerprint")
+            account_id = meta.get(tx, "account_id")
+            started = meta.any_kek(tx)
+        if stored is None and account_id is None and not started:
+            raise StartupError(f"no deployment in {_where(settings)}; {INIT_HINT}")
+        # The fingerprint binds this database to this root key: a swapped key file, a database
+        # restored under another install's key, or a copied database all stop here.
+        if stored is not None and stored != root.fingerprint:
+            raise StartupError(
+                "the root key does not match this database (fingerprint mismatch): "
+                "wrong --root-key-file, or a database restored under another key"
+            )
+        keyring = _keyring(db, root)
+        if account_id is None:
+            raise StartupError(f"the deployment in {_where(settings)} has no account; {INIT_HINT}")
+        return Deployment(settings, db, nonce_store, keyring, account_id, settings.region, clock)
+    except BaseException as exc:
+        db.dispose()
+        nonce_store.close()
+        refusal = _refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class RootAccessKey:
+    """The account's root AccessKey made by :func:`init_deployment`."""
+
+    access_key_id: str
+    secret: Hidden
+
+
+def init_deployment(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    root_access_key: tuple[str, str] | None = None,
+    account_id: str | None = None,
+) -> tuple[Deployment, RootAccessKey]:
+    """Create the deployment described by ``settings`` and open it: data directory, root key
+    file (kept if one exists), schema, then in one transaction the fingerprint, the first
+    account (``account_id``, else a new 16-digit uid), the first KEK and the account's root
+    AccessKey (``root_access_key`` as (id, secret), else a new pair).
+
+    Raises:
+        AlreadyInitialised: the database holds a deployment already (or another init won).
+        StartupError: as :func:`open_deployment`, and an unusable ``root_access_key``.
+    """
+    clock = clock or SystemClock()
+    _self_test()
+    akid, secret = root_access_key or (ids.new_access_key_id(), ids.new_access_key_secret())
+    if not akid or len(akid) > 64 or not akid.isascii() or not akid.isprintable() or len(secret) < 16:
+        raise StartupError(
+            "the root AccessKey must have an id of 1-64 printable ASCII characters and a secret "
+            "of at least 16 characters"
+        )
+    if is_sqlite(settings.database_url) or settings.root_key_file is None:
+        _prepare_data_dir(settings.data_dir, create=True)
     old_umask = os.umask(0o077)
     try:
         try:
             root = FileRootKey.load_or_create(settings.root_key_path)
         except RootKeyError as exc:
             raise StartupError(str(exc)) from exc
+    finally:
+        os.umask(old_umask)
+    db, nonce_store = _open_store(settings, migrate_schema=True, require_schema=False)
+    try:
+        uid = _initialise(db, root, clock, account_id or ids.new_account_id(), (akid, secret))
+        if is_sqlite(settings.database_url):
+            _restrict_files(settings.data_dir)
+        keyring = _keyring(db, root)
+        dep = Deployment(settings, db, nonce_store, keyring, uid, settings.region, clock)
+    except BaseException as exc:
+        db.dispose()
+        nonce_store.close()
+        refusal = _refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
+        raise
+    return dep, RootAccessKey(akid, Hidden(secret))
 
+
+def open_in_memory(clock: Clock | None = None, settings: Settings | None = None) -> Deployment:
+    """A deployment held in this process only: an in-memory SQLite database (one thread at a
+    time), a random :class:`~openkms.rootkey.MemoryRootKey` and nonces in a dict. Nothing is
+    written to disk and nothing survives :meth:`Deployment.close`; for tests and tools that need
+    the services without a data directory. Being a throwaway, it creates its own account (and
+    no root AccessKey).
+    """
+    settings = settings or Settings(database="sqlite://")
+    clock = clock or SystemClock()
+    db = Database(make_engine("sqlite://"))
+    migrate.upgrade(db.engine)
+    root = MemoryRootKey()
+    account_id = _initialise(db, root, clock, ids.new_account_id(), None)
+    keyring = _keyring(db, root)
+    return Deployment(settings, db, MemoryNonceStore(), keyring, account_id, settings.region, clock)
+
+
+def _self_test() -> None:
+    try:
+        selftest.run()
+    except selftest.SelfTestFailed as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def _where(settings: Settings) -> str:
+    if is_sqlite(settings.database_url):
+        return str(settings.data_dir / "openkms.db")
+    return "this database"
+
+
+def _open_store(
+    settings: Settings, migrate_schema: bool, *, require_schema: bool
+) -> tuple[Database, NonceStore]:
+    """The database (its schema brought to head, or checked) and the node's nonce store.
+
+    With ``require_schema``, a database that has never been migrated is refused before anything
+    is written to it: it holds no deployment.
+    """
+    url = settings.database_url
+    old_umask = os.umask(0o077)
+    try:
         db = Database(
             make_engine(
                 url,
@@ -158,6 +293,8 @@ def open_deployment(
             generation=_pg_generation(settings),
         )
         try:
+            if require_schema and migrate.current_revision(db.engine) is None:
+                raise StartupError(f"no deployment in {_where(settings)} (no openkms schema); {INIT_HINT}")
             _prepare_schema(db, settings, migrate_schema)
             if is_sqlite(url):
                 _restrict_files(settings.data_dir)
@@ -172,15 +309,7 @@ def open_deployment(
         raise refusal from exc
     finally:
         os.umask(old_umask)
-    try:
-        return _bind(settings, clock, root, db, nonce_store)
-    except BaseException as exc:
-        db.dispose()
-        nonce_store.close()
-        refusal = _refusal(exc)
-        if refusal is None:
-            raise
-        raise refusal from exc
+    return db, nonce_store
 
 
 def _refusal(exc: BaseException) -> StartupError | None:
@@ -195,18 +324,6 @@ def _refusal(exc: BaseException) -> StartupError | None:
     if store.disk_full(exc):
         return StartupError(f"the database's disk is full ({store.reason(exc)})")
     return StartupError(f"cannot reach the database: {store.reason(exc)}")
-
-
-def open_in_memory(clock: Clock | None = None, settings: Settings | None = None) -> Deployment:
-    """A deployment held in this process only: an in-memory SQLite database (one thread at a
-    time), a random :class:`~openkms.rootkey.MemoryRootKey` and nonces in a dict. Nothing is
-    written to disk and nothing survives :meth:`Deployment.close`; for tests and tools that need
-    the services without a data directory.
-    """
-    settings = settings or Settings(database="sqlite://")
-    db = Database(make_engine("sqlite://"))
-    migrate.upgrade(db.engine)
-    return _bind(settings, clock or SystemClock(), MemoryRootKey(), db, MemoryNonceStore())
 
 
 def _pg_generation(settings: Settings) -> Path | None:
@@ -224,31 +341,56 @@ def _open_nonces(settings: Settings, db: Database) -> NonceStore:
     return FileNonceStore(settings.data_dir / "nonces")
 
 
-def _bind(
-    settings: Settings, clock: Clock, root: RootKeyProvider, db: Database, nonces: NonceStore
-) -> Deployment:
-    """Check the root key against the database; create the account id and first KEK."""
-    # The fingerprint binds this database to this root key: a swapped key file, a database
-    # restored under another install's key, or a copied database all stop here.
-    stored = _meta_setdefault(db, "root_fingerprint", root.fingerprint)
-    if stored != root.fingerprint:
-        raise StartupError(
-            "the root key does not match this database (fingerprint mismatch): "
-            "wrong --root-key-file, or a database restored under another key"
-        )
-    account_id = _meta_setdefault(db, "account_id", ids.new_account_id())
+def _initialise(
+    db: Database, root: RootKeyProvider, clock: Clock, account_id: str, root_pair: tuple[str, str] | None
+) -> str:
+    """Record a new deployment in one transaction: the root key's fingerprint, the account, the
+    first KEK and (given) the account's root AccessKey. Returns the account id.
 
+    Raises:
+        AlreadyInitialised: the database holds (part of) a deployment, or another init committed
+            first.
+    """
+    now = clock.now()
+    wrapped_kek = Keyring.new_kek(root, 1)
     try:
         with db.write() as tx:
-            if not meta.any_kek(tx):
-                meta.insert_kek(tx, 1, Keyring.new_kek(root, 1), clock.now())
+            if (
+                meta.get(tx, "root_fingerprint") is not None
+                or meta.get(tx, "account_id") is not None
+                or meta.any_kek(tx)
+            ):
+                raise AlreadyInitialised("this database holds a deployment already; nothing was changed")
+            meta.insert_value(tx, "root_fingerprint", root.fingerprint)
+            meta.insert_value(tx, "account_id", account_id)
+            accounts.insert_account(tx, account_id, "", now)
+            meta.insert_kek(tx, 1, wrapped_kek, now)
+            if root_pair is not None:
+                akid, secret = root_pair
+                keyring = Keyring(root, {1: wrapped_kek})
+                kek_version, wrapped = keyring.wrap(secret.encode(), access_key_aad(akid, 1))
+                access_keys.insert_pair(
+                    tx,
+                    access_key_id=akid,
+                    secret_wrapped=wrapped,
+                    kek_version=kek_version,
+                    status="Active",
+                    description="root",
+                    created=now,
+                    account_uid=account_id,
+                    user_id=None,
+                )
     except Conflict:
-        pass
+        raise AlreadyInitialised(
+            "this database holds a deployment already (another init was first)"
+        ) from None
+    return account_id
+
+
+def _keyring(db: Database, root: RootKeyProvider) -> Keyring:
     with db.read() as tx:
         wrapped = meta.wrapped_keks(tx)
     try:
-        keyring = Keyring(root, wrapped)
+        return Keyring(root, wrapped)
     except aead.NotAuthentic as exc:
         raise StartupError("the key-encryption key does not unwrap under this root key") from exc
-
-    return Deployment(settings, db, nonces, keyring, account_id, settings.region, clock)

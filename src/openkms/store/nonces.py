@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -27,10 +27,12 @@ from openkms.store.schema import nonce_metadata, nonces
 
 __all__ = ["ClaimConnection", "create_table", "delete_expired", "reclaim", "record", "unavailable"]
 
-# One statement for a group of any size (so it is prepared once): the rows that were new.
+# One statement for a group of any size (so it is prepared once): the rows that were new. The
+# three columns travel as array literals (_array): one string each, which the driver sends as
+# it is, where a list would be converted element by element.
 _CLAIM_SQL = (
     "INSERT INTO nonces (access_key_id, nonce, expires_at)"
-    " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::float8[])"
+    " SELECT * FROM unnest(%s::text::varchar[], %s::text::varchar[], %s::text::float8[])"
     " ON CONFLICT DO NOTHING RETURNING access_key_id, nonce"
 )
 _RECLAIM_SQL = "UPDATE nonces SET expires_at = %s WHERE access_key_id = %s AND nonce = %s AND expires_at < %s"
@@ -39,6 +41,13 @@ _RECLAIM_SQL = "UPDATE nonces SET expires_at = %s WHERE access_key_id = %s AND n
 def unavailable(why: BaseException | str) -> OperationalError:
     """The pool's kind of failure, which the server answers 503 (store.UNAVAILABLE)."""
     return OperationalError("nonce claim", None, why if isinstance(why, BaseException) else Exception(why))
+
+
+def _array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of strings: each element double-quoted, with its backslashes
+    and double quotes escaped (any other character, a comma or a brace included, is literal
+    inside quotes)."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 class ClaimConnection:
@@ -69,7 +78,11 @@ class ClaimConnection:
     def claim(self, records: Sequence[tuple[str, str, float]]) -> set[tuple[str, str]]:
         """Record (access key id, nonce, expires at) rows that are new; return which were. A
         row already present, live or expired, is left as it is and not returned."""
-        columns = ([r[0] for r in records], [r[1] for r in records], [r[2] for r in records])
+        columns = (
+            _array(r[0] for r in records),
+            _array(r[1] for r in records),
+            "{" + ",".join(repr(float(r[2])) for r in records) + "}",
+        )
         rows = self._execute(_CLAIM_SQL, columns)
         return {(r[0], r[1]) for r in rows}
 

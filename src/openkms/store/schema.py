@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -45,9 +46,110 @@ access_keys = Table(
     Column("secret_wrapped", LargeBinary, nullable=False),
     Column("kek_version", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # Active | Inactive
-    Column("is_root", Boolean, nullable=False, default=False),
     Column("description", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),
+    # The owner: an account's root (user_id NULL) or one of its RAM users.
+    Column("account_uid", String(16), nullable=False),
+    Column("user_id", String(20), nullable=True),
+    Index("ix_access_keys_owner", "account_uid", "user_id"),
+)
+
+# Tenants. The first is made by `openkms init`; its uid is also the meta row `account_id`
+# (the account named in the deployment's key and secret ARNs).
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("uid", String(16), primary_key=True),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+)
+
+ram_users = Table(
+    "ram_users",
+    metadata,
+    Column("user_id", String(20), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("display_name", String(128), nullable=False, default=""),
+    Column("comments", String(128), nullable=False, default=""),
+    Column("email", String(128), nullable=False, default=""),
+    Column("mobile_phone", String(32), nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    UniqueConstraint("account_uid", "user_name", name="uq_ram_users_name"),
+)
+
+ram_groups = Table(
+    "ram_groups",
+    metadata,
+    Column("group_id", String(20), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("group_name", String(64), nullable=False),
+    Column("comments", String(128), nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    UniqueConstraint("account_uid", "group_name", name="uq_ram_groups_name"),
+)
+
+ram_group_members = Table(
+    "ram_group_members",
+    metadata,
+    Column("group_id", String(20), primary_key=True),
+    Column("user_id", String(20), primary_key=True),
+    Column("joined", Float, nullable=False),
+    Index("ix_ram_group_members_user", "user_id"),
+)
+
+ram_roles = Table(
+    "ram_roles",
+    metadata,
+    Column("role_id", String(20), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    # The name lowercased: role names are unique per account whatever their case.
+    Column("name_key", String(64), nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False, default=3600),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    UniqueConstraint("account_uid", "name_key", name="uq_ram_roles_name"),
+)
+
+# Custom policies only: system policies are built into the code.
+ram_policies = Table(
+    "ram_policies",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("default_version", Integer, nullable=False),
+    # The number of the last version made: version ids are never reused.
+    Column("last_version", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+ram_policy_versions = Table(
+    "ram_policy_versions",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),  # N of "vN"
+    Column("document", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+ram_policy_attachments = Table(
+    "ram_policy_attachments",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("policy_type", String(16), primary_key=True),  # System | Custom
+    Column("policy_name", String(128), primary_key=True),
+    Column("principal_type", String(16), primary_key=True),  # User | Group | Role
+    Column("principal_id", String(20), primary_key=True),
+    Column("attached", Float, nullable=False),
+    Index("ix_ram_policy_attachments_principal", "principal_type", "principal_id"),
 )
 
 keys = Table(

@@ -20,7 +20,10 @@ Tree (HTTP status in brackets)::
     ├── request: UnsupportedOperation, RejectedUnsupportedOperation, RejectedLimitExceeded,
     │   InvalidKeyMaterial, InvalidImportToken, ExpiredImportToken, UnsupportedOrigin,
     │   UnsupportedAlias, RejectedInvalidRequest, DryRunOperationError [400]
-    └── server: InternalFailure [500], ServiceUnavailableTemporary [503]
+    ├── server: InternalFailure [500], ServiceUnavailableTemporary [503]
+    └── RAM (API 2015-05-01): EntityNotExist.* [404], EntityAlreadyExists.*, DeleteConflict.*,
+        LimitExceeded.* [409], InvalidParameter.<Name>.<Fault>, MalformedPolicyDocument [400]
+        (the table :data:`RAM_ERRORS`, from RAM's error reference)
 
 This module must not import anything outside the standard library.
 """
@@ -166,3 +169,100 @@ DryRunOperationError = _error(
 
 InternalFailure = _error("InternalFailure", 500, "Internal Failure.")
 ServiceUnavailableTemporary = _error("ServiceUnavailableTemporary", 503, "Service Unavailable Temporary.")
+
+
+# RAM's codes: (code, HTTP status, message), as RAM's error reference lists them.
+_RAM_TABLE: tuple[tuple[str, int, str], ...] = (
+    ("EntityNotExist.User", 404, "The user does not exist."),
+    ("EntityNotExist.User.AccessKey", 404, "The user access key does not exist."),
+    ("EntityNotExist.User.Group", 404, "The user has not joined the group."),
+    ("EntityNotExist.User.Policy", 404, "The indicate policy of the user does not exist."),
+    ("EntityNotExist.Group", 404, "The group does not exist."),
+    ("EntityNotExist.Group.Policy", 404, "The indicate policy attached to the group does not exist."),
+    ("EntityNotExist.Role", 404, "The role does not exist."),
+    ("EntityNotExist.Role.Policy", 404, "The indicate policy attached to the role does not exist."),
+    ("EntityNotExist.Policy", 404, "The policy does not exist."),
+    ("EntityNotExist.Policy.Version", 404, "The policy version does not exist."),
+    ("EntityAlreadyExists.User", 409, "The user does already EXIST."),
+    ("EntityAlreadyExists.User.Group", 409, "The user has already joined the group."),
+    ("EntityAlreadyExists.User.Policy", 409, "The user has already been attached this policy."),
+    ("EntityAlreadyExists.Group", 409, "The group does already EXIST."),
+    ("EntityAlreadyExists.Group.Policy", 409, "The group has already been attached this policy."),
+    ("EntityAlreadyExists.Role", 409, "The role does already EXIST."),
+    ("EntityAlreadyExists.Role.Policy", 409, "The role has already been attached this policy."),
+    ("EntityAlreadyExists.Policy", 409, "The policy does already EXIST."),
+    ("DeleteConflict.User.AccessKey", 409, "The user CAN NOT has any access key while deleting the user."),
+    ("DeleteConflict.User.Group", 409, "The user CAN NOT be in any group while deleting the user."),
+    ("DeleteConflict.User.Policy", 409, "The user CAN NOT has any attached policy while deleting the user."),
+    ("DeleteConflict.Group.User", 409, "The group CAN NOT has any user member while deleting the group."),
+    (
+        "DeleteConflict.Group.Policy",
+        409,
+        "The entity CAN NOT has any attached policy while deleting the group.",
+    ),
+    ("DeleteConflict.Role.Policy", 409, "The role CAN NOT has any attached policy while deleting the role."),
+    (
+        "DeleteConflict.Policy.User",
+        409,
+        "The policy CAN NOT been attached to any user while deleting the policy.",
+    ),
+    (
+        "DeleteConflict.Policy.Group",
+        409,
+        "The policy CAN NOT been attached to any group while deleting the policy.",
+    ),
+    (
+        "DeleteConflict.Policy.Role",
+        409,
+        "The policy CAN NOT been attached to any role while deleting the policy.",
+    ),
+    ("DeleteConflict.Policy.Version", 409, "The policy CAN NOT has any version except the default version."),
+    (
+        "DeleteConflict.Policy.Version.Default",
+        409,
+        "The default policy version CAN NOT been deleted directly.",
+    ),
+    ("LimitExceeded.User", 409, "The count of users beyond the current limits."),
+    (
+        "LimitExceeded.User.AccessKey",
+        409,
+        "The access key count of the user access keys beyond the current limits.",
+    ),
+    (
+        "LimitExceeded.User.Group",
+        409,
+        "The count of groups the target user joined beyond the current limits.",
+    ),
+    (
+        "LimitExceeded.User.Policy",
+        409,
+        "The policy count of the user attached policies beyond the current limits.",
+    ),
+    ("LimitExceeded.Group", 409, "The count of groups beyond the current limits."),
+    ("LimitExceeded.Group.Policy", 409, "The policy count of the group beyond the current limits."),
+    ("LimitExceeded.Role", 409, "The count of roles beyond the current limits."),
+    (
+        "LimitExceeded.Role.Policy",
+        409,
+        "The count of policies attached to the role beyond the current limits.",
+    ),
+    ("LimitExceeded.Policy", 409, "The count of policy beyond the current limits."),
+    ("LimitExceeded.Policy.Version", 409, "The count of policy version beyond the current limits."),
+    ("InvalidParameter.PolicyType", 400, 'The parameter - "PolicyType" is incorrect.'),
+    ("MalformedPolicyDocument", 400, "The policy document is malformed."),
+)
+RAM_ERRORS: dict[str, type[KMSError]] = {
+    code: _error(code, status, text) for code, status, text in _RAM_TABLE
+}
+
+
+def ram_error(code: str, message: str | None = None) -> KMSError:
+    """The RAM error answer for ``code``. ``InvalidParameter.<Name>.<Fault>`` codes (one per
+    parameter and fault, as RAM names them) are 400 and made on first use; any other code must
+    be in :data:`RAM_ERRORS`."""
+    cls = RAM_ERRORS.get(code)
+    if cls is None:
+        if not code.startswith("InvalidParameter."):
+            raise KeyError(code)
+        cls = RAM_ERRORS.setdefault(code, _error(code, 400, "The specified parameter is not valid."))
+    return cls(message)

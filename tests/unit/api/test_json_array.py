@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.spec import JSONArray, Member
 from openkms.wire import errors
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.docs import render
 from openkms.api.spec import JSONArray, Param, Repeated, within
 from openkms.wire import errors

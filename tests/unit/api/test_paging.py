@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.paging import MAX_INTEGER, PageSize
 from openkms.api.spec import Param
 from openkms.wire import errors

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.docs import render
 from openkms.api.spec import ActionSpec, JSONArray, Param, Repeated, snake
 from openkms.domain.aliases import NAME_PATTERN

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.paging import PageSize
 from openkms.api.spec import MAX_PARAM_LEN, JSONArray, Param, Repeated
 from openkms.wire import errors

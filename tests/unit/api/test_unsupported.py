@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.docs import render
 from openkms.api.spec import ActionSpec, Param
 from openkms.api.symmetric import RECIPIENT

@@ -12,7 +12,7 @@ from openkms.domain import errors
 from openkms.domain.clock import FixedClock
 from openkms.domain.key import Key
 from openkms.service.context import build_services
-from openkms.service.deployment import Deployment, open_deployment
+from openkms.service.deployment import Deployment, init_deployment
 from openkms.service.tags import KEY, SECRET, decode_token, encode_token
 from openkms.store import keys as key_repo
 from openkms.store.schema import secrets
@@ -20,7 +20,7 @@ from openkms.store.schema import secrets
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.dep: Deployment = open_deployment(Settings(data_dir=tmp_path / "data"), FixedClock(1_800_000_000.0))
+        self.dep: Deployment = init_deployment(Settings(data_dir=tmp_path / "data"), FixedClock(1_800_000_000.0))[0]
         services = build_services(self.dep)
         self.keys = services.keys
         self.aliases = services.aliases

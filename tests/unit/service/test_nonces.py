@@ -179,3 +179,16 @@ def test_pruning_and_claims_leave_the_write_generation_alone(tmp_path: Path) -> 
         finally:
             store.close()
             db.dispose()
+
+
+@pytest.mark.parametrize(
+    "nonce",
+    ['quote"d', "back\\slash", "a,b", "{braces}", "NULL", " spaced ", "ünïcødé", '\\"', "tab\there"],
+)
+def test_a_nonce_of_any_characters_is_claimed_as_it_is(sql_store: SQLNonceStore, nonce: str) -> None:
+    """The claims travel as array literals: quotes, backslashes, commas, braces and the word
+    NULL arrive as written (claimed once, then a replay), and are not confused with a near
+    spelling."""
+    assert sql_store.use("AK1", nonce, 1000.0, 10.0)
+    assert not sql_store.use("AK1", nonce, 1000.0, 20.0)
+    assert sql_store.use("AK1", nonce + "x", 1000.0, 20.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 from openkms.config import Settings
 from openkms.domain.clock import FixedClock
 from openkms.service.context import build_services
-from openkms.service.deployment import open_deployment
+from openkms.service.deployment import init_deployment
 from openkms.service.keys import KeyService
 from openkms.service.versions import VersionService
 
@@ -16,7 +16,7 @@ DAY = 86400.0
 
 def _services(tmp_path: Path) -> tuple[FixedClock, KeyService, VersionService]:
     clock = FixedClock(1_800_000_000.0)
-    dep = open_deployment(Settings(data_dir=tmp_path / "data"), clock)
+    dep = init_deployment(Settings(data_dir=tmp_path / "data"), clock)[0]
     services = build_services(dep)
     return clock, services.keys, services.versions
 

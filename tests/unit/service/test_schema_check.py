@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from openkms.config import Settings
-from openkms.service.deployment import StartupError, open_deployment
+from openkms.rootkey.file import create as create_root_key
+from openkms.service.deployment import StartupError, init_deployment, open_deployment
 
 
 def _settings(tmp_path: Path) -> Settings:
     settings = Settings(data_dir=tmp_path / "data")
-    open_deployment(settings).close()  # the embedded default migrates itself
+    init_deployment(settings)[0].close()
     return settings
 
 
@@ -27,9 +28,22 @@ def _set_revision(settings: Settings, revision: str | None) -> None:
 def test_older_schema_is_refused_without_migrate(tmp_path: Path) -> None:
     """A schema behind the code stops a node that may not migrate, and names the fix."""
     settings = _settings(tmp_path)
-    _set_revision(settings, None)
+    _set_revision(settings, "0001")
     with pytest.raises(StartupError, match="older than this openkms; run `openkms db upgrade`"):
         open_deployment(settings, migrate_schema=False)
+
+
+def test_database_without_a_schema_is_no_deployment(tmp_path: Path) -> None:
+    """A database never migrated holds no deployment: refused with `openkms init`, and nothing
+    is written to it (no schema appears)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir(mode=0o700)
+    create_root_key(settings.data_dir / "root.key")
+    sqlite3.connect(settings.data_dir / "openkms.db").close()
+    with pytest.raises(StartupError, match=r"no deployment .*openkms init"):
+        open_deployment(settings)
+    with sqlite3.connect(settings.data_dir / "openkms.db") as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
 @pytest.mark.parametrize("migrate_schema", [False, True])

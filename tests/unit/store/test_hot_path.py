@@ -17,13 +17,13 @@ from openkms.store import engine as engine_mod
 from openkms.store.engine import Database, make_engine
 from openkms.store.schema import access_keys, metadata
 
-SELECT_AK = select(access_keys.c.access_key_id, access_keys.c.is_root, access_keys.c.created).where(
+SELECT_AK = select(access_keys.c.access_key_id, access_keys.c.user_id, access_keys.c.created).where(
     access_keys.c.access_key_id == bindparam("ak")
 )
 ALL_AKS = select(access_keys.c.access_key_id).order_by(access_keys.c.access_key_id)
 INSERT_AK = insert(access_keys).values(
     access_key_id=bindparam("ak"), secret_wrapped=b"w", kek_version=1, status="Active",
-    is_root=bindparam("root"), description="", created=1.5,
+    user_id=bindparam("root"), description="", created=1.5, account_uid="1000000000000001",
 )
 
 
@@ -37,10 +37,10 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def test_first_converts_columns_like_sqlalchemy(db: Database) -> None:
-    """A hot read answers the row SQLAlchemy would, by column name: booleans as bool, None
+    """A hot read answers the row SQLAlchemy would, by column name (a NULL as None), and None
     when absent."""
-    db.run(INSERT_AK, {"ak": "AK1", "root": True})
-    assert db.first(SELECT_AK, {"ak": "AK1"}) == {"access_key_id": "AK1", "is_root": True, "created": 1.5}
+    db.run(INSERT_AK, {"ak": "AK1", "root": None})
+    assert db.first(SELECT_AK, {"ak": "AK1"}) == {"access_key_id": "AK1", "user_id": None, "created": 1.5}
     with db.read() as tx:
         assert tx.first(SELECT_AK, {"ak": "AK1"}) == db.first(SELECT_AK, {"ak": "AK1"})
     assert db.first(SELECT_AK, {"ak": "nope"}) is None
@@ -49,7 +49,7 @@ def test_first_converts_columns_like_sqlalchemy(db: Database) -> None:
 def test_all_returns_every_row_in_order(db: Database) -> None:
     """A hot read of several rows answers them all, in the statement's order."""
     for ak in ("B", "A", "C"):
-        db.run(INSERT_AK, {"ak": ak, "root": False})
+        db.run(INSERT_AK, {"ak": ak, "root": "U1"})
     assert db.all(ALL_AKS, {}) == [{"access_key_id": ak} for ak in ("A", "B", "C")]
 
 
@@ -155,8 +155,8 @@ def test_snapshot_reads_one_state_while_another_connection_commits(db: Database,
         with db.snapshot():
             before = db.all(ALL_AKS, {})
             other.execute(
-                "INSERT INTO access_keys (access_key_id, secret_wrapped, kek_version, status, is_root,"
-                " description, created) VALUES ('B', x'00', 1, 'Active', 0, '', 1.0)"
+                "INSERT INTO access_keys (access_key_id, secret_wrapped, kek_version, status, account_uid,"
+                " description, created) VALUES ('B', x'00', 1, 'Active', '1000000000000001', '', 1.0)"
             )
             inside = (db.all(ALL_AKS, {}), db.first(SELECT_AK, {"ak": "B"}))
         after = db.all(ALL_AKS, {})
@@ -197,10 +197,10 @@ def test_snapshot_of_an_in_memory_database_uses_one_read_transaction() -> None:
     database = Database(create_engine("sqlite://"))
     metadata.create_all(database.engine)
     with database.write() as tx:
-        tx.run(INSERT_AK, {"ak": "M", "root": True})
+        tx.run(INSERT_AK, {"ak": "M", "root": None})
     with database.snapshot():
         assert (database.first(SELECT_AK, {"ak": "M"}), database.all(ALL_AKS, {})) == (
-            {"access_key_id": "M", "is_root": True, "created": 1.5},
+            {"access_key_id": "M", "user_id": None, "created": 1.5},
             [{"access_key_id": "M"}],
         )
     database.dispose()

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.wire import errors, signing
 from openkms.wire.request import build_request, parse_form
 
