@@ -97,7 +97,9 @@ class SQLNonceStore:
         self._timeout = timeout
         self._conn = repo.ClaimConnection(db, synchronous_commit=synchronous_commit)
         # A C queue: putting a claim costs the event loop well under a microsecond.
-        self._queue: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Claim | list[_Claim] | None] = queue.SimpleQueue()
+        # The event loop's claims of this iteration, handed over together at its end.
+        self._from_loop: list[_Claim] = []
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -116,20 +118,41 @@ class SQLNonceStore:
     def use_async(
         self, access_key_id: str, nonce: str, expires_at: float, now: float
     ) -> asyncio.Future[bool]:
-        """:meth:`use` for the event loop: a future of the running loop with its answer."""
+        """:meth:`use` for the event loop (one loop per process): a future of the running loop
+        with its answer.
+
+        The claims a loop makes in one iteration (the requests that arrived together) are
+        handed to the claim thread together when it ends: one wake-up of that thread, and one
+        group in one statement, where handing each over at once would send most of them alone.
+        """
         claim = _Claim(access_key_id, nonce, expires_at, now)
         loop = claim.loop = asyncio.get_running_loop()
         claim.future = loop.create_future()
-        self._enqueue(claim)
-        claim.timer = loop.call_later(self._timeout, self._overdue, claim)
+        if self._closed:
+            raise RuntimeError("the nonce store is closed")
+        self._from_loop.append(claim)
+        if len(self._from_loop) == 1:
+            loop.call_soon(self._hand_over, loop)
         return claim.future
 
-    def _overdue(self, claim: _Claim) -> None:
-        """On the loop, ``timeout`` after an async claim was queued, if it is still waiting."""
-        if claim.future is not None and not claim.future.done():
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._from_loop = self._from_loop, []
+        timer = loop.call_later(self._timeout, self._overdue, group)
+        for c in group:
+            c.timer = timer
+        try:
+            self._enqueue(group)
+        except RuntimeError as exc:  # closed meanwhile (the server is stopping)
+            for c in group:
+                c.error = exc
+            _settle(group)
+
+    def _overdue(self, group: list[_Claim]) -> None:
+        """On the loop, ``timeout`` after the loop handed a group over, if it is still waiting."""
+        if any(c.future is not None and not c.future.done() for c in group):
             self._conn.cut()
 
-    def _enqueue(self, claim: _Claim) -> None:
+    def _enqueue(self, claim: _Claim | list[_Claim]) -> None:
         if self._closed:
             raise RuntimeError("the nonce store is closed")
         if self._thread is None:
@@ -142,20 +165,21 @@ class SQLNonceStore:
         self._queue.put(claim)
 
     def _serve(self) -> None:
-        take = self._queue.get
+        take, take_more = self._queue.get, self._queue.get_nowait
         while True:
-            first = take()
-            if first is None:
-                return
-            group = [first]
+            item = take()
+            group: list[_Claim] = []
             with contextlib.suppress(queue.Empty):
-                while True:
-                    more = self._queue.get_nowait()
-                    if more is None:
-                        self._finish(group)
-                        return
-                    group.append(more)
-            self._finish(group)
+                while item is not None:
+                    if isinstance(item, list):
+                        group += item
+                    else:
+                        group.append(item)
+                    item = take_more()
+            if group:
+                self._finish(group)
+            if item is None:
+                return
 
     def _finish(self, group: list[_Claim]) -> None:
         self._commit(group)
