@@ -48,7 +48,7 @@ def main() -> None:
         first = KeyService(dep).create(
             key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
             description="bench bulk", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
-            creator=dep.account_id,
+            account_uid=dep.account_id,
         )
         with dep.db.read() as conn:
             key_row = dict(conn.execute(select(keys).where(keys.c.key_id == first.key_id)).one()._mapping)

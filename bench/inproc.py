@@ -77,6 +77,7 @@ def main() -> None:
     from openkms.config import Settings
     from openkms.server import KMSApp
     from openkms.service.deployment import init_deployment
+    from openkms.service.tenancy import root_scope
 
     logs.configure()
     # The request log goes where INPROC_LOG says (default /dev/null), in batches as in a server.
@@ -91,7 +92,7 @@ def main() -> None:
     key = app.services.keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
         description="inproc", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
-        creator=dep.account_id,
+        account_uid=dep.account_id,
     )
     signer = Signer("127.0.0.1:1", AK, SECRET)
     plaintext = base64.b64encode(os.urandom(64)).decode()
@@ -104,6 +105,7 @@ def main() -> None:
     if args.action == "GetSecretValue":
         # A secret as bench/fixtures.py makes one (under the service-managed default key).
         app.services.secrets.create(
+            root_scope(dep.account_id),
             name="inproc-secret", version_id="v1", data="bench-secret-value-" + os.urandom(8).hex(),
             data_type="text", description="", encryption_key_id=None, tag_map={}, policy=None,
         )

@@ -45,6 +45,7 @@ def main() -> None:
     from openkms.domain import ids
     from openkms.server import KMSApp, _Call
     from openkms.service.deployment import init_deployment
+    from openkms.service.tenancy import root_scope
     from openkms.wire.request import build_request
 
     logs.configure()
@@ -58,7 +59,7 @@ def main() -> None:
     key = app.services.keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
         description="stages", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
-        creator=dep.account_id,
+        account_uid=dep.account_id,
     )
     signer = Signer("127.0.0.1:1", AK, SECRET)
     params = {"KeyId": key.key_id}
@@ -67,6 +68,7 @@ def main() -> None:
     if args.action == "GetSecretValue":
         # A secret as bench/fixtures.py makes one (under the service-managed default key).
         app.services.secrets.create(
+            root_scope(dep.account_id),
             name="stages-secret", version_id="v1", data="bench-secret-value-" + os.urandom(8).hex(),
             data_type="text", description="", encryption_key_id=None, tag_map={}, policy=None,
         )

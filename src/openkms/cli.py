@@ -1,5 +1,9 @@
-"""The ``openkms`` command: create a deployment (init), serve it, manage AccessKeys and RAM
-identities offline, migrate the database."""
+"""The ``openkms`` command: create a deployment (init), serve it, manage accounts, AccessKeys
+and RAM identities offline, migrate the database.
+
+Every account is a tenant: its keys, aliases and secrets are its own and no other account's
+AccessKeys see them. `openkms init` makes the first account; `openkms account create` makes
+another, with a new 16-digit uid and a root AccessKey."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import argparse
 import ipaddress
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -274,15 +279,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET when set, else generated and printed once)."""
     from openkms.service.deployment import StartupError, init_deployment
 
-    env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
-    env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
-    if bool(env_id) != bool(env_secret):
-        print(
-            "openkms: set both OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_ACCESS_KEY_SECRET, or neither",
-            file=sys.stderr,
-        )
-        return 2
-    pair = (env_id, env_secret) if env_id and env_secret else None
+    pair = _root_pair_from_env()
     try:
         dep, root = init_deployment(_settings(args), root_access_key=pair)
     except StartupError as exc:
@@ -290,13 +287,56 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 1
     dep.close()
     print(f"openkms: created the deployment: account {dep.account_id}, region {dep.region}")
-    if pair is not None:
-        print(f"openkms: the root AccessKey is {root.access_key_id}, from the environment")
+    _print_root_pair(root.access_key_id, root.secret.reveal(), pair is not None)
+    return 0
+
+
+def _root_pair_from_env() -> tuple[str, str] | None:
+    """OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET as a pair, None when neither is set; exit 2 when only
+    one is."""
+    env_id = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_ID")
+    env_secret = os.environ.get("OPENKMS_ROOT_ACCESS_KEY_SECRET")
+    if bool(env_id) != bool(env_secret):
+        print(
+            "openkms: set both OPENKMS_ROOT_ACCESS_KEY_ID and OPENKMS_ROOT_ACCESS_KEY_SECRET, or neither",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return (env_id, env_secret) if env_id and env_secret else None
+
+
+def _print_root_pair(access_key_id: str, secret: str, from_env: bool) -> None:
+    if from_env:
+        print(f"openkms: the root AccessKey is {access_key_id}, from the environment")
     else:
         print(
             "openkms: the root AccessKey (the secret is shown only this once):\n"
-            f"  AccessKeyId:     {root.access_key_id}\n  AccessKeySecret: {root.secret.reveal()}"
+            f"  AccessKeyId:     {access_key_id}\n  AccessKeySecret: {secret}"
         )
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    """`openkms account create|list`: tenants of the deployment, offline."""
+    from openkms.service import accounts
+
+    pair = _root_pair_from_env() if args.account_command == "create" else None
+    dep = _open(args)
+    try:
+        if args.account_command == "create":
+            made = accounts.create(dep, args.name or "", pair)
+            named = f" ({made.display_name})" if made.display_name else ""
+            print(f"openkms: created account {made.uid}{named}")
+            _print_root_pair(made.access_key_id, made.secret.reveal(), pair is not None)
+        else:
+            for account in accounts.list_all(dep):
+                first = "\tfirst" if account.uid == dep.account_id else ""
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created))
+                print(f"{account.uid}\t{created}\t{account.display_name}{first}")
+    except accounts.AccountError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        dep.close()
     return 0
 
 
@@ -382,7 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 
-    ak = sub.add_parser("access-key", help="manage the account's root AccessKey pairs (offline)")
+    account = sub.add_parser(
+        "account",
+        help="accounts (tenants), offline: `create [--name N]` makes one with a new uid and a root "
+        "AccessKey (OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET, else generated and printed once); `list`",
+    )
+    account_sub = account.add_subparsers(dest="account_command", required=True)
+    account_create = account_sub.add_parser("create", help="a new account and its root AccessKey")
+    account_create.add_argument("--name", help="display name (at most 64 printable characters)")
+    account_sub.add_parser("list", help="every account: uid, created, name (the first is init's)")
+    for p in account_sub.choices.values():
+        _add_store_args(p)
+    account.set_defaults(func=cmd_account)
+
+    ak = sub.add_parser("access-key", help="manage the first account's root AccessKey pairs (offline)")
     ak_sub = ak.add_subparsers(dest="ak_command", required=True)
     create = ak_sub.add_parser("create")
     create.add_argument("--description")

@@ -1,6 +1,6 @@
-"""`openkms ram …`: RAM users, their AccessKeys, groups, roles and policies of the deployment's
-account, offline (for bootstrap and recovery). The same service functions as the RAM API, so
-the same rules and the same RAM codes (printed on refusal, exit 1).
+"""`openkms ram …`: RAM users, their AccessKeys, groups, roles and policies of an account (the
+first, or ``--account UID``), offline (for bootstrap and recovery). The same service functions
+as the RAM API, so the same rules and the same RAM codes (printed on refusal, exit 1).
 """
 
 from __future__ import annotations
@@ -43,11 +43,16 @@ def _principal(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace, dep: Deployment) -> None:
-    """Carry out one `openkms ram` command over ``dep``'s account, printing its result."""
+    """Carry out one `openkms ram` command over an account of ``dep`` (``--account``, else the
+    first), printing its result."""
+    from openkms.service import accounts
     from openkms.service.ram import RamService
     from openkms.service.ram_policies import PolicyService
 
-    ram, policies, account = RamService(dep), PolicyService(dep), dep.account_id
+    account = args.account or dep.account_id
+    if args.account and all(a.uid != account for a in accounts.list_all(dep)):
+        raise SystemExit(f"openkms: no account {account} (see `openkms account list`)")
+    ram, policies = RamService(dep), PolicyService(dep)
     what, verb = args.ram_what, args.ram_verb
     if what == "user":
         if verb == "create":
@@ -154,7 +159,7 @@ def add_parser(
 ) -> None:
     """Add `openkms ram` and its commands to the ``openkms`` parser's subcommands ``sub``."""
     ram = sub.add_parser(
-        "ram", help="RAM users, AccessKeys, groups, roles and policies of the account (offline)"
+        "ram", help="RAM users, AccessKeys, groups, roles and policies of an account (offline)"
     )
     what = ram.add_subparsers(dest="ram_what", required=True)
     commands: list[argparse.ArgumentParser] = []
@@ -226,4 +231,5 @@ def add_parser(
 
     for p in commands:
         store_args(p)
+        p.add_argument("--account", help="the account's uid (default: the first account, init's)")
     ram.set_defaults(func=command(open_deployment))

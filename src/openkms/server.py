@@ -53,7 +53,7 @@ from openkms.domain.errors import DomainError
 from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
-from openkms.service.context import CallContext, Caller, build_services
+from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full
 from openkms.service.nonces import SQLNonceStore
 from openkms.wire import errors
@@ -302,7 +302,7 @@ class KMSApp:
             owner = call.owner
             assert owner is not None
             caller = Caller(call.caller, call.request_id, owner.account_uid, owner.user_id)
-            ctx = CallContext(self.services, caller)
+            ctx = CallContext(self.services, Scope(caller, call.spec.name))
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
         except WouldWait:

@@ -415,7 +415,8 @@ def test_row_lock_makes_a_second_writer_wait_and_see_the_first(pg: PostgresDatab
     try:
         key_id = build_services(dep).keys.create(
             key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
-            description="", enable_automatic_rotation=False, rotation_interval=None, tag_map={}, creator="t",
+            description="", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
+            account_uid=dep.account_id,
         ).key_id
         second: dict[str, object] = {}
 

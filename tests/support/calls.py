@@ -21,6 +21,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 
 from openkms.api.spec import snake
 from tests.support.clients import OldClient, tea_client
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 
 class ApiError(Exception):
@@ -35,10 +36,13 @@ class ApiError(Exception):
 
 @dataclass
 class SDK:
-    """One official SDK, ``tea`` or ``old``, pointed at ``endpoint``."""
+    """One official SDK, ``tea`` or ``old``, pointed at ``endpoint``, signing with the test
+    root AccessKey unless given another pair."""
 
     name: str
     endpoint: str
+    ak: str = ACCESS_KEY_ID
+    secret: str = ACCESS_KEY_SECRET
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
         params = {k: v for k, v in params.items() if v is not None}
@@ -47,7 +51,7 @@ class SDK:
         return self._old(action, params)
 
     def _tea(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        client = tea_client(self.endpoint)
+        client = tea_client(self.endpoint, ak=self.ak, secret=self.secret)
         request = getattr(tea_models, f"{action}Request")(**{snake(k): v for k, v in params.items()})
         try:
             return dict(getattr(client, snake(action))(request).body.to_map())
@@ -61,7 +65,7 @@ class SDK:
         request = getattr(module, f"{action}Request")()
         values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in params.items()}
         try:
-            return OldClient(self.endpoint).call(request, **values)
+            return OldClient(self.endpoint, self.ak, self.secret).call(request, **values)
         except ServerException as exc:
             raise ApiError(exc.get_error_code(), exc.get_http_status(), exc.get_error_msg()) from None
 

@@ -12,6 +12,7 @@ from openkms.domain.key import Key
 from openkms.service.context import Services, build_services
 from openkms.service.deployment import Deployment, init_deployment, open_deployment, open_in_memory
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope, root_scope
 
 START = 1_800_000_000.0
 
@@ -26,6 +27,11 @@ class World:
     def keys(self) -> KeyService:
         return self.services.keys
 
+    @property
+    def scope(self) -> Scope:
+        """Requests of the first account's root."""
+        return root_scope(self.dep.account_id)
+
     def another_process(self) -> Services:
         """Services with caches of their own over the same deployment, as another worker
         process of the node has."""
@@ -35,7 +41,7 @@ class World:
         return self.keys.create(
             key_spec=spec, key_usage=usage, origin=origin, protection_level="SOFTWARE",
             description="", enable_automatic_rotation=False, rotation_interval=None,
-            tag_map={}, creator="1",
+            tag_map={}, account_uid=self.dep.account_id,
         )
 
     def close(self) -> None:

@@ -115,6 +115,17 @@ class ServerProcess:
         ).stdout
         return out.split("AccessKeyId:")[1].split()[0], out.split("AccessKeySecret:")[1].split()[0]
 
+    def new_account(self, name: str = "") -> tuple[str, str, str]:
+        """Run `openkms account create` over this server's store (its root AccessKey generated);
+        the new account's (uid, AccessKeyId, AccessKeySecret)."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("OPENKMS_ROOT_ACCESS_KEY_")}
+        out = subprocess.run(
+            [*CLI, "account", "create", "--name", name, *self.store_args],
+            env=env, check=True, capture_output=True, text=True, timeout=60,
+        ).stdout
+        uid = out.split("created account ")[1].split()[0]
+        return uid, out.split("AccessKeyId:")[1].split()[0], out.split("AccessKeySecret:")[1].split()[0]
+
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"

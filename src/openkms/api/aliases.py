@@ -2,6 +2,8 @@
 
 Every KeyId parameter of every action also accepts ``alias/<name>`` and the alias ARN
 (``acs:kms:<region>:<account>:alias/<name>``); that resolution lives in KeyService.resolve_id.
+An alias belongs to the caller's account: names are unique per account, and the listings show
+the caller's aliases only.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key AR
 
 
 def _page(ctx: CallContext, page_number: int, page_size: int, key_id: str | None) -> dict[str, Any]:
-    rows, total = ctx.services.aliases.list_page(page_number, page_size, key_id)
-    dep = ctx.services.deployment
+    account, rows, total = ctx.services.aliases.list_page(ctx.scope, page_number, page_size, key_id)
+    region = ctx.services.deployment.region
     return {
         **echo(page_number, page_size, total),
         "Aliases": {
             "Alias": [
                 {
                     "AliasName": name,
-                    "AliasArn": alias_arn(dep.region, dep.account_id, name),
+                    "AliasArn": alias_arn(region, account, name),
                     "KeyId": target,
                 }
                 for name, target in rows
@@ -43,17 +45,17 @@ def _page(ctx: CallContext, page_number: int, page_size: int, key_id: str | None
 
 
 def create_alias(ctx: CallContext, *, alias_name: str, key_id: str) -> dict[str, Any]:
-    ctx.services.aliases.create(alias_name, key_id)
+    ctx.services.aliases.create(ctx.scope, alias_name, key_id)
     return {}
 
 
 def update_alias(ctx: CallContext, *, alias_name: str, key_id: str) -> dict[str, Any]:
-    ctx.services.aliases.update(alias_name, key_id)
+    ctx.services.aliases.update(ctx.scope, alias_name, key_id)
     return {}
 
 
 def delete_alias(ctx: CallContext, *, alias_name: str) -> dict[str, Any]:
-    ctx.services.aliases.delete(alias_name)
+    ctx.services.aliases.delete(ctx.scope, alias_name)
     return {}
 
 

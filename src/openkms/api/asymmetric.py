@@ -46,7 +46,7 @@ def asymmetric_sign(
     ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, digest: str, dry_run: bool
 ) -> dict[str, Any]:
     key, version, signature = ctx.services.asymmetric.sign(
-        key_id, key_version_id, algorithm, b64decode(digest, "Digest"), dry_run=dry_run
+        ctx.scope, key_id, key_version_id, algorithm, b64decode(digest, "Digest"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "Value": b64encode(signature)}
 
@@ -62,7 +62,7 @@ def asymmetric_verify(
     dry_run: bool,
 ) -> dict[str, Any]:
     key, version, ok = ctx.services.asymmetric.verify(
-        key_id,
+        ctx.scope, key_id,
         key_version_id,
         algorithm,
         b64decode(digest, "Digest"),
@@ -76,7 +76,7 @@ def asymmetric_encrypt(
     ctx: CallContext, *, key_id: str, key_version_id: str, algorithm: str, plaintext: str, dry_run: bool
 ) -> dict[str, Any]:
     key, version, ciphertext = ctx.services.asymmetric.encrypt(
-        key_id, key_version_id, algorithm, b64decode(plaintext, "Plaintext"), dry_run=dry_run
+        ctx.scope, key_id, key_version_id, algorithm, b64decode(plaintext, "Plaintext"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "CiphertextBlob": b64encode(ciphertext)}
 
@@ -91,13 +91,20 @@ def asymmetric_decrypt(
     dry_run: bool,
 ) -> dict[str, Any]:
     key, version, plaintext = ctx.services.asymmetric.decrypt(
-        key_id, key_version_id, algorithm, b64decode(ciphertext_blob, "CiphertextBlob"), dry_run=dry_run
+        ctx.scope,
+        key_id,
+        key_version_id,
+        algorithm,
+        b64decode(ciphertext_blob, "CiphertextBlob"),
+        dry_run=dry_run,
     )
     return {"KeyId": key.key_id, "KeyVersionId": version, "Plaintext": b64encode(plaintext)}
 
 
 def get_public_key(ctx: CallContext, *, key_id: str, key_version_id: str, dry_run: bool) -> dict[str, Any]:
-    key, version, pem = ctx.services.asymmetric.public_key_pem(key_id, key_version_id, dry_run=dry_run)
+    key, version, pem = ctx.services.asymmetric.public_key_pem(
+        ctx.scope, key_id, key_version_id, dry_run=dry_run
+    )
     return {"KeyId": key.key_id, "KeyVersionId": version, "PublicKey": pem}
 
 

@@ -17,7 +17,9 @@ from openkms.service.context import CallContext
 def get_parameters_for_import(
     ctx: CallContext, *, key_id: str, wrapping_algorithm: str, wrapping_key_spec: str
 ) -> dict[str, Any]:
-    params = ctx.services.byok.get_parameters_for_import(key_id, wrapping_key_spec, wrapping_algorithm)
+    params = ctx.services.byok.get_parameters_for_import(
+        ctx.scope, key_id, wrapping_key_spec, wrapping_algorithm
+    )
     return {
         "KeyId": params.key_id,
         "ImportToken": params.token,
@@ -35,13 +37,13 @@ def import_key_material(
     key_material_expire_unix: int,
 ) -> dict[str, Any]:
     ctx.services.byok.import_key_material(
-        key_id, encrypted_key_material, import_token, key_material_expire_unix
+        ctx.scope, key_id, encrypted_key_material, import_token, key_material_expire_unix
     )
     return {}
 
 
 def delete_key_material(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    ctx.services.byok.delete_key_material(key_id)
+    ctx.services.byok.delete_key_material(ctx.scope, key_id)
     return {}
 
 

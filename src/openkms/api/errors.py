@@ -12,6 +12,7 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.AliasNotFound: w.AliasNotFound,
     d.ResourceNotFound: w.ResourceNotFound,
     d.NotFound: w.ResourceNotFound,
+    d.NoPermission: w.ForbiddenNoPermission,
     d.KeyDisabled: w.RejectedDisabled,
     d.KeyPendingDeletion: w.RejectedPendingDeletion,
     d.KeyPendingImport: w.RejectedPendingImport,

@@ -19,11 +19,11 @@ NOT_ENFORCED = " Stored, not yet enforced: enforcement arrives with access contr
 
 
 def get_key_policy(ctx: CallContext, *, key_id: str, policy_name: str) -> dict[str, Any]:
-    return {"Policy": ctx.services.key_policies.get(key_id, policy_name)}
+    return {"Policy": ctx.services.key_policies.get(ctx.scope, key_id, policy_name)}
 
 
 def set_key_policy(ctx: CallContext, *, key_id: str, policy: str, policy_name: str) -> dict[str, Any]:
-    ctx.services.key_policies.set(key_id, policy_name, policy)
+    ctx.services.key_policies.set(ctx.scope, key_id, policy_name, policy)
     return {}
 
 

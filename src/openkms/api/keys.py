@@ -24,8 +24,7 @@ KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key AR
 
 
 def _metadata(ctx: CallContext, key: Any) -> dict[str, Any]:
-    dep = ctx.services.deployment
-    return {"KeyMetadata": key_metadata(key, dep.region, dep.account_id)}
+    return {"KeyMetadata": key_metadata(key, ctx.services.deployment.region)}
 
 
 def create_key(
@@ -53,14 +52,14 @@ def create_key(
         enable_automatic_rotation=enable_automatic_rotation,
         rotation_interval=rotation_interval,
         tag_map=tag_map,
-        creator=ctx.services.deployment.account_id,
+        account_uid=ctx.scope.account_uid,
         policy=policy,
     )
     return _metadata(ctx, key)
 
 
 def describe_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    return _metadata(ctx, ctx.services.keys.get(key_id))
+    return _metadata(ctx, ctx.services.keys.get(ctx.scope, key_id))
 
 
 LIST_KEY_FILTERS = (
@@ -93,18 +92,16 @@ def list_keys(
     ctx: CallContext, *, page_number: int, page_size: int, filters: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
     parsed = filters_of(filters)
-    key_ids, total = ctx.services.keys.list_page(page_number, page_size, parsed)
-    dep = ctx.services.deployment
+    key_ids, total = ctx.services.keys.list_page(ctx.scope, page_number, page_size, parsed)
+    region, account = ctx.services.deployment.region, ctx.scope.account_uid
     return {
         **echo(page_number, page_size, total),
-        "Keys": {
-            "Key": [{"KeyId": k, "KeyArn": key_arn(dep.region, dep.account_id, k)} for k in key_ids]
-        },
+        "Keys": {"Key": [{"KeyId": k, "KeyArn": key_arn(region, account, k)} for k in key_ids]},
     }
 
 
 def update_key_description(ctx: CallContext, *, key_id: str, description: str) -> dict[str, Any]:
-    ctx.services.keys.update_description(key_id, description)
+    ctx.services.keys.update_description(ctx.scope, key_id, description)
     return {}
 
 

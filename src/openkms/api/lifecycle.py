@@ -15,22 +15,22 @@ MAX_PENDING_WINDOW_DAYS = 366
 
 
 def enable_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    ctx.services.lifecycle.enable_key(key_id)
+    ctx.services.lifecycle.enable_key(ctx.scope, key_id)
     return {}
 
 
 def disable_key(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    ctx.services.lifecycle.disable_key(key_id)
+    ctx.services.lifecycle.disable_key(ctx.scope, key_id)
     return {}
 
 
 def schedule_key_deletion(ctx: CallContext, *, key_id: str, pending_window_in_days: int) -> dict[str, Any]:
-    ctx.services.lifecycle.schedule_key_deletion(key_id, pending_window_in_days)
+    ctx.services.lifecycle.schedule_key_deletion(ctx.scope, key_id, pending_window_in_days)
     return {}
 
 
 def cancel_key_deletion(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    ctx.services.lifecycle.cancel_key_deletion(key_id)
+    ctx.services.lifecycle.cancel_key_deletion(ctx.scope, key_id)
     return {}
 
 
@@ -50,9 +50,9 @@ def set_deletion_protection(
             raise errors.UnsupportedOperation("There are no KMS instances to protect.")
         raise errors.MissingParameter("ProtectedResourceArn")
     parameter = "KeyId" if key_id else "ProtectedResourceArn"
-    ctx.services.keys.parse_ref(target, parameter)
+    ctx.services.keys.parse_ref(ctx.scope, target, parameter)
     ctx.services.lifecycle.set_deletion_protection(
-        target, enable_deletion_protection, deletion_protection_description
+        ctx.scope, target, enable_deletion_protection, deletion_protection_description
     )
     return {}
 

@@ -19,7 +19,7 @@ def generate_mac(
     ctx: CallContext, *, key_id: str, algorithm: str, message: str, dry_run: bool
 ) -> dict[str, Any]:
     key, tag = ctx.services.asymmetric.generate_mac(
-        key_id, algorithm, b64decode(message, "Message"), dry_run=dry_run
+        ctx.scope, key_id, algorithm, b64decode(message, "Message"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "Algorithm": algorithm, "Mac": b64encode(tag)}
 
@@ -28,7 +28,7 @@ def verify_mac(
     ctx: CallContext, *, key_id: str, algorithm: str, message: str, mac: str, dry_run: bool
 ) -> dict[str, Any]:
     key, ok = ctx.services.asymmetric.verify_mac(
-        key_id, algorithm, b64decode(message, "Message"), b64decode(mac, "Mac"), dry_run=dry_run
+        ctx.scope, key_id, algorithm, b64decode(message, "Message"), b64decode(mac, "Mac"), dry_run=dry_run
     )
     return {"KeyId": key.key_id, "Algorithm": algorithm, "Value": ok}
 

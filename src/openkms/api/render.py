@@ -16,10 +16,11 @@ def rotation_status(key: Key) -> str:
     return "Enabled" if key.key_state == keystate.ENABLED else "Suspended"
 
 
-def key_metadata(key: Key, region: str, account_id: str) -> dict[str, Any]:
+def key_metadata(key: Key, region: str) -> dict[str, Any]:
+    """KeyMetadata; the ARN names the key's owner."""
     return {
         "KeyId": key.key_id,
-        "Arn": key_arn(region, account_id, key.key_id),
+        "Arn": key_arn(region, key.account_uid, key.key_id),
         "CreationDate": iso(key.creation_date),
         "Creator": key.creator,
         "Description": key.description,

@@ -81,9 +81,9 @@ def _svc(ctx: CallContext) -> SecretService:
     return ctx.services.secrets
 
 
-def _arn(ctx: CallContext, name: str) -> str:
-    dep = ctx.services.deployment
-    return secret_arn(dep.region, dep.account_id, name)
+def _arn(ctx: CallContext, secret: Secret) -> str:
+    """The secret's ARN, naming its owner."""
+    return secret_arn(ctx.services.deployment.region, secret.account_uid, secret.secret_name)
 
 
 def _tags(tag_list: list[tuple[str, str]]) -> dict[str, Any]:
@@ -135,6 +135,7 @@ def create_secret(
     tag_map = tags_of(tags)
     checked_policy = check_policy(policy) if policy is not None else None
     secret = _svc(ctx).create(
+        ctx.scope,
         name=secret_name,
         version_id=version_id,
         data=secret_data,
@@ -145,7 +146,7 @@ def create_secret(
         policy=checked_policy,
     )
     return {
-        "Arn": _arn(ctx, secret.secret_name),
+        "Arn": _arn(ctx, secret),
         "SecretName": secret.secret_name,
         "SecretType": secret.secret_type,
         "VersionId": version_id,
@@ -166,6 +167,7 @@ def delete_secret(
             "RecoveryWindowInDays", "It cannot be given with ForceDeleteWithoutRecovery=true."
         )
     name, planned = _svc(ctx).delete(
+        ctx.scope,
         secret_name,
         force=force_delete_without_recovery,
         window_days=recovery_window_in_days or DEFAULT_RECOVERY_DAYS,
@@ -174,7 +176,7 @@ def delete_secret(
 
 
 def restore_secret(ctx: CallContext, *, secret_name: str) -> dict[str, Any]:
-    return {"SecretName": _svc(ctx).restore(secret_name)}
+    return {"SecretName": _svc(ctx).restore(ctx.scope, secret_name)}
 
 
 def update_secret(
@@ -185,16 +187,16 @@ def update_secret(
         raise errors.InvalidParameter(
             "ExtendedConfig", "It applies to managed secrets only; this secret is Generic."
         )
-    return {"SecretName": _svc(ctx).update_description(secret_name, description)}
+    return {"SecretName": _svc(ctx).update_description(ctx.scope, secret_name, description)}
 
 
 # -- describe and list --------------------------------------------------------------------------
 
 
 def describe_secret(ctx: CallContext, *, secret_name: str, fetch_tags: bool) -> dict[str, Any]:
-    secret, tag_list = _svc(ctx).describe(secret_name, fetch_tags)
+    secret, tag_list = _svc(ctx).describe(ctx.scope, secret_name, fetch_tags)
     out: dict[str, Any] = {
-        "Arn": _arn(ctx, secret.secret_name),
+        "Arn": _arn(ctx, secret),
         "SecretName": secret.secret_name,
         "SecretType": secret.secret_type,
         "Description": secret.description,
@@ -233,7 +235,7 @@ def list_secrets(
     filters: list[dict[str, Any]] | None,
     fetch_tags: bool,
 ) -> dict[str, Any]:
-    page, total = _svc(ctx).list_page(filters_of(filters), page_number, page_size, fetch_tags)
+    page, total = _svc(ctx).list_page(ctx.scope, filters_of(filters), page_number, page_size, fetch_tags)
     return {
         **echo(page_number, page_size, total),
         "SecretList": {"Secret": [_list_entry(s, t) for s, t in page]},
@@ -267,7 +269,7 @@ def get_secret_value(
 ) -> dict[str, Any]:
     # FetchExtendedConfig only adds ExtendedConfig, which Generic secrets do not have.
     del fetch_extended_config
-    value = _svc(ctx).get_value(secret_name, version_id, version_stage, dry_run=dry_run)
+    value = _svc(ctx).get_value(ctx.scope, secret_name, version_id, version_stage, dry_run=dry_run)
     return _value(value)
 
 
@@ -279,7 +281,8 @@ def batch_get_secret_value(ctx: CallContext, *, secrets_list: list[dict[str, str
         name = item["secret_name"]
         assert name is not None
         try:
-            values.append(_value(_svc(ctx).get_value(name, item["version_id"], item["version_stage"])))
+            value = _svc(ctx).get_value(ctx.scope, name, item["version_id"], item["version_stage"])
+            values.append(_value(value))
         except (d.DomainError, errors.KMSError) as exc:
             wire = to_wire(exc) if isinstance(exc, d.DomainError) else exc
             failures.append(
@@ -304,7 +307,9 @@ def put_secret_value(
 ) -> dict[str, Any]:
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
     requested = requested_stages(version_stages)
-    name, stages = _svc(ctx).put_value(secret_name, version_id, secret_data, secret_data_type, requested)
+    name, stages = _svc(ctx).put_value(
+        ctx.scope, secret_name, version_id, secret_data, secret_data_type, requested
+    )
     return {"SecretName": name, "VersionId": version_id, "VersionStages": _stages(stages)}
 
 
@@ -314,7 +319,9 @@ def put_secret_value(
 def list_secret_version_ids(
     ctx: CallContext, *, secret_name: str, include_deprecated: bool, page_number: int, page_size: int
 ) -> dict[str, Any]:
-    name, page, total = _svc(ctx).list_versions(secret_name, include_deprecated, page_number, page_size)
+    name, page, total = _svc(ctx).list_versions(
+        ctx.scope, secret_name, include_deprecated, page_number, page_size
+    )
     return {
         "SecretName": name,
         **echo(page_number, page_size, total),
@@ -340,7 +347,9 @@ def update_secret_version_stage(
     remove_from_version: str | None,
 ) -> dict[str, Any]:
     check_label(version_stage, "VersionStage", MAX_STAGE_CHARS)
-    name = _svc(ctx).update_stage(secret_name, version_stage, move_to_version, remove_from_version)
+    name = _svc(ctx).update_stage(
+        ctx.scope, secret_name, version_stage, move_to_version, remove_from_version
+    )
     return {"SecretName": name}
 
 
@@ -354,12 +363,12 @@ def update_secret_rotation_policy(
         parse_rotation_interval(rotation_interval, MIN_POLICY_ROTATION)
     elif enable_automatic_rotation:
         raise errors.MissingParameter("RotationInterval")
-    _svc(ctx).refuse_rotation(secret_name)
+    _svc(ctx).refuse_rotation(ctx.scope, secret_name)
 
 
 def rotate_secret(ctx: CallContext, *, secret_name: str, version_id: str) -> dict[str, Any]:
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
-    _svc(ctx).refuse_rotation(secret_name)
+    _svc(ctx).refuse_rotation(ctx.scope, secret_name)
 
 
 # -- policy -------------------------------------------------------------------------------------
@@ -367,12 +376,12 @@ def rotate_secret(ctx: CallContext, *, secret_name: str, version_id: str) -> dic
 
 def get_secret_policy(ctx: CallContext, *, secret_name: str, policy_name: str) -> dict[str, Any]:
     del policy_name  # only "default" exists (enforced by the table)
-    return {"Policy": _svc(ctx).get_policy(secret_name)}
+    return {"Policy": _svc(ctx).get_policy(ctx.scope, secret_name)}
 
 
 def set_secret_policy(ctx: CallContext, *, secret_name: str, policy: str, policy_name: str) -> dict[str, Any]:
     del policy_name
-    _svc(ctx).set_policy(secret_name, check_policy(policy))
+    _svc(ctx).set_policy(ctx.scope, secret_name, check_policy(policy))
     return {}
 
 

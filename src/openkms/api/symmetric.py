@@ -81,7 +81,7 @@ def encrypt(
 ) -> dict[str, Any]:
     data = plaintext_bytes(plaintext)
     context = parse_context(encryption_context)
-    return _sealed(ctx.services.symmetric.encrypt(key_id, data, context, dry_run=dry_run))
+    return _sealed(ctx.services.symmetric.encrypt(ctx.scope, key_id, data, context, dry_run=dry_run))
 
 
 def decrypt(
@@ -92,7 +92,7 @@ def decrypt(
     dry_run: bool,
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
-    opened = ctx.services.symmetric.decrypt(ciphertext_blob, context, dry_run=dry_run)
+    opened = ctx.services.symmetric.decrypt(ctx.scope, ciphertext_blob, context, dry_run=dry_run)
     return {"KeyId": opened.key_id, "KeyVersionId": opened.version_id, "Plaintext": _text(opened.plaintext)}
 
 
@@ -123,6 +123,7 @@ def reencrypt(
         source = symmetric.AsymmetricSource(source_key_id, source_key_version_id, source_encryption_algorithm)
         return _sealed(
             ctx.services.symmetric.reencrypt_from_asymmetric(
+                ctx.scope,
                 ciphertext_blob,
                 source,
                 destination_key_id,
@@ -132,7 +133,7 @@ def reencrypt(
         )
     source_context = parse_context(source_encryption_context, "SourceEncryptionContext")
     sealed = ctx.services.symmetric.reencrypt(
-        ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
+        ctx.scope, ciphertext_blob, source_context, destination_key_id, destination_context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -148,7 +149,7 @@ def generate_data_key(
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
     sealed, text = ctx.services.symmetric.generate_data_key(
-        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+        ctx.scope, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return {**_sealed(sealed), "Plaintext": text}
 
@@ -164,7 +165,7 @@ def generate_data_key_without_plaintext(
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
     sealed, _ = ctx.services.symmetric.generate_data_key(
-        key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
+        ctx.scope, key_id, data_key_length(key_spec, number_of_bytes), context, dry_run=dry_run
     )
     return _sealed(sealed)
 
@@ -183,6 +184,7 @@ def generate_and_export_data_key(
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
     sealed, exported = ctx.services.symmetric.generate_and_export_data_key(
+        ctx.scope,
         key_id,
         data_key_length(key_spec, number_of_bytes),
         context,
@@ -204,6 +206,7 @@ def export_data_key(
 ) -> dict[str, Any]:
     context = parse_context(encryption_context)
     opened, exported = ctx.services.symmetric.export_data_key(
+        ctx.scope,
         ciphertext_blob,
         context,
         _wrapping(public_key_blob, wrapping_key_spec, wrapping_algorithm),

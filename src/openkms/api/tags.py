@@ -76,7 +76,7 @@ def tag_resource(
     tags: list[dict[str, str]],
 ) -> dict[str, Any]:
     resource_type, value, parameter = _target(key_id, secret_name, certificate_id)
-    ctx.services.tags.tag(resource_type, [value], tags_of(tags), parameter)
+    ctx.services.tags.tag(ctx.scope, resource_type, [value], tags_of(tags), parameter)
     return {}
 
 
@@ -89,12 +89,12 @@ def untag_resource(
     tag_keys: list[str],
 ) -> dict[str, Any]:
     resource_type, value, parameter = _target(key_id, secret_name, certificate_id)
-    ctx.services.tags.untag(resource_type, [value], tag_keys, parameter)
+    ctx.services.tags.untag(ctx.scope, resource_type, [value], tag_keys, parameter)
     return {}
 
 
 def list_resource_tags(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    resolved, found = ctx.services.tags.tags_of(KEY, key_id, "KeyId")
+    resolved, found = ctx.services.tags.tags_of(ctx.scope, KEY, key_id, "KeyId")
     return {"Tags": {"Tag": [{"KeyId": resolved, "TagKey": k, "TagValue": v} for k, v in found.items()]}}
 
 
@@ -140,7 +140,7 @@ def tag_resources(
     resource_id: list[str],
     tag: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    ctx.services.tags.tag(resource_type, resource_id, _tag_map(tag), "ResourceId")
+    ctx.services.tags.tag(ctx.scope, resource_type, resource_id, _tag_map(tag), "ResourceId")
     return {}
 
 
@@ -155,7 +155,7 @@ def untag_resources(
 ) -> dict[str, Any]:
     if not tag_key and not all:
         raise wire.MissingParameter("TagKey")
-    ctx.services.tags.untag(resource_type, resource_id, tag_key or None, "ResourceId")
+    ctx.services.tags.untag(ctx.scope, resource_type, resource_id, tag_key or None, "ResourceId")
     return {}
 
 
@@ -169,7 +169,7 @@ def list_tag_resources(
     next_token: str | None,
 ) -> dict[str, Any]:
     match = [(item["key"], item["value"]) for item in tag]
-    rows, token = ctx.services.tags.list_page(resource_type, resource_id, match, next_token)
+    rows, token = ctx.services.tags.list_page(ctx.scope, resource_type, resource_id, match, next_token)
     return {
         "NextToken": token,
         "TagResources": {

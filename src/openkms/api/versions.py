@@ -19,15 +19,15 @@ def _version(v: KeyVersion) -> dict[str, Any]:
 
 
 def create_key_version(ctx: CallContext, *, key_id: str) -> dict[str, Any]:
-    return {"KeyVersion": _version(ctx.services.versions.create(key_id))}
+    return {"KeyVersion": _version(ctx.services.versions.create(ctx.scope, key_id))}
 
 
 def describe_key_version(ctx: CallContext, *, key_id: str, key_version_id: str) -> dict[str, Any]:
-    return {"KeyVersion": _version(ctx.services.versions.describe(key_id, key_version_id))}
+    return {"KeyVersion": _version(ctx.services.versions.describe(ctx.scope, key_id, key_version_id))}
 
 
 def list_key_versions(ctx: CallContext, *, key_id: str, page_number: int, page_size: int) -> dict[str, Any]:
-    versions, total = ctx.services.versions.list_page(key_id, page_number, page_size)
+    versions, total = ctx.services.versions.list_page(ctx.scope, key_id, page_number, page_size)
     return {
         **echo(page_number, page_size, total),
         "KeyVersions": {"KeyVersion": [_version(v) for v in versions]},
@@ -37,7 +37,9 @@ def list_key_versions(ctx: CallContext, *, key_id: str, page_number: int, page_s
 def update_rotation_policy(
     ctx: CallContext, *, key_id: str, enable_automatic_rotation: bool, rotation_interval: str | None
 ) -> dict[str, Any]:
-    ctx.services.versions.update_rotation_policy(key_id, enable_automatic_rotation, rotation_interval)
+    ctx.services.versions.update_rotation_policy(
+        ctx.scope, key_id, enable_automatic_rotation, rotation_interval
+    )
     return {}
 
 

@@ -1,10 +1,21 @@
-"""ARNs and the forms a KeyId parameter can take: key id, ``alias/<name>``, key ARN, alias ARN."""
+"""ARNs and the forms a KeyId parameter can take: key id, ``alias/<name>``, key ARN, alias ARN.
+
+Every key, alias and secret belongs to one account. A bare key id or alias name is looked up in
+the caller's account; an ARN names its own account (which may be another's) and is looked up
+there. Parsing says which account a reference points into; whether the caller may reach it is
+the service's decision (service/tenancy.py), taken before anything is looked up.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from openkms.domain.errors import InvalidValue
+
+# The account field of an ARN: Alibaba's account uids are 16 digits; a longer or shorter run of
+# digits is a well-formed ARN of an account that does not exist here.
+_ACCOUNT = re.compile(r"[0-9]{1,32}")
 
 
 def key_arn(region: str, account_id: str, key_id: str) -> str:
@@ -21,28 +32,39 @@ def secret_arn(region: str, account_id: str, secret_name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeyRef:
-    """A parsed KeyId parameter: either a key id or an alias name (``alias/...``)."""
+    """A parsed KeyId parameter: a key id or an alias name (``alias/...``), in the account
+    ``account_uid`` (the caller's for a bare id or name, the ARN's for an ARN)."""
 
+    account_uid: str
     key_id: str | None = None
     alias_name: str | None = None
 
 
-def parse_key_ref(value: str, region: str, account_id: str, parameter: str = "KeyId") -> KeyRef:
-    """Parse a KeyId parameter value.
+def split_arn(value: str, region: str, parameter: str) -> tuple[str, str]:
+    """``(account, resource)`` of ``acs:kms:<region>:<account>:<resource>``.
 
-    An ARN must name this deployment's region and account; anything else is refused as an
-    invalid parameter rather than looked up.
+    Raises:
+        InvalidValue: not an ARN of this deployment's region, or an account that is not digits.
+    """
+    parts = value.split(":", 4)
+    if len(parts) != 5 or parts[2] != region or not _ACCOUNT.fullmatch(parts[3]):
+        raise InvalidValue(parameter)
+    return parts[3], parts[4]
+
+
+def parse_key_ref(value: str, region: str, account_uid: str, parameter: str = "KeyId") -> KeyRef:
+    """Parse a KeyId parameter value sent by a caller of account ``account_uid``.
+
+    An ARN must name this deployment's region; anything malformed is refused as an invalid
+    parameter rather than looked up.
     """
     if value.startswith("acs:kms:"):
-        parts = value.split(":", 4)
-        if len(parts) != 5 or parts[2] != region or parts[3] != account_id:
-            raise InvalidValue(parameter)
-        resource = parts[4]
+        account, resource = split_arn(value, region, parameter)
         if resource.startswith("key/") and len(resource) > 4:
-            return KeyRef(key_id=resource[4:])
+            return KeyRef(account, key_id=resource[4:])
         if resource.startswith("alias/") and len(resource) > 6:
-            return KeyRef(alias_name=resource)
+            return KeyRef(account, alias_name=resource)
         raise InvalidValue(parameter)
     if value.startswith("alias/"):
-        return KeyRef(alias_name=value)
-    return KeyRef(key_id=value)
+        return KeyRef(account_uid, alias_name=value)
+    return KeyRef(account_uid, key_id=value)

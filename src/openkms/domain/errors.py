@@ -36,6 +36,11 @@ class ResourceNotFound(NotFound):
     pass
 
 
+class NoPermission(DomainError):
+    """The caller may not act on this resource: it belongs to another account and nothing grants
+    the use (403 Forbidden.NoPermission)."""
+
+
 class KeyStateError(DomainError):
     """The key's state forbids the operation (Alibaba's 409 Rejected.<State>)."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Key:
     key_id: str
+    account_uid: str  # the owner
     description: str
     key_spec: str
     key_usage: str

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from openkms.domain.arn import split_arn
 from openkms.domain.errors import (
     InvalidValue,
     LimitExceeded,
@@ -57,6 +58,8 @@ MIN_RECOVERY_DAYS = 7
 MAX_RECOVERY_DAYS = 30
 DEFAULT_RECOVERY_DAYS = 30
 
+ARN_FORM = "A secret ARN is acs:kms:<region>:<account>:secret/<name>."
+
 # Chinese characters are allowed in names (then at most 64 characters in all).
 _CJK = "\u4e00-\u9fff"
 _NAME = re.compile(rf"[A-Za-z0-9_/+=.@\-{_CJK}]{{1,{MAX_NAME_CHARS}}}")
@@ -67,8 +70,9 @@ _LABEL = re.compile(r"[\x21-\x7e]+")
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """One row of ``secrets`` (without its policy)."""
+    """One row of ``secrets`` (without its policy); a name is unique within its account."""
 
+    account_uid: str
     secret_name: str
     description: str
     encryption_key_id: str
@@ -107,28 +111,44 @@ def check_name(name: str, parameter: str = "SecretName") -> None:
         raise InvalidValue(parameter, "Names beginning with acs/ are reserved for managed secrets.")
 
 
-def parse_secret_ref(value: str, region: str, account_id: str, parameter: str = "SecretName") -> str:
-    """The secret name in a SecretName parameter: a name or ``acs:kms:<region>:<uid>:secret/<name>``.
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A parsed SecretName parameter: a secret's name in the account ``account_uid`` (the
+    caller's for a bare name, the ARN's for an ARN)."""
 
-    An ARN must name this deployment's region and account.
+    account_uid: str
+    name: str
+
+
+def split_secret_ref(value: str, region: str, account_uid: str, parameter: str = "SecretName") -> SecretRef:
+    """The secret a SecretName parameter sent by a caller of ``account_uid`` names: a name of
+    that account, or ``acs:kms:<region>:<uid>:secret/<name>`` (this deployment's region, any
+    account). The name itself is not checked.
 
     Raises:
-        InvalidValue: a malformed or foreign ARN, or a name outside the charset.
+        InvalidValue: a malformed ARN or one of another region.
     """
-    name = value
-    if value.startswith("acs:kms:"):
-        parts = value.split(":", 4)
-        if (
-            len(parts) != 5
-            or parts[2] != region
-            or parts[3] != account_id
-            or not parts[4].startswith("secret/")
-        ):
-            raise InvalidValue(parameter, "A secret ARN is acs:kms:<region>:<account>:secret/<name>.")
-        name = parts[4][len("secret/") :]
-    if not _NAME.fullmatch(name):
+    if not value.startswith("acs:kms:"):
+        return SecretRef(account_uid, value)
+    try:
+        account_uid, resource = split_arn(value, region, parameter)
+    except InvalidValue:
+        raise InvalidValue(parameter, ARN_FORM) from None
+    if not resource.startswith("secret/"):
+        raise InvalidValue(parameter, ARN_FORM)
+    return SecretRef(account_uid, resource[len("secret/") :])
+
+
+def parse_secret_ref(value: str, region: str, account_uid: str, parameter: str = "SecretName") -> SecretRef:
+    """As :func:`split_secret_ref`, and the name must be one a secret can have.
+
+    Raises:
+        InvalidValue: a malformed ARN, one of another region, or a name outside the charset.
+    """
+    ref = split_secret_ref(value, region, account_uid, parameter)
+    if not _NAME.fullmatch(ref.name):
         raise InvalidValue(parameter)
-    return name
+    return ref
 
 
 # -- values, versions, stages -------------------------------------------------------------------

@@ -4,6 +4,7 @@ and sharing one :class:`~openkms.service.caches.Caches`."""
 
 __all__ = [
     "access_keys",
+    "accounts",
     "aliases",
     "asymmetric",
     "byok",
@@ -20,5 +21,6 @@ __all__ = [
     "secrets",
     "symmetric",
     "tags",
+    "tenancy",
     "versions",
 ]

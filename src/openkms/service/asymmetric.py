@@ -23,6 +23,7 @@ from openkms.domain.key import Key
 from openkms.domain.keyspec import ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, SIGN_VERIFY, SPECS, KeySpec
 from openkms.service.caches import Caches
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import versions
 
 
@@ -42,11 +43,13 @@ class AsymmetricService:
 
     # -- rules ----------------------------------------------------------------------------
 
-    def _target(self, key_ref: str, version_id: str | None, usage: str, algorithm: str) -> _Target:
+    def _target(
+        self, scope: Scope, key_ref: str, version_id: str | None, usage: str, algorithm: str
+    ) -> _Target:
         # Two one-statement reads on the store's hot path (KeyService.get), not a read
         # transaction: a version row never changes but for losing its material, which the
         # material read that follows for a private-key operation sees.
-        key = self.keys.get(key_ref)
+        key = self.keys.get(scope, key_ref)
         keystate.require_usable(key.key_state)
         spec = SPECS[key.key_spec]
         algorithms.require_usage(spec, key.key_usage, usage)
@@ -85,15 +88,23 @@ class AsymmetricService:
     # -- operations -----------------------------------------------------------------------
 
     def sign(
-        self, key_ref: str, version_id: str, algorithm: str, digest: bytes, *, dry_run: bool = False
+        self,
+        scope: Scope,
+        key_ref: str,
+        version_id: str,
+        algorithm: str,
+        digest: bytes,
+        *,
+        dry_run: bool = False,
     ) -> tuple[Key, str, bytes]:
-        t = self._target(key_ref, version_id, SIGN_VERIFY, algorithm)
+        t = self._target(scope, key_ref, version_id, SIGN_VERIFY, algorithm)
         _check_digest(digest)
         _dry_run(dry_run)
         return t.key, t.version_id, asymmetric.sign(self._private(t), algorithm, digest)
 
     def verify(
         self,
+        scope: Scope,
         key_ref: str,
         version_id: str,
         algorithm: str,
@@ -102,15 +113,22 @@ class AsymmetricService:
         *,
         dry_run: bool = False,
     ) -> tuple[Key, str, bool]:
-        t = self._target(key_ref, version_id, SIGN_VERIFY, algorithm)
+        t = self._target(scope, key_ref, version_id, SIGN_VERIFY, algorithm)
         _check_digest(digest)
         _dry_run(dry_run)
         return t.key, t.version_id, asymmetric.verify(self._public(t), algorithm, digest, signature)
 
     def encrypt(
-        self, key_ref: str, version_id: str, algorithm: str, plaintext: bytes, *, dry_run: bool = False
+        self,
+        scope: Scope,
+        key_ref: str,
+        version_id: str,
+        algorithm: str,
+        plaintext: bytes,
+        *,
+        dry_run: bool = False,
     ) -> tuple[Key, str, bytes]:
-        t = self._target(key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
+        t = self._target(scope, key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
         limit = algorithms.max_plaintext(t.spec, algorithm)
         if len(plaintext) > limit:
             raise errors.InvalidValue(
@@ -120,9 +138,16 @@ class AsymmetricService:
         return t.key, t.version_id, asymmetric.encrypt(self._public(t), algorithm, plaintext)
 
     def decrypt(
-        self, key_ref: str, version_id: str, algorithm: str, ciphertext: bytes, *, dry_run: bool = False
+        self,
+        scope: Scope,
+        key_ref: str,
+        version_id: str,
+        algorithm: str,
+        ciphertext: bytes,
+        *,
+        dry_run: bool = False,
     ) -> tuple[Key, str, bytes]:
-        t = self._target(key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
+        t = self._target(scope, key_ref, version_id, ENCRYPT_DECRYPT, algorithm)
         _dry_run(dry_run)
         try:
             plaintext = asymmetric.decrypt(self._private(t), algorithm, ciphertext)
@@ -130,10 +155,12 @@ class AsymmetricService:
             raise errors.InvalidCiphertext() from None
         return t.key, t.version_id, plaintext
 
-    def public_key_pem(self, key_ref: str, version_id: str, *, dry_run: bool = False) -> tuple[Key, str, str]:
+    def public_key_pem(
+        self, scope: Scope, key_ref: str, version_id: str, *, dry_run: bool = False
+    ) -> tuple[Key, str, str]:
         """GetPublicKey: any asymmetric key, of either usage, that may be used (Enabled)."""
         with self.dep.db.read() as tx:
-            key = self.keys.load(tx, key_ref)
+            key = self.keys.load(tx, scope, key_ref)
             keystate.require_usable(key.key_state)
             spec = SPECS[key.key_spec]
             row = versions.public_key(tx, version_id)
@@ -145,16 +172,16 @@ class AsymmetricService:
         return key, version_id, asymmetric.public_pem(row[1])
 
     def generate_mac(
-        self, key_ref: str, algorithm: str, message: bytes, *, dry_run: bool = False
+        self, scope: Scope, key_ref: str, algorithm: str, message: bytes, *, dry_run: bool = False
     ) -> tuple[Key, bytes]:
-        t = self._target(key_ref, None, GENERATE_VERIFY_MAC, algorithm)
+        t = self._target(scope, key_ref, None, GENERATE_VERIFY_MAC, algorithm)
         _dry_run(dry_run)
         return t.key, mac.generate(algorithm, self.keys.material(t.key, t.version_id), message)
 
     def verify_mac(
-        self, key_ref: str, algorithm: str, message: bytes, tag: bytes, *, dry_run: bool = False
+        self, scope: Scope, key_ref: str, algorithm: str, message: bytes, tag: bytes, *, dry_run: bool = False
     ) -> tuple[Key, bool]:
-        t = self._target(key_ref, None, GENERATE_VERIFY_MAC, algorithm)
+        t = self._target(scope, key_ref, None, GENERATE_VERIFY_MAC, algorithm)
         _dry_run(dry_run)
         return t.key, mac.verify(algorithm, self.keys.material(t.key, t.version_id), message, tag)
 

@@ -28,6 +28,7 @@ from openkms.rootkey.keyring import import_key_aad, material_aad
 from openkms.service.caches import Caches
 from openkms.service.due import each_due
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import Tx, keys, versions
 from openkms.store import byok as tokens
 
@@ -53,7 +54,7 @@ class ByokService:
         self.caches = caches
 
     def get_parameters_for_import(
-        self, key_ref: str, wrapping_key_spec: str, wrapping_algorithm: str
+        self, scope: Scope, key_ref: str, wrapping_key_spec: str, wrapping_algorithm: str
     ) -> ImportParameters:
         """A fresh wrapping key pair (RSA_2048 or EC_SM2) and a token for one EXTERNAL key, valid for
         24 hours.
@@ -66,7 +67,7 @@ class ByokService:
             UnsupportedOrigin: not an EXTERNAL key.
         """
         byok.check_wrapping(wrapping_key_spec, wrapping_algorithm)
-        key = self.keys.get(key_ref)
+        key = self.keys.get(scope, key_ref)
         byok.require_external(key.origin)
         private_der, public_der = unwrap.new_wrapping_key(wrapping_key_spec)
         token = secrets.token_urlsafe(48)
@@ -80,7 +81,8 @@ class ByokService:
         )
         with self.dep.db.write() as tx:
             # Re-read under the write lock: a key destroyed meanwhile gets no token.
-            self.keys.load(tx, key.key_id)
+            if keys.get(tx, key.key_id) is None:
+                raise errors.KeyNotFound()
             tokens.insert_token(
                 tx,
                 tokens.ImportToken(
@@ -97,7 +99,7 @@ class ByokService:
         return ImportParameters(key.key_id, public_der, token, expires_at)
 
     def import_key_material(
-        self, key_ref: str, encrypted_key_material: str, import_token: str, expire_unix: int
+        self, scope: Scope, key_ref: str, encrypted_key_material: str, import_token: str, expire_unix: int
     ) -> Key:
         """Unwrap material with the token's private key and give it to the key.
 
@@ -116,7 +118,7 @@ class ByokService:
         except (binascii.Error, ValueError):
             raise errors.InvalidValue("EncryptedKeyMaterial", "It must be Base64.") from None
         try:
-            return self._import(key_ref, wrapped_material, import_token, expire_time, now)
+            return self._import(scope, key_ref, wrapped_material, import_token, expire_time, now)
         except errors.InvalidKeyMaterial:
             with self.dep.db.write() as tx:
                 tokens.delete_token(tx, import_token)
@@ -124,6 +126,7 @@ class ByokService:
 
     def _import(
         self,
+        scope: Scope,
         key_ref: str,
         wrapped_material: bytes,
         import_token: str,
@@ -132,7 +135,7 @@ class ByokService:
     ) -> Key:
         keyring = self.dep.keyring
         with self.dep.db.write() as tx:
-            key = self.keys.load(tx, key_ref)
+            key = self.keys.load(tx, scope, key_ref)
             byok.require_external(key.origin)
             new_state = keystate.import_material(key.key_state)
             token = self._valid_token(tx, key, import_token, now)
@@ -219,14 +222,14 @@ class ByokService:
         except (ValueError, keyed.DigestMismatch):
             raise errors.InvalidKeyMaterial() from None
 
-    def delete_key_material(self, key_ref: str) -> Key:
+    def delete_key_material(self, scope: Scope, key_ref: str) -> Key:
         """Delete an EXTERNAL key's material: the key goes to PendingImport (a key pending deletion
         keeps its state and DeleteDate). Deleting again, or before any import, changes nothing more.
 
         The material's digest stays, so the key can take back only the same material.
         """
         with self.dep.db.write() as tx:
-            key = self.keys.load(tx, key_ref)
+            key = self.keys.load(tx, scope, key_ref)
             byok.require_external(key.origin)
             version_ids = versions.clear_material(tx, key.key_id)
             if not keys.update_key(

@@ -17,20 +17,10 @@ from openkms.service.ram_policies import PolicyService
 from openkms.service.secrets import SecretService
 from openkms.service.symmetric import SymmetricService
 from openkms.service.tags import TagService
+from openkms.service.tenancy import Caller, Scope
 from openkms.service.versions import VersionService
 
-__all__ = ["CallContext", "Caller", "Services", "build_services"]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` None: the
-    account's root)."""
-
-    access_key_id: str
-    request_id: str
-    account_uid: str = ""
-    user_id: str | None = None
+__all__ = ["CallContext", "Caller", "Scope", "Services", "build_services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,5 +70,12 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
+    """What a handler is given: the services, and the request's scope (its caller, whose
+    account bare ids and names resolve in, and its action)."""
+
     services: Services
-    caller: Caller
+    scope: Scope
+
+    @property
+    def caller(self) -> Caller:
+        return self.scope.caller

@@ -9,20 +9,24 @@ finishes the rest, and a runner that lost its lease stops before its next write.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from openkms.store import Database, Tx
 
 __all__ = ["each_due"]
 
+# What names one item: a key id, or a secret's (account, name).
+Item = TypeVar("Item")
+
 
 def each_due(
     db: Database,
-    find_due: Callable[[Tx], list[str]],
-    act: Callable[[Tx, str], bool],
+    find_due: Callable[[Tx], list[Item]],
+    act: Callable[[Tx, Item], bool],
     fence: Callable[[Tx], None],
     batch: int,
     *,
-    after: Callable[[str], None] | None = None,
+    after: Callable[[Item], None] | None = None,
 ) -> int:
     """Act on every item due; returns how many were acted on.
 

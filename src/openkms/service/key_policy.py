@@ -1,7 +1,8 @@
 """Key policy use cases: read and replace a key's ``default`` policy.
 
-The policy is validated and stored (``keys.policy``; NULL means the default policy). Nothing
-evaluates it: every valid AccessKey of the deployment may call every action.
+The policy is validated and stored (``keys.policy``; NULL means the default policy, which lets
+the key's own account do everything). Nothing evaluates it: every AccessKey of the key's account
+may call every action on it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from openkms.domain import errors
 from openkms.domain.keypolicy import POLICY_NAME, check_key_policy, default_policy
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import keys
 
 
@@ -17,7 +19,7 @@ class KeyPolicyService:
         self.keys = keys_service
         self.dep = keys_service.dep
 
-    def get(self, key_value: str, policy_name: str) -> str:
+    def get(self, scope: Scope, key_value: str, policy_name: str) -> str:
         """The key's policy document as stored, or the default one.
 
         Raises:
@@ -25,13 +27,13 @@ class KeyPolicyService:
             KeyNotFound, AliasNotFound: the key does not resolve.
         """
         with self.dep.db.read() as tx:
-            key = self.keys.load(tx, key_value)
+            key = self.keys.load(tx, scope, key_value)
             if policy_name != POLICY_NAME:
                 raise errors.ResourceNotFound("The specified policy is not found.")
             stored = keys.policy(tx, key.key_id)
-        return stored if stored is not None else default_policy(self.dep.account_id)
+        return stored if stored is not None else default_policy(key.account_uid)
 
-    def set(self, key_value: str, policy_name: str, document: str) -> str:
+    def set(self, scope: Scope, key_value: str, policy_name: str, document: str) -> str:
         """Validate and store a key policy; returns the key id.
 
         Raises:
@@ -43,6 +45,6 @@ class KeyPolicyService:
             raise errors.InvalidValue("PolicyName", f'The only key policy is "{POLICY_NAME}".')
         check_key_policy(document)
         with self.dep.db.write() as tx:
-            key = self.keys.load(tx, key_value)
+            key = self.keys.load(tx, scope, key_value)
             keys.update_key(tx, key.key_id, policy=document)
         return key.key_id

@@ -5,6 +5,10 @@ changes). Key *state* on the hot path (:meth:`KeyService.get`) is kept in ``cach
 while the node has written nothing, so a node always sees its own writes; on PostgreSQL it is
 read on every call. Imported (EXTERNAL) material can be deleted by any node, so its cache entries
 also record the key's revision and are used only while it is unchanged (service/caches.py).
+
+Every method that takes a KeyId takes the request's :class:`~openkms.service.tenancy.Scope`: a
+bare id or alias resolves in the caller's account, an ARN in the account it names, once the
+scope has admitted that account (service/tenancy.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from openkms.domain.keyspec import ORIGIN_EXTERNAL, ORIGIN_KMS, KeySpec, resolve
 from openkms.rootkey.keyring import material_aad
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
-from openkms.store import Tx, aliases, tags, versions
+from openkms.service.tenancy import Scope
+from openkms.store import Database, Tx, aliases, tags, versions
 from openkms.store import keys as repo
 
 errlog = logging.getLogger("openkms.error")
@@ -46,30 +51,40 @@ class KeyService:
 
     # -- resolution -----------------------------------------------------------------------
 
-    def parse_ref(self, value: str, parameter: str = "KeyId") -> KeyRef:
-        return parse_key_ref(value, self.dep.region, self.dep.account_id, parameter)
+    def parse_ref(self, scope: Scope, value: str, parameter: str = "KeyId") -> KeyRef:
+        """Parse a KeyId sent in ``scope`` and admit the account it points into, before
+        anything is looked up.
 
-    def resolve_id(self, tx: Tx, value: str, parameter: str = "KeyId") -> str:
+        Raises:
+            InvalidValue: a malformed ARN or one of another region.
+            NoPermission: another account's key or alias the caller may not use.
+        """
+        ref = parse_key_ref(value, self.dep.region, scope.account_uid, parameter)
+        scope.admit(ref.account_uid)
+        return ref
+
+    def resolve_id(self, tx: Tx, scope: Scope, value: str, parameter: str = "KeyId") -> str:
         """Turn a key id, alias name, key ARN or alias ARN into a key id (not checked to exist)."""
-        ref = self.parse_ref(value, parameter)
-        if ref.key_id is not None:
-            return ref.key_id
-        assert ref.alias_name is not None
-        key_id = aliases.target(tx, ref.alias_name)
-        if key_id is None:
-            raise errors.AliasNotFound()
-        return key_id
+        return _key_id(tx, self.parse_ref(scope, value, parameter))
 
-    def load(self, tx: Tx, value: str, parameter: str = "KeyId", *, lock: bool = False) -> Key:
+    def resolve(self, account_uid: str, value: str, parameter: str = "KeyId") -> Key:
+        """The key a caller of ``account_uid`` names by ``value``, deciding nothing about
+        cross-account use: its owner is ``Key.account_uid``. For what decides (the
+        authorization of a request) before a handler runs.
+
+        Raises:
+            InvalidValue: a malformed ARN; KeyNotFound, AliasNotFound: nothing by that name.
+        """
+        return self._found(parse_key_ref(value, self.dep.region, account_uid, parameter))
+
+    def load(self, tx: Tx, scope: Scope, value: str, parameter: str = "KeyId", *, lock: bool = False) -> Key:
         """The key ``value`` names, inside ``tx``; in a write transaction pass ``lock=True`` to
         lock its row before deciding on what was read (PostgreSQL; SQLite writers are
         serialised)."""
-        key = repo.get(tx, self.resolve_id(tx, value, parameter), lock=lock)
-        if key is None:
-            raise errors.KeyNotFound()
-        return key
+        ref = self.parse_ref(scope, value, parameter)
+        return _owned(repo.get(tx, _key_id(tx, ref), lock=lock), ref)
 
-    def get(self, value: str, parameter: str = "KeyId") -> Key:
+    def get(self, scope: Scope, value: str, parameter: str = "KeyId") -> Key:
         """The key ``value`` names as the database holds it now, outside any transaction block.
 
         The hot path of every cryptographic action: one or two single-statement reads on the
@@ -77,21 +92,22 @@ class KeyService:
         nothing since they were last made (``caches.reads``). Use :meth:`load` inside a
         transaction that goes on to act on what it read.
         """
-        ref = self.parse_ref(value, parameter)
+        return self._found(self.parse_ref(scope, value, parameter))
+
+    def _found(self, ref: KeyRef) -> Key:
+        """The key ``ref`` names, by the hot reads. A key row is kept by id alone (its owner is
+        in the row); an alias's target by account and name."""
         key_id = ref.key_id
         db = self.dep.db
         reads = self.caches.reads
         if key_id is None:
-            alias = ref.alias_name
+            account, alias = ref.account_uid, ref.alias_name
             assert alias is not None
-            key_id = reads.get(("alias", alias), lambda: aliases.target(db, alias))
+            key_id = reads.get(("alias", account, alias), lambda: aliases.target(db, account, alias))
             if key_id is None:
                 raise errors.AliasNotFound()
         found = key_id
-        key = reads.get(("key", found), lambda: repo.get(db, found))
-        if key is None:
-            raise errors.KeyNotFound()
-        return key
+        return _owned(reads.get(("key", found), lambda: repo.get(db, found)), ref)
 
     # -- creation -------------------------------------------------------------------------
 
@@ -106,9 +122,10 @@ class KeyService:
         enable_automatic_rotation: bool,
         rotation_interval: str | None,
         tag_map: dict[str, str],
-        creator: str,
+        account_uid: str,
         policy: str | None = None,
     ) -> Key:
+        """A new key of the account ``account_uid``, which is also its Creator."""
         spec, usage = resolve_spec(key_spec, key_usage)
         if policy is not None:
             check_key_policy(policy)
@@ -141,13 +158,14 @@ class KeyService:
             repo.insert_key(
                 tx,
                 key_id=key_id,
+                account_uid=account_uid,
                 description=description,
                 key_spec=spec.name,
                 key_usage=usage,
                 origin=origin,
                 protection_level=protection_level,
                 key_state=state,
-                creator=creator,
+                creator=account_uid,
                 creator_type="User",
                 creation_date=now,
                 primary_version_id=version_id,
@@ -170,7 +188,7 @@ class KeyService:
                 material_wrapped=material_wrapped,
                 public_key_der=public_der,
             )
-            tags.put_tags(tx, "key", key_id, tag_map, current={})
+            tags.put_tags(tx, account_uid, "key", key_id, tag_map, current={})
             key = repo.get(tx, key_id)
         assert key is not None
         return key
@@ -178,13 +196,15 @@ class KeyService:
     # -- reads and simple updates ---------------------------------------------------------
 
     def list_page(
-        self, page_number: int, page_size: int, filters: dict[str, list[str]]
+        self, scope: Scope, page_number: int, page_size: int, filters: dict[str, list[str]]
     ) -> tuple[list[str], int]:
-        return repo.page_ids(self.dep.db, (page_number - 1) * page_size, page_size, filters)
+        """A page of the ids of the caller's keys (never another account's)."""
+        offset = (page_number - 1) * page_size
+        return repo.page_ids(self.dep.db, scope.account_uid, offset, page_size, filters)
 
-    def update_description(self, value: str, description: str) -> Key:
+    def update_description(self, scope: Scope, value: str, description: str) -> Key:
         with self.dep.db.write() as tx:
-            key = self.load(tx, value, lock=True)
+            key = self.load(tx, scope, value, lock=True)
             repo.update_key(tx, key.key_id, description=description)
         return key
 
@@ -226,6 +246,25 @@ class KeyService:
             raise errors.KeyMaterialUnavailable() from None
         cache.put(version_id, (material, revision))
         return material
+
+
+def _key_id(q: Tx | Database, ref: KeyRef) -> str:
+    """The key id ``ref`` names: its own, or its alias's target in the alias's account."""
+    if ref.key_id is not None:
+        return ref.key_id
+    assert ref.alias_name is not None
+    key_id = aliases.target(q, ref.account_uid, ref.alias_name)
+    if key_id is None:
+        raise errors.AliasNotFound()
+    return key_id
+
+
+def _owned(key: Key | None, ref: KeyRef) -> Key:
+    """The key found for ``ref``, which must belong to the account ``ref`` points into: a key
+    id of another account is not found in this one (ids say nothing across accounts)."""
+    if key is None or key.account_uid != ref.account_uid:
+        raise errors.KeyNotFound()
+    return key
 
 
 def parse_rotation_interval(text: str, parameter: str = "RotationInterval") -> int:

@@ -16,6 +16,7 @@ from openkms.domain.key import Key
 from openkms.service.caches import Caches
 from openkms.service.due import each_due
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import Tx, keys, versions
 
 DAY = 86400
@@ -27,23 +28,23 @@ class LifecycleService:
         self.dep = keys_service.dep
         self.caches = caches
 
-    def _change(self, key_ref: str, values_for: Callable[[Tx, Key], dict[str, Any]]) -> Key:
+    def _change(self, scope: Scope, key_ref: str, values_for: Callable[[Tx, Key], dict[str, Any]]) -> Key:
         with self.dep.db.write() as tx:
             # Locked: a transition racing on another node waits for this one and then sees it.
-            key = self.keys.load(tx, key_ref, lock=True)
+            key = self.keys.load(tx, scope, key_ref, lock=True)
             if not keys.update_key(tx, key.key_id, expected_revision=key.revision, **values_for(tx, key)):
                 raise errors.StateTransitionRefused()
             changed = keys.get(tx, key.key_id)
         assert changed is not None
         return changed
 
-    def enable_key(self, key_ref: str) -> Key:
-        return self._change(key_ref, lambda _tx, key: {"key_state": keystate.enable(key.key_state)})
+    def enable_key(self, scope: Scope, key_ref: str) -> Key:
+        return self._change(scope, key_ref, lambda _tx, key: {"key_state": keystate.enable(key.key_state)})
 
-    def disable_key(self, key_ref: str) -> Key:
-        return self._change(key_ref, lambda _tx, key: {"key_state": keystate.disable(key.key_state)})
+    def disable_key(self, scope: Scope, key_ref: str) -> Key:
+        return self._change(scope, key_ref, lambda _tx, key: {"key_state": keystate.disable(key.key_state)})
 
-    def schedule_key_deletion(self, key_ref: str, pending_window_days: int) -> Key:
+    def schedule_key_deletion(self, scope: Scope, key_ref: str, pending_window_days: int) -> Key:
         """PendingDeletion until now + N days; the deletion job destroys the key after that."""
         now = self.dep.clock.now()
 
@@ -51,9 +52,9 @@ class LifecycleService:
             state = keystate.schedule_deletion(key.key_state, key.deletion_protection)
             return {"key_state": state, "delete_date": now + pending_window_days * DAY}
 
-        return self._change(key_ref, values)
+        return self._change(scope, key_ref, values)
 
-    def cancel_key_deletion(self, key_ref: str) -> Key:
+    def cancel_key_deletion(self, scope: Scope, key_ref: str) -> Key:
         """Back to Enabled, or to PendingImport for a key without material (see keystate)."""
 
         def values(tx: Tx, key: Key) -> dict[str, Any]:
@@ -62,9 +63,9 @@ class LifecycleService:
             )
             return {"key_state": keystate.cancel_deletion(key.key_state, has_material), "delete_date": None}
 
-        return self._change(key_ref, values)
+        return self._change(scope, key_ref, values)
 
-    def set_deletion_protection(self, key_ref: str, enabled: bool, description: str) -> Key:
+    def set_deletion_protection(self, scope: Scope, key_ref: str, enabled: bool, description: str) -> Key:
         def values(_tx: Tx, key: Key) -> dict[str, Any]:
             keystate.require_not_pending_deletion(key.key_state)
             return {
@@ -72,7 +73,7 @@ class LifecycleService:
                 "deletion_protection_description": description if enabled else "",
             }
 
-        return self._change(key_ref, values)
+        return self._change(scope, key_ref, values)
 
     def destroy_due_keys(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
         """Destroy every key whose deletion window ended by ``now``; returns how many.

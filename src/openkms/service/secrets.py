@@ -1,7 +1,9 @@
 """Secrets Manager use cases: secrets, their versions and stages, deletion windows and policies.
 
-Every value is sealed under a CMK of this deployment (the secret's EncryptionKeyId, or the
-service-managed default key made on first use) with the symmetric recipe of
+A secret belongs to one account (names are unique per account): a bare name resolves in the
+caller's account, a secret ARN in the one it names once the request's scope admits it
+(service/tenancy.py). Every value is sealed under a CMK (the secret's EncryptionKeyId, or its
+account's service-managed default key, made on first use) with the symmetric recipe of
 :mod:`openkms.service.symmetric`, bound to its secret name, version id and data type. Only that
 ciphertext reaches the store. Reading a value checks the CMK's state, so a Disabled, pending or
 destroyed key makes its secrets unreadable with the key's own error.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
 from openkms.domain import errors, keystate
+from openkms.domain.arn import key_arn
 from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
 from openkms.domain.key import Key
 from openkms.domain.secret import (
@@ -29,6 +32,7 @@ from openkms.domain.secret import (
     GENERIC,
     RESERVED_STAGES,
     Secret,
+    SecretRef,
     default_policy,
     parse_secret_ref,
     secret_data_bytes,
@@ -41,6 +45,7 @@ from openkms.service.caches import Caches
 from openkms.service.due import each_due
 from openkms.service.keys import KeyService
 from openkms.service.symmetric import SymmetricService
+from openkms.service.tenancy import Scope
 from openkms.store import Conflict, Tx, keys, meta
 from openkms.store import secrets as repo
 
@@ -48,6 +53,7 @@ DAY = 86400
 DEFAULT_KEY_DESCRIPTION = (
     "Default key of Secrets Manager (service-managed; encrypts secrets without EncryptionKeyId)"
 )
+# The meta row naming an account's default key is this prefix and the account's uid.
 DEFAULT_KEY_META = "secrets_default_key_id"
 RETRIES = 5
 NOT_FOUND = "The specified secret is not found."
@@ -119,22 +125,28 @@ class SecretService:
 
     # -- resolution -----------------------------------------------------------------------
 
-    def name_of(self, ref: str, parameter: str = "SecretName") -> str:
-        return parse_secret_ref(ref, self.dep.region, self.dep.account_id, parameter)
+    def secret_ref(self, scope: Scope, ref: str, parameter: str = "SecretName") -> SecretRef:
+        """The secret a SecretName names in ``scope``, its account admitted (NoPermission for
+        another account's the caller may not use) before anything is looked up."""
+        found = parse_secret_ref(ref, self.dep.region, scope.account_uid, parameter)
+        scope.admit(found.account_uid)
+        return found
 
     @staticmethod
-    def _load(tx: Tx, name: str, *, allow_pending: bool = False, lock: bool = False) -> Secret:
-        return _usable(repo.get_secret(tx, name, lock=lock), allow_pending)
+    def _load(tx: Tx, ref: SecretRef, *, allow_pending: bool = False, lock: bool = False) -> Secret:
+        return _usable(repo.get_secret(tx, ref.account_uid, ref.name, lock=lock), allow_pending)
 
-    def _change(self, ref: str, apply: Callable[[Tx, Secret, float], T], *, allow_pending: bool = False) -> T:
+    def _change(
+        self, scope: Scope, ref: str, apply: Callable[[Tx, Secret, float], T], *, allow_pending: bool = False
+    ) -> T:
         """Run ``apply`` in one write transaction that holds the secret at its read revision."""
-        name = self.name_of(ref)
+        found = self.secret_ref(scope, ref)
         for _ in range(RETRIES):
             now = self.dep.clock.now()
             try:
                 with self.dep.db.write() as tx:
-                    secret = self._load(tx, name, allow_pending=allow_pending, lock=True)
-                    if not repo.update_secret(tx, name, secret.revision, update_time=now):
+                    secret = self._load(tx, found, allow_pending=allow_pending, lock=True)
+                    if not repo.update_secret(tx, *found_of(secret), secret.revision, update_time=now):
                         raise _Raced()
                     return apply(tx, secret, now)
             except _Raced:
@@ -143,14 +155,24 @@ class SecretService:
 
     # -- the CMK ----------------------------------------------------------------------------
 
-    def _encryption_key(self, key_ref: str | None) -> Key:
-        """The CMK that seals new values: checked to be a symmetric key in state Enabled."""
+    def _encryption_key(self, scope: Scope, key_ref: str | None) -> Key:
+        """The CMK that seals the values of a new secret of the caller's account: a symmetric
+        key in state Enabled, of that same account."""
         if key_ref is None:
-            key_ref = self.default_key_id()
-        return self.symmetric.encrypting_key(key_ref, "EncryptionKeyId")
+            key_ref = self.default_key_id(scope.account_uid)
+        key = self.symmetric.encrypting_key(scope, key_ref, "EncryptionKeyId")
+        if key.account_uid != scope.account_uid:
+            raise errors.InvalidValue("EncryptionKeyId", "A secret is sealed under a key of its own account.")
+        return key
 
-    def default_key_id(self) -> str:
-        """The service-managed default key (CreatorType Service), made on first use.
+    def _sealing_key(self, scope: Scope, secret: Secret) -> Key:
+        """The CMK that seals a new value of ``secret``: the one it was created with, a key of
+        the secret's account (checked like any key the caller names)."""
+        arn = key_arn(self.dep.region, secret.account_uid, secret.encryption_key_id)
+        return self.symmetric.encrypting_key(scope, arn, "EncryptionKeyId")
+
+    def default_key_id(self, account_uid: str) -> str:
+        """The account's service-managed default key (CreatorType Service), made on first use.
 
         Of processes racing to make it one wins the ``meta`` row (a unique insert, or a
         compare-and-set over a default key that was destroyed); the others destroy the key they
@@ -158,7 +180,7 @@ class SecretService:
         """
         for _ in range(RETRIES):
             with self.dep.db.read() as tx:
-                known = self._stored_default(tx)
+                known = self._stored_default(tx, account_uid)
             if known is not None:
                 return known
             made = self.keys.create(
@@ -170,11 +192,11 @@ class SecretService:
                 enable_automatic_rotation=False,
                 rotation_interval=None,
                 tag_map={},
-                creator=self.dep.account_id,
+                account_uid=account_uid,
             )
             try:
                 with self.dep.db.write() as tx:
-                    self._claim_default(tx, made.key_id)
+                    self._claim_default(tx, account_uid, made.key_id)
                 return made.key_id
             except (Conflict, _Raced):
                 # Another process claimed it first (on PostgreSQL the unique insert or the
@@ -184,18 +206,20 @@ class SecretService:
         raise errors.StateTransitionRefused("The default key was changed concurrently; try again.")
 
     @staticmethod
-    def _claim_default(tx: Tx, key_id: str) -> None:
-        """Record ``key_id`` as the default key, unless a live one is recorded (then _Raced)."""
-        current = meta.get(tx, DEFAULT_KEY_META)
+    def _claim_default(tx: Tx, account_uid: str, key_id: str) -> None:
+        """Record ``key_id`` as the account's default key, unless a live one is recorded (then
+        _Raced)."""
+        name = default_key_meta(account_uid)
+        current = meta.get(tx, name)
         if current is None:
-            meta.insert_value(tx, DEFAULT_KEY_META, key_id)  # Conflict if another made it first
-        elif keys.get(tx, current) is not None or not meta.replace(tx, DEFAULT_KEY_META, current, key_id):
+            meta.insert_value(tx, name, key_id)  # Conflict if another made it first
+        elif keys.get(tx, current) is not None or not meta.replace(tx, name, current, key_id):
             raise _Raced()
         keys.update_key(tx, key_id, creator_type="Service")
 
     @staticmethod
-    def _stored_default(tx: Tx) -> str | None:
-        key_id = meta.get(tx, DEFAULT_KEY_META)
+    def _stored_default(tx: Tx, account_uid: str) -> str | None:
+        key_id = meta.get(tx, default_key_meta(account_uid))
         if key_id is None or keys.get(tx, key_id) is None:
             return None
         return key_id
@@ -243,6 +267,7 @@ class SecretService:
 
     def create(
         self,
+        scope: Scope,
         *,
         name: str,
         version_id: str,
@@ -253,21 +278,23 @@ class SecretService:
         tag_map: Mapping[str, str],
         policy: str | None,
     ) -> Secret:
-        """A Generic secret with its first version, stage ACSCurrent (checked by the caller:
-        name, version id, type)."""
+        """A Generic secret of the caller's account with its first version, stage ACSCurrent
+        (checked by the caller: name, version id, type)."""
         raw = secret_data_bytes(data)
-        key = self._encryption_key(encryption_key_id)
+        key = self._encryption_key(scope, encryption_key_id)
         sealed = self._seal(key, name, version_id, data_type, raw)
         now = self.dep.clock.now()
+        account = scope.account_uid
         try:
             with self.dep.db.write() as tx:
-                existing = repo.get_secret(tx, name)
+                existing = repo.get_secret(tx, account, name)
                 if existing is not None:
                     if existing.pending_deletion:
                         raise errors.SecretInDeleteWindow()
                     raise errors.AlreadyExists("A secret of this name already exists.")
                 repo.insert_secret(
                     tx,
+                    account_uid=account,
                     secret_name=name,
                     description=description,
                     encryption_key_id=key.key_id,
@@ -279,51 +306,59 @@ class SecretService:
                     policy=policy,
                     revision=1,
                 )
-                repo.insert_version(tx, name, version_id, data_type, sealed, now)
-                repo.set_stages(tx, name, {}, {CURRENT: version_id})
-                repo.insert_tags(tx, name, tag_map)
-                secret = repo.get_secret(tx, name)
+                repo.insert_version(tx, account, name, version_id, data_type, sealed, now)
+                repo.set_stages(tx, account, name, {}, {CURRENT: version_id})
+                repo.insert_tags(tx, account, name, tag_map)
+                secret = repo.get_secret(tx, account, name)
         except Conflict:
             # Another process created the same name between our check and our insert.
             raise errors.AlreadyExists("A secret of this name already exists.") from None
         assert secret is not None
         return secret
 
-    def describe(self, ref: str, fetch_tags: bool) -> tuple[Secret, list[tuple[str, str]] | None]:
-        name = self.name_of(ref)
+    def describe(
+        self, scope: Scope, ref: str, fetch_tags: bool
+    ) -> tuple[Secret, list[tuple[str, str]] | None]:
+        found = self.secret_ref(scope, ref)
         with self.dep.db.read() as tx:
-            secret = self._load(tx, name, allow_pending=True)
-            tag_list = repo.tags_of(tx, [name])[name] if fetch_tags else None
+            secret = self._load(tx, found, allow_pending=True)
+            tag_list = repo.tags_of(tx, found.account_uid, [found.name])[found.name] if fetch_tags else None
         return secret, tag_list
 
     def list_page(
-        self, filters: Mapping[str, list[str]], page_number: int, page_size: int, fetch_tags: bool
+        self,
+        scope: Scope,
+        filters: Mapping[str, list[str]],
+        page_number: int,
+        page_size: int,
+        fetch_tags: bool,
     ) -> tuple[list[tuple[Secret, list[tuple[str, str]] | None]], int]:
+        """A page of the caller's secrets (never another account's)."""
+        account = scope.account_uid
         with self.dep.db.read() as tx:
-            page, total = repo.page_secrets(
-                tx, filters, self.dep.account_id, (page_number - 1) * page_size, page_size
-            )
-            tag_map = repo.tags_of(tx, [s.secret_name for s in page]) if fetch_tags else {}
+            page, total = repo.page_secrets(tx, filters, account, (page_number - 1) * page_size, page_size)
+            tag_map = repo.tags_of(tx, account, [s.secret_name for s in page]) if fetch_tags else {}
         return [(s, tag_map.get(s.secret_name) if fetch_tags else None) for s in page], total
 
-    def update_description(self, ref: str, description: str | None) -> str:
+    def update_description(self, scope: Scope, ref: str, description: str | None) -> str:
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
             if description is not None:
-                repo.update_secret(tx, secret.secret_name, secret.revision + 1, description=description)
+                repo.update_secret(tx, *found_of(secret), secret.revision + 1, description=description)
             return secret.secret_name
 
-        return self._change(ref, apply)
+        return self._change(scope, ref, apply)
 
     # -- values -------------------------------------------------------------------------------
 
     def get_value(
-        self, ref: str, version_id: str | None, stage: str | None, *, dry_run: bool = False
+        self, scope: Scope, ref: str, version_id: str | None, stage: str | None, *, dry_run: bool = False
     ) -> SecretValue:
         """A version's value: by VersionId, by VersionStage, or the ACSCurrent version.
 
         Given both, the version must carry the stage. Not found is 404 Forbidden.ResourceNotFound.
         """
-        name = self.name_of(ref)
+        found_ref = self.secret_ref(scope, ref)
+        account, name = found_ref.account_uid, found_ref.name
         db = self.dep.db
 
         def snapshot() -> tuple[Secret | None, repo.StoredValue | None, tuple[bool, Key | None]]:
@@ -332,8 +367,8 @@ class SecretService:
             # UpdateSecretVersionStage is seen whole or not at all: never a spurious 404, never
             # a version without the asked stage.
             with db.snapshot():
-                secret = repo.get_secret(db, name)
-                value = repo.get_value(db, name, version_id, stage or CURRENT) if secret else None
+                secret = repo.get_secret(db, account, name)
+                value = repo.get_value(db, account, name, version_id, stage or CURRENT) if secret else None
                 if value is None:
                     return secret, None, (False, None)
                 owner = keys.of_version(db, _stored_blob(value.ciphertext).version_id)
@@ -341,7 +376,9 @@ class SecretService:
 
         # Kept between the node's writes (caches.reads), but only a version that was found.
         found, value, owner = self.caches.reads.get(
-            ("secret value", name, version_id, stage), snapshot, keep=lambda read: read[1] is not None
+            ("secret value", account, name, version_id, stage),
+            snapshot,
+            keep=lambda read: read[1] is not None,
         )
         secret = _usable(found, allow_pending=False)
         if value is None or (stage is not None and stage not in value.stages):
@@ -358,7 +395,7 @@ class SecretService:
         )
 
     def put_value(
-        self, ref: str, version_id: str, data: str, data_type: str, requested: list[str]
+        self, scope: Scope, ref: str, version_id: str, data: str, data_type: str, requested: list[str]
     ) -> tuple[str, list[str]]:
         """Store a new version; the same VersionId again is idempotent only for the same value.
 
@@ -367,13 +404,14 @@ class SecretService:
         Raises:
             AlreadyExists: the VersionId exists with another value or data type (409).
         """
-        name = self.name_of(ref)
+        target = self.secret_ref(scope, ref)
+        account, name = target.account_uid, target.name
         raw = secret_data_bytes(data)
         for _ in range(RETRIES):
             with self.dep.db.read() as tx:
-                secret = self._load(tx, name)
-                found = repo.get_ciphertext(tx, name, version_id)
-                stages = repo.get_stages(tx, name)
+                secret = self._load(tx, target)
+                found = repo.get_ciphertext(tx, account, name, version_id)
+                stages = repo.get_stages(tx, account, name)
                 existing = None
                 if found is not None:
                     blob = _stored_blob(found[1])
@@ -386,106 +424,110 @@ class SecretService:
                 if not (hmac.compare_digest(existing.encode("utf-8"), raw) and same_type):
                     raise errors.AlreadyExists("This VersionId already holds another value.")
                 return name, stage_order(stages, version_id)
-            key = self._encryption_key(secret.encryption_key_id)
+            key = self._sealing_key(scope, secret)
             sealed = self._seal(key, name, version_id, data_type, raw)
             now = self.dep.clock.now()
             try:
                 with self.dep.db.write() as tx:
-                    current = self._load(tx, name, lock=True)
-                    if not repo.update_secret(tx, name, current.revision, update_time=now):
+                    current = self._load(tx, target, lock=True)
+                    if not repo.update_secret(tx, account, name, current.revision, update_time=now):
                         raise _Raced()
-                    if repo.get_ciphertext(tx, name, version_id) is not None:
+                    if repo.get_ciphertext(tx, account, name, version_id) is not None:
                         raise _Raced()
-                    old = repo.get_stages(tx, name)
+                    old = repo.get_stages(tx, account, name)
                     new = stages_after_put(old, version_id, requested)
-                    repo.insert_version(tx, name, version_id, data_type, sealed, now)
-                    repo.set_stages(tx, name, old, new)
-                    ordered = [v.version_id for v in repo.list_versions(tx, name)]
-                    repo.delete_versions(tx, name, versions_to_drop(ordered, new))
+                    repo.insert_version(tx, account, name, version_id, data_type, sealed, now)
+                    repo.set_stages(tx, account, name, old, new)
+                    ordered = [v.version_id for v in repo.list_versions(tx, account, name)]
+                    repo.delete_versions(tx, account, name, versions_to_drop(ordered, new))
             except (_Raced, Conflict):
                 continue
             return name, stage_order(new, version_id)
         raise errors.StateTransitionRefused("The secret was changed concurrently; try again.")
 
     def list_versions(
-        self, ref: str, include_deprecated: bool, page_number: int, page_size: int
+        self, scope: Scope, ref: str, include_deprecated: bool, page_number: int, page_size: int
     ) -> tuple[str, list[VersionInfo], int]:
         """Versions oldest first; those without a stage only with IncludeDeprecated."""
-        name = self.name_of(ref)
+        target = self.secret_ref(scope, ref)
+        name = target.name
         with self.dep.db.read() as tx:
-            self._load(tx, name, allow_pending=True)
-            rows = repo.list_versions(tx, name)
-            stages = repo.get_stages(tx, name)
+            self._load(tx, target, allow_pending=True)
+            rows = repo.list_versions(tx, target.account_uid, name)
+            stages = repo.get_stages(tx, target.account_uid, name)
         infos = [VersionInfo(r.version_id, r.create_time, stage_order(stages, r.version_id)) for r in rows]
         if not include_deprecated:
             infos = [i for i in infos if i.stages]
         start = (page_number - 1) * page_size
         return name, infos[start : start + page_size], len(infos)
 
-    def update_stage(self, ref: str, stage: str, move_to: str | None, remove_from: str | None) -> str:
+    def update_stage(
+        self, scope: Scope, ref: str, stage: str, move_to: str | None, remove_from: str | None
+    ) -> str:
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
-            versions = {v.version_id for v in repo.list_versions(tx, secret.secret_name)}
-            old = repo.get_stages(tx, secret.secret_name)
+            versions = {v.version_id for v in repo.list_versions(tx, *found_of(secret))}
+            old = repo.get_stages(tx, *found_of(secret))
             new = stages_after_move(old, stage, move_to, remove_from, versions)
-            repo.set_stages(tx, secret.secret_name, old, new)
+            repo.set_stages(tx, *found_of(secret), old, new)
             return secret.secret_name
 
-        return self._change(ref, apply)
+        return self._change(scope, ref, apply)
 
     # -- rotation (managed secrets only) ------------------------------------------------------
 
-    def refuse_rotation(self, ref: str) -> NoReturn:
+    def refuse_rotation(self, scope: Scope, ref: str) -> NoReturn:
         """RotateSecret and UpdateSecretRotationPolicy: the secret is found and not pending
         deletion, and then refused, since every secret here is Generic (CreateSecret refuses the
         managed types until a rotation plugin exists)."""
-        name = self.name_of(ref)
+        target = self.secret_ref(scope, ref)
         with self.dep.db.read() as tx:
-            self._load(tx, name)
+            self._load(tx, target)
         raise errors.UnsupportedOperation(ROTATION_UNSUPPORTED)
 
     # -- deletion -------------------------------------------------------------------------------
 
-    def delete(self, ref: str, *, force: bool, window_days: int) -> tuple[str, float]:
+    def delete(self, scope: Scope, ref: str, *, force: bool, window_days: int) -> tuple[str, float]:
         """Schedule deletion in ``window_days`` or, with ``force``, delete now (also a scheduled
         secret). Returns the name and the planned (or actual) deletion time."""
 
         def apply(tx: Tx, secret: Secret, now: float) -> tuple[str, float]:
             if force:
-                repo.delete_secret(tx, secret.secret_name)
+                repo.delete_secret(tx, *found_of(secret))
                 return secret.secret_name, now
             if secret.pending_deletion:
                 raise errors.SecretInDeleteWindow()
             planned = now + window_days * DAY
-            repo.update_secret(tx, secret.secret_name, secret.revision + 1, planned_delete_time=planned)
+            repo.update_secret(tx, *found_of(secret), secret.revision + 1, planned_delete_time=planned)
             return secret.secret_name, planned
 
-        return self._change(ref, apply, allow_pending=True)
+        return self._change(scope, ref, apply, allow_pending=True)
 
-    def restore(self, ref: str) -> str:
+    def restore(self, scope: Scope, ref: str) -> str:
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
             if not secret.pending_deletion:
                 raise errors.SecretNotInDeleteWindow("The secret is not scheduled for deletion.")
-            repo.update_secret(tx, secret.secret_name, secret.revision + 1, planned_delete_time=None)
+            repo.update_secret(tx, *found_of(secret), secret.revision + 1, planned_delete_time=None)
             return secret.secret_name
 
-        return self._change(ref, apply, allow_pending=True)
+        return self._change(scope, ref, apply, allow_pending=True)
 
     def purge_due(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
-        """Delete every secret whose recovery window ended by ``now``; returns how many.
+        """Delete every secret (of every account) whose recovery window ended by ``now``;
+        returns how many.
 
         One secret per transaction (all its versions, stages and tags, or nothing); the lease
         fence is re-checked inside each, and a secret restored meanwhile is left alone.
         """
 
-        def purge(tx: Tx, name: str) -> bool:
-            secret = repo.get_secret(tx, name, lock=True)
+        def purge(tx: Tx, item: tuple[str, str]) -> bool:
+            secret = repo.get_secret(tx, *item, lock=True)
             # Re-read under the write lock: RestoreSecret may have won the race.
             if secret is None or not secret.pending_deletion:
                 return False
             assert secret.planned_delete_time is not None
             if secret.planned_delete_time > now:
                 return False
-            repo.delete_secret(tx, name)
+            repo.delete_secret(tx, *item)
             return True
 
         return each_due(
@@ -494,15 +536,25 @@ class SecretService:
 
     # -- policy ---------------------------------------------------------------------------------
 
-    def get_policy(self, ref: str) -> str:
-        name = self.name_of(ref)
+    def get_policy(self, scope: Scope, ref: str) -> str:
+        target = self.secret_ref(scope, ref)
         with self.dep.db.read() as tx:
-            self._load(tx, name, allow_pending=True)
-            policy = repo.get_policy(tx, name)
-        return policy if policy is not None else default_policy(self.dep.account_id)
+            self._load(tx, target, allow_pending=True)
+            policy = repo.get_policy(tx, target.account_uid, target.name)
+        return policy if policy is not None else default_policy(target.account_uid)
 
-    def set_policy(self, ref: str, policy: str) -> None:
+    def set_policy(self, scope: Scope, ref: str, policy: str) -> None:
         def apply(tx: Tx, secret: Secret, _now: float) -> None:
-            repo.update_secret(tx, secret.secret_name, secret.revision + 1, policy=policy)
+            repo.update_secret(tx, *found_of(secret), secret.revision + 1, policy=policy)
 
-        self._change(ref, apply)
+        self._change(scope, ref, apply)
+
+
+def found_of(secret: Secret) -> tuple[str, str]:
+    """How the store names a secret: its account and its name."""
+    return secret.account_uid, secret.secret_name
+
+
+def default_key_meta(account_uid: str) -> str:
+    """The meta row naming ``account_uid``'s default key."""
+    return f"{DEFAULT_KEY_META}:{account_uid}"

@@ -4,8 +4,9 @@ The hot path reads the key row (kept only while the node writes nothing, so a no
 DisableKey at once; service/caches.py), takes the version's material from the material cache and
 writes nothing.
 Checks run in a fixed order, all before any cryptography: the blob parses -> the key exists ->
-it is a symmetric ENCRYPT/DECRYPT key -> its state allows use -> DryRun stops here. Only then is
-the AEAD run, and its failure is the same InvalidCiphertext as a blob that did not parse.
+the caller may use it (a blob of another account's key is a cross-account use, service/tenancy.py)
+-> it is a symmetric ENCRYPT/DECRYPT key -> its state allows use -> DryRun stops here. Only then
+is the AEAD run, and its failure is the same InvalidCiphertext as a blob that did not parse.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from openkms.domain.key import Key
 from openkms.service.asymmetric import AsymmetricService
 from openkms.service.caches import Caches
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import keys
 
 Context = Mapping[str, str]
@@ -86,7 +88,7 @@ class SymmetricService:
 
     # -- the two halves every action is made of ----------------------------------------------------
 
-    def encrypting_key(self, key_ref: str, parameter: str = "KeyId") -> Key:
+    def encrypting_key(self, scope: Scope, key_ref: str, parameter: str = "KeyId") -> Key:
         """Resolve a KeyId that is to encrypt: a symmetric ENCRYPT/DECRYPT key in state Enabled.
 
         Raises:
@@ -94,7 +96,7 @@ class SymmetricService:
             UnsupportedOperation: not a symmetric encryption key (400).
             KeyStateError: Disabled / PendingDeletion / PendingImport (409).
         """
-        key = self.keys.get(key_ref, parameter)
+        key = self.keys.get(scope, key_ref, parameter)
         symmetric_cipher(key.key_spec, key.key_usage)
         keystate.require_usable(key.key_state)
         keystate.require_material_current(key.material_expire_time, self.dep.clock.now())
@@ -114,11 +116,12 @@ class SymmetricService:
         )
         return Sealed(key.key_id, version_id, build_blob(version_id, iv, sealed))
 
-    def decrypting_key(self, text: str, parameter: str = "CiphertextBlob") -> tuple[Key, Blob]:
+    def decrypting_key(self, scope: Scope, text: str, parameter: str = "CiphertextBlob") -> tuple[Key, Blob]:
         """Find the key a blob names and check it may decrypt, before any cryptography.
 
         A version id nobody made is a bad blob (400); the version of a destroyed key is
-        Forbidden.KeyNotFound (404), as for every other action on a deleted key.
+        Forbidden.KeyNotFound (404), as for every other action on a deleted key; a key of
+        another account is a cross-account use, which the scope admits or refuses (403).
         """
         parsed = parse_blob(text, parameter)
         db = self.dep.db
@@ -132,6 +135,7 @@ class SymmetricService:
         if key is None:
             self.caches.forget_version(parsed.version_id)
             raise errors.KeyNotFound()
+        scope.admit(key.account_uid)
         try:
             symmetric_cipher(key.key_spec, key.key_usage)
         except errors.UnsupportedOperation:
@@ -165,18 +169,21 @@ class SymmetricService:
 
     # -- actions -------------------------------------------------------------------------------------
 
-    def encrypt(self, key_ref: str, plaintext: bytes, context: Context, *, dry_run: bool = False) -> Sealed:
-        key = self.encrypting_key(key_ref)
+    def encrypt(
+        self, scope: Scope, key_ref: str, plaintext: bytes, context: Context, *, dry_run: bool = False
+    ) -> Sealed:
+        key = self.encrypting_key(scope, key_ref)
         self._dry_run(dry_run)
         return self.seal(key, plaintext, context)
 
-    def decrypt(self, text: str, context: Context, *, dry_run: bool = False) -> Opened:
-        key, parsed = self.decrypting_key(text)
+    def decrypt(self, scope: Scope, text: str, context: Context, *, dry_run: bool = False) -> Opened:
+        key, parsed = self.decrypting_key(scope, text)
         self._dry_run(dry_run)
         return self.open_blob(key, parsed, context)
 
     def reencrypt(
         self,
+        scope: Scope,
         text: str,
         source_context: Context,
         destination_ref: str,
@@ -188,14 +195,15 @@ class SymmetricService:
 
         The plaintext never leaves the process; the answer names the destination key.
         """
-        source, parsed = self.decrypting_key(text)
-        destination = self.encrypting_key(destination_ref, "DestinationKeyId")
+        source, parsed = self.decrypting_key(scope, text)
+        destination = self.encrypting_key(scope, destination_ref, "DestinationKeyId")
         self._dry_run(dry_run)
         opened = self.open_blob(source, parsed, source_context)
         return self.seal(destination, opened.plaintext, destination_context)
 
     def reencrypt_from_asymmetric(
         self,
+        scope: Scope,
         text: str,
         source: AsymmetricSource,
         destination_ref: str,
@@ -220,8 +228,9 @@ class SymmetricService:
             ciphertext = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise errors.InvalidCiphertext() from None
-        destination = self.encrypting_key(destination_ref, "DestinationKeyId")
+        destination = self.encrypting_key(scope, destination_ref, "DestinationKeyId")
         _, _, plaintext = self.asymmetric.decrypt(
+            scope,
             source.key_id, source.version_id, source.algorithm, ciphertext, dry_run=dry_run
         )
         text_bytes = base64.b64encode(plaintext)
@@ -235,17 +244,18 @@ class SymmetricService:
         return self.seal(destination, text_bytes, destination_context)
 
     def generate_data_key(
-        self, key_ref: str, length: int, context: Context, *, dry_run: bool = False
+        self, scope: Scope, key_ref: str, length: int, context: Context, *, dry_run: bool = False
     ) -> tuple[Sealed, str]:
         """A random data key: its Base64 text, and a blob of that *text* (so that
         Decrypt(blob).Plaintext equals the Plaintext answered here, as on Alibaba)."""
-        key = self.encrypting_key(key_ref)
+        key = self.encrypting_key(scope, key_ref)
         self._dry_run(dry_run)
         text = base64.b64encode(os.urandom(length)).decode("ascii")
         return self.seal(key, text.encode("ascii"), context), text
 
     def generate_and_export_data_key(
         self,
+        scope: Scope,
         key_ref: str,
         length: int,
         context: Context,
@@ -254,7 +264,7 @@ class SymmetricService:
         dry_run: bool = False,
     ) -> tuple[Sealed, bytes]:
         """A data key returned twice, never in clear: as a blob, and wrapped under ``wrap``."""
-        key = self.encrypting_key(key_ref)
+        key = self.encrypting_key(scope, key_ref)
         wrapper = _Wrapper(wrap)
         wrapper.check_length(length, "NumberOfBytes")
         self._dry_run(dry_run)
@@ -263,12 +273,12 @@ class SymmetricService:
         return sealed, wrapper(data_key)
 
     def export_data_key(
-        self, text: str, context: Context, wrap: Wrapping, *, dry_run: bool = False
+        self, scope: Scope, text: str, context: Context, wrap: Wrapping, *, dry_run: bool = False
     ) -> tuple[Opened, bytes]:
         """Re-wrap the data key inside a blob under a public key. The raw key bytes are wrapped
         (the Base64 text inside the blob is decoded first): the receiver is an HSM or crypto
         module that imports keys, not text."""
-        key, parsed = self.decrypting_key(text)
+        key, parsed = self.decrypting_key(scope, text)
         wrapper = _Wrapper(wrap)
         self._dry_run(dry_run)
         opened = self.open_blob(key, parsed, context)

@@ -1,8 +1,10 @@
 """Tag use cases over every taggable resource type (``key``, ``secret``).
 
 A resource type is a name and a *resolver*: a function that turns what the caller sent (a key
-id, alias or ARN; a secret name or ARN) into the id the tags are stored under, or raises the
-type's not-found error. ``key`` resolves through :class:`KeyService`. ``secret`` resolves
+id, alias or ARN; a secret name or ARN) into the resource's owner account and the id the tags
+are stored under, or raises the type's not-found error. Names resolve in the caller's account
+and ARNs in theirs, as the request's scope admits (service/tenancy.py); listings show the
+caller's account only. ``key`` resolves through :class:`KeyService`. ``secret`` resolves
 against the ``secrets`` table; the secrets service may :meth:`TagService.register` a resolver of
 its own (to refuse secrets in their deletion window, say) without touching this module.
 
@@ -20,13 +22,17 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from openkms.domain import errors
+from openkms.domain.secret import split_secret_ref
 from openkms.domain.tags import MAX_TAGS_PER_RESOURCE
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import Scope
 from openkms.store import Tx, keys, secrets
 from openkms.store import tags as repo
 
-# (transaction, value sent, parameter name for errors) -> stored resource id
-Resolver = Callable[[Tx, str, str], str]
+# A resource as tags are stored under it: (owner account, resource id).
+Owned = tuple[str, str]
+# (transaction, request scope, value sent, parameter name for errors) -> the resource
+Resolver = Callable[[Tx, Scope, str, str], Owned]
 KEY = "key"
 SECRET = "secret"  # noqa: S105 - a resource type name, not a credential
 RESOURCE_TYPES = (KEY, SECRET)
@@ -46,7 +52,7 @@ class TagService:
     # -- changes ----------------------------------------------------------------------------
 
     def tag(
-        self, resource_type: str, values: Sequence[str], new: Mapping[str, str], parameter: str
+        self, scope: Scope, resource_type: str, values: Sequence[str], new: Mapping[str, str], parameter: str
     ) -> list[str]:
         """Add or overwrite tags on every named resource; returns their ids.
 
@@ -55,17 +61,18 @@ class TagService:
             LimitExceeded: a resource would carry more than 20 tags.
         """
         with self.dep.db.write() as tx:
-            ids = self._resolve_all(tx, resource_type, values, parameter)
-            for resource_id in ids:
+            found = self._resolve_all(tx, scope, resource_type, values, parameter)
+            for account, resource_id in found:
                 self._touch(tx, resource_type, resource_id)
-                current = repo.get_tags(tx, resource_type, resource_id)
+                current = repo.get_tags(tx, account, resource_type, resource_id)
                 if len(current.keys() | new.keys()) > MAX_TAGS_PER_RESOURCE:
                     raise errors.LimitExceeded(f"A resource carries at most {MAX_TAGS_PER_RESOURCE} tags.")
-                repo.put_tags(tx, resource_type, resource_id, new, current)
-        return ids
+                repo.put_tags(tx, account, resource_type, resource_id, new, current)
+        return [resource_id for _, resource_id in found]
 
     def untag(
         self,
+        scope: Scope,
         resource_type: str,
         values: Sequence[str],
         tag_keys: Sequence[str] | None,
@@ -73,22 +80,25 @@ class TagService:
     ) -> list[str]:
         """Remove the named tag keys (or, with ``None``, every tag) from every named resource."""
         with self.dep.db.write() as tx:
-            ids = self._resolve_all(tx, resource_type, values, parameter)
-            for resource_id in ids:
+            found = self._resolve_all(tx, scope, resource_type, values, parameter)
+            for account, resource_id in found:
                 self._touch(tx, resource_type, resource_id)
-                repo.remove_tags(tx, resource_type, resource_id, tag_keys)
-        return ids
+                repo.remove_tags(tx, account, resource_type, resource_id, tag_keys)
+        return [resource_id for _, resource_id in found]
 
     # -- reads ------------------------------------------------------------------------------
 
-    def tags_of(self, resource_type: str, value: str, parameter: str) -> tuple[str, dict[str, str]]:
+    def tags_of(
+        self, scope: Scope, resource_type: str, value: str, parameter: str
+    ) -> tuple[str, dict[str, str]]:
         """One resource's id and its tags, by key."""
         with self.dep.db.read() as tx:
-            resource_id = self.resolvers[resource_type](tx, value, parameter)
-            return resource_id, repo.get_tags(tx, resource_type, resource_id)
+            account, resource_id = self.resolvers[resource_type](tx, scope, value, parameter)
+            return resource_id, repo.get_tags(tx, account, resource_type, resource_id)
 
     def list_page(
         self,
+        scope: Scope,
         resource_type: str,
         values: Sequence[str],
         match: Sequence[tuple[str, str | None]],
@@ -96,9 +106,10 @@ class TagService:
     ) -> tuple[list[tuple[str, str, str]], str]:
         """One page (200 rows) of ``(resource_id, tag_key, tag_value)`` and the next token.
 
-        ``values`` restricts the listing to those resources (ones that do not exist list
-        nothing); ``match`` keeps resources carrying every given tag. The token is empty on the
-        last page.
+        The rows are of the caller's account. ``values`` restricts the listing to those
+        resources (ones that do not exist there list nothing; another account's are refused as
+        any cross-account use is); ``match`` keeps resources carrying every given tag. The token
+        is empty on the last page.
         """
         after = decode_token(token) if token else None
         with self.dep.db.read() as tx:
@@ -107,11 +118,13 @@ class TagService:
                 ids = []
                 for value in values:
                     try:
-                        ids.append(self.resolvers[resource_type](tx, value, "ResourceId"))
+                        account, resource_id = self.resolvers[resource_type](tx, scope, value, "ResourceId")
                     except errors.NotFound:
                         continue
+                    if account == scope.account_uid:
+                        ids.append(resource_id)
             rows = repo.page(
-                tx, resource_type, resource_ids=ids, match=match, after=after,
+                tx, scope.account_uid, resource_type, resource_ids=ids, match=match, after=after,
                 limit=LIST_PAGE_ROWS + 1,
             )  # fmt: skip
         if len(rows) > LIST_PAGE_ROWS:
@@ -121,14 +134,16 @@ class TagService:
 
     # -- resolvers --------------------------------------------------------------------------
 
-    def _resolve_all(self, tx: Tx, resource_type: str, values: Sequence[str], parameter: str) -> list[str]:
+    def _resolve_all(
+        self, tx: Tx, scope: Scope, resource_type: str, values: Sequence[str], parameter: str
+    ) -> list[Owned]:
         resolve = self.resolvers[resource_type]
-        ids: list[str] = []
+        found: list[Owned] = []
         for value in values:
-            resource_id = resolve(tx, value, parameter)
-            if resource_id not in ids:
-                ids.append(resource_id)
-        return ids
+            resource = resolve(tx, scope, value, parameter)
+            if resource not in found:
+                found.append(resource)
+        return found
 
     @staticmethod
     def _touch(tx: Tx, resource_type: str, resource_id: str) -> None:
@@ -136,25 +151,16 @@ class TagService:
         if resource_type == KEY:
             keys.update_key(tx, resource_id)
 
-    def _resolve_key(self, tx: Tx, value: str, parameter: str) -> str:
-        return self.keys.load(tx, value, parameter).key_id
+    def _resolve_key(self, tx: Tx, scope: Scope, value: str, parameter: str) -> Owned:
+        key = self.keys.load(tx, scope, value, parameter)
+        return key.account_uid, key.key_id
 
-    def _resolve_secret(self, tx: Tx, value: str, parameter: str) -> str:
-        name = value
-        if value.startswith("acs:kms:"):
-            parts = value.split(":", 4)
-            dep = self.dep
-            if (
-                len(parts) != 5
-                or parts[2] != dep.region
-                or parts[3] != dep.account_id
-                or not parts[4].startswith("secret/")
-            ):
-                raise errors.InvalidValue(parameter)
-            name = parts[4][len("secret/") :]
-        if not secrets.secret_exists(tx, name):
+    def _resolve_secret(self, tx: Tx, scope: Scope, value: str, parameter: str) -> Owned:
+        ref = split_secret_ref(value, self.dep.region, scope.account_uid, parameter)
+        scope.admit(ref.account_uid)
+        if not secrets.secret_exists(tx, ref.account_uid, ref.name):
             raise errors.ResourceNotFound("The specified secret is not found.")
-        return name
+        return ref.account_uid, ref.name
 
 
 def encode_token(resource_id: str, tag_key: str) -> str:

@@ -11,6 +11,7 @@ from openkms.domain import errors, keystate
 from openkms.domain.key import Key, KeyVersion
 from openkms.domain.keyspec import ORIGIN_KMS, SPECS
 from openkms.service.keys import KeyService, new_version, parse_rotation_interval
+from openkms.service.tenancy import Scope
 from openkms.store import Tx, keys, versions
 
 MAX_VERSIONS_PER_KEY = 50
@@ -60,34 +61,38 @@ class VersionService:
             raise errors.StateTransitionRefused("The key changed concurrently; retry.")
         return KeyVersion(key.key_id, version_id, now)
 
-    def create(self, value: str) -> KeyVersion:
+    def create(self, scope: Scope, value: str) -> KeyVersion:
         """CreateKeyVersion: the key must be Enabled and rotatable."""
         with self.dep.db.write() as tx:
-            key = self.keys.load(tx, value, lock=True)
+            key = self.keys.load(tx, scope, value, lock=True)
             require_rotatable(key)
             keystate.require_usable(key.key_state)
             return self._add_version(tx, key, self.dep.clock.now())
 
-    def describe(self, value: str, version_id: str) -> KeyVersion:
+    def describe(self, scope: Scope, value: str, version_id: str) -> KeyVersion:
         with self.dep.db.read() as tx:
-            key = self.keys.load(tx, value)
+            key = self.keys.load(tx, scope, value)
             found = versions.get(tx, version_id)
         if found is None or found.key_id != key.key_id:
             raise errors.KeyVersionNotFound()
         return found
 
-    def list_page(self, value: str, page_number: int, page_size: int) -> tuple[list[KeyVersion], int]:
+    def list_page(
+        self, scope: Scope, value: str, page_number: int, page_size: int
+    ) -> tuple[list[KeyVersion], int]:
         with self.dep.db.read() as tx:
-            key = self.keys.load(tx, value)
+            key = self.keys.load(tx, scope, value)
             total = versions.count(tx, key.key_id)
             page = versions.page(tx, key.key_id, (page_number - 1) * page_size, page_size)
         return page, total
 
-    def update_rotation_policy(self, value: str, enable: bool, interval_text: str | None) -> None:
+    def update_rotation_policy(
+        self, scope: Scope, value: str, enable: bool, interval_text: str | None
+    ) -> None:
         """UpdateRotationPolicy; disabled keys keep a (Suspended) policy, pending deletion refuses."""
         interval = parse_rotation_interval(interval_text) if interval_text is not None else None
         with self.dep.db.write() as tx:
-            key = self.keys.load(tx, value, lock=True)
+            key = self.keys.load(tx, scope, value, lock=True)
             require_rotatable(key)
             if key.key_state == keystate.PENDING_DELETION:
                 raise errors.KeyPendingDeletion()

@@ -1,5 +1,8 @@
 """Keys: the ``keys`` table (and, for ListKeys, the tags and aliases that hang off a key).
 
+A key id is unique across the deployment, so a key is read by its id alone and its row says
+which account owns it; listings are of one account's keys.
+
 Functions take ``q``, a transaction or the Database (see the package docstring). The statements
 the hot path runs on the Database are module constants, compiled once.
 """
@@ -55,9 +58,11 @@ _BY_VERSION = (
     .select_from(key_versions.outerjoin(keys, keys.c.key_id == key_versions.c.key_id))
     .where(key_versions.c.version_id == bindparam("version_id"))
 )
-_COUNT = select(func.count()).select_from(keys)
+_OF_ACCOUNT = keys.c.account_uid == bindparam("account_uid")
+_COUNT = select(func.count()).select_from(keys).where(_OF_ACCOUNT)
 _PAGE = (
     select(keys.c.key_id)
+    .where(_OF_ACCOUNT)
     .order_by(keys.c.creation_date, keys.c.key_id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
@@ -109,7 +114,11 @@ def _related(filters: Mapping[str, Sequence[str]]) -> list[Any]:
     out: list[Any] = []
     tag_keys, tag_values = filters.get("TagKey"), filters.get("TagValue")
     if tag_keys is not None or tag_values is not None:
-        condition = and_(tags.c.resource_type == "key", tags.c.resource_id == keys.c.key_id)
+        condition = and_(
+            tags.c.account_uid == keys.c.account_uid,
+            tags.c.resource_type == "key",
+            tags.c.resource_id == keys.c.key_id,
+        )
         if tag_keys is not None:
             condition = and_(condition, tags.c.tag_key.in_(list(tag_keys)))
         if tag_values is not None:
@@ -124,19 +133,20 @@ def _related(filters: Mapping[str, Sequence[str]]) -> list[Any]:
 
 
 def page_ids(
-    db: Database, offset: int, limit: int, filters: Mapping[str, Sequence[str]]
+    db: Database, account_uid: str, offset: int, limit: int, filters: Mapping[str, Sequence[str]]
 ) -> tuple[list[str], int]:
-    """One page of key ids in creation order matching ListKeys ``filters`` (values of one
-    filter OR-ed, filters AND-ed), and the total count. Unfiltered, two hot statements; else
-    one read transaction."""
+    """One page of the ids of ``account_uid``'s keys in creation order matching ListKeys
+    ``filters`` (values of one filter OR-ed, filters AND-ed), and the total count. Unfiltered,
+    two hot statements; else one read transaction."""
     conditions = [COLUMN_FILTERS[n].in_(list(v)) for n, v in filters.items() if n in COLUMN_FILTERS]
     conditions.extend(_related(filters))
+    bound = {"account_uid": account_uid}
     if not conditions:
-        page = db.all(_PAGE, {"limit": limit, "offset": offset})
-        return [r["key_id"] for r in page], int(db.scalar(_COUNT) or 0)
-    where = and_(*conditions)
+        page = db.all(_PAGE, {**bound, "limit": limit, "offset": offset})
+        return [r["key_id"] for r in page], int(db.scalar(_COUNT, bound) or 0)
+    where = and_(keys.c.account_uid == account_uid, *conditions)
     with db.read() as tx:
-        total = int(tx.scalar(_COUNT.where(where)))
+        total = int(tx.scalar(select(func.count()).select_from(keys).where(where)))
         rows = tx.all(
             select(keys.c.key_id)
             .where(where)
@@ -191,6 +201,7 @@ def destroy(tx: Tx, key_id: str) -> list[str]:
 
     Returns the version ids, so callers can drop them from caches.
     """
+    account_uid = tx.scalar(select(keys.c.account_uid).where(keys.c.key_id == key_id))
     version_ids = [
         r["version_id"]
         for r in tx.all(select(key_versions.c.version_id).where(key_versions.c.key_id == key_id))
@@ -201,7 +212,11 @@ def destroy(tx: Tx, key_id: str) -> list[str]:
         .values(material_wrapped=None, material_digest=None, public_key_der=None, kek_version=None)
     )
     tx.run(delete(aliases).where(aliases.c.key_id == key_id))
-    tx.run(delete(tags).where(tags.c.resource_type == "key", tags.c.resource_id == key_id))
+    tx.run(
+        delete(tags).where(
+            tags.c.account_uid == account_uid, tags.c.resource_type == "key", tags.c.resource_id == key_id
+        )
+    )
     tx.run(delete(import_tokens).where(import_tokens.c.key_id == key_id))
     tx.run(delete(keys).where(keys.c.key_id == key_id))
     return version_ids

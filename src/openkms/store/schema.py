@@ -152,10 +152,13 @@ ram_policy_attachments = Table(
     Index("ix_ram_policy_attachments_principal", "principal_type", "principal_id"),
 )
 
+# Keys, aliases, secrets and tags belong to one account each (``account_uid``). Key ids are
+# unique across the deployment; alias and secret names only within an account.
 keys = Table(
     "keys",
     metadata,
     Column("key_id", String(64), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("key_spec", String(32), nullable=False),
     Column("key_usage", String(32), nullable=False),
@@ -178,7 +181,8 @@ keys = Table(
     Column("policy", Text, nullable=True),
     # Bumped by every change; caches compare it, concurrent writers check it.
     Column("revision", Integer, nullable=False, default=1),
-    Index("ix_keys_created", "creation_date", "key_id"),
+    # ListKeys: one account's keys in creation order.
+    Index("ix_keys_account_created", "account_uid", "creation_date", "key_id"),
     Index("ix_keys_state", "key_state"),
 )
 
@@ -200,6 +204,7 @@ key_versions = Table(
 aliases = Table(
     "aliases",
     metadata,
+    Column("account_uid", String(16), primary_key=True),
     Column("alias_name", String(300), primary_key=True),
     Column("key_id", String(64), nullable=False),
     Column("creation_date", Float, nullable=False),
@@ -210,7 +215,8 @@ aliases = Table(
 tags = Table(
     "tags",
     metadata,
-    Column("resource_type", String(16), primary_key=True),  # key | secret | alias
+    Column("account_uid", String(16), primary_key=True),  # the resource's owner
+    Column("resource_type", String(16), primary_key=True),  # key | secret
     Column("resource_id", String(300), primary_key=True),
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(128), nullable=False),
@@ -234,6 +240,7 @@ import_tokens = Table(
 secrets = Table(
     "secrets",
     metadata,
+    Column("account_uid", String(16), primary_key=True),
     Column("secret_name", String(256), primary_key=True),
     Column("description", Text, nullable=False, default=""),
     Column("encryption_key_id", String(64), nullable=False),
@@ -248,12 +255,14 @@ secrets = Table(
     Column("update_time", Float, nullable=False),
     Column("policy", Text, nullable=True),
     Column("revision", Integer, nullable=False, default=1),
-    Index("ix_secrets_created", "create_time", "secret_name"),
+    # ListSecrets: one account's secrets in creation order.
+    Index("ix_secrets_account_created", "account_uid", "create_time", "secret_name"),
 )
 
 secret_versions = Table(
     "secret_versions",
     metadata,
+    Column("account_uid", String(16), primary_key=True),
     Column("secret_name", String(256), primary_key=True),
     Column("version_id", String(64), primary_key=True),
     Column("secret_data_type", String(16), nullable=False),
@@ -266,6 +275,7 @@ secret_versions = Table(
 secret_version_stages = Table(
     "secret_version_stages",
     metadata,
+    Column("account_uid", String(16), primary_key=True),
     Column("secret_name", String(256), primary_key=True),
     Column("stage", String(64), primary_key=True),
     Column("version_id", String(64), nullable=False),

@@ -18,6 +18,7 @@ from openkms.domain.secret import (
     MIN_CREATE_ROTATION,
     MIN_POLICY_ROTATION,
     PREVIOUS,
+    SecretRef,
     check_label,
     check_name,
     check_policy,
@@ -50,15 +51,22 @@ class TestNames:
         assert info.value.parameter == "SecretName"
 
     def test_reference_by_name_or_arn(self) -> None:
-        """A SecretName parameter is a name or acs:kms:<region>:<account>:secret/<name>."""
-        assert parse_secret_ref("db/x", REGION, ACCOUNT) == "db/x"
-        assert parse_secret_ref(f"acs:kms:{REGION}:{ACCOUNT}:secret/db/x", REGION, ACCOUNT) == "db/x"
+        """A SecretName parameter is a name (of the caller's account) or
+        acs:kms:<region>:<account>:secret/<name> (of the account it names)."""
+        assert parse_secret_ref("db/x", REGION, ACCOUNT) == SecretRef(ACCOUNT, "db/x")
+        assert parse_secret_ref(f"acs:kms:{REGION}:{ACCOUNT}:secret/db/x", REGION, ACCOUNT) == SecretRef(
+            ACCOUNT, "db/x"
+        )
+        assert parse_secret_ref(f"acs:kms:{REGION}:2222222222222222:secret/db/x", REGION, ACCOUNT) == SecretRef(
+            "2222222222222222", "db/x"
+        )
 
     @pytest.mark.parametrize(
         "ref",
         [
             f"acs:kms:cn-beijing:{ACCOUNT}:secret/x",
-            f"acs:kms:{REGION}:999:secret/x",
+            f"acs:kms:{REGION}:12ab:secret/x",
+            f"acs:kms:{REGION}::secret/x",
             f"acs:kms:{REGION}:{ACCOUNT}:key/x",
             f"acs:kms:{REGION}:{ACCOUNT}:secret/",
             "acs:kms:short",
@@ -66,7 +74,8 @@ class TestNames:
         ],
     )
     def test_foreign_or_malformed_reference(self, ref: str) -> None:
-        """An ARN of another region, account or resource type is refused, not looked up."""
+        """An ARN of another region or resource type, or without an account uid, is refused,
+        not looked up."""
         with pytest.raises(errors.InvalidValue):
             parse_secret_ref(ref, REGION, ACCOUNT)
 

@@ -22,14 +22,15 @@ def test_runner_rotates_due_keys(world: World) -> None:
     """A key with a 7-day rotation gets a new primary version at the first tick after 7 days."""
     key = world.keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
-        description="", enable_automatic_rotation=True, rotation_interval="7d", tag_map={}, creator="1",
+        description="", enable_automatic_rotation=True, rotation_interval="7d", tag_map={},
+        account_uid=world.dep.account_id,
     )
     runner = build_runner(world.services, holder="a")
     runner.tick()
-    assert key.primary_version_id == world.keys.get(key.key_id).primary_version_id
+    assert key.primary_version_id == world.keys.get(world.scope, key.key_id).primary_version_id
     world.clock.advance(7 * DAY)
     assert "rotate-keys" in runner.tick()
-    assert key.primary_version_id != world.keys.get(key.key_id).primary_version_id
+    assert key.primary_version_id != world.keys.get(world.scope, key.key_id).primary_version_id
 
 
 def test_runner_prunes_expired_nonces(world: World) -> None:

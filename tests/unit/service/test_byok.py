@@ -29,8 +29,8 @@ def _external(world: World, spec: str = "Aliyun_AES_256") -> str:
 def _import(world: World, key_id: str, material: bytes, expire_unix: int = 0, svc: Services | None = None) -> str:
     """Import ``material`` with a fresh token; returns the token."""
     b = (svc or world.services).byok
-    params = b.get_parameters_for_import(key_id, "RSA_2048", OAEP)
-    b.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, expire_unix)
+    params = b.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
+    b.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, material), params.token, expire_unix)
     return params.token
 
 
@@ -43,32 +43,32 @@ def test_token_lives_24_hours(world: World) -> None:
     """TokenExpireTime is 24 h after the call; the token works until then and is expired from then on."""
     key_id = _external(world)
     material = os.urandom(32)
-    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
     assert params.expires_at == START + DAY
     world.clock.advance(DAY - 1)
-    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+    world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
     world.clock.advance(1)
     with pytest.raises(errors.ExpiredImportToken):
-        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+        world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
 
 
 def test_token_is_bound_to_its_key(world: World) -> None:
     """A token issued for one key is InvalidImportToken on another, as is a token never issued."""
     first, second = _external(world), _external(world)
-    params = world.services.byok.get_parameters_for_import(first, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, first, "RSA_2048", OAEP)
     wrapped = wrap(params.public_key, OAEP, os.urandom(32))
     with pytest.raises(errors.InvalidImportToken):
-        world.services.byok.import_key_material(second, wrapped, params.token, 0)
+        world.services.byok.import_key_material(world.scope, second, wrapped, params.token, 0)
     with pytest.raises(errors.InvalidImportToken):
-        world.services.byok.import_key_material(first, wrapped, "never-issued", 0)
-    assert world.keys.get(second).key_state == keystate.PENDING_IMPORT
+        world.services.byok.import_key_material(world.scope, first, wrapped, "never-issued", 0)
+    assert world.keys.get(world.scope, second).key_state == keystate.PENDING_IMPORT
 
 
 @pytest.mark.parametrize("change", ["key_id", "expires_at"])
 def test_edited_token_row_does_not_unwrap(world: World, change: str) -> None:
     """A token row moved to another key, or given a later expiry, in the database is refused."""
     first, second = _external(world), _external(world)
-    params = world.services.byok.get_parameters_for_import(first, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, first, "RSA_2048", OAEP)
     target = first
     with world.dep.db.write() as tx:
         values = {"key_id": second} if change == "key_id" else {"expires_at": params.expires_at + 10 * DAY}
@@ -78,13 +78,13 @@ def test_edited_token_row_does_not_unwrap(world: World, change: str) -> None:
     else:
         world.clock.advance(2 * DAY)
     with pytest.raises(errors.InvalidImportToken):
-        world.services.byok.import_key_material(target, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
+        world.services.byok.import_key_material(world.scope, target, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
 
 
 def test_wrapping_private_key_is_stored_wrapped(world: World) -> None:
     """The token's private key is in the database only as a KEK-wrapped blob, never as DER."""
     key_id = _external(world)
-    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
     with world.dep.db.engine.connect() as conn:
         row = conn.execute(select(import_tokens).where(import_tokens.c.token == params.token)).one()
     assert (key_id, params.public_key) == (row.key_id, bytes(row.public_key_der))
@@ -95,23 +95,23 @@ def test_wrapping_private_key_is_stored_wrapped(world: World) -> None:
 def test_failed_material_burns_the_token(world: World) -> None:
     """InvalidKeyMaterial (here: 16 bytes for an AES-256 key) burns the token: it cannot be tried again."""
     key_id = _external(world)
-    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
     with pytest.raises(errors.InvalidKeyMaterial):
-        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, os.urandom(16)), params.token, 0)
+        world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, os.urandom(16)), params.token, 0)
     with pytest.raises(errors.InvalidImportToken):
-        world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
-    assert world.keys.get(key_id).key_state == keystate.PENDING_IMPORT
+        world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, os.urandom(32)), params.token, 0)
+    assert world.keys.get(world.scope, key_id).key_state == keystate.PENDING_IMPORT
 
 
 def test_a_good_token_may_be_used_again(world: World) -> None:
     """Within its 24 hours a token imports again (the same material, a new expiry)."""
     key_id = _external(world)
     material = os.urandom(32)
-    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
-    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, 0)
-    world.services.byok.import_key_material(key_id, wrap(params.public_key, OAEP, material), params.token, int(START) + 5 * DAY
+    params = world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
+    world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, material), params.token, 0)
+    world.services.byok.import_key_material(world.scope, key_id, wrap(params.public_key, OAEP, material), params.token, int(START) + 5 * DAY
     )
-    assert world.keys.get(key_id).material_expire_time == START + 5 * DAY
+    assert world.keys.get(world.scope, key_id).material_expire_time == START + 5 * DAY
 
 
 def test_material_digest_is_keyed(world: World) -> None:
@@ -137,7 +137,7 @@ def test_expire_time_must_be_in_the_future(world: World) -> None:
             _import(world, key_id, os.urandom(32), value)
         assert info.value.parameter == "KeyMaterialExpireUnix"
     _import(world, key_id, os.urandom(32), 0)
-    assert world.keys.get(key_id).material_expire_time is None
+    assert world.keys.get(world.scope, key_id).material_expire_time is None
 
 
 def test_material_expires_through_the_job(world: World) -> None:
@@ -146,28 +146,28 @@ def test_material_expires_through_the_job(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material, int(START) + 1000)
-    blob = world.services.symmetric.encrypt(key_id, b"kept", {}).blob
+    blob = world.services.symmetric.encrypt(world.scope, key_id, b"kept", {}).blob
     runner = build_runner(world.services, holder="a")
 
     world.clock.advance(999)
     assert "expire-key-material" in runner.tick()
-    assert world.services.symmetric.decrypt(blob, {}).plaintext == b"kept"
+    assert world.services.symmetric.decrypt(world.scope, blob, {}).plaintext == b"kept"
 
     world.clock.advance(1)
     with pytest.raises(errors.KeyPendingImport):
-        world.services.symmetric.decrypt(blob, {})
+        world.services.symmetric.decrypt(world.scope, blob, {})
     with pytest.raises(errors.KeyPendingImport):
-        world.services.symmetric.encrypt(key_id, b"x", {})
+        world.services.symmetric.encrypt(world.scope, key_id, b"x", {})
     world.clock.advance(60)
     runner.tick()
-    key = world.keys.get(key_id)
+    key = world.keys.get(world.scope, key_id)
     assert (key.key_state, key.material_expire_time) == (keystate.PENDING_IMPORT, None)
     row = _version_row(world, key_id)
     assert (row.material_wrapped, row.kek_version) == (None, None)
     assert row.material_digest is not None
 
     _import(world, key_id, material)
-    assert world.services.symmetric.decrypt(blob, {}).plaintext == b"kept"
+    assert world.services.symmetric.decrypt(world.scope, blob, {}).plaintext == b"kept"
     with pytest.raises(errors.InvalidKeyMaterial):
         _import(world, key_id, os.urandom(32))
 
@@ -176,15 +176,15 @@ def test_expiry_keeps_pending_deletion(world: World) -> None:
     """Material expiring on a key pending deletion leaves its state and DeleteDate alone."""
     key_id = _external(world)
     _import(world, key_id, os.urandom(32), int(START) + 1000)
-    scheduled = world.services.lifecycle.schedule_key_deletion(key_id, 7)
+    scheduled = world.services.lifecycle.schedule_key_deletion(world.scope, key_id, 7)
     world.clock.advance(2000)
     build_runner(world.services, holder="a").tick()
-    key = world.keys.get(key_id)
+    key = world.keys.get(world.scope, key_id)
     assert (keystate.PENDING_DELETION, scheduled.delete_date, None) == (
         key.key_state, key.delete_date, key.material_expire_time
     )
     assert _version_row(world, key_id).material_wrapped is None
-    assert world.services.lifecycle.cancel_key_deletion(key_id).key_state == keystate.PENDING_IMPORT
+    assert world.services.lifecycle.cancel_key_deletion(world.scope, key_id).key_state == keystate.PENDING_IMPORT
 
 
 def test_reimport_without_expiry_outruns_the_job(world: World) -> None:
@@ -196,8 +196,8 @@ def test_reimport_without_expiry_outruns_the_job(world: World) -> None:
     world.clock.advance(10 * DAY)
     runner = build_runner(world.services, holder="a")
     runner.tick()
-    assert world.keys.get(key_id).key_state == keystate.ENABLED
-    assert world.services.symmetric.encrypt(key_id, b"x", {}).blob
+    assert world.keys.get(world.scope, key_id).key_state == keystate.ENABLED
+    assert world.services.symmetric.encrypt(world.scope, key_id, b"x", {}).blob
 
 
 def test_expiry_job_is_idempotent(world: World) -> None:
@@ -208,7 +208,7 @@ def test_expiry_job_is_idempotent(world: World) -> None:
     world.clock.advance(10)
     assert world.services.byok.expire_due_material(world.clock.now(), lambda _c: None, batch=2) == 3
     assert world.services.byok.expire_due_material(world.clock.now(), lambda _c: None) == 0
-    assert {keystate.PENDING_IMPORT} == {world.keys.get(k).key_state for k in key_ids}
+    assert {keystate.PENDING_IMPORT} == {world.keys.get(world.scope, k).key_state for k in key_ids}
 
 
 def test_other_process_cache_does_not_outlive_deletion(world: World) -> None:
@@ -218,19 +218,19 @@ def test_other_process_cache_does_not_outlive_deletion(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    blob = other.symmetric.encrypt(key_id, b"cached", {}).blob
-    version_id = world.keys.get(key_id).primary_version_id
+    blob = other.symmetric.encrypt(world.scope, key_id, b"cached", {}).blob
+    version_id = world.keys.get(world.scope, key_id).primary_version_id
     assert version_id is not None
 
-    world.services.byok.delete_key_material(key_id)
-    key = other.keys.get(key_id)
+    world.services.byok.delete_key_material(world.scope, key_id)
+    key = other.keys.get(world.scope, key_id)
     with pytest.raises(errors.KeyPendingImport):
         other.keys.material(key, version_id)
     with pytest.raises(errors.KeyPendingImport):
-        other.symmetric.decrypt(blob, {})
+        other.symmetric.decrypt(world.scope, blob, {})
 
     _import(world, key_id, material)
-    assert other.symmetric.decrypt(blob, {}).plaintext == b"cached"
+    assert other.symmetric.decrypt(world.scope, blob, {}).plaintext == b"cached"
 
 
 def test_delete_and_import_in_pending_deletion(world: World) -> None:
@@ -238,8 +238,8 @@ def test_delete_and_import_in_pending_deletion(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    scheduled = world.services.lifecycle.schedule_key_deletion(key_id, 30)
-    deleted = world.services.byok.delete_key_material(key_id)
+    scheduled = world.services.lifecycle.schedule_key_deletion(world.scope, key_id, 30)
+    deleted = world.services.byok.delete_key_material(world.scope, key_id)
     assert (keystate.PENDING_DELETION, scheduled.delete_date) == (deleted.key_state, deleted.delete_date)
     with pytest.raises(errors.StateTransitionRefused):
         _import(world, key_id, material)
@@ -250,37 +250,37 @@ def test_import_keeps_disabled(world: World) -> None:
     key_id = _external(world)
     material = os.urandom(32)
     _import(world, key_id, material)
-    world.services.lifecycle.disable_key(key_id)
+    world.services.lifecycle.disable_key(world.scope, key_id)
     _import(world, key_id, material, int(START) + DAY)
-    key = world.keys.get(key_id)
+    key = world.keys.get(world.scope, key_id)
     assert (key.key_state, key.material_expire_time) == (keystate.DISABLED, START + DAY)
 
 
 def test_old_tokens_are_pruned(world: World) -> None:
     """An expired token answers ExpiredImportToken for a week, then the job deletes it."""
     key_id = _external(world)
-    params = world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+    params = world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
     wrapped = wrap(params.public_key, OAEP, os.urandom(32))
     runner = build_runner(world.services, holder="a")
     world.clock.advance(DAY + 7 * DAY - 1)
     runner.tick()
     with pytest.raises(errors.ExpiredImportToken):
-        world.services.byok.import_key_material(key_id, wrapped, params.token, 0)
+        world.services.byok.import_key_material(world.scope, key_id, wrapped, params.token, 0)
     world.clock.advance(2 * 3600)
     assert "prune-import-tokens" in runner.tick()
     with pytest.raises(errors.InvalidImportToken):
-        world.services.byok.import_key_material(key_id, wrapped, params.token, 0)
+        world.services.byok.import_key_material(world.scope, key_id, wrapped, params.token, 0)
 
 
 def test_byok_needs_an_external_key(world: World) -> None:
     """All three operations refuse an Aliyun_KMS key with UnsupportedOrigin."""
     key_id = world.create_key().key_id
     with pytest.raises(errors.UnsupportedOrigin):
-        world.services.byok.get_parameters_for_import(key_id, "RSA_2048", OAEP)
+        world.services.byok.get_parameters_for_import(world.scope, key_id, "RSA_2048", OAEP)
     with pytest.raises(errors.UnsupportedOrigin):
-        world.services.byok.import_key_material(key_id, "AAAA", "token", 0)
+        world.services.byok.import_key_material(world.scope, key_id, "AAAA", "token", 0)
     with pytest.raises(errors.UnsupportedOrigin):
-        world.services.byok.delete_key_material(key_id)
+        world.services.byok.delete_key_material(world.scope, key_id)
 
 
 def test_secret_under_expired_material(world: World) -> None:
@@ -291,11 +291,12 @@ def test_secret_under_expired_material(world: World) -> None:
     _import(world, key_id, material, int(START) + 100)
     secrets = world.services.secrets
     secrets.create(
+        world.scope,
         name="byok-secret", version_id="v1", data="imported", data_type="text", description="",
         encryption_key_id=key_id, tag_map={}, policy=None,
     )
     world.clock.advance(100)
     with pytest.raises(errors.KeyPendingImport):
-        secrets.get_value("byok-secret", None, None)
+        secrets.get_value(world.scope, "byok-secret", None, None)
     _import(world, key_id, material)
-    assert secrets.get_value("byok-secret", None, None).data == "imported"
+    assert secrets.get_value(world.scope, "byok-secret", None, None).data == "imported"

@@ -9,6 +9,7 @@ from openkms.domain.clock import FixedClock
 from openkms.service.context import build_services
 from openkms.service.deployment import init_deployment
 from openkms.service.keys import KeyService
+from openkms.service.tenancy import root_scope
 from openkms.service.versions import VersionService
 
 DAY = 86400.0
@@ -25,7 +26,7 @@ def _create(keys: KeyService, rotate: str | None):  # type: ignore[no-untyped-de
     return keys.create(
         key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
         description="", enable_automatic_rotation=rotate is not None, rotation_interval=rotate,
-        tag_map={}, creator="1",
+        tag_map={}, account_uid=keys.dep.account_id,
     )
 
 
@@ -39,11 +40,12 @@ def test_rotation_happens_when_due_and_only_then(tmp_path: Path) -> None:
     clock.advance(1)
     assert versions.rotate_due() == 1
     assert versions.rotate_due() == 0  # idempotent: nothing is due any more
-    after = keys.get(key.key_id)
+    scope = root_scope(keys.dep.account_id)
+    after = keys.get(scope, key.key_id)
     assert key.primary_version_id != after.primary_version_id
     assert clock.now() == after.last_rotation_date
     assert clock.now() + 7 * DAY == after.next_rotation_date
-    assert plain.primary_version_id == keys.get(plain.key_id).primary_version_id
+    assert plain.primary_version_id == keys.get(scope, plain.key_id).primary_version_id
     # Every version's material stays available after rotation.
     for v in (key.primary_version_id, after.primary_version_id):
         assert v is not None
