@@ -127,14 +127,17 @@ def test_not_found_answers(tea) -> None:  # type: ignore[no-untyped-def]
     assert key.key_id == tea.describe_key(m.DescribeKeyRequest(key_id=name)).body.key_metadata.key_id
 
 
-def test_alias_arn_of_another_account_is_invalid(tea) -> None:  # type: ignore[no-untyped-def]
-    """An alias ARN naming another region or account is refused, not looked up."""
+def test_alias_arn_of_another_region_or_account_is_refused(tea) -> None:  # type: ignore[no-untyped-def]
+    """An alias ARN naming another region is an invalid parameter; one naming another account
+    is a cross-account use nothing grants (403), whether that account has the alias or not."""
     key = new_tea_key(tea)
     name = _name()
     tea.create_alias(m.CreateAliasRequest(alias_name=name, key_id=key.key_id))
     account = key.arn.split(":")[3]
-    for arn in (f"acs:kms:cn-beijing:{account}:{name}", f"acs:kms:cn-hangzhou:1111111111111111:{name}"):
-        assert tea_error(lambda a=arn: tea.describe_key(m.DescribeKeyRequest(key_id=a))) == ("InvalidParameter", 400)
+    arn = f"acs:kms:cn-beijing:{account}:{name}"
+    assert tea_error(lambda: tea.describe_key(m.DescribeKeyRequest(key_id=arn))) == ("InvalidParameter", 400)
+    arn = f"acs:kms:cn-hangzhou:1111111111111111:{name}"
+    assert tea_error(lambda: tea.describe_key(m.DescribeKeyRequest(key_id=arn))) == ("Forbidden.NoPermission", 403)
 
 
 def test_alias_works_as_key_id_of_other_actions(tea) -> None:  # type: ignore[no-untyped-def]

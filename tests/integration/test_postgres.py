@@ -31,6 +31,7 @@ from openkms.rootkey.file import create as create_root_key
 from openkms.service.caches import CacheBounds
 from openkms.service.context import build_services
 from openkms.service.deployment import StartupError, init_deployment, open_deployment
+from openkms.service.tenancy import root_scope
 from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
@@ -452,33 +453,34 @@ def test_get_secret_value_reads_one_snapshot(
     are refused, and a second snapshot inside the first is a RuntimeError."""
     dep = init_deployment(Settings(data_dir=tmp_path / "d", database=pg.url, root_key_file=root_key))[0]
     try:
-        svc = build_services(dep).secrets
+        svc, scope = build_services(dep).secrets, root_scope(dep.account_id)
         svc.create(
+            scope,
             name="pg-secret", version_id="v1", data="one", data_type="text", description="",
             encryption_key_id=None, tag_map={}, policy=None,
         )
-        svc.put_value("pg-secret", "v2", "two", "text", ["ACSCurrent"])
+        svc.put_value(scope, "pg-secret", "v2", "two", "text", ["ACSCurrent"])
         assert [
-            svc.get_value("pg-secret", None, None).data,
-            svc.get_value("pg-secret", None, "ACSPrevious").data,
-            svc.get_value("pg-secret", "v2", "ACSCurrent").data,
+            svc.get_value(scope, "pg-secret", None, None).data,
+            svc.get_value(scope, "pg-secret", None, "ACSPrevious").data,
+            svc.get_value(scope, "pg-secret", "v2", "ACSCurrent").data,
         ] == ["two", "one", "two"]
         read_secret = secret_repo.get_secret
 
-        def then_delete(q, name, **kwargs):  # type: ignore[no-untyped-def]
-            found = read_secret(q, name, **kwargs)
+        def then_delete(q, account, name, **kwargs):  # type: ignore[no-untyped-def]
+            found = read_secret(q, account, name, **kwargs)
             if q is dep.db:
                 with pytest.raises(RuntimeError, match="does not nest"), dep.db.snapshot():
                     pass
-                svc.delete(name, force=True, window_days=30)  # commits on another connection
+                svc.delete(scope, name, force=True, window_days=30)  # commits on another connection
             return found
 
         monkeypatch.setattr(secret_repo, "get_secret", then_delete)
-        during = svc.get_value("pg-secret", None, None)
+        during = svc.get_value(scope, "pg-secret", None, None)
         monkeypatch.undo()
         assert (during.version_id, during.data, during.stages) == ("v2", "two", ["ACSCurrent"])
         with pytest.raises(errors.ResourceNotFound):
-            svc.get_value("pg-secret", None, None)
+            svc.get_value(scope, "pg-secret", None, None)
     finally:
         dep.close()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from alibabacloud_kms20160120 import models as m
+from alibabacloud_tea_openapi.exceptions import ClientException
 
 from tests.support.calls import SDK
 from tests.support.clients import tea_client
@@ -143,6 +144,28 @@ def test_a_arns_are_refused_to_b(tenants: tuple[Tenant, Tenant]) -> None:
         assert _refused(b, "Encrypt", KeyId=ref, Plaintext="aGk=") == denied
         assert _refused(b, "ScheduleKeyDeletion", KeyId=ref, PendingWindowInDays=7) == denied
     assert a.sdk.call("DescribeKey", KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_the_refusal_carries_an_access_denied_detail(
+    server: ServerProcess, b_pair: tuple[str, str, str]
+) -> None:
+    """The Tea SDK hands B the refusal's AccessDeniedDetail: the action, B as the principal's
+    owner, an implicit deny for want of a grant on the owner's side."""
+    a = SDK("tea", server.endpoint)
+    arn = _key(Tenant("", a))["Arn"]
+    client = tea_client(server.endpoint, ak=b_pair[1], secret=b_pair[2])
+    with pytest.raises(ClientException) as info:
+        client.encrypt(m.EncryptRequest(key_id=arn, plaintext="aGk="))
+    detail = info.value.access_denied_detail or {}
+    assert (info.value.code, detail.get("AuthAction"), detail.get("AuthPrincipalOwnerId")) == (
+        "Forbidden.NoPermission",
+        "kms:Encrypt",
+        b_pair[0],
+    )
+    assert (detail.get("NoPermissionType"), detail.get("PolicyType")) == (
+        "ImplicitDeny",
+        "ResourceBasedPolicy",
+    )
 
 
 def test_a_ciphertext_is_refused_to_b(tenants: tuple[Tenant, Tenant]) -> None:

@@ -12,7 +12,6 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.AliasNotFound: w.AliasNotFound,
     d.ResourceNotFound: w.ResourceNotFound,
     d.NotFound: w.ResourceNotFound,
-    d.NoPermission: w.ForbiddenNoPermission,
     d.KeyDisabled: w.RejectedDisabled,
     d.KeyPendingDeletion: w.RejectedPendingDeletion,
     d.KeyPendingImport: w.RejectedPendingImport,
@@ -34,6 +33,10 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
 
 def to_wire(exc: d.DomainError) -> w.KMSError:
     """Translate a domain error into the catalogue entry a caller sees."""
+    if isinstance(exc, d.NoPermission):
+        denied = w.ForbiddenNoPermission()
+        denied.access_denied = exc.access_denied
+        return denied
     if isinstance(exc, ram.RamError):
         return w.ram_error(exc.code, exc.detail)
     if isinstance(exc, ram.MalformedPolicyDocument):

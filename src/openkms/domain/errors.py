@@ -36,11 +36,6 @@ class ResourceNotFound(NotFound):
     pass
 
 
-class NoPermission(DomainError):
-    """The caller may not act on this resource: it belongs to another account and nothing grants
-    the use (403 Forbidden.NoPermission)."""
-
-
 class KeyStateError(DomainError):
     """The key's state forbids the operation (Alibaba's 409 Rejected.<State>)."""
 
@@ -130,3 +125,12 @@ class InvalidKeyMaterial(DomainError):
 
 class DryRunSucceeded(DomainError):
     """DryRun=true and every check passed: Alibaba answers this as an error (nothing was done)."""
+
+
+class NoPermission(DomainError):
+    """The caller's policies do not allow the request (403 Forbidden.NoPermission); ``detail``
+    is the ``AccessDeniedDetail`` the answer carries."""
+
+    def __init__(self, access_denied: dict[str, str]) -> None:
+        super().__init__(None)
+        self.access_denied = access_denied

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from openkms.domain import errors
 
-__all__ = ["Caller", "Scope", "may_use_other_account", "root_scope"]
+__all__ = ["Caller", "Scope", "may_use_other_account", "refusal_detail", "root_scope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,22 @@ class Scope:
             NoPermission: another account's resource that the caller may not use.
         """
         if owner != self.caller.account_uid and not may_use_other_account(self.caller, owner, self.action):
-            raise errors.NoPermission()
+            raise errors.NoPermission(refusal_detail(self.caller, self.action))
+
+
+def refusal_detail(caller: Caller, action: str) -> dict[str, str]:
+    """The ``AccessDeniedDetail`` of a refused cross-account use: nothing on the owner's side
+    (its key or secret policy) grants it, an implicit deny. The resource stays out of it, as in
+    Alibaba's answers."""
+    return {
+        "AuthAction": f"kms:{action}",
+        "AuthPrincipalType": "SubUser",
+        "AuthPrincipalOwnerId": caller.account_uid,
+        "AuthPrincipalDisplayName": caller.user_id or caller.account_uid,
+        "PolicyType": "ResourceBasedPolicy",
+        "NoPermissionType": "ImplicitDeny",
+        "EncodedDiagnosticMessage": "",
+    }
 
 
 def root_scope(account_uid: str, action: str = "") -> Scope:

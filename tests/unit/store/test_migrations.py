@@ -1,9 +1,11 @@
-"""The schema migrations: head equals the tables the code declares, and a database made by the
-first schema (an existing deployment) upgrades with its data: its account becomes the first
-row of ``accounts`` and its AccessKeys that account's root pairs."""
+"""The schema migrations: head equals the tables the code declares, and a database made by an
+older schema (an existing deployment) upgrades with its data: its account becomes the first
+row of ``accounts``, its AccessKeys that account's root pairs, and its keys, aliases, tags and
+secrets that account's resources."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +14,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from openkms.config import Settings
+from openkms.domain import errors
 from openkms.service import access_keys
-from openkms.service.deployment import open_deployment
+from openkms.service.accounts import create as create_account
+from openkms.service.context import build_services
+from openkms.service.deployment import init_deployment, open_deployment
+from openkms.service.tenancy import root_scope
 from openkms.store import accounts
 from openkms.store.migrate import MIGRATIONS, upgrade
 from openkms.store.schema import metadata
@@ -100,3 +106,98 @@ def test_a_first_schema_database_upgrades_with_its_data(tmp_path: Path, database
 class _NoCache:
     def get(self, key, load):  # type: ignore[no-untyped-def]
         return load()
+
+
+OWNED = ("keys", "aliases", "tags", "secrets", "secret_versions", "secret_version_stages")
+
+
+def _shape(engine: Engine) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """The resource tables as the database holds them: columns, primary key, indexes."""
+    found = inspect(engine)
+    return {
+        t: (
+            sorted(c["name"] for c in found.get_columns(t)),
+            list(found.get_pk_constraint(t)["constrained_columns"]),
+            sorted(str(i["name"]) for i in found.get_indexes(t)),
+        )
+        for t in OWNED
+    }
+
+
+def _alembic(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def test_resources_of_a_second_schema_database_belong_to_the_first_account(
+    tmp_path: Path, database: str | None
+) -> None:
+    """Keys, aliases, tags, secrets and the secrets' default key of a database at revision 0002
+    (no owners, names unique deployment-wide) belong to the first account after the upgrade and
+    work as before; a second account may then take the same alias and secret names."""
+    settings = Settings(data_dir=tmp_path / "data", database=database)
+    dep = init_deployment(settings)[0]
+    first = dep.account_id
+    services = build_services(dep)
+    scope = root_scope(first)
+    key = services.keys.create(
+        key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+        description="old", enable_automatic_rotation=False, rotation_interval=None, tag_map={"env": "old"},
+        account_uid=first,
+    )  # fmt: skip
+    services.aliases.create(scope, "alias/old", key.key_id)
+    blob = services.symmetric.encrypt(scope, key.key_id, b"kept", {}).blob
+    services.secrets.create(
+        scope, name="old-secret", version_id="v1", data="value", data_type="text", description="",
+        encryption_key_id=None, tag_map={"env": "old"}, policy=None,
+    )  # fmt: skip
+    default_key = services.secrets.default_key_id(first)
+    dep.close()
+
+    engine = create_engine(settings.database_url)
+    try:
+        command.downgrade(_alembic(engine), "0002")  # the schema of a deployment before tenancy
+        with PostgresDatabase() if database else contextlib.nullcontext() as pg:
+            fresh = create_engine(pg.url if pg is not None else f"sqlite:///{tmp_path / 'fresh.db'}")
+            command.upgrade(_alembic(fresh), "0002")
+            assert _shape(engine) == _shape(fresh)
+            fresh.dispose()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT value FROM meta WHERE name = 'secrets_default_key_id'")).scalar() == (
+                default_key
+            )
+    finally:
+        engine.dispose()
+
+    dep = open_deployment(settings)  # migrates to head
+    try:
+        services = build_services(dep)
+        second = root_scope(create_account(dep, "second").uid)
+        assert services.keys.get(scope, key.key_id).account_uid == first
+        assert services.keys.get(scope, "alias/old").key_id == key.key_id
+        assert services.symmetric.decrypt(scope, blob, {}).plaintext == b"kept"
+        assert services.tags.tags_of(scope, "key", key.key_id, "KeyId") == (key.key_id, {"env": "old"})
+        assert services.secrets.get_value(scope, "old-secret", None, None).data == "value"
+        assert services.secrets.describe(scope, "old-secret", True)[1] == [("env", "old")]
+        assert services.secrets.default_key_id(first) == default_key
+        listed, total = services.keys.list_page(scope, 1, 10, {})
+        assert (set(listed), total) == ({key.key_id, default_key}, 2)
+        with pytest.raises(errors.KeyNotFound):
+            services.keys.get(second, key.key_id)
+        mine = services.keys.create(
+            key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+            description="", enable_automatic_rotation=False, rotation_interval=None, tag_map={},
+            account_uid=second.account_uid,
+        )  # fmt: skip
+        services.aliases.create(second, "alias/old", mine.key_id)
+        services.secrets.create(
+            second, name="old-secret", version_id="v1", data="other", data_type="text", description="",
+            encryption_key_id=None, tag_map={}, policy=None,
+        )  # fmt: skip
+        assert services.keys.get(second, "alias/old").key_id == mine.key_id
+        assert services.secrets.get_value(second, "old-secret", None, None).data == "other"
+        assert services.secrets.get_value(scope, "old-secret", None, None).data == "value"
+    finally:
+        dep.close()
