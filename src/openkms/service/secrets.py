@@ -132,6 +132,18 @@ class SecretService:
         scope.admit(found.account_uid)
         return found
 
+    def resolve(self, account_uid: str, ref: str, parameter: str = "SecretName") -> Secret:
+        """The secret a caller of ``account_uid`` names by ``ref`` (pending deletion or not),
+        deciding nothing about cross-account use: its owner is ``Secret.account_uid``. For what
+        decides (the authorization of a request) before a handler runs.
+
+        Raises:
+            InvalidValue: a malformed name or ARN; ResourceNotFound: no such secret.
+        """
+        found = parse_secret_ref(ref, self.dep.region, account_uid, parameter)
+        secret = repo.get_secret(self.dep.db, found.account_uid, found.name)
+        return _usable(secret, allow_pending=True)
+
     @staticmethod
     def _load(tx: Tx, ref: SecretRef, *, allow_pending: bool = False, lock: bool = False) -> Secret:
         return _usable(repo.get_secret(tx, ref.account_uid, ref.name, lock=lock), allow_pending)

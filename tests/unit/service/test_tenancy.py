@@ -131,14 +131,22 @@ def test_a_ciphertext_of_another_accounts_key_is_a_cross_account_use(
 
 
 def test_resolve_answers_the_owner_without_deciding(world: World) -> None:
-    """KeyService.resolve (for what authorizes a request) finds A's key by its ARN for B and
-    says who owns it, and decides nothing; bare ids still resolve in the asking account."""
+    """KeyService.resolve and SecretService.resolve (for what authorizes a request) find A's key
+    and secret by their ARNs for B and say who owns them, deciding nothing; bare ids and names
+    still resolve in the asking account."""
     a, b = world.scope, _second(world)
     key = _key(world, a)
     found = world.keys.resolve(b.account_uid, key_arn(world.dep.region, a.account_uid, key.key_id))
     assert (found.key_id, found.account_uid) == (key.key_id, a.account_uid)
     with pytest.raises(errors.KeyNotFound):
         world.keys.resolve(b.account_uid, key.key_id)
+    _secret(world, a, "theirs", "x")
+    secret = world.services.secrets.resolve(
+        b.account_uid, secret_arn(world.dep.region, a.account_uid, "theirs")
+    )
+    assert (secret.account_uid, secret.secret_name) == (a.account_uid, "theirs")
+    with pytest.raises(errors.ResourceNotFound):
+        world.services.secrets.resolve(b.account_uid, "theirs")
 
 
 def test_alias_names_are_per_account(world: World) -> None:
