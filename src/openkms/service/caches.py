@@ -4,9 +4,10 @@ those that use it.
 
 - ``reads``: hot reads of mutable rows (a key by id, whose row names its owner; an alias's
   target and GetSecretValue's snapshot by account and name; the key of a version). Bound:
-  ``read_cache`` entries (``OPENKMS_READ_CACHE``). Stale when the write generation moves (the node writes anything; on PostgreSQL also when another node's
-  write is heard, store/listen.py) or after ``read_max_age`` seconds (``OPENKMS_READ_MAX_AGE``),
-  which bounds what the generation cannot see.
+  ``read_cache`` entries (``OPENKMS_READ_CACHE``). Stale when the write generation moves (the
+  node writes anything; on PostgreSQL also when another node's write is heard, store/listen.py)
+  or after ``read_max_age`` seconds (``OPENKMS_READ_MAX_AGE``), which bounds what the generation
+  cannot see.
 - ``material``: unwrapped key-version material. Bound: ``material_cache`` versions
   (``OPENKMS_MATERIAL_CACHE``). Never stale for KMS material (a version's material never
   changes); imported material is used only at the key revision it was read at.
