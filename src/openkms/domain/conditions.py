@@ -240,8 +240,11 @@ class Clause:
         values = self._read(ctx, check)
         if not values:
             return self.negated
-        matched = any(self._test(v) for v in values)
-        return matched is not self.negated
+        test = self._test
+        for value in values:
+            if test(value):
+                return not self.negated
+        return self.negated
 
     def __repr__(self) -> str:
         return f"Clause({self.operator}, {self.key})"

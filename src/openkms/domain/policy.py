@@ -86,7 +86,8 @@ class Outcome(StrEnum):
 
 # The actions that take effect in a key policy: Alibaba's administrator and user sets, plus the
 # use actions its cross-account guidance names (which only a key policy can grant to another
-# account, so they must be able to take effect in one).
+# account, so they must be able to take effect in one). TagResources and UntagResources are the
+# new-style names of TagResource and UntagResource, in both lists.
 KEY_POLICY_ACTIONS = (
     "kms:List*", "kms:Describe*", "kms:Create*", "kms:Enable*", "kms:Disable*", "kms:Get*",
     "kms:Set*", "kms:Update*", "kms:Delete*", "kms:Cancel*", "kms:TagResource",
@@ -96,12 +97,12 @@ KEY_POLICY_ACTIONS = (
     "kms:ListKeyVersions", "kms:ListAliasesByKeyId",
     "kms:GenerateDataKeyWithoutPlaintext", "kms:ExportDataKey", "kms:ReEncryptFrom",
     "kms:ReEncryptTo", "kms:AsymmetricSign", "kms:AsymmetricVerify", "kms:GetPublicKey",
-    "kms:GenerateMac", "kms:VerifyMac",
+    "kms:GenerateMac", "kms:VerifyMac", "kms:TagResources", "kms:UntagResources",
 )  # fmt: skip
 SECRET_POLICY_ACTIONS = (
     "kms:List*", "kms:Describe*", "kms:PutSecretValue", "kms:Update*", "kms:DeleteSecret",
     "kms:RestoreSecret", "kms:RotateSecret", "kms:TagResource", "kms:UntagResource",
-    "kms:GetSecretValue",
+    "kms:GetSecretValue", "kms:TagResources", "kms:UntagResources",
 )  # fmt: skip
 _EFFECTIVE = {
     PolicyKind.KEY: tuple(Glob(a, fold=True) for a in KEY_POLICY_ACTIONS),
@@ -135,7 +136,12 @@ class _Resources:
         self._globs = tuple(Glob(p) for p in patterns if has_wildcard(p))
 
     def match(self, resource: str) -> bool:
-        return resource in self._exact or any(g.match(resource) for g in self._globs)
+        if resource in self._exact:
+            return True
+        for glob in self._globs:
+            if glob.match(resource):
+                return True
+        return False
 
 
 class _Principals:
@@ -205,7 +211,10 @@ class Statement:
             return False
         if self.principals is not None and not self.principals.match(ctx.principal, check.resource):
             return False
-        return all(c.holds(ctx, check) for c in self.conditions)
+        for clause in self.conditions:  # a loop: this runs on every request
+            if not clause.holds(ctx, check):
+                return False
+        return True
 
 
 class Policy:
@@ -403,7 +412,7 @@ def _resources(statement: dict[str, Any], kind: PolicyKind) -> _Resources | None
             raise _Refused(
                 f"Resource {resource!r} is not * or an ARN acs:<service>:<region>:<account>:<resource>."
             )
-    if "*" in resources or any(set(r) == {"*"} for r in resources):
+    if "*" in resources:
         return None
     return _Resources(resources)
 
