@@ -178,7 +178,18 @@ class _Principals:
         return owner is not None and owner != principal.account_id
 
 
-class Statement:
+class _Frozen:
+    """Attributes are set once, in ``__init__``; a compiled policy is shared by every request."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, name):
+            raise AttributeError(f"{type(self).__name__} is read-only")
+        object.__setattr__(self, name, value)
+
+
+class Statement(_Frozen):
     """One compiled statement."""
 
     __slots__ = ("_actions", "conditions", "deny", "not_action", "principals", "resources", "sid")
@@ -217,8 +228,9 @@ class Statement:
         return True
 
 
-class Policy:
-    """A parsed, compiled, immutable policy; ``text`` is the document as given."""
+class Policy(_Frozen):
+    """A parsed, compiled, immutable policy; ``text`` is the document as given. It remembers, per
+    action, which statements can apply (its only state, filled as actions are asked about)."""
 
     __slots__ = ("_index", "kind", "statements", "text")
 

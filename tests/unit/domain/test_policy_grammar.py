@@ -86,6 +86,14 @@ class TestIdentityPolicies:
         assert len(policy.statements) == 1
         assert policy.kind is PolicyKind.IDENTITY
 
+    def test_compiled_policy_is_read_only(self) -> None:
+        """A compiled policy and its statements cannot be changed once parsed."""
+        policy = parse_identity_policy(identity())
+        with pytest.raises(AttributeError):
+            policy.text = "{}"  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            policy.statements[0].deny = True  # type: ignore[misc]
+
     def test_text_is_kept_as_given(self) -> None:
         """The compiled policy keeps the document's text, byte for byte."""
         text = identity(Sid="x") + "\n"
