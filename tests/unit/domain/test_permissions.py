@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from openkms.api import REGISTRY
+from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.domain.permissions import PERMISSIONS, Permission, ResourceKind
 from openkms.domain.system_policies import SYSTEM_POLICIES
 from openkms.domain.wildcard import Glob
