@@ -33,6 +33,10 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
 
 def to_wire(exc: d.DomainError) -> w.KMSError:
     """Translate a domain error into the catalogue entry a caller sees."""
+    if isinstance(exc, d.NoPermission):
+        denied = w.ForbiddenNoPermission()
+        denied.access_denied = exc.access_denied
+        return denied
     if isinstance(exc, ram.RamError):
         return w.ram_error(exc.code, exc.detail)
     if isinstance(exc, ram.MalformedPolicyDocument):

@@ -130,3 +130,12 @@ class InvalidKeyMaterial(DomainError):
 
 class DryRunSucceeded(DomainError):
     """DryRun=true and every check passed: Alibaba answers this as an error (nothing was done)."""
+
+
+class NoPermission(DomainError):
+    """The caller's policies do not allow the request (403 Forbidden.NoPermission); ``detail``
+    is the ``AccessDeniedDetail`` the answer carries."""
+
+    def __init__(self, access_denied: dict[str, str]) -> None:
+        super().__init__(None)
+        self.access_denied = access_denied

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from openkms.service.aliases import AliasService
 from openkms.service.asymmetric import AsymmetricService
+from openkms.service.authz import Authorizer
 from openkms.service.byok import ByokService
 from openkms.service.caches import CacheBounds, Caches
 from openkms.service.deployment import Deployment
@@ -51,6 +52,7 @@ class Services:
     secrets: SecretService
     ram: RamService
     ram_policies: PolicyService
+    authz: Authorizer
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -75,6 +77,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         secrets=SecretService(keys, symmetric, caches),
         ram=RamService(dep),
         ram_policies=PolicyService(dep),
+        authz=Authorizer(dep, caches, keys),
     )
 
 

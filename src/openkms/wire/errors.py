@@ -40,6 +40,9 @@ class KMSError(Exception):
     http_status: ClassVar[int] = 500
     default_message: ClassVar[str] = "Internal Failure."
 
+    # The AccessDeniedDetail of a refusal by the permission system, rendered with the answer.
+    access_denied: dict[str, str] | None = None
+
     def __init__(self, message: str | None = None) -> None:
         self.message = message if message is not None else self.default_message
         super().__init__(self.message)

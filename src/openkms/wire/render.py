@@ -70,6 +70,9 @@ def render_error(error: KMSError, request_id: str, host_id: str, xml: bool) -> t
         "Recommend": recommend_url(error.code, request_id),
         "HttpStatus": error.http_status,
     }
+    if error.access_denied is not None:
+        # The Tea SDK hands it to the caller as the exception's access_denied_detail.
+        body["AccessDeniedDetail"] = error.access_denied
     if xml:
         return error.http_status, XML_TYPE, to_xml("Error", body)
     return error.http_status, JSON_TYPE, to_json(body)

@@ -1,0 +1,352 @@
+"""The authorization hop: may the caller do what a request asks? Called once per request by
+the server, between authentication and the handler; handlers never check permissions.
+
+For a KMS action the permissions table (domain/permissions.py) names the RAM actions it needs and
+the parameters that name each resource. This module turns a request into those checks: the ARN
+of each resource (an alias resolves to its key, and both are checked; Decrypt's key comes from
+the ciphertext's header, without unwrapping), the resource's own policy and tags, and the
+caller's identity policies (a user's own and its groups', or a session's role's), then asks
+the engine (domain/authorization.py) and refuses with 403 ``Forbidden.NoPermission`` and the
+``AccessDeniedDetail`` Alibaba's SDKs read. A resource that does not exist is checked by the ARN
+the request names, with no policy of its own: a caller without rights gets 403, never a 404
+that tells it the key exists. A RAM action (version 2015-05-01) needs ``ram:<Action>``.
+
+The account root may do anything on its own account's resources and is decided without
+reading anything. Everything read for a decision comes through the per-process read cache
+(service/caches.py): policies, attachments, tags and key rows follow the node's writes at once
+and other nodes' within the staleness bound, like key state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from openkms.domain import errors, keypolicy, ram
+from openkms.domain import secret as secret_rules
+from openkms.domain.access import Check, Principal, RequestContext
+from openkms.domain.arn import (
+    alias_arn,
+    alias_container_arn,
+    key_arn,
+    key_container_arn,
+    secret_arn,
+    secret_container_arn,
+)
+from openkms.domain.authorization import Decision, decide
+from openkms.domain.ciphertext import parse_blob
+from openkms.domain.permissions import PERMISSIONS, Permission, ResourceKind
+from openkms.domain.policy import Policy, PolicyKind, parse_identity_policy, parse_resource_policy
+from openkms.domain.ram import Owner
+from openkms.domain.system_policies import SYSTEM_POLICIES
+from openkms.service.caches import Caches
+from openkms.service.deployment import Deployment
+from openkms.service.keys import KeyService
+from openkms.store import Database, principals
+from openkms.store import keys as key_repo
+from openkms.store import policies as policy_repo
+from openkms.store import secrets as secret_repo
+from openkms.store import tags as tag_repo
+
+__all__ = ["Authorizer", "Circumstances"]
+
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Circumstances:
+    """What a request's condition keys read besides its parameters: the client's address
+    (``acs:SourceIp``), whether it came over TLS (``acs:SecureTransport``) and when it arrived
+    (``acs:CurrentTime``, seconds since the epoch)."""
+
+    source_ip: str
+    secure: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """A resource a check names: its ARN, its policy (None: a container, or it does not exist)
+    and its tags."""
+
+    arn: str
+    policy: Policy | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+
+
+class Authorizer:
+    """Decisions for one deployment, with the process's caches."""
+
+    def __init__(self, dep: Deployment, caches: Caches, keys: KeyService) -> None:
+        self.dep = dep
+        self.caches = caches
+        self.keys = keys
+
+    # -- the hop ------------------------------------------------------------------------------
+
+    def authorize(
+        self, owner: Owner, product: str, action: str, params: Mapping[str, str], seen: Circumstances
+    ) -> None:
+        """Return if ``owner`` may call ``action`` (of ``product``: ``Kms`` or ``Ram``) with
+        ``params``; else raise :class:`~openkms.domain.errors.NoPermission`."""
+        if product == "Ram":
+            if owner.is_root:
+                return
+            checks: list[Check] = [Check(f"ram:{action}", f"acs:ram:*:{owner.account_uid}:*")]
+        elif product == "Kms":
+            rows = PERMISSIONS.get(action, ())
+            if not rows or owner.is_root:
+                # The root on its own account's resources (resources of another account are
+                # refused where they are resolved).
+                return
+            checks = [c for row in rows for c in self._checks(owner, row, params)]
+        else:
+            return  # STS decides its own actions (AssumeRole: identity and trust policy)
+        principal = self._principal(owner)
+        ctx = RequestContext(
+            principal=principal,
+            current_time=datetime.fromtimestamp(seen.now, UTC),
+            source_ip=_address(seen.source_ip),
+            secure_transport=seen.secure,
+            encryption_algorithm=params.get("Algorithm"),
+            session_policy=self._session_policy(owner),
+        )
+        decision = decide(ctx, checks, self._identity_policies(owner))
+        if not decision.allowed:
+            raise errors.NoPermission(_detail(decision, owner, principal))
+
+    # -- who ----------------------------------------------------------------------------------
+
+    def _principal(self, owner: Owner) -> Principal:
+        if owner.session is not None:
+            return Principal.session(owner.account_uid, owner.session.role_name, owner.session.session_name)
+        if owner.user_id is None:
+            return Principal.root(owner.account_uid)
+        user_id = owner.user_id
+        user = self.caches.reads.get(
+            ("user", user_id), lambda: principals.get_user_by_id(self.dep.db, user_id)
+        )
+        # A user deleted since its AccessKey was read: nothing it may do (its policies are gone).
+        return Principal.user(owner.account_uid, user.user_name if user is not None else f"deleted-{user_id}")
+
+    def _session_policy(self, owner: Owner) -> Policy | None:
+        text = owner.session.policy if owner.session is not None else None
+        if not text:
+            return None
+        return self.caches.reads.get(("session policy", text), lambda: parse_identity_policy(text))
+
+    def _identity_policies(self, owner: Owner) -> Sequence[Policy]:
+        """A user's policies and its groups', or a session's role's: compiled, kept as key
+        state is."""
+        if owner.session is not None:
+            holders = [(ram.ROLE, owner.session.role_id)]
+            key = ("identity", ram.ROLE, owner.session.role_id)
+        elif owner.user_id is not None:
+            user_id = owner.user_id
+            holders = [(ram.USER, user_id)]
+            key = ("identity", ram.USER, user_id)
+        else:
+            return ()
+
+        def load() -> tuple[Policy, ...]:
+            db = self.dep.db
+            with db.read() as tx:
+                found = list(holders)
+                if holders[0][0] == ram.USER:
+                    found += [
+                        (ram.GROUP, g.group_id) for g, _ in principals.groups_of_user(tx, holders[0][1])
+                    ]
+                out: list[Policy] = []
+                for kind, holder in found:
+                    for a in policy_repo.attachments_of_principal(tx, kind, holder):
+                        if a.policy_type == ram.SYSTEM:
+                            system = SYSTEM_POLICIES.get(a.policy_name)
+                            if system is not None:
+                                out.append(system.policy)
+                            continue
+                        custom = policy_repo.get_policy(tx, owner.account_uid, a.policy_name)
+                        if custom is None:
+                            continue
+                        version = policy_repo.get_version(
+                            tx, owner.account_uid, a.policy_name, custom.default_version
+                        )
+                        if version is not None:
+                            out.append(parse_identity_policy(version.document, parameter="PolicyDocument"))
+            return tuple(out)
+
+        return self.caches.reads.get(key, load, keep=lambda _found: True)
+
+    # -- what ---------------------------------------------------------------------------------
+
+    def _checks(self, owner: Owner, permission: Permission, params: Mapping[str, str]) -> list[Check]:
+        uid = owner.account_uid
+        region = self.dep.region
+        kind = permission.resource
+        action = permission.action
+        if kind is ResourceKind.ANY:
+            return [Check(action, "*")]
+        if kind is ResourceKind.KEY_CONTAINER:
+            return [Check(action, key_container_arn(region, uid))]
+        if kind is ResourceKind.ALIAS_CONTAINER:
+            return [Check(action, alias_container_arn(region, uid))]
+        if kind is ResourceKind.SECRET_CONTAINER:
+            return [Check(action, secret_container_arn(region, uid))]
+        named = [(p, params[p]) for p in permission.parameters if params.get(p)]
+        if not named:
+            return []  # an optional resource not given (its absence is the action's concern)
+        parameter, value = named[0]
+        values = _items(value) if permission.each else [value]
+        checks: list[Check] = []
+        for item in values:
+            for resource in self._resources(kind, parameter, item, uid):
+                checks.append(Check(action, resource.arn, resource.policy, resource.tags))
+        return checks
+
+    def _resources(self, kind: ResourceKind, parameter: str, value: str, uid: str) -> list[_Resource]:
+        region = self.dep.region
+        if kind is ResourceKind.ALIAS:
+            return [_Resource(value if value.startswith("acs:") else alias_arn(region, uid, value))]
+        if kind is ResourceKind.SECRET or (kind is ResourceKind.TAGGED and parameter == "SecretName"):
+            return [self._secret(value, uid)]
+        if kind is ResourceKind.SECRET_KEY:
+            key_id = self._secret_key(value)
+            return [self._key(key_id, uid, "KeyId")] if key_id else []
+        if kind is ResourceKind.TAGGED and parameter == "ResourceId" and not _looks_like_key(value):
+            return [self._secret(value, uid)]
+        if parameter == "CiphertextBlob":
+            return [self._key_of_blob(value, uid)]
+        if parameter == "AliasName":  # DeleteAlias: the key the alias names
+            target = self._alias_target(value)
+            return [self._key(target, uid, "KeyId")] if target else []
+        out: list[_Resource] = []
+        if value.startswith("alias/") or ":alias/" in value:
+            name = value.split(":alias/", 1)[1] if value.startswith("acs:") else value[len("alias/") :]
+            out.append(
+                _Resource(value if value.startswith("acs:") else alias_arn(region, uid, f"alias/{name}"))
+            )
+            target = self._alias_target(value)
+            if target is None:
+                return out
+            value = target
+        out.append(self._key(value, uid, parameter))
+        return out
+
+    def _key(self, value: str, uid: str, parameter: str) -> _Resource:
+        """A key by id or ARN: its ARN, policy and tags; a key that does not exist has neither."""
+        try:
+            key = self.keys.get(value, parameter)
+        except (errors.KeyNotFound, errors.AliasNotFound, errors.InvalidValue):
+            return _Resource(value if value.startswith("acs:") else key_arn(self.dep.region, uid, value))
+        owner_uid = uid
+        arn = key_arn(self.dep.region, owner_uid, key.key_id)
+        reads, db, key_id = self.caches.reads, self.dep.db, key.key_id
+        policy = reads.get(
+            ("key policy", key_id),
+            lambda: parse_resource_policy(
+                key_repo.policy(db, key_id) or keypolicy.default_policy(owner_uid), PolicyKind.KEY
+            ),
+        )
+        tags = reads.get(("key tags", key_id), lambda: _tags(db, "key", key_id), keep=lambda _t: True)
+        return _Resource(arn, policy, tags)
+
+    def _key_of_blob(self, text: str, uid: str) -> _Resource:
+        try:
+            version_id = parse_blob(text).version_id
+        except errors.InvalidValue:
+            # Not a ciphertext: nothing to name; the action answers it as a bad blob, but only
+            # to a caller who may use keys at all.
+            return _Resource(key_arn(self.dep.region, uid, "*"))
+        db = self.dep.db
+        _exists, key = self.caches.reads.get(
+            ("key of version", version_id), lambda: key_repo.of_version(db, version_id), keep=lambda f: f[0]
+        )
+        if key is None:
+            return _Resource(key_arn(self.dep.region, uid, "*"))
+        return self._key(key.key_id, uid, "KeyId")
+
+    def _alias_target(self, value: str) -> str | None:
+        try:
+            return self.keys.get(value, "AliasName").key_id
+        except (errors.KeyNotFound, errors.AliasNotFound, errors.InvalidValue):
+            return None
+
+    def _secret(self, value: str, uid: str) -> _Resource:
+        name = value.rsplit(":secret/", 1)[1] if value.startswith("acs:") and ":secret/" in value else value
+        arn = value if value.startswith("acs:") else secret_arn(self.dep.region, uid, name)
+        db, reads = self.dep.db, self.caches.reads
+        found = reads.get(("secret row", name), lambda: secret_repo.get_secret(db, name))
+        if found is None:
+            return _Resource(arn)
+
+        def policy() -> Policy:
+            with db.read() as tx:
+                text = secret_repo.get_policy(tx, name)
+            return parse_resource_policy(text or secret_rules.default_policy(uid), PolicyKind.SECRET)
+
+        return _Resource(
+            arn,
+            reads.get(("secret policy", name), policy),
+            reads.get(("secret tags", name), lambda: _tags(db, "secret", name), keep=lambda _t: True),
+        )
+
+    def _secret_key(self, value: str) -> str | None:
+        """The customer key protecting a secret, if it has one (None: the service's key)."""
+        name = value.rsplit(":secret/", 1)[1] if value.startswith("acs:") and ":secret/" in value else value
+        db = self.dep.db
+        found = self.caches.reads.get(("secret row", name), lambda: secret_repo.get_secret(db, name))
+        if found is None or not found.encryption_key_id or found.encryption_key_id.startswith("service:"):
+            return None
+        return found.encryption_key_id
+
+
+def _tags(db: Database, resource_type: str, resource_id: str) -> Mapping[str, str]:
+    with db.read() as tx:
+        return dict(tag_repo.get_tags(tx, resource_type, resource_id))
+
+
+def _items(value: str) -> list[str]:
+    """A list parameter: a JSON array (of names, or of objects with a SecretName), or names
+    separated by commas."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return [value]
+        if not isinstance(found, list):
+            return [value]
+        # BatchGetSecretValue's SecretsList holds objects that name their secret.
+        return [str(v.get("SecretName", "")) if isinstance(v, dict) else str(v) for v in found]
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _looks_like_key(value: str) -> bool:
+    return ":key/" in value or (len(value) == 36 and value.count("-") == 4) or value.startswith("key-")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _detail(decision: Decision, owner: Owner, principal: Principal) -> dict[str, str]:
+    """The ``AccessDeniedDetail`` of a refusal (the resource stays out of it, as Alibaba's)."""
+    if owner.session is not None:
+        kind, display = "AssumedRoleUser", f"{owner.session.role_name}:{owner.session.session_name}"
+    else:
+        kind, display = "SubUser", principal.arn.rsplit("/", 1)[-1]
+    return {
+        "AuthAction": decision.action,
+        "AuthPrincipalType": kind,
+        "AuthPrincipalOwnerId": owner.account_uid,
+        "AuthPrincipalDisplayName": display,
+        "PolicyType": str(decision.policy_type or ""),
+        "NoPermissionType": str(decision.no_permission_type or ""),
+        "EncodedDiagnosticMessage": "",
+    }
