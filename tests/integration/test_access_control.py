@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from aliyunsdkkms.request.v20160120.EncryptRequest import EncryptRequest
 
 from tests.support.clients import OldClient, ram_client, tea_client
 from tests.support.sdk_errors import old_error
-from tests.support.server import ServerProcess
+from tests.support.server import CLI, ServerProcess
 
 PLAIN = base64.b64encode(b"secret data").decode()
 
@@ -414,3 +415,34 @@ def test_ram_actions_need_ram_permissions(acct: Account) -> None:
 def _pair(acct: Account, user: str) -> tuple[str, str]:
     ak = acct.ram.create_access_key(r.CreateAccessKeyRequest(user_name=user)).body.access_key
     return ak.access_key_id, ak.access_key_secret
+
+
+def test_the_diagnostic_message_is_sealed_for_the_operator(acct: Account) -> None:
+    """The caller cannot read EncodedDiagnosticMessage; `openkms access-denied decode` on the
+    deployment opens it: the resource refused and the statement that denied."""
+    key = acct.key()
+    alice = acct.user(custom=[_doc(_allow("kms:*"), {**_deny("kms:Encrypt"), "Sid": "no-encrypt"})])
+    message = denied(lambda: encrypt(alice.kms, key))["EncodedDiagnosticMessage"]
+    assert key not in base64.b64decode(message).decode("latin-1")
+    opened = subprocess.run(
+        [*CLI, "access-denied", "decode", message, *acct.server.store_args], capture_output=True, text=True
+    )
+    assert opened.returncode == 0, opened.stderr
+    facts = json.loads(opened.stdout)
+    assert facts["AuthResource"].endswith(f":key/{key}")
+    assert (facts["AuthAction"], facts["DenyingStatement"]) == ("kms:Encrypt", "no-encrypt")
+    forged = subprocess.run(
+        [
+            *CLI,
+            "access-denied",
+            "decode",
+            base64.b64encode(b"\0\0\0\1" + bytes(40)).decode(),
+            *acct.server.store_args,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (forged.returncode, forged.stderr.strip()) == (
+        1,
+        "openkms: not a diagnostic message of this deployment",
+    )

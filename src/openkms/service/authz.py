@@ -19,6 +19,7 @@ and other nodes' within the staleness bound, like key state.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from openkms.crypto import aead
 from openkms.domain import errors, keypolicy, ram
 from openkms.domain import secret as secret_rules
 from openkms.domain.access import Check, Principal, RequestContext
@@ -52,7 +54,7 @@ from openkms.store import policies as policy_repo
 from openkms.store import secrets as secret_repo
 from openkms.store import tags as tag_repo
 
-__all__ = ["Authorizer", "Circumstances"]
+__all__ = ["Authorizer", "Circumstances", "open_diagnostic"]
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
@@ -117,7 +119,25 @@ class Authorizer:
         )
         decision = decide(ctx, checks, self._identity_policies(owner))
         if not decision.allowed:
-            raise errors.NoPermission(_detail(decision, owner, principal))
+            detail = _detail(decision, owner, principal)
+            detail["EncodedDiagnosticMessage"] = self._sealed(decision, principal)
+            raise errors.NoPermission(detail)
+
+    def _sealed(self, decision: Decision, principal: Principal) -> str:
+        """What the caller may not read but an operator may (``openkms access-denied decode``):
+        the resource refused and the statement that denied, sealed under the deployment's KEK."""
+        keyring = self.dep.keyring
+        version = keyring.current
+        facts = {
+            "AuthAction": decision.action,
+            "AuthResource": decision.resource,
+            "AuthPrincipal": principal.arn,
+            "NoPermissionType": str(decision.no_permission_type or ""),
+            "PolicyType": str(decision.policy_type or ""),
+            "DenyingStatement": decision.statement,
+        }
+        _, sealed = keyring.wrap(json.dumps(facts).encode(), diagnostic_aad(version))
+        return base64.b64encode(version.to_bytes(4, "big") + sealed).decode()
 
     # -- who ----------------------------------------------------------------------------------
 
@@ -350,3 +370,19 @@ def _detail(decision: Decision, owner: Owner, principal: Principal) -> dict[str,
         "NoPermissionType": str(decision.no_permission_type or ""),
         "EncodedDiagnosticMessage": "",
     }
+
+
+def diagnostic_aad(kek_version: int) -> bytes:
+    return b"openkms/access-denied-diagnostic/" + str(kek_version).encode()
+
+
+def open_diagnostic(dep: Deployment, text: str) -> dict[str, object]:
+    """The facts of an ``EncodedDiagnosticMessage`` (ValueError if it is not one of this
+    deployment's)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        version = int.from_bytes(raw[:4], "big")
+        found: dict[str, object] = json.loads(dep.keyring.unwrap(version, raw[4:], diagnostic_aad(version)))
+    except (ValueError, aead.NotAuthentic) as exc:
+        raise ValueError("not a diagnostic message of this deployment") from exc
+    return found
