@@ -75,7 +75,7 @@ class KMSApp:
     def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
         self.services = build_services(dep)
-        credentials = CredentialStore(dep, self.services.caches.credentials)
+        credentials = CredentialStore(dep, self.services.caches.credentials, self.services.sts.tokens)
         self.auth = Authenticator(
             credentials, dep.nonces, dep.clock, dep.settings.time_window, region=dep.settings.region
         )
@@ -261,6 +261,7 @@ class KMSApp:
             if req.method not in ("GET", "POST"):
                 raise errors.UnsupportedHTTPMethod()
             call.action = req.action or "-"
+            call.secure = scope.get("scheme") == "https"
             if req.path != "/" or not req.action:
                 raise errors.InvalidActionNotFound()
             product = VERSIONS.get(req.version or "")
@@ -301,7 +302,15 @@ class KMSApp:
         try:
             owner = call.owner
             assert owner is not None
-            caller = Caller(call.caller, call.request_id, owner.account_uid, owner.user_id)
+            caller = Caller(
+                call.caller,
+                call.request_id,
+                owner.account_uid,
+                owner.user_id,
+                owner.session,
+                call.req.client,
+                call.secure,
+            )
             ctx = CallContext(self.services, caller)
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
@@ -372,8 +381,8 @@ class _Call:
     """One request on its way through the server: what the log line and the handler need."""
 
     __slots__ = (
-        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "spec",
-        "started",
+        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "secure",
+        "spec", "started",
     )  # fmt: skip
 
     def __init__(self, request_id: str, started: float) -> None:
@@ -388,6 +397,7 @@ class _Call:
         self.owner: Owner | None = None
         self.kwargs: dict[str, Any] = {}
         self.bound = False
+        self.secure = False  # came over TLS
 
 
 class _Ticket:
