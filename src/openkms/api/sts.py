@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from openkms.api.spec import ActionSpec, Handler, Param
+from openkms.api.spec import ActionSpec, Handler, Param, Unsupported
 from openkms.domain import ram
 from openkms.domain import sts as rules
 from openkms.domain.clock import iso
@@ -39,8 +39,14 @@ class StsParam(Param):
             raise errors.sts_error(f"InvalidParameter.{self.name}") from None
 
 
-def _spec(name: str, handler: Handler, params: tuple[Param, ...] = (), doc: str = "") -> ActionSpec:
-    return ActionSpec(name, handler, params, doc=doc, service=SERVICE)
+def _spec(
+    name: str,
+    handler: Handler,
+    params: tuple[Param, ...] = (),
+    doc: str = "",
+    unsupported: tuple[Unsupported, ...] = (),
+) -> ActionSpec:
+    return ActionSpec(name, handler, params, doc=doc, service=SERVICE, unsupported=unsupported)
 
 
 def assume_role(
@@ -129,12 +135,19 @@ ACTIONS = [
         "valid until Expiration. The caller (a RAM user or a role's session, never the account's "
         "root) needs `sts:AssumeRole` on the role's ARN and must be named by the role's trust "
         "policy (403 NoPermission otherwise); a role that does not exist is 404 EntityNotExist.Role.",
+        (
+            Unsupported(
+                "SourceIdentity",
+                "SourceIdentity is not supported.",
+                "Refused rather than dropped: a session would not carry the identity asked for.",
+            ),
+        ),
     ),
     _spec(
         "GetCallerIdentity",
         get_caller_identity,
         (),
         "Who signed the request: IdentityType Account, RAMUser or AssumedRoleUser, its account, "
-        "ARN and principal id. Any authenticated caller may ask.",
+        "ARN and principal id. Any authenticated caller may ask: Alibaba checks no permission for it.",
     ),
 ]
