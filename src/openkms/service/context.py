@@ -97,7 +97,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         secrets=SecretService(keys, symmetric, caches),
         ram=RamService(dep),
         ram_policies=PolicyService(dep),
-        sts=StsService(dep),
+        sts=StsService(dep, caches),
     )
 
 

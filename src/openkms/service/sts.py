@@ -3,7 +3,8 @@
 Tokens are stateless (:mod:`openkms.domain.sts` lays them out): a token is sealed under a
 subkey of the KEK derived for tokens alone (:meth:`~openkms.rootkey.keyring.Keyring.seal_for`),
 so every node of the deployment opens every token it issued, with one AES-GCM open and no
-database read, and nothing about a session is stored. A session ends at its Expiration; its
+database read, and nothing about a session is stored. A process keeps the claims of the tokens
+it opened (``Caches.sessions``): they never change. A session ends at its Expiration; its
 rights are its role's, read on every request, so detaching the role's policies or deleting the
 role takes them away at once.
 
@@ -53,6 +54,7 @@ from openkms.domain.sts import (
 )
 from openkms.domain.system_policies import SYSTEM_POLICIES
 from openkms.rootkey.keyring import Keyring
+from openkms.service.caches import Caches, Lru
 from openkms.service.deployment import Deployment
 from openkms.store import Tx, principals
 from openkms.store import policies as policy_repo
@@ -75,9 +77,10 @@ class SessionTokens:
     """Seals the claims of a new session into a SecurityToken, and opens a token presented with
     an AccessKeyId."""
 
-    def __init__(self, keyring: Keyring, clock: Clock) -> None:
+    def __init__(self, keyring: Keyring, clock: Clock, opened: Lru[str, Claims] | None = None) -> None:
         self._keyring = keyring
         self._clock = clock
+        self._opened: Lru[str, Claims] = opened if opened is not None else Lru(0)
 
     def issue(self, claims: Claims) -> str:
         header = token_header(self._keyring.current)
@@ -94,6 +97,17 @@ class SessionTokens:
             TokenMismatch: a token of another AccessKeyId.
             TokenExpired: past its Expiration.
         """
+        claims = self._opened.get(token)
+        if claims is None:
+            claims = self._unseal(token)
+            self._opened.put(token, claims)
+        if not hmac.compare_digest(claims.access_key_id.encode(), access_key_id.encode()):
+            raise TokenMismatch
+        if self._clock.now() >= claims.expires:
+            raise TokenExpired
+        return claims
+
+    def _unseal(self, token: str) -> Claims:
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenMalformed
         header, kek_version, sealed = unpack(token)
@@ -101,12 +115,7 @@ class SessionTokens:
             data = self._keyring.open_for(kek_version, TOKEN_LABEL, sealed, token_aad(header))
         except aead.NotAuthentic:
             raise TokenMalformed from None
-        claims = decode_claims(data)
-        if not hmac.compare_digest(claims.access_key_id.encode(), access_key_id.encode()):
-            raise TokenMismatch
-        if self._clock.now() >= claims.expires:
-            raise TokenExpired
-        return claims
+        return decode_claims(data)
 
 
 def session_of(claims: Claims) -> Owner:
@@ -150,9 +159,9 @@ class CallerIdentity:
 class StsService:
     """AssumeRole and GetCallerIdentity for the accounts of one deployment."""
 
-    def __init__(self, dep: Deployment) -> None:
+    def __init__(self, dep: Deployment, caches: Caches | None = None) -> None:
         self.dep = dep
-        self.tokens = SessionTokens(dep.keyring, dep.clock)
+        self.tokens = SessionTokens(dep.keyring, dep.clock, caches.sessions if caches is not None else None)
 
     def assume_role(
         self,

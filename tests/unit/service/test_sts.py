@@ -75,9 +75,11 @@ def test_two_tokens_of_the_same_claims_differ(world: World) -> None:
 
 
 def test_any_altered_character_is_malformed(world: World) -> None:
-    """Every single-character change of a token, at every position, is TokenMalformed."""
+    """Every single-character change of a token, at every position, is TokenMalformed (the
+    genuine token opened and kept by the process first)."""
     claims = _claims(world)
     token = _tokens(world).issue(claims)
+    assert _tokens(world).open(claims.access_key_id, token) == claims
     for at in range(len(token)):
         for char in {"A", "z"} - {token[at]}:
             altered = token[:at] + char + token[at + 1 :]
@@ -128,16 +130,22 @@ def test_a_token_sealed_for_another_purpose_does_not_open(world: World) -> None:
 
 
 def test_a_token_of_another_access_key_id_is_a_mismatch(world: World) -> None:
-    """A genuine token presented with any other AccessKeyId is TokenMismatch."""
+    """A genuine token presented with any other AccessKeyId is TokenMismatch, opened before
+    (and kept by the process) or not."""
     claims = _claims(world)
     token = _tokens(world).issue(claims)
+    fresh = SessionTokens(world.dep.keyring, world.clock)
+    with pytest.raises(TokenMismatch):
+        fresh.open("STS.abcdefghijklmnopqrstuvwy", token)
+    assert _tokens(world).open(claims.access_key_id, token) == claims
     for other in ("STS.abcdefghijklmnopqrstuvwy", "LTAI5tTestAccessKeyId0001", ""):
         with pytest.raises(TokenMismatch):
             _tokens(world).open(other, token)
 
 
 def test_a_token_expires_at_its_expiration(world: World) -> None:
-    """Valid up to the second before Expiration, TokenExpired from it on."""
+    """Valid up to the second before Expiration, TokenExpired from it on (kept by the process
+    or not)."""
     claims = _claims(world, expires_in=900)
     token = _tokens(world).issue(claims)
     world.clock.advance(899)
@@ -145,6 +153,8 @@ def test_a_token_expires_at_its_expiration(world: World) -> None:
     world.clock.advance(1)
     with pytest.raises(TokenExpired):
         _tokens(world).open(claims.access_key_id, token)
+    with pytest.raises(TokenExpired):
+        SessionTokens(world.dep.keyring, world.clock).open(claims.access_key_id, token)
 
 
 def test_another_process_opens_the_token(world: World) -> None:
