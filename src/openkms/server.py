@@ -76,7 +76,7 @@ class KMSApp:
     def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
         self.services = build_services(dep)
-        credentials = CredentialStore(dep, self.services.caches.credentials)
+        credentials = CredentialStore(dep, self.services.caches.credentials, self.services.sts.tokens)
         self.auth = Authenticator(
             credentials, dep.nonces, dep.clock, dep.settings.time_window, region=dep.settings.region
         )
@@ -328,7 +328,15 @@ class KMSApp:
         try:
             owner = call.owner
             assert owner is not None
-            caller = Caller(call.caller, call.request_id, owner.account_uid, owner.user_id)
+            caller = Caller(
+                call.caller,
+                call.request_id,
+                owner.account_uid,
+                owner.user_id,
+                owner.session,
+                call.req.client,
+                call.secure,
+            )
             ctx = CallContext(self.services, caller)
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)

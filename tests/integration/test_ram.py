@@ -614,5 +614,7 @@ def test_kms_versions_and_unknown_versions_are_answered_as_before(server: Server
     assert (raw.v1("ListUsers").status, raw.v1("ListUsers").json()["Code"]) == (404, "InvalidAction.NotFound")
     answer = raw.v1("ListKeys", version="2015-05-01")
     assert (answer.status, answer.json()["Code"]) == (404, "InvalidAction.NotFound")
-    answer = raw.v1("ListUsers", version="2015-04-01")
+    answer = raw.v1("ListUsers", version="2015-04-01")  # STS's version: no ListUsers there
+    assert (answer.status, answer.json()["Code"]) == (404, "InvalidAction.NotFound")
+    answer = raw.v1("ListUsers", version="2014-01-01")
     assert (answer.status, answer.json()["Code"]) == (400, "InvalidVersion")

@@ -25,6 +25,7 @@ __all__ = [
     "policy",
     "ram",
     "secret",
+    "sts",
     "system_policies",
     "tags",
     "text",

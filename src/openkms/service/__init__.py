@@ -18,6 +18,7 @@ __all__ = [
     "ram",
     "ram_policies",
     "secrets",
+    "sts",
     "symmetric",
     "tags",
     "versions",

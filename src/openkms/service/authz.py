@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -48,13 +48,13 @@ from openkms.domain.system_policies import SYSTEM_POLICIES
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
-from openkms.store import Database, principals
+from openkms.store import Database, Tx, principals
 from openkms.store import keys as key_repo
 from openkms.store import policies as policy_repo
 from openkms.store import secrets as secret_repo
 from openkms.store import tags as tag_repo
 
-__all__ = ["Authorizer", "Circumstances", "open_diagnostic"]
+__all__ = ["Authorizer", "Circumstances", "attached_policies", "open_diagnostic"]
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
@@ -143,7 +143,9 @@ class Authorizer:
 
     def _principal(self, owner: Owner) -> Principal:
         if owner.session is not None:
-            return Principal.session(owner.account_uid, owner.session.role_name, owner.session.session_name)
+            # Policies name a role in lower case (RAM lowercases it in the role's ARN).
+            session = owner.session
+            return Principal.session(owner.account_uid, session.role_name.lower(), session.session_name)
         if owner.user_id is None:
             return Principal.root(owner.account_uid)
         user_id = owner.user_id
@@ -173,30 +175,12 @@ class Authorizer:
             return ()
 
         def load() -> tuple[Policy, ...]:
-            db = self.dep.db
-            with db.read() as tx:
+            with self.dep.db.read() as tx:
                 found = list(holders)
                 if holders[0][0] == ram.USER:
-                    found += [
-                        (ram.GROUP, g.group_id) for g, _ in principals.groups_of_user(tx, holders[0][1])
-                    ]
-                out: list[Policy] = []
-                for kind, holder in found:
-                    for a in policy_repo.attachments_of_principal(tx, kind, holder):
-                        if a.policy_type == ram.SYSTEM:
-                            system = SYSTEM_POLICIES.get(a.policy_name)
-                            if system is not None:
-                                out.append(system.policy)
-                            continue
-                        custom = policy_repo.get_policy(tx, owner.account_uid, a.policy_name)
-                        if custom is None:
-                            continue
-                        version = policy_repo.get_version(
-                            tx, owner.account_uid, a.policy_name, custom.default_version
-                        )
-                        if version is not None:
-                            out.append(parse_identity_policy(version.document, parameter="PolicyDocument"))
-            return tuple(out)
+                    groups = principals.groups_of_user(tx, holders[0][1])
+                    found += [(ram.GROUP, g.group_id) for g, _ in groups]
+                return tuple(attached_policies(tx, owner.account_uid, found))
 
         return self.caches.reads.get(key, load, keep=lambda _found: True)
 
@@ -386,3 +370,31 @@ def open_diagnostic(dep: Deployment, text: str) -> dict[str, object]:
     except (ValueError, aead.NotAuthentic) as exc:
         raise ValueError("not a diagnostic message of this deployment") from exc
     return found
+
+
+def attached_policies(tx: Tx, account: str, holders: Iterable[tuple[str, str]]) -> list[Policy]:
+    """The policies attached to each (principal type, id), compiled. A stored document the
+    engine cannot read grants nothing (stored documents pass a looser check than the engine's)."""
+    out: list[Policy] = []
+    for principal_type, principal_id in holders:
+        for a in policy_repo.attachments_of_principal(tx, principal_type, principal_id):
+            if a.policy_type == ram.SYSTEM:
+                system = SYSTEM_POLICIES.get(a.policy_name)
+                if system is not None:
+                    out.append(system.policy)
+                continue
+            if a.policy_type != ram.CUSTOM:
+                continue
+            stored = policy_repo.get_policy(tx, account, a.policy_name)
+            version = (
+                policy_repo.get_version(tx, account, a.policy_name, stored.default_version)
+                if stored is not None
+                else None
+            )
+            if version is None:
+                continue
+            try:
+                out.append(parse_identity_policy(version.document))
+            except errors.PolicyError:
+                continue
+    return out

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_address
 
+from openkms.domain.access import IPAddress
+from openkms.domain.ram import Owner, Session
 from openkms.service.aliases import AliasService
 from openkms.service.asymmetric import AsymmetricService
 from openkms.service.authz import Authorizer
@@ -16,6 +19,7 @@ from openkms.service.lifecycle import LifecycleService
 from openkms.service.ram import RamService
 from openkms.service.ram_policies import PolicyService
 from openkms.service.secrets import SecretService
+from openkms.service.sts import StsService
 from openkms.service.symmetric import SymmetricService
 from openkms.service.tags import TagService
 from openkms.service.versions import VersionService
@@ -25,13 +29,30 @@ __all__ = ["CallContext", "Caller", "Services", "build_services"]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` None: the
-    account's root)."""
+    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` and
+    ``session`` None: the account's root; ``session``: an STS session of one of its roles), and
+    where from: the client's address (as the connection gave it) and whether it came over TLS."""
 
     access_key_id: str
     request_id: str
     account_uid: str = ""
     user_id: str | None = None
+    session: Session | None = None
+    client: str = ""
+    secure_transport: bool = False
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.account_uid, self.user_id, self.session)
+
+    @property
+    def source_ip(self) -> IPAddress | None:
+        """The client's address as policy conditions read it (``acs:SourceIp``); None if unknown.
+        Parsed only when asked for: most requests never need it."""
+        try:
+            return ip_address(self.client)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,7 @@ class Services:
     ram: RamService
     ram_policies: PolicyService
     authz: Authorizer
+    sts: StsService
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -78,6 +100,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         ram=RamService(dep),
         ram_policies=PolicyService(dep),
         authz=Authorizer(dep, caches, keys),
+        sts=StsService(dep, caches),
     )
 
 
