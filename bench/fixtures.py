@@ -19,6 +19,8 @@ from typing import Any
 
 from signer import Signer
 
+RAM_VERSION = "2015-05-01"
+
 
 class Unavailable(Exception):
     """A scenario cannot run on this server: the reason is reported in the results."""
@@ -90,6 +92,7 @@ class Fixtures:
         self._blobs: list[str] | None = None
         self._sign: dict[str, tuple[str, str]] = {}
         self._secret: str | None = None
+        self._user: Signer | None = None
         # 64 random bytes, Base64 (what a caller encrypting 64 bytes sends).
         self.plaintext_64 = base64.b64encode(os.urandom(64)).decode()
         self.digest = base64.b64encode(hashlib.sha256(b"openkms bench").digest()).decode()
@@ -154,6 +157,34 @@ class Fixtures:
                                             "SecretData": "bench-secret-value-" + os.urandom(8).hex()})
             self._secret = name
         return self._secret
+
+    # -- a RAM user -------------------------------------------------------------------------
+
+    def user_signer(self) -> Signer:
+        """A signer for a RAM user of the account whose one custom policy has ten statements,
+        the last of which allows Encrypt on every key (made through the RAM API on first use)."""
+        if self._user is None:
+            tag = os.urandom(4).hex()
+            user, policy = f"bench-user-{tag}", f"bench-policy-{tag}"
+            statements = [
+                {"Effect": "Allow", "Action": [f"kms:Describe{n}*"], "Resource": [f"acs:kms:*:*:key/nothing-{n}"]}
+                for n in range(9)
+            ] + [{"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": ["acs:kms:*:*:key/*"]}]
+            document = json.dumps({"Version": "1", "Statement": statements})
+            self._ram("CreateUser", {"UserName": user})
+            self._ram("CreatePolicy", {"PolicyName": policy, "PolicyDocument": document})
+            self._ram("AttachPolicyToUser", {"PolicyType": "Custom", "PolicyName": policy, "UserName": user})
+            pair = self._ram("CreateAccessKey", {"UserName": user})["AccessKey"]
+            signer = self.client.signer
+            self._user = Signer(signer.host, pair["AccessKeyId"], pair["AccessKeySecret"])
+        return self._user
+
+    def _ram(self, action: str, params: dict[str, str]) -> dict[str, Any]:
+        status, body = self.client.send_raw(self.client.signer.v1(action, params, version=RAM_VERSION))
+        answer: dict[str, Any] = json.loads(body)
+        if status != 200:
+            raise Unavailable(f"RAM {action} failed: {status} {answer.get('Code', '?')}")
+        return answer
 
 
 def _parallel_encrypt(client: Client, key_ids: list[str], plaintext: str, workers: int = 4) -> list[str]:

@@ -451,7 +451,8 @@ class Bench:
             else:
                 assert fx is not None
                 fx.offset = secrets.randbelow(1 << 30)
-                reqs = self.batch(scenario, fx, signer, per_thread * threads)
+                by = fx.user_signer() if scenario.signed_by == "user" else signer
+                reqs = self.batch(scenario, fx, by, per_thread * threads)
                 self.loader.write(threads, [reqs[t::threads] for t in range(threads)])
             summary, cpu, loader_cpu, db_cpu = self.loader.run(url, conns, seconds, server.pids())
             if scenario is not None and summary["wraps"] > 0:
@@ -482,6 +483,8 @@ class Bench:
         assert side.client is not None and side.fx is not None
         try:
             params = scenario.params(side.fx, 0)
+            if scenario.signed_by == "user":
+                side.fx.user_signer()  # made through the RAM API (Unavailable where there is none)
             status, answer = side.client.call(scenario.action, params)
             if status != 200:
                 code = answer.get("Code", "?")

@@ -63,10 +63,10 @@ class Signer:
     # -- V1 (old core SDK) ----------------------------------------------------------------
 
     def v1(self, action: str, params: dict[str, str], *, nonce_: str | None = None,
-           ts: str | None = None) -> bytes:
+           ts: str | None = None, version: str = API_VERSION) -> bytes:
         items = dict(params)
         items.update(
-            Version=API_VERSION, Action=action, Format="JSON", RegionId="cn-hangzhou",
+            Version=version, Action=action, Format="JSON", RegionId="cn-hangzhou",
             Timestamp=ts or timestamp(), SignatureMethod="HMAC-SHA1", SignatureType="",
             SignatureVersion="1.0", SignatureNonce=nonce_ or nonce(), AccessKeyId=self.ak,
         )
@@ -84,7 +84,7 @@ class Signer:
             "Accept: */*\r\n"
             "Connection: keep-alive\r\n"
             f"x-acs-action: {action}\r\n"
-            f"x-acs-version: {API_VERSION}\r\n"
+            f"x-acs-version: {version}\r\n"
             "x-sdk-invoke-type: normal\r\n"
             "x-sdk-client: python/2.0.0\r\n"
             "Content-Length: 0\r\n\r\n"

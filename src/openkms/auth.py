@@ -15,6 +15,14 @@ reads (``V3_REQUIRED_HEADERS``) and, when the request has a body, ``content-type
 decides whether the body is parameters (IncompleteSignature otherwise). A V4 credential scope
 must name the deployment's region and the product Kms (SignatureDoesNotMatch otherwise, as for
 a key derived for another scope).
+
+STS credentials. A request may carry a SecurityToken: V1 in the signed ``SecurityToken``
+parameter, V3/V4 in the ``x-acs-security-token`` header, which must then be signed (or in the
+signed query). Any token sent is opened, whatever the AccessKeyId: it must be one this deployment
+issued (InvalidSecurityToken.Malformed), for this AccessKeyId (.MismatchWithAccessKey), and not
+expired (.Expired); its session's secret then checks the signature. An ``STS.`` AccessKeyId
+without a token is MissingSecurityToken. A V3/V4 ``x-acs-accesskey-id`` header, when sent, must
+name the AccessKeyId of the Credential (.MismatchWithAccessKey).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Protocol
 
 from openkms.domain.clock import Clock, parse_iso
 from openkms.domain.ram import Owner
+from openkms.domain.sts import STS_PREFIX, TokenError, TokenExpired, TokenMalformed, TokenMismatch
 from openkms.service.access_keys import Credential
 from openkms.service.nonces import NonceStore
 from openkms.wire import errors, signing
@@ -37,12 +46,22 @@ V3_REQUIRED_HEADERS = frozenset(
 # The product a V4 credential scope names for KMS actions (the Tea SDK writes "Kms"); other
 # products' actions name their own (the server passes it from the action table).
 V4_PRODUCT = "Kms"
+_TOKEN_ERRORS: dict[type[TokenError], type[errors.KMSError]] = {
+    TokenMalformed: errors.InvalidSecurityTokenMalformed,
+    TokenMismatch: errors.InvalidSecurityTokenMismatchWithAccessKey,
+    TokenExpired: errors.InvalidSecurityTokenExpired,
+}
 
 
 class Credentials(Protocol):
-    """Finds the secret of an AccessKeyId, whether the pair is active, and its owner."""
+    """Finds the secret of an AccessKeyId, whether the pair is active, and its owner; for an STS
+    session, from the SecurityToken sent with it."""
 
     def lookup(self, access_key_id: str) -> Credential | None: ...
+
+    def session(self, access_key_id: str, token: str) -> Credential:
+        """Raises TokenMalformed, TokenMismatch or TokenExpired."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +140,14 @@ class Authenticator:
             raise errors.InvalidTimeStampExpired()
         return ts
 
-    def _credential(self, access_key_id: str) -> Credential:
+    def _credential(self, access_key_id: str, token: str | None) -> Credential:
+        if token:
+            try:
+                return self._credentials.session(access_key_id, token)
+            except TokenError as refused:
+                raise _TOKEN_ERRORS[type(refused)]() from None
+        if access_key_id.startswith(STS_PREFIX):
+            raise errors.MissingSecurityToken()
         found = self._credentials.lookup(access_key_id)
         if found is None:
             raise errors.InvalidAccessKeyIdNotFound()
@@ -162,7 +188,7 @@ class Authenticator:
         ts = self._check_time(p.get("Timestamp"))
         nonce = self._check_nonce(p.get("SignatureNonce"), "SignatureNonce")
         assert access_key_id is not None and given is not None
-        found = self._credential(access_key_id)
+        found = self._credential(access_key_id, p.get("SecurityToken"))
         sts = signing.v1_string_to_sign(req.method, req.query_params + req.body_params)
         if not signing.signatures_equal(signing.v1_signature(found.secret, sts), given):
             raise errors.SignatureDoesNotMatch(sts)
@@ -187,13 +213,15 @@ class Authenticator:
         stamp = req.header("x-acs-date")
         ts = self._check_time(stamp)
         nonce = self._check_nonce(req.header("x-acs-signature-nonce"), "x-acs-signature-nonce")
+        token = self._v3_token(req, auth.signed_headers)
         body_hash = hashlib.sha256(req.body).hexdigest()
         canonical = signing.canonical_request(
             req.method, req.path, req.query_params, req.headers, auth.signed_headers, body_hash
         )
         if auth.algorithm == signing.V3_ALGORITHM:
             access_key_id = auth.credential
-            found = self._credential(access_key_id)
+            self._check_named_key(req, access_key_id)
+            found = self._credential(access_key_id, token)
             sts = signing.v3_string_to_sign(canonical)
             expected = signing.v3_signature(found.secret, sts)
             scheme = "v3"
@@ -203,7 +231,8 @@ class Authenticator:
             if len(scope) != 4 or scope[3] != "aliyun_v4_request" or scope[0] != stamp[:10].replace("-", ""):
                 raise errors.IncompleteSignature("The credential scope of ACS4-HMAC-SHA256 is not valid.")
             access_key_id = auth.access_key_id
-            found = self._credential(access_key_id)
+            self._check_named_key(req, access_key_id)
+            found = self._credential(access_key_id, token)
             sts = signing.v4_string_to_sign(canonical)
             key = signing.v4_signing_key(found.secret, scope[0], scope[1], scope[2])
             expected = signing.v4_signature(key, sts)
@@ -220,3 +249,22 @@ class Authenticator:
         ):
             raise errors.SignatureDoesNotMatch(sts)
         return self._finish(access_key_id, found, nonce, ts, scheme)
+
+    @staticmethod
+    def _v3_token(req: WireRequest, signed_headers: tuple[str, ...]) -> str | None:
+        """The SecurityToken of a V3/V4 request: its header, which must be signed, or else the
+        (signed) query's ``SecurityToken``."""
+        token = req.header("x-acs-security-token")
+        if token is None:
+            return req.params.get("SecurityToken")
+        if "x-acs-security-token" not in signed_headers:
+            raise errors.IncompleteSignature(
+                "SignedHeaders must include x-acs-security-token when it is sent."
+            )
+        return token
+
+    @staticmethod
+    def _check_named_key(req: WireRequest, access_key_id: str) -> None:
+        named = req.header("x-acs-accesskey-id")
+        if named is not None and named != access_key_id:
+            raise errors.InvalidSecurityTokenMismatchWithAccessKey()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import sys
 import time
@@ -365,6 +366,20 @@ def cmd_access_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_access_denied(args: argparse.Namespace) -> int:
+    from openkms.service.authz import open_diagnostic
+
+    dep = _open(args)
+    try:
+        print(json.dumps(open_diagnostic(dep, args.message), indent=1))
+    except ValueError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        dep.close()
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from openkms.store import migrate
     from openkms.store.engine import make_nullpool_engine
@@ -447,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
         if not any(a.dest == "data_dir" for a in p._actions):
             _add_store_args(p)
     ak.set_defaults(func=cmd_access_key)
+
+    denied = sub.add_parser("access-denied", help="read a refusal's EncodedDiagnosticMessage (offline)")
+    denied_sub = denied.add_subparsers(dest="denied_command", required=True)
+    decode = denied_sub.add_parser("decode", help="print the resource and statement of a refusal")
+    decode.add_argument("message", help="the AccessDeniedDetail's EncodedDiagnosticMessage")
+    _add_store_args(decode)
+    denied.set_defaults(func=cmd_access_denied)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -53,6 +53,7 @@ from openkms.domain.errors import DomainError
 from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
 from openkms.service.access_keys import CredentialStore
+from openkms.service.authz import Circumstances
 from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full
 from openkms.service.nonces import SQLNonceStore
@@ -75,7 +76,7 @@ class KMSApp:
     def __init__(self, dep: Deployment, *, threads: int = 8, run_jobs: bool = True) -> None:
         self.dep = dep
         self.services = build_services(dep)
-        credentials = CredentialStore(dep, self.services.caches.credentials)
+        credentials = CredentialStore(dep, self.services.caches.credentials, self.services.sts.tokens)
         self.auth = Authenticator(
             credentials, dep.nonces, dep.clock, dep.settings.time_window, region=dep.settings.region
         )
@@ -169,9 +170,15 @@ class KMSApp:
             if not await self.nonces.use_async(*checked.claim(self.dep.clock.now())):
                 raise Replayed(checked.principal)
             call.kwargs = call.spec.bind(call.req.params)
-            call.bound = True
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
+        try:
+            self._permit(call)
+        except WouldWait:
+            return await self._on_pool(call, arrived, self._permitted)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+        call.bound = True
         try:
             return self._handle(call)
         except WouldWait:
@@ -248,6 +255,7 @@ class KMSApp:
         Returns the error answer, or None with ``call.req`` and ``call.spec`` set.
         """
         try:
+            call.secure = scope.get("scheme") == "https"
             req = call.req = build_request(
                 scope["method"],
                 scope["path"],
@@ -290,10 +298,29 @@ class KMSApp:
                 call.caller = exc.principal.access_key_id  # logged for a replay too
                 raise
             call.kwargs = call.spec.bind(call.req.params)
+            self._permit(call)
             call.bound = True
             return None
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
+
+    def _permit(self, call: _Call) -> None:
+        """The authorization hop (service/authz.py): raises NoPermission (403) unless the
+        caller's policies allow the call."""
+        req = call.req
+        assert req is not None and call.owner is not None
+        seen = Circumstances(req.client, call.secure, self.dep.clock.now())
+        self.services.authz.authorize(call.owner, call.product, call.action, req.params, seen)
+
+    def _permitted(self, call: _Call) -> Response:
+        """On the pool: the authorization hop, then the handler (the loop could not decide
+        from its caches)."""
+        try:
+            self._permit(call)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            return self._error(call, exc)
+        call.bound = True
+        return self._handle(call)
 
     def _handle(self, call: _Call) -> Response:
         """Call a bound action's handler and render its answer; never raises."""
@@ -301,7 +328,15 @@ class KMSApp:
         try:
             owner = call.owner
             assert owner is not None
-            caller = Caller(call.caller, call.request_id, owner.account_uid, owner.user_id)
+            caller = Caller(
+                call.caller,
+                call.request_id,
+                owner.account_uid,
+                owner.user_id,
+                owner.session,
+                call.req.client,
+                call.secure,
+            )
             ctx = CallContext(self.services, Scope(caller, call.spec.name))
             result = call.spec.handler(ctx, **call.kwargs)
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
@@ -372,8 +407,8 @@ class _Call:
     """One request on its way through the server: what the log line and the handler need."""
 
     __slots__ = (
-        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "spec",
-        "started",
+        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "secure",
+        "spec", "started",
     )  # fmt: skip
 
     def __init__(self, request_id: str, started: float) -> None:
@@ -388,6 +423,7 @@ class _Call:
         self.owner: Owner | None = None
         self.kwargs: dict[str, Any] = {}
         self.bound = False
+        self.secure = False  # arrived over TLS (acs:SecureTransport)
 
 
 class _Ticket:

@@ -1,6 +1,6 @@
 """Fuzz targets over the parsers that take attacker bytes: the query and V3
-canonicalisers, the EncryptionContext parser, the CiphertextBlob parser and every action's
-parameter table.
+canonicalisers, the EncryptionContext parser, the CiphertextBlob parser, the STS SecurityToken's
+layout and claims, and every action's parameter table.
 
 Each target takes raw bytes and may end in exactly two ways: the input is accepted and the
 target's properties hold, or it is refused with the catalogue error of that parser. Anything
@@ -25,6 +25,7 @@ from openkms.domain.ciphertext import (
     parse_context,
 )
 from openkms.domain.errors import InvalidCiphertext, InvalidValue
+from openkms.domain.sts import Claims, TokenMalformed, decode_claims, encode_claims, pack, unpack
 from openkms.wire import errors, signing
 from openkms.wire.request import build_request, parse_form
 from tests.support.slots import slots
@@ -91,6 +92,24 @@ def ciphertext(data: bytes) -> None:
         assert text == build_blob(blob.version_id, blob.iv, blob.sealed)
 
 
+def security_token(data: bytes) -> None:
+    """Text -> SecurityToken parts, bytes -> claims. Properties: a token that unpacks packs to the
+    very same text; claims that decode encode and decode to themselves. Refusals are only
+    TokenMalformed."""
+    token, _, claims = data.partition(SEP)
+    for text in (token.decode("latin-1"), "CAIS" + base64.urlsafe_b64encode(token).decode().rstrip("=")):
+        try:
+            header, _, sealed = unpack(text)
+        except TokenMalformed:
+            continue
+        assert text == pack(header, sealed)
+    try:
+        decoded = decode_claims(claims)
+    except TokenMalformed:
+        return
+    assert decode_claims(encode_claims(decoded)) == decoded
+
+
 ACTIONS = sorted(REGISTRY)
 
 
@@ -124,6 +143,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "encryption_context": encryption_context,
     "ciphertext": ciphertext,
     "parameter_tables": parameter_tables,
+    "security_token": security_token,
 }
 
 
@@ -137,6 +157,11 @@ def seeds(name: str) -> list[bytes]:
         return [query, query + SEP + headers + SEP + b"SecretData=%E2%82%AC&x=1"]
     if name == "encryption_context":
         return [b'{"a":"1","b":"2"}', '{"Bucket":"photos","Object":"caf\u00e9.jpg"}'.encode(), b'{"a":"\\u00e9"}', b"{}"]
+    if name == "security_token":
+        claims = encode_claims(
+            Claims("STS.a", "s" * 32, "1111111111111111", "1", "r", "s1", 1, 2, None, "acs:ram::1:user/a")
+        )
+        return [b"\x01\x00\x00\x00\x01" + bytes(40) + SEP + claims, b"CAISAQAAAAE" + b"A" * 60]
     if name == "ciphertext":
         return [vid + bytes(12) + bytes(16), vid + bytes(12) + b"plaintext" + bytes(16)]
     return [bytes([i]) + b"x\xff1\xff{}" for i in range(len(ACTIONS))]

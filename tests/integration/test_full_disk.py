@@ -52,15 +52,15 @@ def _fill(disk: Path) -> None:
 
 
 def _data_dir(tmp_path: Path) -> Path:
-    """A data directory made by `openkms db upgrade` (root key, database, nonce files)."""
+    """A data directory made by `openkms init` (root key, database, nonce files)."""
     made = tmp_path / "made"
-    subprocess.run([*CLI, "db", "upgrade", "--data-dir", str(made)], check=True, capture_output=True)
+    subprocess.run([*CLI, "init", "--data-dir", str(made)], check=True, capture_output=True)
     return made
 
 
-def _assert_refused(proc: subprocess.CompletedProcess[str], message: str) -> None:
+def _assert_refused(proc: subprocess.CompletedProcess[str], message: str, command: str = "start") -> None:
     assert proc.returncode == 1, (proc.returncode, proc.stderr)  # SIGBUS would be -7
-    assert proc.stderr == f"openkms: cannot start: {message}\n"
+    assert proc.stderr == f"openkms: cannot {command}: {message}\n"
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
@@ -84,17 +84,20 @@ def test_no_space_for_the_write_generation_file(tmp_path: Path, disk: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("kept", "reason"),
+    ("kept", "command", "reason"),
     [
-        # SQLite cannot make the database file: SQLITE_FULL.
-        (("root.key", "openkms.db-generation"), "database or disk is full"),
+        # `init` with the root key made: SQLite cannot make the database file (SQLITE_FULL).
+        (("root.key", "openkms.db-generation"), "init", "database or disk is full"),
         # The database is there, but its -shm file cannot grow: SQLITE_IOERR_SHMSIZE.
-        (("root.key", "openkms.db-generation", "openkms.db", "nonces"), "disk I/O error"),
+        (("root.key", "openkms.db-generation", "openkms.db", "nonces"), "serve", "disk I/O error"),
     ],
 )
-def test_no_space_for_the_database(tmp_path: Path, disk: Path, kept: tuple[str, ...], reason: str) -> None:
-    """A start on a full disk where SQLite is the first to need space: the refusal says the
-    disk is full, with SQLite's reason, rather than that the database cannot be reached."""
+def test_no_space_for_the_database(
+    tmp_path: Path, disk: Path, kept: tuple[str, ...], command: str, reason: str
+) -> None:
+    """A start (or an init) on a full disk where SQLite is the first to need space: the refusal
+    says the disk is full, with SQLite's reason, rather than that the database cannot be
+    reached."""
     made = _data_dir(tmp_path)
     data = disk / "data"
     data.mkdir(mode=0o700)
@@ -104,5 +107,9 @@ def test_no_space_for_the_database(tmp_path: Path, disk: Path, kept: tuple[str, 
         else:
             shutil.copy2(made / name, data / name)
     _fill(disk)
-    proc = run_serve("--data-dir", str(data), "--port", str(free_port()))
-    _assert_refused(proc, f"the database's disk is full ({reason})")
+    if command == "init":
+        proc = subprocess.run([*CLI, "init", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+        _assert_refused(proc, f"the database's disk is full ({reason})", "init")
+    else:
+        proc = run_serve("--data-dir", str(data), "--port", str(free_port()))
+        _assert_refused(proc, f"the database's disk is full ({reason})")

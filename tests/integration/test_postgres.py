@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from alibabacloud_kms20160120 import models as m
+from alibabacloud_ram20150501 import models as r
 from alibabacloud_tea_openapi.exceptions import ClientException
 from aliyunsdkkms.request.v20160120.DescribeKeyRequest import DescribeKeyRequest
 from sqlalchemy.engine import make_url
@@ -36,7 +37,7 @@ from openkms.store import keys as repo
 from openkms.store import migrate
 from openkms.store import secrets as secret_repo
 from openkms.store.engine import make_nullpool_engine
-from tests.support.clients import OldClient, RawSigner, http_connection, tea_client
+from tests.support.clients import OldClient, RawSigner, http_connection, ram_client, tea_client
 from tests.support.keys import new_tea_key
 from tests.support.postgres import PostgresDatabase, running_server
 from tests.support.server import CLI, ServerProcess, free_port, run_serve
@@ -279,6 +280,35 @@ def test_another_nodes_write_is_heard_within_milliseconds(two_nodes: list[Server
         time.sleep(0.005)
     assert (resp.status, resp.json()["Code"]) == (409, "Rejected.Disabled")
     assert time.monotonic() - disabled < CacheBounds.read_max_age / 2
+
+
+def test_a_policy_attached_on_one_node_decides_on_the_other(two_nodes: list[ServerProcess]) -> None:
+    """A RAM user refused on node B is allowed there once node A attached a policy to it, and
+    refused again once A detached it: each within the staleness bound, well before it in
+    practice (the writes are heard)."""
+    ram_a = ram_client(two_nodes[0].endpoint)
+    key_id = new_tea_key(tea_client(two_nodes[0].endpoint)).key_id
+    name = f"u-{os.urandom(4).hex()}"
+    ram_a.create_user(r.CreateUserRequest(user_name=name))
+    pair = ram_a.create_access_key(r.CreateAccessKeyRequest(user_name=name)).body.access_key
+    on_b = RawSigner(two_nodes[1].endpoint, ak=pair.access_key_id, secret=pair.access_key_secret)
+
+    def answered_within(expected: int) -> float:
+        changed = time.monotonic()
+        while True:
+            status = on_b.v1("Encrypt", {"KeyId": key_id, "Plaintext": "aGk="}).status
+            waited = time.monotonic() - changed
+            if status == expected:
+                return waited
+            assert waited < CacheBounds.read_max_age + 0.5, status
+            time.sleep(0.01)
+
+    assert answered_within(403) < 1.0
+    policy = {"policy_type": "System", "policy_name": "AliyunKMSCryptoUserAccess", "user_name": name}
+    ram_a.attach_policy_to_user(r.AttachPolicyToUserRequest(**policy))
+    assert answered_within(200) < CacheBounds.read_max_age / 2
+    ram_a.detach_policy_from_user(r.DetachPolicyFromUserRequest(**policy))
+    assert answered_within(403) < CacheBounds.read_max_age / 2
 
 
 def test_disabled_access_key_is_refused_by_every_node_within_the_cache_bound(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -151,6 +152,11 @@ def test_user_access_keys_authenticate_kms_and_are_limited_to_two(ram: Client, s
     ak = ram.create_access_key(m.CreateAccessKeyRequest(user_name=name)).body.access_key
     assert (ak.status, len(ak.access_key_secret) >= 16) == ("Active", True)
     kms_client = tea_client(server.endpoint, "v3", ak.access_key_id, ak.access_key_secret)
+    # Signed by the user, refused by the permission system until a policy allows it.
+    assert _error(lambda: kms_client.create_key(kms.CreateKeyRequest())) == (403, "Forbidden.NoPermission")
+    ram.attach_policy_to_user(
+        m.AttachPolicyToUserRequest(policy_type="System", policy_name="AliyunKMSFullAccess", user_name=name)
+    )
     assert kms_client.create_key(kms.CreateKeyRequest()).body.key_metadata.key_id
     second = ram.create_access_key(m.CreateAccessKeyRequest(user_name=name)).body.access_key
     assert _error(lambda: ram.create_access_key(m.CreateAccessKeyRequest(user_name=name))) == (
@@ -171,8 +177,6 @@ def test_user_access_keys_authenticate_kms_and_are_limited_to_two(ram: Client, s
         if k.access_key_id == ak.access_key_id
     ] == ["Inactive"]
     fresh = tea_client(server.endpoint, "v3", ak.access_key_id, ak.access_key_secret)
-    import time
-
     time.sleep(1.1)  # the credential cache's bound
     assert _error(lambda: fresh.list_keys(kms.ListKeysRequest())) == (403, "Forbidden.AccessKey")
     assert _error(lambda: ram.delete_user(m.DeleteUserRequest(user_name=name))) == (
@@ -196,6 +200,9 @@ def test_user_access_keys_authenticate_kms_and_are_limited_to_two(ram: Client, s
             m.DeleteAccessKeyRequest(user_name=name, user_access_key_id=ak.access_key_id)
         )
     ) == (404, "EntityNotExist.User.AccessKey")
+    ram.detach_policy_from_user(
+        m.DetachPolicyFromUserRequest(policy_type="System", policy_name="AliyunKMSFullAccess", user_name=name)
+    )
     ram.delete_user(m.DeleteUserRequest(user_name=name))
 
 
@@ -208,6 +215,14 @@ def test_access_key_actions_without_user_name_act_on_the_caller(ram: Client, ser
     ram.create_user(m.CreateUserRequest(user_name=name))
     ak = ram.create_access_key(m.CreateAccessKeyRequest(user_name=name)).body.access_key
     as_user = ram_client(server.endpoint, ak.access_key_id, ak.access_key_secret)
+    # A RAM user needs ram:ListAccessKeys even for its own pairs.
+    assert _error(lambda: as_user.list_access_keys(m.ListAccessKeysRequest())) == (403, "Forbidden.NoPermission")
+    own_keys = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:ListAccessKeys", "Resource": "*"}]}
+    )
+    policy = _name("own-keys")
+    ram.create_policy(m.CreatePolicyRequest(policy_name=policy, policy_document=own_keys))
+    ram.attach_policy_to_user(m.AttachPolicyToUserRequest(policy_type="Custom", policy_name=policy, user_name=name))
     own = as_user.list_access_keys(m.ListAccessKeysRequest()).body.access_keys.access_key
     assert [k.access_key_id for k in own] == [ak.access_key_id]
 
@@ -599,5 +614,7 @@ def test_kms_versions_and_unknown_versions_are_answered_as_before(server: Server
     assert (raw.v1("ListUsers").status, raw.v1("ListUsers").json()["Code"]) == (404, "InvalidAction.NotFound")
     answer = raw.v1("ListKeys", version="2015-05-01")
     assert (answer.status, answer.json()["Code"]) == (404, "InvalidAction.NotFound")
-    answer = raw.v1("ListUsers", version="2015-04-01")
+    answer = raw.v1("ListUsers", version="2015-04-01")  # STS's version: no ListUsers there
+    assert (answer.status, answer.json()["Code"]) == (404, "InvalidAction.NotFound")
+    answer = raw.v1("ListUsers", version="2014-01-01")
     assert (answer.status, answer.json()["Code"]) == (400, "InvalidVersion")

@@ -136,12 +136,15 @@ class RawSigner:
 
     def v3(self, action: str, params: dict[str, str] | None = None, *, offset: float = 0.0,
            nonce: str | None = None, secret: str | None = None, body: bytes = b"",
-           content_type: str | None = None, tamper: dict[str, str] | None = None) -> RawResponse:
+           content_type: str | None = None, tamper: dict[str, str] | None = None,
+           signed: dict[str, str] | None = None, version: str = "2016-01-20") -> RawResponse:
+        """A V3 request; ``signed`` adds headers that are signed, ``tamper`` headers (or new
+        values) added after signing."""
         query = urlencode(sorted((params or {}).items()), quote_via=quote)
         headers = {
-            "host": self.endpoint, "x-acs-action": action, "x-acs-version": "2016-01-20",
+            "host": self.endpoint, "x-acs-action": action, "x-acs-version": version,
             "x-acs-date": self.timestamp(offset), "x-acs-signature-nonce": nonce or secrets.token_hex(16),
-            "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+            "x-acs-content-sha256": hashlib.sha256(body).hexdigest(), **(signed or {}),
         }
         if content_type:
             headers["content-type"] = content_type

@@ -17,8 +17,7 @@ from sqlalchemy import event, text
 
 from openkms.config import Settings
 from openkms.server import KMSApp
-from openkms.service import access_keys
-from openkms.service.deployment import open_deployment
+from openkms.service.deployment import init_deployment
 from openkms.store import engine as store_engine
 from tests.support.clients import RawSigner
 
@@ -29,8 +28,7 @@ SECRET = "FaultsAccessKeySecret0123456789AB"
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[KMSApp]:
     """The server of an embedded deployment of the test's own, with one AccessKey."""
-    dep = open_deployment(Settings(data_dir=tmp_path / "data"))
-    access_keys.create(dep, AK, SECRET, is_root=True)
+    dep, _ = init_deployment(Settings(data_dir=tmp_path / "data"), root_access_key=(AK, SECRET))
     kms = KMSApp(dep, run_jobs=False)
     yield kms
     kms.pool.shutdown()

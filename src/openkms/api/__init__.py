@@ -22,6 +22,7 @@ from openkms.api import (
     ram,
     ram_policies,
     secrets,
+    sts,
     symmetric,
     tags,
     versions,
@@ -52,14 +53,26 @@ KMS_ACTIONS = _table(
     keys, lifecycle, symmetric, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok
 )
 RAM_ACTIONS = _table(ram, ram_policies)
+STS_ACTIONS = _table(sts)
 
 PRODUCTS = (
     Product("Kms", "2016-01-20", "KMS", KMS_ACTIONS),
     Product("Ram", "2015-05-01", "RAM", RAM_ACTIONS),
+    Product("Sts", "2015-04-01", "STS", STS_ACTIONS),
 )
 VERSIONS: dict[str, Product] = {p.version: p for p in PRODUCTS}
 REGISTRY: dict[tuple[str, str], ActionSpec] = {
     (p.version, name): spec for p in PRODUCTS for name, spec in p.actions.items()
 }
 
-__all__ = ["KMS_ACTIONS", "PRODUCTS", "RAM_ACTIONS", "REGISTRY", "VERSIONS", "ActionSpec", "Param", "Product"]
+__all__ = [
+    "KMS_ACTIONS",
+    "PRODUCTS",
+    "RAM_ACTIONS",
+    "REGISTRY",
+    "STS_ACTIONS",
+    "VERSIONS",
+    "ActionSpec",
+    "Param",
+    "Product",
+]

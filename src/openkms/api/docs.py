@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from openkms.api import KMS_ACTIONS, RAM_ACTIONS, ActionSpec
+from openkms.api import KMS_ACTIONS, RAM_ACTIONS, STS_ACTIONS, ActionSpec
 from openkms.api.spec import JSONArray, Member, Param, Repeated, within
 
 HEADER = """# openkms API reference
@@ -94,11 +94,24 @@ System nor Custom) and a missing one `MissingParameter`, as RAM answers them.
 """
 
 
+STS_HEADER = """# STS API (version 2015-04-01)
+
+The same endpoint serves Alibaba Cloud STS's `AssumeRole` and `GetCallerIdentity`, version
+`2015-04-01`, for the official `alibabacloud-sts20150401` SDK and the `RamRoleArnCredentialsProvider`
+of `alibabacloud-credentials` (which needs the endpoint served over TLS); see
+docs/access-control.md, "STS: temporary credentials". A bad value is `InvalidParameter.<Name>`
+(400; `InvalidParameter.PolicySize` for a Policy over 2048 characters, `.PolicyGrammar` for one
+the policy grammar refuses) and a missing one `MissingParameter`.
+"""
+
+
 def render() -> str:
     out = [HEADER]
     _actions(out, KMS_ACTIONS)
     out.append(RAM_HEADER)
     _actions(out, RAM_ACTIONS)
+    out.append(STS_HEADER)
+    _actions(out, STS_ACTIONS)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from openkms.domain import errors as d
-from openkms.domain import ram
+from openkms.domain import ram, sts
 from openkms.wire import errors as w
 
 DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
@@ -39,6 +39,8 @@ def to_wire(exc: d.DomainError) -> w.KMSError:
         return denied
     if isinstance(exc, ram.RamError):
         return w.ram_error(exc.code, exc.detail)
+    if isinstance(exc, sts.StsError):
+        return w.sts_error(exc.code, exc.detail)
     if isinstance(exc, ram.MalformedPolicyDocument):
         return w.ram_error("MalformedPolicyDocument", exc.detail)
     if isinstance(exc, d.InvalidValue):

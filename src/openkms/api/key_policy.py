@@ -1,8 +1,7 @@
 """Key policy actions: GetKeyPolicy, SetKeyPolicy (the policy named ``default``).
 
 Policies are validated (Alibaba's key-policy grammar, <= 32768 bytes) and stored, and CreateKey's
-Policy parameter stores one too. They are **not yet enforced**: every authenticated caller of
-the account may still do everything; access control will evaluate what is stored here.
+Policy parameter stores one too; every request on the key is decided with it (service/authz.py).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from openkms.service.context import CallContext
 
 KEY_ID = Param("KeyId", required=True, max=2048, doc="Key id, alias name, key ARN or alias ARN.")
 POLICY_NAME_PARAM = Param("PolicyName", default=POLICY_NAME, max=128, doc='Only "default".')
-NOT_ENFORCED = " Stored, not yet enforced: enforcement arrives with access control."
+IN_EFFECT = " It takes part in every decision on the key (docs/access-control.md)."
 
 
 def get_key_policy(ctx: CallContext, *, key_id: str, policy_name: str) -> dict[str, Any]:
@@ -34,7 +33,7 @@ ACTIONS = [
         (KEY_ID, POLICY_NAME_PARAM),
         doc="Return the key's policy document; a key with none set answers the default policy "
         "(its account may do everything). Another PolicyName is 404 Forbidden.ResourceNotFound."
-        + NOT_ENFORCED,
+        + IN_EFFECT,
     ),
     ActionSpec(
         "SetKeyPolicy",
@@ -50,6 +49,6 @@ ACTIONS = [
             ),
             POLICY_NAME_PARAM,
         ),
-        doc="Replace the key's policy after checking its grammar." + NOT_ENFORCED,
+        doc="Replace the key's policy after checking its grammar." + IN_EFFECT,
     ),
 ]

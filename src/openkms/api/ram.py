@@ -14,6 +14,7 @@ from openkms.domain import ram
 from openkms.domain.clock import iso
 from openkms.service.context import CallContext
 from openkms.service.ram import AccessKeyRecord, Group, Page, Role, User
+from openkms.wire import errors
 
 SERVICE = "ram"
 
@@ -107,9 +108,11 @@ def delete_user(ctx: CallContext, *, user_name: str) -> dict[str, Any]:
 
 def _whose(ctx: CallContext, user_name: str | None) -> str | None:
     """The user whose AccessKeys an action manages: the one named, else the caller itself (None
-    for an account's root)."""
+    for an account's root). A role's session has no AccessKeys of its own: it must name the user."""
     if user_name:
         return user_name
+    if ctx.caller.session is not None:
+        raise errors.MissingParameter("UserName")
     if ctx.caller.user_id is None:
         return None
     return ctx.services.ram.user_name_of(ctx.caller.user_id)

@@ -19,13 +19,14 @@ class DigestMismatch(Exception):
     """The data does not have the expected keyed digest."""
 
 
-def _subkey(key: bytes, label: bytes) -> bytes:
+def subkey(key: bytes, label: bytes) -> bytes:
+    """HKDF-SHA256(key, info=label): 32 bytes for one labelled purpose."""
     return HKDF(hashes.SHA256(), 32, salt=None, info=label).derive(key)
 
 
 def digest(key: bytes, label: bytes, data: bytes) -> bytes:
     """HMAC-SHA256(HKDF-SHA256(key, info=label), data): 32 bytes."""
-    mac = crypto_hmac.HMAC(_subkey(key, label), hashes.SHA256())
+    mac = crypto_hmac.HMAC(subkey(key, label), hashes.SHA256())
     mac.update(data)
     return mac.finalize()
 

@@ -1,13 +1,17 @@
 """The rules of Alibaba's KMS, free of I/O: key specs, states, ids and ARNs, the CiphertextBlob
-format, aliases, tags, filters, key-policy grammar, secrets, RAM identities, errors and time."""
+format, aliases, tags, filters, the policy language and access decisions, secrets, RAM identities,
+errors and time."""
 
 __all__ = [
+    "access",
     "algorithms",
     "aliases",
     "arn",
+    "authorization",
     "byok",
     "ciphertext",
     "clock",
+    "conditions",
     "datakey",
     "errors",
     "filters",
@@ -17,8 +21,13 @@ __all__ = [
     "keyspec",
     "keystate",
     "password",
+    "permissions",
+    "policy",
     "ram",
     "secret",
+    "sts",
+    "system_policies",
     "tags",
     "text",
+    "wildcard",
 ]

@@ -1,5 +1,10 @@
 """ARNs and the forms a KeyId parameter can take: key id, ``alias/<name>``, key ARN, alias ARN.
 
+KMS resources are ``acs:kms:<region>:<account>:<relative id>``; the containers (``…:key``,
+``…:alias``, ``…:secret``) stand for "all of this account's keys (aliases, secrets)" in the
+actions that list or create them. RAM principals are ``acs:ram::<account>:<relative id>`` (no
+region). ``*`` is the resource of actions that act on none.
+
 Every key, alias and secret belongs to one account. A bare key id or alias name is looked up in
 the caller's account; an ARN names its own account (which may be another's) and is looked up
 there. Parsing says which account a reference points into; whether the caller may reach it is
@@ -17,17 +22,57 @@ from openkms.domain.errors import InvalidValue
 # digits is a well-formed ARN of an account that does not exist here.
 _ACCOUNT = re.compile(r"[0-9]{1,32}")
 
+ANY_RESOURCE = "*"
+
+
+def key_container_arn(region: str, account_id: str) -> str:
+    return f"acs:kms:{region}:{account_id}:key"
+
+
+def alias_container_arn(region: str, account_id: str) -> str:
+    return f"acs:kms:{region}:{account_id}:alias"
+
+
+def secret_container_arn(region: str, account_id: str) -> str:
+    return f"acs:kms:{region}:{account_id}:secret"
+
 
 def key_arn(region: str, account_id: str, key_id: str) -> str:
     return f"acs:kms:{region}:{account_id}:key/{key_id}"
 
 
 def alias_arn(region: str, account_id: str, alias_name: str) -> str:
+    """``alias_name`` is the whole name, ``alias/<name>``."""
     return f"acs:kms:{region}:{account_id}:{alias_name}"
 
 
 def secret_arn(region: str, account_id: str, secret_name: str) -> str:
     return f"acs:kms:{region}:{account_id}:secret/{secret_name}"
+
+
+def account_root_arn(account_id: str) -> str:
+    return f"acs:ram::{account_id}:root"
+
+
+def user_arn(account_id: str, name: str) -> str:
+    return f"acs:ram::{account_id}:user/{name}"
+
+
+def role_arn(account_id: str, role: str) -> str:
+    return f"acs:ram::{account_id}:role/{role}"
+
+
+def role_session_arn(account_id: str, role: str, session: str) -> str:
+    return f"acs:ram::{account_id}:role/{role}/{session}"
+
+
+def account_of(arn: str) -> str | None:
+    """The account field of an ARN (``acs:<service>:<region>:<account>:…``); None for ``*`` or
+    anything that is not an ARN."""
+    if not arn.startswith("acs:"):
+        return None
+    parts = arn.split(":", 4)
+    return parts[3] if len(parts) == 5 and parts[3] else None
 
 
 @dataclass(frozen=True, slots=True)

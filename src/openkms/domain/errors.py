@@ -93,6 +93,11 @@ class InvalidCiphertext(InvalidValue):
         super().__init__(parameter, None)
 
 
+class PolicyError(InvalidValue):
+    """A policy document the policy grammar refuses; ``detail`` says which rule it breaks
+    (400 InvalidParameter naming the parameter that carried it)."""
+
+
 class SecretInDeleteWindow(DomainError):
     """The secret is scheduled for deletion (409 Rejected.ResourceInDeleteWindow)."""
 

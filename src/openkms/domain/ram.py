@@ -149,15 +149,29 @@ def user_arn(account_uid: str, user_name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Session:
+    """An STS session of a role: what its temporary AccessKey stands for. ``policy`` is the
+    session policy it was created with (JSON), which narrows the role's policies."""
+
+    role_id: str
+    role_name: str
+    session_name: str
+    expires: float
+    policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Owner:
-    """Who an AccessKey belongs to: an account's root (``user_id`` None) or one of its users."""
+    """Who an AccessKey belongs to: an account's root (``user_id`` None, no ``session``), one of
+    its users, or a session of one of its roles (an STS AccessKey)."""
 
     account_uid: str
     user_id: str | None = None
+    session: Session | None = None
 
     @property
     def is_root(self) -> bool:
-        return self.user_id is None
+        return self.user_id is None and self.session is None
 
 
 def encode_marker(position: str) -> str:

@@ -22,7 +22,7 @@ from openkms.domain.errors import (
     UnsupportedOperation,
 )
 from openkms.domain.key import parse_interval
-from openkms.domain.keypolicy import check_key_policy
+from openkms.domain.policy import PolicyKind, parse_resource_policy
 from openkms.domain.text import utf8_within
 
 GENERIC = "Generic"
@@ -305,9 +305,9 @@ def check_policy(text: str, parameter: str = "Policy") -> str:
     32768 bytes. Returned as given.
 
     Raises:
-        InvalidValue: naming ``parameter``, with the first rule the document breaks.
+        PolicyError: naming ``parameter``, with the first rule the document breaks.
     """
-    check_key_policy(text, parameter)
+    parse_resource_policy(text, PolicyKind.SECRET, parameter)
     return text
 
 

@@ -3,6 +3,11 @@ everything stored secret (key-version material, AccessKey secrets) under the cur
 
 Every wrap binds associated data naming what is wrapped (key id, version id, spec, KEK version),
 so a wrapped row copied onto another key or version does not unwrap.
+
+What is sealed for a purpose other than storage (STS SecurityTokens) is sealed under a subkey
+of a KEK derived for that purpose alone (HKDF-SHA256, its label as info): every node sharing
+the root and the database derives the same subkey, and a blob sealed for one purpose never
+opens as another's.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Keyring:
         if not self._keks:
             raise ValueError("a keyring needs at least one KEK")
         self.current = max(self._keks)
+        self._subkeys: dict[tuple[int, bytes], bytes] = {}
 
     @staticmethod
     def new_kek(root: RootKeyProvider, kek_version: int) -> bytes:
@@ -67,6 +73,24 @@ class Keyring:
         if kek is None:
             raise aead.NotAuthentic
         return aead.open_(kek, blob, aad)
+
+    def seal_for(self, label: bytes, plaintext: bytes, aad: bytes) -> tuple[int, bytes]:
+        """Seal under the current KEK's subkey for ``label``: (KEK version, blob)."""
+        return self.current, aead.seal(self._subkey(self.current, label), plaintext, aad)
+
+    def open_for(self, kek_version: int, label: bytes, blob: bytes, aad: bytes) -> bytes:
+        """Open what :meth:`seal_for` sealed under KEK ``kek_version``; raises
+        :class:`~openkms.crypto.aead.NotAuthentic` for anything else (an unknown version too)."""
+        if kek_version not in self._keks:
+            raise aead.NotAuthentic
+        return aead.open_(self._subkey(kek_version, label), blob, aad)
+
+    def _subkey(self, kek_version: int, label: bytes) -> bytes:
+        # Derived once per (version, label): opening a token is on the request path.
+        found = self._subkeys.get((kek_version, label))
+        if found is None:
+            found = self._subkeys[(kek_version, label)] = keyed.subkey(self._keks[kek_version], label)
+        return found
 
     def digest(self, label: bytes, data: bytes) -> tuple[int, bytes]:
         """A keyed digest of ``data`` under the current KEK (see :mod:`openkms.crypto.keyed`)."""

@@ -19,6 +19,7 @@ __all__ = [
     "ram",
     "ram_policies",
     "secrets",
+    "sts",
     "symmetric",
     "tags",
     "tenancy",

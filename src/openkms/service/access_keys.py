@@ -5,6 +5,10 @@ under the KEK, bound to their AccessKeyId.
 
 A running server keeps a looked-up pair for at most ``credential_seconds`` (default 1 s,
 service/caches.py), so disabling or deleting a pair takes effect on every node within that bound.
+
+An STS session's temporary AccessKey (``STS.…``) is stored nowhere: its secret and owner come
+from the SecurityToken sent with each request (:meth:`CredentialStore.session`,
+:mod:`openkms.service.sts`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from dataclasses import dataclass
 from openkms.config import Hidden
 from openkms.domain import ids
 from openkms.domain.ram import ACTIVE, INACTIVE, Owner
+from openkms.domain.sts import STS_PREFIX
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.caches import Expiring
 from openkms.service.deployment import Deployment
+from openkms.service.sts import SessionTokens, session_of
 from openkms.store import Conflict, Tx
 from openkms.store import access_keys as repo
 
@@ -78,6 +84,8 @@ def insert(
     value = secret or ids.new_access_key_secret()
     if not akid.isascii() or not akid.isprintable() or not akid or len(akid) > 64 or len(value) < 16:
         raise AccessKeyError("AccessKeyId must be 1-64 printable ASCII characters and the secret >= 16")
+    if akid.startswith(STS_PREFIX):
+        raise AccessKeyError(f"AccessKeyIds beginning {STS_PREFIX} are STS sessions' temporary ones")
     kek_version = dep.keyring.current
     _, wrapped = dep.keyring.wrap(value.encode(), access_key_aad(akid, kek_version))
     created = dep.clock.now()
@@ -138,12 +146,24 @@ class CredentialStore:
     """Looks up the :class:`Credential` of an AccessKeyId; a pair read is kept in
     ``caches.credentials`` for the configured number of seconds (service/caches.py)."""
 
-    def __init__(self, dep: Deployment, cache: Expiring[str, Credential | None]) -> None:
+    def __init__(
+        self, dep: Deployment, cache: Expiring[str, Credential | None], tokens: SessionTokens | None = None
+    ) -> None:
         self._dep = dep
         self._cache = cache
+        self._tokens = tokens or SessionTokens(dep.keyring, dep.clock)
 
     def lookup(self, access_key_id: str) -> Credential | None:
         return self._cache.get(access_key_id, lambda: self._read(access_key_id))
+
+    def session(self, access_key_id: str, token: str) -> Credential:
+        """The Credential of an STS session's AccessKeyId, from the SecurityToken sent with it.
+
+        Raises:
+            TokenMalformed, TokenMismatch, TokenExpired: see :meth:`SessionTokens.open`.
+        """
+        claims = self._tokens.open(access_key_id, token)
+        return Credential(claims.secret, True, session_of(claims))
 
     def _read(self, access_key_id: str) -> Credential | None:
         # On the database itself: one statement of its own, the hot path (see openkms.store).

@@ -17,6 +17,9 @@ those that use it.
   (``OPENKMS_CREDENTIAL_CACHE``); each used for ``credential_seconds`` seconds
   (``OPENKMS_CREDENTIAL_SECONDS``), the bound within which disabling or deleting a pair takes
   effect on every node.
+- ``sessions``: the claims of SecurityTokens that opened, by the token's text. Bound:
+  ``credential_cache`` entries. Never stale: a token's claims never change (its expiry and
+  AccessKeyId are checked on every use, service/sts.py).
 
 Every commit that changes kept rows moves the write generation (store/generation.py), whoever
 makes it (a ``write()`` block or a single-statement write on the Database), and on PostgreSQL
@@ -41,6 +44,7 @@ from openkms.config import Settings
 from openkms.store.generation import WriteGeneration
 
 if TYPE_CHECKING:
+    from openkms.domain.sts import Claims
     from openkms.service.access_keys import Credential
 
 __all__ = ["CacheBounds", "Caches", "Expiring", "Lru", "ReadCache"]
@@ -211,6 +215,8 @@ class Caches:
         self.credentials: Expiring[str, Credential | None] = Expiring(
             bounds.credential_cache, bounds.credential_seconds, clock
         )
+        # SecurityToken -> its claims (an opened token: one AES-GCM open saved per request)
+        self.sessions: Lru[str, Claims] = Lru(bounds.credential_cache)
 
     def forget_version(self, version_id: str) -> None:
         """Drop what is kept of a version whose material was deleted or whose key was destroyed."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from openkms.service.aliases import AliasService
 from openkms.service.asymmetric import AsymmetricService
+from openkms.service.authz import Authorizer
 from openkms.service.byok import ByokService
 from openkms.service.caches import CacheBounds, Caches
 from openkms.service.deployment import Deployment
@@ -15,6 +16,7 @@ from openkms.service.lifecycle import LifecycleService
 from openkms.service.ram import RamService
 from openkms.service.ram_policies import PolicyService
 from openkms.service.secrets import SecretService
+from openkms.service.sts import StsService
 from openkms.service.symmetric import SymmetricService
 from openkms.service.tags import TagService
 from openkms.service.tenancy import Caller, Scope
@@ -41,6 +43,8 @@ class Services:
     secrets: SecretService
     ram: RamService
     ram_policies: PolicyService
+    authz: Authorizer
+    sts: StsService
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -65,6 +69,8 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         secrets=SecretService(keys, symmetric, caches),
         ram=RamService(dep),
         ram_policies=PolicyService(dep),
+        authz=Authorizer(dep, caches, keys),
+        sts=StsService(dep, caches),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 
 from openkms.config import Hidden
 from openkms.domain import ram
+from openkms.domain.policy import PolicyKind
 from openkms.domain.ram import (
     GROUP,
     ROLE,
@@ -314,7 +315,7 @@ class RamService:
         """Raises EntityAlreadyExists.Role (any case), LimitExceeded.Role, MalformedPolicyDocument."""
         ram.check_name("RoleName", role_name, ram.ROLE_NAME)
         ram.check_length("Description", description, ram.MAX_DESCRIPTION)
-        check_document(trust_policy)
+        check_document(trust_policy, PolicyKind.TRUST)
         now = self.dep.clock.now()
         duration = max_session_duration or ram.DEFAULT_SESSION_DURATION
         role = Role(ram.new_principal_id(), account, role_name, trust_policy, duration, description, now, now)
@@ -344,7 +345,7 @@ class RamService:
     ) -> Role:
         changes: dict[str, str | int | float] = {}
         if new_trust_policy:
-            check_document(new_trust_policy)
+            check_document(new_trust_policy, PolicyKind.TRUST)
             changes["trust_policy"] = new_trust_policy
         if new_description is not None:
             changes["description"] = ram.check_length("NewDescription", new_description, ram.MAX_DESCRIPTION)

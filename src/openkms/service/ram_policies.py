@@ -10,12 +10,13 @@ Writes lock the account's row first, as in :mod:`openkms.service.ram`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from openkms.domain import ram
+from openkms.domain.errors import PolicyError
+from openkms.domain.policy import PolicyKind, parse_identity_policy, parse_trust_policy
 from openkms.domain.ram import (
     CUSTOM,
     GROUP,
@@ -30,6 +31,7 @@ from openkms.domain.ram import (
     decode_marker,
     encode_marker,
 )
+from openkms.domain.system_policies import SYSTEM_POLICIES as BUILT_IN
 from openkms.service.deployment import Deployment
 from openkms.store import Conflict, Tx, accounts, principals
 from openkms.store import policies as repo
@@ -48,30 +50,20 @@ __all__ = [
 EFFECTS = ("Allow", "Deny")
 
 
-def check_document(text: str) -> None:
-    """Refuse a policy document that is not a RAM policy: it must be a JSON object whose
-    ``Version`` is ``"1"`` and whose ``Statement`` is a non-empty list of objects, each with an
-    ``Effect`` of ``Allow`` or ``Deny``.
+def check_document(text: str, kind: PolicyKind = PolicyKind.IDENTITY) -> None:
+    """Refuse a document that is not a policy of ``kind`` (an identity policy, or a role's trust
+    policy) in the policy language (domain/policy.py), with the grammar's reason.
 
     Raises:
         MalformedPolicyDocument: saying what is wrong.
     """
     try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):
-        raise MalformedPolicyDocument("The policy document is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise MalformedPolicyDocument("The policy document must be a JSON object.")
-    if document.get("Version") != "1":
-        raise MalformedPolicyDocument('The policy document must have "Version": "1".')
-    statements = document.get("Statement")
-    if not isinstance(statements, list) or not statements:
-        raise MalformedPolicyDocument('The policy document must have a non-empty "Statement" list.')
-    for n, statement in enumerate(statements, 1):
-        if not isinstance(statement, dict):
-            raise MalformedPolicyDocument(f"Statement {n} must be a JSON object.")
-        if statement.get("Effect") not in EFFECTS:
-            raise MalformedPolicyDocument(f'Statement {n} must have "Effect" "Allow" or "Deny".')
+        if kind is PolicyKind.TRUST:
+            parse_trust_policy(text, parameter="AssumeRolePolicyDocument")
+        else:
+            parse_identity_policy(text, parameter="PolicyDocument")
+    except PolicyError as exc:
+        raise MalformedPolicyDocument(str(exc) or "The policy document is not valid.") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,82 +74,9 @@ class SystemPolicy:
     created: float = 0.0  # the epoch: built in, older than any account
 
 
-def _system(name: str, description: str, *statements: dict[str, object]) -> SystemPolicy:
-    return SystemPolicy(name, description, json.dumps({"Version": "1", "Statement": list(statements)}))
-
-
-# The built-in, read-only system policies: their KMS and STS statements as Alibaba publishes them.
+# The built-in, read-only system policies (domain/system_policies.py), as RAM lists them.
 SYSTEM_POLICIES: dict[str, SystemPolicy] = {
-    p.name: p
-    for p in (
-        _system(
-            "AliyunKMSFullAccess",
-            "Full access to KMS.",
-            {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
-        ),
-        _system(
-            "AliyunKMSReadOnlyAccess",
-            "Read-only access to KMS.",
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "kms:List*",
-                    "kms:Describe*",
-                    "kms:GetPublicKey",
-                    "kms:GetKeyPolicy",
-                    "kms:GetSecretPolicy",
-                ],
-                "Resource": "*",
-            },
-        ),
-        _system(
-            "AliyunKMSCryptoUserAccess",
-            "Use of KMS keys for cryptographic operations.",
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:GenerateDataKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:AsymmetricDecrypt",
-                    "kms:AsymmetricEncrypt",
-                    "kms:AsymmetricSign",
-                    "kms:AsymmetricVerify",
-                    "kms:GetPublicKey",
-                    "kms:GenerateMac",
-                    "kms:VerifyMac",
-                ],
-                "Resource": "*",
-            },
-        ),
-        _system(
-            "AliyunKMSCryptoAdminAccess",
-            "Management of KMS keys and aliases.",
-            {"Effect": "Allow", "Action": "kms:*", "Resource": ["acs:kms:*:*:key*", "acs:kms:*:*:alias*"]},
-        ),
-        _system(
-            "AliyunKMSSecretAdminAccess",
-            "Management of KMS secrets.",
-            {"Effect": "Allow", "Action": "kms:*", "Resource": "acs:kms:*:*:secret*"},
-            {"Effect": "Allow", "Action": "kms:GetRandomPassword", "Resource": "*"},
-        ),
-        _system(
-            "AliyunKMSSecretUserAccess",
-            "Reading KMS secrets.",
-            {"Effect": "Allow", "Action": "kms:GetSecretValue", "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": ["kms:DescribeSecret", "kms:ListSecretVersionIds"],
-                "Resource": "*",
-            },
-        ),
-        _system(
-            "AliyunSTSAssumeRoleAccess",
-            "Calling STS AssumeRole.",
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
-        ),
-    )
+    p.name: SystemPolicy(p.name, p.description, p.document) for p in BUILT_IN.values()
 }
 
 

@@ -17,32 +17,55 @@ Listings (ListKeys, ListAliases, ListSecrets, ListTagResources) show the caller'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_address
 
 from openkms.domain import errors
+from openkms.domain.access import IPAddress
+from openkms.domain.authorization import CROSS_ACCOUNT_ACTIONS
+from openkms.domain.ram import Owner, Session
 
 __all__ = ["Caller", "Scope", "may_use_other_account", "refusal_detail", "root_scope"]
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` None: the
-    account's root)."""
+    """Who made a request: the AccessKeyId that signed it and its owner (``user_id`` and
+    ``session`` None: the account's root; ``session``: an STS session of one of its roles), and
+    where from: the client's address (as the connection gave it) and whether it came over TLS."""
 
     access_key_id: str
     request_id: str
     account_uid: str = ""
     user_id: str | None = None
+    session: Session | None = None
+    client: str = ""
+    secure_transport: bool = False
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.account_uid, self.user_id, self.session)
+
+    @property
+    def source_ip(self) -> IPAddress | None:
+        """The client's address as policy conditions read it (``acs:SourceIp``); None if unknown.
+        Parsed only when asked for: most requests never need it."""
+        try:
+            return ip_address(self.client)
+        except ValueError:
+            return None
 
 
 def may_use_other_account(caller: Caller, owner: str, action: str) -> bool:
     """Whether ``caller`` may use, by the API action ``action``, a resource of the account
     ``owner``, which is not the caller's.
 
-    The authorization hop (key and secret policies with the caller's RAM policies) replaces
-    this; until then no cross-account use is granted.
+    The authorization hop (service/authz.py) has decided the request before any handler runs:
+    across accounts both the caller's policies and the resource's must allow, and only the use
+    actions can be allowed at all. What reaches a handler from another account was therefore
+    allowed, if it is a use action; anything else never is.
     """
-    del caller, owner, action
-    return False
+    del caller, owner
+    return action == "ReEncrypt" or f"kms:{action}".lower() in CROSS_ACCOUNT_ACTIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,14 +133,21 @@ def test_every_json_array_parameter_is_declared_as_one() -> None:
 
 def test_no_hand_parsed_json_arrays_left() -> None:
     """Outside the JSONArray parameter kind, api and domain parse JSON only for objects with a
-    grammar of their own: EncryptionContext, key and secret policies, ExtendedConfig."""
+    grammar of their own: EncryptionContext, policy documents, ExtendedConfig, the claims of an
+    STS SecurityToken."""
     parsers = {
         str(path.relative_to(SRC))
         for layer in ("api", "domain")
         for path in (SRC / layer).glob("*.py")
         if re.search(r"json\.loads?\(", path.read_text())
     }
-    assert {"api/spec.py", "domain/ciphertext.py", "domain/keypolicy.py", "domain/secret.py"} == parsers
+    assert {
+        "api/spec.py",
+        "domain/ciphertext.py",
+        "domain/policy.py",
+        "domain/secret.py",
+        "domain/sts.py",
+    } == parsers
     secret = (SRC / "domain" / "secret.py").read_text()
     assert secret.count("json.loads(") == 1
     assert "def parse_extended_config" in secret

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from openkms.config import Settings
 from openkms.service import deployment
-from openkms.service.deployment import StartupError, open_deployment
+from openkms.service.deployment import StartupError, init_deployment
 
 
 def test_no_space_for_the_write_generation_is_a_full_disk(
@@ -30,7 +30,7 @@ def test_no_space_for_the_write_generation_is_a_full_disk(
     monkeypatch.setattr(os, "posix_fallocate", no_space)
     settings = Settings(data_dir=tmp_path / "data")
     with pytest.raises(StartupError) as refused:
-        open_deployment(settings)
+        init_deployment(settings)
     generation = settings.data_dir / "openkms.db-generation"
     assert str(refused.value) == f"the disk is full (No space left on device): {generation}"
 
@@ -49,7 +49,7 @@ def test_a_database_that_cannot_grow_is_a_full_disk(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(deployment, "make_engine", capped)
     with pytest.raises(StartupError) as refused:
-        open_deployment(Settings(data_dir=tmp_path / "data"))
+        init_deployment(Settings(data_dir=tmp_path / "data"))
     assert str(refused.value) == "the database's disk is full (database or disk is full)"
 
 
@@ -63,7 +63,7 @@ def test_postgresql_disk_full_is_a_full_disk(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(deployment, "_prepare_schema", full)
     with pytest.raises(StartupError) as refused:
-        open_deployment(Settings(data_dir=tmp_path / "data"))
+        init_deployment(Settings(data_dir=tmp_path / "data"))
     assert str(refused.value) == f"the database's disk is full ({reason})"
 
 
@@ -77,5 +77,5 @@ def test_an_unreachable_database_is_still_said_so(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(deployment, "_prepare_schema", down)
     with pytest.raises(StartupError) as refused:
-        open_deployment(Settings(data_dir=tmp_path / "data"))
+        init_deployment(Settings(data_dir=tmp_path / "data"))
     assert str(refused.value) == "cannot reach the database: connection failed: Connection refused"

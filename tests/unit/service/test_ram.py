@@ -20,6 +20,12 @@ from openkms.store import accounts
 from tests.support.inprocess import World
 
 DOC = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+TRUST = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::1:root"]}}],
+    }
+)
 
 
 def _code(exc: pytest.ExceptionInfo[ram.RamError]) -> str:
@@ -43,7 +49,7 @@ def test_a_principal_takes_at_most_ten_custom_policies(world: World) -> None:
     """The eleventh custom policy attached to a role is LimitExceeded.Role.Policy; a system policy
     still attaches (its own quota)."""
     acct, policies = world.dep.account_id, world.services.ram_policies
-    world.services.ram.create_role(acct, "r", DOC)
+    world.services.ram.create_role(acct, "r", TRUST)
     for n in range(11):
         policies.create_policy(acct, f"p{n}", DOC)
     for n in range(10):
@@ -61,12 +67,12 @@ def test_account_quotas(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(ram, name, 1)
     svc.create_user(acct, "u1")
     svc.create_group(acct, "g1")
-    svc.create_role(acct, "r1", DOC)
+    svc.create_role(acct, "r1", TRUST)
     world.services.ram_policies.create_policy(acct, "p1", DOC)
     attempts = {
         "LimitExceeded.User": lambda: svc.create_user(acct, "u2"),
         "LimitExceeded.Group": lambda: svc.create_group(acct, "g2"),
-        "LimitExceeded.Role": lambda: svc.create_role(acct, "r2", DOC),
+        "LimitExceeded.Role": lambda: svc.create_role(acct, "r2", TRUST),
         "LimitExceeded.Policy": lambda: world.services.ram_policies.create_policy(acct, "p2", DOC),
     }
     for code, attempt in attempts.items():
@@ -78,9 +84,9 @@ def test_account_quotas(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_role_names_are_unique_in_any_case(world: World) -> None:
     """Roles Admin and ADMIN cannot both exist; either spelling finds the role; the ARN is lower case."""
     acct, svc = world.dep.account_id, world.services.ram
-    role = svc.create_role(acct, "Admin", DOC)
+    role = svc.create_role(acct, "Admin", TRUST)
     with pytest.raises(EntityAlreadyExists):
-        svc.create_role(acct, "ADMIN", DOC)
+        svc.create_role(acct, "ADMIN", TRUST)
     assert svc.get_role(acct, "aDmIn").role_id == role.role_id
     assert ram.role_arn(acct, role.role_name) == f"acs:ram::{acct}:role/admin"
 
