@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 from alibabacloud_kms20160120 import models as m
+from alibabacloud_ram20150501 import models as r
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from tests.support.calls import SDK
-from tests.support.clients import tea_client
+from tests.support.clients import ram_client, tea_client
 from tests.support.server import CLI, ServerProcess
 
 REGION = "cn-hangzhou"
@@ -294,3 +295,120 @@ def test_account_commands(server: ServerProcess, b_pair: tuple[str, str, str]) -
         [*CLI, "account", "create", *server.store_args], env=env, capture_output=True, text=True
     )
     assert (again.returncode, again.stderr.strip()) == (1, f"openkms: AccessKey {ak} already exists")
+
+
+# -- cross-account grants (the access-control reference's cases 31-36) ----------------------------
+
+
+def _doc(*statements: dict[str, object]) -> str:
+    return json.dumps({"Version": "1", "Statement": list(statements)})
+
+
+class Carol:
+    """A RAM user of account B with an AccessKey, and account A's key K1 with its policy."""
+
+    def __init__(self, server: ServerProcess, b_pair: tuple[str, str, str]) -> None:
+        self.a_root = tea_client(server.endpoint)
+        self.a_uid = server.query("SELECT value FROM meta WHERE name = 'account_id'")[0][0]
+        self.b_uid, b_ak, b_secret = b_pair
+        self.b_ram = ram_client(server.endpoint, b_ak, b_secret)
+        self.name = f"carol-{secrets.token_hex(4)}"
+        self.b_ram.create_user(r.CreateUserRequest(user_name=self.name))
+        pair = self.b_ram.create_access_key(r.CreateAccessKeyRequest(user_name=self.name)).body.access_key
+        self.kms = tea_client(server.endpoint, "v3", pair.access_key_id, pair.access_key_secret)
+        self.key = self.a_root.create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+        self.arn = _arn(self.a_uid, f"key/{self.key}")
+
+    def key_policy(self, *principals: str) -> None:
+        """A's key policy: the default statement, plus Encrypt and DisableKey for ``principals``."""
+        owner = {
+            "Effect": "Allow",
+            "Principal": {"RAM": [f"acs:ram::{self.a_uid}:*"]},
+            "Action": ["kms:*"],
+            "Resource": ["*"],
+        }
+        grant = {
+            "Effect": "Allow",
+            "Principal": {"RAM": list(principals)},
+            "Action": ["kms:Encrypt", "kms:DisableKey"],
+            "Resource": ["*"],
+        }
+        self.a_root.set_key_policy(
+            m.SetKeyPolicyRequest(key_id=self.key, policy_name="default", policy=_doc(owner, grant))
+        )
+
+    def ram_policy(self, resource: str) -> None:
+        """Carol's own policy in B: Encrypt and DisableKey on ``resource``."""
+        name = f"p-{secrets.token_hex(4)}"
+        document = _doc(
+            {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:DisableKey"], "Resource": resource}
+        )
+        self.b_ram.create_policy(r.CreatePolicyRequest(policy_name=name, policy_document=document))
+        self.b_ram.attach_policy_to_user(
+            r.AttachPolicyToUserRequest(policy_type="Custom", policy_name=name, user_name=self.name)
+        )
+
+    def encrypt(self, key_id: str | None = None) -> tuple[str, int]:
+        try:
+            self.kms.encrypt(m.EncryptRequest(key_id=key_id or self.arn, plaintext="aGk="))
+        except ClientException as exc:
+            return str(exc.code), int(exc.status_code or 0)
+        return "", 200
+
+    def disable(self) -> tuple[str, int]:
+        try:
+            self.kms.disable_key(m.DisableKeyRequest(key_id=self.arn))
+        except ClientException as exc:
+            return str(exc.code), int(exc.status_code or 0)
+        return "", 200
+
+
+NO = ("Forbidden.NoPermission", 403)
+
+
+def test_31_neither_side_grants(server: ServerProcess, b_pair: tuple[str, str, str]) -> None:
+    assert Carol(server, b_pair).encrypt() == NO
+
+
+def test_32_the_key_policy_alone_is_not_enough(server: ServerProcess, b_pair: tuple[str, str, str]) -> None:
+    c = Carol(server, b_pair)
+    c.key_policy(f"acs:ram::{c.b_uid}:user/{c.name}")
+    assert c.encrypt() == NO
+
+
+def test_33_the_callers_policy_alone_is_not_enough(
+    server: ServerProcess, b_pair: tuple[str, str, str]
+) -> None:
+    c = Carol(server, b_pair)
+    c.ram_policy(c.arn)
+    assert c.encrypt() == NO
+
+
+def test_34_both_sides_grant_use_never_management(
+    server: ServerProcess, b_pair: tuple[str, str, str]
+) -> None:
+    c = Carol(server, b_pair)
+    c.key_policy(f"acs:ram::{c.b_uid}:user/{c.name}")
+    c.ram_policy(c.arn)
+    assert c.encrypt() == ("", 200)
+    assert c.disable() == NO  # granted on both sides, but no management across accounts
+
+
+def test_35_the_key_policy_may_name_the_whole_account(
+    server: ServerProcess, b_pair: tuple[str, str, str]
+) -> None:
+    c = Carol(server, b_pair)
+    c.key_policy(f"acs:ram::{c.b_uid}:*")
+    c.ram_policy(c.arn)
+    assert c.encrypt() == ("", 200)
+
+
+def test_36_a_bare_key_id_is_looked_up_in_the_callers_account(
+    server: ServerProcess, b_pair: tuple[str, str, str]
+) -> None:
+    c = Carol(server, b_pair)
+    c.key_policy(f"acs:ram::{c.b_uid}:*")
+    c.ram_policy(c.arn)
+    assert c.encrypt(c.key) == NO  # B's key/<id> is not the ARN carol's policy names
+    c.ram_policy("acs:kms:*:*:key/*")
+    assert c.encrypt(c.key) == ("Forbidden.KeyNotFound", 404)

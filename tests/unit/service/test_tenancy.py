@@ -54,13 +54,19 @@ def granted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     return asked
 
 
-def test_nothing_grants_cross_account_use_yet() -> None:
-    """Until policies are evaluated, the one decision refuses every cross-account use."""
+def test_only_use_actions_reach_another_accounts_resources() -> None:
+    """The hop has decided a request before its handler runs; what reaches a handler from
+    another account is admitted for the use actions (both sides allowed it) and refused for
+    everything else (never allowed across accounts)."""
     caller = tenancy.Caller("LTAIx", "req", "1111111111111111")
-    assert tenancy.may_use_other_account(caller, "2222222222222222", "Encrypt") is False
-    with pytest.raises(errors.NoPermission):
-        Scope(caller, "Encrypt").admit("2222222222222222")
-    Scope(caller, "Encrypt").admit("1111111111111111")  # its own: always
+    for action in ("Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt", "GetSecretValue", "DescribeKey"):
+        assert tenancy.may_use_other_account(caller, "2222222222222222", action) is True, action
+        Scope(caller, action).admit("2222222222222222")
+    for action in ("DisableKey", "ScheduleKeyDeletion", "SetKeyPolicy", "PutSecretValue", "TagResource"):
+        assert tenancy.may_use_other_account(caller, "2222222222222222", action) is False, action
+        with pytest.raises(errors.NoPermission):
+            Scope(caller, action).admit("2222222222222222")
+    Scope(caller, "DisableKey").admit("1111111111111111")  # its own: always
 
 
 def test_a_bare_key_id_resolves_in_the_callers_account(world: World) -> None:
