@@ -30,6 +30,7 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
@@ -37,7 +38,7 @@ from aliyunsdkkms.request.v20160120.ListKeysRequest import ListKeysRequest
 
 from openkms.domain.ram import Owner
 from tests.integration.test_serve import _self_signed
-from tests.support.clients import REGION, RawSigner, ram_client
+from tests.support.clients import REGION, RawSigner, ram_client, tea_client
 from tests.support.inprocess import open_world
 from tests.support.sdk_errors import tea_error
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, running
@@ -644,3 +645,45 @@ def test_a_session_must_name_the_user_whose_access_keys_it_manages(
         "MissingParameter",
         400,
     )
+
+
+def test_43_a_session_policy_narrows_the_role(setup: Setup) -> None:
+    """A session created with the policy {Allow kms:Decrypt on *}: Encrypt is refused with
+    PolicyType SessionPolicy, although the role may encrypt."""
+    root = tea_client(setup.endpoint)
+    key_id = root.create_key(kms.CreateKeyRequest()).body.key_metadata.key_id
+    blob = root.encrypt(kms.EncryptRequest(key_id=key_id, plaintext="aGk=")).body.ciphertext_blob
+    only_decrypt = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}
+    )
+    narrow = setup.session("narrow", policy=only_decrypt)
+    client = KmsClient(_config(setup.endpoint, narrow.access_key_id, narrow.secret, narrow.token))
+    with pytest.raises(ClientException) as caught:
+        client.encrypt(kms.EncryptRequest(key_id=key_id, plaintext="aGk="))
+    detail = caught.value.access_denied_detail
+    assert (caught.value.code, detail["PolicyType"], detail["AuthPrincipalType"]) == (
+        "Forbidden.NoPermission",
+        "SessionPolicy",
+        "AssumedRoleUser",
+    )
+    assert client.decrypt(kms.DecryptRequest(ciphertext_blob=blob)).body.key_id == key_id
+
+
+def test_45_detaching_the_roles_policy_cuts_a_live_session(server: ServerProcess) -> None:
+    """A session's rights are its role's at each request: once the role's policy is detached,
+    the next Encrypt with the still-valid token is refused (within the staleness bound; at once
+    on the node that wrote it)."""
+    ram = ram_client(server.endpoint)
+    setup = build_setup(server.endpoint, ram)
+    key_id = tea_client(server.endpoint).create_key(kms.CreateKeyRequest()).body.key_metadata.key_id
+    s = setup.session("cut")
+    client = KmsClient(_config(server.endpoint, s.access_key_id, s.secret, s.token))
+    assert client.encrypt(kms.EncryptRequest(key_id=key_id, plaintext="aGk=")).body.key_id == key_id
+    ram.detach_policy_from_role(
+        ram_models.DetachPolicyFromRoleRequest(
+            policy_type="System", policy_name="AliyunKMSFullAccess", role_name=setup.role_name
+        )
+    )
+    with pytest.raises(ClientException) as caught:
+        client.encrypt(kms.EncryptRequest(key_id=key_id, plaintext="aGk="))
+    assert caught.value.code == "Forbidden.NoPermission"
