@@ -97,33 +97,76 @@ class Authorizer:
         self, owner: Owner, product: str, action: str, params: Mapping[str, str], seen: Circumstances
     ) -> None:
         """Return if ``owner`` may call ``action`` (of ``product``: ``Kms`` or ``Ram``) with
-        ``params``; else raise :class:`~openkms.domain.errors.NoPermission`."""
+        ``params``; else raise :class:`~openkms.domain.errors.NoPermission`.
+
+        A decision is kept (``caches.reads``, like key state: until the node's next write, or
+        another node's heard, and for at most the age bound) under everything it depends on:
+        the caller, the action, the parameters that name its resources, the client's address,
+        the transport and the algorithm; one whose policies read the time is never kept.
+        """
         if product == "Ram":
             if owner.is_root:
                 return
-            checks: list[Check] = [Check(f"ram:{action}", f"acs:ram:*:{owner.account_uid}:*")]
+            rows: Sequence[Permission] = ()
         elif product == "Kms":
             rows = PERMISSIONS.get(action, ())
             if not rows or (owner.is_root and self._own_account_only(owner.account_uid, rows, params)):
                 # The root on its own account's resources: allowed without reading anything.
                 return
-            checks = [c for row in rows for c in self._checks(owner, row, params)]
         else:
             return  # STS decides its own actions (AssumeRole: identity and trust policy)
+        named = tuple(_naming(p, params.get(p)) for row in rows for p in row.parameters)
+        key = (
+            "decision",
+            owner,
+            product,
+            action,
+            named,
+            seen.source_ip,
+            seen.secure,
+            params.get("Algorithm"),
+        )
+        decision, principal, _timed = self.caches.reads.get(
+            key,
+            lambda: self._decide(owner, product, action, rows, params, seen),
+            keep=lambda found: not found[2],
+        )
+        if not decision.allowed:
+            detail = _detail(decision, owner, principal)
+            detail["EncodedDiagnosticMessage"] = self._sealed(decision, principal)
+            raise errors.NoPermission(detail)
+
+    def _decide(
+        self,
+        owner: Owner,
+        product: str,
+        action: str,
+        rows: Sequence[Permission],
+        params: Mapping[str, str],
+        seen: Circumstances,
+    ) -> tuple[Decision, Principal, bool]:
+        """The decision, with the principal and whether a policy it used has a time condition
+        (then it is not kept: the time changes with every request)."""
+        if product == "Ram":
+            checks = [Check(f"ram:{action}", f"acs:ram:*:{owner.account_uid}:*")]
+        else:
+            checks = [c for row in rows for c in self._checks(owner, row, params)]
         principal = self._principal(owner)
+        session_policy = self._session_policy(owner)
+        identity = self._identity_policies(owner)
         ctx = RequestContext(
             principal=principal,
             current_time=datetime.fromtimestamp(seen.now, UTC),
             source_ip=_address(seen.source_ip),
             secure_transport=seen.secure,
             encryption_algorithm=params.get("Algorithm"),
-            session_policy=self._session_policy(owner),
+            session_policy=session_policy,
         )
-        decision = decide(ctx, checks, self._identity_policies(owner))
-        if not decision.allowed:
-            detail = _detail(decision, owner, principal)
-            detail["EncodedDiagnosticMessage"] = self._sealed(decision, principal)
-            raise errors.NoPermission(detail)
+        decision = decide(ctx, checks, identity)
+        used = [*identity, *(c.policy for c in checks if c.policy is not None)]
+        if session_policy is not None:
+            used.append(session_policy)
+        return decision, principal, any(_reads_time(p) for p in used)
 
     def _sealed(self, decision: Decision, principal: Principal) -> str:
         """What the caller may not read but an operator may (``openkms access-denied decode``):
@@ -373,6 +416,24 @@ def _items(value: str) -> list[str]:
 
 def _looks_like_key(value: str) -> bool:
     return ":key/" in value or (len(value) == 36 and value.count("-") == 4) or value.startswith("key-")
+
+
+def _naming(parameter: str, value: str | None) -> str | None:
+    """What a parameter contributes to a decision's cache key: its value, but for a ciphertext
+    the key version its header names (every ciphertext is new; its key is not)."""
+    if value and parameter == "CiphertextBlob":
+        try:
+            return "version:" + parse_blob(value).version_id
+        except errors.InvalidValue:
+            return value
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_time(policy: Policy) -> bool:
+    """Whether a policy has a condition on the time (``acs:CurrentTime``), read once per
+    compiled policy."""
+    return "currenttime" in policy.text.lower()
 
 
 @functools.lru_cache(maxsize=4096)
