@@ -51,7 +51,8 @@ from openkms.domain.system_policies import SYSTEM_POLICIES
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
 from openkms.service.keys import KeyService
-from openkms.store import Database, Tx, principals
+from openkms.service.secrets import default_key_meta
+from openkms.store import Database, Tx, meta, principals
 from openkms.store import keys as key_repo
 from openkms.store import policies as policy_repo
 from openkms.store import secrets as secret_repo
@@ -386,11 +387,17 @@ class Authorizer:
         )
 
     def _secret_key(self, value: str, uid: str) -> str | None:
-        """The customer key protecting a secret, if it has one (None: the service's key)."""
-        _account, _name, found = self._secret_row(value, uid)
-        if found is None or not found.encryption_key_id or found.encryption_key_id.startswith("service:"):
+        """The customer key protecting a secret, if it has one: None for a secret under its
+        account's default key (the one openkms made for secrets that name none), which, as the
+        service's own key, needs no kms:Decrypt of the caller."""
+        account, _name, found = self._secret_row(value, uid)
+        if found is None or not found.encryption_key_id:
             return None
-        return found.encryption_key_id
+        db = self.dep.db
+        default = self.caches.reads.get(
+            ("secrets default key", account), lambda: meta.get(db, default_key_meta(account))
+        )
+        return None if found.encryption_key_id == default else found.encryption_key_id
 
 
 def _tags(db: Database, account: str, resource_type: str, resource_id: str) -> Mapping[str, str]:
