@@ -446,3 +446,12 @@ def test_the_diagnostic_message_is_sealed_for_the_operator(acct: Account) -> Non
         1,
         "openkms: not a diagnostic message of this deployment",
     )
+
+
+def test_15_a_secret_under_the_default_key_needs_only_the_secret(acct: Account) -> None:
+    """A secret that names no key is protected by its account's default key, the service's own:
+    GetSecretValue on the secret is enough (AliyunKMSSecretUserAccess alone reads it)."""
+    name = f"s-{secrets.token_hex(4)}"
+    acct.root.create_secret(k.CreateSecretRequest(secret_name=name, secret_data="plain", version_id="v1"))
+    reader = acct.user("AliyunKMSSecretUserAccess")
+    assert reader.kms.get_secret_value(k.GetSecretValueRequest(secret_name=name)).body.secret_data == "plain"
