@@ -104,6 +104,7 @@ def _export_env(s: Settings) -> None:
     os.environ["OPENKMS_DB_TIMEOUT"] = repr(s.db_timeout)
     for _, name, _, _ in _SERVE_LIMITS:
         os.environ[f"OPENKMS_{name.upper()}"] = repr(getattr(s, name))
+    os.environ["OPENKMS_TRUSTED_PROXIES"] = s.trusted_proxies
 
 
 def _limits(s: Settings) -> Limits:
@@ -209,6 +210,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for _, name, _, _ in _SERVE_LIMITS:
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
+    if args.trusted_proxies is not None:
+        s.trusted_proxies = args.trusted_proxies
+    from openkms.server import trusted_networks
+
+    try:
+        trusted_networks(s.trusted_proxies)
+    except ValueError as exc:
+        print(f"openkms: --trusted-proxies: {exc}", file=sys.stderr)
+        return 2
     tls = args.tls_cert is not None or args.tls_key is not None
     if tls and (args.tls_cert is None or args.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -434,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--migrate", action="store_true", help="upgrade a PostgreSQL schema at start")
     for flag, name, kind, text in _SERVE_LIMITS:
         serve.add_argument(flag, dest=name, type=kind, help=f"{text}; OPENKMS_{name.upper()}")
+    serve.add_argument(
+        "--trusted-proxies",
+        help="addresses or CIDR blocks, comma-separated, of proxies whose X-Forwarded-For names the "
+        "client that policies see (acs:SourceIp); from any other peer the header is ignored "
+        "(default none); OPENKMS_TRUSTED_PROXIES",
+    )
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 

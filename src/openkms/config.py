@@ -74,6 +74,9 @@ class Settings:
     # Seconds a whole request may wait for a thread before it starts; past it the answer is 429
     # Rejected.Throttling and the request has had no effect.
     queue_timeout: float = field(default_factory=lambda: _float("QUEUE_TIMEOUT", 2.0))
+    # Proxies (comma-separated addresses or CIDR blocks) whose X-Forwarded-For names the client
+    # that policies see as acs:SourceIp; from any other peer the header is ignored.
+    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", "") or "")
     # The front door (http.py), per worker process: seconds to receive a request head (from the
     # connection's opening or the request's first byte) and a body (from the end of its head),
     # the least average body rate in bytes per second once a body is past its first two seconds

@@ -35,6 +35,7 @@ ServiceUnavailableTemporary) and its transaction is rolled back by the server.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -99,6 +100,7 @@ class KMSApp:
         # On PostgreSQL: inline actions start on the loop and go to the pool when they need the
         # database (module doc).
         self.nonces = dep.nonces if isinstance(dep.nonces, SQLNonceStore) else None
+        self.trusted = trusted_networks(dep.settings.trusted_proxies)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -309,8 +311,19 @@ class KMSApp:
         caller's policies allow the call."""
         req = call.req
         assert req is not None and call.owner is not None
-        seen = Circumstances(req.client, call.secure, self.dep.clock.now())
+        seen = Circumstances(self._client(req), call.secure, self.dep.clock.now())
         self.services.authz.authorize(call.owner, call.product, call.action, req.params, seen)
+
+    def _client(self, req: WireRequest) -> str:
+        """The client policies see (acs:SourceIp): the peer, or, when the peer is a trusted
+        proxy, the nearest address in X-Forwarded-For that is not one."""
+        if not self.trusted or not _within(req.client, self.trusted):
+            return req.client
+        forwarded = [a.strip() for a in (req.header("x-forwarded-for") or "").split(",") if a.strip()]
+        for address in reversed(forwarded):
+            if not _within(address, self.trusted):
+                return address
+        return forwarded[0] if forwarded else req.client
 
     def _permitted(self, call: _Call) -> Response:
         """On the pool: the authorization hop, then the handler (the loop could not decide
@@ -388,6 +401,22 @@ class KMSApp:
         # Logged with the request id for the operator; the caller sees only InternalFailure.
         errlog.error("request %s (%s) failed", request_id, action, exc_info=exc)
         return errors.InternalFailure()
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(text: str) -> tuple[Network, ...]:
+    """``--trusted-proxies``: comma-separated addresses or CIDR blocks (ValueError if one is not)."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _host(scope: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +24,9 @@ from alibabacloud_ram20150501 import models as r
 from alibabacloud_ram20150501.client import Client as RamClient
 from aliyunsdkkms.request.v20160120.EncryptRequest import EncryptRequest
 
-from tests.support.clients import OldClient, ram_client, tea_client
+from tests.support.clients import OldClient, RawSigner, ram_client, tea_client
 from tests.support.sdk_errors import old_error
-from tests.support.server import CLI, ServerProcess
+from tests.support.server import CLI, ServerProcess, running
 
 PLAIN = base64.b64encode(b"secret data").decode()
 
@@ -455,3 +456,26 @@ def test_15_a_secret_under_the_default_key_needs_only_the_secret(acct: Account) 
     acct.root.create_secret(k.CreateSecretRequest(secret_name=name, secret_data="plain", version_id="v1"))
     reader = acct.user("AliyunKMSSecretUserAccess")
     assert reader.kms.get_secret_value(k.GetSecretValueRequest(secret_name=name)).body.secret_data == "plain"
+
+
+def test_10_a_trusted_proxy_names_the_client(tmp_path: Path) -> None:
+    """Behind a proxy listed in --trusted-proxies, acs:SourceIp is the client its
+    X-Forwarded-For names; from any other peer the header is ignored."""
+    for trusted, expected in (("127.0.0.1/32", 200), ("", 403)):
+        args = ["--trusted-proxies", trusted] if trusted else []
+        srv = ServerProcess(tmp_path / f"data-{bool(trusted)}", extra_args=args)
+        with running(srv):
+            acct = Account(srv)
+            key = acct.key()
+            name = f"u-{secrets.token_hex(4)}"
+            acct.ram.create_user(r.CreateUserRequest(user_name=name))
+            pair = acct.ram.create_access_key(r.CreateAccessKeyRequest(user_name=name)).body.access_key
+            document = _doc(_allow("kms:*", Condition={"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))
+            policy = f"p-{secrets.token_hex(4)}"
+            acct.ram.create_policy(r.CreatePolicyRequest(policy_name=policy, policy_document=document))
+            acct.attach(name, policy, "Custom")
+            raw = RawSigner(srv.endpoint, pair.access_key_id, pair.access_key_secret)
+            params = {"KeyId": key, "Plaintext": PLAIN}
+            assert raw.v3("Encrypt", params).status == 403  # from 127.0.0.1 itself
+            forwarded = raw.v3("Encrypt", params, tamper={"x-forwarded-for": "192.0.2.7, 10.1.2.3"})
+            assert forwarded.status == expected, forwarded.body
