@@ -492,10 +492,49 @@ def build_parser() -> argparse.ArgumentParser:
         _add_store_args(db_sub.add_parser(name))
     db.set_defaults(func=cmd_db)
 
+    dev_cert = sub.add_parser(
+        "dev-cert",
+        help="make a local CA and a server certificate signed by it (test benches, private networks)",
+    )
+    dev_cert.add_argument(
+        "--out", type=Path, required=True, help="directory for the four PEM files (made 0700)"
+    )
+    dev_cert.add_argument(
+        "--name",
+        action="append",
+        required=True,
+        help="a DNS name or IP address the server is reached by (repeat)",
+    )
+    dev_cert.set_defaults(func=cmd_dev_cert)
+
     from openkms import cli_ram
 
     cli_ram.add_parser(sub, _add_store_args, _open)
     return parser
+
+
+def cmd_dev_cert(args: argparse.Namespace) -> int:
+    """Write ca.pem, ca-key.pem, server.pem and server-key.pem (keys 0600); refuse to overwrite."""
+    from openkms.crypto import devcert
+
+    out: Path = args.out
+    files = ("ca.pem", "ca-key.pem", "server.pem", "server-key.pem")
+    existing = [f for f in files if (out / f).exists()]
+    if existing:
+        print(f"openkms: {out / existing[0]} exists; nothing was written", file=sys.stderr)
+        return 1
+    made = devcert.make(args.name)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    contents = (made.ca_cert, made.ca_key, made.server_cert, made.server_key)
+    for name, data, mode in zip(files, contents, (0o644, 0o600, 0o644, 0o600), strict=True):
+        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    print(
+        f"openkms: serve with --tls-cert {out / 'server.pem'} --tls-key {out / 'server-key.pem'}; "
+        f"clients trust {out / 'ca.pem'} (docs/operations.md, TLS)"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
