@@ -105,6 +105,7 @@ def _export_env(s: Settings) -> None:
     for _, name, _, _ in _SERVE_LIMITS:
         os.environ[f"OPENKMS_{name.upper()}"] = repr(getattr(s, name))
     os.environ["OPENKMS_TRUSTED_PROXIES"] = s.trusted_proxies
+    os.environ["OPENKMS_METRICS_TOKEN"] = s.metrics_token
 
 
 def _limits(s: Settings) -> Limits:
@@ -212,6 +213,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             setattr(s, name, getattr(args, name))
     if args.trusted_proxies is not None:
         s.trusted_proxies = args.trusted_proxies
+    if args.metrics_token is not None:
+        s.metrics_token = args.metrics_token
     from openkms.server import trusted_networks
 
     try:
@@ -449,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="addresses or CIDR blocks, comma-separated, of proxies whose X-Forwarded-For names the "
         "client that policies see (acs:SourceIp); from any other peer the header is ignored "
         "(default none); OPENKMS_TRUSTED_PROXIES",
+    )
+    serve.add_argument(
+        "--metrics-token",
+        help="GET /metrics answers only requests with `Authorization: Bearer <token>` (default: "
+        "no token; prefer the environment, which `ps` does not show); OPENKMS_METRICS_TOKEN",
     )
     serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)

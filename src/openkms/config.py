@@ -77,6 +77,9 @@ class Settings:
     # Proxies (comma-separated addresses or CIDR blocks) whose X-Forwarded-For names the client
     # that policies see as acs:SourceIp; from any other peer the header is ignored.
     trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", "") or "")
+    # GET /metrics answers only requests bearing this token (Authorization: Bearer <token>);
+    # empty: anyone who reaches the port.
+    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", "") or "")
     # The front door (http.py), per worker process: seconds to receive a request head (from the
     # connection's opening or the request's first byte) and a body (from the end of its head),
     # the least average body rate in bytes per second once a body is past its first two seconds

@@ -1,4 +1,7 @@
-"""The ASGI application: one endpoint (``/``) speaking Alibaba's RPC protocol, plus ``/health``.
+"""The ASGI application: one endpoint (``/``) speaking Alibaba's RPC protocol, plus ``/health``
+(liveness: the process answers), ``/ready`` (the node can serve: its database answers, with the
+expected schema) and ``/metrics`` (Prometheus text format, metrics.py; behind a bearer token
+when ``metrics_token`` is set).
 
 One request: decode (wire) -> Version (KMS, RAM) and Action known? -> authenticate -> validate the
 action's parameters (its table) -> handler -> render JSON or XML -> one log line.
@@ -35,6 +38,7 @@ ServiceUnavailableTemporary) and its transaction is rolled back by the server.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import json
 import logging
@@ -53,10 +57,11 @@ from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
+from openkms.metrics import Metrics, Sample, render
 from openkms.service.access_keys import CredentialStore
 from openkms.service.authz import Circumstances
 from openkms.service.context import CallContext, Caller, Scope, build_services
-from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full
+from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full, readiness
 from openkms.service.nonces import SQLNonceStore
 from openkms.wire import errors
 from openkms.wire.render import JSON_TYPE, render_error, render_success
@@ -69,6 +74,11 @@ Response = tuple[int, bytes, bytes]
 # The scope key under which the protocol (http.py) puts the time.monotonic() at which the
 # request became whole.
 ARRIVED = "openkms.arrived"
+# GET /ready: a database check answers for this many seconds (probes cannot load the database),
+# and one that takes longer than READY_TIMEOUT answers not ready.
+READY_TTL = 1.0
+READY_TIMEOUT = 2.0
+TEXT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class KMSApp:
@@ -101,6 +111,15 @@ class KMSApp:
         # database (module doc).
         self.nonces = dep.nonces if isinstance(dep.nonces, SQLNonceStore) else None
         self.trusted = trusted_networks(dep.settings.trusted_proxies)
+        data_dir = dep.settings.data_dir
+        self.metrics = Metrics(self.pid, data_dir / "metrics" if data_dir.is_dir() else None)
+        self.metrics_token = dep.settings.metrics_token.encode()
+        self._publisher: asyncio.Task[None] | None = None
+        # GET /ready: (monotonic time of the last check, its reason or None), and the check
+        # running (one at a time, on a thread of its own: never on the loop or the request pool).
+        self._ready: tuple[float, str | None] = (float("-inf"), "not checked yet")
+        self._ready_check: asyncio.Future[str | None] | None = None
+        self._ready_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkms-ready")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -111,8 +130,20 @@ class KMSApp:
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
             await _send(send, 200, JSON_TYPE, b'{"Status":"ok"}', "")
             return
+        if scope["path"] == "/ready" and scope["method"] in ("GET", "HEAD"):
+            why = await self.ready()
+            if why is None:
+                await _send(send, 200, JSON_TYPE, b'{"Status":"ready"}', "")
+            else:
+                body = json.dumps({"Status": "not ready", "Reason": why}).encode()
+                await _send(send, 503, JSON_TYPE, body, "")
+            return
+        if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
+            await self._send_metrics(scope, send)
+            return
         request_id = ids.new_request_id()
         if self.inflight >= self.max_inflight:
+            self.metrics.rejected += 1
             status, ctype, payload = render_error(errors.RejectedThrottling(), request_id, "", False)
             await _send(send, status, ctype, payload, request_id, retry_after=True)
             return
@@ -225,6 +256,7 @@ class KMSApp:
             )
 
     def _throttled(self, call: _Call) -> Response:
+        self.metrics.rejected += 1
         call.code = errors.RejectedThrottling.code
         req = call.req
         return render_error(
@@ -242,8 +274,12 @@ class KMSApp:
                 self.dep.db.forbid_waits()
                 if self.jobs is not None:
                     self.jobs.start()
+                self._publisher = asyncio.get_running_loop().create_task(self._publish())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._publisher is not None:
+                    self._publisher.cancel()
+                self._ready_pool.shutdown(wait=False)
                 if self.jobs is not None:
                     await asyncio.get_running_loop().run_in_executor(None, self.jobs.stop)
                 self.pool.shutdown(wait=True)
@@ -358,6 +394,71 @@ class KMSApp:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
             return self._error(call, exc)
 
+    async def ready(self) -> str | None:
+        """None if the node can serve, else why not (GET /ready). The database is asked at most
+        once per READY_TTL, on a thread of its own; the loop waits at most READY_TIMEOUT."""
+        checked, why = self._ready
+        if time.monotonic() - checked < READY_TTL:
+            return why
+        if self._ready_check is None or self._ready_check.done():
+            self._ready_check = asyncio.get_running_loop().run_in_executor(
+                self._ready_pool, readiness, self.dep
+            )
+        try:
+            why = await asyncio.wait_for(asyncio.shield(self._ready_check), READY_TIMEOUT)
+        except TimeoutError:
+            why = f"the database did not answer within {READY_TIMEOUT:g}s"
+        except Exception as exc:  # noqa: BLE001 - any failure of the check means not ready
+            errlog.warning("readiness check failed: %s", type(exc).__name__)
+            why = f"readiness check failed ({type(exc).__name__})"
+        self._ready = (time.monotonic(), why)
+        return why
+
+    async def _send_metrics(self, scope: dict[str, Any], send: Any) -> None:
+        if self.metrics_token:
+            given = b""
+            for name, value in scope.get("headers", []):
+                if name == b"authorization":
+                    given = value
+            if not hmac.compare_digest(given, b"Bearer " + self.metrics_token):
+                await _send(send, 401, JSON_TYPE, b'{"Status":"unauthorized"}', "")
+                return
+        samples = [*self.metrics.samples(self._gauges()), *self.metrics.others()]
+        await _send(send, 200, TEXT_TYPE, render(samples), "")
+
+    def _gauges(self) -> list[Sample]:
+        """The gauges of this process, read when they are written out."""
+        caches = self.services.caches
+        out: list[Sample] = [("openkms_requests_in_flight", (), self.inflight)]
+        for name, cache in (
+            ("reads", caches.reads),
+            ("material", caches.material),
+            ("parsed_keys", caches.parsed_keys),
+            ("credentials", caches.credentials),
+            ("sessions", caches.sessions),
+        ):
+            out.append(("openkms_cache_entries", (("cache", name),), len(cache)))
+        checked, why = self._ready
+        if checked > float("-inf"):
+            out.append(("openkms_ready", (), 1 if why is None else 0))
+        if self.jobs is not None:
+            runner = self.jobs.runner
+            now = self.dep.clock.now()
+            out.append(("openkms_jobs_lease_held", (), 1 if runner.holding else 0))
+            for job, at in list(runner.last_success.items()):
+                out.append(("openkms_job_last_success_timestamp_seconds", (("job", job),), at))
+                out.append(("openkms_job_lag_seconds", (("job", job),), max(0.0, now - at)))
+        return out
+
+    async def _publish(self) -> None:
+        """Once a second, this worker's series for the worker that answers a scrape (metrics.py)."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.metrics.publish(self._gauges())
+            except OSError as exc:
+                errlog.warning("could not write this worker's metrics: %s", type(exc).__name__)
+
     def _error(self, call: _Call, exc: Exception) -> Response:
         error = self._as_kms_error(exc, call.request_id, call.action)
         call.code = error.code
@@ -369,9 +470,11 @@ class KMSApp:
     def _log(self, call: _Call, response: Response) -> None:
         """One JSON line per request. Only the action name comes from the caller unchecked,
         so only it may need escaping; the line is formatted directly (json.dumps of the whole
-        record cost more than the rest of the log call)."""
+        record cost more than the rest of the log call). The request is counted here too."""
+        seconds = time.perf_counter() - call.started
+        self.metrics.request(call.action, call.code, response[0], seconds)
         if self.log_requests:
-            latency = (time.perf_counter() - call.started) * 1000
+            latency = seconds * 1000
             log.info(
                 '{"request_id":"%s","pid":%d,"action":%s,"access_key_id":%s,"status":%d,"code":"%s",'
                 '"latency_ms":%.3f}',
@@ -384,13 +487,14 @@ class KMSApp:
                 latency,
             )
 
-    @staticmethod
-    def _as_kms_error(exc: Exception, request_id: str, action: str) -> errors.KMSError:
+    def _as_kms_error(self, exc: Exception, request_id: str, action: str) -> errors.KMSError:
         if isinstance(exc, errors.KMSError):
             return exc
         if isinstance(exc, DomainError):
             return to_wire(exc)
         if isinstance(exc, DATABASE_UNAVAILABLE):
+            why = "disk_full" if disk_full(exc) else "unavailable"
+            self.metrics.unavailable[why] = self.metrics.unavailable.get(why, 0) + 1
             errlog.warning(
                 "request %s (%s): database unavailable: %s",
                 request_id,

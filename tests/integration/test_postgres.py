@@ -602,6 +602,54 @@ def test_database_outage_answers_503_and_recovers(nodes: Nodes, pg: PostgresData
         node.stop()
 
 
+def _ready(node: ServerProcess) -> tuple[int, dict[str, Any]]:
+    conn = http_connection(node.endpoint)
+    try:
+        conn.request("GET", "/ready")
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def _until_ready_is(node: ServerProcess, status: int, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        got, body = _ready(node)
+        if got == status:
+            return body
+        assert time.monotonic() < deadline, (got, body)
+        time.sleep(0.1)
+
+
+def test_ready_follows_the_database_away_and_back(nodes: Nodes, pg: PostgresDatabase) -> None:
+    """GET /ready answers 200 while the database answers, 503 with the reason within seconds of
+    it going away (refusing, then hanging), and 200 again once it is back, without a restart;
+    /health stays 200 throughout (liveness asks no database)."""
+    with TcpProxy() as proxy:
+        via_proxy = make_url(pg.url).set(port=proxy.port).render_as_string(hide_password=False)
+        (node,) = nodes.start(nodes.add(migrate=True, database=via_proxy, args=("--db-timeout", "1")))
+        assert _ready(node) == (200, {"Status": "ready"})
+
+        proxy.close()  # connections refused, open ones reset
+        body = _until_ready_is(node, 503, within=5)
+        assert body["Status"] == "not ready" and "database" in body["Reason"]
+        health = http_connection(node.endpoint)
+        health.request("GET", "/health")
+        assert health.getresponse().status == 200
+        health.close()
+        proxy.open()
+        assert _until_ready_is(node, 200, within=5) == {"Status": "ready"}
+
+        proxy.pause()  # the database hangs: the probe is answered anyway, within its bound
+        started = time.monotonic()
+        _until_ready_is(node, 503, within=5)
+        assert time.monotonic() - started < 5
+        proxy.resume()
+        _until_ready_is(node, 200, within=10)
+        node.stop()
+
+
 # -- several worker processes on one node ---------------------------------------------------
 
 

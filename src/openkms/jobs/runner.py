@@ -75,6 +75,10 @@ class JobRunner:
         self.lease_name = lease_name
         self.lease_seconds = lease_seconds
         self._jobs: dict[str, _Entry] = {}
+        # Read by the metrics: wall time each job last ran to completion here, and whether this
+        # runner held the lease at its last tick.
+        self.last_success: dict[str, float] = {}
+        self.holding = False
 
     def register(self, name: str, interval: float, run: Job) -> None:
         """Add a job run every ``interval`` seconds (first at the next tick)."""
@@ -93,7 +97,8 @@ class JobRunner:
         tried again after its interval; losing the lease stops the tick.
         """
         now = self.clock.now()
-        if not self.acquire(now):
+        self.holding = self.acquire(now)
+        if not self.holding:
             return []
         done: list[str] = []
         for entry in self._jobs.values():
@@ -108,6 +113,7 @@ class JobRunner:
                 log.exception("job %s failed; it runs again in %.0f s", entry.name, entry.interval)
             else:
                 done.append(entry.name)
+                self.last_success[entry.name] = self.clock.now()
             entry.next_due = now + entry.interval
         return done
 

@@ -394,3 +394,30 @@ def _keyring(db: Database, root: RootKeyProvider) -> Keyring:
         return Keyring(root, wrapped)
     except aead.NotAuthentic as exc:
         raise StartupError("the key-encryption key does not unwrap under this root key") from exc
+
+
+def readiness(dep: Deployment) -> str | None:
+    """None when the node can serve (its database answers and holds the schema this code
+    expects), else why not: ``GET /ready``. One cheap query; it waits on the database, so the
+    server runs it off its event loop."""
+    try:
+        if migrate.current_revision(dep.db.engine) == _head(dep):
+            return None
+        state = migrate.schema_state(dep.db.engine)  # reads the migration scripts: only then
+    except DATABASE_UNAVAILABLE as exc:
+        if disk_full(exc):
+            return "the database's disk is full"
+        return f"database unavailable ({type(exc).__name__})"
+    if state != "current":
+        return f"the database schema is {state} than this openkms"
+    return None
+
+
+_HEAD: list[str | None] = []
+
+
+def _head(dep: Deployment) -> str | None:
+    """The schema revision this code expects (its migration scripts, read once per process)."""
+    if not _HEAD:
+        _HEAD.append(migrate.head_revision(dep.db.engine))
+    return _HEAD[0]

@@ -9,7 +9,7 @@ import pytest
 
 from openkms.config import Settings
 from openkms.rootkey.file import create as create_root_key
-from openkms.service.deployment import StartupError, init_deployment, open_deployment
+from openkms.service.deployment import StartupError, init_deployment, open_deployment, readiness
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -59,3 +59,18 @@ def test_current_schema_starts_without_migrate(tmp_path: Path) -> None:
     """The schema the code expects starts without migrating."""
     settings = _settings(tmp_path)
     open_deployment(settings, migrate_schema=False).close()
+
+
+def test_readiness_names_a_schema_changed_under_a_running_node(tmp_path: Path) -> None:
+    """GET /ready's check: ready on the expected schema; not ready, with the reason, once the
+    database holds another (a later openkms upgraded it while this node runs)."""
+    settings = _settings(tmp_path)
+    dep = open_deployment(settings, migrate_schema=False)
+    try:
+        assert readiness(dep) is None
+        _set_revision(settings, "9999_from_the_future")
+        assert readiness(dep) == "the database schema is newer than this openkms"
+        _set_revision(settings, "0001")
+        assert readiness(dep) == "the database schema is older than this openkms"
+    finally:
+        dep.close()
