@@ -2,4 +2,16 @@
 material and make CiphertextBlobs, key generation per key spec, asymmetric and MAC operations,
 BYOK unwrapping, export wrapping and the start-up self-test. No I/O, no storage."""
 
-__all__ = ["aead", "asymmetric", "blob", "keyed", "keygen", "mac", "selftest", "sm2", "unwrap", "wrapping"]
+__all__ = [
+    "aead",
+    "asymmetric",
+    "blob",
+    "keyed",
+    "keygen",
+    "mac",
+    "passphrase",
+    "selftest",
+    "sm2",
+    "unwrap",
+    "wrapping",
+]
