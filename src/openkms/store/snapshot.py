@@ -1,10 +1,12 @@
 """The embedded database as a file: an online copy through SQLite's backup API, what a copy
 holds (for a backup's manifest), and the integrity check a node runs on it at start.
 
-The backup API copies the database page by page from a read transaction of its own: the copy
-is the database as of one commit, whatever writers do meanwhile (SQLite restarts the copy when
-another connection writes between steps; in WAL mode a reader is never blocked and never
-blocks a writer). The copy is switched out of WAL mode, so it is one self-contained file.
+The backup API copies the database a few pages per step. The source connection holds one read
+transaction across all the steps, so the copy is the database as of the commit current when the
+copy began, whatever writers do meanwhile (in WAL mode a reader never blocks a writer; without
+the held transaction SQLite would restart the copy after every write by another connection, and
+under a steady write load never finish). The copy is switched out of WAL mode, so it is one
+self-contained file.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from pathlib import Path
 
 __all__ = ["Contents", "CopyFailed", "DamagedDatabase", "check", "contents", "online_copy"]
 
-# Pages copied per step of the backup API: small enough that a writer waits little between
-# steps, large enough that a database of a few GB is copied in seconds.
-_PAGES_PER_STEP = 1024
+# Pages copied per step of the backup API: one progress report each.
+_PAGES_PER_STEP = 64
 _BUSY_MS = 10_000
 
 
@@ -65,7 +66,10 @@ def online_copy(source: Path, target: Path, progress: Callable[[int, int], None]
             if progress is not None:
                 progress(total - remaining, total)
 
+        src.execute("BEGIN")
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot is taken here
         src.backup(dst, pages=_PAGES_PER_STEP, progress=step)
+        src.rollback()
         dst.execute("PRAGMA journal_mode=DELETE")
         dst.commit()
     except sqlite3.Error as exc:
