@@ -173,6 +173,8 @@ def test_restore_refusals(node: ServerProcess, tmp_path: Path) -> None:
     assert _run("backup", "--out", str(out), *node.store_args).returncode == 0
     again = _run("backup", "--out", str(out), *node.store_args)
     assert again.returncode == 1 and "exists" in again.stderr
+    nowhere = _run("backup", "--out", str(tmp_path / "no" / "such.backup"), *node.store_args)
+    assert nowhere.returncode == 1 and "not a directory" in nowhere.stderr
 
     busy = tmp_path / "busy"
     busy.mkdir(mode=0o700)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from openkms import store
 from openkms.config import Settings
 from openkms.crypto import passphrase as sealing
 from openkms.rootkey import FileRootKey, RootKeyError
@@ -83,8 +84,8 @@ def backup(
     while a node may serve it; with ``passphrase``, the root key goes in, sealed under it.
 
     Raises:
-        BackupError: PostgreSQL, no database, ``out`` exists, a root key file that does not
-            match the database, a damaged copy.
+        BackupError: PostgreSQL, no database, ``out`` exists or has no directory, a root key
+            file that does not match the database, a damaged copy.
     """
     if not is_sqlite(settings.database_url):
         raise BackupError("the database is PostgreSQL: back it up with pg_dump (docs/deployment.md)")
@@ -93,6 +94,8 @@ def backup(
         raise BackupError(f"no deployment: {source} does not exist")
     if out.exists():
         raise BackupError(f"{out} exists; a backup never overwrites a file")
+    if not out.parent.is_dir():
+        raise BackupError(f"{out.parent} is not a directory")
     work = Path(tempfile.mkdtemp(prefix=".openkms-backup-", dir=out.parent))  # 0700
     try:
         copy = work / DATABASE
@@ -103,6 +106,8 @@ def backup(
             raise BackupError(f"the copy failed: {exc}") from None
         except snapshot.CopyFailed as exc:
             raise BackupError(f"cannot read {source}: {exc}") from None
+        except store.UNAVAILABLE as exc:
+            raise BackupError(f"cannot check the copy: {store.reason(exc)}") from None
         if held.root_fingerprint is None:
             raise BackupError(f"{source} holds no deployment")
         sealed = None
@@ -229,7 +234,9 @@ def restore(
             held = snapshot.contents(db_path)
         except snapshot.DamagedDatabase as exc:
             raise BackupError(f"the backup's database is damaged: {exc}") from None
-        if held.root_fingerprint != manifest.root_fingerprint:
+        except store.UNAVAILABLE as exc:
+            raise BackupError(f"cannot read the restored database: {store.reason(exc)}") from None
+        if not hmac.compare_digest(held.root_fingerprint or "", manifest.root_fingerprint):
             raise BackupError("the backup's database does not match its manifest (root fingerprint)")
         if key is not None:
             written.append(data_dir / "root.key")

@@ -206,6 +206,11 @@ def check_database(path: Path) -> None:
         raise StartupError(
             f"the database {path} is damaged ({exc}): restore it from an `openkms backup`"
         ) from None
+    except _STORE_FAILURES as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 @dataclass(frozen=True, slots=True)

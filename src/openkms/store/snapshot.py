@@ -21,6 +21,8 @@ __all__ = ["Contents", "CopyFailed", "DamagedDatabase", "check", "contents", "on
 # Pages copied per step of the backup API: one progress report each.
 _PAGES_PER_STEP = 64
 _BUSY_MS = 10_000
+# What SQLite answers for a file whose contents are not a sound database (primary codes).
+_DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class CopyFailed(Exception):
@@ -87,15 +89,15 @@ def check(path: Path) -> None:
 
     Raises:
         DamagedDatabase: with SQLite's first complaint.
+        sqlite3.Error: anything else (a full disk, a file that cannot be read), unchanged.
     """
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
-    except sqlite3.Error as exc:
-        raise DamagedDatabase(str(exc)) from None
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
     try:
         rows = db.execute("PRAGMA quick_check(1)").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise DamagedDatabase(str(exc)) from None
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _DAMAGED_CODES:
+            raise DamagedDatabase(str(exc)) from None
+        raise
     finally:
         db.close()
     if rows != [("ok",)]:
