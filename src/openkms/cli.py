@@ -239,7 +239,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         # The embedded database migrates itself; a shared one only when told (one node, once).
-        dep = open_deployment(s, migrate_schema=is_sqlite(s.database_url) or args.migrate)
+        dep = open_deployment(
+            s, migrate_schema=is_sqlite(s.database_url) or args.migrate, check_integrity=True
+        )
     except StartupError as exc:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -518,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_ram
 
     cli_ram.add_parser(sub, _add_store_args, _open)
+    from openkms import cli_backup
+
+    cli_backup.add_parser(sub, _add_store_args, _settings)
     return parser
 
 

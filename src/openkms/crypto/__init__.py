@@ -10,6 +10,7 @@ __all__ = [
     "keyed",
     "keygen",
     "mac",
+    "passphrase",
     "selftest",
     "sm2",
     "unwrap",

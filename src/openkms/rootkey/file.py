@@ -42,9 +42,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def create(path: Path) -> bool:
-    """Create the key file if absent. Returns True if this call created it."""
-    key = secrets.token_bytes(KEY_LEN)
+def create(path: Path, key: bytes | None = None) -> bool:
+    """Create the key file if absent, holding ``key`` (else a new random key). Returns True if
+    this call created it."""
+    if key is None:
+        key = secrets.token_bytes(KEY_LEN)
+    if len(key) != KEY_LEN:
+        raise RootKeyError(f"a root key is {KEY_LEN} bytes")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

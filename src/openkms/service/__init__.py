@@ -7,6 +7,7 @@ __all__ = [
     "accounts",
     "aliases",
     "asymmetric",
+    "backup",
     "byok",
     "caches",
     "context",

@@ -25,7 +25,7 @@ from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import FileRootKey, Keyring, MemoryRootKey, RootKeyError, RootKeyProvider
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
-from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate
+from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate, snapshot
 from openkms.store import nonces as shared_nonces
 from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
 from openkms.store.nonce_table import FileNonceStore
@@ -129,7 +129,11 @@ def _prepare_schema(db: Database, settings: Settings, migrate_schema: bool) -> N
 
 
 def open_deployment(
-    settings: Settings, clock: Clock | None = None, *, migrate_schema: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    migrate_schema: bool = True,
+    check_integrity: bool = False,
 ) -> Deployment:
     """Open the existing deployment described by ``settings``; create nothing.
 
@@ -139,7 +143,8 @@ def open_deployment(
             unsafe permissions, a root key that does not match the database, a failed
             self-test, a database that cannot be reached (within ``db_timeout``), a full disk
             (the data directory's or the database's), a schema newer than this code, or one
-            older when ``migrate_schema`` is off.
+            older when ``migrate_schema`` is off; with ``check_integrity``, an embedded
+            database that fails SQLite's quick_check (:func:`check_database`).
     """
     clock = clock or SystemClock()
     _self_test()
@@ -149,6 +154,8 @@ def open_deployment(
         database_file = settings.data_dir / "openkms.db"
         if not database_file.exists():
             raise StartupError(f"no deployment: {database_file} does not exist; {INIT_HINT}")
+        if check_integrity:
+            check_database(database_file)
     try:
         root = FileRootKey.load(settings.root_key_path)
     except RootKeyError as exc:
@@ -181,6 +188,29 @@ def open_deployment(
         if refusal is not None:
             raise refusal from exc
         raise
+
+
+def check_database(path: Path) -> None:
+    """Refuse an embedded database whose pages are not sound (SQLite's quick_check): a copy
+    torn by a checkpoint that rewrote pages while it was taken, a file cut short, a damaged
+    disk. A copy that is sound but older than its source (commits still in the -wal it was
+    copied without) cannot be told apart from the file: docs/deployment.md, "Backup and
+    restore".
+
+    Raises:
+        StartupError: with SQLite's first complaint.
+    """
+    try:
+        snapshot.check(path)
+    except snapshot.DamagedDatabase as exc:
+        raise StartupError(
+            f"the database {path} is damaged ({exc}): restore it from an `openkms backup`"
+        ) from None
+    except _STORE_FAILURES as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,125 @@
+"""The embedded database as a file: an online copy through SQLite's backup API, what a copy
+holds (for a backup's manifest), and the integrity check a node runs on it at start.
+
+The backup API copies the database a few pages per step. The source connection holds one read
+transaction across all the steps, so the copy is the database as of the commit current when the
+copy began, whatever writers do meanwhile (in WAL mode a reader never blocks a writer; without
+the held transaction SQLite would restart the copy after every write by another connection, and
+under a steady write load never finish). The copy is switched out of WAL mode, so it is one
+self-contained file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Contents", "CopyFailed", "DamagedDatabase", "check", "contents", "online_copy"]
+
+# Pages copied per step of the backup API: one progress report each.
+_PAGES_PER_STEP = 64
+_BUSY_MS = 10_000
+# What SQLite answers for a file whose contents are not a sound database (primary codes).
+_DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+class CopyFailed(Exception):
+    """The source database could not be read (absent, not a database, locked too long)."""
+
+
+class DamagedDatabase(Exception):
+    """The database file fails SQLite's quick_check, or is not a database at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """What a database file holds, as a backup's manifest records it."""
+
+    schema_revision: str | None
+    root_fingerprint: str | None
+    keys: int
+    accounts: int
+
+
+def online_copy(source: Path, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
+    """Copy the database at ``source`` into a new file ``target`` (0600) while others may write
+    to it. ``progress(copied_pages, total_pages)`` is called after every step.
+
+    Raises:
+        FileExistsError: ``target`` exists.
+        DamagedDatabase: the copy fails its quick_check.
+        CopyFailed: the source cannot be read.
+    """
+    fd = target.open("xb")  # O_EXCL: never overwrite
+    fd.close()
+    target.chmod(0o600)
+    # Read-write mode (the copy only reads): a read-only connection cannot open a WAL database
+    # whose -shm file is absent, as after a clean stop.
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
+    except sqlite3.Error as exc:
+        raise CopyFailed(str(exc)) from None
+    dst = sqlite3.connect(target)
+    try:
+
+        def step(_status: int, remaining: int, total: int) -> None:
+            if progress is not None:
+                progress(total - remaining, total)
+
+        src.execute("BEGIN")
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot is taken here
+        src.backup(dst, pages=_PAGES_PER_STEP, progress=step)
+        src.rollback()
+        dst.execute("PRAGMA journal_mode=DELETE")
+        dst.commit()
+    except sqlite3.Error as exc:
+        raise CopyFailed(str(exc)) from None
+    finally:
+        src.close()
+        dst.close()
+    check(target)
+
+
+def check(path: Path) -> None:
+    """SQLite's quick_check over the file at ``path`` (and its -wal, if one is beside it): the
+    pages are well formed, every b-tree and index is sound, no page is missing or counted
+    twice. A torn copy (taken while a checkpoint rewrote pages, or cut short) fails it.
+
+    Raises:
+        DamagedDatabase: with SQLite's first complaint.
+        sqlite3.Error: anything else (a full disk, a file that cannot be read), unchanged.
+    """
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
+    try:
+        rows = db.execute("PRAGMA quick_check(1)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _DAMAGED_CODES:
+            raise DamagedDatabase(str(exc)) from None
+        raise
+    finally:
+        db.close()
+    if rows != [("ok",)]:
+        raise DamagedDatabase(str(rows[0][0]) if rows else "quick_check answered nothing")
+
+
+def contents(path: Path) -> Contents:
+    """The schema revision, root fingerprint and counts of keys and accounts of a database file
+    nobody writes (a snapshot)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        fingerprint = db.execute("SELECT value FROM meta WHERE name = 'root_fingerprint'").fetchone()
+        keys = db.execute("SELECT count(*) FROM keys").fetchone()[0]
+        accounts = db.execute("SELECT count(*) FROM accounts").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise DamagedDatabase(f"not an openkms database: {exc}") from None
+    finally:
+        db.close()
+    return Contents(
+        schema_revision=revision[0] if revision else None,
+        root_fingerprint=fingerprint[0] if fingerprint else None,
+        keys=int(keys),
+        accounts=int(accounts),
+    )
