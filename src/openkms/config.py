@@ -69,6 +69,8 @@ class Setting:
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path"}
 
+# The table reads best one row to a setting: the formatter leaves it alone.
+# fmt: off
 SETTINGS: tuple[Setting, ...] = (
     # The store: every command that opens the deployment.
     Setting("data_dir", Path, Path("./data"), "data directory: the embedded database, the root key "
@@ -133,6 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("credential_cache", int, 10_000, "entries of the credential cache"),
     Setting("credential_seconds", float, 1.0, "seconds an entry of the credential cache is served"),
 )
+# fmt: on
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

@@ -16,16 +16,28 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 # Distributions that belong to the test extra only.
-TEST_ONLY = ("pytest", "pytest-xdist", "hypothesis", "aliyun-python-sdk-core", "aliyun-python-sdk-kms",
-             "alibabacloud-kms20160120", "alibabacloud-tea-openapi", "snowland-smx",
-             "alibabacloud-secretsmanager-client-v2", "alibabacloud-ram20150501",
-             "alibabacloud-sts20150401", "alibabacloud-credentials")
+TEST_ONLY = (
+    "pytest",
+    "pytest-xdist",
+    "hypothesis",
+    "aliyun-python-sdk-core",
+    "aliyun-python-sdk-kms",
+    "alibabacloud-kms20160120",
+    "alibabacloud-tea-openapi",
+    "snowland-smx",
+    "alibabacloud-secretsmanager-client-v2",
+    "alibabacloud-ram20150501",
+    "alibabacloud-sts20150401",
+    "alibabacloud-credentials",
+)
 
 
 def _wheel(out: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = out.glob("openkms-*.whl")
     return wheel
@@ -50,8 +62,16 @@ def test_wheel_runtime_requirements_hold_no_test_tool(tmp_path: Path) -> None:
     requires = _requires(_wheel(tmp_path))
     runtime = {_name(r) for r in requires if "extra ==" not in r}
     test = {_name(r) for r in requires if 'extra == "test"' in r}
-    assert runtime == {"cryptography", "sqlalchemy", "alembic", "uvicorn", "httptools", "uvloop",
-                       "psycopg", "orjson"}
+    assert runtime == {
+        "cryptography",
+        "sqlalchemy",
+        "alembic",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "psycopg",
+        "orjson",
+    }
     assert set(TEST_ONLY) <= test
     assert not any("[standard]" in r for r in requires)
 
@@ -65,8 +85,9 @@ def test_fresh_venv_installs_the_wheel_and_serves(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip"]
     subprocess.run([*pip, "install", "-q", str(wheel)], check=True, capture_output=True, timeout=600)
-    listed = subprocess.run([*pip, "list", "--format=freeze"], check=True, capture_output=True,
-                            text=True).stdout.lower()
+    listed = subprocess.run(
+        [*pip, "list", "--format=freeze"], check=True, capture_output=True, text=True
+    ).stdout.lower()
     installed = {line.split("==")[0].replace("_", "-") for line in listed.splitlines()}
     assert installed & set(TEST_ONLY) == set()
     openkms = str(venv / "bin" / "openkms")
@@ -75,8 +96,9 @@ def test_fresh_venv_installs_the_wheel_and_serves(tmp_path: Path) -> None:
     subprocess.run([openkms, "init", "--data-dir", str(data)], check=True, capture_output=True, timeout=60)
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([openkms, "serve", "--data-dir", str(data), "--port", "0"],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [openkms, "serve", "--data-dir", str(data), "--port", "0"], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         url = None
         for _ in range(200):
@@ -105,7 +127,9 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert exec_start is not None
     copy = tmp_path / "openkms.service"
     copy.write_text(unit.replace(exec_start.group(1), shutil.which("true") or "/bin/true"))
-    done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     problems = [line for line in done.stderr.splitlines() if "openkms.service" in line]
     assert problems == [], done.stderr

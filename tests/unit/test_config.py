@@ -29,7 +29,11 @@ def test_precedence_flags_env_file_defaults(tmp_path: Path) -> None:
     assert (s.port, s.region, s.max_inflight, s.workers) == (9003, "cn-env", 7, 1)
     values, sources = config.resolve(path, {"port": 9003}, env)
     assert (sources["port"], sources["region"], sources["max_inflight"], sources["workers"]) == (
-        "flag", "OPENKMS_REGION", "file", "default")
+        "flag",
+        "OPENKMS_REGION",
+        "file",
+        "default",
+    )
     assert values["port"] == 9003
 
 
@@ -134,8 +138,9 @@ def test_docs_settings_page_is_current() -> None:
     assert DOCS.read_text() == config.render_markdown(), "run `make docs`"
 
 
-def test_config_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_check_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`openkms config check`: exit 1 naming line and setting; else the effective settings."""
     monkeypatch.setenv("OPENKMS_DATABASE_PASSWORD", "hunter2")
     bad = _file(tmp_path, 'region = "cn-x"\nworkers = "two"\n')
