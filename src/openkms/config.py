@@ -354,7 +354,7 @@ def describe(settings: Settings, sources: Mapping[str, str] | None = None) -> It
         elif s.secret and value is not None:
             shown = '"***"'
         elif value is None:
-            yield f"# {s.name} is not set" + (f"  ({sources[s.name]})" if sources else "")
+            yield f"# {s.name} = (not set)" + (f"  # {sources[s.name]}" if sources else "")
             continue
         else:
             shown = _toml(value)
@@ -398,6 +398,20 @@ def render_markdown() -> str:
         kind = {int: "integer", float: "number", str: "string", bool: "boolean", Path: "path"}[s.kind]
         default = "" if s.default is None else f"`{_toml(s.default)}`"
         out.append(f"| {key} | `{s.env_var}` | {flag} | {kind} | {default} | {s.help} |")
+    out += [
+        "",
+        "## Other environment variables",
+        "",
+        "| variable | read by | meaning |",
+        "|---|---|---|",
+        "| `OPENKMS_CONFIG` | every command that takes `--config` | the settings file when "
+        "`--config` is not given |",
+        "| `OPENKMS_ROOT_ACCESS_KEY_ID`, `OPENKMS_ROOT_ACCESS_KEY_SECRET` | `init`, `account "
+        "create` | the new account's root AccessKey pair (both or neither); else one is generated "
+        "and printed once |",
+        "| `OPENKMS_MASTER_PID` | worker processes | set by `serve --workers N` for its workers, "
+        "which end with it; not for operators |",
+    ]
     return "\n".join(out) + "\n"
 
 

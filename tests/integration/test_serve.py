@@ -98,3 +98,26 @@ def test_serve_refuses_a_bad_config_file(tmp_path: Path) -> None:
     done = run_serve("--config", str(path), "--data-dir", str(tmp_path / "data"))
     assert done.returncode == 2
     assert "openkms.toml:1: setting max_inflight wants an integer" in done.stderr
+
+
+def test_database_password_from_a_file_reaches_every_worker(tmp_path: Path) -> None:
+    """`--database-password-file` over PostgreSQL with two workers: the password (characters that
+    would break the URL unless percent-encoded) goes into the URL of each process, and no
+    process's command line holds it."""
+    from tests.support.postgres import PostgresDatabase
+
+    password = "p@ss/w:rd 1"
+    secret = tmp_path / "database-password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    with PostgresDatabase() as db:
+        srv = ServerProcess(
+            tmp_path / "data", database=db.url,
+            extra_args=["--database-password-file", str(secret), "--workers", "2"],
+        )
+        with running(srv):
+            for _ in range(4):
+                assert RawSigner(srv.endpoint).v1("CreateKey").status == 200
+            assert srv.proc is not None
+            cmdlines = Path(f"/proc/{srv.proc.pid}/cmdline").read_bytes().decode(errors="replace")
+            assert password not in cmdlines
