@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openkms import config
 from openkms.config import Settings
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ def _is_loopback(host: str) -> bool:
 
 def _add_setting_args(p: argparse.ArgumentParser, scope: str) -> None:
     """The flags of the settings whose table row names ``scope``, help from the table."""
-    from openkms import config
-
     for s in config.SETTINGS:
         if s.flag != scope:
             continue
@@ -64,13 +63,14 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """Flags > environment > the --config file > defaults; exit 2 naming a bad setting."""
-    from openkms import config
-
+    """Flags > environment > the --config file > defaults; exit 2 naming a bad setting (a
+    password file that cannot be read among them)."""
     file = args.config or (Path(f) if (f := os.environ.get("OPENKMS_CONFIG")) else None)
     flags = {s.name: getattr(args, s.name, None) for s in config.SETTINGS}
     try:
-        return config.load(file, flags)
+        settings = config.load(file, flags)
+        settings.password()
+        return settings
     except config.ConfigError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -85,8 +85,6 @@ _ORPHAN_GRACE = 30.0
 def _export_env(s: Settings) -> None:
     """Worker processes rebuild their settings from the environment. The database password
     stays where it came from: its file, or the variable the workers inherit."""
-    from openkms import config
-
     for setting in config.SETTINGS:
         if setting.name == "database_password":
             continue
@@ -208,7 +206,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from openkms import config
     from openkms.http import GuardedProtocol
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
@@ -292,8 +289,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     """`openkms config check FILE`: exit 1 naming the line and setting the file gets wrong,
     else print the effective settings (file, environment, defaults), secrets masked."""
-    from openkms import config
-
     try:
         values, sources = config.resolve(args.file)
         settings = Settings(**values)

@@ -165,3 +165,24 @@ def test_offline_commands_read_the_file(tmp_path: Path) -> None:
     assert (s.data_dir, s.region) == (data, "cn-shanghai")
     args = build_parser().parse_args(["db", "check", "--config", str(path), "--region", "cn-beijing"])
     assert _settings(args).region == "cn-beijing"
+
+
+def test_an_unreadable_password_file_stops_an_offline_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 naming the setting, before anything is opened."""
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "db",
+                "check",
+                "--data-dir",
+                str(tmp_path),
+                "--database",
+                "postgresql://u@h/db",
+                "--database-password-file",
+                str(tmp_path / "missing"),
+            ]
+        )
+    assert done.value.code == 2
+    assert "database_password_file: cannot read" in capsys.readouterr().err
