@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help install serve test test-postgres test-all test-chaos fuzz lint docs bench bench-setup bench-profile bench-ab
+.PHONY: help install serve test test-postgres test-all test-install test-chaos fuzz lint docs bench bench-setup bench-profile bench-ab
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -21,9 +21,19 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install openkms with its test dependencies
 
-serve: install ## run the server on the embedded default (SQLite + root key file in ./data; `openkms init` first when ./data is new)
-	@test -e ./data/openkms.db || $(VENV)/bin/openkms init --data-dir ./data
-	$(VENV)/bin/openkms serve --data-dir ./data
+# `make serve` runs from its own venv holding openkms and its runtime dependencies alone (no
+# test extra): what an operator's `pip install openkms` gets.
+SERVE_VENV ?= .venv-serve
+
+$(SERVE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install -q --upgrade pip
+	$(SERVE_VENV)/bin/pip install -q -e .
+	touch $@
+
+serve: $(SERVE_VENV)/.installed ## run the server from a runtime-only venv on the embedded default (SQLite + root key file in ./data; `openkms init` first when ./data is new); CONFIG=FILE for a settings file
+	@test -e ./data/openkms.db || $(SERVE_VENV)/bin/openkms init --data-dir ./data $(if $(CONFIG),--config $(CONFIG))
+	$(SERVE_VENV)/bin/openkms serve --data-dir ./data $(if $(CONFIG),--config $(CONFIG))
 
 test: install ## the whole default test suite (what CI runs)
 	$(PYTEST) -n 2 -q
@@ -31,8 +41,11 @@ test: install ## the whole default test suite (what CI runs)
 test-postgres: install ## the whole default suite with every shared server over PostgreSQL
 	OPENKMS_TEST_DATABASE=postgres $(PYTEST) -n 2 -q
 
-test-all: install ## the default suite plus the long chaos and fuzz runs
-	$(PYTEST) -n 2 -q -m "chaos or fuzz or not (chaos or fuzz or bench)"
+test-all: install ## the default suite plus the long chaos, fuzz and install runs
+	$(PYTEST) -n 2 -q -m "chaos or fuzz or install or not (chaos or fuzz or bench or install)"
+
+test-install: install ## build the wheel, install it in a fresh venv (no test extra), init and serve from it
+	$(PYTEST) -q -m install -rP
 
 test-chaos: install ## long kill -9 runs (50 kills per run); see docs/testing.md
 	$(PYTEST) -q -m chaos -rP
@@ -46,8 +59,9 @@ lint: install ## ruff and mypy (strict) over src/
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy src
 
-docs: install ## regenerate docs/api.md from the action tables
+docs: install ## regenerate docs/api.md from the action tables and docs/settings.md from the settings table
 	$(PY) -m openkms.api.docs > docs/api.md
+	$(PY) -m openkms.config > docs/settings.md
 
 BENCH_PY := bench/.venv/bin/python
 BENCH_ARGS ?=

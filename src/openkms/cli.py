@@ -11,11 +11,13 @@ import argparse
 import ipaddress
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openkms import config
 from openkms.config import Settings
 
 if TYPE_CHECKING:
@@ -32,60 +34,48 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _add_setting_args(p: argparse.ArgumentParser, scope: str) -> None:
+    """The flags of the settings whose table row names ``scope``, help from the table."""
+    for s in config.SETTINGS:
+        if s.flag != scope:
+            continue
+        default = "" if s.default is None else f" (default {s.default})"
+        text = f"{s.help}{default}; {s.env_var}"
+        if s.kind is bool:
+            # A boolean flag says the opposite of its default: --insecure-http, --no-request-log.
+            p.add_argument(
+                s.flag_name, dest=s.name, action="store_const", const=not s.default, default=None,
+                help=text,
+            )
+        else:
+            p.add_argument(s.flag_name, dest=s.name, type=s.kind, help=text)
+
+
 def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
-    p.add_argument("--database", help="database URL (default: SQLite in the data directory)")
-    p.add_argument("--root-key-file", type=Path, help="root key file (default DATA_DIR/root.key)")
-    p.add_argument("--region", help="region id answered in ARNs (default cn-hangzhou)")
-    p.add_argument("--db-timeout", type=float, help="seconds one PostgreSQL wait may take (default 5)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML file of settings (docs/settings.md); flags and OPENKMS_* variables beat it; "
+        "OPENKMS_CONFIG",
+    )
+    _add_setting_args(p, "store")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    s = Settings()
-    if args.data_dir is not None:
-        s.data_dir = args.data_dir
-    if args.database is not None:
-        s.database = args.database
-    if args.root_key_file is not None:
-        s.root_key_file = args.root_key_file
-    if args.region is not None:
-        s.region = args.region
-    if args.db_timeout is not None:
-        s.db_timeout = args.db_timeout
-    return s
+    """Flags > environment > the --config file > defaults; exit 2 naming a bad setting (a
+    password file that cannot be read among them)."""
+    file = args.config or (Path(f) if (f := os.environ.get("OPENKMS_CONFIG")) else None)
+    flags = {s.name: getattr(args, s.name, None) for s in config.SETTINGS}
+    try:
+        settings = config.load(file, flags)
+        settings.password()
+        return settings
+    except config.ConfigError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
-# The `serve` flags of the front door and of admission: (flag, Settings field, type, help). Each
-# field is also read from OPENKMS_<FIELD> (config.py); docs/deployment.md, "The front door".
-_SERVE_LIMITS: tuple[tuple[str, str, type, str], ...] = (
-    ("--request-timeout", "request_timeout", float,
-     "seconds after a request's arrival at which a PostgreSQL wait of it is cut off, answered "
-     "503 and rolled back (default 8)"),
-    ("--queue-timeout", "queue_timeout", float,
-     "seconds a whole request may wait to start; past it the answer is 429 and nothing is done "
-     "(default 2)"),
-    ("--max-inflight", "max_inflight", int,
-     "whole requests served at once per worker process; beyond it the answer is 429 (default 256)"),
-    ("--head-timeout", "head_timeout", float,
-     "seconds to receive a request head, from the connection's opening or the request's first "
-     "byte; then the connection is closed (default 10)"),
-    ("--body-timeout", "body_timeout", float,
-     "seconds to receive a request body after its head; then the connection is closed (default 30)"),
-    ("--body-min-rate", "body_min_rate", int,
-     "bytes per second a body must average after its first 2 seconds, else the connection is "
-     "closed; 0 for no minimum (default 1024)"),
-    ("--keep-alive-timeout", "keep_alive_timeout", float,
-     "seconds an idle kept-alive connection stays open (default 30)"),
-    ("--max-header-bytes", "max_header_bytes", int,
-     "bytes of header fields (names and values) in one request; beyond it 431 (default 16384)"),
-    ("--max-headers", "max_headers", int,
-     "header fields in one request; beyond it 431 (default 100)"),
-    ("--max-connections", "max_connections", int,
-     "open connections per worker process; one more is answered 503 and closed (default 4096)"),
-    ("--max-pending-bytes", "max_pending_bytes", int,
-     "bytes of requests not yet whole held per worker process; a request passing it is answered "
-     "503 and its connection closed (default 67108864)"),
-)
 # File descriptors a worker needs beside its connections (database, nonce files, logs, pipes).
 _SPARE_FDS = 128
 # Seconds a worker whose parent died is given to finish what it serves before it exits anyway.
@@ -93,19 +83,20 @@ _ORPHAN_GRACE = 30.0
 
 
 def _export_env(s: Settings) -> None:
-    """Worker processes rebuild their settings from the environment."""
-    os.environ["OPENKMS_DATA_DIR"] = str(s.data_dir)
-    os.environ["OPENKMS_REGION"] = s.region
-    if s.database:
-        os.environ["OPENKMS_DATABASE"] = s.database
-    if s.root_key_file:
-        os.environ["OPENKMS_ROOT_KEY_FILE"] = str(s.root_key_file)
-    os.environ["OPENKMS_REQUEST_LOG"] = "1" if s.log_requests else "0"
-    os.environ["OPENKMS_DB_TIMEOUT"] = repr(s.db_timeout)
-    for _, name, _, _ in _SERVE_LIMITS:
-        os.environ[f"OPENKMS_{name.upper()}"] = repr(getattr(s, name))
-    os.environ["OPENKMS_TRUSTED_PROXIES"] = s.trusted_proxies
-    os.environ["OPENKMS_METRICS_TOKEN"] = s.metrics_token
+    """Worker processes rebuild their settings from the environment. The database password
+    stays where it came from: its file, or the variable the workers inherit."""
+    for setting in config.SETTINGS:
+        if setting.name == "database_password":
+            continue
+        value = getattr(s, setting.name)
+        if value is None:
+            os.environ.pop(setting.env_var, None)
+        elif isinstance(value, bool):
+            os.environ[setting.env_var] = "1" if value else "0"
+        elif isinstance(value, float):
+            os.environ[setting.env_var] = repr(value)
+        else:
+            os.environ[setting.env_var] = str(value)
 
 
 def _limits(s: Settings) -> Limits:
@@ -132,7 +123,6 @@ def create_app() -> object:
     if master and master != os.getpid():
         _exit_with_parent(master)
     settings = Settings()
-    settings.log_requests = os.environ.get("OPENKMS_REQUEST_LOG", "1") == "1"
     # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
     # its request log lines would be dropped below the default WARNING level.
     _configure_logging()
@@ -198,65 +188,75 @@ def _configure_logging() -> None:
     logs.configure()
 
 
+def _listen(s: Settings) -> socket.socket:
+    """The listening socket, bound before anything says it serves; SystemExit(1) with the
+    reason when the address cannot be had (a port in use, an address not of this host)."""
+    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    try:
+        sock = socket.create_server((s.host, s.port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"openkms: cannot listen on {s.host}:{s.port}: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None
+    sock.set_inheritable(True)  # the worker processes serve on it
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from openkms.http import GuardedProtocol
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
 
     s = _settings(args)
-    s.host, s.port, s.workers = args.host, args.port, args.workers
-    s.log_requests = not args.no_request_log
-    for _, name, _, _ in _SERVE_LIMITS:
-        if getattr(args, name) is not None:
-            setattr(s, name, getattr(args, name))
-    if args.trusted_proxies is not None:
-        s.trusted_proxies = args.trusted_proxies
-    if args.metrics_token is not None:
-        s.metrics_token = args.metrics_token
     from openkms.server import trusted_networks
 
     try:
         trusted_networks(s.trusted_proxies)
     except ValueError as exc:
-        print(f"openkms: --trusted-proxies: {exc}", file=sys.stderr)
+        print(f"openkms: trusted_proxies: {exc}", file=sys.stderr)
         return 2
-    tls = args.tls_cert is not None or args.tls_key is not None
-    if tls and (args.tls_cert is None or args.tls_key is None):
+    tls = s.tls_cert is not None or s.tls_key is not None
+    if tls and (s.tls_cert is None or s.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    if not tls and not _is_loopback(s.host) and not args.insecure_http:
+    if not tls and not _is_loopback(s.host) and not s.insecure_http:
         print(
             f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
             "give --tls-cert/--tls-key, or --insecure-http if a proxy terminates TLS",
             file=sys.stderr,
         )
         return 2
-    if not is_sqlite(s.database_url):
-        # A node over PostgreSQL keeps its own state (its write generation, which lets its
-        # processes keep hot reads) in its data directory.
-        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
+        if not is_sqlite(s.database_url):
+            # A node over PostgreSQL keeps its own state (its write generation, which lets its
+            # processes keep hot reads) in its data directory.
+            s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The embedded database migrates itself; a shared one only when told (one node, once).
         dep = open_deployment(
             s, migrate_schema=is_sqlite(s.database_url) or args.migrate, check_integrity=True
         )
+    except config.ConfigError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
+    dep.close()
+    sock = _listen(s)
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{s.port}",
+        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}",
         flush=True,
     )
-    dep.close()
     _raise_fd_limit(s)
     _export_env(s)
     if s.workers > 1:
         os.environ["OPENKMS_MASTER_PID"] = str(os.getpid())  # the workers end with this process
     _configure_logging()
-    uvicorn.run(
+    server_config = uvicorn.Config(
         "openkms.cli:create_app",
         factory=True,
         host=s.host,
@@ -271,10 +271,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         log_level="warning",
-        ssl_certfile=str(args.tls_cert) if tls else None,
-        ssl_keyfile=str(args.tls_key) if tls else None,
+        ssl_certfile=str(s.tls_cert) if tls else None,
+        ssl_keyfile=str(s.tls_key) if tls else None,
         timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
     )
+    server = uvicorn.Server(server_config)
+    try:
+        if s.workers > 1:
+            Multiprocess(server_config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if s.workers == 1 and not server.started:
+        return 1
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """`openkms config check FILE`: exit 1 naming the line and setting the file gets wrong,
+    else print the effective settings (file, environment, defaults), secrets masked."""
+    try:
+        values, sources = config.resolve(args.file)
+        settings = Settings(**values)
+        lines = list(config.describe(settings, sources))
+    except config.ConfigError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 1
+    print(f"# {args.file}: valid; the effective settings (flags aside):")
+    print("\n".join(lines))
     return 0
 
 
@@ -429,38 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the KMS server")
     _add_store_args(serve)
-    serve.add_argument(
-        "--host",
-        default=os.environ.get("OPENKMS_HOST", "127.0.0.1"),
-        help="address to listen on (default 127.0.0.1)",
-    )
-    serve.add_argument(
-        "--port", type=int, default=int(os.environ.get("OPENKMS_PORT", "8080")), help="port (default 8080)"
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("OPENKMS_WORKERS", "1")),
-        help="worker processes sharing the port (default 1)",
-    )
-    serve.add_argument("--tls-cert", type=Path, help="certificate chain (PEM) to serve HTTPS with")
-    serve.add_argument("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
-    serve.add_argument("--insecure-http", action="store_true", help="allow plain HTTP off loopback")
+    _add_setting_args(serve, "serve")
     serve.add_argument("--migrate", action="store_true", help="upgrade a PostgreSQL schema at start")
-    for flag, name, kind, text in _SERVE_LIMITS:
-        serve.add_argument(flag, dest=name, type=kind, help=f"{text}; OPENKMS_{name.upper()}")
-    serve.add_argument(
-        "--trusted-proxies",
-        help="addresses or CIDR blocks, comma-separated, of proxies whose X-Forwarded-For names the "
-        "client that policies see (acs:SourceIp); from any other peer the header is ignored "
-        "(default none); OPENKMS_TRUSTED_PROXIES",
-    )
-    serve.add_argument(
-        "--metrics-token",
-        help="GET /metrics answers only requests with `Authorization: Bearer <token>` (default: "
-        "no token; prefer the environment, which `ps` does not show); OPENKMS_METRICS_TOKEN",
-    )
-    serve.add_argument("--no-request-log", action="store_true", help="no per-request log lines")
     serve.set_defaults(func=cmd_serve)
 
     account = sub.add_parser(
@@ -478,12 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ak = sub.add_parser("access-key", help="manage the first account's root AccessKey pairs (offline)")
     ak_sub = ak.add_subparsers(dest="ak_command", required=True)
-    create = ak_sub.add_parser("create")
-    create.add_argument("--description")
-    ak_sub.add_parser("list")
-    for name in ("disable", "enable", "delete"):
-        p = ak_sub.add_parser(name)
-        p.add_argument("access_key_id")
+    create = ak_sub.add_parser("create", help="a new pair; the secret is printed this once")
+    create.add_argument("--description", help="a note kept with the pair")
+    ak_sub.add_parser("list", help="every pair: AccessKeyId, status, owner, description")
+    for name, text in (
+        ("disable", "refuse the pair's requests from now on"),
+        ("enable", "accept a disabled pair's requests again"),
+        ("delete", "delete the pair"),
+    ):
+        p = ak_sub.add_parser(name, help=text)
+        p.add_argument("access_key_id", help="the AccessKeyId")
     for p in (create, *ak_sub.choices.values()):
         if not any(a.dest == "data_dir" for a in p._actions):
             _add_store_args(p)
@@ -496,10 +495,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(decode)
     denied.set_defaults(func=cmd_access_denied)
 
+    cfg = sub.add_parser("config", help="the settings file (docs/settings.md)")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser(
+        "check",
+        help="validate a TOML settings file (exit 1 naming the line and setting) and print the "
+        "effective settings, secrets masked",
+    )
+    check.add_argument("file", type=Path, help="the TOML file")
+    cfg.set_defaults(func=cmd_config)
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    for name in ("upgrade", "check"):
-        _add_store_args(db_sub.add_parser(name))
+    for name, text in (
+        ("upgrade", "migrate the schema to the one this version expects"),
+        ("check", "exit 0 when the schema is the one this version expects, 1 otherwise"),
+    ):
+        _add_store_args(db_sub.add_parser(name, help=text))
     db.set_defaults(func=cmd_db)
 
     dev_cert = sub.add_parser(

@@ -154,6 +154,14 @@ def command(open_deployment: Opener) -> Callable[[argparse.Namespace], int]:
     return cmd_ram
 
 
+# Help of the positional arguments the commands take.
+_POSITIONAL_HELP = {
+    "name": "the name",
+    "user": "the RAM user's name",
+    "access_key_id": "the AccessKeyId",
+}
+
+
 def add_parser(
     sub: Any, store_args: Callable[[argparse.ArgumentParser], None], open_deployment: Opener
 ) -> None:
@@ -167,14 +175,14 @@ def add_parser(
     def verb(group: Any, name: str, text: str, *positional: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = group.add_parser(name, help=text)
         for arg in positional:
-            p.add_argument(arg)
+            p.add_argument(arg, help=_POSITIONAL_HELP[arg])
         commands.append(p)
         return p
 
     user = what.add_parser("user", help="RAM users").add_subparsers(dest="ram_verb", required=True)
     p = verb(user, "create", "create a user", "name")
-    p.add_argument("--display-name")
-    p.add_argument("--comments")
+    p.add_argument("--display-name", help="the user's display name (default: its name)")
+    p.add_argument("--comments", help="a note kept with the user")
     verb(user, "list", "list the users")
     verb(user, "delete", "delete a user (no AccessKeys, groups or policies left)", "name")
 
@@ -190,10 +198,12 @@ def add_parser(
         p = verb(ak, name, text, *extra)
         p.add_argument("--user", help="the RAM user (default: the account's root)")
         if name == "update":
-            p.add_argument("--status", required=True, choices=ACCESS_KEY_STATUSES)
+            p.add_argument("--status", required=True, choices=ACCESS_KEY_STATUSES, help="the new status")
 
     group = what.add_parser("group", help="groups").add_subparsers(dest="ram_verb", required=True)
-    verb(group, "create", "create a group", "name").add_argument("--comments")
+    verb(group, "create", "create a group", "name").add_argument(
+        "--comments", help="a note kept with the group"
+    )
     verb(group, "list", "list the groups")
     verb(group, "delete", "delete a group (no members or policies left)", "name")
     verb(group, "add-user", "add a user to a group", "name", "user")
@@ -202,8 +212,10 @@ def add_parser(
     role = what.add_parser("role", help="roles").add_subparsers(dest="ram_verb", required=True)
     p = verb(role, "create", "create a role", "name")
     p.add_argument("--trust-policy", required=True, help="the trust policy: JSON, or @FILE")
-    p.add_argument("--description")
-    p.add_argument("--max-session-duration", type=int)
+    p.add_argument("--description", help="a note kept with the role")
+    p.add_argument(
+        "--max-session-duration", type=int, help="seconds an assumed session of the role may last at most"
+    )
     verb(role, "list", "list the roles")
     verb(role, "delete", "delete a role (no policies left)", "name")
 
@@ -212,8 +224,10 @@ def add_parser(
     )
     p = verb(policy, "create", "create a custom policy", "name")
     p.add_argument("--document", required=True, help="the policy document: JSON, or @FILE")
-    p.add_argument("--description")
-    verb(policy, "list", "list the policies").add_argument("--type", choices=POLICY_TYPES)
+    p.add_argument("--description", help="a note kept with the policy")
+    verb(policy, "list", "list the policies").add_argument(
+        "--type", choices=POLICY_TYPES, help="only the policies of this type"
+    )
     verb(policy, "delete", "delete a custom policy", "name").add_argument(
         "--cascade", action="store_true", help="detach it and delete its versions too"
     )
@@ -224,10 +238,10 @@ def add_parser(
     ):
         p = verb(policy, name, text, *(("name",) if name != "list-for" else ()))
         if name != "list-for":
-            p.add_argument("--type", required=True, choices=POLICY_TYPES)
-        p.add_argument("--user")
-        p.add_argument("--group")
-        p.add_argument("--role")
+            p.add_argument("--type", required=True, choices=POLICY_TYPES, help="the policy's type")
+        p.add_argument("--user", help="the RAM user")
+        p.add_argument("--group", help="the group")
+        p.add_argument("--role", help="the role")
 
     for p in commands:
         store_args(p)

@@ -1,14 +1,24 @@
-"""One settings object: command-line flags > ``OPENKMS_*`` environment > defaults.
+"""One settings object: command-line flags > ``OPENKMS_*`` environment > a TOML file > defaults.
 
-Secrets (AccessKey secrets, database passwords inside URLs) are held in :class:`Hidden`, whose
-repr never shows the value.
+:data:`SETTINGS` is the one table of settings: each row names a setting, its type, default,
+environment variable, flag and help. The file's keys, the environment variables, the flags'
+help and docs/settings.md (``python -m openkms.config``) all come from it.
+
+Secrets (AccessKey secrets, database passwords) are held in :class:`Hidden`, whose repr never
+shows the value. The database password may come from ``OPENKMS_DATABASE_PASSWORD`` or from
+``database_password_file`` so that it never has to appear on a command line.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 class Hidden:
@@ -28,84 +38,386 @@ class Hidden:
     __str__ = __repr__
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"OPENKMS_{name}", default)
+class ConfigError(ValueError):
+    """A setting that cannot be read: its source (file and line, or variable) and what is wrong."""
 
 
-def _int(name: str, default: int) -> int:
-    return int(_env(name) or default)
+@dataclass(frozen=True)
+class Setting:
+    """One row of :data:`SETTINGS`. ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``Path``;
+    ``flag`` is ``"store"`` (every command that opens the store), ``"serve"`` or ``""`` (file and
+    environment only); ``file`` is False for a value that may not be written in the file."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    flag: str = ""
+    env: str = ""
+    option: str = ""
+    file: bool = True
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return self.env or f"OPENKMS_{self.name.upper()}"
+
+    @property
+    def flag_name(self) -> str:
+        return self.option or "--" + self.name.replace("_", "-")
 
 
-def _float(name: str, default: float) -> float:
-    return float(_env(name) or default)
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", Path: "a path"}
+
+# The table reads best one row to a setting: the formatter leaves it alone.
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    # The store: every command that opens the deployment.
+    Setting("data_dir", Path, Path("./data"), "data directory: the embedded database, the root key "
+            "file, a PostgreSQL node's own state", "store"),
+    Setting("database", str, None, "database URL (default: SQLite in the data directory); a "
+            "PostgreSQL password belongs in database_password_file or OPENKMS_DATABASE_PASSWORD, "
+            "not here", "store", secret=True),
+    Setting("database_password_file", Path, None, "file holding the database password (one line), "
+            "put into the database URL; beats OPENKMS_DATABASE_PASSWORD", "store"),
+    Setting("database_password", str, None, "the database password, put into the database URL "
+            "(environment only: never a flag, never the file)", file=False, secret=True),
+    Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
+    Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
+    Setting("db_timeout", float, 5.0, "seconds one wait on PostgreSQL may take: connect, pool "
+            "checkout, statement or lock wait", "store"),
+    # The listener.
+    Setting("host", str, "127.0.0.1", "address to listen on", "serve"),
+    Setting("port", int, 8080, "port to listen on", "serve"),
+    Setting("workers", int, 1, "worker processes sharing the port", "serve"),
+    Setting("tls_cert", Path, None, "certificate chain (PEM) to serve HTTPS with", "serve"),
+    Setting("tls_key", Path, None, "private key (PEM) of tls_cert", "serve"),
+    Setting("insecure_http", bool, False, "allow plain HTTP off loopback (a proxy terminates TLS)",
+            "serve"),
+    Setting("log_requests", bool, True, "one log line per request", "serve",
+            env="OPENKMS_REQUEST_LOG", option="--no-request-log"),
+    Setting("trusted_proxies", str, "", "addresses or CIDR blocks, comma-separated, of proxies whose "
+            "X-Forwarded-For names the client that policies see (acs:SourceIp); from any other "
+            "peer the header is ignored", "serve"),
+    Setting("metrics_token", str, "", "GET /metrics answers only requests bearing this token "
+            "(Authorization: Bearer <token>); empty: anyone who reaches the port. Prefer the "
+            "environment variable, which ps does not show", "serve", secret=True),
+    # Admission and the front door (docs/deployment.md, "The front door"), per worker process.
+    Setting("request_timeout", float, 8.0, "seconds after a request's arrival at which a PostgreSQL "
+            "wait of it is cut off, answered 503 and rolled back (below the SDKs' 10 s read "
+            "timeout)", "serve"),
+    Setting("queue_timeout", float, 2.0, "seconds a whole request may wait to start; past it the "
+            "answer is 429 and nothing is done", "serve"),
+    Setting("max_inflight", int, 256, "whole requests served at once per worker process; beyond "
+            "it the answer is 429", "serve"),
+    Setting("head_timeout", float, 10.0, "seconds to receive a request head, from the connection's "
+            "opening or the request's first byte; then the connection is closed", "serve"),
+    Setting("body_timeout", float, 30.0, "seconds to receive a request body after its head; then "
+            "the connection is closed", "serve"),
+    Setting("body_min_rate", int, 1024, "bytes per second a body must average after its first 2 "
+            "seconds, else the connection is closed; 0 for no minimum", "serve"),
+    Setting("keep_alive_timeout", float, 30.0, "seconds an idle kept-alive connection stays open",
+            "serve"),
+    Setting("max_header_bytes", int, 16 * 1024, "bytes of header fields (names and values) in one "
+            "request; beyond it 431", "serve"),
+    Setting("max_headers", int, 100, "header fields in one request; beyond it 431", "serve"),
+    Setting("max_connections", int, 4096, "open connections per worker process; one more is "
+            "answered 503 and closed", "serve"),
+    Setting("max_pending_bytes", int, 64 << 20, "bytes of requests not yet whole held per worker "
+            "process; a request passing it is answered 503 and its connection closed", "serve"),
+    # The job runner: every process ticks every job_period seconds; the lease holder renews on
+    # each tick, and another takes over job_lease seconds after its last renewal.
+    Setting("job_period", float, 5.0, "seconds between job runner ticks in every process"),
+    Setting("job_lease", float, 30.0, "seconds after the job lease holder's last renewal at which "
+            "another process takes the jobs over"),
+    # The per-process caches (service/caches.py says what each holds and when it goes stale).
+    Setting("material_cache", int, 100_000, "entries of the key material cache"),
+    Setting("read_cache", int, 10_000, "entries of the read cache"),
+    Setting("read_max_age", float, 1.0, "seconds an entry of the read cache is served"),
+    Setting("parsed_key_cache", int, 10_000, "entries of the parsed asymmetric key cache"),
+    Setting("credential_cache", int, 10_000, "entries of the credential cache"),
+    Setting("credential_seconds", float, 1.0, "seconds an entry of the credential cache is served"),
+)
+# fmt: on
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def _parse_text(setting: Setting, text: str, where: str) -> Any:
+    """A value from the environment (or a flag's text)."""
+    try:
+        if setting.kind is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        return setting.kind(text)
+    except ValueError:
+        raise ConfigError(
+            f"{where}: setting {setting.name} wants {_TYPE_NAMES[setting.kind]}, got {text!r}"
+        ) from None
+
+
+def _from_env(setting: Setting, environ: Mapping[str, str]) -> Any:
+    """The setting's value from its variable, or the default when it is unset or empty."""
+    text = environ.get(setting.env_var)
+    if not text:
+        return setting.default
+    return _parse_text(setting, text, setting.env_var)
+
+
+def _env_default(name: str) -> Callable[[], Any]:
+    return lambda: _from_env(BY_NAME[name], os.environ)
 
 
 @dataclass
 class Settings:
-    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data") or "./data"))
-    database: str | None = field(default_factory=lambda: _env("DATABASE"))
-    root_key_file: Path | None = field(
-        default_factory=lambda: Path(p) if (p := _env("ROOT_KEY_FILE")) else None
-    )
-    region: str = field(default_factory=lambda: _env("REGION", "cn-hangzhou") or "cn-hangzhou")
-    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1") or "127.0.0.1")
-    port: int = field(default_factory=lambda: int(_env("PORT", "8080") or "8080"))
-    workers: int = field(default_factory=lambda: int(_env("WORKERS", "1") or "1"))
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    insecure_http: bool = False
-    # Seconds one wait on PostgreSQL may take: connect, pool checkout, statement or lock wait.
-    db_timeout: float = field(default_factory=lambda: float(_env("DB_TIMEOUT", "5") or "5"))
-    # Seconds after a request's arrival at which its waits on PostgreSQL are cut off (a database
-    # that stopped answering): it fails with 503 ServiceUnavailableTemporary and rolls back
-    # (below the 10 s read timeout of the official SDKs, so they hear the 503).
-    request_timeout: float = field(default_factory=lambda: float(_env("REQUEST_TIMEOUT", "8") or "8"))
-    # The job runner: every process ticks every `job_period` seconds; the process holding the
-    # lease renews it on each tick, and another takes over `job_lease` seconds after its last
-    # renewal (so within job_lease + job_period of the holder dying).
-    job_period: float = field(default_factory=lambda: float(_env("JOB_PERIOD", "5") or "5"))
-    job_lease: float = field(default_factory=lambda: float(_env("JOB_LEASE", "30") or "30"))
-    # Signed requests must carry a timestamp within this many seconds of the server's clock.
+    """Every setting; ``Settings()`` reads the environment over the defaults (worker processes
+    rebuild theirs this way), :func:`load` adds a file and flags."""
+
+    data_dir: Path = field(default_factory=_env_default("data_dir"))
+    database: str | None = field(default_factory=_env_default("database"))
+    database_password_file: Path | None = field(default_factory=_env_default("database_password_file"))
+    database_password: str | None = field(default_factory=_env_default("database_password"), repr=False)
+    root_key_file: Path | None = field(default_factory=_env_default("root_key_file"))
+    region: str = field(default_factory=_env_default("region"))
+    host: str = field(default_factory=_env_default("host"))
+    port: int = field(default_factory=_env_default("port"))
+    workers: int = field(default_factory=_env_default("workers"))
+    tls_cert: Path | None = field(default_factory=_env_default("tls_cert"))
+    tls_key: Path | None = field(default_factory=_env_default("tls_key"))
+    insecure_http: bool = field(default_factory=_env_default("insecure_http"))
+    db_timeout: float = field(default_factory=_env_default("db_timeout"))
+    request_timeout: float = field(default_factory=_env_default("request_timeout"))
+    job_period: float = field(default_factory=_env_default("job_period"))
+    job_lease: float = field(default_factory=_env_default("job_lease"))
+    # Signed requests must carry a timestamp within this many seconds of the server's clock
+    # (Alibaba's window: not a setting).
     time_window: int = 15 * 60
-    log_requests: bool = True
-    # Requests in flight per worker process before new ones are answered 429 Rejected.Throttling.
-    # A request counts once its head and body have arrived.
-    max_inflight: int = field(default_factory=lambda: _int("MAX_INFLIGHT", 256))
-    # Seconds a whole request may wait for a thread before it starts; past it the answer is 429
-    # Rejected.Throttling and the request has had no effect.
-    queue_timeout: float = field(default_factory=lambda: _float("QUEUE_TIMEOUT", 2.0))
-    # Proxies (comma-separated addresses or CIDR blocks) whose X-Forwarded-For names the client
-    # that policies see as acs:SourceIp; from any other peer the header is ignored.
-    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", "") or "")
-    # GET /metrics answers only requests bearing this token (Authorization: Bearer <token>);
-    # empty: anyone who reaches the port.
-    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", "") or "")
-    # The front door (http.py), per worker process: seconds to receive a request head (from the
-    # connection's opening or the request's first byte) and a body (from the end of its head),
-    # the least average body rate in bytes per second once a body is past its first two seconds
-    # (0: none), seconds an idle kept-alive connection stays open, the size and number of header
-    # fields, open connections, and bytes of requests not yet whole held in memory.
-    head_timeout: float = field(default_factory=lambda: _float("HEAD_TIMEOUT", 10.0))
-    body_timeout: float = field(default_factory=lambda: _float("BODY_TIMEOUT", 30.0))
-    body_min_rate: int = field(default_factory=lambda: _int("BODY_MIN_RATE", 1024))
-    keep_alive_timeout: float = field(default_factory=lambda: _float("KEEP_ALIVE_TIMEOUT", 30.0))
-    max_header_bytes: int = field(default_factory=lambda: _int("MAX_HEADER_BYTES", 16 * 1024))
-    max_headers: int = field(default_factory=lambda: _int("MAX_HEADERS", 100))
-    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 4096))
-    max_pending_bytes: int = field(default_factory=lambda: _int("MAX_PENDING_BYTES", 64 << 20))
-    # Bounds of the per-process caches (service/caches.py says what each holds and when it goes
-    # stale): entries for each, and seconds for the two with an age bound.
-    material_cache: int = field(default_factory=lambda: _int("MATERIAL_CACHE", 100_000))
-    read_cache: int = field(default_factory=lambda: _int("READ_CACHE", 10_000))
-    read_max_age: float = field(default_factory=lambda: _float("READ_MAX_AGE", 1.0))
-    parsed_key_cache: int = field(default_factory=lambda: _int("PARSED_KEY_CACHE", 10_000))
-    credential_cache: int = field(default_factory=lambda: _int("CREDENTIAL_CACHE", 10_000))
-    credential_seconds: float = field(default_factory=lambda: _float("CREDENTIAL_SECONDS", 1.0))
+    log_requests: bool = field(default_factory=_env_default("log_requests"))
+    max_inflight: int = field(default_factory=_env_default("max_inflight"))
+    queue_timeout: float = field(default_factory=_env_default("queue_timeout"))
+    trusted_proxies: str = field(default_factory=_env_default("trusted_proxies"))
+    metrics_token: str = field(default_factory=_env_default("metrics_token"), repr=False)
+    head_timeout: float = field(default_factory=_env_default("head_timeout"))
+    body_timeout: float = field(default_factory=_env_default("body_timeout"))
+    body_min_rate: int = field(default_factory=_env_default("body_min_rate"))
+    keep_alive_timeout: float = field(default_factory=_env_default("keep_alive_timeout"))
+    max_header_bytes: int = field(default_factory=_env_default("max_header_bytes"))
+    max_headers: int = field(default_factory=_env_default("max_headers"))
+    max_connections: int = field(default_factory=_env_default("max_connections"))
+    max_pending_bytes: int = field(default_factory=_env_default("max_pending_bytes"))
+    material_cache: int = field(default_factory=_env_default("material_cache"))
+    read_cache: int = field(default_factory=_env_default("read_cache"))
+    read_max_age: float = field(default_factory=_env_default("read_max_age"))
+    parsed_key_cache: int = field(default_factory=_env_default("parsed_key_cache"))
+    credential_cache: int = field(default_factory=_env_default("credential_cache"))
+    credential_seconds: float = field(default_factory=_env_default("credential_seconds"))
 
     @property
     def database_url(self) -> str:
-        return self.database or f"sqlite:///{self.data_dir / 'openkms.db'}"
+        """The URL to connect with, the password (file, else environment) put into it."""
+        url = self.database or f"sqlite:///{self.data_dir / 'openkms.db'}"
+        password = self.password()
+        return with_password(url, password.reveal()) if password is not None else url
+
+    def password(self) -> Hidden | None:
+        if self.database_password_file is not None:
+            try:
+                text = self.database_password_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"database_password_file: cannot read {self.database_password_file}: {exc.strerror}"
+                ) from None
+            return Hidden(text.rstrip("\r\n"))
+        return Hidden(self.database_password) if self.database_password else None
 
     @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.key"
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with its password replaced by ``password`` (percent-encoded)."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        raise ConfigError("a database password is given but the database URL has no host part")
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password shown as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _line_of(text: str, key: str) -> int | None:
+    # A key (bare or quoted) before "=", or a table header: [key] or [[key]].
+    pattern = re.compile(rf"^[ \t]*(\[+[ \t]*)?[\"']?{re.escape(key)}[\"']?[ \t]*[=\].]", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _check_type(setting: Setting, value: Any) -> Any:
+    """The file's value as the setting's type, or None when it is not one."""
+    if setting.kind is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if setting.kind is int:
+        return value if isinstance(value, int) else None
+    if setting.kind is float:
+        return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, str):
+        return setting.kind(value)
+    return None
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The settings a TOML file gives: top-level ``name = value`` pairs named as in
+    :data:`SETTINGS`. An unknown key or a value of the wrong type is a :class:`ConfigError`
+    naming the file, the line and the setting."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        line = _line_of(text, key)
+        where = f"{path}:{line}" if line else str(path)
+        setting = BY_NAME.get(key)
+        if setting is None:
+            raise ConfigError(f"{where}: unknown setting {key!r} (docs/settings.md lists them)")
+        if not setting.file:
+            raise ConfigError(
+                f"{where}: {key} may not be written in the file; use {setting.env_var} "
+                "or database_password_file"
+            )
+        checked = _check_type(setting, value)
+        if checked is None:
+            raise ConfigError(
+                f"{where}: setting {key} wants {_TYPE_NAMES[setting.kind]}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        values[key] = checked
+    return values
+
+
+def load(
+    file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the defaults, then the file, then the environment, then the flags (a flag
+    left None is not given)."""
+    chosen, _ = resolve(file, flags, environ)
+    return Settings(**chosen)
+
+
+def resolve(
+    file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each setting's value and where it came from (default, file, environment or flag)."""
+    env = os.environ if environ is None else environ
+    from_file = read_file(file) if file is not None else {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for s in SETTINGS:
+        value, source = s.default, "default"
+        if s.name in from_file:
+            value, source = from_file[s.name], "file"
+        if env.get(s.env_var):
+            value, source = _from_env(s, env), s.env_var
+        given = (flags or {}).get(s.name)
+        if given is not None:
+            value, source = given, "flag"
+        values[s.name], sources[s.name] = value, source
+    return values, sources
+
+
+def describe(settings: Settings, sources: Mapping[str, str] | None = None) -> Iterable[str]:
+    """The effective settings as TOML lines, secrets masked, each with its source."""
+    for s in SETTINGS:
+        value = getattr(settings, s.name)
+        if s.name == "database" and value is not None:
+            shown = _toml(masked_url(settings.database_url))
+        elif s.secret and value is not None:
+            shown = '"***"'
+        elif value is None:
+            yield f"# {s.name} = (not set)" + (f"  # {sources[s.name]}" if sources else "")
+            continue
+        else:
+            shown = _toml(value)
+        yield f"{s.name} = {shown}" + (f"  # {sources[s.name]}" if sources else "")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_markdown() -> str:
+    """docs/settings.md: every setting, its file key, variable, flag, type and default."""
+    out = [
+        "# Settings",
+        "",
+        "<!-- Generated by `make docs` (python -m openkms.config) from the table in "
+        "src/openkms/config.py: do not edit. -->",
+        "",
+        "Every setting comes from, in order of precedence: a command-line flag, an `OPENKMS_*` "
+        "environment variable, the TOML file given with `--config FILE`, the default. "
+        "`openkms config check FILE` validates a file and prints the effective settings, "
+        "secrets masked. The file holds top-level `name = value` pairs; an unknown name or a "
+        "value of the wrong type is refused with its line.",
+        "",
+        "The database password never has to be on a command line: put it in a file named by "
+        "`database_password_file` (read at start, one line, mode 0600) or in "
+        "`OPENKMS_DATABASE_PASSWORD`; it is put into the database URL in place of any password "
+        "there. Flags are seen by every user through `ps`.",
+        "",
+        "| file key | environment | flag | type | default | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        key = f"`{s.name}`" if s.file else "(not in the file)"
+        flag = f"`{s.flag_name}`" + (" (serve)" if s.flag == "serve" else "") if s.flag else ""
+        kind = {int: "integer", float: "number", str: "string", bool: "boolean", Path: "path"}[s.kind]
+        default = "" if s.default is None else f"`{_toml(s.default)}`"
+        out.append(f"| {key} | `{s.env_var}` | {flag} | {kind} | {default} | {s.help} |")
+    out += [
+        "",
+        "## Other environment variables",
+        "",
+        "| variable | read by | meaning |",
+        "|---|---|---|",
+        "| `OPENKMS_CONFIG` | every command that takes `--config` | the settings file when "
+        "`--config` is not given |",
+        "| `OPENKMS_ROOT_ACCESS_KEY_ID`, `OPENKMS_ROOT_ACCESS_KEY_SECRET` | `init`, `account "
+        "create` | the new account's root AccessKey pair (both or neither); else one is generated "
+        "and printed once |",
+        "| `OPENKMS_MASTER_PID` | worker processes | set by `serve --workers N` for its workers, "
+        "which end with it; not for operators |",
+    ]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
