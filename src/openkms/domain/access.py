@@ -13,12 +13,13 @@ from datetime import datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Any
 
 from openkms.domain.arn import account_root_arn, role_arn, role_session_arn, user_arn
 
-if TYPE_CHECKING:
-    from openkms.domain.policy import Policy
+# A compiled policy (domain/policy.py's Policy). The request's types carry one without importing
+# the engine that reads them, which imports these types.
+Policy = Any
 
 __all__ = ["NO_TAGS", "Check", "IPAddress", "Principal", "PrincipalKind", "RequestContext"]
 

@@ -45,7 +45,6 @@ from openkms.store.generation import WriteGeneration
 
 if TYPE_CHECKING:
     from openkms.domain.sts import Claims
-    from openkms.service.access_keys import Credential
 
 __all__ = ["CacheBounds", "Caches", "Expiring", "Lru", "ReadCache"]
 
@@ -211,8 +210,10 @@ class Caches:
         self.material: Lru[str, tuple[bytes, int | None]] = Lru(bounds.material_cache)
         # (kind, version id) -> parsed key object
         self.parsed_keys: Lru[tuple[str, str], Any] = Lru(bounds.parsed_key_cache)
-        # AccessKeyId -> its secret, status and owner, or None for an id that does not exist
-        self.credentials: Expiring[str, Credential | None] = Expiring(
+        # AccessKeyId -> its secret, status and owner (a service.access_keys.Credential, typed
+        # loosely: access_keys uses these caches, not the other way round), or None for an id
+        # that does not exist
+        self.credentials: Expiring[str, Any] = Expiring(
             bounds.credential_cache, bounds.credential_seconds, clock
         )
         # SecurityToken -> its claims (an opened token: one AES-GCM open saved per request)
