@@ -383,7 +383,7 @@ class KMSApp:
                 owner.account_uid,
                 owner.user_id,
                 owner.session,
-                call.req.client,
+                self._client(call.req),
                 call.secure,
             )
             ctx = CallContext(self.services, Scope(caller, call.spec.name))
