@@ -125,6 +125,18 @@ SETTINGS: tuple[Setting, ...] = (
             "answered 503 and closed", "serve"),
     Setting("max_pending_bytes", int, 64 << 20, "bytes of requests not yet whole held per worker "
             "process; a request passing it is answered 503 and its connection closed", "serve"),
+    # The audit trail (docs/audit.md).
+    Setting("audit", bool, True, "record an audit event for every call and background action",
+            "serve", option="--no-audit"),
+    Setting("audit_mode", str, "reject", "reject: a call whose event cannot be written in the "
+            "database is answered 503 and its result discarded; continue: it is answered and the "
+            "failure logged", "serve"),
+    Setting("audit_file", Path, None, "also append every event to this JSON-lines file (rotated "
+            "by size)", "serve"),
+    Setting("audit_file_mode", str, "continue", "reject or continue, as audit_mode, for the file",
+            "serve"),
+    Setting("audit_file_max_bytes", int, 100 << 20, "size at which the audit file is rotated"),
+    Setting("audit_file_keep", int, 10, "rotated audit files kept (FILE.1 newest)"),
     # The job runner: every process ticks every job_period seconds; the lease holder renews on
     # each tick, and another takes over job_lease seconds after its last renewal.
     Setting("job_period", float, 5.0, "seconds between job runner ticks in every process"),
@@ -208,6 +220,12 @@ class Settings:
     max_headers: int = field(default_factory=_env_default("max_headers"))
     max_connections: int = field(default_factory=_env_default("max_connections"))
     max_pending_bytes: int = field(default_factory=_env_default("max_pending_bytes"))
+    audit: bool = field(default_factory=_env_default("audit"))
+    audit_mode: str = field(default_factory=_env_default("audit_mode"))
+    audit_file: Path | None = field(default_factory=_env_default("audit_file"))
+    audit_file_mode: str = field(default_factory=_env_default("audit_file_mode"))
+    audit_file_max_bytes: int = field(default_factory=_env_default("audit_file_max_bytes"))
+    audit_file_keep: int = field(default_factory=_env_default("audit_file_keep"))
     material_cache: int = field(default_factory=_env_default("material_cache"))
     read_cache: int = field(default_factory=_env_default("read_cache"))
     read_max_age: float = field(default_factory=_env_default("read_max_age"))

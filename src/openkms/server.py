@@ -53,12 +53,14 @@ from typing import Any
 from openkms.api import REGISTRY, VERSIONS, ActionSpec
 from openkms.api.errors import to_wire
 from openkms.auth import Authenticator, Replayed
+from openkms.domain import audit as events
 from openkms.domain import ids
 from openkms.domain.errors import DomainError
 from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
 from openkms.metrics import Metrics, Sample, render
 from openkms.service.access_keys import CredentialStore
+from openkms.service.audit import AuditFailed
 from openkms.service.authz import Circumstances
 from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full, readiness
@@ -97,6 +99,8 @@ class KMSApp:
             RunnerThread(build_runner(self.services), period=dep.settings.job_period) if run_jobs else None
         )
         self.log_requests = dep.settings.log_requests
+        # The audit hop (service/audit.py): every answered call's event is durable first.
+        self.audit = self.services.audit if dep.settings.audit else None
         # Whole requests (head and body arrived) not yet answered. Beyond the bound a request is
         # answered 429 at once: memory stays bounded under any burst and the process recovers
         # by itself when the burst ends.
@@ -144,6 +148,8 @@ class KMSApp:
         request_id = ids.new_request_id()
         if self.inflight >= self.max_inflight:
             self.metrics.rejected += 1
+            if self.audit is not None:
+                self.audit.post(self._refused_event(scope, request_id, errors.RejectedThrottling()))
             status, ctype, payload = render_error(errors.RejectedThrottling(), request_id, "", False)
             await _send(send, status, ctype, payload, request_id, retry_after=True)
             return
@@ -155,6 +161,9 @@ class KMSApp:
             arrived = scope.get(ARRIVED) or time.monotonic()
             if time.monotonic() > arrived + self.queue_timeout:
                 status, ctype, payload = self._throttled(call)  # the event loop is that far behind
+                if self.audit is not None:
+                    call.secure = scope.get("scheme") == "https"
+                    self.audit.post(self._event(call, scope))
                 self._log(call, (status, ctype, payload))
             else:
                 status, ctype, payload = await self._serve(call, scope, body, too_large, arrived)
@@ -181,8 +190,58 @@ class KMSApp:
         elif response is None:
             on_loop = inline and self.nonces is not None
             response = await (self._on_loop(call, arrived) if on_loop else self._on_pool(call, arrived))
+        if self.audit is not None:
+            response = await self._audited(call, scope, response)
         self._log(call, response)
         return response
+
+    async def _audited(self, call: _Call, scope: dict[str, Any], response: Response) -> Response:
+        """The answer once the call's event is durable; 503 instead if it cannot be written
+        (audit_mode reject)."""
+        assert self.audit is not None
+        try:
+            await self.audit.wait(self._event(call, scope))
+        except AuditFailed as exc:
+            call.result = None
+            return self._error(call, exc)
+        return response
+
+    def _event(self, call: _Call, scope: dict[str, Any]) -> dict[str, Any]:
+        """The call's audit event, from what the request carried and how it was answered."""
+        assert self.audit is not None
+        req = call.req
+        spec = call.spec
+        return events.api_event(
+            events.Call(
+                request_id=call.request_id,
+                at=self.dep.clock.now(),
+                action=call.action,
+                product=spec.service if spec is not None else "kms",
+                api_version=(req.version or "") if req is not None else "",
+                host=req.host if req is not None else _host(scope),
+                region=self.dep.region,
+                source_ip=self._client(req) if req is not None else (scope.get("client") or ("", 0))[0],
+                user_agent=(req.header("user-agent") or "") if req is not None else "",
+                secure=call.secure,
+                owner=call.owner,
+                access_key_id=call.caller,
+                params=req.params if req is not None else {},
+                result=call.result,
+                error_code=call.code if call.code != "-" else "",
+                error_message=call.message,
+            ),
+            self.audit.redactor,
+        )
+
+    def _refused_event(
+        self, scope: dict[str, Any], request_id: str, error: errors.KMSError
+    ) -> dict[str, Any]:
+        """The event of a request answered before it was read (the in-flight limit)."""
+        call = _Call(request_id, 0.0)
+        call.code = error.code
+        call.message = error.message
+        call.secure = scope.get("scheme") == "https"
+        return self._event(call, scope)
 
     async def _on_loop(self, call: _Call, arrived: float) -> Response:
         """An inline action over PostgreSQL: checked and handled on the loop from the caches, its
@@ -258,6 +317,7 @@ class KMSApp:
     def _throttled(self, call: _Call) -> Response:
         self.metrics.rejected += 1
         call.code = errors.RejectedThrottling.code
+        call.message = errors.RejectedThrottling.default_message
         req = call.req
         return render_error(
             errors.RejectedThrottling(),
@@ -283,6 +343,7 @@ class KMSApp:
                 if self.jobs is not None:
                     await asyncio.get_running_loop().run_in_executor(None, self.jobs.stop)
                 self.pool.shutdown(wait=True)
+                await asyncio.get_running_loop().run_in_executor(None, self.services.audit.close)
                 self.dep.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -349,6 +410,15 @@ class KMSApp:
         assert req is not None and call.owner is not None
         seen = Circumstances(self._client(req), call.secure, self.dep.clock.now())
         self.services.authz.authorize(call.owner, call.product, call.action, req.params, seen)
+        audit = self.audit
+        if (
+            audit is not None
+            and audit.failing
+            and events.event_rw(call.action) == "Write"
+            and not audit.writable()
+        ):
+            # Refused before it acts: its event could not be written (fail-closed).
+            raise AuditFailed("the audit trail cannot be written")
 
     def _client(self, req: WireRequest) -> str:
         """The client policies see (acs:SourceIp): the peer, or, when the peer is a trusted
@@ -388,6 +458,7 @@ class KMSApp:
             )
             ctx = CallContext(self.services, Scope(caller, call.spec.name))
             result = call.spec.handler(ctx, **call.kwargs)
+            call.result = result
             return render_success(call.spec.name, result, call.request_id, call.req.wants_xml)
         except WouldWait:
             raise  # on the loop over PostgreSQL: the pool runs it (_on_loop)
@@ -462,6 +533,7 @@ class KMSApp:
     def _error(self, call: _Call, exc: Exception) -> Response:
         error = self._as_kms_error(exc, call.request_id, call.action)
         call.code = error.code
+        call.message = error.message
         req = call.req
         wants_xml = req.wants_xml if req is not None else False
         host = req.host if req is not None else ""
@@ -540,8 +612,8 @@ class _Call:
     """One request on its way through the server: what the log line and the handler need."""
 
     __slots__ = (
-        "action", "bound", "caller", "code", "kwargs", "owner", "product", "req", "request_id", "secure",
-        "spec", "started",
+        "action", "bound", "caller", "code", "kwargs", "message", "owner", "product", "req", "request_id",
+        "result", "secure", "spec", "started",
     )  # fmt: skip
 
     def __init__(self, request_id: str, started: float) -> None:
@@ -551,6 +623,8 @@ class _Call:
         self.action = "-"
         self.caller = "-"
         self.code = "-"
+        self.message = ""
+        self.result: dict[str, Any] | None = None
         self.spec: ActionSpec | None = None
         self.product = "Kms"
         self.owner: Owner | None = None

@@ -253,7 +253,8 @@ def test_guard_catches_acknowledge_before_commit(tmp_path: Path) -> None:
     """Mutation guard: a server that acknowledges before COMMIT loses writes, and this test sees it."""
 
     def broken(data: Path) -> ServerProcess:
-        return ServerProcess(data, module="tests.support.broken_server")
+        # Without the audit trail, whose honest writer would wait behind the open batch.
+        return ServerProcess(data, module="tests.support.broken_server", extra_args=["--no-audit"])
 
     ledger, missing = _check(broken, tmp_path, cycles=4)
     assert ledger.total() > 0

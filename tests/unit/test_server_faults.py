@@ -1,6 +1,7 @@
 """What a request answers when the embedded store fails under it: a write lock held past the
 busy timeout and a full database are 503 ServiceUnavailableTemporary, logged in one line that
-says which, without a traceback."""
+says which, without a traceback. With the audit trail on, a full database refuses every call,
+reads too, until it has room again (fail-closed)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import event, text
 
 from openkms.config import Settings
 from openkms.server import KMSApp
+from openkms.service.audit import verify
 from openkms.service.deployment import init_deployment
 from openkms.store import engine as store_engine
 from tests.support.clients import RawSigner
@@ -25,14 +27,26 @@ AK = "LTAI5tFaultsAccessKey0001"
 SECRET = "FaultsAccessKeySecret0123456789AB"
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[KMSApp]:
-    """The server of an embedded deployment of the test's own, with one AccessKey."""
-    dep, _ = init_deployment(Settings(data_dir=tmp_path / "data"), root_access_key=(AK, SECRET))
+def _app(tmp_path: Path, audit: bool) -> Iterator[KMSApp]:
+    settings = Settings(data_dir=tmp_path / "data", audit=audit)
+    dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))
     kms = KMSApp(dep, run_jobs=False)
     yield kms
     kms.pool.shutdown()
+    kms.services.audit.close()
     dep.close()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[KMSApp]:
+    """The server of an embedded deployment of the test's own, with one AccessKey; no audit
+    trail, whose own writes would meet the fault first."""
+    yield from _app(tmp_path, audit=False)
+
+
+@pytest.fixture
+def audited(tmp_path: Path) -> Iterator[KMSApp]:
+    yield from _app(tmp_path, audit=True)
 
 
 def _call(app: KMSApp, action: str) -> tuple[int, dict[str, Any]]:
@@ -104,3 +118,35 @@ def test_a_full_database_is_503_and_logged_as_full(app: KMSApp, caplog: pytest.L
     assert line.levelno == logging.WARNING and line.exc_info is None
     assert "(CreateKey): database unavailable: the database's disk is full" in line.getMessage()
     assert _call(app, "ListKeys")[0] == 200  # reads are still served
+
+
+def test_a_full_database_with_the_audit_trail_refuses_calls_until_it_has_room(
+    audited: KMSApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call whose event cannot be written is answered 503 (audit_mode reject). Once the
+    database has room again, the next write call probes it and acts, without a restart, and the
+    chain has no gap where the writes failed."""
+    db = audited.dep.db
+    with db.read() as tx:
+        pages = tx.scalar(text("PRAGMA page_count"))
+    cap = {"pages": pages}
+
+    @event.listens_for(db.engine, "connect")
+    def _capped(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.execute(f"PRAGMA max_page_count={cap['pages']}").fetchall()
+
+    db.engine.dispose()
+    for _ in range(500):
+        status, body = _call(audited, "CreateKey")
+        if status != 200:
+            break
+        assert audited.services.audit.failed == 0  # every answered call's event was written
+    assert (status, body["Code"]) == (503, "ServiceUnavailableTemporary")
+    assert audited.services.audit.failed >= 1
+    assert "audit events could not be written" in caplog.text
+    cap["pages"] = 1 << 30
+    db.engine.dispose()
+    assert _call(audited, "CreateKey")[0] == 200
+    assert _call(audited, "ListKeys")[0] == 200
+    chains, checked, findings = verify(audited.dep)
+    assert (chains, findings) == (1, []) and checked > 2

@@ -18,7 +18,8 @@ def test_requests_that_arrive_together_run_their_fronts_before_their_handlers(tm
     """Each request yields to the loop once after authentication, so the fronts of requests
     ready together run back to back and their handlers after (the batching measured in
     docs/performance.md); each still gets its own answer."""
-    dep = init_deployment(Settings(data_dir=tmp_path / "data"))[0]
+    # The audit hop would add a wait of its own after each answer (tested in test_audit_hop.py).
+    dep = init_deployment(Settings(data_dir=tmp_path / "data", audit=False))[0]
     app = KMSApp(dep, run_jobs=False)
     assert app.inline
     order: list[str] = []

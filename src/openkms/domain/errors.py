@@ -139,3 +139,8 @@ class NoPermission(DomainError):
     def __init__(self, access_denied: dict[str, str]) -> None:
         super().__init__(None)
         self.access_denied = access_denied
+
+
+class ServiceUnavailable(DomainError):
+    """Not the caller's fault: the node cannot serve the call now (503 ServiceUnavailableTemporary),
+    for example because its audit trail cannot be written."""

@@ -17,9 +17,11 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     """A runner with the standard jobs registered, over the same services as the requests."""
     dep = services.deployment
     runner = JobRunner(dep.db, dep.clock, holder=holder, lease_seconds=dep.settings.job_lease)
+    # What the jobs do to keys and secrets goes into the audit trail, one event per action.
+    report = services.audit.system
 
     def destroy_deleted_keys(ctx: JobContext) -> int:
-        return services.lifecycle.destroy_due_keys(ctx.now, ctx.fence)
+        return services.lifecycle.destroy_due_keys(ctx.now, ctx.fence, report=report)
 
     def prune_nonces(ctx: JobContext) -> int:
         # Deleting expired nonces twice is harmless, so this job needs no fence.
@@ -28,13 +30,13 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     def rotate_keys(ctx: JobContext) -> int:
         # Each rotation re-reads its key and commits only over an unchanged revision, so a
         # second runner racing this one cannot rotate a key twice: no fence needed.
-        return services.versions.rotate_due()
+        return services.versions.rotate_due(report=report)
 
     def purge_deleted_secrets(ctx: JobContext) -> int:
-        return services.secrets.purge_due(ctx.now, ctx.fence)
+        return services.secrets.purge_due(ctx.now, ctx.fence, report=report)
 
     def expire_key_material(ctx: JobContext) -> int:
-        return services.byok.expire_due_material(ctx.now, ctx.fence)
+        return services.byok.expire_due_material(ctx.now, ctx.fence, report=report)
 
     def prune_import_tokens(ctx: JobContext) -> int:
         # Deleting long-expired tokens twice is harmless: no fence needed.

@@ -85,6 +85,18 @@ class Keyring:
             raise aead.NotAuthentic
         return aead.open_(self._subkey(kek_version, label), blob, aad)
 
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self._keks)
+
+    def derived(self, label: bytes, kek_version: int | None = None) -> tuple[int, bytes]:
+        """A key for ``label`` alone (the audit chain's MAC key): (KEK version, key), from the
+        current KEK unless a version is named; an unknown version raises KeyError."""
+        version = self.current if kek_version is None else kek_version
+        if version not in self._keks:
+            raise KeyError(version)
+        return version, self._subkey(version, label)
+
     def _subkey(self, kek_version: int, label: bytes) -> bytes:
         # Derived once per (version, label): opening a token is on the request path.
         found = self._subkeys.get((kek_version, label))

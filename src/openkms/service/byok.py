@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from openkms.crypto import aead, keyed, unwrap
 from openkms.domain import byok, errors, keystate
+from openkms.domain.audit import Report
 from openkms.domain.key import Key
 from openkms.rootkey.keyring import import_key_aad, material_aad
 from openkms.service.caches import Caches
@@ -246,13 +247,16 @@ class ByokService:
         assert changed is not None
         return changed
 
-    def expire_due_material(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
+    def expire_due_material(
+        self, now: float, fence: Callable[[Tx], None], batch: int = 100, report: Report | None = None
+    ) -> int:
         """Delete the material of every key whose MaterialExpireTime has passed by ``now``, exactly as
         DeleteKeyMaterial does; returns how many keys. One key per transaction, each re-checked under
         the write lock and fenced by the job lease; idempotent.
         """
 
         cleared: dict[str, list[str]] = {}
+        owners: dict[str, str] = {}
 
         def expire(tx: Tx, key_id: str) -> bool:
             key = keys.get(tx, key_id, lock=True)
@@ -260,14 +264,19 @@ class ByokService:
             if key is None or not byok.material_expired(key.material_expire_time, now):
                 return False
             cleared[key_id] = versions.clear_material(tx, key_id)
+            owners[key_id] = key.account_uid
             keys.update_key(
                 tx, key_id, key_state=keystate.delete_material(key.key_state), material_expire_time=None
             )
             return True
 
         def forget(key_id: str) -> None:
-            for version_id in cleared.pop(key_id):
+            gone = cleared.pop(key_id)
+            for version_id in gone:
                 self.caches.forget_version(version_id)
+            if report is not None:
+                refs = {"ACS::KMS::Key": [key_id], "ACS::KMS::KeyVersion": gone}
+                report("ExpireKeyMaterial", owners.pop(key_id), refs)
 
         def due(tx: Tx) -> list[str]:
             return keys.with_expired_material(tx, now, batch)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from openkms.service.aliases import AliasService
 from openkms.service.asymmetric import AsymmetricService
+from openkms.service.audit import AuditTrail
 from openkms.service.authz import Authorizer
 from openkms.service.byok import ByokService
 from openkms.service.caches import CacheBounds, Caches
@@ -45,6 +46,7 @@ class Services:
     ram_policies: PolicyService
     authz: Authorizer
     sts: StsService
+    audit: AuditTrail
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -71,6 +73,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         ram_policies=PolicyService(dep),
         authz=Authorizer(dep, caches, keys),
         sts=StsService(dep, caches),
+        audit=AuditTrail(dep),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from openkms.domain import errors, keystate
+from openkms.domain.audit import Report
 from openkms.domain.key import Key
 from openkms.service.caches import Caches
 from openkms.service.due import each_due
@@ -75,17 +76,21 @@ class LifecycleService:
 
         return self._change(scope, key_ref, values)
 
-    def destroy_due_keys(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
+    def destroy_due_keys(
+        self, now: float, fence: Callable[[Tx], None], batch: int = 100, report: Report | None = None
+    ) -> int:
         """Destroy every key whose deletion window ended by ``now``; returns how many.
 
         One key per transaction: the key row, its aliases, tags and import tokens go and its
         wrapped material is overwritten with NULL, all or nothing. A crash between keys leaves
         whole keys either destroyed or untouched, and running again finishes the rest
         (idempotent). ``fence`` re-checks, inside each transaction, that this process still
-        holds the job lease.
+        holds the job lease. ``report`` hears of each key destroyed, once committed (the audit
+        trail).
         """
 
         destroyed: dict[str, list[str]] = {}
+        owners: dict[str, str] = {}
 
         def destroy(tx: Tx, key_id: str) -> bool:
             key = keys.get(tx, key_id, lock=True)
@@ -93,11 +98,16 @@ class LifecycleService:
             if key is None or not keystate.deletion_due(key.key_state, key.delete_date, now):
                 return False
             destroyed[key_id] = keys.destroy(tx, key_id)
+            owners[key_id] = key.account_uid
             return True
 
         def forget(key_id: str) -> None:
-            for version_id in destroyed.pop(key_id):
+            gone = destroyed.pop(key_id)
+            for version_id in gone:
                 self.caches.forget_version(version_id)
+            if report is not None:
+                refs = {"ACS::KMS::Key": [key_id], "ACS::KMS::KeyVersion": gone}
+                report("DestroyKey", owners.pop(key_id), refs)
 
         return each_due(
             self.dep.db, lambda tx: keys.due_for_deletion(tx, now, batch), destroy, fence, batch, after=forget

@@ -25,6 +25,7 @@ from typing import NoReturn, TypeVar
 
 from openkms.domain import errors, keystate
 from openkms.domain.arn import key_arn
+from openkms.domain.audit import Report
 from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
 from openkms.domain.key import Key
 from openkms.domain.secret import (
@@ -523,7 +524,9 @@ class SecretService:
 
         return self._change(scope, ref, apply, allow_pending=True)
 
-    def purge_due(self, now: float, fence: Callable[[Tx], None], batch: int = 100) -> int:
+    def purge_due(
+        self, now: float, fence: Callable[[Tx], None], batch: int = 100, report: Report | None = None
+    ) -> int:
         """Delete every secret (of every account) whose recovery window ended by ``now``;
         returns how many.
 
@@ -542,8 +545,13 @@ class SecretService:
             repo.delete_secret(tx, *item)
             return True
 
+        def purged(item: tuple[str, str]) -> None:
+            if report is not None:
+                report("PurgeSecret", item[0], {"ACS::KMS::Secret": [item[1]]})
+
         return each_due(
-            self.dep.db, lambda tx: repo.secrets_due_for_deletion(tx, now, batch), purge, fence, batch
+            self.dep.db, lambda tx: repo.secrets_due_for_deletion(tx, now, batch), purge, fence, batch,
+            after=purged,
         )
 
     # -- policy ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ version keeps its material: ciphertexts made under it decrypt for as long as the
 from __future__ import annotations
 
 from openkms.domain import errors, keystate
+from openkms.domain.audit import Report
 from openkms.domain.key import Key, KeyVersion
 from openkms.domain.keyspec import ORIGIN_KMS, SPECS
 from openkms.service.keys import KeyService, new_version, parse_rotation_interval
@@ -116,11 +117,12 @@ class VersionService:
                 next_rotation_date=base + interval,
             )
 
-    def rotate_due(self, limit: int = 100) -> int:
+    def rotate_due(self, limit: int = 100, report: Report | None = None) -> int:
         """Rotate every Enabled key whose NextRotationDate has passed; returns how many.
 
         Idempotent and crash-safe: each key is re-read and rotated in its own transaction, and
-        a key rotated by a concurrent run no longer matches the due condition.
+        a key rotated by a concurrent run no longer matches the due condition. ``report``
+        hears of each rotation, once committed (the audit trail).
         """
         now = self.dep.clock.now()
         with self.dep.db.read() as tx:
@@ -137,6 +139,9 @@ class VersionService:
                     or key.next_rotation_date > now
                 ):
                     continue
-                self._add_version(tx, key, now)
-                rotated += 1
+                version = self._add_version(tx, key, now)
+            rotated += 1
+            if report is not None:
+                refs = {"ACS::KMS::Key": [key_id], "ACS::KMS::KeyVersion": [version.version_id]}
+                report("RotateKey", key.account_uid, refs)
         return rotated

@@ -290,6 +290,41 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# The audit trail (domain/audit.py): one chain of events per writer (a server process or an
+# offline command). ``event`` is the canonical JSON the MAC covers; the other columns are copies
+# of its fields for filtering. A chain's row is its head: the last seq and MAC, under a MAC of
+# its own (``head``), and the KEK version its key is derived from.
+audit_chains = Table(
+    "audit_chains",
+    metadata,
+    Column("chain", String(64), primary_key=True),
+    Column("node", String(128), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("mac", LargeBinary, nullable=False),
+    Column("head", LargeBinary, nullable=False),
+    Column("closed", Boolean, nullable=False),
+    # Events before this seq were pruned (after an export); ``pruned_mac`` is the MAC of the
+    # last pruned one, where verification picks the chain up.
+    Column("pruned_seq", Integer, nullable=False),
+    Column("pruned_mac", LargeBinary, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("chain", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("account_uid", String(16), nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("mac", LargeBinary, nullable=False),
+    Index("ix_audit_events_at", "at"),
+)
+
+
 # Replay protection. On the embedded default this table lives in its own SQLite file
 # (synchronous=NORMAL: survives a process crash without an fsync per request).
 nonce_metadata = MetaData()
