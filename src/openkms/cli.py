@@ -535,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_backup
 
     cli_backup.add_parser(sub, _add_store_args, _settings)
+    from openkms import cli_audit
+
+    cli_audit.add_parser(sub, _add_store_args, _open)
     return parser
 
 

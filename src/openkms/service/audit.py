@@ -48,6 +48,8 @@ __all__ = [
     "FileSink",
     "Finding",
     "export",
+    "follow",
+    "prune",
     "value_hashes",
     "verify",
 ]
@@ -59,6 +61,8 @@ VALUE_LABEL = b"openkms/audit/values/v1"
 MODES = ("reject", "continue")
 # A group is cut at this many events (one transaction stays short).
 MAX_GROUP = 1024
+# A process closes its chain and opens another after this long: a closed chain can be pruned.
+CHAIN_SECONDS = 86_400.0
 
 
 class AuditFailed(ServiceUnavailable):
@@ -146,6 +150,7 @@ class AuditTrail:
         self._mac = b""
         self._key = b""
         self._kek_version = 0
+        self._started = 0.0
         self._hash_key: bytes | None = None
         self._user_names: dict[str, str] = {}
         self._redactor: events.Redactor | None = None
@@ -262,6 +267,9 @@ class AuditTrail:
     def _write(self, group: list[Pending]) -> BaseException | None:
         """Link and store ``group``; the error its calls must fail with, or None."""
         try:
+            if self._seq and self.dep.clock.now() - self._started > CHAIN_SECONDS:
+                repo.close(self.dep.db, self.chain_id)
+                self.chain_id, self._seq = uuid.uuid4().hex, 0
             if self._seq == 0:
                 self._begin()
             rows, lines = self._link([event for event, _ in group])
@@ -298,6 +306,7 @@ class AuditTrail:
         """Open this process's chain: its first event names the heads of the chains before it,
         so a whole chain deleted later is missed by the next one's check."""
         self._kek_version, self._key = self.dep.keyring.derived(CHAIN_LABEL)
+        self._started = self.dep.clock.now()
         genesis = events.genesis(self.chain_id)
         with self.dep.db.read() as tx:
             known = {c.chain: c.seq for c in repo.chains(tx)}
@@ -312,10 +321,12 @@ class AuditTrail:
         first = events.system_event(
             "AuditChainStarted", self.dep.clock.now(), self.dep.region, "", {}, node=self.node, chains=known
         )
-        rows, _ = self._link([first])
+        rows, lines = self._link([first])
         with self.dep.db.write(kept=False) as tx:
             repo.append(tx, self.chain_id, rows, self._head(rows[0][0], rows[0][5]))
         self._seq, self._mac = rows[0][0], rows[0][5]
+        if self.file is not None:
+            self.file.write(lines)
 
     def _reload(self) -> None:
         """After a failed write (whose commit may still have happened): the head as stored."""
@@ -498,3 +509,51 @@ def value_hashes(dep: Deployment, text: str) -> list[str]:
         key = keyring.derived(VALUE_LABEL, version)[1]
         out.append("hmac-sha256:" + hmac.new(key, text.encode(), hashlib.sha256).hexdigest())
     return out
+
+
+def follow(dep: Deployment, *, last: int, forever: bool, poll: float) -> Iterator[dict[str, Any]]:
+    """The ``last`` newest events; then, if ``forever``, each new one of any chain as it is
+    written (polling every ``poll`` seconds)."""
+    seen: dict[str, int] = {}
+    for row in repo.latest(dep.db, last):
+        yield _record(row)
+    for c in repo.chains(dep.db):
+        seen[c.chain] = c.seq
+    while forever:
+        time.sleep(poll)
+        for c in repo.chains(dep.db):
+            for row in repo.events(dep.db, c.chain, after=seen.get(c.chain, 0)):
+                seen[c.chain] = row.seq
+                yield _record(row)
+
+
+def _record(row: repo.EventRow) -> dict[str, Any]:
+    return {"chain": row.chain, "seq": row.seq, "mac": row.mac.hex(), "event": json.loads(row.event)}
+
+
+def prune(dep: Deployment, *, before: float, archive: Path) -> int:
+    """Archive, then delete, the events written before ``before`` in closed chains (a running
+    process's chain closes within CHAIN_SECONDS). ``archive`` (a new file, 0600) receives them as
+    ``openkms audit export`` writes them and is synced before anything is deleted. Each chain's
+    row then records where its events begin, under its head's MAC. The number deleted."""
+    plan = []
+    for c in repo.chains(dep.db):
+        last = repo.last_before(dep.db, c.chain, before) if c.closed else None
+        if last is not None and last.seq > c.pruned_seq:
+            plan.append((c, last))
+    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for c, last in plan:
+            for row in repo.events(dep.db, c.chain, after=c.pruned_seq):
+                if row.seq > last.seq:
+                    break
+                out.write(json.dumps(_record(row), separators=(",", ":"), ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    removed = 0
+    for c, last in plan:
+        key = dep.keyring.derived(CHAIN_LABEL, c.kek_version)[1]
+        head = events.head_mac(key, c.chain, c.seq, c.mac, last.seq)
+        with dep.db.write(kept=False) as tx:
+            removed += repo.prune(tx, c.chain, last.seq, last.mac, head)
+    return removed

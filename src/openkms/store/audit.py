@@ -22,6 +22,8 @@ __all__ = [
     "close",
     "count",
     "events",
+    "last_before",
+    "latest",
     "prune",
     "start",
     "touch",
@@ -152,13 +154,32 @@ def window(
         offset += len(rows)
 
 
-def prune(tx: Tx, chain_id: str, through: int, mac: bytes) -> int:
+def latest(q: Tx | Database, n: int) -> list[EventRow]:
+    """The ``n`` newest events of every chain, oldest first."""
+    order = (audit_events.c.at.desc(), audit_events.c.chain.desc(), audit_events.c.seq.desc())
+    rows = [EventRow(**r) for r in q.all(select(audit_events).order_by(*order).limit(n))]
+    return rows[::-1]
+
+
+def last_before(q: Tx | Database, chain_id: str, before: float) -> EventRow | None:
+    """A chain's newest event written before ``before``."""
+    stmt = (
+        select(audit_events)
+        .where(audit_events.c.chain == chain_id, audit_events.c.at < before)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    )
+    row = q.first(stmt)
+    return EventRow(**row) if row is not None else None
+
+
+def prune(tx: Tx, chain_id: str, through: int, mac: bytes, head: bytes) -> int:
     """Delete a chain's events up to seq ``through`` (whose MAC is ``mac``) and record where
-    verification picks the chain up; the number deleted."""
+    verification picks the chain up, under the head's new MAC; the number deleted."""
     gone = tx.run(delete(audit_events).where(audit_events.c.chain == chain_id, audit_events.c.seq <= through))
     tx.run(
         update(audit_chains)
         .where(audit_chains.c.chain == chain_id)
-        .values(pruned_seq=through, pruned_mac=mac)
+        .values(pruned_seq=through, pruned_mac=mac, head=head)
     )
     return gone
