@@ -9,6 +9,9 @@ read; the server is then killed with SIGKILL (whole process group, no shutdown h
 moment, restarted on the same data directory, and the load resumes. At the end every
 acknowledged key, version, ciphertext and secret version is checked through the API.
 
+Every answered call (200 or an error answer read whole) must have its audit event afterwards:
+an event is durable before its answer leaves the server.
+
 The default run does 3 kills; `make test-chaos` runs the long mode (50 kills per run).
 ``-rP`` shows each run's figures (kills, acknowledged writes, run time).
 """
@@ -47,6 +50,7 @@ class Ledger:
     secrets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # name -> [(version id, data)]
     acked: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)  # non-200 answers during the load, by status and code
+    answered: set[str] = field(default_factory=set)  # RequestIds of every answer read whole
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def total(self) -> int:
@@ -68,6 +72,13 @@ class Worker:
             resp = raw.v1(action, params)
         except (OSError, http.client.HTTPException):  # the server is being killed: refused, reset, cut short
             return None
+        try:
+            request_id = resp.json().get("RequestId")
+        except ValueError:
+            request_id = None
+        if request_id:
+            with self.ledger.lock:
+                self.ledger.answered.add(request_id)
         if resp.status != 200:
             try:
                 code = resp.json().get("Code", "?")
@@ -201,6 +212,15 @@ def _verify(endpoint: str, ledger: Ledger) -> list[str]:
     return missing
 
 
+def _unaudited(srv: ServerProcess, ledger: Ledger) -> list[str]:
+    """Answered calls whose audit event is not in the database (none may be: the server writes
+    it before it answers)."""
+    if "--no-audit" in srv.extra_args:
+        return []
+    recorded = {json.loads(event).get("requestId") for (event,) in srv.query("SELECT event FROM audit_events")}
+    return [f"audit event of {request_id}" for request_id in sorted(ledger.answered - recorded)]
+
+
 def _integrity(db: Path) -> str:
     with sqlite3.connect(db) as conn:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
@@ -211,6 +231,7 @@ def _check(make: Callable[[Path], ServerProcess], tmp_path: Path, cycles: int) -
     with running(make(tmp_path / "data")) as srv:
         ledger = _run_cycles(srv, cycles)
         missing = _verify(srv.endpoint, ledger)
+        missing += _unaudited(srv, ledger)
     assert _integrity(tmp_path / "data" / "openkms.db") == "ok"
     print(
         f"{cycles} kills, {ledger.total()} acknowledged writes {dict(ledger.acked)}, "
@@ -259,3 +280,15 @@ def test_guard_catches_acknowledge_before_commit(tmp_path: Path) -> None:
     ledger, missing = _check(broken, tmp_path, cycles=4)
     assert ledger.total() > 0
     assert missing, "the crash test no longer detects acknowledged-but-uncommitted writes"
+
+
+def test_guard_catches_answer_before_audit(tmp_path: Path) -> None:
+    """Mutation guard: a server that answers before the call's audit event is written loses
+    events of answered calls on kill -9, and this test sees it."""
+
+    def unaudited(data: Path) -> ServerProcess:
+        return ServerProcess(data, module="tests.support.unaudited_server")
+
+    ledger, missing = _check(unaudited, tmp_path, cycles=3)
+    assert ledger.answered
+    assert any(m.startswith("audit event of ") for m in missing), "the crash test no longer sees lost audit events"
