@@ -45,3 +45,38 @@ def test_runner_prunes_expired_nonces(world: World) -> None:
     later = world.clock.now()
     assert not store.use("ak", "live", later + 1000, later)
     assert store.use("ak", "old", later + 1000, later)
+
+def _system_events(world: World) -> list[dict[str, object]]:
+    import json
+
+    from openkms.store import audit as repo
+
+    db = world.dep.db
+    found = [json.loads(r.event) for c in repo.chains(db) for r in repo.events(db, c.chain)]
+    return [e for e in found if e["eventType"] == "AliyunServiceEvent" and e["eventName"] != "AuditChainStarted"]
+
+
+def test_what_the_jobs_do_to_keys_and_secrets_is_audited(world: World) -> None:
+    """A scheduled rotation and a destruction after the pending window each leave one event of
+    the system identity naming the key, its versions and its account."""
+    rotating = world.keys.create(
+        key_spec="Aliyun_AES_256", key_usage=None, origin="Aliyun_KMS", protection_level="SOFTWARE",
+        description="", enable_automatic_rotation=True, rotation_interval="7d", tag_map={},
+        account_uid=world.dep.account_id,
+    )
+    doomed = world.create_key()
+    world.services.lifecycle.schedule_key_deletion(world.scope, doomed.key_id, 7)
+    runner = build_runner(world.services, holder="a")
+    world.clock.advance(7 * DAY + 1)
+    runner.tick()
+    events = {e["eventName"]: e for e in _system_events(world)}
+    assert set(events) == {"RotateKey", "DestroyKey"}
+    rotated = world.keys.get(world.scope, rotating.key_id).primary_version_id
+    assert events["RotateKey"]["referencedResources"] == {
+        "ACS::KMS::Key": [rotating.key_id], "ACS::KMS::KeyVersion": [rotated],
+    }
+    assert events["DestroyKey"]["referencedResources"]["ACS::KMS::Key"] == [doomed.key_id]
+    for event in events.values():
+        assert event["userIdentity"] == {"type": "system", "principalId": "openkms", "userName": "openkms"}
+        assert event["recipientAccountId"] == world.dep.account_id
+    world.services.audit.close()
