@@ -318,6 +318,7 @@ class Side:
     keys: int = 0
     bulk_ids: list[str] = field(default_factory=list)
     database: str | None = None  # a PostgreSQL URL; None: the embedded SQLite in data_dir
+    serve_args: list[str] = field(default_factory=list)  # more `openkms serve` flags of this side
     initialised: bool = False  # `openkms init` has made its deployment
 
     def phase(self, phase: str) -> str:
@@ -344,7 +345,8 @@ class Bench:
         self.state = State()
         self.rates: dict[tuple[str, str, str], float] = {}
         if args.baseline:
-            self.sides = [Side("A", args.baseline_label, args.baseline, self.work / "data-A"),
+            self.sides = [Side("A", args.baseline_label, args.baseline, self.work / "data-A",
+                               serve_args=shlex.split(args.baseline_serve_args or "")),
                           Side("B", args.label, args.openkms, self.work / "data-B")]
         else:
             self.sides = [Side("", "openkms", args.openkms, self.work / "data")]
@@ -389,6 +391,7 @@ class Bench:
                 "--workers", str(self.args.workers)]
         if side.database:
             argv += ["--database", side.database, "--migrate"]
+        argv += side.serve_args
         env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
         self.init_openkms(side, env)
         log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
@@ -838,6 +841,9 @@ def main() -> None:
     other.add_argument("--baseline-commit", metavar="REV",
                        help="A: openkms at this git revision, installed once into bench/.baseline/<commit>/ "
                        "(bench/baseline.py: git archive, a venv from --openkms's interpreter, pip install -e)")
+    ab.add_argument("--baseline-serve-args", metavar="FLAGS",
+                    help="more `openkms serve` flags for A, e.g. \"--no-audit\" with --baseline .venv/bin/openkms: "
+                    "the same build with and without a feature")
     ab.add_argument("--baseline-label", help="A's name in the table (default: its commit, or its path)")
     ab.add_argument("--label", help="B's name in the table (default: its commit and whether its tree had "
                     "uncommitted changes, or its path)")
