@@ -27,6 +27,22 @@ def _cli(srv: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _ram_user(srv: ServerProcess, name: str) -> tuple[str, str]:
+    """A RAM user allowed everything on KMS, and its AccessKey pair."""
+
+    def ram(*args: str) -> str:
+        done = subprocess.run(
+            [*CLI, "ram", *args, *srv.store_args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ram("user", "create", name)
+    ram("policy", "attach", "AliyunKMSFullAccess", "--type", "System", "--user", name)
+    out = ram("access-key", "create", "--user", name).split()
+    return out[out.index("AccessKeyId:") + 1], out[out.index("AccessKeySecret:") + 1]
+
+
 def _events(srv: ServerProcess) -> list[dict[str, Any]]:
     return [json.loads(e) for (e,) in srv.query("SELECT event FROM audit_events ORDER BY at")]
 
@@ -48,8 +64,8 @@ def made(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
             with pytest.raises(ApiError) as denied:
                 sdk.call("DescribeKey", KeyId="alias/none-such")
             request_ids[f"{name} refused"] = denied.value.code
-        ak, secret = srv.new_access_key()  # the root's second pair: a second identity in the trail
-        SDK("tea", srv.endpoint, ak, secret).call("ListKeys")
+        ak, secret = _ram_user(srv, "alice")
+        request_ids["alice"] = SDK("tea", srv.endpoint, ak, secret).call("ListKeys")["RequestId"]
     finally:
         srv.stop()
     return srv, key_id, request_ids
@@ -64,7 +80,7 @@ def audited(made: Any, tmp_path: Path) -> tuple[ServerProcess, str, dict[str, st
 
 
 def test_sdk_calls_leave_their_events_and_verify_says_intact(audited: Any) -> None:
-    srv, key_id, ids = audited
+    srv, _, ids = audited
     events = _events(srv)
     by_id = {e.get("requestId"): e for e in events}
     for name in ("tea", "old"):
@@ -74,6 +90,12 @@ def test_sdk_calls_leave_their_events_and_verify_says_intact(audited: Any) -> No
     refused = [e for e in events if e["eventName"] == "DescribeKey"]
     assert [e["errorCode"] for e in refused] == [ids["tea refused"], ids["old refused"]]
     assert "canary-7d1e" not in json.dumps(events) and "acme" not in json.dumps(events)
+    alice = by_id[ids["alice"]]["userIdentity"]
+    assert (alice["type"], alice["userName"], alice["accountId"]) == (
+        "ram-user",
+        "alice",
+        by_id[ids["tea Encrypt"]]["userIdentity"]["accountId"],
+    )
     done = _cli(srv, "verify")
     assert done.returncode == 0, done.stderr
     assert "intact" in done.stdout
