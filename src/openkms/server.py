@@ -191,16 +191,20 @@ class KMSApp:
             on_loop = inline and self.nonces is not None
             response = await (self._on_loop(call, arrived) if on_loop else self._on_pool(call, arrived))
         if self.audit is not None:
-            response = await self._audited(call, scope, response)
+            response = await self._audited(call, scope, response, arrived)
         self._log(call, response)
         return response
 
-    async def _audited(self, call: _Call, scope: dict[str, Any], response: Response) -> Response:
+    async def _audited(
+        self, call: _Call, scope: dict[str, Any], response: Response, arrived: float
+    ) -> Response:
         """The answer once the call's event is durable; 503 instead if it cannot be written
         (audit_mode reject)."""
         assert self.audit is not None
+        # Within the request's deadline, and at least a second past a handler that used it up.
+        within = max(1.0, arrived + self.request_timeout - time.monotonic())
         try:
-            await self.audit.wait(self._event(call, scope))
+            await self.audit.wait(self._event(call, scope), within)
         except AuditFailed as exc:
             call.result = None
             return self._error(call, exc)

@@ -61,6 +61,8 @@ VALUE_LABEL = b"openkms/audit/values/v1"
 MODES = ("reject", "continue")
 # A group is cut at this many events (one transaction stays short).
 MAX_GROUP = 1024
+# Seconds the job runner waits for the event of one of its actions.
+SYSTEM_WAIT = 30.0
 # A process closes its chain and opens another after this long: a closed chain can be pruned.
 CHAIN_SECONDS = 86_400.0
 
@@ -151,6 +153,7 @@ class AuditTrail:
         self._key = b""
         self._kek_version = 0
         self._started = 0.0
+        self._writing = False
         self._hash_key: bytes | None = None
         self._user_names: dict[str, str] = {}
         self._redactor: events.Redactor | None = None
@@ -169,20 +172,44 @@ class AuditTrail:
             self._hash_key = self.dep.keyring.derived(VALUE_LABEL)[1]
         return "hmac-sha256:" + hmac.new(self._hash_key, text.encode(), hashlib.sha256).hexdigest()
 
-    async def wait(self, event: dict[str, Any]) -> None:
+    async def wait(self, event: dict[str, Any], within: float | None = None) -> None:
         """On the event loop: return once ``event`` is durable; AuditFailed if it could not be
-        written where it must be."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        written where it must be, or not within ``within`` seconds (a database that stopped
+        answering: the writer's connection is then cut, as a request's is)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._submit(event, future)
-        await future
+        if within is None:
+            await future
+            return
+        # A timer rather than wait_for: no task of its own per request.
+        timer = loop.call_later(within, self._expire, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
 
-    def record(self, event: dict[str, Any]) -> None:
+    def _expire(self, future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.set_exception(AuditFailed("the audit trail did not answer in time"))
+            self._cut()
+
+    def record(self, event: dict[str, Any], within: float | None = None) -> None:
         """On a thread: as :meth:`wait`."""
         waiter = _Waiter()
         self._submit(event, waiter)
-        waiter.done.wait()
+        if not waiter.done.wait(within):
+            self._cut()
+            raise AuditFailed("the audit trail did not answer in time")
         if waiter.error is not None:
             raise waiter.error
+
+    def _cut(self) -> None:
+        """Cut the writer off the database if it is in the middle of a write (PostgreSQL; a
+        SQLite wait is bounded by its busy timeout)."""
+        thread = self._thread
+        if self._writing and thread is not None and thread.ident is not None:
+            self.dep.db.interrupt(thread.ident)
 
     def post(self, event: dict[str, Any]) -> None:
         """Queue ``event`` without waiting (an answer sent before its work began: 429)."""
@@ -196,7 +223,7 @@ class AuditTrail:
             name, self.dep.clock.now(), self.dep.region, account_uid, resources, **details
         )
         try:
-            self.record(event)
+            self.record(event, within=SYSTEM_WAIT)
         except AuditFailed:
             log.error("the audit event of %s could not be written", name)
 
@@ -261,7 +288,12 @@ class AuditTrail:
                 if not self._pending and self._stopping:
                     return
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            error = self._write(group)
+            self._writing = True
+            try:
+                error = self._write(group)
+            finally:
+                self._writing = False
+                self.dep.db.resume()  # if it was cut off (_cut), the next group may try again
             self._resolve(group, error)
 
     def _write(self, group: list[Pending]) -> BaseException | None:
