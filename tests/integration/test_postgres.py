@@ -738,3 +738,27 @@ def test_workers_share_nonces_and_key_state(kind: str, tmp_path: Path) -> None:
         assert one.call("ListKeys")[2] != two.call("ListKeys")[2]
         one.close()
         two.close()
+
+
+def test_two_nodes_keep_one_audit_chain_each_and_verify_reads_them_all(nodes: Nodes) -> None:
+    """Each node (each worker process) appends to its own chain in the shared database; every
+    answered call is in one of them; `openkms audit verify` checks them all, and catches an
+    event changed in the database."""
+    a, b = nodes.start(nodes.add(migrate=True), nodes.add())
+    answered = []
+    for node in (a, b, a, b):
+        answered.append(tea_client(node.endpoint).list_keys(m.ListKeysRequest()).body.request_id)
+    a.stop()
+    b.stop()
+    rows = a.query("SELECT chain, event FROM audit_events")
+    by_request = {json.loads(event).get("requestId"): chain for chain, event in rows}
+    assert set(answered) <= set(by_request)
+    assert len({by_request[r] for r in answered}) == 2  # the two nodes' chains
+    done = subprocess.run([*CLI, "audit", "verify", *a.store_args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "intact" in done.stdout, done.stdout + done.stderr
+    import psycopg
+
+    with psycopg.connect(a.database, autocommit=True) as conn:
+        conn.execute("UPDATE audit_events SET event = replace(event, 'ListKeys', 'ListAliases') WHERE seq = 2")
+    done = subprocess.run([*CLI, "audit", "verify", *a.store_args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "seq 2: modified" in done.stdout
