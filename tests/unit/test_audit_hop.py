@@ -231,3 +231,40 @@ def test_events_of_one_group_share_one_write(app: KMSApp) -> None:
     counts.update(e["eventName"] for e in stored(app))
     assert counts["ListKeys"] == 40
     assert writes < 40
+
+
+def test_an_audit_file_that_cannot_be_written_fails_calls_closed_in_reject_mode(tmp_path: Path) -> None:
+    """audit_file_mode reject: while the file cannot be written, calls are answered 503 and a
+    call that would change state is refused before it acts; once it can, calls are served."""
+    missing = tmp_path / "not-yet" / "audit.jsonl"
+    settings = Settings(data_dir=tmp_path / "data", audit_file=missing, audit_file_mode="reject")
+    dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))
+    app = KMSApp(dep, run_jobs=False)
+    try:
+        status, body = call(app, "ListKeys")
+        assert (status, body["Code"]) == (503, "ServiceUnavailableTemporary")
+        status, body = call(app, "CreateKey")
+        assert (status, body["Code"]) == (503, "ServiceUnavailableTemporary")
+        with dep.db.read() as tx:
+            assert tx.scalar(text("SELECT count(*) FROM keys")) == 0  # refused before it acted
+        missing.parent.mkdir()
+        assert call(app, "ListKeys")[0] == 200
+        assert call(app, "CreateKey")[0] == 200
+        assert verify(dep)[2] == []
+    finally:
+        app.pool.shutdown()
+        app.services.audit.close()
+        dep.close()
+
+
+def test_continue_mode_answers_and_logs_when_the_file_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(data_dir=tmp_path / "data", audit_file=tmp_path / "nowhere" / "a.jsonl")
+    dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))
+    app = KMSApp(dep, run_jobs=False)
+    try:
+        assert call(app, "ListKeys")[0] == 200
+        assert "the audit file" in caplog.text
+    finally:
+        app.pool.shutdown()
+        app.services.audit.close()
+        dep.close()

@@ -61,6 +61,8 @@ VALUE_LABEL = b"openkms/audit/values/v1"
 MODES = ("reject", "continue")
 # A group is cut at this many events (one transaction stays short).
 MAX_GROUP = 1024
+# Lines kept for an audit file that cannot be written, at most.
+MAX_BACKLOG = 100_000
 # Seconds the job runner waits for the event of one of its actions.
 SYSTEM_WAIT = 30.0
 # A process closes its chain and opens another after this long: a closed chain can be pruned.
@@ -154,6 +156,7 @@ class AuditTrail:
         self._kek_version = 0
         self._started = 0.0
         self._writing = False
+        self._backlog: list[bytes] = []  # lines written to the database, not yet to the file
         self._hash_key: bytes | None = None
         self._user_names: dict[str, str] = {}
         self._redactor: events.Redactor | None = None
@@ -316,13 +319,22 @@ class AuditTrail:
         self._seq, self._mac = rows[-1][0], rows[-1][5]
         self.written += len(rows)
         if self.file is not None:
+            # Lines the file missed go with the next write: it holds the chain whole once it
+            # can be written again.
+            self._backlog += lines
             try:
-                self.file.write(lines)
+                self.file.write(self._backlog)
+                self._backlog = []
                 self._file_failing = False
             except OSError as exc:
+                if len(self._backlog) > MAX_BACKLOG:
+                    log.error(
+                        "the audit file missed %d events (they are in the database)", len(self._backlog)
+                    )
+                    self._backlog = []
                 log.error("the audit file %s could not be written: %s", self.file.path, exc.strerror)
                 if self.file_reject:
-                    self._file_failing = True
+                    self._file_failing = self.failing = True
                     self.failed += len(group)
                     return AuditFailed("the audit file could not be written")
         self.failing = self._file_failing
@@ -357,8 +369,7 @@ class AuditTrail:
         with self.dep.db.write(kept=False) as tx:
             repo.append(tx, self.chain_id, rows, self._head(rows[0][0], rows[0][5]))
         self._seq, self._mac = rows[0][0], rows[0][5]
-        if self.file is not None:
-            self.file.write(lines)
+        self._backlog += lines
 
     def _reload(self) -> None:
         """After a failed write (whose commit may still have happened): the head as stored."""
