@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from openkms import config
 from openkms.config import Settings
 
 if TYPE_CHECKING:
+    from uvicorn.supervisors import Multiprocess
+
     from openkms.http import Limits
     from openkms.service.deployment import Deployment
 
@@ -202,10 +205,29 @@ def _listen(s: Settings) -> socket.socket:
     return sock
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _workers() -> type[Multiprocess]:
+    """uvicorn's supervisor of worker processes, SIGHUP forwarded to each worker (each reloads
+    its TLS pair, tls.py) rather than uvicorn's own answer (replace every worker)."""
+    import signal
+
     from uvicorn.supervisors import Multiprocess
 
+    class Workers(Multiprocess):
+        def handle_hup(self) -> None:
+            for process in self.processes:
+                if process.pid is not None:
+                    try:
+                        os.kill(process.pid, signal.SIGHUP)
+                    except ProcessLookupError:
+                        pass
+
+    return Workers
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from openkms import tls as tls_context
     from openkms.http import GuardedProtocol
     from openkms.service.deployment import StartupError, open_deployment
     from openkms.store.engine import is_sqlite
@@ -222,6 +244,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if tls and (s.tls_cert is None or s.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if tls:
+        assert s.tls_cert is not None and s.tls_key is not None
+        try:
+            tls_context.load(s.tls_cert, s.tls_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            print(f"openkms: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
         print(
             f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
@@ -273,12 +302,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         ssl_certfile=str(s.tls_cert) if tls else None,
         ssl_keyfile=str(s.tls_key) if tls else None,
+        # TLS 1.2 at least; the pair is read again on SIGHUP (tls.py).
+        ssl_context_factory=tls_context.context_factory if tls else None,
         timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(server_config)
     try:
         if s.workers > 1:
-            Multiprocess(server_config, sockets=[sock]).run()
+            _workers()(server_config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     except KeyboardInterrupt:
