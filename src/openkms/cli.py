@@ -208,6 +208,7 @@ def _listen(s: Settings) -> socket.socket:
 def _workers() -> type[Multiprocess]:
     """uvicorn's supervisor of worker processes, SIGHUP forwarded to each worker (each reloads
     its TLS pair, tls.py) rather than uvicorn's own answer (replace every worker)."""
+    import contextlib
     import signal
 
     from uvicorn.supervisors import Multiprocess
@@ -216,10 +217,8 @@ def _workers() -> type[Multiprocess]:
         def handle_hup(self) -> None:
             for process in self.processes:
                 if process.pid is not None:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):  # ended: its replacement reads the files
                         os.kill(process.pid, signal.SIGHUP)
-                    except ProcessLookupError:
-                        pass
 
     return Workers
 

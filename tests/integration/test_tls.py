@@ -23,7 +23,9 @@ from tests.support.server import CLI, ServerProcess, running
 
 
 def _dev_cert(out: Path) -> Path:
-    subprocess.run([*CLI, "dev-cert", "--out", str(out), "--name", "127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "dev-cert", "--out", str(out), "--name", "127.0.0.1"], check=True, capture_output=True
+    )
     return out
 
 
@@ -43,9 +45,8 @@ def _client(maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
 
 def _handshake(port: int, ctx: ssl.SSLContext) -> tuple[str | None, bytes | None]:
     """(the version agreed, the server's certificate in DER) of one new connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw) as conn:
-            return conn.version(), conn.getpeercert(binary_form=True)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw) as conn:
+        return conn.version(), conn.getpeercert(binary_form=True)
 
 
 def _der(pem: Path) -> bytes:
@@ -95,7 +96,10 @@ def test_sighup_reloads_the_pair_without_dropping_connections(tmp_path: Path, wo
         # TLS 1.1 is refused by the server as it serves; TLS 1.2 is served.
         with pytest.raises(ssl.SSLError):
             _handshake(srv.port, _client(ssl.TLSVersion.TLSv1_1))
-        assert _handshake(srv.port, _client(ssl.TLSVersion.TLSv1_2)) == ("TLSv1.2", _der(first / "server.pem"))
+        assert _handshake(srv.port, _client(ssl.TLSVersion.TLSv1_2)) == (
+            "TLSv1.2",
+            _der(first / "server.pem"),
+        )
         _wait_for_workers(srv, workers)
 
         kept = http.client.HTTPSConnection("127.0.0.1", srv.port, context=_client(), timeout=5)
