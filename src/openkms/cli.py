@@ -191,15 +191,15 @@ def _configure_logging() -> None:
     logs.configure()
 
 
-def _listen(s: Settings) -> socket.socket:
-    """The listening socket, bound before anything says it serves; SystemExit(1) with the
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before anything says it serves; SystemExit(1) with the
     reason when the address cannot be had (a port in use, an address not of this host)."""
-    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.create_server((s.host, s.port), family=family, backlog=2048)
+        sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        print(f"openkms: cannot listen on {s.host}:{s.port}: {reason}", file=sys.stderr)
+        print(f"openkms: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     sock.set_inheritable(True)  # the worker processes serve on it
     return sock
@@ -250,6 +250,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (ssl.SSLError, OSError, ValueError) as exc:
             print(f"openkms: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
             return 2
+    try:
+        metrics_at = s.metrics_address()
+    except config.ConfigError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 2
+    if metrics_at is not None and metrics_at[1] == s.port:
+        print("openkms: metrics_listen: its port must differ from the main port", file=sys.stderr)
+        return 2
+    if not tls and metrics_at is not None and not _is_loopback(metrics_at[0]) and not s.insecure_http:
+        print(
+            f"openkms: refusing to serve plain HTTP on non-loopback address {metrics_at[0]} "
+            "(metrics_listen); give --tls-cert/--tls-key, or --insecure-http",
+            file=sys.stderr,
+        )
+        return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
         print(
             f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
@@ -273,10 +288,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
     dep.close()
-    sock = _listen(s)
+    sock = _listen(s.host, s.port)
+    # The metrics listener: the same worker processes serve it, answering /metrics only (server.py).
+    sockets = [sock] if metrics_at is None else [sock, _listen(*metrics_at)]
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}",
+        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
+        + ("" if metrics_at is None else f", /metrics on {metrics_at[0]}:{metrics_at[1]}"),
         flush=True,
     )
     _raise_fd_limit(s)
@@ -308,9 +326,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(server_config)
     try:
         if s.workers > 1:
-            _workers()(server_config, sockets=[sock]).run()
+            _workers()(server_config, sockets=sockets).run()
         else:
-            server.run(sockets=[sock])
+            server.run(sockets=sockets)
     except KeyboardInterrupt:
         pass
     if s.workers == 1 and not server.started:
