@@ -11,7 +11,9 @@ import argparse
 import ipaddress
 import json
 import os
+import signal
 import socket
+import sqlite3
 import ssl
 import sys
 import time
@@ -139,7 +141,6 @@ def _exit_with_parent(parent: int) -> None:
     well (other systems, and a parent that died before the request took effect). SIGTERM is a
     graceful stop: the listening socket closes, requests being served finish; a worker still
     alive :data:`_ORPHAN_GRACE` seconds later exits at once."""
-    import signal
     import threading
     import time
 
@@ -209,7 +210,6 @@ def _workers() -> type[Multiprocess]:
     """uvicorn's supervisor of worker processes, SIGHUP forwarded to each worker (each reloads
     its TLS pair, tls.py) rather than uvicorn's own answer (replace every worker)."""
     import contextlib
-    import signal
 
     from uvicorn.supervisors import Multiprocess
 
@@ -223,12 +223,49 @@ def _workers() -> type[Multiprocess]:
     return Workers
 
 
+class _StopRequested(Exception):
+    """SIGTERM reached `serve` outside uvicorn's own handling of it."""
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    raise _StopRequested
+
+
+def _mark_stopped(database_file: Path) -> None:
+    from openkms.store import snapshot
+
+    try:
+        snapshot.mark_stopped(database_file)
+    except sqlite3.Error as exc:
+        # The row stays: the next start finds the -wal beside the file and starts as after a crash.
+        print(f"openkms: could not record the clean stop in {database_file}: {exc}", file=sys.stderr)
+
+
+def _after_a_crash(args: argparse.Namespace) -> Path | None:
+    """The embedded database a command other than serve is about to open, when a server left
+    it marked as served with its -wal beside it (a crash; store/snapshot.py)."""
+    if args.func is cmd_serve or not hasattr(args, "data_dir") or not hasattr(args, "config"):
+        return None
+    from openkms.store import snapshot
+    from openkms.store.engine import is_sqlite
+
+    s = _settings(args)
+    database_file = s.data_dir / "openkms.db"
+    if not is_sqlite(s.database_url) or not database_file.with_name("openkms.db-wal").exists():
+        return None
+    try:
+        return database_file if snapshot.served(database_file) else None
+    except sqlite3.Error:
+        return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from openkms import tls as tls_context
     from openkms.http import GuardedProtocol
     from openkms.service.deployment import StartupError, open_deployment
+    from openkms.store import snapshot
     from openkms.store.engine import is_sqlite
 
     s = _settings(args)
@@ -272,6 +309,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    database_file = s.data_dir / "openkms.db" if is_sqlite(s.database_url) else None
+    if database_file is not None and database_file.exists() and snapshot.copied_while_serving(database_file):
+        print(
+            f"openkms: cannot start: {database_file} was copied while a server had it open, without "
+            "its -wal file (or its -wal file is lost): it lacks the commits since its last "
+            "checkpoint, keys among them. Restore a snapshot made by `openkms backup` instead "
+            "(docs/operations.md, Backup and restore)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if not is_sqlite(s.database_url):
             # A node over PostgreSQL keeps its own state (its write generation, which lets its
@@ -288,6 +335,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
     dep.close()
+    if database_file is not None:
+        # From here until a clean stop the file says it is served (store/snapshot.py).
+        snapshot.mark_serving(database_file, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     sock = _listen(s.host, s.port)
     # The metrics listener: the same worker processes serve it, answering /metrics only (server.py).
     sockets = [sock] if metrics_at is None else [sock, _listen(*metrics_at)]
@@ -324,13 +374,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(server_config)
+    # uvicorn ends a graceful stop by raising the signal that asked for it again, under the
+    # handler found before it ran: this one, so that the clean stop below is recorded.
+    previous = signal.signal(signal.SIGTERM, _stop_requested)
     try:
         if s.workers > 1:
             _workers()(server_config, sockets=sockets).run()
         else:
             server.run(sockets=sockets)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StopRequested):
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if database_file is not None:
+        _mark_stopped(database_file)
     if s.workers == 1 and not server.started:
         return 1
     return 0
@@ -612,7 +669,13 @@ def cmd_dev_cert(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    crashed = _after_a_crash(args)
+    code = int(args.func(args))
+    if crashed is not None and not crashed.with_name("openkms.db-wal").exists():
+        # This command was the database's last user and closed it cleanly: the write-ahead log
+        # the crash left is checkpointed into the file, which holds every commit again.
+        _mark_stopped(crashed)
+    return code
 
 
 if __name__ == "__main__":
