@@ -337,7 +337,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dep.close()
     if database_file is not None:
         # From here until a clean stop the file says it is served (store/snapshot.py).
-        snapshot.mark_serving(database_file, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        try:
+            snapshot.mark_serving(database_file, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        except sqlite3.Error as exc:
+            # Serving goes on: only the detection of a copy taken meanwhile is lost.
+            print(f"openkms: could not mark {database_file} as served: {exc}", file=sys.stderr)
     sock = _listen(s.host, s.port)
     # The metrics listener: the same worker processes serve it, answering /metrics only (server.py).
     sockets = [sock] if metrics_at is None else [sock, _listen(*metrics_at)]

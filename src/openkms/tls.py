@@ -59,7 +59,7 @@ class ReloadingContext:
             )  # fmt: skip
             return False
         self.current = fresh
-        log.warning("TLS: certificate and key reloaded from %s and %s", self.cert, self.key)
+        log.info("TLS: certificate and key reloaded from %s and %s", self.cert, self.key)
         return True
 
 

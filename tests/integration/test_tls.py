@@ -114,6 +114,7 @@ def test_sighup_reloads_the_pair_without_dropping_connections(tmp_path: Path, wo
             os.replace(live / f"{name}.new", live / name)
         os.kill(srv.proc.pid, signal.SIGHUP)  # the `serve` process: with workers, it forwards
         _wait_for_certificate(srv.port, _der(second / "server.pem"))
+        _wait_for_log(srv, "TLS: certificate and key reloaded", workers)
 
         kept.request("GET", "/health")
         assert kept.getresponse().read() == b'{"Status":"ok"}'
@@ -124,10 +125,7 @@ def test_sighup_reloads_the_pair_without_dropping_connections(tmp_path: Path, wo
         # A pair that does not go together: the served one stays, and each worker says why.
         shutil.copy(first / "server-key.pem", key)
         os.kill(srv.proc.pid, signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while srv.log().count("TLS: could not load") < workers and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert srv.log().count("TLS: could not load") == workers, srv.log()
+        _wait_for_log(srv, "TLS: could not load", workers)
         for _ in range(8):
             assert _handshake(srv.port, _client()) == ("TLSv1.3", _der(second / "server.pem"))
         assert srv.proc.poll() is None
@@ -150,3 +148,11 @@ def _wait_for_certificate(port: int, want: bytes) -> None:
     while streak < 8:
         assert time.monotonic() < deadline, "the reloaded certificate is not served"
         streak = streak + 1 if _handshake(port, _client())[1] == want else 0
+
+
+def _wait_for_log(srv: ServerProcess, line: str, times: int) -> None:
+    """Until the server's log holds ``line`` ``times`` times (once per worker), and no more."""
+    deadline = time.monotonic() + 10
+    while srv.log().count(line) < times and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.log().count(line) == times, srv.log()
