@@ -11,7 +11,10 @@ import argparse
 import ipaddress
 import json
 import os
+import signal
 import socket
+import sqlite3
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -21,6 +24,8 @@ from openkms import config
 from openkms.config import Settings
 
 if TYPE_CHECKING:
+    from uvicorn.supervisors import Multiprocess
+
     from openkms.http import Limits
     from openkms.service.deployment import Deployment
 
@@ -136,7 +141,6 @@ def _exit_with_parent(parent: int) -> None:
     well (other systems, and a parent that died before the request took effect). SIGTERM is a
     graceful stop: the listening socket closes, requests being served finish; a worker still
     alive :data:`_ORPHAN_GRACE` seconds later exits at once."""
-    import signal
     import threading
     import time
 
@@ -188,26 +192,80 @@ def _configure_logging() -> None:
     logs.configure()
 
 
-def _listen(s: Settings) -> socket.socket:
-    """The listening socket, bound before anything says it serves; SystemExit(1) with the
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before anything says it serves; SystemExit(1) with the
     reason when the address cannot be had (a port in use, an address not of this host)."""
-    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.create_server((s.host, s.port), family=family, backlog=2048)
+        sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        print(f"openkms: cannot listen on {s.host}:{s.port}: {reason}", file=sys.stderr)
+        print(f"openkms: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     sock.set_inheritable(True)  # the worker processes serve on it
     return sock
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _workers() -> type[Multiprocess]:
+    """uvicorn's supervisor of worker processes, SIGHUP forwarded to each worker (each reloads
+    its TLS pair, tls.py) rather than uvicorn's own answer (replace every worker)."""
+    import contextlib
+
     from uvicorn.supervisors import Multiprocess
 
+    class Workers(Multiprocess):
+        def handle_hup(self) -> None:
+            for process in self.processes:
+                if process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):  # ended: its replacement reads the files
+                        os.kill(process.pid, signal.SIGHUP)
+
+    return Workers
+
+
+class _StopRequested(Exception):
+    """SIGTERM reached `serve` outside uvicorn's own handling of it."""
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    raise _StopRequested
+
+
+def _mark_stopped(database_file: Path) -> None:
+    from openkms.store import snapshot
+
+    try:
+        snapshot.mark_stopped(database_file)
+    except sqlite3.Error as exc:
+        # The row stays: the next start finds the -wal beside the file and starts as after a crash.
+        print(f"openkms: could not record the clean stop in {database_file}: {exc}", file=sys.stderr)
+
+
+def _after_a_crash(args: argparse.Namespace) -> Path | None:
+    """The embedded database a command other than serve is about to open, when a server left
+    it marked as served with its -wal beside it (a crash; store/snapshot.py)."""
+    if args.func is cmd_serve or not hasattr(args, "data_dir") or not hasattr(args, "config"):
+        return None
+    from openkms.store import snapshot
+    from openkms.store.engine import is_sqlite
+
+    s = _settings(args)
+    database_file = s.data_dir / "openkms.db"
+    if not is_sqlite(s.database_url) or not database_file.with_name("openkms.db-wal").exists():
+        return None
+    try:
+        return database_file if snapshot.served(database_file) else None
+    except sqlite3.Error:
+        return None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from openkms import tls as tls_context
     from openkms.http import GuardedProtocol
     from openkms.service.deployment import StartupError, open_deployment
+    from openkms.store import snapshot
     from openkms.store.engine import is_sqlite
 
     s = _settings(args)
@@ -222,6 +280,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if tls and (s.tls_cert is None or s.tls_key is None):
         print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if tls:
+        assert s.tls_cert is not None and s.tls_key is not None
+        try:
+            tls_context.load(s.tls_cert, s.tls_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            print(f"openkms: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return 2
+    try:
+        metrics_at = s.metrics_address()
+    except config.ConfigError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        return 2
+    if metrics_at is not None and metrics_at[1] == s.port:
+        print("openkms: metrics_listen: its port must differ from the main port", file=sys.stderr)
+        return 2
+    if not tls and metrics_at is not None and not _is_loopback(metrics_at[0]) and not s.insecure_http:
+        print(
+            f"openkms: refusing to serve plain HTTP on non-loopback address {metrics_at[0]} "
+            "(metrics_listen); give --tls-cert/--tls-key, or --insecure-http",
+            file=sys.stderr,
+        )
+        return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
         print(
             f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
@@ -229,6 +309,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    database_file = s.data_dir / "openkms.db" if is_sqlite(s.database_url) else None
+    if database_file is not None and database_file.exists() and snapshot.copied_while_serving(database_file):
+        print(
+            f"openkms: cannot start: {database_file} was copied while a server had it open, without "
+            "its -wal file (or its -wal file is lost): it lacks the commits since its last "
+            "checkpoint, keys among them. Restore a snapshot made by `openkms backup` instead "
+            "(docs/operations.md, Backup and restore)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if not is_sqlite(s.database_url):
             # A node over PostgreSQL keeps its own state (its write generation, which lets its
@@ -245,10 +335,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
     dep.close()
-    sock = _listen(s)
+    if database_file is not None:
+        # From here until a clean stop the file says it is served (store/snapshot.py).
+        try:
+            snapshot.mark_serving(database_file, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        except sqlite3.Error as exc:
+            # Serving goes on: only the detection of a copy taken meanwhile is lost.
+            print(f"openkms: could not mark {database_file} as served: {exc}", file=sys.stderr)
+    sock = _listen(s.host, s.port)
+    # The metrics listener: the same worker processes serve it, answering /metrics only (server.py).
+    sockets = [sock] if metrics_at is None else [sock, _listen(*metrics_at)]
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}",
+        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
+        + ("" if metrics_at is None else f", /metrics on {metrics_at[0]}:{metrics_at[1]}"),
         flush=True,
     )
     _raise_fd_limit(s)
@@ -273,16 +373,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         ssl_certfile=str(s.tls_cert) if tls else None,
         ssl_keyfile=str(s.tls_key) if tls else None,
+        # TLS 1.2 at least; the pair is read again on SIGHUP (tls.py).
+        ssl_context_factory=tls_context.context_factory if tls else None,
         timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(server_config)
+    # uvicorn ends a graceful stop by raising the signal that asked for it again, under the
+    # handler found before it ran: this one, so that the clean stop below is recorded.
+    previous = signal.signal(signal.SIGTERM, _stop_requested)
     try:
         if s.workers > 1:
-            Multiprocess(server_config, sockets=[sock]).run()
+            _workers()(server_config, sockets=sockets).run()
         else:
-            server.run(sockets=[sock])
-    except KeyboardInterrupt:
+            server.run(sockets=sockets)
+    except (KeyboardInterrupt, _StopRequested):
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if database_file is not None:
+        _mark_stopped(database_file)
     if s.workers == 1 and not server.started:
         return 1
     return 0
@@ -567,7 +676,13 @@ def cmd_dev_cert(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    crashed = _after_a_crash(args)
+    code = int(args.func(args))
+    if crashed is not None and not crashed.with_name("openkms.db-wal").exists():
+        # This command was the database's last user and closed it cleanly: the write-ahead log
+        # the crash left is checkpointed into the file, which holds every commit again.
+        _mark_stopped(crashed)
+    return code
 
 
 if __name__ == "__main__":

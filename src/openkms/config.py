@@ -102,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics_token", str, "", "GET /metrics answers only requests bearing this token "
             "(Authorization: Bearer <token>); empty: anyone who reaches the port. Prefer the "
             "environment variable, which ps does not show", "serve", secret=True),
+    Setting("metrics_listen", str, "", "HOST:PORT (or :PORT, on host) to serve GET /metrics on "
+            "instead of the main port, with the main port's TLS; empty: on the main port",
+            "serve"),
     # Admission and the front door (docs/deployment.md, "The front door"), per worker process.
     Setting("request_timeout", float, 8.0, "seconds after a request's arrival at which a PostgreSQL "
             "wait of it is cut off, answered 503 and rolled back (below the SDKs' 10 s read "
@@ -212,6 +215,7 @@ class Settings:
     queue_timeout: float = field(default_factory=_env_default("queue_timeout"))
     trusted_proxies: str = field(default_factory=_env_default("trusted_proxies"))
     metrics_token: str = field(default_factory=_env_default("metrics_token"), repr=False)
+    metrics_listen: str = field(default_factory=_env_default("metrics_listen"))
     head_timeout: float = field(default_factory=_env_default("head_timeout"))
     body_timeout: float = field(default_factory=_env_default("body_timeout"))
     body_min_rate: int = field(default_factory=_env_default("body_min_rate"))
@@ -250,6 +254,17 @@ class Settings:
                 ) from None
             return Hidden(text.rstrip("\r\n"))
         return Hidden(self.database_password) if self.database_password else None
+
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) of ``metrics_listen``, None when empty; ConfigError when malformed."""
+        text = self.metrics_listen.strip()
+        if not text:
+            return None
+        host, sep, port = text.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]") or self.host
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"metrics_listen: {text!r} is not HOST:PORT (or :PORT)")
+        return host, int(port)
 
     @property
     def root_key_path(self) -> Path:

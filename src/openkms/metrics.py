@@ -40,7 +40,13 @@ EXPORTED: dict[str, tuple[str, str]] = {
         "Answers 503 ServiceUnavailableTemporary, by reason (unavailable, disk_full).",
     ),
     "openkms_cache_entries": ("gauge", "Entries held by each per-process cache."),
-    "openkms_nonce_store_entries": ("gauge", "Nonces held by the node's nonce store (embedded node)."),
+    "openkms_cache_hits_total": ("counter", "Lookups each per-process cache answered itself."),
+    "openkms_cache_misses_total": ("counter", "Lookups each per-process cache passed on (absent or stale)."),
+    "openkms_nonce_store_entries": (
+        "gauge",
+        "Nonce records the node's store holds: slots filled in the nonce files (embedded), the "
+        "nonces table's row estimate (PostgreSQL, from the process that prunes it).",
+    ),
     "openkms_job_last_success_timestamp_seconds": (
         "gauge",
         "Unix time at which each job last ran to completion in this process (absent: never).",

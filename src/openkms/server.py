@@ -118,6 +118,9 @@ class KMSApp:
         data_dir = dep.settings.data_dir
         self.metrics = Metrics(self.pid, data_dir / "metrics" if data_dir.is_dir() else None)
         self.metrics_token = dep.settings.metrics_token.encode()
+        # With metrics_listen, /metrics is answered on that port only, and only /metrics is.
+        metrics_at = dep.settings.metrics_address()
+        self.metrics_port = None if metrics_at is None else metrics_at[1]
         self._publisher: asyncio.Task[None] | None = None
         # GET /ready: (monotonic time of the last check, its reason or None), and the check
         # running (one at a time, on a thread of its own: never on the loop or the request pool).
@@ -131,6 +134,12 @@ class KMSApp:
             return
         if scope["type"] != "http":
             return
+        if self.metrics_port is not None and (scope.get("server") or ("", 0))[1] == self.metrics_port:
+            if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
+                await self._send_metrics(scope, send)
+            else:
+                await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
+            return
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
             await _send(send, 200, JSON_TYPE, b'{"Status":"ok"}', "")
             return
@@ -143,7 +152,10 @@ class KMSApp:
                 await _send(send, 503, JSON_TYPE, body, "")
             return
         if scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD"):
-            await self._send_metrics(scope, send)
+            if self.metrics_port is None:
+                await self._send_metrics(scope, send)
+            else:
+                await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
             return
         request_id = ids.new_request_id()
         if self.inflight >= self.max_inflight:
@@ -512,7 +524,13 @@ class KMSApp:
             ("credentials", caches.credentials),
             ("sessions", caches.sessions),
         ):
-            out.append(("openkms_cache_entries", (("cache", name),), len(cache)))
+            labels = (("cache", name),)
+            out.append(("openkms_cache_entries", labels, len(cache)))
+            out.append(("openkms_cache_hits_total", labels, cache.hits))
+            out.append(("openkms_cache_misses_total", labels, cache.misses))
+        nonces = self.dep.nonces.entries()
+        if nonces is not None:
+            out.append(("openkms_nonce_store_entries", (), nonces))
         checked, why = self._ready
         if checked > float("-inf"):
             out.append(("openkms_ready", (), 1 if why is None else 0))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from alibabacloud_kms20160120 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from openkms.rootkey.file import create as create_root_key
+from openkms.store.snapshot import contents
 from tests.support.clients import tea_client
 from tests.support.server import CLI, ServerProcess, run_serve
 
@@ -236,3 +239,57 @@ def test_backup_of_postgres_is_refused(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1 and "pg_dump" in proc.stderr
     assert not out.exists()
+
+
+def _copy_database_only(srv: ServerProcess, to: Path) -> ServerProcess:
+    """``cp openkms.db`` (and the root key) into a fresh data directory, as an operator might."""
+    to.mkdir(mode=0o700)
+    for name in ("openkms.db", "root.key"):
+        shutil.copy2(srv.data_dir / name, to / name)
+    return ServerProcess(to)
+
+
+def test_a_plain_copy_taken_while_serving_is_refused(node: ServerProcess, tmp_path: Path) -> None:
+    """The copy is sound (it passes quick_check) but lacks the keys still in the -wal: `serve`
+    refuses it, naming `openkms backup`; a copy after a clean stop starts and has every key."""
+    made = [_encrypt_one(node, f"k{i}") for i in range(5)]
+    assert (node.data_dir / "openkms.db-wal").exists()
+    copy = _copy_database_only(node, tmp_path / "copy")
+    assert snapshot_keys(copy.data_dir / "openkms.db") < 5  # the keys are in the -wal
+    proc = run_serve(*copy.store_args, "--port", "1")
+    assert proc.returncode == 1, proc.stderr
+    assert "copied while a server had it open" in proc.stderr and "openkms backup" in proc.stderr
+
+    node.stop()
+    after_stop = _copy_database_only(node, tmp_path / "after-stop")
+    assert snapshot_keys(after_stop.data_dir / "openkms.db") == 5
+    after_stop.start()
+    try:
+        client = tea_client(after_stop.endpoint)
+        for key_id, blob in made:
+            assert client.decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.key_id == key_id
+    finally:
+        after_stop.stop()
+
+
+def test_a_crashed_node_starts_again_with_its_wal(node: ServerProcess, tmp_path: Path) -> None:
+    """kill -9 leaves the -wal beside the file: the next start replays it. A command run in
+    between (here a backup) that checkpoints the log clears the mark, so the start goes on."""
+    key_id, blob = _encrypt_one(node, "before the crash")
+    node.kill9()
+    assert (node.data_dir / "openkms.db-wal").exists()
+    assert _run("backup", "--out", str(tmp_path / "after-crash.backup"), *node.store_args).returncode == 0
+    assert not (node.data_dir / "openkms.db-wal").exists()
+    node.start()
+    assert tea_client(node.endpoint).decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.key_id == key_id
+    node.kill9()
+    node.start()  # the -wal of this crash, no command in between
+    assert tea_client(node.endpoint).decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.key_id == key_id
+
+
+def snapshot_keys(path: Path) -> int:
+    """Keys in the main database file alone (what a copy without the -wal holds)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        alone = Path(scratch) / "alone.db"
+        shutil.copy2(path, alone)
+        return contents(alone).keys

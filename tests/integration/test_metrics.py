@@ -12,7 +12,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import RawSigner
-from tests.support.server import ServerProcess, running
+from tests.support.server import ServerProcess, free_port, run_serve, running
 
 TOKEN = "metrics-test-token"
 
@@ -91,3 +91,62 @@ def test_one_scrape_counts_every_worker(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, counts
             time.sleep(0.3)
+
+
+def _values(text: str, name: str) -> dict[str, float]:
+    """``name``'s samples summed over the worker processes, by their ``cache`` label ("" if none)."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name:
+                label = s.labels.get("cache", "")
+                out[label] = out.get(label, 0.0) + s.value
+    return out
+
+
+def test_cache_hits_and_misses_and_the_nonce_store_move_with_traffic(tmp_path: Path) -> None:
+    with running(ServerProcess(tmp_path / "data")) as srv:
+        before = _get(srv, "/metrics")[1]
+        _encrypt_some(srv, 10)
+        after = _get(srv, "/metrics")[1]
+        hits_before, hits = _values(before, "openkms_cache_hits_total"), _values(after, "openkms_cache_hits_total")
+        misses = _values(after, "openkms_cache_misses_total")
+        assert set(hits) == {"reads", "material", "parsed_keys", "credentials", "sessions"}
+        # The same key and AccessKey ten times: the key's material and the credential are
+        # read once, then answered from the caches.
+        assert hits["material"] - hits_before.get("material", 0) >= 9
+        assert hits["credentials"] - hits_before.get("credentials", 0) >= 9
+        assert misses["material"] >= 1
+        # Every signed request recorded its nonce: 11 here, and the scrapes' own requests unsigned.
+        nonces = _values(after, "openkms_nonce_store_entries")[""]
+        assert nonces - _values(before, "openkms_nonce_store_entries").get("", 0) == 11
+
+
+def test_metrics_listen_serves_metrics_there_and_not_on_the_main_port(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    srv = ServerProcess(tmp_path / "data", extra_args=["--metrics-listen", f"127.0.0.1:{metrics_port}"])
+    with running(srv):
+        _encrypt_some(srv, 2)
+        assert _get(srv, "/metrics")[0] == 404
+        assert _get(srv, "/health")[0] == 200
+        status, text = _get_at(metrics_port, "/metrics")
+        assert status == 200 and _counted(text, "Encrypt") == 2
+        assert _get_at(metrics_port, "/health")[0] == 404  # the metrics port answers /metrics only
+        assert f"/metrics on 127.0.0.1:{metrics_port}" in srv.log()
+
+
+def test_metrics_listen_must_be_an_address_of_its_own(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data")
+    srv.init()
+    bad = run_serve(*srv.store_args, "--port", str(srv.port), "--metrics-listen", "nowhere")
+    assert bad.returncode == 2 and "metrics_listen" in bad.stderr
+    same = run_serve(*srv.store_args, "--port", str(srv.port), "--metrics-listen", f":{srv.port}")
+    assert same.returncode == 2 and "differ" in same.stderr
+
+
+def _get_at(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

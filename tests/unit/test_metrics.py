@@ -87,3 +87,5 @@ def test_the_grafana_dashboard_loads_and_uses_only_exported_metrics() -> None:
     used = {name for expr in exprs for name in re.findall(r"\bopenkms_[a-z_]+", expr)}
     exported = set(EXPORTED) | {f"{n}_{suffix}" for n in EXPORTED for suffix in ("bucket", "sum", "count")}
     assert used and used <= exported, used - exported
+    # The panels an operator looks at first after traffic: the caches' hit ratio, the nonce store.
+    assert {"openkms_cache_hits_total", "openkms_cache_misses_total", "openkms_nonce_store_entries"} <= used

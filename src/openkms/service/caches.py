@@ -28,6 +28,10 @@ invalidation of ``reads``, and it reaches every worker process of the node at on
 else is invalidated by hand but the version entries of a destroyed key or of deleted imported
 material (:meth:`Caches.forget_version`), which keeps secret material out of memory sooner than
 the bound would.
+
+Each cache counts its lookups, ``hits`` and ``misses`` (the ``/metrics`` hit ratio): plain
+integer additions with no lock of their own, so two threads counting at once may lose one count,
+which a ratio does not notice.
 """
 
 from __future__ import annotations
@@ -83,12 +87,17 @@ class Lru(Generic[K, V]):
         self._size = size
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: K) -> V | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
             return found
 
     def put(self, key: K, value: V) -> None:
@@ -116,6 +125,8 @@ class Expiring(Generic[K, V]):
         self._lru: Lru[K, tuple[float, V]] = Lru(size)
         self._seconds = seconds
         self._clock = clock
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: K, load: Callable[[], V], keep: Callable[[V], bool] = lambda v: v is not None) -> V:
         """What ``load()`` returns, from the cache while younger than the bound. Only values
@@ -123,7 +134,9 @@ class Expiring(Generic[K, V]):
         now = self._clock()
         hit = self._lru.get(key)
         if hit is not None and now - hit[0] < self._seconds:
+            self.hits += 1
             return hit[1]
+        self.misses += 1
         value = load()
         if keep(value):
             self._lru.put(key, (now, value))
@@ -163,6 +176,8 @@ class ReadCache:
         # key -> (value, generation it was read at, clock time it stops being used); ordered so
         # that taking the oldest out is O(1).
         self._entries: OrderedDict[Hashable, tuple[Any, int, float]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable, read: Callable[[], T], keep: Callable[[T], bool] = _found) -> T:
         """What ``read()`` returns now, from the cache when nothing was written since.
@@ -173,12 +188,15 @@ class ReadCache:
         """
         generation = self._generation
         if generation is None:
+            self.misses += 1
             return read()
         current = generation.current()
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and entry[1] == current and entry[2] > now:
+            self.hits += 1
             return entry[0]  # type: ignore[no-any-return]
+        self.misses += 1
         value = read()
         if not keep(value):
             return value

@@ -194,8 +194,7 @@ def check_database(path: Path) -> None:
     """Refuse an embedded database whose pages are not sound (SQLite's quick_check): a copy
     torn by a checkpoint that rewrote pages while it was taken, a file cut short, a damaged
     disk. A copy that is sound but older than its source (commits still in the -wal it was
-    copied without) cannot be told apart from the file: docs/deployment.md, "Backup and
-    restore".
+    copied without) is refused by `serve` before this (store/snapshot.py, the serving mark).
 
     Raises:
         StartupError: with SQLite's first complaint.

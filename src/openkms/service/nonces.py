@@ -40,6 +40,11 @@ class NonceStore(Protocol):
         """Drop records expired by ``now``; how many (records or files, by store)."""
         ...
 
+    def entries(self) -> int | None:
+        """About how many records the store holds, without a scan (the ``/metrics`` gauge);
+        None when not known."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -103,6 +108,8 @@ class SQLNonceStore:
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
+        # The table's row estimate as of this process's last prune (the job runner's process).
+        self._estimate: int | None = None
 
     def use(self, access_key_id: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record the nonce; False if it was already used and has not expired."""
@@ -229,8 +236,16 @@ class SQLNonceStore:
                 deleted = repo.delete_expired(tx, now, batch)
             total += deleted
             if deleted < batch:
-                return total
+                break
             time.sleep(PRUNE_PAUSE)
+        if self._db.engine.dialect.name == "postgresql":
+            self._estimate = repo.estimate(self._db)
+        return total
+
+    def entries(self) -> int | None:
+        """The table's row estimate read after this process's last prune: the process holding
+        the job lease knows it, the others None (a count per scrape would scan the table)."""
+        return self._estimate
 
     def close(self) -> None:
         with self._lock:
@@ -276,6 +291,9 @@ class MemoryNonceStore:
             for k in gone:
                 del self._used[k]
             return len(gone)
+
+    def entries(self) -> int | None:
+        return len(self._used)
 
     def close(self) -> None:
         """Nothing to release."""

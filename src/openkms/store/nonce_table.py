@@ -234,6 +234,12 @@ class FileNonceStore:
         current.put(offset, digest, expires, empty)
         return True
 
+    def entries(self) -> int:
+        """Slots filled in the tables this process has mapped: the records held, counting an
+        expired one until its slot is reused or its table deleted. A header read per table."""
+        with self._mutex:
+            return sum(gen.filled for gen in self._gens)
+
     # -- generations -------------------------------------------------------------------------
 
     @contextlib.contextmanager

@@ -19,13 +19,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import OperationalError
 
 from openkms.store.engine import Database, Tx
 from openkms.store.schema import nonce_metadata, nonces
 
-__all__ = ["ClaimConnection", "create_table", "delete_expired", "reclaim", "record", "unavailable"]
+__all__ = [
+    "ClaimConnection",
+    "create_table",
+    "delete_expired",
+    "estimate",
+    "reclaim",
+    "record",
+    "unavailable",
+]
 
 # One statement for a group of any size (so it is prepared once): the rows that were new. The
 # three columns travel as array literals (_array): one string each, which the driver sends as
@@ -149,6 +157,13 @@ def reclaim(q: Tx | Database, access_key_id: str, nonce: str, expires_at: float,
     ``expires_at``; False if the record is still live."""
     params = {"ak": access_key_id, "n": nonce, "until": expires_at, "now": now}
     return q.run(_RECLAIM, params) == 1
+
+
+def estimate(q: Tx | Database) -> int | None:
+    """The planner's row count of the table (``pg_class.reltuples``, kept by autovacuum and
+    ANALYZE): a catalogue read, never a scan; None before the table was first analyzed."""
+    rows = q.scalar(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('nonces')"))
+    return None if rows is None or rows < 0 else int(rows)
 
 
 def delete_expired(tx: Tx, now: float, limit: int) -> int:

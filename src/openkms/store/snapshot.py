@@ -7,6 +7,15 @@ copy began, whatever writers do meanwhile (in WAL mode a reader never blocks a w
 the held transaction SQLite would restart the copy after every write by another connection, and
 under a steady write load never finish). The copy is switched out of WAL mode, so it is one
 self-contained file.
+
+A plain copy of the file while a server runs (``cp openkms.db``, without its ``-wal``) is sound
+and passes quick_check, yet lacks every commit since the last checkpoint. ``serve`` therefore
+marks the file itself as served: at start it records the ``serving`` row in the meta table and
+checkpoints, so every later state of the file carries the row; a clean stop deletes the row and
+checkpoints again. A file that carries the row with no ``-wal`` beside it is either such a copy
+or a node whose write-ahead log was lost: either way it is behind its own commits, and
+:func:`copied_while_serving` says so. (After a crash the ``-wal`` is still there, and the next
+start replays it.) An online copy (:func:`online_copy`) drops the row: it holds every commit.
 """
 
 from __future__ import annotations
@@ -16,13 +25,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Contents", "CopyFailed", "DamagedDatabase", "check", "contents", "online_copy"]
+__all__ = [
+    "Contents",
+    "CopyFailed",
+    "DamagedDatabase",
+    "check",
+    "contents",
+    "copied_while_serving",
+    "mark_serving",
+    "mark_stopped",
+    "online_copy",
+    "served",
+]
 
 # Pages copied per step of the backup API: one progress report each.
 _PAGES_PER_STEP = 64
 _BUSY_MS = 10_000
 # What SQLite answers for a file whose contents are not a sound database (primary codes).
 _DAMAGED_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+# The meta row of a database a server has open (module docstring).
+_SERVING = "serving"
 
 
 class CopyFailed(Exception):
@@ -73,6 +95,7 @@ def online_copy(source: Path, target: Path, progress: Callable[[int, int], None]
         src.backup(dst, pages=_PAGES_PER_STEP, progress=step)
         src.rollback()
         dst.execute("PRAGMA journal_mode=DELETE")
+        dst.execute("DELETE FROM meta WHERE name = ?", (_SERVING,))  # the copy holds every commit
         dst.commit()
     except sqlite3.Error as exc:
         raise CopyFailed(str(exc)) from None
@@ -102,6 +125,48 @@ def check(path: Path) -> None:
         db.close()
     if rows != [("ok",)]:
         raise DamagedDatabase(str(rows[0][0]) if rows else "quick_check answered nothing")
+
+
+def mark_serving(path: Path, since: str) -> None:
+    """Record in the file itself that a server has it open (``since``: when, for a reader), and
+    checkpoint, so that the main file carries the row from now on."""
+    _mark(path, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (_SERVING, since))
+
+
+def mark_stopped(path: Path) -> None:
+    """Delete the serving row after a clean stop, and checkpoint it into the main file."""
+    _mark(path, "DELETE FROM meta WHERE name = ?", (_SERVING,))
+
+
+def _mark(path: Path, sql: str, params: tuple[str, ...]) -> None:
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
+    try:
+        with db:
+            db.execute(sql, params)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        db.close()
+
+
+def copied_while_serving(path: Path) -> bool:
+    """Whether the file carries the serving row with no ``-wal`` beside it: a copy taken while a
+    server ran, or a node whose write-ahead log is gone (module docstring). Call it before
+    anything opens the database (opening makes a ``-wal``)."""
+    if path.with_name(path.name + "-wal").exists():
+        return False
+    try:
+        return served(path)
+    except sqlite3.Error:
+        return False  # not an openkms database (yet): the start-up checks say what is wrong
+
+
+def served(path: Path) -> bool:
+    """Whether the database carries the serving row (sqlite3.Error if it cannot be read)."""
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_BUSY_MS / 1000)
+    try:
+        return db.execute("SELECT 1 FROM meta WHERE name = ?", (_SERVING,)).fetchone() is not None
+    finally:
+        db.close()
 
 
 def contents(path: Path) -> Contents:

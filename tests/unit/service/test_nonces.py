@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from openkms.service.nonces import NonceStore, SQLNonceStore
 from openkms.store import UNAVAILABLE
@@ -87,6 +88,19 @@ def test_prune_removes_only_expired_records_in_batches(sql_store: SQLNonceStore,
     assert store.prune(500.0, batch=10) == 0
     assert not store.use("AK1", "live-0", 1000.0, 600.0)
     assert store.use("AK1", "old-0", 1000.0, 600.0)
+
+
+def test_entries_are_counted_without_a_scan(store: NonceStore) -> None:
+    """The /metrics gauge: the files count their filled slots at once; the table's estimate
+    (the planner's row count, never a COUNT) is known after a prune by the pruning process."""
+    for i in range(30):
+        assert store.use("AK1", f"n-{i}", 1000.0, 10.0)
+    if isinstance(store, SQLNonceStore):
+        assert store.entries() is None  # not pruned yet in this process
+        with store._db.engine.begin() as conn:
+            conn.execute(text("ANALYZE nonces"))
+        store.prune(10.0)
+    assert store.entries() == 30
 
 
 def test_claims_racing_from_many_threads_are_committed_in_groups_each_nonce_once(
