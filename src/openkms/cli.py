@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,9 @@ from openkms.config import Settings
 if TYPE_CHECKING:
     from openkms.http import Limits
     from openkms.service.deployment import Deployment
+
+# What `serve` says about itself (start, refusals) goes to the log, as JSON lines like the rest.
+log = logging.getLogger("openkms")
 
 
 def _is_loopback(host: str) -> bool:
@@ -70,10 +74,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = config.load(file, flags)
         settings.password()
-        return settings
     except config.ConfigError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    _configure_logging(settings)
+    return settings
 
 
 # File descriptors a worker needs beside its connections (database, nonce files, logs, pipes).
@@ -123,9 +128,8 @@ def create_app() -> object:
     if master and master != os.getpid():
         _exit_with_parent(master)
     settings = Settings()
-    # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
-    # its request log lines would be dropped below the default WARNING level.
-    _configure_logging()
+    # uvicorn configured this worker's logging (dict_config); this sets the rest (logs.configure).
+    _configure_logging(settings)
     http.configure(_limits(settings))
     return KMSApp(open_deployment(settings, migrate_schema=False))
 
@@ -173,19 +177,26 @@ def _raise_fd_limit(s: Settings) -> None:
             pass
     if soft != resource.RLIM_INFINITY and soft < want:
         fit = max(1, soft - _SPARE_FDS)
-        print(
-            f"openkms: the open-file limit is {soft}: serving at most {fit} connections per worker "
-            f"(not {s.max_connections}); raise `ulimit -n` for more",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            "the open-file limit is %d: serving at most %d connections per worker (not %d); "
+            "raise `ulimit -n` for more",
+            soft,
+            fit,
+            s.max_connections,
         )
         s.max_connections = fit
 
 
-def _configure_logging() -> None:
+def _configure_logging(s: Settings) -> None:
+    """JSON log lines on stderr at the log_level setting (logs.py); exit 2 if it names no level."""
     from openkms import logs
 
-    logs.configure()
+    try:
+        level = logs.level_of(s.log_level)
+    except ValueError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(level)
 
 
 def _listen(s: Settings) -> socket.socket:
@@ -196,7 +207,7 @@ def _listen(s: Settings) -> socket.socket:
         sock = socket.create_server((s.host, s.port), family=family, backlog=2048)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        print(f"openkms: cannot listen on {s.host}:{s.port}: {reason}", file=sys.stderr)
+        log.error("cannot listen on %s:%d: %s", s.host, s.port, reason)
         raise SystemExit(1) from None
     sock.set_inheritable(True)  # the worker processes serve on it
     return sock
@@ -216,17 +227,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         trusted_networks(s.trusted_proxies)
     except ValueError as exc:
-        print(f"openkms: trusted_proxies: {exc}", file=sys.stderr)
+        log.error("trusted_proxies: %s", exc)
         return 2
     tls = s.tls_cert is not None or s.tls_key is not None
     if tls and (s.tls_cert is None or s.tls_key is None):
-        print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
+        log.error("--tls-cert and --tls-key go together")
         return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
-        print(
-            f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
+        log.error(
+            "refusing to serve plain HTTP on non-loopback address %s; "
             "give --tls-cert/--tls-key, or --insecure-http if a proxy terminates TLS",
-            file=sys.stderr,
+            s.host,
         )
         return 2
     try:
@@ -239,23 +250,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
             s, migrate_schema=is_sqlite(s.database_url) or args.migrate, check_integrity=True
         )
     except config.ConfigError as exc:
-        print(f"openkms: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     except StartupError as exc:
-        print(f"openkms: cannot start: {exc}", file=sys.stderr)
+        log.error("cannot start: %s", exc)
         return 1
     dep.close()
     sock = _listen(s)
-    print(
-        f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}",
-        flush=True,
+    url = f"{'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
+    log.info(
+        "account %s, region %s, serving on %s",
+        dep.account_id,
+        dep.region,
+        url,
+        extra={"account": dep.account_id, "region": dep.region, "url": url},
     )
     _raise_fd_limit(s)
     _export_env(s)
     if s.workers > 1:
         os.environ["OPENKMS_MASTER_PID"] = str(os.getpid())  # the workers end with this process
-    _configure_logging()
+    from openkms import logs
+
     server_config = uvicorn.Config(
         "openkms.cli:create_app",
         factory=True,
@@ -270,7 +285,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # request; and the answer does not name the server software.
         proxy_headers=False,
         server_header=False,
-        log_level="warning",
+        # The same JSON lines in this process and in every worker process uvicorn starts.
+        log_config=logs.dict_config(logs.level_of(s.log_level)),
+        log_level=None,
         ssl_certfile=str(s.tls_cert) if tls else None,
         ssl_keyfile=str(s.tls_key) if tls else None,
         timeout_keep_alive=s.keep_alive_timeout,  # type: ignore[arg-type]
