@@ -253,6 +253,7 @@ class KMSApp:
                 call.request_id,
                 call.action,
                 self.request_timeout,
+                extra={"request_id": call.request_id},
             )
 
     def _throttled(self, call: _Call) -> Response:
@@ -500,10 +501,13 @@ class KMSApp:
                 request_id,
                 action,
                 "the database's disk is full" if disk_full(exc) else type(exc).__name__,
+                extra={"request_id": request_id},
             )
             return errors.ServiceUnavailableTemporary()
         # Logged with the request id for the operator; the caller sees only InternalFailure.
-        errlog.error("request %s (%s) failed", request_id, action, exc_info=exc)
+        errlog.error(
+            "request %s (%s) failed", request_id, action, exc_info=exc, extra={"request_id": request_id}
+        )
         return errors.InternalFailure()
 
 
