@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from itertools import islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -37,6 +38,7 @@ _NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warnin
 LIBRARIES = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "alembic")
 # The attributes every LogRecord has; any other attribute came from ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_FIRST_EXTRA = len(logging.makeLogRecord({}).__dict__)
 # Fields the formatter writes itself: an ``extra=`` of the same name is left out.
 _OWN = frozenset({"time", "level", "logger", "message", "request_id", "pid", "exc_info", "stack_info"})
 # uvicorn's copy of a message with terminal colour codes: the message says the same.
@@ -83,31 +85,42 @@ class JsonFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__()
         self._second: tuple[int, str] = (-1, "")  # the last whole second and its text
-        self._loggers: dict[str, str] = {}  # logger name -> its JSON string
+        self._heads: dict[tuple[str, int], str] = {}  # (logger, level) -> their JSON members
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        created = record.created
+        second = int(created)
         cached = self._second
         if cached[0] != second:
             cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._second = cached  # one tuple: threads never see a second with another's text
-        millis = int((record.created - second) * 1000)
-        logger = self._loggers.get(record.name)
-        if logger is None:
-            logger = self._loggers[record.name] = json.dumps(record.name)
-        level = _NAMES.get(record.levelno) or record.levelname.lower()
-        parts = [
-            f'{{"time":"{cached[1]}.{millis:03d}Z","level":"{level}","logger":{logger},"message":',
-            json_str(record.getMessage()),
-        ]
+        head = self._heads.get((record.name, record.levelno))
+        if head is None:
+            level = _NAMES.get(record.levelno) or record.levelname.lower()
+            head = self._heads[(record.name, record.levelno)] = (
+                f'"level":"{level}","logger":{json_str(record.name)}'
+            )
         fields = record.__dict__
         request_id = fields.get("request_id")
-        if request_id is not None:
-            parts.append(f',"request_id":{json_str(str(request_id))}')
-        parts.append(f',"pid":{os.getpid()}')
-        for key, value in fields.items():
-            if key not in _SKIP:
-                parts.append(_member(key) + _json_value(value))
+        parts = [
+            f'{{"time":"{cached[1]}.{int((created - second) * 1000):03d}Z",{head},"message":',
+            json_str(record.getMessage()),
+            f',"pid":{os.getpid()}'
+            if request_id is None
+            else f',"request_id":{json_str(str(request_id))},"pid":{os.getpid()}',
+        ]
+        # extra= fields follow the attributes every record has (makeRecord adds them last).
+        for key, value in islice(fields.items(), _FIRST_EXTRA, None):
+            if key in _SKIP:
+                continue
+            member = _MEMBERS.get(key) or _member(key)
+            kind = type(value)
+            if kind is str:
+                parts.append(member + json_str(value))
+            elif kind is int:
+                parts.append(f"{member}{value}")
+            else:
+                parts.append(member + _json_value(value))
         if record.exc_info or record.exc_text:
             text = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
             parts.append(f',"exc_info":{json.dumps(text)}')
@@ -161,13 +174,17 @@ def dict_config(level: int = logging.INFO) -> dict[str, Any]:
     }
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Send every record of the process to stderr as a JSON line (:func:`dict_config`).
+def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Send every record of the process to stderr (or ``stream``) as a JSON line
+    (:func:`dict_config`).
 
     Records need not look up the caller's frame, thread or process name, which the format
     does not show (the logging HOWTO's "Optimization" settings): that halves their cost.
     """
-    logging.config.dictConfig(dict_config(level))
+    config = dict_config(level)
+    if stream is not None:
+        config["handlers"]["line"]["stream"] = stream
+    logging.config.dictConfig(config)
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
