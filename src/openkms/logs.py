@@ -136,10 +136,6 @@ class LineHandler(logging.Handler):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
         self.stream = stream if stream is not None else sys.stderr
-        try:
-            self._fd: int | None = self.stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            self._fd = None  # not a file (a test's StringIO): write through the stream
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -148,13 +144,16 @@ class LineHandler(logging.Handler):
             self.handleError(record)
             return
         try:
-            if self._fd is None:
-                self.stream.write(line)
+            try:
+                # Asked each time: a closed stream's descriptor number may belong to another file.
+                fd = self.stream.fileno()
+            except (AttributeError, OSError):
+                self.stream.write(line)  # not a file (a test's StringIO)
                 self.stream.flush()
                 return
             data = line.encode("utf-8", "backslashreplace")
             while data:  # Handler.handle holds the lock: lines of two threads never interleave
-                data = data[os.write(self._fd, data) :]
+                data = data[os.write(fd, data) :]
         except (OSError, ValueError):
             pass  # a closed or broken stream: nothing else to write to
 
