@@ -204,3 +204,28 @@ def test_level_names() -> None:
     assert logs.level_of(" WARNING ") == logging.WARNING
     with pytest.raises(ValueError, match="debug, info, warning, error"):
         logs.level_of("verbose")
+
+
+def test_warnings_and_uncaught_exceptions_are_json_lines() -> None:
+    """A Python warning, an exception no thread caught and one the main thread did not catch
+    are logged lines too, their tracebacks as fields: nothing plain reaches stderr."""
+    done = _python(
+        "import threading, warnings\n"
+        "from openkms import logs\n"
+        "logs.configure()\n"
+        "warnings.warn('careful')\n"
+        "def fail():\n"
+        "    raise ValueError('in a thread')\n"
+        "t = threading.Thread(target=fail, name='worker-1')\n"
+        "t.start(); t.join()\n"
+        "raise RuntimeError('at the top')\n"
+    )
+    assert done.returncode == 1
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["logger"], e["level"]) for e in events] == [
+        ("py.warnings", "warning"), ("openkms", "critical"), ("openkms", "critical")
+    ]  # fmt: skip
+    assert "careful" in events[0]["message"]
+    assert events[1]["message"] == "uncaught exception in thread worker-1"
+    assert "ValueError: in a thread" in events[1]["exc_info"]
+    assert "RuntimeError: at the top" in events[2]["exc_info"]
