@@ -164,3 +164,16 @@ def test_init_and_db_upgrade_log_json_lines(tmp_path: Path) -> None:
                            check=True)  # fmt: skip
     assert quiet.stderr == ""
     assert quiet.stdout == "openkms: database schema is current\n"
+
+
+def test_kill_9_right_after_answers_loses_no_line(tmp_path: Path) -> None:
+    """Every answered request's line is on stderr even when the server is killed outright the
+    moment the last answer arrives."""
+    srv = ServerProcess(tmp_path / "data")
+    srv.start()
+    try:
+        raw = RawSigner(srv.endpoint)
+        answered = [raw.v1("ListKeys").json()["RequestId"] for _ in range(30)]
+    finally:
+        srv.kill9()
+    assert set(answered) <= set(_requests(_events(srv.log_path.read_text())))
