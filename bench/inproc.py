@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import logging
 import os
 import sys
 import tempfile
@@ -79,11 +78,8 @@ def main() -> None:
     from openkms.service.deployment import init_deployment
     from openkms.service.tenancy import root_scope
 
-    logs.configure()
-    # The request log goes where INPROC_LOG says (default /dev/null), in batches as in a server.
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logs.BatchingStreamHandler):
-            handler.stream = open(os.environ.get("INPROC_LOG", os.devnull), "w")  # noqa: SIM115
+    # The request log goes where INPROC_LOG says (default /dev/null), a write per line as in a server.
+    logs.configure(stream=open(os.environ.get("INPROC_LOG", os.devnull), "w"))  # noqa: SIM115
     tmp = tempfile.mkdtemp(prefix="openkms-inproc-")
     settings = Settings()
     settings.data_dir = Path(tmp) / "data"

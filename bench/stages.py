@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import logging
 import os
 import sys
 import tempfile
@@ -48,10 +47,7 @@ def main() -> None:
     from openkms.service.tenancy import root_scope
     from openkms.wire.request import build_request
 
-    logs.configure()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logs.BatchingStreamHandler):
-            handler.stream = open(os.devnull, "w")  # noqa: SIM115
+    logs.configure(stream=open(os.devnull, "w"))  # noqa: SIM115
     settings = Settings()
     settings.data_dir = Path(tempfile.mkdtemp(prefix="openkms-stages-")) / "data"
     dep, _ = init_deployment(settings, root_access_key=(AK, SECRET))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
     from openkms.http import Limits
     from openkms.service.deployment import Deployment
+
+# What `serve` says about itself (start, refusals) goes to the log, as JSON lines like the rest.
+log = logging.getLogger("openkms")
 
 
 def _is_loopback(host: str) -> bool:
@@ -75,10 +79,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = config.load(file, flags)
         settings.password()
-        return settings
     except config.ConfigError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    _configure_logging(settings)
+    return settings
 
 
 # File descriptors a worker needs beside its connections (database, nonce files, logs, pipes).
@@ -128,9 +133,8 @@ def create_app() -> object:
     if master and master != os.getpid():
         _exit_with_parent(master)
     settings = Settings()
-    # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
-    # its request log lines would be dropped below the default WARNING level.
-    _configure_logging()
+    # uvicorn configured this worker's logging (dict_config); this sets the rest (logs.configure).
+    _configure_logging(settings)
     http.configure(_limits(settings))
     return KMSApp(open_deployment(settings, migrate_schema=False))
 
@@ -177,19 +181,26 @@ def _raise_fd_limit(s: Settings) -> None:
             pass
     if soft != resource.RLIM_INFINITY and soft < want:
         fit = max(1, soft - _SPARE_FDS)
-        print(
-            f"openkms: the open-file limit is {soft}: serving at most {fit} connections per worker "
-            f"(not {s.max_connections}); raise `ulimit -n` for more",
-            file=sys.stderr,
-            flush=True,
+        log.warning(
+            "the open-file limit is %d: serving at most %d connections per worker (not %d); "
+            "raise `ulimit -n` for more",
+            soft,
+            fit,
+            s.max_connections,
         )
         s.max_connections = fit
 
 
-def _configure_logging() -> None:
+def _configure_logging(s: Settings) -> None:
+    """JSON log lines on stderr at the log_level setting (logs.py); exit 2 if it names no level."""
     from openkms import logs
 
-    logs.configure()
+    try:
+        level = logs.level_of(s.log_level)
+    except ValueError as exc:
+        print(f"openkms: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(level)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -200,7 +211,7 @@ def _listen(host: str, port: int) -> socket.socket:
         sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        print(f"openkms: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+        log.error("cannot listen on %s:%d: %s", host, port, reason)
         raise SystemExit(1) from None
     sock.set_inheritable(True)  # the worker processes serve on it
     return sock
@@ -238,7 +249,7 @@ def _mark_stopped(database_file: Path) -> None:
         snapshot.mark_stopped(database_file)
     except sqlite3.Error as exc:
         # The row stays: the next start finds the -wal beside the file and starts as after a crash.
-        print(f"openkms: could not record the clean stop in {database_file}: {exc}", file=sys.stderr)
+        log.warning("could not record the clean stop in %s: %s", database_file, exc)
 
 
 def _after_a_crash(args: argparse.Namespace) -> Path | None:
@@ -274,49 +285,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         trusted_networks(s.trusted_proxies)
     except ValueError as exc:
-        print(f"openkms: trusted_proxies: {exc}", file=sys.stderr)
+        log.error("trusted_proxies: %s", exc)
         return 2
     tls = s.tls_cert is not None or s.tls_key is not None
     if tls and (s.tls_cert is None or s.tls_key is None):
-        print("openkms: --tls-cert and --tls-key go together", file=sys.stderr)
+        log.error("--tls-cert and --tls-key go together")
         return 2
     if tls:
         assert s.tls_cert is not None and s.tls_key is not None
         try:
             tls_context.load(s.tls_cert, s.tls_key)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            print(f"openkms: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            log.error("cannot load --tls-cert/--tls-key: %s", exc)
             return 2
     try:
         metrics_at = s.metrics_address()
     except config.ConfigError as exc:
-        print(f"openkms: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     if metrics_at is not None and metrics_at[1] == s.port:
-        print("openkms: metrics_listen: its port must differ from the main port", file=sys.stderr)
+        log.error("metrics_listen: its port must differ from the main port")
         return 2
     if not tls and metrics_at is not None and not _is_loopback(metrics_at[0]) and not s.insecure_http:
-        print(
-            f"openkms: refusing to serve plain HTTP on non-loopback address {metrics_at[0]} "
-            "(metrics_listen); give --tls-cert/--tls-key, or --insecure-http",
-            file=sys.stderr,
+        log.error(
+            "refusing to serve plain HTTP on non-loopback address %s (metrics_listen); "
+            "give --tls-cert/--tls-key, or --insecure-http",
+            metrics_at[0],
         )
         return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
-        print(
-            f"openkms: refusing to serve plain HTTP on non-loopback address {s.host}; "
+        log.error(
+            "refusing to serve plain HTTP on non-loopback address %s; "
             "give --tls-cert/--tls-key, or --insecure-http if a proxy terminates TLS",
-            file=sys.stderr,
+            s.host,
         )
         return 2
     database_file = s.data_dir / "openkms.db" if is_sqlite(s.database_url) else None
     if database_file is not None and database_file.exists() and snapshot.copied_while_serving(database_file):
-        print(
-            f"openkms: cannot start: {database_file} was copied while a server had it open, without "
-            "its -wal file (or its -wal file is lost): it lacks the commits since its last "
-            "checkpoint, keys among them. Restore a snapshot made by `openkms backup` instead "
-            "(docs/operations.md, Backup and restore)",
-            file=sys.stderr,
+        log.error(
+            "cannot start: %s was copied while a server had it open, without its -wal file (or "
+            "its -wal file is lost): it lacks the commits since its last checkpoint, keys among "
+            "them. Restore a snapshot made by `openkms backup` instead (docs/operations.md, "
+            "Backup and restore)",
+            database_file,
         )
         return 1
     try:
@@ -329,10 +340,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             s, migrate_schema=is_sqlite(s.database_url) or args.migrate, check_integrity=True
         )
     except config.ConfigError as exc:
-        print(f"openkms: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     except StartupError as exc:
-        print(f"openkms: cannot start: {exc}", file=sys.stderr)
+        log.error("cannot start: %s", exc)
         return 1
     dep.close()
     if database_file is not None:
@@ -341,21 +352,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             snapshot.mark_serving(database_file, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         except sqlite3.Error as exc:
             # Serving goes on: only the detection of a copy taken meanwhile is lost.
-            print(f"openkms: could not mark {database_file} as served: {exc}", file=sys.stderr)
+            log.warning("could not mark %s as served: %s", database_file, exc)
     sock = _listen(s.host, s.port)
     # The metrics listener: the same worker processes serve it, answering /metrics only (server.py).
     sockets = [sock] if metrics_at is None else [sock, _listen(*metrics_at)]
-    print(
-        f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
-        + ("" if metrics_at is None else f", /metrics on {metrics_at[0]}:{metrics_at[1]}"),
-        flush=True,
+    url = f"{'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
+    metrics_url = "" if metrics_at is None else f"{metrics_at[0]}:{metrics_at[1]}"
+    log.info(
+        "account %s, region %s, serving on %s%s",
+        dep.account_id,
+        dep.region,
+        url,
+        f", /metrics on {metrics_url}" if metrics_url else "",
+        extra={"account": dep.account_id, "region": dep.region, "url": url, "metrics": metrics_url},
     )
     _raise_fd_limit(s)
     _export_env(s)
     if s.workers > 1:
         os.environ["OPENKMS_MASTER_PID"] = str(os.getpid())  # the workers end with this process
-    _configure_logging()
+    from openkms import logs
+
     server_config = uvicorn.Config(
         "openkms.cli:create_app",
         factory=True,
@@ -370,7 +386,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # request; and the answer does not name the server software.
         proxy_headers=False,
         server_header=False,
-        log_level="warning",
+        # The same JSON lines in this process and in every worker process uvicorn starts.
+        log_config=logs.dict_config(logs.level_of(s.log_level)),
+        log_level=None,
         ssl_certfile=str(s.tls_cert) if tls else None,
         ssl_keyfile=str(s.tls_key) if tls else None,
         # TLS 1.2 at least; the pair is read again on SIGHUP (tls.py).

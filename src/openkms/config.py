@@ -84,6 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(environment only: never a flag, never the file)", file=False, secret=True),
     Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
     Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
+    Setting("log_level", str, "info", "least level of the JSON log lines on stderr: debug, info, "
+            "warning or error (uvicorn's and Alembic's own lines: warning and above unless debug)",
+            "store"),
     Setting("db_timeout", float, 5.0, "seconds one wait on PostgreSQL may take: connect, pool "
             "checkout, statement or lock wait", "store"),
     # The listener.
@@ -197,6 +200,7 @@ class Settings:
     database_password: str | None = field(default_factory=_env_default("database_password"), repr=False)
     root_key_file: Path | None = field(default_factory=_env_default("root_key_file"))
     region: str = field(default_factory=_env_default("region"))
+    log_level: str = field(default_factory=_env_default("log_level"))
     host: str = field(default_factory=_env_default("host"))
     port: int = field(default_factory=_env_default("port"))
     workers: int = field(default_factory=_env_default("workers"))

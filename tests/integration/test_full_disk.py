@@ -7,6 +7,7 @@ the same refusals with the failure injected.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -60,7 +61,11 @@ def _data_dir(tmp_path: Path) -> Path:
 
 def _assert_refused(proc: subprocess.CompletedProcess[str], message: str, command: str = "start") -> None:
     assert proc.returncode == 1, (proc.returncode, proc.stderr)  # SIGBUS would be -7
-    assert proc.stderr == f"openkms: cannot {command}: {message}\n"
+    if command == "start":  # serve logs it: one JSON line
+        event = json.loads(proc.stderr)
+        assert (event["level"], event["message"]) == ("error", f"cannot start: {message}")
+    else:
+        assert proc.stderr == f"openkms: cannot {command}: {message}\n"
     assert "Traceback" not in proc.stdout + proc.stderr
 
 

@@ -102,7 +102,7 @@ def test_fresh_venv_installs_the_wheel_and_serves(tmp_path: Path) -> None:
     try:
         url = None
         for _ in range(200):
-            found = re.search(r"serving on (http://\S+)", log.read_text())
+            found = re.search(r"serving on (http://[^\s\"]+)", log.read_text())
             if found:
                 url = found.group(1)
                 break

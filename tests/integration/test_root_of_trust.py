@@ -12,6 +12,7 @@ other root. There is no state in which it serves.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -93,7 +94,8 @@ def test_damaged_root_key_file_refuses_to_start(used: tuple[ServerProcess, str, 
     srv, _, _ = used
     path = srv.data_dir / "root.key"
     path.write_bytes(damage(path.read_bytes()))
-    assert (1, f"openkms: cannot start: root key file {path} {message}\n") == _serve_here(srv.data_dir, capsys, monkeypatch)
+    code, err = _serve_here(srv.data_dir, capsys, monkeypatch)
+    assert (1, f"cannot start: root key file {path} {message}") == (code, json.loads(err)["message"])
 
 
 def test_truncated_root_key_file_stops_the_process(used: tuple[ServerProcess, str, str]) -> None:
@@ -103,7 +105,10 @@ def test_truncated_root_key_file_stops_the_process(used: tuple[ServerProcess, st
     path.write_bytes(path.read_bytes()[:47])
     proc = _serve(srv.data_dir)
     assert proc.returncode == 1
-    assert f"openkms: cannot start: root key file {path} is truncated or not an openkms root key\n" == proc.stderr
+    event = json.loads(proc.stderr)  # one log line
+    assert (event["level"], event["message"]) == (
+        "error", f"cannot start: root key file {path} is truncated or not an openkms root key"
+    )
 
 
 def test_database_only_copied_to_a_fresh_install_refuses_to_start(used: tuple[ServerProcess, str, str], tmp_path: Path,

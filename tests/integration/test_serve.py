@@ -58,7 +58,7 @@ def test_request_log_lines(fresh_server: ServerProcess) -> None:
     bad = raw.v1("DescribeKey", {"KeyId": "missing"})
     fresh_server.stop()
     lines = [json.loads(line) for line in fresh_server.log().splitlines() if line.startswith("{")]
-    by_id = {line["request_id"]: line for line in lines}
+    by_id = {line["request_id"]: line for line in lines if line["logger"] == "openkms.request"}
     first = by_id[ok.json()["RequestId"]]
     assert (first["action"], first["status"], first["code"]) == ("ListKeys", 200, "-")
     second = by_id[bad.json()["RequestId"]]

@@ -352,7 +352,9 @@ def _logged(server: ServerProcess, request_id: str) -> list[tuple[str, str, int]
     while True:
         lines = [json.loads(x) for x in server.log_path.read_text().splitlines() if x.startswith("{")]
         seen = [
-            (x["action"], x["access_key_id"], x["status"]) for x in lines if x["request_id"] == request_id
+            (x["action"], x["access_key_id"], x["status"])
+            for x in lines
+            if x["logger"] == "openkms.request" and x["request_id"] == request_id
         ]
         if seen or time.monotonic() > deadline:
             return seen

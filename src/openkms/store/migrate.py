@@ -10,7 +10,6 @@ the database does the same for processes sharing the data directory.
 from __future__ import annotations
 
 import fcntl
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +30,6 @@ def _config(bind: Engine | Connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection" if isinstance(bind, Connection) else "engine"] = bind
-    # Alembic announces its dialect at INFO; the server log is for requests.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     return cfg
 
 

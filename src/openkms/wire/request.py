@@ -27,6 +27,8 @@ from openkms.wire import errors
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 1 << 20
 MAX_PARAMS = 1000
+# Characters of a claimed AccessKeyId kept for logs (issued ones are about 24; an STS one 30).
+MAX_CLAIMED_ID = 128
 
 
 _HEX = "0123456789abcdefABCDEF"
@@ -107,6 +109,25 @@ class WireRequest:
         """Whether the signature is an ``Authorization`` header (V3/V4), not parameters (V1)."""
         authorization = self.header("authorization")
         return authorization is not None and authorization.lstrip().startswith("ACS")
+
+    @property
+    def claimed_access_key_id(self) -> str | None:
+        """The AccessKeyId the request names, before any check (None if it names none): V1's
+        ``AccessKeyId`` parameter; V3/V4's ``Credential=`` in the Authorization header (for V4
+        the part before the first ``/``). For the request log and the audit trail, which name
+        the caller a refused signature claimed; never an identity to act on. At most
+        :data:`MAX_CLAIMED_ID` characters: what a client sends there is not bounded otherwise."""
+        authorization = self.header("authorization")
+        if authorization is not None and authorization.lstrip().startswith("ACS"):
+            value = ""
+            for item in authorization.strip().partition(" ")[2].split(","):
+                name, _, given = item.strip().partition("=")
+                if name == "Credential":
+                    value = given.split("/", 1)[0]
+                    break
+        else:
+            value = self.params.get("AccessKeyId", "")
+        return value[:MAX_CLAIMED_ID] or None
 
     @property
     def action(self) -> str | None:
