@@ -54,6 +54,13 @@ EXPORTED: dict[str, tuple[str, str]] = {
     "openkms_job_lag_seconds": ("gauge", "Seconds since each job last ran to completion in this process."),
     "openkms_jobs_lease_held": ("gauge", "1 if this process holds the job lease and runs the jobs."),
     "openkms_ready": ("gauge", "1 if the node's last readiness check passed (GET /ready)."),
+    "openkms_audit_events_written_total": ("counter", "Audit events this process made durable."),
+    "openkms_audit_events_failed_total": (
+        "counter",
+        "Audit events this process could not write (their calls answered 503 in reject mode).",
+    ),
+    "openkms_audit_events_pending": ("gauge", "Audit events waiting for the writer: the sink's lag."),
+    "openkms_audit_failing": ("gauge", "1 while the last write to an audit sink failed."),
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -534,6 +534,12 @@ class KMSApp:
         nonces = self.dep.nonces.entries()
         if nonces is not None:
             out.append(("openkms_nonce_store_entries", (), nonces))
+        audit = self.services.audit
+        if self.audit is not None:
+            out.append(("openkms_audit_events_written_total", (), audit.written))
+            out.append(("openkms_audit_events_failed_total", (), audit.failed))
+            out.append(("openkms_audit_events_pending", (), audit.pending))
+            out.append(("openkms_audit_failing", (), 1 if audit.failing else 0))
         checked, why = self._ready
         if checked > float("-inf"):
             out.append(("openkms_ready", (), 1 if why is None else 0))

@@ -124,7 +124,7 @@ def test_a_call_refused_at_its_signature_records_the_access_key_it_claimed(app: 
     [event] = by_request(app)[body["RequestId"]]
     assert event["errorCode"] == body["Code"]
     assert event["userIdentity"]["type"] == "unknown"
-    assert event["userIdentity"]["accessKeyId"] in (AK, "-")
+    assert event["userIdentity"]["accessKeyId"] == AK
 
 
 def test_the_file_sink_holds_the_same_chain(app: KMSApp) -> None:
@@ -268,3 +268,12 @@ def test_continue_mode_answers_and_logs_when_the_file_fails(tmp_path: Path, capl
         app.pool.shutdown()
         app.services.audit.close()
         dep.close()
+
+
+def test_metrics_count_the_events_written(app: KMSApp) -> None:
+    call(app, "ListKeys")
+    gauges = {name: value for name, _, value in app._gauges()}
+    assert gauges["openkms_audit_events_written_total"] >= 2  # the chain's first event and the call's
+    assert gauges["openkms_audit_events_failed_total"] == 0
+    assert gauges["openkms_audit_failing"] == 0
+    assert "openkms_audit_events_pending" in gauges

@@ -161,6 +161,11 @@ class AuditTrail:
         self._user_names: dict[str, str] = {}
         self._redactor: events.Redactor | None = None
 
+    @property
+    def pending(self) -> int:
+        """Events handed in and not yet written."""
+        return len(self._pending)
+
     # -- what the request path calls ----------------------------------------------------------
 
     @property
@@ -369,6 +374,7 @@ class AuditTrail:
         with self.dep.db.write(kept=False) as tx:
             repo.append(tx, self.chain_id, rows, self._head(rows[0][0], rows[0][5]))
         self._seq, self._mac = rows[0][0], rows[0][5]
+        self.written += 1
         self._backlog += lines
 
     def _reload(self) -> None:
