@@ -15,7 +15,7 @@ from openkms.service.audit import AuditTrail
 _honest_write = AuditTrail._write
 
 
-async def _answer_first(self: AuditTrail, event: dict[str, Any]) -> None:
+async def _answer_first(self: AuditTrail, event: dict[str, Any], within: float | None = None) -> None:
     self.post(event)
 
 
