@@ -123,6 +123,7 @@ def create_app() -> object:
     if master and master != os.getpid():
         _exit_with_parent(master)
     settings = Settings()
+    _no_core_dumps(settings)
     # A worker process (uvicorn spawns them) starts with logging unconfigured: without this,
     # its request log lines would be dropped below the default WARNING level.
     _configure_logging()
@@ -182,6 +183,24 @@ def _raise_fd_limit(s: Settings) -> None:
         s.max_connections = fit
 
 
+def _no_core_dumps(s: Settings) -> None:
+    """A core dump of a server process would hold unwrapped keys: none is written (RLIMIT_CORE
+    0, and on Linux not dumpable, which also keeps other processes of the same user from
+    ptrace-attaching), unless allow_core_dumps. The limit is inherited by the workers; the
+    dumpable flag is not (execve resets it), so each worker calls this too."""
+    if s.allow_core_dumps:
+        return
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_dumpable = 4
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
+
+
 def _configure_logging() -> None:
     from openkms import logs
 
@@ -229,6 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    _no_core_dumps(s)
     try:
         if not is_sqlite(s.database_url):
             # A node over PostgreSQL keeps its own state (its write generation, which lets its
@@ -248,7 +268,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _listen(s)
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "
-        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}",
+        f"serving on {'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
+        + (", sealed: unseal with `openkms operator unseal`" if dep.sealed else ""),
         flush=True,
     )
     _raise_fd_limit(s)
@@ -316,20 +337,68 @@ def _open(args: argparse.Namespace) -> Deployment:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Create the deployment: root key, schema, first account and its root AccessKey (from
+    """Create the deployment: root of trust, schema, first account and its root AccessKey (from
     OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET when set, else generated and printed once)."""
     from openkms.service.deployment import StartupError, init_deployment
+    from openkms.service.roots import InitRequest
 
     pair = _root_pair_from_env()
+    settings = _settings(args)
+    provider = settings.root_provider or "file"
+    passphrase = None
+    if provider == "passphrase":
+        passphrase = _init_passphrase(args.passphrase_file)
+    if args.share_dir is not None and provider != "shamir":
+        print("openkms: --share-dir goes with --root-provider shamir", file=sys.stderr)
+        return 2
+    request = InitRequest(passphrase=passphrase, shares=args.shares, threshold=args.threshold)
     try:
-        dep, root = init_deployment(_settings(args), root_access_key=pair)
+        dep, root = init_deployment(settings, root_access_key=pair, root=request)
     except StartupError as exc:
         print(f"openkms: cannot init: {exc}", file=sys.stderr)
         return 1
     dep.close()
-    print(f"openkms: created the deployment: account {dep.account_id}, region {dep.region}")
+    print(
+        f"openkms: created the deployment: account {dep.account_id}, region {dep.region}, "
+        f"root of trust {provider}"
+    )
     _print_root_pair(root.access_key_id, root.secret.reveal(), pair is not None)
+    if root.shares:
+        _give_shares(root.shares, args.share_dir, args.threshold)
     return 0
+
+
+def _init_passphrase(path: Path | None) -> bytes:
+    """The passphrase of a new passphrase deployment: from the file, else typed twice."""
+    import getpass
+
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n").encode()
+        except OSError as exc:
+            print(f"openkms: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            raise SystemExit(2) from None
+    first = getpass.getpass("new root passphrase: ")
+    if getpass.getpass("again: ") != first:
+        print("openkms: the passphrases differ", file=sys.stderr)
+        raise SystemExit(2)
+    return first.encode()
+
+
+def _give_shares(shares: tuple[str, ...], share_dir: Path | None, threshold: int) -> None:
+    """Print the unseal shares once, or write each to its own 0600 file in ``share_dir``."""
+    if share_dir is None:
+        print(f"unseal shares (any {threshold} unseal; shown this once, give each to its keeper):")
+        for share in shares:
+            print(share)
+        return
+    share_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for i, share in enumerate(shares, 1):
+        path = share_dir / f"share-{i}.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(share + "\n")
+    print(f"openkms: wrote {len(shares)} unseal shares (any {threshold} unseal) to {share_dir}/share-N.txt")
 
 
 def _root_pair_from_env() -> tuple[str, str] | None:
@@ -450,6 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET, else generated and printed once)",
     )
     _add_store_args(init)
+    init.add_argument(
+        "--passphrase-file", type=Path, help="passphrase provider: read it from this file (else prompted)"
+    )
+    init.add_argument("--shares", type=int, default=5, help="shamir provider: how many shares (default 5)")
+    init.add_argument("--threshold", type=int, default=3, help="shamir provider: how many unseal (default 3)")
+    init.add_argument(
+        "--share-dir", type=Path, help="shamir provider: write each share to its own 0600 file here"
+    )
     init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="run the KMS server")
@@ -532,9 +609,10 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_ram
 
     cli_ram.add_parser(sub, _add_store_args, _open)
-    from openkms import cli_backup
+    from openkms import cli_backup, cli_operator
 
     cli_backup.add_parser(sub, _add_store_args, _settings)
+    cli_operator.add_parser(sub, _add_store_args, _settings)
     return parser
 
 

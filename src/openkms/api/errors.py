@@ -28,6 +28,7 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.InvalidImportToken: w.InvalidImportToken,
     d.ExpiredImportToken: w.ExpiredImportToken,
     d.InvalidKeyMaterial: w.InvalidKeyMaterial,
+    d.Sealed: w.ServiceUnavailableTemporary,
 }
 
 

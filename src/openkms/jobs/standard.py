@@ -19,7 +19,10 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     runner = JobRunner(dep.db, dep.clock, holder=holder, lease_seconds=dep.settings.job_lease)
 
     def destroy_deleted_keys(ctx: JobContext) -> int:
-        return services.lifecycle.destroy_due_keys(ctx.now, ctx.fence)
+        destroyed = services.lifecycle.destroy_due_keys(ctx.now, ctx.fence)
+        if destroyed:
+            dep.db.checkpoint()  # the destroyed material's older pages out of the -wal file
+        return destroyed
 
     def prune_nonces(ctx: JobContext) -> int:
         # Deleting expired nonces twice is harmless, so this job needs no fence.
