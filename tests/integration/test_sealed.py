@@ -163,3 +163,24 @@ def test_typo_root_key_file_creates_nothing(tmp_path: Path) -> None:
     serve = run_serve("--data-dir", str(srv.data_dir), "--root-key-file", str(typo), "--port", "1")
     assert serve.returncode == 1 and f"root key file {typo} does not exist" in serve.stderr
     assert not typo.exists()
+
+
+def test_passphrase_deployment_backs_up_and_restores_with_its_sealed_root(
+    passphrase_node: ServerProcess, tmp_path: Path
+) -> None:
+    """The sealed root travels in the database: a restore needs no key file, and the restored
+    node starts sealed and opens under the same passphrase."""
+    srv = passphrase_node
+    assert _operator(srv, "unseal", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
+    blob = _serves(srv)
+    backup = tmp_path / "node.backup"
+    made = subprocess.run([*CLI, "backup", "--out", str(backup), *srv.store_args], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    restored = ServerProcess(tmp_path / "restored")
+    back = subprocess.run([*CLI, "restore", str(backup), "--data-dir", str(restored.data_dir)], capture_output=True, text=True, timeout=60)
+    assert back.returncode == 0, back.stderr
+    assert not (restored.data_dir / "root.key").exists()
+    with running(restored):
+        _refused_sealed(restored)
+        assert _operator(restored, "unseal", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
+        assert SDK("tea", restored.endpoint).call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "kept"
