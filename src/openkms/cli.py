@@ -330,10 +330,42 @@ def _open(args: argparse.Namespace) -> Deployment:
     from openkms.service.deployment import StartupError, open_deployment
 
     try:
-        return open_deployment(_settings(args))
+        dep = open_deployment(_settings(args))
     except StartupError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if dep.sealed:
+        _unseal_here(dep)
+    return dep
+
+
+def _unseal_here(dep: Deployment) -> None:
+    """Unseal this process's own copy of a sealed deployment, for an offline command: the
+    passphrase or the shares are asked for (no echo; a pipe works too). Exit 1 when they do
+    not unseal it."""
+    import getpass
+
+    from openkms.service.seal import UnsealRefused
+
+    seal = dep.seal
+    assert seal is not None
+    what = "passphrase" if seal.provider == "passphrase" else "share (okshare1-...)"
+    print(
+        f"openkms: the deployment is sealed ({seal.provider}); this command needs it unsealed",
+        file=sys.stderr,
+    )
+    while dep.sealed:
+        status = seal.status()
+        count = f" {status.progress + 1} of {status.threshold}" if status.threshold > 1 else ""
+        try:
+            status = seal.submit(getpass.getpass(f"{what}{count}: "))
+        except UnsealRefused as exc:
+            print(f"openkms: {exc}", file=sys.stderr)
+            dep.close()
+            raise SystemExit(1) from None
+        except EOFError:
+            dep.close()
+            raise SystemExit(1) from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:

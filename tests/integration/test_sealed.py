@@ -184,3 +184,23 @@ def test_passphrase_deployment_backs_up_and_restores_with_its_sealed_root(
         _refused_sealed(restored)
         assert _operator(restored, "unseal", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
         assert SDK("tea", restored.endpoint).call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "kept"
+
+
+def test_offline_commands_ask_for_the_passphrase(tmp_path: Path) -> None:
+    """`openkms access-key create` over a sealed deployment unseals its own copy from what it is
+    given (a pipe here: no terminal), and refuses a wrong passphrase."""
+    srv = ServerProcess(tmp_path / "data")
+    (tmp_path / "pw").write_text(PASSPHRASE + "\n")
+    assert _init(srv, "--root-provider", "passphrase", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
+
+    def create(stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "access-key", "create", *srv.store_args], input=stdin, capture_output=True, text=True,
+            timeout=60, start_new_session=True,  # no controlling terminal: getpass reads the pipe
+        )
+
+    wrong = create("not the passphrase\n")
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    right = create(PASSPHRASE + "\n")
+    assert right.returncode == 0, right.stderr
+    assert "AccessKeyId:" in right.stdout
