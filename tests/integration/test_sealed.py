@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.calls import SDK, ApiError
+from tests.support.postgres import PostgresDatabase
 from tests.support.server import CLI, ServerProcess, run_serve, running
 
 PASSPHRASE = "correct horse battery staple"
@@ -204,3 +205,24 @@ def test_offline_commands_ask_for_the_passphrase(tmp_path: Path) -> None:
     right = create(PASSPHRASE + "\n")
     assert right.returncode == 0, right.stderr
     assert "AccessKeyId:" in right.stdout
+
+
+def test_postgres_nodes_share_the_sealed_root_and_unseal_each_on_its_own(tmp_path: Path) -> None:
+    """Two nodes over one PostgreSQL database, no key file: the sealed root is in the shared
+    meta table; unsealing one leaves the other sealed; each serves once unsealed."""
+    (tmp_path / "pw").write_text(PASSPHRASE + "\n")
+    with PostgresDatabase() as pg:
+        a = ServerProcess(tmp_path / "a" / "data", database=pg.url)
+        b = ServerProcess(tmp_path / "b" / "data", database=pg.url, migrate=False)
+        for node in (a, b):
+            node.data_dir.parent.mkdir(parents=True)
+        made = _init(a, "--root-provider", "passphrase", "--passphrase-file", str(tmp_path / "pw"))
+        assert made.returncode == 0, made.stderr
+        with running(a), running(b):
+            _refused_sealed(a)
+            _refused_sealed(b)
+            assert _operator(a, "unseal", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
+            blob = _serves(a)
+            _refused_sealed(b)
+            assert _operator(b, "unseal", "--passphrase-file", str(tmp_path / "pw")).returncode == 0
+            assert SDK("old", b.endpoint).call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "kept"
