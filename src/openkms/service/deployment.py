@@ -171,6 +171,14 @@ def open_deployment(
             raise StartupError(f"no deployment: {database_file} does not exist; {INIT_HINT}")
         if check_integrity:
             check_database(database_file)
+    # A key file present is checked before the store is opened: opening makes the data
+    # directory's files 0600, which would hide a key file left readable by others.
+    key_file: RootKeyProvider | None = None
+    if settings.root_provider in (None, "file") and settings.root_key_path.exists():
+        try:
+            key_file = PROVIDERS["file"].start(settings, {})
+        except RootError as exc:
+            raise StartupError(str(exc)) from exc
     db, nonce_store = _open_store(settings, migrate_schema, require_schema=True)
     try:
         with db.read() as tx:
@@ -182,7 +190,7 @@ def open_deployment(
             raise StartupError(f"no deployment in {_where(settings)}; {INIT_HINT}")
         name, provider = _recorded_provider(settings, records)
         try:
-            root = provider.start(settings, records)
+            root = key_file if name == "file" and key_file is not None else provider.start(settings, records)
         except RootError as exc:
             if name == "file" and not settings.root_key_path.exists():
                 raise StartupError(f"{exc}; {INIT_HINT}") from exc
