@@ -25,7 +25,7 @@ from typing import Any
 
 from openkms.service.seal import Seal, UnsealRefused
 
-__all__ = ["ADMIN_TIMEOUT", "remove", "request", "serve", "socket_path", "sockets"]
+__all__ = ["ADMIN_TIMEOUT", "path_fits", "remove", "request", "serve", "socket_path", "sockets"]
 
 ADMIN_TIMEOUT = 30.0
 _MAX_LINE = 64 * 1024
@@ -33,6 +33,15 @@ _MAX_LINE = 64 * 1024
 
 def socket_path(data_dir: Path, pid: int) -> Path:
     return data_dir / f"admin-{pid}.sock"
+
+
+# sun_path holds 108 bytes with its NUL; a pid has at most 7 digits on Linux.
+_MAX_SOCKET_PATH = 107
+
+
+def path_fits(data_dir: Path) -> bool:
+    """Whether every process's socket path in ``data_dir`` fits a Unix socket address."""
+    return len(bytes(socket_path(data_dir, 4_194_304))) <= _MAX_SOCKET_PATH
 
 
 def sockets(data_dir: Path) -> list[Path]:

@@ -265,6 +265,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"openkms: cannot start: {exc}", file=sys.stderr)
         return 1
     dep.close()
+    from openkms import admin
+
+    if dep.seal is not None and dep.seal.can_unseal and not admin.path_fits(s.data_dir):
+        print(
+            f"openkms: cannot start: the data directory's path {s.data_dir} is too long for the admin "
+            "socket (a Unix socket address holds 107 bytes) that unsealing needs; use a shorter one",
+            file=sys.stderr,
+        )
+        return 1
     sock = _listen(s)
     print(
         f"openkms: account {dep.account_id}, region {dep.region}, "

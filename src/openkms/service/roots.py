@@ -11,6 +11,9 @@ A provider answers three questions:
 - ``unsealer``: for a provider that starts sealed, what turns operator input (a passphrase, a
   share at a time) into the root.
 
+A provider whose root lives outside the database and the data directory (a token) is one more
+class here over its rootkey module, and one more row.
+
 ``file`` is the plain key file; ``passphrase`` and ``shamir`` keep the root in ``meta``, sealed
 (rootkey/passphrase.py, rootkey/shamir.py), so every node of a PostgreSQL deployment and every
 backup carries it, useless without the passphrase or the shares.
