@@ -23,6 +23,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from openkms.service.roots import SHARE_TIMEOUT
 from openkms.service.seal import Seal, UnsealRefused
 
 __all__ = ["ADMIN_TIMEOUT", "path_fits", "remove", "request", "serve", "socket_path", "sockets"]
@@ -71,6 +72,9 @@ async def serve(seal: Seal, path: Path, *, drop_again_after: float) -> asyncio.A
             answer = await loop.run_in_executor(None, _answer, seal, line)
             if answer.get("Op") == "seal":
                 loop.call_later(drop_again_after, _drop_again, seal)
+            elif answer.get("Progress"):
+                # Partial shares are dropped when they expire, not at the next request.
+                loop.call_later(SHARE_TIMEOUT + 1.0, seal.status)
             writer.write(json.dumps(answer).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
