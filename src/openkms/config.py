@@ -83,6 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_password", str, None, "the database password, put into the database URL "
             "(environment only: never a flag, never the file)", file=False, secret=True),
     Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
+    Setting("root_provider", str, None, "root of trust: file, passphrase or shamir, chosen at init "
+            "(default file) and recorded; a node given another refuses (default: the recorded "
+            "one)", "store"),
     Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
     Setting("log_level", str, "info", "least level of the JSON log lines on stderr: debug, info, "
             "warning or error (uvicorn's and Alembic's own lines: warning and above unless debug)",
@@ -97,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", Path, None, "private key (PEM) of tls_cert", "serve"),
     Setting("insecure_http", bool, False, "allow plain HTTP off loopback (a proxy terminates TLS)",
             "serve"),
+    Setting("allow_core_dumps", bool, False, "let the server's processes write core dumps (off: "
+            "a core dump would hold unwrapped keys)", "serve"),
     Setting("log_requests", bool, True, "one log line per request", "serve",
             env="OPENKMS_REQUEST_LOG", option="--no-request-log"),
     Setting("trusted_proxies", str, "", "addresses or CIDR blocks, comma-separated, of proxies whose "
@@ -199,6 +204,7 @@ class Settings:
     database_password_file: Path | None = field(default_factory=_env_default("database_password_file"))
     database_password: str | None = field(default_factory=_env_default("database_password"), repr=False)
     root_key_file: Path | None = field(default_factory=_env_default("root_key_file"))
+    root_provider: str | None = field(default_factory=_env_default("root_provider"))
     region: str = field(default_factory=_env_default("region"))
     log_level: str = field(default_factory=_env_default("log_level"))
     host: str = field(default_factory=_env_default("host"))
@@ -207,6 +213,7 @@ class Settings:
     tls_cert: Path | None = field(default_factory=_env_default("tls_cert"))
     tls_key: Path | None = field(default_factory=_env_default("tls_key"))
     insecure_http: bool = field(default_factory=_env_default("insecure_http"))
+    allow_core_dumps: bool = field(default_factory=_env_default("allow_core_dumps"))
     db_timeout: float = field(default_factory=_env_default("db_timeout"))
     request_timeout: float = field(default_factory=_env_default("request_timeout"))
     job_period: float = field(default_factory=_env_default("job_period"))
