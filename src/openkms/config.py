@@ -83,6 +83,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_password", str, None, "the database password, put into the database URL "
             "(environment only: never a flag, never the file)", file=False, secret=True),
     Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
+    Setting("root_provider", str, "file", "where the root key lives: file (root_key_file) or "
+            "pkcs11 (a token; docs/root-of-trust.md); chosen at init and recorded in the "
+            "deployment", "store"),
+    Setting("pkcs11_module", Path, None, "the PKCS#11 module (shared library) of the token, "
+            "for root_provider pkcs11", "store"),
+    Setting("pkcs11_token_label", str, None, "the label of the token holding the root key, for "
+            "root_provider pkcs11", "store"),
+    Setting("pkcs11_pin_file", Path, None, "file holding the token's user PIN (one line); beats "
+            "OPENKMS_PKCS11_PIN", "store"),
+    Setting("pkcs11_pin", str, None, "the token's user PIN (environment only: never a flag, never "
+            "the file)", file=False, secret=True),
     Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
     Setting("db_timeout", float, 5.0, "seconds one wait on PostgreSQL may take: connect, pool "
             "checkout, statement or lock wait", "store"),
@@ -181,6 +192,11 @@ class Settings:
     database_password_file: Path | None = field(default_factory=_env_default("database_password_file"))
     database_password: str | None = field(default_factory=_env_default("database_password"), repr=False)
     root_key_file: Path | None = field(default_factory=_env_default("root_key_file"))
+    root_provider: str = field(default_factory=_env_default("root_provider"))
+    pkcs11_module: Path | None = field(default_factory=_env_default("pkcs11_module"))
+    pkcs11_token_label: str | None = field(default_factory=_env_default("pkcs11_token_label"))
+    pkcs11_pin_file: Path | None = field(default_factory=_env_default("pkcs11_pin_file"))
+    pkcs11_pin: str | None = field(default_factory=_env_default("pkcs11_pin"), repr=False)
     region: str = field(default_factory=_env_default("region"))
     host: str = field(default_factory=_env_default("host"))
     port: int = field(default_factory=_env_default("port"))
@@ -232,6 +248,18 @@ class Settings:
                 ) from None
             return Hidden(text.rstrip("\r\n"))
         return Hidden(self.database_password) if self.database_password else None
+
+    def token_pin(self) -> Hidden | None:
+        """The PKCS#11 user PIN: ``pkcs11_pin_file``, else ``OPENKMS_PKCS11_PIN``."""
+        if self.pkcs11_pin_file is not None:
+            try:
+                text = self.pkcs11_pin_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"pkcs11_pin_file: cannot read {self.pkcs11_pin_file}: {exc.strerror}"
+                ) from None
+            return Hidden(text.rstrip("\r\n"))
+        return Hidden(self.pkcs11_pin) if self.pkcs11_pin else None
 
     @property
     def root_key_path(self) -> Path:

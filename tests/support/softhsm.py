@@ -51,7 +51,17 @@ def init_token(conf: Path, label: str) -> Token:
     """Initialise a token labelled ``label`` in the first free slot."""
     pin = secrets.token_hex(8)
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", secrets.token_hex(8), "--pin", pin],
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            secrets.token_hex(8),
+            "--pin",
+            pin,
+        ],
         check=True,
         capture_output=True,
         env={**os.environ, "SOFTHSM2_CONF": str(conf)},

@@ -26,6 +26,7 @@ The PIN is held in memory only and never appears in a message or a repr.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -134,8 +135,7 @@ def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
             problem = f"no token labelled {token_label!r} in the PKCS#11 module {module}"
         except p11.PinIncorrect:
             raise Pkcs11Unavailable(
-                f"the PIN of the token {token_label!r} is incorrect (pkcs11_pin_file or "
-                "OPENKMS_PKCS11_PIN)"
+                f"the PIN of the token {token_label!r} is incorrect (pkcs11_pin_file or OPENKMS_PKCS11_PIN)"
             ) from None
         except p11.PinLocked:
             raise Pkcs11Unavailable(f"the user PIN of the token {token_label!r} is locked") from None
@@ -158,11 +158,8 @@ def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
 def _reinitialise(proc: _Process, module: str, lib: Any) -> None:
     """Finalise and initialise the module again; every session and handle of this process on
     it is gone with that, so their caches are dropped (the next use opens and logs in anew)."""
-    p11 = _pkcs11()
-    try:
+    with contextlib.suppress(_pkcs11().PKCS11Error):
         lib.finalize()
-    except p11.PKCS11Error:
-        pass
     lib.initialize()
     for where in [w for w in proc.sessions if w[0] == module]:
         del proc.sessions[where]

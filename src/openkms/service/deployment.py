@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openkms import store
-from openkms.config import Hidden, Settings
+from openkms.config import ConfigError, Hidden, Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
-from openkms.rootkey import FileRootKey, Keyring, MemoryRootKey, RootKeyError, RootKeyProvider
+from openkms.rootkey import (
+    FileRootKey,
+    Keyring,
+    MemoryRootKey,
+    Pkcs11RootKey,
+    Pkcs11Unavailable,
+    RootKeyError,
+    RootKeyProvider,
+)
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
 from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate, snapshot
@@ -156,20 +164,28 @@ def open_deployment(
             raise StartupError(f"no deployment: {database_file} does not exist; {INIT_HINT}")
         if check_integrity:
             check_database(database_file)
-    try:
-        root = FileRootKey.load(settings.root_key_path)
-    except RootKeyError as exc:
-        if not settings.root_key_path.exists():
-            raise StartupError(f"{exc}; {INIT_HINT}") from exc
-        raise StartupError(str(exc)) from exc
+    root = _token_root(settings, create=False)
+    if root is None:
+        try:
+            root = FileRootKey.load(settings.root_key_path)
+        except RootKeyError as exc:
+            if not settings.root_key_path.exists():
+                raise StartupError(f"{exc}; {INIT_HINT}") from exc
+            raise StartupError(str(exc)) from exc
     db, nonce_store = _open_store(settings, migrate_schema, require_schema=True)
     try:
         with db.read() as tx:
             stored = meta.get(tx, "root_fingerprint")
             account_id = meta.get(tx, "account_id")
             started = meta.any_kek(tx)
+            provider = meta.get(tx, "root_provider") or "file"
         if stored is None and account_id is None and not started:
             raise StartupError(f"no deployment in {_where(settings)}; {INIT_HINT}")
+        if provider != root.name:
+            raise StartupError(
+                f"this deployment's root key is on the {provider!r} provider, not {root.name!r}: "
+                f"start it with --root-provider {provider}"
+            )
         # The fingerprint binds this database to this root key: a swapped key file, a database
         # restored under another install's key, or a copied database all stop here.
         if stored is not None and stored != root.fingerprint:
@@ -247,14 +263,16 @@ def init_deployment(
         )
     if is_sqlite(settings.database_url) or settings.root_key_file is None:
         _prepare_data_dir(settings.data_dir, create=True)
-    old_umask = os.umask(0o077)
-    try:
+    root = _token_root(settings, create=True)
+    if root is None:
+        old_umask = os.umask(0o077)
         try:
-            root = FileRootKey.load_or_create(settings.root_key_path)
-        except RootKeyError as exc:
-            raise StartupError(str(exc)) from exc
-    finally:
-        os.umask(old_umask)
+            try:
+                root = FileRootKey.load_or_create(settings.root_key_path)
+            except RootKeyError as exc:
+                raise StartupError(str(exc)) from exc
+        finally:
+            os.umask(old_umask)
     db, nonce_store = _open_store(settings, migrate_schema=True, require_schema=False)
     try:
         uid = _initialise(db, root, clock, account_id or ids.new_account_id(), (akid, secret))
@@ -287,6 +305,31 @@ def open_in_memory(clock: Clock | None = None, settings: Settings | None = None)
     account_id = _initialise(db, root, clock, ids.new_account_id(), None)
     keyring = _keyring(db, root)
     return Deployment(settings, db, MemoryNonceStore(), keyring, account_id, settings.region, clock)
+
+
+def _token_root(settings: Settings, *, create: bool) -> RootKeyProvider | None:
+    """The root on a PKCS#11 token when ``root_provider`` is pkcs11 (made there at init), None
+    for the file provider; :class:`StartupError` for anything else or a token that cannot be
+    used."""
+    if settings.root_provider == "file":
+        return None
+    if settings.root_provider != "pkcs11":
+        raise StartupError(f"unknown root_provider {settings.root_provider!r}: file or pkcs11")
+    if settings.pkcs11_module is None or not settings.pkcs11_token_label:
+        raise StartupError("root_provider pkcs11 needs pkcs11_module and pkcs11_token_label")
+    try:
+        pin = settings.token_pin()
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        return Pkcs11RootKey.open(
+            str(settings.pkcs11_module),
+            settings.pkcs11_token_label,
+            pin.reveal() if pin is not None else "",
+            create=create,
+        )
+    except Pkcs11Unavailable as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _self_test() -> None:
@@ -392,6 +435,8 @@ def _initialise(
             ):
                 raise AlreadyInitialised("this database holds a deployment already; nothing was changed")
             meta.insert_value(tx, "root_fingerprint", root.fingerprint)
+            if root.name != "file":
+                meta.insert_value(tx, "root_provider", root.name)
             meta.insert_value(tx, "account_id", account_id)
             accounts.insert_account(tx, account_id, "", now)
             meta.insert_kek(tx, 1, wrapped_kek, now)

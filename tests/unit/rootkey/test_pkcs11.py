@@ -72,7 +72,9 @@ def test_the_root_object_cannot_be_read_or_wrapped_out(root) -> None:  # type: i
             key[Attribute.VALUE]
         session = proc.sessions[(root._module, root._token_label)]
         wrapper = session.generate_key(
-            pkcs11.KeyType.AES, 256, store=False,
+            pkcs11.KeyType.AES,
+            256,
+            store=False,
             capabilities=pkcs11.MechanismFlag.WRAP | pkcs11.MechanismFlag.UNWRAP,
         )
         try:
@@ -102,7 +104,7 @@ def test_a_wrong_pin_is_refused(tmp_path_factory: pytest.TempPathFactory, token:
     # A token of its own: the process's login on the shared one would hide the wrong PIN.
     other = init_token(token.conf, f"pin-{secrets.token_hex(4)}")
     wrong = "0" * 8
-    with pytest.raises(Pkcs11Unavailable, match="PIN .* is incorrect") as refused:
+    with pytest.raises(Pkcs11Unavailable, match=r"PIN .* is incorrect") as refused:
         Pkcs11RootKey.open(other.module, other.label, wrong, create=True)
     assert wrong not in str(refused.value) and other.pin not in repr(refused.value)
 
