@@ -73,12 +73,17 @@ def test_a_token_rooted_deployment_serves_restarts_and_refuses_a_wrong_token(
         assert client.decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.plaintext == plain
     finally:
         srv.stop()
-    srv.start()
+    # Restarted with two worker processes: each logs in to the token on its own.
+    workers = ServerProcess(data_dir, env=token.env(), extra_args=[*_flags(token), "--workers", "2"])
+    workers.start()
     try:
-        client = tea_client(srv.endpoint)
-        assert client.decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.plaintext == plain
+        for _ in range(20):  # new connections, spread over both workers
+            client = tea_client(workers.endpoint)
+            assert client.decrypt(m.DecryptRequest(ciphertext_blob=blob)).body.plaintext == plain
+            again = client.encrypt(m.EncryptRequest(key_id=key_id, plaintext=plain)).body.ciphertext_blob
+            assert client.decrypt(m.DecryptRequest(ciphertext_blob=again)).body.plaintext == plain
     finally:
-        srv.stop()
+        workers.stop()
 
     wrong_label = _serve(data_dir, env, *_flags(token, "no-such-token"))
     assert wrong_label.returncode == 1
