@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openkms import store
-from openkms.config import ConfigError, Hidden, Settings
+from openkms.config import Hidden, Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
@@ -26,13 +26,13 @@ from openkms.rootkey import (
     FileRootKey,
     Keyring,
     MemoryRootKey,
-    Pkcs11RootKey,
     Pkcs11Unavailable,
     RootKeyError,
     RootKeyProvider,
 )
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
+from openkms.service.token_root import open_token_root
 from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate, snapshot
 from openkms.store import nonces as shared_nonces
 from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
@@ -309,25 +309,13 @@ def open_in_memory(clock: Clock | None = None, settings: Settings | None = None)
 
 def _token_root(settings: Settings, *, create: bool) -> RootKeyProvider | None:
     """The root on a PKCS#11 token when ``root_provider`` is pkcs11 (made there at init), None
-    for the file provider; :class:`StartupError` for anything else or a token that cannot be
-    used."""
+    for the file provider."""
     if settings.root_provider == "file":
         return None
     if settings.root_provider != "pkcs11":
         raise StartupError(f"unknown root_provider {settings.root_provider!r}: file or pkcs11")
-    if settings.pkcs11_module is None or not settings.pkcs11_token_label:
-        raise StartupError("root_provider pkcs11 needs pkcs11_module and pkcs11_token_label")
     try:
-        pin = settings.token_pin()
-    except ConfigError as exc:
-        raise StartupError(str(exc)) from None
-    try:
-        return Pkcs11RootKey.open(
-            str(settings.pkcs11_module),
-            settings.pkcs11_token_label,
-            pin.reveal() if pin is not None else "",
-            create=create,
-        )
+        return open_token_root(settings, create=create)
     except Pkcs11Unavailable as exc:
         raise StartupError(str(exc)) from None
 
