@@ -18,7 +18,7 @@ from alibabacloud_kms20160120 import models as m
 from openkms.rootkey.file import create as create_root_key
 from tests.support.clients import tea_client
 from tests.support.server import CLI, ServerProcess, run_init
-from tests.support.softhsm import Token, init_token, make_conf, require_softhsm
+from tests.support.softhsm import Token, init_token, require_softhsm, shared_conf
 
 pytestmark = pytest.mark.pkcs11
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.pkcs11
 @pytest.fixture(scope="module")
 def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
     require_softhsm()
-    conf = make_conf(tmp_path_factory.mktemp("softhsm"))
+    conf = shared_conf(tmp_path_factory)
     yield init_token(conf, f"e2e-{secrets.token_hex(4)}")
 
 

@@ -34,6 +34,17 @@ def require_softhsm() -> None:
     pytest.importorskip("pkcs11")
 
 
+_CONF: list[Path] = []
+
+
+def shared_conf(factory: pytest.TempPathFactory) -> Path:
+    """This test process's SoftHSM2 config (made on first use): the library reads SOFTHSM2_CONF
+    once, when it initialises, so every token of the process lives in one token directory."""
+    if not _CONF:
+        _CONF.append(make_conf(factory.mktemp("softhsm")))
+    return _CONF[0]
+
+
 def make_conf(directory: Path) -> Path:
     """A SoftHSM2 config whose tokens live in ``directory``/tokens; sets SOFTHSM2_CONF."""
     tokens = directory / "tokens"
