@@ -137,6 +137,8 @@ def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
             raise Pkcs11Unavailable(
                 f"the PIN of the token {token_label!r} is incorrect (pkcs11_pin_file or OPENKMS_PKCS11_PIN)"
             ) from None
+        except p11.MultipleTokensReturned:
+            raise Pkcs11Unavailable(f"several tokens are labelled {token_label!r}") from None
         except p11.PinLocked:
             raise Pkcs11Unavailable(f"the user PIN of the token {token_label!r} is locked") from None
         except p11.UserAlreadyLoggedIn:
