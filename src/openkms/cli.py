@@ -94,9 +94,10 @@ _ORPHAN_GRACE = 30.0
 
 def _export_env(s: Settings) -> None:
     """Worker processes rebuild their settings from the environment. The database password
-    stays where it came from: its file, or the variable the workers inherit."""
+    stays where it came from: its file, or the variable the workers inherit (the PKCS#11 PIN
+    too)."""
     for setting in config.SETTINGS:
-        if setting.name == "database_password":
+        if setting.name in ("database_password", "pkcs11_pin"):
             continue
         value = getattr(s, setting.name)
         if value is None:

@@ -32,9 +32,17 @@ from typing import Protocol
 
 from openkms.config import Settings
 from openkms.crypto import aead
-from openkms.rootkey import FileRootKey, MemoryRootKey, RootKeyError, RootKeyProvider, shamir
+from openkms.rootkey import (
+    FileRootKey,
+    MemoryRootKey,
+    Pkcs11Unavailable,
+    RootKeyError,
+    RootKeyProvider,
+    shamir,
+)
 from openkms.rootkey import file as root_file
 from openkms.rootkey import passphrase as root_passphrase
+from openkms.service.token_root import open_token_root
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -261,9 +269,33 @@ class _ShamirUnsealer:
         self._shares = []
 
 
+class Pkcs11Provider:
+    """The root as a non-extractable key on a PKCS#11 token (rootkey/pkcs11.py), made there at
+    init; nothing to unseal by hand (the PIN comes from a file or the environment)."""
+
+    name = "pkcs11"
+
+    def create(self, settings: Settings, request: InitRequest) -> Created:
+        return Created(self._open(settings, create=True), {})
+
+    def start(self, settings: Settings, records: Mapping[str, str]) -> RootKeyProvider | None:
+        return self._open(settings, create=False)
+
+    def unsealer(self, records: Mapping[str, str]) -> Unsealer | None:
+        return None
+
+    @staticmethod
+    def _open(settings: Settings, *, create: bool) -> RootKeyProvider:
+        try:
+            return open_token_root(settings, create=create)
+        except Pkcs11Unavailable as exc:
+            raise RootError(str(exc)) from None
+
+
 # The providers `openkms init --root-provider` offers. A provider is one row here.
 PROVIDERS: dict[str, Provider] = {
     "file": FileProvider(),
     "passphrase": PassphraseProvider(),
     "shamir": ShamirProvider(),
+    "pkcs11": Pkcs11Provider(),
 }
