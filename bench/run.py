@@ -50,6 +50,14 @@ sides in the table (default: the commit, and whether the tree had uncommitted ch
     bench/.venv/bin/python bench/run.py --baseline-commit HEAD~1 --quick --scenarios Encrypt \\
         --connections 8 --skip-moto --skip-openssl
 
+A/B of root providers: ``--root-provider pkcs11`` runs one build twice, A over the file root
+key and B over a root key on a SoftHSM2 token made for the run (bench/softhsm.py: its own token
+directory under the work directory). KEKs are unwrapped once per process at start, so Encrypt
+of software keys should be the same on both sides:
+
+    bench/.venv/bin/python bench/run.py --root-provider pkcs11 --scenarios "Encrypt 64 B" \\
+        --connections 8 --repeats 3 --duration 3 --skip-moto --skip-openssl
+
 The venvs in bench/.baseline/ (about 120 MB each) stay until deleted. bench/report.py renders
 an A/B results.json again, like any other.
 """
@@ -319,6 +327,8 @@ class Side:
     bulk_ids: list[str] = field(default_factory=list)
     database: str | None = None  # a PostgreSQL URL; None: the embedded SQLite in data_dir
     serve_args: list[str] = field(default_factory=list)  # more `openkms serve` flags of this side
+    root_flags: list[str] = field(default_factory=list)  # init and serve: the root provider's flags
+    root_env: dict[str, str] = field(default_factory=dict)  # and its environment (the token's PIN)
     initialised: bool = False  # `openkms init` has made its deployment
 
     def phase(self, phase: str) -> str:
@@ -350,6 +360,12 @@ class Bench:
                           Side("B", args.label, args.openkms, self.work / "data-B")]
         else:
             self.sides = [Side("", "openkms", args.openkms, self.work / "data")]
+        if args.root_provider == "pkcs11":
+            from softhsm import make_token
+
+            token = make_token(self.work / "softhsm")
+            self.sides[1].root_flags = token.flags
+            self.sides[1].root_env = token.env
         self.databases: list[str] = []
         if args.postgres:
             self.postgres_sides()
@@ -391,8 +407,9 @@ class Bench:
                 "--workers", str(self.args.workers)]
         if side.database:
             argv += ["--database", side.database, "--migrate"]
-        argv += side.serve_args
-        env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
+        argv += side.root_flags + side.serve_args
+        env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET,
+               **side.root_env}
         self.init_openkms(side, env)
         log = self.out / (f"openkms-server-{side.key}.log" if side.key else "openkms-server.log")
         server = Server(f"openkms {side.key}".strip(), argv, env, log, port)
@@ -411,6 +428,7 @@ class Bench:
         argv = [side.exe, "init", "--data-dir", str(side.data_dir)]
         if side.database:
             argv += ["--database", side.database]
+        argv += side.root_flags
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
         if done.returncode != 0 and "invalid choice: 'init'" not in done.stderr:
             raise RuntimeError(f"openkms init failed: {done.stderr}")
@@ -635,6 +653,8 @@ class Bench:
                 info["ab"][side.key] = {"label": side.label, **describe(Path(side.exe)),
                                         "python": python_info(side.python)}
             info["ab"]["A"]["built"] = self.args.baseline_meta
+            if self.args.root_provider != "file":
+                info["ab"]["B"]["root_provider"] = self.args.root_provider
             info["ab_order"] = self.args.ab_order
         wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         info["wrk"] = (wrk.stdout + wrk.stderr).split("\n")[0].strip()
@@ -849,7 +869,17 @@ def main() -> None:
                     "uncommitted changes, or its path)")
     ab.add_argument("--ab-order", choices=["ab", "alternate"], default="ab",
                     help="ab: A then B in every cell of every round; alternate: B first in every second round")
+    ap.add_argument("--root-provider", choices=["file", "pkcs11"], default="file",
+                    help="pkcs11: an A/B run of one build, A over the file root key, B over a root "
+                    "key on a SoftHSM2 token made for the run")
     args = ap.parse_args()
+    if args.root_provider == "pkcs11":
+        if args.baseline or args.baseline_commit or args.profile or args.update_docs:
+            sys.exit("bench: --root-provider pkcs11 compares the root providers of one build: no "
+                     "--baseline, --baseline-commit, --profile or --update-docs")
+        args.baseline = args.openkms
+        args.baseline_label = args.baseline_label or "file root key"
+        args.label = args.label or "pkcs11 root key (SoftHSM2)"
     if args.keys_large is None:
         args.keys_large = 0 if args.baseline or args.baseline_commit else 100_000
     if args.quick:
@@ -861,7 +891,7 @@ def main() -> None:
     if not Path(args.openkms).exists():
         sys.exit(f"bench: {args.openkms} not found; run make install")
     args.baseline_meta = None
-    if args.baseline or args.baseline_commit:
+    if (args.baseline or args.baseline_commit) and args.root_provider == "file":
         ab_args(args)
     bench = Bench(args)
     if args.profile:

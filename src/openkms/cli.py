@@ -94,9 +94,10 @@ _ORPHAN_GRACE = 30.0
 
 def _export_env(s: Settings) -> None:
     """Worker processes rebuild their settings from the environment. The database password
-    stays where it came from: its file, or the variable the workers inherit."""
+    stays where it came from: its file, or the variable the workers inherit (the PKCS#11 PIN
+    too)."""
     for setting in config.SETTINGS:
-        if setting.name == "database_password":
+        if setting.name in ("database_password", "pkcs11_pin"):
             continue
         value = getattr(s, setting.name)
         if value is None:
@@ -133,6 +134,7 @@ def create_app() -> object:
     if master and master != os.getpid():
         _exit_with_parent(master)
     settings = Settings()
+    _no_core_dumps(settings)
     # uvicorn configured this worker's logging (dict_config); this sets the rest (logs.configure).
     _configure_logging(settings)
     http.configure(_limits(settings))
@@ -189,6 +191,24 @@ def _raise_fd_limit(s: Settings) -> None:
             s.max_connections,
         )
         s.max_connections = fit
+
+
+def _no_core_dumps(s: Settings) -> None:
+    """A core dump of a server process would hold unwrapped keys: none is written (RLIMIT_CORE
+    0, and on Linux not dumpable, which also keeps other processes of the same user from
+    ptrace-attaching), unless allow_core_dumps. The limit is inherited by the workers; the
+    dumpable flag is not (execve resets it), so each worker calls this too."""
+    if s.allow_core_dumps:
+        return
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_dumpable = 4
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
 def _configure_logging(s: Settings) -> None:
@@ -330,6 +350,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             database_file,
         )
         return 1
+    _no_core_dumps(s)
     try:
         if not is_sqlite(s.database_url):
             # A node over PostgreSQL keeps its own state (its write generation, which lets its
@@ -346,6 +367,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.error("cannot start: %s", exc)
         return 1
     dep.close()
+    from openkms import admin
+
+    if dep.seal is not None and dep.seal.can_unseal and not admin.path_fits(s.data_dir):
+        log.error(
+            "cannot start: the data directory's path %s is too long for the admin socket (a Unix "
+            "socket address holds 107 bytes) that unsealing needs; use a shorter one",
+            s.data_dir,
+        )
+        return 1
     if database_file is not None:
         # From here until a clean stop the file says it is served (store/snapshot.py).
         try:
@@ -359,11 +389,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = f"{'https' if tls else 'http'}://{s.host}:{sock.getsockname()[1]}"
     metrics_url = "" if metrics_at is None else f"{metrics_at[0]}:{metrics_at[1]}"
     log.info(
-        "account %s, region %s, serving on %s%s",
+        "account %s, region %s, serving on %s%s%s",
         dep.account_id,
         dep.region,
         url,
         f", /metrics on {metrics_url}" if metrics_url else "",
+        ", sealed: unseal with `openkms operator unseal`" if dep.sealed else "",
         extra={"account": dep.account_id, "region": dep.region, "url": url, "metrics": metrics_url},
     )
     _raise_fd_limit(s)
@@ -436,27 +467,107 @@ def _open(args: argparse.Namespace) -> Deployment:
     from openkms.service.deployment import StartupError, open_deployment
 
     try:
-        return open_deployment(_settings(args))
+        dep = open_deployment(_settings(args))
     except StartupError as exc:
         print(f"openkms: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if dep.sealed:
+        _unseal_here(dep)
+    return dep
+
+
+def _unseal_here(dep: Deployment) -> None:
+    """Unseal this process's own copy of a sealed deployment, for an offline command: the
+    passphrase or the shares are asked for (no echo; a pipe works too). Exit 1 when they do
+    not unseal it."""
+    import getpass
+
+    from openkms.service.seal import UnsealRefused
+
+    seal = dep.seal
+    assert seal is not None
+    what = "passphrase" if seal.provider == "passphrase" else "share (okshare1-...)"
+    print(
+        f"openkms: the deployment is sealed ({seal.provider}); this command needs it unsealed",
+        file=sys.stderr,
+    )
+    while dep.sealed:
+        status = seal.status()
+        count = f" {status.progress + 1} of {status.threshold}" if status.threshold > 1 else ""
+        try:
+            status = seal.submit(getpass.getpass(f"{what}{count}: "))
+        except UnsealRefused as exc:
+            print(f"openkms: {exc}", file=sys.stderr)
+            dep.close()
+            raise SystemExit(1) from None
+        except EOFError:
+            dep.close()
+            raise SystemExit(1) from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Create the deployment: root key, schema, first account and its root AccessKey (from
+    """Create the deployment: root of trust, schema, first account and its root AccessKey (from
     OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET when set, else generated and printed once)."""
     from openkms.service.deployment import StartupError, init_deployment
+    from openkms.service.roots import InitRequest
 
     pair = _root_pair_from_env()
+    settings = _settings(args)
+    provider = settings.root_provider or "file"
+    passphrase = None
+    if provider == "passphrase":
+        passphrase = _init_passphrase(args.passphrase_file)
+    if args.share_dir is not None and provider != "shamir":
+        print("openkms: --share-dir goes with --root-provider shamir", file=sys.stderr)
+        return 2
+    request = InitRequest(passphrase=passphrase, shares=args.shares, threshold=args.threshold)
     try:
-        dep, root = init_deployment(_settings(args), root_access_key=pair)
+        dep, root = init_deployment(settings, root_access_key=pair, root=request)
     except StartupError as exc:
         print(f"openkms: cannot init: {exc}", file=sys.stderr)
         return 1
     dep.close()
-    print(f"openkms: created the deployment: account {dep.account_id}, region {dep.region}")
+    print(
+        f"openkms: created the deployment: account {dep.account_id}, region {dep.region}, "
+        f"root of trust {provider}"
+    )
     _print_root_pair(root.access_key_id, root.secret.reveal(), pair is not None)
+    if root.shares:
+        _give_shares(root.shares, args.share_dir, args.threshold)
     return 0
+
+
+def _init_passphrase(path: Path | None) -> bytes:
+    """The passphrase of a new passphrase deployment: from the file, else typed twice."""
+    import getpass
+
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n").encode()
+        except OSError as exc:
+            print(f"openkms: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            raise SystemExit(2) from None
+    first = getpass.getpass("new root passphrase: ")
+    if getpass.getpass("again: ") != first:
+        print("openkms: the passphrases differ", file=sys.stderr)
+        raise SystemExit(2)
+    return first.encode()
+
+
+def _give_shares(shares: tuple[str, ...], share_dir: Path | None, threshold: int) -> None:
+    """Print the unseal shares once, or write each to its own 0600 file in ``share_dir``."""
+    if share_dir is None:
+        print(f"unseal shares (any {threshold} unseal; shown this once, give each to its keeper):")
+        for share in shares:
+            print(share)
+        return
+    share_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for i, share in enumerate(shares, 1):
+        path = share_dir / f"share-{i}.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(share + "\n")
+    print(f"openkms: wrote {len(shares)} unseal shares (any {threshold} unseal) to {share_dir}/share-N.txt")
 
 
 def _root_pair_from_env() -> tuple[str, str] | None:
@@ -577,6 +688,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(OPENKMS_ROOT_ACCESS_KEY_ID/_SECRET, else generated and printed once)",
     )
     _add_store_args(init)
+    init.add_argument(
+        "--passphrase-file", type=Path, help="passphrase provider: read it from this file (else prompted)"
+    )
+    init.add_argument("--shares", type=int, default=5, help="shamir provider: how many shares (default 5)")
+    init.add_argument("--threshold", type=int, default=3, help="shamir provider: how many unseal (default 3)")
+    init.add_argument(
+        "--share-dir", type=Path, help="shamir provider: write each share to its own 0600 file here"
+    )
     init.set_defaults(func=cmd_init)
 
     serve = sub.add_parser("serve", help="run the KMS server")
@@ -659,12 +778,13 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_ram
 
     cli_ram.add_parser(sub, _add_store_args, _open)
-    from openkms import cli_backup
+    from openkms import cli_backup, cli_operator
 
     cli_backup.add_parser(sub, _add_store_args, _settings)
     from openkms import cli_audit
 
     cli_audit.add_parser(sub, _add_store_args, _open)
+    cli_operator.add_parser(sub, _add_store_args, _settings)
     return parser
 
 

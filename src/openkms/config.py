@@ -83,6 +83,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_password", str, None, "the database password, put into the database URL "
             "(environment only: never a flag, never the file)", file=False, secret=True),
     Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
+    Setting("root_provider", str, None, "root of trust: file, passphrase, shamir or pkcs11 (a "
+            "token; docs/root-of-trust.md), chosen at init (default file) and recorded; a node "
+            "given another refuses (default: the recorded one)", "store"),
+    Setting("pkcs11_module", Path, None, "the PKCS#11 module (shared library) of the token, "
+            "for root_provider pkcs11", "store"),
+    Setting("pkcs11_token_label", str, None, "the label of the token holding the root key, for "
+            "root_provider pkcs11", "store"),
+    Setting("pkcs11_pin_file", Path, None, "file holding the token's user PIN (one line); beats "
+            "OPENKMS_PKCS11_PIN", "store"),
+    Setting("pkcs11_pin", str, None, "the token's user PIN (environment only: never a flag, never "
+            "the file)", file=False, secret=True),
     Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
     Setting("log_level", str, "info", "least level of the JSON log lines on stderr: debug, info, "
             "warning or error (uvicorn's and Alembic's own lines: warning and above unless debug)",
@@ -97,6 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", Path, None, "private key (PEM) of tls_cert", "serve"),
     Setting("insecure_http", bool, False, "allow plain HTTP off loopback (a proxy terminates TLS)",
             "serve"),
+    Setting("allow_core_dumps", bool, False, "let the server's processes write core dumps (off: "
+            "a core dump would hold unwrapped keys)", "serve"),
     Setting("log_requests", bool, True, "one log line per request", "serve",
             env="OPENKMS_REQUEST_LOG", option="--no-request-log"),
     Setting("trusted_proxies", str, "", "addresses or CIDR blocks, comma-separated, of proxies whose "
@@ -199,6 +212,11 @@ class Settings:
     database_password_file: Path | None = field(default_factory=_env_default("database_password_file"))
     database_password: str | None = field(default_factory=_env_default("database_password"), repr=False)
     root_key_file: Path | None = field(default_factory=_env_default("root_key_file"))
+    root_provider: str | None = field(default_factory=_env_default("root_provider"))
+    pkcs11_module: Path | None = field(default_factory=_env_default("pkcs11_module"))
+    pkcs11_token_label: str | None = field(default_factory=_env_default("pkcs11_token_label"))
+    pkcs11_pin_file: Path | None = field(default_factory=_env_default("pkcs11_pin_file"))
+    pkcs11_pin: str | None = field(default_factory=_env_default("pkcs11_pin"), repr=False)
     region: str = field(default_factory=_env_default("region"))
     log_level: str = field(default_factory=_env_default("log_level"))
     host: str = field(default_factory=_env_default("host"))
@@ -207,6 +225,7 @@ class Settings:
     tls_cert: Path | None = field(default_factory=_env_default("tls_cert"))
     tls_key: Path | None = field(default_factory=_env_default("tls_key"))
     insecure_http: bool = field(default_factory=_env_default("insecure_http"))
+    allow_core_dumps: bool = field(default_factory=_env_default("allow_core_dumps"))
     db_timeout: float = field(default_factory=_env_default("db_timeout"))
     request_timeout: float = field(default_factory=_env_default("request_timeout"))
     job_period: float = field(default_factory=_env_default("job_period"))
@@ -269,6 +288,18 @@ class Settings:
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"metrics_listen: {text!r} is not HOST:PORT (or :PORT)")
         return host, int(port)
+
+    def token_pin(self) -> Hidden | None:
+        """The PKCS#11 user PIN: ``pkcs11_pin_file``, else ``OPENKMS_PKCS11_PIN``."""
+        if self.pkcs11_pin_file is not None:
+            try:
+                text = self.pkcs11_pin_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"pkcs11_pin_file: cannot read {self.pkcs11_pin_file}: {exc.strerror}"
+                ) from None
+            return Hidden(text.rstrip("\r\n"))
+        return Hidden(self.pkcs11_pin) if self.pkcs11_pin else None
 
     @property
     def root_key_path(self) -> Path:

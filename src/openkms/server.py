@@ -50,12 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from openkms import admin
 from openkms.api import REGISTRY, VERSIONS, ActionSpec
 from openkms.api.errors import to_wire
 from openkms.auth import Authenticator, Replayed
 from openkms.domain import audit as events
 from openkms.domain import ids
-from openkms.domain.errors import DomainError
+from openkms.domain.errors import DomainError, Sealed
 from openkms.domain.ram import Owner
 from openkms.jobs import RunnerThread, build_runner
 from openkms.metrics import Metrics, Sample, render
@@ -122,6 +123,10 @@ class KMSApp:
         metrics_at = dep.settings.metrics_address()
         self.metrics_port = None if metrics_at is None else metrics_at[1]
         self._publisher: asyncio.Task[None] | None = None
+        # The admin socket (admin.py) of a deployment that can be sealed; sealing drops the caches.
+        self._admin: asyncio.AbstractServer | None = None
+        if dep.seal is not None:
+            dep.seal.on_seal.append(self.services.caches.drop_secrets)
         # GET /ready: (monotonic time of the last check, its reason or None), and the check
         # running (one at a time, on a thread of its own: never on the loop or the request pool).
         self._ready: tuple[float, str | None] = (float("-inf"), "not checked yet")
@@ -141,10 +146,12 @@ class KMSApp:
                 await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
             return
         if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
-            await _send(send, 200, JSON_TYPE, b'{"Status":"ok"}', "")
+            # Alive either way (200); sealed says an operator must unseal it (service/seal.py).
+            health = b'{"Status":"sealed"}' if self.dep.sealed else b'{"Status":"ok"}'
+            await _send(send, 200, JSON_TYPE, health, "")
             return
         if scope["path"] == "/ready" and scope["method"] in ("GET", "HEAD"):
-            why = await self.ready()
+            why = "sealed" if self.dep.sealed else await self.ready()
             if why is None:
                 await _send(send, 200, JSON_TYPE, b'{"Status":"ready"}', "")
             else:
@@ -217,7 +224,9 @@ class KMSApp:
         within = max(1.0, arrived + self.request_timeout - time.monotonic())
         try:
             await self.audit.wait(self._event(call, scope), within)
-        except AuditFailed as exc:
+        except (AuditFailed, Sealed) as exc:
+            if response[0] == 503:
+                return response  # the call's own 503 (a sealed node) says more than the audit's
             call.result = None
             return self._error(call, exc)
         return response
@@ -352,8 +361,16 @@ class KMSApp:
                 if self.jobs is not None:
                     self.jobs.start()
                 self._publisher = asyncio.get_running_loop().create_task(self._publish())
+                if self.dep.seal is not None and self.dep.seal.can_unseal:
+                    self._admin = await admin.serve(
+                        self.dep.seal, admin.socket_path(self.dep.settings.data_dir, self.pid),
+                        drop_again_after=self.request_timeout + 1.0,
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._admin is not None:
+                    self._admin.close()
+                    admin.remove(admin.socket_path(self.dep.settings.data_dir, self.pid))
                 if self._publisher is not None:
                     self._publisher.cancel()
                 self._ready_pool.shutdown(wait=False)

@@ -17,6 +17,7 @@ from typing import Any
 
 from alibabacloud_kms20160120 import models as tea_models
 from alibabacloud_tea_openapi.exceptions import ClientException as TeaClientError
+from alibabacloud_tea_openapi.exceptions import ServerException as TeaServerError
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 
 from openkms.api.spec import snake
@@ -55,7 +56,7 @@ class SDK:
         request = getattr(tea_models, f"{action}Request")(**{snake(k): v for k, v in params.items()})
         try:
             return dict(getattr(client, snake(action))(request).body.to_map())
-        except TeaClientError as exc:
+        except (TeaClientError, TeaServerError) as exc:
             # The Tea SDK decorates .message ("code: 400, ... request id: ..."); the body has it plain.
             message = (exc.data or {}).get("Message", exc.message)
             raise ApiError(exc.code, exc.status_code, message) from None

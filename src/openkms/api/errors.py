@@ -29,6 +29,7 @@ DOMAIN_TO_WIRE: dict[type[d.DomainError], type[w.KMSError]] = {
     d.ExpiredImportToken: w.ExpiredImportToken,
     d.InvalidKeyMaterial: w.InvalidKeyMaterial,
     d.ServiceUnavailable: w.ServiceUnavailableTemporary,
+    d.Sealed: w.ServiceUnavailableTemporary,
 }
 
 

@@ -16,6 +16,18 @@ class DomainError(Exception):
         self.detail = detail
 
 
+class Sealed(DomainError):
+    """The node is sealed: its root of trust is not unsealed, so no key-encryption key is in
+    memory (503 until an operator runs `openkms operator unseal`)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail
+            or "The KMS node is sealed: an operator must unseal it (openkms operator unseal) "
+            "before keys and secrets can be used."
+        )
+
+
 class NotFound(DomainError):
     """A named resource does not exist."""
 

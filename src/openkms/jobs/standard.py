@@ -21,7 +21,10 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     report = services.audit.system
 
     def destroy_deleted_keys(ctx: JobContext) -> int:
-        return services.lifecycle.destroy_due_keys(ctx.now, ctx.fence, report=report)
+        destroyed = services.lifecycle.destroy_due_keys(ctx.now, ctx.fence, report=report)
+        if destroyed:
+            dep.db.checkpoint()  # the destroyed material's older pages out of the -wal file
+        return destroyed
 
     def prune_nonces(ctx: JobContext) -> int:
         # Deleting expired nonces twice is harmless, so this job needs no fence.

@@ -9,6 +9,7 @@ from typing import Protocol
 from openkms.rootkey.file import FileRootKey, RootKeyError
 from openkms.rootkey.keyring import Keyring
 from openkms.rootkey.memory import MemoryRootKey
+from openkms.rootkey.pkcs11 import Pkcs11RootKey, Pkcs11Unavailable
 
 
 class RootKeyProvider(Protocol):
@@ -22,4 +23,12 @@ class RootKeyProvider(Protocol):
     def unwrap(self, blob: bytes, aad: bytes) -> bytes: ...
 
 
-__all__ = ["FileRootKey", "Keyring", "MemoryRootKey", "RootKeyError", "RootKeyProvider"]
+__all__ = [
+    "FileRootKey",
+    "Keyring",
+    "MemoryRootKey",
+    "Pkcs11RootKey",
+    "Pkcs11Unavailable",
+    "RootKeyError",
+    "RootKeyProvider",
+]

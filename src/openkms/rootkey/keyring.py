@@ -13,9 +13,11 @@ opens as another's.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from openkms.crypto import aead, keyed
+from openkms.domain.errors import Sealed
 
 if TYPE_CHECKING:
     from openkms.rootkey import RootKeyProvider
@@ -50,14 +52,50 @@ def access_key_aad(access_key_id: str, kek_version: int) -> bytes:
 
 
 class Keyring:
-    """Unwrapped KEKs by version, held in memory only; new wraps use the newest version."""
+    """Unwrapped KEKs by version, held in memory only; new wraps use the newest version.
+
+    A keyring may be sealed (:meth:`sealed`, :meth:`wipe`): it then holds nothing and every use
+    raises :class:`~openkms.domain.errors.Sealed`, until :meth:`load` fills it. It stays the
+    same object throughout, so what holds it (the services) needs no rebuilding.
+    """
 
     def __init__(self, root: RootKeyProvider, wrapped_keks: dict[int, bytes]) -> None:
-        self._keks = {v: root.unwrap(blob, kek_aad(v, root.fingerprint)) for v, blob in wrapped_keks.items()}
-        if not self._keks:
+        self._ring: _Ring | None = None
+        self.load(root, wrapped_keks)
+
+    @classmethod
+    def sealed(cls) -> Keyring:
+        """A keyring that holds nothing until :meth:`load`."""
+        ring = cls.__new__(cls)
+        ring._ring = None
+        return ring
+
+    def load(self, root: RootKeyProvider, wrapped_keks: dict[int, bytes]) -> None:
+        """Unwrap every KEK under ``root`` (all or none: a failure leaves the keyring as it was)."""
+        keks = {v: root.unwrap(blob, kek_aad(v, root.fingerprint)) for v, blob in wrapped_keks.items()}
+        if not keks:
             raise ValueError("a keyring needs at least one KEK")
-        self.current = max(self._keks)
-        self._subkeys: dict[tuple[int, bytes], bytes] = {}
+        self._ring = _Ring(max(keks), keks, {})
+
+    def wipe(self) -> None:
+        """Seal: drop every KEK and subkey. The bytes objects cannot be overwritten in CPython;
+        dropping the last reference frees them (docs/root-of-trust.md, "Memory")."""
+        self._ring = None
+
+    @property
+    def is_sealed(self) -> bool:
+        return self._ring is None
+
+    def _held(self) -> _Ring:
+        # One read of the attribute per call: a wipe from another thread is seen whole.
+        ring = self._ring
+        if ring is None:
+            raise Sealed
+        return ring
+
+    @property
+    def current(self) -> int:
+        return self._held().current
 
     @staticmethod
     def new_kek(root: RootKeyProvider, kek_version: int) -> bytes:
@@ -66,55 +104,70 @@ class Keyring:
 
     def wrap(self, plaintext: bytes, aad_for: bytes) -> tuple[int, bytes]:
         """Wrap under the current KEK; ``aad_for`` must already name ``self.current``."""
-        return self.current, aead.seal(self._keks[self.current], plaintext, aad_for)
+        ring = self._held()
+        return ring.current, aead.seal(ring.keks[ring.current], plaintext, aad_for)
 
     def unwrap(self, kek_version: int, blob: bytes, aad: bytes) -> bytes:
-        kek = self._keks.get(kek_version)
+        kek = self._held().keks.get(kek_version)
         if kek is None:
             raise aead.NotAuthentic
         return aead.open_(kek, blob, aad)
 
     def seal_for(self, label: bytes, plaintext: bytes, aad: bytes) -> tuple[int, bytes]:
         """Seal under the current KEK's subkey for ``label``: (KEK version, blob)."""
-        return self.current, aead.seal(self._subkey(self.current, label), plaintext, aad)
+        ring = self._held()
+        return ring.current, aead.seal(ring.subkey(ring.current, label), plaintext, aad)
 
     def open_for(self, kek_version: int, label: bytes, blob: bytes, aad: bytes) -> bytes:
         """Open what :meth:`seal_for` sealed under KEK ``kek_version``; raises
         :class:`~openkms.crypto.aead.NotAuthentic` for anything else (an unknown version too)."""
-        if kek_version not in self._keks:
+        ring = self._held()
+        if kek_version not in ring.keks:
             raise aead.NotAuthentic
-        return aead.open_(self._subkey(kek_version, label), blob, aad)
+        return aead.open_(ring.subkey(kek_version, label), blob, aad)
 
     @property
     def versions(self) -> list[int]:
-        return sorted(self._keks)
+        return sorted(self._held().keks)
 
     def derived(self, label: bytes, kek_version: int | None = None) -> tuple[int, bytes]:
         """A key for ``label`` alone (the audit chain's MAC key): (KEK version, key), from the
         current KEK unless a version is named; an unknown version raises KeyError."""
-        version = self.current if kek_version is None else kek_version
-        if version not in self._keks:
+        ring = self._held()
+        version = ring.current if kek_version is None else kek_version
+        if version not in ring.keks:
             raise KeyError(version)
-        return version, self._subkey(version, label)
-
-    def _subkey(self, kek_version: int, label: bytes) -> bytes:
-        # Derived once per (version, label): opening a token is on the request path.
-        found = self._subkeys.get((kek_version, label))
-        if found is None:
-            found = self._subkeys[(kek_version, label)] = keyed.subkey(self._keks[kek_version], label)
-        return found
+        return version, ring.subkey(version, label)
 
     def digest(self, label: bytes, data: bytes) -> tuple[int, bytes]:
         """A keyed digest of ``data`` under the current KEK (see :mod:`openkms.crypto.keyed`)."""
-        return self.current, keyed.digest(self._keks[self.current], label, data)
+        ring = self._held()
+        return ring.current, keyed.digest(ring.keks[ring.current], label, data)
 
     def verify_digest(self, kek_version: int, label: bytes, data: bytes, expected: bytes) -> None:
         """Raises :class:`~openkms.crypto.keyed.DigestMismatch` unless ``data`` has the digest
         ``expected`` under KEK ``kek_version`` (an unknown version never matches)."""
-        kek = self._keks.get(kek_version)
+        kek = self._held().keks.get(kek_version)
         if kek is None:
             raise keyed.DigestMismatch
         keyed.verify(kek, label, data, expected)
 
     def __repr__(self) -> str:
-        return f"Keyring(versions={sorted(self._keks)})"
+        ring = self._ring
+        return "Keyring(sealed)" if ring is None else f"Keyring(versions={sorted(ring.keks)})"
+
+
+@dataclass(slots=True)
+class _Ring:
+    """What an unsealed keyring holds, replaced whole (never edited) by load and wipe."""
+
+    current: int
+    keks: dict[int, bytes]
+    subkeys: dict[tuple[int, bytes], bytes]
+
+    def subkey(self, kek_version: int, label: bytes) -> bytes:
+        # Derived once per (version, label): opening a token is on the request path.
+        found = self.subkeys.get((kek_version, label))
+        if found is None:
+            found = self.subkeys[(kek_version, label)] = keyed.subkey(self.keks[kek_version], label)
+        return found

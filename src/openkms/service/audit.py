@@ -152,12 +152,10 @@ class AuditTrail:
         self._pid = 0
         self._seq = 0
         self._mac = b""
-        self._key = b""
         self._kek_version = 0
         self._started = 0.0
         self._writing = False
         self._backlog: list[bytes] = []  # lines written to the database, not yet to the file
-        self._hash_key: bytes | None = None
         self._user_names: dict[str, str] = {}
         self._redactor: events.Redactor | None = None
 
@@ -176,9 +174,9 @@ class AuditTrail:
 
     def hash_value(self, text: str) -> str:
         """``hmac-sha256:<hex>`` of a value under the deployment's value key."""
-        if self._hash_key is None:
-            self._hash_key = self.dep.keyring.derived(VALUE_LABEL)[1]
-        return "hmac-sha256:" + hmac.new(self._hash_key, text.encode(), hashlib.sha256).hexdigest()
+        # Asked of the keyring each time (a dict lookup): sealing takes it away (service/seal.py).
+        key = self.dep.keyring.derived(VALUE_LABEL)[1]
+        return "hmac-sha256:" + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
     async def wait(self, event: dict[str, Any], within: float | None = None) -> None:
         """On the event loop: return once ``event`` is durable; AuditFailed if it could not be
@@ -354,7 +352,7 @@ class AuditTrail:
     def _begin(self) -> None:
         """Open this process's chain: its first event names the heads of the chains before it,
         so a whole chain deleted later is missed by the next one's check."""
-        self._kek_version, self._key = self.dep.keyring.derived(CHAIN_LABEL)
+        self._kek_version, key = self.dep.keyring.derived(CHAIN_LABEL)
         self._started = self.dep.clock.now()
         genesis = events.genesis(self.chain_id)
         with self.dep.db.read() as tx:
@@ -363,7 +361,7 @@ class AuditTrail:
             self.dep.db,
             repo.Chain(
                 self.chain_id, self.node, self.dep.clock.now(), self._kek_version, 0, genesis,
-                events.head_mac(self._key, self.chain_id, 0, genesis, 0), False, 0, genesis,
+                events.head_mac(key, self.chain_id, 0, genesis, 0), False, 0, genesis,
             ),
         )  # fmt: skip
         self._seq, self._mac = 0, genesis
@@ -387,7 +385,12 @@ class AuditTrail:
             self._seq, self._mac = found.seq, found.mac
 
     def _head(self, seq: int, mac: bytes) -> bytes:
-        return events.head_mac(self._key, self.chain_id, seq, mac, 0)
+        return events.head_mac(self._chain_key(), self.chain_id, seq, mac, 0)
+
+    def _chain_key(self) -> bytes:
+        """The chain's MAC key, asked of the keyring each time: while the node is sealed there
+        is none, and events cannot be written (their calls are answered 503 anyway)."""
+        return self.dep.keyring.derived(CHAIN_LABEL, self._kek_version)[1]
 
     def _link(
         self, batch: list[dict[str, Any]]
@@ -395,11 +398,12 @@ class AuditTrail:
         rows = []
         lines = []
         seq, mac = self._seq, self._mac
+        key = self._chain_key()
         for event in batch:
             self._name_user(event)
             seq += 1
             body = events.canonical(event)
-            mac = events.link(self._key, mac, body)
+            mac = events.link(key, mac, body)
             at = time.time()
             text = body.decode()
             rows.append((seq, at, event.get("recipientAccountId") or "", event["eventName"], text, mac))

@@ -223,7 +223,10 @@ def restore(
         try:
             with tarfile.open(archive, mode="r:") as tar:
                 manifest = _manifest(tar)
-                key = _root_for(tar, manifest, root_key_file, passphrase)
+                # No key given or in the backup: only a deployment whose root is sealed in its
+                # database (passphrase, shamir) restores; known once the database is read.
+                in_database = root_key_file is None and _member(tar, SEALED_ROOT) is None
+                key = None if in_database else _root_for(tar, manifest, root_key_file, passphrase)
                 db_path = data_dir / DATABASE
                 written.append(db_path)
                 _extract(tar, DATABASE, db_path)
@@ -238,6 +241,8 @@ def restore(
             raise BackupError(f"cannot read the restored database: {store.reason(exc)}") from None
         if not hmac.compare_digest(held.root_fingerprint or "", manifest.root_fingerprint):
             raise BackupError("the backup's database does not match its manifest (root fingerprint)")
+        if in_database and held.root_provider == "file":
+            raise BackupError("the backup holds no root key: give --root-key-file")
         if key is not None:
             written.append(data_dir / "root.key")
             root_file.create(data_dir / "root.key", key)

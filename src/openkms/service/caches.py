@@ -113,6 +113,10 @@ class Lru(Generic[K, V]):
         with self._lock:
             self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = OrderedDict()
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -141,6 +145,9 @@ class Expiring(Generic[K, V]):
         if keep(value):
             self._lru.put(key, (now, value))
         return value
+
+    def clear(self) -> None:
+        self._lru.clear()
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -236,6 +243,14 @@ class Caches:
         )
         # SecurityToken -> its claims (an opened token: one AES-GCM open saved per request)
         self.sessions: Lru[str, Claims] = Lru(bounds.credential_cache)
+
+    def drop_secrets(self) -> None:
+        """Drop everything unwrapped (material, parsed private keys, AccessKey secrets, opened
+        tokens): what sealing the node (service/seal.py) must take out of memory."""
+        self.material.clear()
+        self.parsed_keys.clear()
+        self.credentials.clear()
+        self.sessions.clear()
 
     def forget_version(self, version_id: str) -> None:
         """Drop what is kept of a version whose material was deleted or whose key was destroyed."""

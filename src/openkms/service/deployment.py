@@ -12,8 +12,10 @@ one, so a wrong ``--data-dir`` creates nothing and a deleted root AccessKey stay
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +24,11 @@ from openkms.config import Hidden, Settings
 from openkms.crypto import aead, selftest
 from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
-from openkms.rootkey import FileRootKey, Keyring, MemoryRootKey, RootKeyError, RootKeyProvider
+from openkms.rootkey import Keyring, MemoryRootKey, RootKeyProvider
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
+from openkms.service.roots import DEFAULT_PROVIDER, PROVIDERS, InitRequest, Provider, RootError
+from openkms.service.seal import Seal, UnsealRefused
 from openkms.store import Conflict, Database, access_keys, accounts, meta, migrate, snapshot
 from openkms.store import nonces as shared_nonces
 from openkms.store.engine import is_sqlite, make_engine, make_nullpool_engine
@@ -71,6 +75,17 @@ class Deployment:
     account_id: str
     region: str
     clock: Clock
+    # Whether this process holds the keyring's KEKs (service/seal.py); None: a seal over
+    # ``keyring`` with nothing to unseal.
+    seal: Seal | None = None
+
+    def __post_init__(self) -> None:
+        if self.seal is None:
+            self.seal = Seal(self.keyring, "memory", None, lambda root: None)
+
+    @property
+    def sealed(self) -> bool:
+        return self.keyring.is_sealed
 
     def close(self) -> None:
         self.db.dispose()
@@ -156,31 +171,41 @@ def open_deployment(
             raise StartupError(f"no deployment: {database_file} does not exist; {INIT_HINT}")
         if check_integrity:
             check_database(database_file)
-    try:
-        root = FileRootKey.load(settings.root_key_path)
-    except RootKeyError as exc:
-        if not settings.root_key_path.exists():
-            raise StartupError(f"{exc}; {INIT_HINT}") from exc
-        raise StartupError(str(exc)) from exc
+    # A key file present is checked before the store is opened: opening makes the data
+    # directory's files 0600, which would hide a key file left readable by others.
+    key_file: RootKeyProvider | None = None
+    if settings.root_provider in (None, "file") and settings.root_key_path.exists():
+        try:
+            key_file = PROVIDERS["file"].start(settings, {})
+        except RootError as exc:
+            raise StartupError(str(exc)) from exc
     db, nonce_store = _open_store(settings, migrate_schema, require_schema=True)
     try:
         with db.read() as tx:
-            stored = meta.get(tx, "root_fingerprint")
-            account_id = meta.get(tx, "account_id")
+            records = meta.values(tx)
             started = meta.any_kek(tx)
+        stored = records.get("root_fingerprint")
+        account_id = records.get("account_id")
         if stored is None and account_id is None and not started:
             raise StartupError(f"no deployment in {_where(settings)}; {INIT_HINT}")
-        # The fingerprint binds this database to this root key: a swapped key file, a database
-        # restored under another install's key, or a copied database all stop here.
-        if stored is not None and stored != root.fingerprint:
-            raise StartupError(
-                "the root key does not match this database (fingerprint mismatch): "
-                "wrong --root-key-file, or a database restored under another key"
-            )
-        keyring = _keyring(db, root)
+        name, provider = _recorded_provider(settings, records)
+        try:
+            root = key_file if name == "file" and key_file is not None else provider.start(settings, records)
+        except RootError as exc:
+            if name == "file" and not settings.root_key_path.exists():
+                raise StartupError(f"{exc}; {INIT_HINT}") from exc
+            raise StartupError(str(exc)) from exc
+        keyring = Keyring.sealed()
+        load = _loader(db, keyring, stored)
+        if root is not None:
+            try:
+                load(root)
+            except UnsealRefused as exc:
+                raise StartupError(str(exc)) from exc
         if account_id is None:
             raise StartupError(f"the deployment in {_where(settings)} has no account; {INIT_HINT}")
-        return Deployment(settings, db, nonce_store, keyring, account_id, settings.region, clock)
+        seal = Seal(keyring, name, provider.unsealer(records), load)
+        return Deployment(settings, db, nonce_store, keyring, account_id, settings.region, clock, seal)
     except BaseException as exc:
         db.dispose()
         nonce_store.close()
@@ -188,6 +213,47 @@ def open_deployment(
         if refusal is not None:
             raise refusal from exc
         raise
+
+
+def _recorded_provider(settings: Settings, records: dict[str, str]) -> tuple[str, Provider]:
+    """The deployment's root-of-trust provider (a deployment that records none is ``file``);
+    a node told another refuses, naming both."""
+    name = records.get("root_provider", DEFAULT_PROVIDER)
+    if settings.root_provider is not None and settings.root_provider != name:
+        raise StartupError(
+            f"this deployment's root of trust is the {name} provider; this node was started with "
+            f"root_provider={settings.root_provider} (give --root-provider {name}, or none)"
+        )
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise StartupError(
+            f"this deployment's root of trust is the {name} provider, which this openkms lacks"
+        )
+    return name, provider
+
+
+def _loader(
+    db: Database, keyring: Keyring, fingerprint: str | None
+) -> Callable[[RootKeyProvider], None]:
+    """What puts the deployment's KEKs, unwrapped under a root, into ``keyring``: at start (a
+    root with nothing to unseal) or at unseal. The root must be the one the database records
+    (its fingerprint binds this database to this root: a swapped key file, a database restored
+    under another install's key, or a copied database all stop here)."""
+
+    def load(root: RootKeyProvider) -> None:
+        if fingerprint is not None and not hmac.compare_digest(fingerprint, root.fingerprint):
+            raise UnsealRefused(
+                "the root key does not match this database (fingerprint mismatch): "
+                "wrong --root-key-file, or a database restored under another key"
+            )
+        with db.read() as tx:
+            wrapped = meta.wrapped_keks(tx)
+        try:
+            keyring.load(root, wrapped)
+        except aead.NotAuthentic:
+            raise UnsealRefused("the key-encryption key does not unwrap under this root key") from None
+
+    return load
 
 
 def check_database(path: Path) -> None:
@@ -218,6 +284,8 @@ class RootAccessKey:
 
     access_key_id: str
     secret: Hidden
+    # The unseal shares of a shamir deployment, to show once (empty for other providers).
+    shares: tuple[str, ...] = ()
 
 
 def init_deployment(
@@ -226,10 +294,13 @@ def init_deployment(
     *,
     root_access_key: tuple[str, str] | None = None,
     account_id: str | None = None,
+    root: InitRequest | None = None,
 ) -> tuple[Deployment, RootAccessKey]:
     """Create the deployment described by ``settings`` and open it: data directory, root key
-    file (kept if one exists), schema, then in one transaction the fingerprint, the first
-    account (``account_id``, else a new 16-digit uid), the first KEK and the account's root
+    of trust (``settings.root_provider``, default ``file``: the key file, kept if one exists;
+    ``root`` gives the passphrase or share counts of the others), schema, then in one
+    transaction the provider, its records and the fingerprint, the first account
+    (``account_id``, else a new 16-digit uid), the first KEK and the account's root
     AccessKey (``root_access_key`` as (id, secret), else a new pair).
 
     Raises:
@@ -244,23 +315,37 @@ def init_deployment(
             "the root AccessKey must have an id of 1-64 printable ASCII characters and a secret "
             "of at least 16 characters"
         )
-    if is_sqlite(settings.database_url) or settings.root_key_file is None:
+    name = settings.root_provider or DEFAULT_PROVIDER
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise StartupError(f"unknown root provider {name!r}; one of: {', '.join(PROVIDERS)}")
+    if is_sqlite(settings.database_url) or (name == "file" and settings.root_key_file is None):
         _prepare_data_dir(settings.data_dir, create=True)
-    old_umask = os.umask(0o077)
-    try:
-        try:
-            root = FileRootKey.load_or_create(settings.root_key_path)
-        except RootKeyError as exc:
-            raise StartupError(str(exc)) from exc
-    finally:
-        os.umask(old_umask)
     db, nonce_store = _open_store(settings, migrate_schema=True, require_schema=False)
     try:
-        uid = _initialise(db, root, clock, account_id or ids.new_account_id(), (akid, secret))
+        # Refused before the root is made: a mistyped --root-key-file beside a database that
+        # holds a deployment gets no key file written.
+        with db.read() as tx:
+            _refuse_existing(tx)
+        try:
+            created = provider.create(settings, root or InitRequest())
+        except RootError as exc:
+            raise StartupError(str(exc)) from exc
+        records = {"root_provider": name, **created.records}
+        try:
+            uid = _initialise(
+                db, created.root, clock, account_id or ids.new_account_id(), (akid, secret), records
+            )
+        except BaseException:
+            created.undo()
+            raise
         if is_sqlite(settings.database_url):
             _restrict_files(settings.data_dir)
-        keyring = _keyring(db, root)
-        dep = Deployment(settings, db, nonce_store, keyring, uid, settings.region, clock)
+        keyring = Keyring.sealed()
+        load = _loader(db, keyring, created.root.fingerprint)
+        load(created.root)
+        seal = Seal(keyring, name, provider.unsealer(records), load)
+        dep = Deployment(settings, db, nonce_store, keyring, uid, settings.region, clock, seal)
     except BaseException as exc:
         db.dispose()
         nonce_store.close()
@@ -268,7 +353,7 @@ def init_deployment(
         if refusal is not None:
             raise refusal from exc
         raise
-    return dep, RootAccessKey(akid, Hidden(secret))
+    return dep, RootAccessKey(akid, Hidden(secret), tuple(created.shares))
 
 
 def open_in_memory(clock: Clock | None = None, settings: Settings | None = None) -> Deployment:
@@ -284,7 +369,8 @@ def open_in_memory(clock: Clock | None = None, settings: Settings | None = None)
     migrate.upgrade(db.engine)
     root = MemoryRootKey()
     account_id = _initialise(db, root, clock, ids.new_account_id(), None)
-    keyring = _keyring(db, root)
+    keyring = Keyring.sealed()
+    _loader(db, keyring, root.fingerprint)(root)
     return Deployment(settings, db, MemoryNonceStore(), keyring, account_id, settings.region, clock)
 
 
@@ -370,8 +456,22 @@ def _open_nonces(settings: Settings, db: Database) -> NonceStore:
     return FileNonceStore(settings.data_dir / "nonces")
 
 
+def _refuse_existing(tx: store.Tx) -> None:
+    if (
+        meta.get(tx, "root_fingerprint") is not None
+        or meta.get(tx, "account_id") is not None
+        or meta.any_kek(tx)
+    ):
+        raise AlreadyInitialised("this database holds a deployment already; nothing was changed")
+
+
 def _initialise(
-    db: Database, root: RootKeyProvider, clock: Clock, account_id: str, root_pair: tuple[str, str] | None
+    db: Database,
+    root: RootKeyProvider,
+    clock: Clock,
+    account_id: str,
+    root_pair: tuple[str, str] | None,
+    records: dict[str, str] | None = None,
 ) -> str:
     """Record a new deployment in one transaction: the root key's fingerprint, the account, the
     first KEK and (given) the account's root AccessKey. Returns the account id.
@@ -384,12 +484,9 @@ def _initialise(
     wrapped_kek = Keyring.new_kek(root, 1)
     try:
         with db.write() as tx:
-            if (
-                meta.get(tx, "root_fingerprint") is not None
-                or meta.get(tx, "account_id") is not None
-                or meta.any_kek(tx)
-            ):
-                raise AlreadyInitialised("this database holds a deployment already; nothing was changed")
+            _refuse_existing(tx)
+            for name, value in (records or {}).items():
+                meta.insert_value(tx, name, value)
             meta.insert_value(tx, "root_fingerprint", root.fingerprint)
             meta.insert_value(tx, "account_id", account_id)
             accounts.insert_account(tx, account_id, "", now)
@@ -416,19 +513,12 @@ def _initialise(
     return account_id
 
 
-def _keyring(db: Database, root: RootKeyProvider) -> Keyring:
-    with db.read() as tx:
-        wrapped = meta.wrapped_keks(tx)
-    try:
-        return Keyring(root, wrapped)
-    except aead.NotAuthentic as exc:
-        raise StartupError("the key-encryption key does not unwrap under this root key") from exc
-
-
 def readiness(dep: Deployment) -> str | None:
-    """None when the node can serve (its database answers and holds the schema this code
-    expects), else why not: ``GET /ready``. One cheap query; it waits on the database, so the
-    server runs it off its event loop."""
+    """None when the node can serve (it is unsealed, its database answers and holds the
+    schema this code expects), else why not: ``GET /ready``. One cheap query; it waits on the
+    database, so the server runs it off its event loop."""
+    if dep.sealed:
+        return "sealed"
     try:
         if migrate.current_revision(dep.db.engine) == _head(dep):
             return None

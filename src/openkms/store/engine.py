@@ -275,6 +275,9 @@ def _sqlite_pragmas(conn: sqlite3.Connection, synchronous: str, busy_ms: int) ->
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (destroyed key material, even wrapped) are overwritten with zeros, not left
+    # in free pages; Database.checkpoint then takes the older copies out of the -wal file.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()
 
@@ -716,6 +719,20 @@ class Database:
                 # is running already (SQLITE_BUSY) is as good as our own.
                 with contextlib.suppress(sqlite3.OperationalError):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the -wal file into the database and truncate it, so the pages a delete
+        overwrote (secure_delete) keep no older copy there. A reader holding an older snapshot
+        leaves it partial; the periodic checkpoint finishes it. Nothing to do on PostgreSQL
+        (docs/root-of-trust.md says what VACUUM does)."""
+        if self._sqlite_path is None:
+            return
+        conn = sqlite3.connect(self._sqlite_path, timeout=0, isolation_level=None)
+        try:
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             conn.close()
 

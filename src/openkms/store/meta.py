@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from openkms.store.engine import Database, Tx
 from openkms.store.schema import keks, meta
 
-__all__ = ["any_kek", "get", "insert_kek", "insert_value", "replace", "setdefault", "wrapped_keks"]
+__all__ = ["any_kek", "get", "insert_kek", "insert_value", "replace", "setdefault", "values", "wrapped_keks"]
 
 _GET = select(meta.c.value).where(meta.c.name == bindparam("key"))
 _INSERT = insert(meta).values(name=bindparam("key"), value=bindparam("new_value"))
@@ -21,6 +21,7 @@ _REPLACE = (
     .where(meta.c.name == bindparam("key"), meta.c.value == bindparam("old_value"))
     .values(value=bindparam("new_value"))
 )
+_ALL = select(meta.c.name, meta.c.value)
 _ANY_KEK = select(keks.c.kek_version).limit(1)
 _KEKS = select(keks.c.kek_version, keks.c.wrapped)
 _INSERT_KEK = insert(keks).values(
@@ -32,6 +33,11 @@ def get(q: Tx | Database, name: str) -> str | None:
     """A named value (None: never set)."""
     value = q.scalar(_GET, {"key": name})
     return None if value is None else str(value)
+
+
+def values(q: Tx | Database) -> dict[str, str]:
+    """Every named value (none of them is secret)."""
+    return {str(r["name"]): str(r["value"]) for r in q.all(_ALL)}
 
 
 def insert_value(q: Tx | Database, name: str, value: str) -> None:

@@ -63,6 +63,9 @@ class Contents:
     root_fingerprint: str | None
     keys: int
     accounts: int
+    # Where the root key is (service/roots.py): ``file`` needs a key file; the others carry
+    # their root, sealed, in the database.
+    root_provider: str = "file"
 
 
 def online_copy(source: Path, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
@@ -176,6 +179,7 @@ def contents(path: Path) -> Contents:
     try:
         revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         fingerprint = db.execute("SELECT value FROM meta WHERE name = 'root_fingerprint'").fetchone()
+        provider = db.execute("SELECT value FROM meta WHERE name = 'root_provider'").fetchone()
         keys = db.execute("SELECT count(*) FROM keys").fetchone()[0]
         accounts = db.execute("SELECT count(*) FROM accounts").fetchone()[0]
     except sqlite3.Error as exc:
@@ -187,4 +191,5 @@ def contents(path: Path) -> Contents:
         root_fingerprint=fingerprint[0] if fingerprint else None,
         keys=int(keys),
         accounts=int(accounts),
+        root_provider=provider[0] if provider else "file",
     )
