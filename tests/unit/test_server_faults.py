@@ -120,33 +120,38 @@ def test_a_full_database_is_503_and_logged_as_full(app: KMSApp, caplog: pytest.L
     assert _call(app, "ListKeys")[0] == 200  # reads are still served
 
 
-def test_a_full_database_with_the_audit_trail_refuses_calls_until_it_has_room(
-    audited: KMSApp, caplog: pytest.LogCaptureFixture
+def test_an_audit_trail_that_cannot_be_written_refuses_calls_until_it_can(
+    audited: KMSApp, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A call whose event cannot be written is answered 503 (audit_mode reject). Once the
-    database has room again, the next write call probes it and acts, without a restart, and the
-    chain has no gap where the writes failed."""
+    """A call whose event cannot be written (here: the database's disk is full for the audit
+    writer's transaction) is answered 503 (audit_mode reject), and a call that would change
+    state is refused before it acts. Once the events can be written again, calls are served
+    without a restart, and the chain has no gap where the writes failed."""
     db = audited.dep.db
-    with db.read() as tx:
-        pages = tx.scalar(text("PRAGMA page_count"))
-    cap = {"pages": pages}
+    assert _call(audited, "ListKeys")[0] == 200
+    honest = db.run_batch
+    full = {"on": True}
 
-    @event.listens_for(db.engine, "connect")
-    def _capped(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-        dbapi_conn.execute(f"PRAGMA max_page_count={cap['pages']}").fetchall()
+    def run_batch(steps: Any) -> None:
+        if full["on"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        honest(steps)
 
-    db.engine.dispose()
-    for _ in range(500):
-        status, body = _call(audited, "CreateKey")
-        if status != 200:
-            break
-        assert audited.services.audit.failed == 0  # every answered call's event was written
+    monkeypatch.setattr(db, "run_batch", run_batch)
+    status, body = _call(audited, "ListKeys")
     assert (status, body["Code"]) == (503, "ServiceUnavailableTemporary")
-    assert audited.services.audit.failed >= 1
+    assert audited.services.audit.failed == 1 and audited.services.audit.failing
     assert "audit events could not be written" in caplog.text
-    cap["pages"] = 1 << 30
-    db.engine.dispose()
+    with db.read() as tx:
+        keys_before = tx.scalar(text("SELECT count(*) FROM keys"))
+    monkeypatch.setattr(audited.services.audit, "writable", lambda: False)
+    status, body = _call(audited, "CreateKey")
+    assert (status, body["Code"]) == (503, "ServiceUnavailableTemporary")
+    with db.read() as tx:
+        assert tx.scalar(text("SELECT count(*) FROM keys")) == keys_before  # refused before it acted
+    full["on"] = False
+    monkeypatch.undo()
     assert _call(audited, "CreateKey")[0] == 200
     assert _call(audited, "ListKeys")[0] == 200
     chains, checked, findings = verify(audited.dep)
-    assert (chains, findings) == (1, []) and checked > 2
+    assert (chains, findings) == (1, []) and checked >= 4

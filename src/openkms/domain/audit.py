@@ -148,13 +148,15 @@ class Redactor:
     hasher: Hasher
 
     def value(self, name: str, value: Any) -> Any:
+        if name in CLEAR and type(value) is str:
+            return value  # the common case first
         if value is None or isinstance(value, bool | int | float):
             return value
         if name in OMITTED:
             return {"omitted": True, "bytes": _size(value)}
         if name in DOCUMENTS and isinstance(value, str):
             return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             if name in CLEAR:
                 return {k: self.value(k, v) for k, v in value.items()}
             # A map of a caller's own (EncryptionContext): its keys in clear, values keyed.
@@ -190,9 +192,9 @@ class Redactor:
 def _field(wire_name: str) -> str:
     """The field name of a wire parameter: ``Tag.1.Value`` -> ``Value`` of a tag, which is the
     caller's data (keyed), so a repeat list's item fields read as their list's name."""
+    if "." not in wire_name:
+        return wire_name
     head, _, rest = wire_name.partition(".")
-    if not rest:
-        return head
     last = rest.rsplit(".", 1)[-1]
     return last if last in CLEAR else head + "." + last
 
@@ -210,9 +212,8 @@ def referenced(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> d
     its answer (an Encrypt by alias answers the key id and version it used)."""
     found: dict[str, list[str]] = {}
 
-    def add(name: str, value: Any) -> None:
-        kind = _RESOURCE_OF.get(name)
-        if kind is None or not isinstance(value, str) or not value:
+    def add(kind: str, value: Any) -> None:
+        if not isinstance(value, str) or not value:
             return
         if kind == "ACS::KMS::Key" and value.startswith(_ALIAS_PREFIX):
             kind = "ACS::KMS::Alias"
@@ -225,18 +226,24 @@ def referenced(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> d
     def walk(node: Any, depth: int) -> None:
         if depth > 3:
             return
-        if isinstance(node, Mapping):
+        if isinstance(node, dict):
             for name, value in node.items():
-                if isinstance(value, Mapping | list):
+                if isinstance(value, dict | list):
                     walk(value, depth + 1)
                 else:
-                    add(name, value)
+                    kind = _RESOURCE_OF.get(name)
+                    if kind is not None:
+                        add(kind, value)
         elif isinstance(node, list):
             for item in node[:100]:
                 walk(item, depth + 1)
 
     for name, value in params.items():
-        add(_field(name), value)
+        kind = _RESOURCE_OF.get(name)
+        if kind is None and "." in name:
+            kind = _RESOURCE_OF.get(_field(name))
+        if kind is not None:
+            add(kind, value)
     if result is not None:
         walk(result, 0)
     return found
@@ -310,7 +317,8 @@ def api_event(call: Call, redact: Redactor, user_name: str | None = None) -> dic
     """The event of one API call (success or error)."""
     refs = referenced(call.params, call.result)
     return {
-        "eventId": str(uuid.uuid4()),
+        # The request id is unique per call: it serves as the event's id, as ActionTrail's often do.
+        "eventId": call.request_id,
         "eventVersion": EVENT_VERSION,
         "eventName": call.action,
         "eventTime": event_time(call.at),
@@ -369,14 +377,18 @@ def system_event(
 
 
 def canonical(event: Mapping[str, Any]) -> bytes:
-    """The bytes an event's MAC covers: sorted keys, no spaces, UTF-8."""
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes an event is stored as and its MAC covers: JSON without spaces, UTF-8 (the MAC
+    is checked over the stored bytes, so no key order need be imposed)."""
+    return _ENCODE(event).encode()
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def link(key: bytes, previous: bytes, body: bytes) -> bytes:
     """The MAC of an event whose canonical bytes are ``body``, after the one whose MAC is
     ``previous``."""
-    return hmac.new(key, previous + body, hashlib.sha256).digest()
+    return hmac.digest(key, previous + body, "sha256")
 
 
 def genesis(chain: str) -> bytes:

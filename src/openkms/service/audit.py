@@ -176,7 +176,7 @@ class AuditTrail:
         """``hmac-sha256:<hex>`` of a value under the deployment's value key."""
         # Asked of the keyring each time (a dict lookup): sealing takes it away (service/seal.py).
         key = self.dep.keyring.derived(VALUE_LABEL)[1]
-        return "hmac-sha256:" + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+        return "hmac-sha256:" + hmac.digest(key, text.encode(), "sha256").hex()
 
     async def wait(self, event: dict[str, Any], within: float | None = None) -> None:
         """On the event loop: return once ``event`` is durable; AuditFailed if it could not be
@@ -314,8 +314,7 @@ class AuditTrail:
         except Exception as exc:  # noqa: BLE001 - no key (sealed) or a database gone
             return self._failed(exc, group)
         try:
-            with self.dep.db.write(kept=False) as tx:
-                repo.append(tx, self.chain_id, rows, self._head(rows[-1][0], rows[-1][5]))
+            self.dep.db.run_batch(repo.append(self.chain_id, rows, self._head(rows[-1][0], rows[-1][5])))
         except Exception as exc:  # noqa: BLE001 - any database failure
             self._reload()
             return self._failed(exc, group)
@@ -369,8 +368,7 @@ class AuditTrail:
             "AuditChainStarted", self.dep.clock.now(), self.dep.region, "", {}, node=self.node, chains=known
         )
         rows, lines = self._link([first])
-        with self.dep.db.write(kept=False) as tx:
-            repo.append(tx, self.chain_id, rows, self._head(rows[0][0], rows[0][5]))
+        self.dep.db.run_batch(repo.append(self.chain_id, rows, self._head(rows[0][0], rows[0][5])))
         self._seq, self._mac = rows[0][0], rows[0][5]
         self.written += 1
         self._backlog += lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
@@ -80,16 +81,19 @@ def start(q: Tx | Database, row: Chain) -> None:
 
 
 def append(
-    tx: Tx, chain_id: str, rows: Sequence[tuple[int, float, str, str, str, bytes]], head: bytes
-) -> None:
-    """Add events ``(seq, at, account_uid, event_name, event, mac)`` to a chain and move its
-    head to the last of them, in the caller's transaction."""
-    tx.run(
-        _INSERT_EVENT,
-        [{"c": chain_id, "s": s, "a": a, "u": u, "n": n, "e": e, "m": m} for s, a, u, n, e, m in rows],
-    )
+    chain_id: str, rows: Sequence[tuple[int, float, str, str, str, bytes]], head: bytes
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The statements that add events ``(seq, at, account_uid, event_name, event, mac)`` to a
+    chain and move its head to the last of them: for ``Database.run_batch`` (one transaction,
+    the audit writer's group commit)."""
     last = rows[-1]
-    tx.run(_MOVE_HEAD, {"c": chain_id, "s": last[0], "m": last[5], "h": head})
+    return [
+        (
+            _INSERT_EVENT,
+            [{"c": chain_id, "s": s, "a": a, "u": u, "n": n, "e": e, "m": m} for s, a, u, n, e, m in rows],
+        ),
+        (_MOVE_HEAD, [{"c": chain_id, "s": last[0], "m": last[5], "h": head}]),
+    ]
 
 
 def touch(tx: Tx, chain_id: str) -> None:
