@@ -147,6 +147,8 @@ class AuditTrail:
         self.failed = 0  # events whose write failed
         self._lock = threading.Condition()
         self._pending: list[Pending] = []
+        self._from_loop: list[Pending] = []  # handed in on the loop this iteration
+        self._deadline: float | None = None  # the soonest deadline among them
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = 0
@@ -184,20 +186,30 @@ class AuditTrail:
         answering: the writer's connection is then cut, as a request's is)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._submit(event, future)
-        if within is None:
-            await future
-            return
-        # A timer rather than wait_for: no task of its own per request.
-        timer = loop.call_later(within, self._expire, future)
-        try:
-            await future
-        finally:
-            timer.cancel()
+        # The events of one loop iteration (the requests that finished together) are handed
+        # to the writer together when it ends: one wake-up of the writer and one group, where
+        # handing each over at once would wake it, and commit, for most of them alone.
+        self._from_loop.append((event, future))
+        if len(self._from_loop) == 1:
+            self._deadline = within
+            loop.call_soon(self._hand_over, loop)
+        elif within is not None and (self._deadline is None or within < self._deadline):
+            self._deadline = within
+        await future
 
-    def _expire(self, future: asyncio.Future[None]) -> None:
-        if not future.done():
-            future.set_exception(AuditFailed("the audit trail did not answer in time"))
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._from_loop = self._from_loop, []
+        if self._deadline is not None:
+            # One timer for the group, not one per request.
+            futures = [f for _, f in group if isinstance(f, asyncio.Future)]
+            loop.call_later(self._deadline, self._expire, futures)
+        self._submit_all(group)
+
+    def _expire(self, futures: list[asyncio.Future[None]]) -> None:
+        late = [f for f in futures if not f.done()]
+        if late:
+            for future in late:
+                future.set_exception(AuditFailed("the audit trail did not answer in time"))
             self._cut()
 
     def record(self, event: dict[str, Any], within: float | None = None) -> None:
@@ -234,10 +246,13 @@ class AuditTrail:
             log.error("the audit event of %s could not be written", name)
 
     def _submit(self, event: dict[str, Any], waiter: asyncio.Future[None] | _Waiter | None) -> None:
+        self._submit_all([(event, waiter)])
+
+    def _submit_all(self, group: list[Pending]) -> None:
         with self._lock:
             if self._thread is None or self._pid != os.getpid():
                 self._start()
-            self._pending.append((event, waiter))
+            self._pending.extend(group)
             self._lock.notify()
 
     def _start(self) -> None:
