@@ -150,6 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("audit_mode", str, "reject", "reject: a call whose event cannot be written in the "
             "database is answered 503 and its result discarded; continue: it is answered and the "
             "failure logged", "serve"),
+    Setting("audit_sync", bool, False, "embedded store: sync the database at every audit group "
+            "commit, so events survive a power loss (an fsync per group); otherwise a commit "
+            "survives the process's crash and reaches the disk within a second", "serve"),
     Setting("audit_file", Path, None, "also append every event to this JSON-lines file (rotated "
             "by size)", "serve"),
     Setting("audit_file_mode", str, "continue", "reject or continue, as audit_mode, for the file",
@@ -249,6 +252,7 @@ class Settings:
     max_pending_bytes: int = field(default_factory=_env_default("max_pending_bytes"))
     audit: bool = field(default_factory=_env_default("audit"))
     audit_mode: str = field(default_factory=_env_default("audit_mode"))
+    audit_sync: bool = field(default_factory=_env_default("audit_sync"))
     audit_file: Path | None = field(default_factory=_env_default("audit_file"))
     audit_file_mode: str = field(default_factory=_env_default("audit_file_mode"))
     audit_file_max_bytes: int = field(default_factory=_env_default("audit_file_max_bytes"))

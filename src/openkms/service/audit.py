@@ -63,6 +63,9 @@ MODES = ("reject", "continue")
 MAX_GROUP = 1024
 # Lines kept for an audit file that cannot be written, at most.
 MAX_BACKLOG = 100_000
+# The chain's head (its last seq and MAC, under a MAC of its own) is recorded with a group at
+# most this often, and when the chain closes: a checkpoint that shows a truncated tail.
+HEAD_SECONDS = 1.0
 # Seconds the job runner waits for the event of one of its actions.
 SYSTEM_WAIT = 30.0
 # A process closes its chain and opens another after this long: a closed chain can be pruned.
@@ -156,6 +159,8 @@ class AuditTrail:
         self._mac = b""
         self._kek_version = 0
         self._started = 0.0
+        self._head_at = 0.0  # time.monotonic() of the last head checkpoint
+        self.synced = dep.settings.audit_sync
         self._writing = False
         self._backlog: list[bytes] = []  # lines written to the database, not yet to the file
         self._user_names: dict[str, str] = {}
@@ -276,7 +281,7 @@ class AuditTrail:
         thread.join(timeout=10)
         if self._seq:
             try:
-                repo.close(self.dep.db, self.chain_id)
+                self._close_chain()
             except Exception as exc:  # noqa: BLE001 - closing is best effort; verify reports it
                 log.warning("could not mark the audit chain closed: %s", type(exc).__name__)
         if self.file is not None:
@@ -321,7 +326,7 @@ class AuditTrail:
         """Link and store ``group``; the error its calls must fail with, or None."""
         try:
             if self._seq and self.dep.clock.now() - self._started > CHAIN_SECONDS:
-                repo.close(self.dep.db, self.chain_id)
+                self._close_chain()
                 self.chain_id, self._seq = uuid.uuid4().hex, 0
             if self._seq == 0:
                 self._begin()
@@ -329,7 +334,12 @@ class AuditTrail:
         except Exception as exc:  # noqa: BLE001 - no key (sealed) or a database gone
             return self._failed(exc, group)
         try:
-            self.dep.db.run_batch(repo.append(self.chain_id, rows, self._head(rows[-1][0], rows[-1][5])))
+            now = time.monotonic()
+            checkpoint = now - self._head_at >= HEAD_SECONDS
+            head = self._head(rows[-1][0], rows[-1][5]) if checkpoint else None
+            self.dep.db.run_batch(repo.append(self.chain_id, rows, head), synced=self.synced)
+            if checkpoint:
+                self._head_at = now
         except Exception as exc:  # noqa: BLE001 - any database failure
             self._reload()
             return self._failed(exc, group)
@@ -383,19 +393,27 @@ class AuditTrail:
             "AuditChainStarted", self.dep.clock.now(), self.dep.region, "", {}, node=self.node, chains=known
         )
         rows, lines = self._link([first])
-        self.dep.db.run_batch(repo.append(self.chain_id, rows, self._head(rows[0][0], rows[0][5])))
+        self.dep.db.run_batch(
+            repo.append(self.chain_id, rows, self._head(rows[0][0], rows[0][5])), synced=self.synced
+        )
+        self._head_at = time.monotonic()
         self._seq, self._mac = rows[0][0], rows[0][5]
         self.written += 1
         self._backlog += lines
 
+    def _close_chain(self) -> None:
+        """The chain's final head, and the mark that no process writes it any more."""
+        repo.move_head(self.dep.db, self.chain_id, self._seq, self._mac, self._head(self._seq, self._mac))
+        repo.close(self.dep.db, self.chain_id)
+
     def _reload(self) -> None:
         """After a failed write (whose commit may still have happened): the head as stored."""
         try:
-            found = repo.chain(self.dep.db, self.chain_id)
+            found = repo.last_event(self.dep.db, self.chain_id)
         except Exception:  # noqa: BLE001 - still unreachable: the next group tries again
             return
         if found is not None:
-            self._seq, self._mac = found.seq, found.mac
+            self._seq, self._mac = found
 
     def _head(self, seq: int, mac: bytes) -> bytes:
         return events.head_mac(self._chain_key(), self.chain_id, seq, mac, 0)
@@ -521,10 +539,13 @@ def verify(dep: Deployment, progress: Callable[[int], None] | None = None) -> tu
                 findings.append(Finding(chain.chain, row.seq, "modified, or out of order"))
                 broken = True
                 continue
+            if row.seq == chain.seq and not events.same(row.mac, chain.mac):
+                findings.append(Finding(chain.chain, row.seq, "the chain's head does not match its event"))
             if row.seq == 1 and chain.pruned_seq == 0:
                 _check_named(json.loads(row.event), by_id, chain.chain, findings)
             expected += 1
-        if not broken and expected - 1 != chain.seq:
+        # The head is a checkpoint: events may go on past it (written since), never end before.
+        if not broken and expected - 1 < chain.seq:
             findings.append(
                 Finding(
                     chain.chain,

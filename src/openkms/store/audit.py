@@ -24,7 +24,9 @@ __all__ = [
     "count",
     "events",
     "last_before",
+    "last_event",
     "latest",
+    "move_head",
     "prune",
     "start",
     "touch",
@@ -81,19 +83,25 @@ def start(q: Tx | Database, row: Chain) -> None:
 
 
 def append(
-    chain_id: str, rows: Sequence[tuple[int, float, str, str, str, bytes]], head: bytes
+    chain_id: str, rows: Sequence[tuple[int, float, str, str, str, bytes]], head: bytes | None
 ) -> list[tuple[Any, list[dict[str, Any]]]]:
     """The statements that add events ``(seq, at, account_uid, event_name, event, mac)`` to a
-    chain and move its head to the last of them: for ``Database.run_batch`` (one transaction,
-    the audit writer's group commit)."""
-    last = rows[-1]
-    return [
+    chain and, given the head's new MAC, move its head to the last of them: for
+    ``Database.run_batch`` (one transaction, the audit writer's group commit)."""
+    steps: list[tuple[Any, list[dict[str, Any]]]] = [
         (
             _INSERT_EVENT,
             [{"c": chain_id, "s": s, "a": a, "u": u, "n": n, "e": e, "m": m} for s, a, u, n, e, m in rows],
-        ),
-        (_MOVE_HEAD, [{"c": chain_id, "s": last[0], "m": last[5], "h": head}]),
+        )
     ]
+    if head is not None:
+        last = rows[-1]
+        steps.append((_MOVE_HEAD, [{"c": chain_id, "s": last[0], "m": last[5], "h": head}]))
+    return steps
+
+
+def move_head(q: Tx | Database, chain_id: str, seq: int, mac: bytes, head: bytes) -> None:
+    q.run(_MOVE_HEAD, {"c": chain_id, "s": seq, "m": mac, "h": head})
 
 
 def touch(tx: Tx, chain_id: str) -> None:
@@ -163,6 +171,18 @@ def latest(q: Tx | Database, n: int) -> list[EventRow]:
     order = (audit_events.c.at.desc(), audit_events.c.chain.desc(), audit_events.c.seq.desc())
     rows = [EventRow(**r) for r in q.all(select(audit_events).order_by(*order).limit(n))]
     return rows[::-1]
+
+
+def last_event(q: Tx | Database, chain_id: str) -> tuple[int, bytes] | None:
+    """(seq, MAC) of a chain's last event."""
+    stmt = (
+        select(audit_events.c.seq, audit_events.c.mac)
+        .where(audit_events.c.chain == chain_id)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    )
+    row = q.first(stmt)
+    return (int(row["seq"]), bytes(row["mac"])) if row is not None else None
 
 
 def last_before(q: Tx | Database, chain_id: str, before: float) -> EventRow | None:

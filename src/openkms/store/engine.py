@@ -654,12 +654,18 @@ class Database:
             self.generation.advance()
         return count
 
-    def run_batch(self, steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]]) -> None:
+    def run_batch(
+        self, steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]], *, synced: bool = True
+    ) -> None:
         """Run each statement once per item of its parameters, all in one transaction that
         writes no row a process keeps (as ``write(kept=False)``): the audit trail's group
         commit. On a SQLite file it runs on the calling thread's hot connection, statements
         compiled once and ``executemany`` (no SQLAlchemy per row); elsewhere in a ``write()``
-        block. Raises :class:`Conflict` on a duplicate key; nothing is written then."""
+        block. Raises :class:`Conflict` on a duplicate key; nothing is written then.
+
+        ``synced=False`` (SQLite): the commit is not synced to the disk (``synchronous=NORMAL``
+        for it): it survives the process's crash, and reaches the disk with the next synced
+        commit or checkpoint of the database (within :data:`CHECKPOINT_SECONDS`)."""
         if self._sqlite_path is None:
             with self.write(kept=False) as tx:
                 for stmt, rows in steps:
@@ -668,20 +674,31 @@ class Database:
         if self._checkpointer is None:
             self._start_checkpointer()
         conn = self._raw_conn()
-        with self._write_lock:
-            _execute_waiting(conn, "BEGIN IMMEDIATE")
-            try:
-                for stmt, rows in steps:
-                    compiled = self._compile(stmt)
-                    conn.executemany(compiled.sql, [compiled.args(row) for row in rows])
-                conn.execute("COMMIT")
-            except sqlite3.IntegrityError as exc:
+        if not synced:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._write_lock:
+                self._run_batch(conn, steps)
+        finally:
+            if not synced:
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]]
+    ) -> None:
+        _execute_waiting(conn, "BEGIN IMMEDIATE")
+        try:
+            for stmt, rows in steps:
+                compiled = self._compile(stmt)
+                conn.executemany(compiled.sql, [compiled.args(row) for row in rows])
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise Conflict(str(exc)) from None
+        except BaseException:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise Conflict(str(exc)) from None
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
