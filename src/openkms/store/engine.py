@@ -491,8 +491,11 @@ class Database:
         """Hot statements run on a local file (microseconds, no network wait)."""
         return self._sqlite_path is not None
 
-    def _raw_conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _raw_conn(self, synchronous: str | None = None) -> sqlite3.Connection:
+        """The calling thread's hot connection; with ``synchronous``, its connection at that
+        level (the unsynced group commits of run_batch have one of their own)."""
+        attr = "conn" if synchronous is None else f"conn_{synchronous}"
+        conn: sqlite3.Connection | None = getattr(self._local, attr, None)
         if conn is None:
             if self._synchronous is None:
                 # The hot connections take the pool's settings, as its connect hook made them.
@@ -505,14 +508,14 @@ class Database:
             conn = sqlite3.connect(
                 self._sqlite_path, timeout=0, isolation_level=None, check_same_thread=False
             )
-            _sqlite_pragmas(conn, self._synchronous, SQLITE_BUSY_MS)
+            _sqlite_pragmas(conn, synchronous or self._synchronous, SQLITE_BUSY_MS)
             conn.execute("PRAGMA busy_timeout=0")
             if self._mmap_size:
                 conn.execute(f"PRAGMA mmap_size={self._mmap_size}").fetchall()
             conn.execute("PRAGMA wal_autocheckpoint=0")
             with self._raw_lock:
                 self._raw.append(conn)
-            self._local.conn = conn
+            setattr(self._local, attr, conn)
         return conn
 
     def set_trace(self, callback: Callable[[str], None] | None) -> None:
@@ -655,7 +658,11 @@ class Database:
         return count
 
     def run_batch(
-        self, steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]], *, synced: bool = True
+        self,
+        steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]],
+        *,
+        synced: bool = True,
+        wait: bool = True,
     ) -> None:
         """Run each statement once per item of its parameters, all in one transaction that
         writes no row a process keeps (as ``write(kept=False)``): the audit trail's group
@@ -665,7 +672,10 @@ class Database:
 
         ``synced=False`` (SQLite): the commit is not synced to the disk (``synchronous=NORMAL``
         for it): it survives the process's crash, and reaches the disk with the next synced
-        commit or checkpoint of the database (within :data:`CHECKPOINT_SECONDS`)."""
+        commit or checkpoint of the database (within :data:`CHECKPOINT_SECONDS`).
+
+        ``wait=False`` (SQLite): raise :class:`WouldWait`, having written nothing, if another
+        thread or process holds the write lock, instead of waiting for it (the event loop)."""
         if self._sqlite_path is None:
             with self.write(kept=False) as tx:
                 for stmt, rows in steps:
@@ -673,20 +683,29 @@ class Database:
             return
         if self._checkpointer is None:
             self._start_checkpointer()
-        conn = self._raw_conn()
-        if not synced:
-            conn.execute("PRAGMA synchronous=NORMAL")
+        conn = self._raw_conn(None if synced else "NORMAL")
+        if not self._write_lock.acquire(blocking=wait):
+            raise WouldWait()
         try:
-            with self._write_lock:
-                self._run_batch(conn, steps)
+            self._run_batch(conn, steps, wait)
         finally:
-            if not synced:
-                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._write_lock.release()
 
     def _run_batch(
-        self, conn: sqlite3.Connection, steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]]
+        self,
+        conn: sqlite3.Connection,
+        steps: Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]],
+        wait: bool,
     ) -> None:
-        _execute_waiting(conn, "BEGIN IMMEDIATE")
+        if wait:
+            _execute_waiting(conn, "BEGIN IMMEDIATE")
+        else:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in _SQLITE_BUSY_CODES:
+                    raise WouldWait() from None
+                raise
         try:
             for stmt, rows in steps:
                 compiled = self._compile(stmt)
