@@ -54,6 +54,7 @@ EXPORTED: dict[str, tuple[str, str]] = {
     "openkms_job_lag_seconds": ("gauge", "Seconds since each job last ran to completion in this process."),
     "openkms_jobs_lease_held": ("gauge", "1 if this process holds the job lease and runs the jobs."),
     "openkms_ready": ("gauge", "1 if the node's last readiness check passed (GET /ready)."),
+    "openkms_sealed": ("gauge", "1 while this process is sealed (no key-encryption key in memory)."),
     "openkms_audit_events_written_total": ("counter", "Audit events this process made durable."),
     "openkms_audit_events_failed_total": (
         "counter",

@@ -551,6 +551,7 @@ class KMSApp:
         nonces = self.dep.nonces.entries()
         if nonces is not None:
             out.append(("openkms_nonce_store_entries", (), nonces))
+        out.append(("openkms_sealed", (), 1 if self.dep.sealed else 0))
         audit = self.services.audit
         if self.audit is not None:
             out.append(("openkms_audit_events_written_total", (), audit.written))

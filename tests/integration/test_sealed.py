@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.calls import SDK, ApiError
+from tests.support.clients import http_connection
 from tests.support.postgres import PostgresDatabase
 from tests.support.server import CLI, ServerProcess, run_serve, running
 
@@ -62,6 +63,20 @@ def _serves(srv: ServerProcess) -> str:
     return blob
 
 
+def _metrics(srv: ServerProcess) -> str:
+    conn = http_connection(srv.endpoint)
+    try:
+        conn.request("GET", "/metrics")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def _sealed_gauge(srv: ServerProcess) -> float:
+    [line] = [x for x in _metrics(srv).splitlines() if x.startswith("openkms_sealed{")]
+    return float(line.rsplit(" ", 1)[1])
+
+
 @pytest.fixture
 def passphrase_node(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path / "data")
@@ -77,6 +92,7 @@ def test_passphrase_node_starts_sealed_and_serves_after_unseal(passphrase_node: 
     srv = passphrase_node
     assert _get(srv, "/health") == (200, {"Status": "sealed"})
     assert _get(srv, "/ready") == (503, {"Status": "not ready", "Reason": "sealed"})
+    assert "openkms_sealed{pid=" in _metrics(srv) and _sealed_gauge(srv) == 1
     _refused_sealed(srv)
 
     (tmp_path / "wrong").write_text("not the passphrase at all\n")
@@ -88,6 +104,7 @@ def test_passphrase_node_starts_sealed_and_serves_after_unseal(passphrase_node: 
     assert right.returncode == 0, right.stdout + right.stderr
     assert _get(srv, "/health") == (200, {"Status": "ok"})
     assert _get(srv, "/ready")[0] == 200
+    assert _sealed_gauge(srv) == 0
     blob = _serves(srv)
 
     sealed = _operator(srv, "seal")

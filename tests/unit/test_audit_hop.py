@@ -288,3 +288,4 @@ def test_metrics_count_the_events_written(app: KMSApp) -> None:
     assert gauges["openkms_audit_events_failed_total"] == 0
     assert gauges["openkms_audit_failing"] == 0
     assert "openkms_audit_events_pending" in gauges
+    assert gauges["openkms_sealed"] == 0
