@@ -665,6 +665,10 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_audit
 
     cli_audit.add_parser(sub, _add_store_args, _open)
+    from openkms import cli_call, cli_envelope
+
+    cli_call.add_parser(sub)
+    cli_envelope.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,170 @@
+"""The HTTP side of a call: one kept-alive connection (standard library ``http.client``),
+TLS verified against the system's CAs or ``--ca``, the answer parsed as JSON.
+
+Plain HTTP and unverified TLS are allowed to a loopback address only: off the machine a
+signed request and an answer holding a data key's plaintext must travel over verified TLS.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from openkms.client.credentials import Credentials
+from openkms.client.signer import sign_v3
+
+
+class TransportError(Exception):
+    """The call did not produce an Alibaba answer: no connection, a bad endpoint, not JSON."""
+
+
+class ApiError(Exception):
+    """An Alibaba error answer: HTTP status, ``Code``, ``Message`` and ``RequestId``."""
+
+    def __init__(self, status: int, code: str, message: str, request_id: str, body: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    host: str
+    port: int
+    netloc: str
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """``host[:port]`` (HTTPS) or ``http(s)://host[:port]``; plain HTTP only to loopback."""
+    url = urlsplit(text if "://" in text else "https://" + text)
+    if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/") or url.query:
+        raise TransportError(f"endpoint {text!r} is not host[:port] or http(s)://host[:port]")
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        raise TransportError(f"endpoint {text!r} has a bad port") from None
+    end = Endpoint(url.scheme, url.hostname, port, url.netloc)
+    if end.scheme == "http" and not end.loopback:
+        raise TransportError(f"plain HTTP is allowed to a loopback address only, not {end.host}")
+    return end
+
+
+def tls_context(ca: Path | None, insecure: bool) -> ssl.SSLContext:
+    """Verified TLS 1.2 or later: against ``ca`` when given, else the system's CAs."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Client:
+    """Signed calls to one endpoint over one connection (reopened when the server closed it)."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: Credentials,
+        *,
+        ca: Path | None = None,
+        insecure: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        if insecure and not endpoint.loopback:
+            raise TransportError(f"--insecure is allowed to a loopback address only, not {endpoint.host}")
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.timeout = timeout
+        self._tls = tls_context(ca, insecure) if endpoint.scheme == "https" else None
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self._tls is not None:
+                self._conn = http.client.HTTPSConnection(
+                    self.endpoint.host, self.endpoint.port, timeout=self.timeout, context=self._tls
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=self.timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def call(
+        self, action: str, version: str, params: Mapping[str, str], v4_scope: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The answer of ``action`` as a dict; :class:`ApiError` for an error answer. Signed with
+        V3, or with V4 under ``v4_scope`` (region, product)."""
+        cred = self.credentials
+        request = sign_v3(
+            host=self.endpoint.netloc,
+            action=action,
+            version=version,
+            params=params,
+            access_key_id=cred.access_key_id,
+            secret=cred.secret,
+            security_token=cred.security_token,
+            v4_scope=v4_scope,
+        )
+        status, raw = self._send(request.method, request.path, request.headers, request.body)
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise TransportError(f"HTTP {status} answer that is not JSON ({len(raw)} bytes)") from None
+        if not isinstance(answer, dict):
+            raise TransportError(f"HTTP {status} answer that is not a JSON object")
+        if status >= 300:
+            raise ApiError(
+                status,
+                str(answer.get("Code", f"HTTP{status}")),
+                str(answer.get("Message", "")),
+                str(answer.get("RequestId", "")),
+                answer,
+            )
+        return answer
+
+    def _send(self, method: str, path: str, headers: tuple[tuple[str, str], ...], body: bytes) -> tuple[int, bytes]:
+        # No retry: a call that may have reached the server is not sent twice (it may have acted).
+        conn = self._connection()
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
+                conn.putheader(name, value)
+            conn.putheader("content-length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            return response.status, response.read()
+        except ssl.SSLError as exc:
+            self.close()
+            raise TransportError(f"TLS with {self.endpoint.netloc} failed: {exc.reason or exc}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise TransportError(f"cannot reach {self.endpoint.netloc}: {type(exc).__name__} {exc}") from None
