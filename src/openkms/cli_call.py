@@ -44,9 +44,13 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--signature", choices=("v3", "v4"), help="ACS3-HMAC-SHA256 (v3, default) or ACS4-HMAC-SHA256 (v4)"
     )
-    p.add_argument("--ca", type=Path, metavar="FILE", help="PEM file of the CA(s) the server's certificate chains to")
     p.add_argument(
-        "--insecure", action="store_true", default=None,
+        "--ca", type=Path, metavar="FILE", help="PEM file of the CA(s) the server's certificate chains to"
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
         help="do not verify the server's certificate (refused unless the endpoint is a loopback address)",
     )
     p.add_argument(
@@ -55,7 +59,9 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--profile", help=f"profile of the Alibaba Cloud CLI file ({creds.ENV_PROFILE})")
     p.add_argument(
-        "--config-path", type=Path, metavar="FILE",
+        "--config-path",
+        type=Path,
+        metavar="FILE",
         help="the Alibaba Cloud CLI configuration file (default ~/.aliyun/config.json)",
     )
     p.add_argument("--timeout", type=float, help="seconds to wait for an answer (default 30)")
@@ -68,7 +74,9 @@ def credentials_from(args: argparse.Namespace, environ: Mapping[str, str]) -> cr
         secret = environ.get(creds.ENV_SECRET)
         if not secret:
             if not sys.stdin.isatty():
-                raise creds.CredentialError(f"--access-key-id needs its secret in {creds.ENV_SECRET} or a terminal")
+                raise creds.CredentialError(
+                    f"--access-key-id needs its secret in {creds.ENV_SECRET} or a terminal"
+                )
             secret = getpass.getpass(f"AccessKeySecret of {args.access_key_id}: ")
         return creds.Credentials(
             args.access_key_id, secret, environ.get(creds.ENV_TOKEN) or None, None, "flags"
@@ -93,9 +101,7 @@ def connect(args: argparse.Namespace) -> Client:
     try:
         endpoint = parse_endpoint(args.endpoint)
         cred = credentials_from(args, os.environ)
-        return Client(
-            endpoint, cred, ca=args.ca, insecure=bool(args.insecure), timeout=args.timeout or 30.0
-        )
+        return Client(endpoint, cred, ca=args.ca, insecure=bool(args.insecure), timeout=args.timeout or 30.0)
     except (TransportError, creds.CredentialError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -173,9 +179,9 @@ def check_params(action: str, spec: ActionSpec, params: Mapping[str, str]) -> No
         head, _, rest = name.partition(".")
         index, _, field = rest.partition(".")
         r = repeated.get(head)
-        if r is not None and index.isdigit() and (bool(field) == bool(r.fields)):
-            if not field or field in {f.name for f in r.fields}:
-                continue
+        shaped = r is not None and index.isdigit() and bool(field) == bool(r.fields)
+        if shaped and (not field or field in {f.name for f in r.fields}):  # type: ignore[union-attr]
+            continue
         raise UsageError(f"{action} takes no parameter {name} (docs/api.md lists what it takes)")
 
 
@@ -200,7 +206,10 @@ def _rows(value: Any) -> list[dict[str, Any]] | None:
 
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
 
 

@@ -164,7 +164,10 @@ def _encrypt(args: argparse.Namespace, client: Client) -> None:
                 params["EncryptionContext"] = json.dumps(context, ensure_ascii=False)
             answer = client.call("GenerateDataKey", KMS_VERSION, params, v4_scope(args, client, "Kms"))
             header = envelope.Header(
-                envelope.CHUNK_SIZE, secrets.token_bytes(envelope.PREFIX_LEN), str(answer["CiphertextBlob"]), context
+                envelope.CHUNK_SIZE,
+                secrets.token_bytes(envelope.PREFIX_LEN),
+                str(answer["CiphertextBlob"]),
+                context,
             )
             bar = _progress(src, _size(src), args.quiet)
             envelope.encrypt_stream(_data_key(answer), header, src, out.file, bar)
@@ -233,13 +236,17 @@ def add_parser(sub: Any) -> None:
     enc = p_sub.add_parser("encrypt", help="IN sealed in authenticated chunks into OUT (a new file, or -)")
     enc.add_argument("--key", required=True, help="the CMK: key id, ARN, alias/NAME or alias ARN")
     enc.add_argument(
-        "--context", action="append", metavar="KEY=VALUE",
+        "--context",
+        action="append",
+        metavar="KEY=VALUE",
         help="an EncryptionContext pair (repeat); kept in the header, required by Decrypt",
     )
     dec = p_sub.add_parser("decrypt", help="OUT only if every chunk of IN authenticates (a new file, or -)")
     for q in (enc, dec):
         q.add_argument("input", metavar="IN", help="the input file, or - for standard input")
-        q.add_argument("output", metavar="OUT", help="the output file (must not exist), or - for standard output")
+        q.add_argument(
+            "output", metavar="OUT", help="the output file (must not exist), or - for standard output"
+        )
         q.add_argument("--quiet", action="store_true", help="no progress bar, even on a terminal")
         add_connection_args(q)
     p.set_defaults(func=cmd_envelope)

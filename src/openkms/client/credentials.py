@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-ENV_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-ENV_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"
+ENV_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable's name
+ENV_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 - a variable's name
 ENV_PROFILE = "ALIBABA_CLOUD_PROFILE"
 ENV_REGION = "ALIBABA_CLOUD_REGION_ID"
 MODES = ("AK", "StsToken")
@@ -58,7 +58,7 @@ def load_profile(path: Path, name: str | None) -> Credentials:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CredentialError(f"cannot read {path}: {type(exc).__name__}") from None
     if not isinstance(document, dict) or not isinstance(document.get("profiles"), list):
-        raise CredentialError(f"{path} has no \"profiles\" list")
+        raise CredentialError(f'{path} has no "profiles" list')
     wanted = name or document.get("current") or "default"
     for profile in document["profiles"]:
         if isinstance(profile, dict) and profile.get("name") == wanted:
@@ -91,4 +91,6 @@ def from_environment(environ: Mapping[str, str]) -> Credentials | None:
         return None
     if not akid or not secret:
         raise CredentialError(f"set both {ENV_ID} and {ENV_SECRET}, or neither")
-    return Credentials(akid, secret, environ.get(ENV_TOKEN) or None, environ.get(ENV_REGION) or None, "environment")
+    return Credentials(
+        akid, secret, environ.get(ENV_TOKEN) or None, environ.get(ENV_REGION) or None, "environment"
+    )

@@ -149,7 +149,11 @@ def encrypt_stream(
 
 
 def decrypt_stream(
-    data_key: bytes, header: Header, raw_header: bytes, src: BinaryIO, dst: BinaryIO,
+    data_key: bytes,
+    header: Header,
+    raw_header: bytes,
+    src: BinaryIO,
+    dst: BinaryIO,
     progress: Progress | None = None,
 ) -> int:
     """Write the plaintext of the chunks following the header in ``src`` to ``dst``, each chunk
@@ -171,7 +175,9 @@ def decrypt_stream(
         try:
             plain = aead.decrypt(nonce, record, aad)
         except InvalidTag:
-            raise EnvelopeError(f"chunk {index} does not authenticate (altered, moved, cut or added)") from None
+            raise EnvelopeError(
+                f"chunk {index} does not authenticate (altered, moved, cut or added)"
+            ) from None
         dst.write(plain)
         total += len(plain)
         if progress is not None:

@@ -68,9 +68,8 @@ def sign_v3(
         "x-acs-signature-nonce": nonce or secrets.token_hex(16),
         "x-acs-version": version,
     }
-    if body:
-        # The server reads the body as parameters only under this type, so it is signed.
-        headers["content-type"] = FORM_TYPE
+    # The server reads the body as parameters only under this type, so it is always signed.
+    headers["content-type"] = FORM_TYPE
     if security_token:
         headers["x-acs-security-token"] = security_token
     signed = sorted(headers)
@@ -86,5 +85,7 @@ def sign_v3(
         signature = signing.v4_signature(key, signing.v4_string_to_sign(canonical))
         algorithm = signing.V4_ALGORITHM
         credential = f"{access_key_id}/{day}/{region}/{product}/aliyun_v4_request"
-    authorization = f"{algorithm} Credential={credential},SignedHeaders={';'.join(signed)},Signature={signature}"
+    authorization = (
+        f"{algorithm} Credential={credential},SignedHeaders={';'.join(signed)},Signature={signature}"
+    )
     return SignedRequest("POST", "/", (*pairs, ("authorization", authorization)), body)

@@ -1,5 +1,6 @@
-"""The HTTP side of a call: one kept-alive connection (standard library ``http.client``),
-TLS verified against the system's CAs or ``--ca``, the answer parsed as JSON.
+"""The HTTP side of a call: the standard library's ``urllib.request``, TLS verified against the
+system's CAs or ``--ca``, redirects refused (a signed POST is not re-sent elsewhere), the answer
+parsed as JSON. Proxies named by ``HTTPS_PROXY``/``HTTP_PROXY`` are used, except to loopback.
 
 Plain HTTP and unverified TLS are allowed to a loopback address only: off the machine a
 signed request and an answer holding a data key's plaintext must travel over verified TLS.
@@ -7,10 +8,11 @@ signed request and an answer holding a data key's plaintext must travel over ver
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
 import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +85,13 @@ def tls_context(ca: Path | None, insecure: bool) -> ssl.SSLContext:
     return context
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class Client:
-    """Signed calls to one endpoint over one connection (reopened when the server closed it)."""
+    """Signed calls to one endpoint."""
 
     def __init__(
         self,
@@ -100,23 +107,15 @@ class Client:
         self.endpoint = endpoint
         self.credentials = credentials
         self.timeout = timeout
-        self._tls = tls_context(ca, insecure) if endpoint.scheme == "https" else None
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self._tls is not None:
-                self._conn = http.client.HTTPSConnection(
-                    self.endpoint.host, self.endpoint.port, timeout=self.timeout, context=self._tls
-                )
-            else:
-                self._conn = http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=self.timeout)
-        return self._conn
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+        if endpoint.scheme == "https":
+            handlers.append(urllib.request.HTTPSHandler(context=tls_context(ca, insecure)))
+        if endpoint.loopback:
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Nothing is kept open between calls; here for ``finally`` blocks."""
 
     def call(
         self, action: str, version: str, params: Mapping[str, str], v4_scope: tuple[str, str] | None = None
@@ -151,20 +150,26 @@ class Client:
             )
         return answer
 
-    def _send(self, method: str, path: str, headers: tuple[tuple[str, str], ...], body: bytes) -> tuple[int, bytes]:
+    def _send(
+        self, method: str, path: str, headers: tuple[tuple[str, str], ...], body: bytes
+    ) -> tuple[int, bytes]:
         # No retry: a call that may have reached the server is not sent twice (it may have acted).
-        conn = self._connection()
+        url = f"{self.endpoint.scheme}://{self.endpoint.netloc}{path}"
+        # The scheme is http or https: parse_endpoint allows no other.
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310
         try:
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers:
-                conn.putheader(name, value)
-            conn.putheader("content-length", str(len(body)))
-            conn.endheaders(body)
-            response = conn.getresponse()
-            return response.status, response.read()
-        except ssl.SSLError as exc:
-            self.close()
-            raise TransportError(f"TLS with {self.endpoint.netloc} failed: {exc.reason or exc}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return int(response.status), response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.read()
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, ssl.SSLError):
+                raise TransportError(
+                    f"TLS with {self.endpoint.netloc} failed: {reason.reason or reason}"
+                ) from None
+            text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+            raise TransportError(f"cannot reach {self.endpoint.netloc}: {text}") from None
+        except (OSError, ValueError) as exc:
             raise TransportError(f"cannot reach {self.endpoint.netloc}: {type(exc).__name__} {exc}") from None
