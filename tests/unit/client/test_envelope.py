@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -47,6 +49,18 @@ def test_the_vector_decrypts_with_the_known_data_key() -> None:
     assert (header.chunk_size, header.nonce_prefix, header.blob, header.context) == (16, PREFIX, BLOB, CONTEXT)
     assert len(raw) == HEADER_LEN
     assert _decrypt(VECTOR) == PLAINTEXT
+
+
+def test_the_page_shows_the_vector() -> None:
+    """docs/envelope.md's header breakdown, digest, chunks and whole file are these bytes."""
+    page = (Path(__file__).parents[3] / "docs" / "envelope.md").read_text()
+    blocks = re.findall(r"^```\n(.*?)^```$", page, flags=re.S | re.M)
+    header = "".join(line.split()[0] for line in blocks[0].splitlines())
+    assert bytes.fromhex(header) == VECTOR[:HEADER_LEN]
+    assert bytes.fromhex("".join(blocks[1].split())) == VECTOR
+    assert hashlib.sha256(VECTOR[:HEADER_LEN]).hexdigest() in page
+    for part in (VECTOR[65:81], VECTOR[81:97], VECTOR[97:101], VECTOR[101:]):
+        assert f"`{part.hex()}`" in page
 
 
 def test_encrypting_the_vector_gives_its_exact_bytes() -> None:
