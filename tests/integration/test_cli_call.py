@@ -6,13 +6,16 @@ made with `openkms call AssumeRole`), the table output, V4."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli_client import call, openkms
-from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from tests.support.cli_client import call, client_env, openkms
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
 
 
 @pytest.fixture
@@ -194,3 +197,26 @@ def test_v4_signatures(server: ServerProcess, home: Path) -> None:
     wrong = openkms(server, home, "call", "ListKeys", "--signature", "v4", "--region", "eu-central-1")
     assert wrong.returncode == 1 and b"SignatureDoesNotMatch" in wrong.stderr
 
+
+
+def test_the_secret_is_prompted_for_on_a_terminal(server: ServerProcess, home: Path) -> None:
+    """--access-key-id without the secret in the environment asks on the terminal, unechoed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [*CLI, "call", "--endpoint", f"http://{server.endpoint}", "--access-key-id", ACCESS_KEY_ID, "ListKeys"],
+        env=client_env(home), stdin=follower, stdout=subprocess.PIPE, stderr=follower, start_new_session=True,
+    )
+    os.close(follower)
+    shown = b""
+    while b"AccessKeySecret of" not in shown:
+        shown += os.read(leader, 1024)
+    os.write(leader, ACCESS_KEY_SECRET.encode() + b"\n")
+    out, _ = proc.communicate(timeout=60)
+    try:
+        while part := os.read(leader, 1024):
+            shown += part
+    except OSError:
+        pass
+    os.close(leader)
+    assert proc.returncode == 0 and "Keys" in json.loads(out)
+    assert ACCESS_KEY_SECRET.encode() not in shown, shown
