@@ -5,7 +5,8 @@ The output is written to a private temporary file beside OUT and linked into pla
 complete (and, decrypting, only once the last chunk authenticated), so OUT is never a partial
 file and an existing OUT is never replaced. Decrypting to ``-`` spools the plaintext into an
 unlinked temporary file and copies it to standard output only after the last chunk
-authenticated. A progress bar is drawn on standard error when it is a terminal.
+authenticated (encrypting to ``-`` spools the same way, so a failure writes nothing). A
+progress bar is drawn on standard error when it is a terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -61,7 +63,7 @@ class Progress:
         self.stream.flush()
 
 
-def _progress(src: BinaryIO, total: int | None, quiet: bool) -> Progress | None:
+def _progress(total: int | None, quiet: bool) -> Progress | None:
     if quiet or not sys.stderr.isatty():
         return None
     return Progress(sys.stderr, total)
@@ -72,8 +74,6 @@ def _size(f: BinaryIO) -> int | None:
         st = os.fstat(f.fileno())
     except (OSError, ValueError):
         return None
-    import stat
-
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
@@ -163,17 +163,19 @@ def _encrypt(args: argparse.Namespace, client: Client) -> None:
             if context:
                 params["EncryptionContext"] = json.dumps(context, ensure_ascii=False)
             answer = client.call("GenerateDataKey", KMS_VERSION, params, v4_scope(args, client, "Kms"))
+            blob = str(answer.get("CiphertextBlob") or "")
+            if not blob.isascii():
+                raise envelope.EnvelopeError("the server's CiphertextBlob is not ASCII")
             header = envelope.Header(
-                envelope.CHUNK_SIZE,
-                secrets.token_bytes(envelope.PREFIX_LEN),
-                str(answer["CiphertextBlob"]),
-                context,
+                envelope.CHUNK_SIZE, secrets.token_bytes(envelope.PREFIX_LEN), blob, context
             )
-            bar = _progress(src, _size(src), args.quiet)
-            envelope.encrypt_stream(_data_key(answer), header, src, out.file, bar)
-            out.commit()
-            if bar is not None:
-                bar.finish()
+            bar = _progress(_size(src), args.quiet)
+            try:
+                envelope.encrypt_stream(_data_key(answer), header, src, out.file, bar)
+                out.commit()
+            finally:
+                if bar is not None:
+                    bar.finish()  # also before an error's message, which then starts a line
         finally:
             out.discard()
 
@@ -192,11 +194,13 @@ def _decrypt(args: argparse.Namespace, client: Client) -> None:
                 payload = total - len(raw)
                 records = -(-payload // (header.chunk_size + envelope.TAG_LEN))
                 total = payload - records * envelope.TAG_LEN
-            bar = _progress(src, total, args.quiet)
-            envelope.decrypt_stream(_data_key(answer), header, raw, src, out.file, bar)
-            out.commit()
-            if bar is not None:
-                bar.finish()
+            bar = _progress(total, args.quiet)
+            try:
+                envelope.decrypt_stream(_data_key(answer), header, raw, src, out.file, bar)
+                out.commit()
+            finally:
+                if bar is not None:
+                    bar.finish()
         finally:
             out.discard()
 
