@@ -1,5 +1,6 @@
 """The ``openkms`` command: create a deployment (init), serve it, manage accounts, AccessKeys
-and RAM identities offline, migrate the database.
+and RAM identities offline, migrate the database; as a client of a running server, call any
+action (``call``) and encrypt files under a data key (``envelope``).
 
 Every account is a tenant: its keys, aliases and secrets are its own and no other account's
 AccessKeys see them. `openkms init` makes the first account; `openkms account create` makes
@@ -785,6 +786,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_audit.add_parser(sub, _add_store_args, _open)
     cli_operator.add_parser(sub, _add_store_args, _settings)
+    from openkms import cli_call, cli_envelope
+
+    cli_call.add_parser(sub)
+    cli_envelope.add_parser(sub)
     return parser
 
 
