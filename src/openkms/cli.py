@@ -665,6 +665,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_audit
 
     cli_audit.add_parser(sub, _add_store_args, _open)
+    from openkms import cli_secrets
+
+    cli_secrets.add_parser(sub, _add_store_args, _open)
     return parser
 
 

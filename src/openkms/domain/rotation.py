@@ -51,11 +51,10 @@ STEPS = (STEP_PENDING, STEP_APPLIED, STEP_VERIFIED)
 
 # Target kinds and the secret types they serve.
 POSTGRESQL = "postgresql"
-MYSQL = "mysql"
 REDIS_TARGET = "redis"
-TARGET_TYPES = (POSTGRESQL, MYSQL, REDIS_TARGET)
-TARGET_SERVES = {POSTGRESQL: (RDS, POLARDB), MYSQL: (RDS, POLARDB), REDIS_TARGET: (REDIS,)}
-_DSN_SCHEMES = {POSTGRESQL: ("postgresql", "postgres"), MYSQL: ("mysql",), REDIS_TARGET: ("redis",)}
+TARGET_TYPES = (POSTGRESQL, REDIS_TARGET)
+TARGET_SERVES = {POSTGRESQL: (RDS, POLARDB), REDIS_TARGET: (REDIS,)}
+_DSN_SCHEMES = {POSTGRESQL: ("postgresql", "postgres"), REDIS_TARGET: ("redis",)}
 
 # Backoff of a failing step: 30 s doubling per attempt, at most an hour apart.
 FIRST_RETRY = 30.0
@@ -63,7 +62,7 @@ MAX_RETRY = 3600.0
 MAX_ERROR_CHARS = 500
 PASSWORD_LENGTH = 32
 # Generated passwords leave out the characters that connection strings, shells and SQL quote.
-PASSWORD_EXCLUDES = "\"'\\`$;:@/?#%&=+ "
+PASSWORD_EXCLUDES = "\"'\\`$;:@/?#%&=+ "  # noqa: S105 - characters left out, not a password
 
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 # Database account names openkms will create or alter: letters, digits and _ (no quoting games).
@@ -129,7 +128,8 @@ def _custom_data(config: dict[str, object]) -> dict[str, str]:
 
 def parse_accounts(data: str) -> list[Account]:
     """CreateSecret's SecretData for a database secret: ``{"Accounts":[{"AccountName":…,
-    "AccountPassword":…}]}`` with one account (two for DoubleUsers whose second account exists).
+    "AccountPassword":…}]}`` with one account (DoubleUsers makes the second on its first
+    rotation).
 
     Raises:
         InvalidValue: another shape, or an account name openkms does not manage.
@@ -139,12 +139,14 @@ def parse_accounts(data: str) -> list[Account]:
     except (ValueError, RecursionError):
         parsed = None
     accounts = parsed.get("Accounts") if isinstance(parsed, dict) else None
-    if not isinstance(accounts, list) or not 1 <= len(accounts) <= 2:
+    if not isinstance(accounts, list) or len(accounts) != 1:
         raise InvalidValue("SecretData", 'It is {"Accounts":[{"AccountName":…,"AccountPassword":…}]}.')
     out = []
     for item in accounts:
         if not isinstance(item, dict):
-            raise InvalidValue("SecretData", "Each account is an object with AccountName and AccountPassword.")
+            raise InvalidValue(
+                "SecretData", "Each account is an object with AccountName and AccountPassword."
+            )
         name, password = item.get("AccountName"), item.get("AccountPassword")
         if not isinstance(name, str) or not isinstance(password, str) or not password:
             raise InvalidValue("SecretData", "Each account has an AccountName and an AccountPassword.")
@@ -156,7 +158,9 @@ def parse_accounts(data: str) -> list[Account]:
 def check_account_name(name: str) -> None:
     """An account name openkms creates or alters: letters, digits and ``_``, at most 59."""
     if not _ACCOUNT.fullmatch(name):
-        raise InvalidValue("SecretData", "An AccountName is letters, digits and _, starting with a letter or _.")
+        raise InvalidValue(
+            "SecretData", "An AccountName is letters, digits and _, starting with a letter or _."
+        )
 
 
 def account_value(account: Account) -> str:
@@ -175,17 +179,20 @@ def second_account(first: str) -> str:
     return first + DOUBLE_SUFFIX
 
 
-def account_to_rotate(sub_type: str, current: str, previous: str | None, first: str) -> str:
-    """Which account a rotation sets a new password on.
+def first_account(current: str) -> str:
+    """The account a DoubleUsers secret was created with, from either of its two accounts."""
+    return current[: -len(DOUBLE_SUFFIX)] if current.endswith(DOUBLE_SUFFIX) else current
 
-    SingleUser: the one account. DoubleUsers: the account that is not ACSCurrent (ACSPrevious's,
-    or on the first rotation the second account), so the credential applications hold keeps
-    working until the rotation after this one.
+
+def account_to_rotate(sub_type: str, current: str) -> str:
+    """Which account a rotation sets a new password on, ``current`` being ACSCurrent's.
+
+    SingleUser: the one account. DoubleUsers: the other of the two, so the credential
+    applications hold keeps working until the rotation after this one.
     """
     if sub_type == SINGLE_USER:
         return current
-    if previous is not None and previous != current:
-        return previous
+    first = first_account(current)
     return second_account(first) if current == first else first
 
 
@@ -203,7 +210,9 @@ def error_text(exc: BaseException) -> str:
 
 def check_target_name(name: str) -> None:
     if not _TARGET_NAME.fullmatch(name):
-        raise InvalidValue("Name", "A target name is 1-64 letters, digits, _, . or -, starting with a letter or digit.")
+        raise InvalidValue(
+            "Name", "A target name is 1-64 letters, digits, _, . or -, starting with a letter or digit."
+        )
 
 
 def check_dsn(target_type: str, dsn: str) -> None:

@@ -46,7 +46,12 @@ class TargetRow:
 
 def _target(row: Row) -> TargetRow:
     return TargetRow(
-        row["account_uid"], row["name"], row["target_type"], row["dsn"], row["admin_secret"], row["create_time"]
+        row["account_uid"],
+        row["name"],
+        row["target_type"],
+        row["dsn"],
+        row["admin_secret"],
+        row["create_time"],
     )
 
 
@@ -76,12 +81,16 @@ def get_target(q: Tx | Database, account: str, name: str) -> TargetRow | None:
 
 
 def list_targets(tx: Tx, account: str) -> list[TargetRow]:
-    stmt = select(secret_targets).where(secret_targets.c.account_uid == account).order_by(secret_targets.c.name)
+    stmt = (
+        select(secret_targets).where(secret_targets.c.account_uid == account).order_by(secret_targets.c.name)
+    )
     return [_target(r) for r in tx.all(stmt)]
 
 
 def delete_target(tx: Tx, account: str, name: str) -> bool:
-    stmt = delete(secret_targets).where(secret_targets.c.account_uid == account, secret_targets.c.name == name)
+    stmt = delete(secret_targets).where(
+        secret_targets.c.account_uid == account, secret_targets.c.name == name
+    )
     return tx.run(stmt) == 1
 
 
@@ -107,7 +116,11 @@ def get_rotation(q: Tx | Database, account: str, name: str, *, lock: bool = Fals
 
 
 def insert_rotation(tx: Tx, rotation: Rotation) -> None:
-    tx.run(insert(secret_rotations).values(**{c.name: getattr(rotation, c.name) for c in secret_rotations.columns}))
+    tx.run(
+        insert(secret_rotations).values(
+            **{c.name: getattr(rotation, c.name) for c in secret_rotations.columns}
+        )
+    )
 
 
 def update_rotation(tx: Tx, account: str, name: str, expected_step: str, **values: Any) -> bool:

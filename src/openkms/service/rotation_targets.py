@@ -1,0 +1,202 @@
+"""The servers managed secrets rotate on: what setting a password and logging in mean for each
+kind of target (PostgreSQL over psycopg, Redis over its wire protocol).
+
+Every operation is idempotent (setting the same password twice, or creating an account that
+exists, leaves the same state), so a rotation step interrupted anywhere can be run again. Any
+failure to reach or change the target raises :class:`TargetError` with a message that names
+neither password; the rotation keeps it and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+from openkms.domain.rotation import POSTGRESQL, REDIS_TARGET, Account
+
+__all__ = ["CONNECT_TIMEOUT", "Driver", "PostgresDriver", "RedisDriver", "TargetError", "driver_for"]
+
+CONNECT_TIMEOUT = 5
+
+
+class TargetError(Exception):
+    """The target could not be reached, refused the change, or refused the login."""
+
+
+class Driver(Protocol):
+    def set_password(self, admin: Account, account: str, password: str, *, like: str) -> None:
+        """Give ``account`` the password ``password``, creating it with the privileges of
+        ``like`` when it does not exist (DoubleUsers' second account)."""
+
+    def verify(self, account: str, password: str) -> None:
+        """Log in as ``account``; TargetError if refused."""
+
+
+def driver_for(target_type: str, dsn: str) -> Driver:
+    if target_type == POSTGRESQL:
+        return PostgresDriver(dsn)
+    if target_type == REDIS_TARGET:
+        return RedisDriver(dsn)
+    raise TargetError(f"no driver for targets of type {target_type}")
+
+
+class PostgresDriver:
+    """ALTER ROLE … PASSWORD in place; the second account of DoubleUsers is CREATE ROLE … IN ROLE
+    the first, so it holds the first's privileges through membership."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def _connect(self, user: str, password: str) -> psycopg.Connection[tuple[object, ...]]:
+        try:
+            return psycopg.connect(
+                self.dsn, user=user, password=password, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+            )
+        except psycopg.Error as exc:
+            raise TargetError(_pg_reason(exc)) from None
+
+    def set_password(self, admin: Account, account: str, password: str, *, like: str) -> None:
+        with self._connect(admin.name, admin.password) as conn:
+            try:
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (account,)).fetchone()
+                if exists:
+                    stmt = sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}")
+                    conn.execute(stmt.format(sql.Identifier(account), sql.Literal(password)))
+                else:
+                    stmt = sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {} IN ROLE {}")
+                    conn.execute(
+                        stmt.format(sql.Identifier(account), sql.Literal(password), sql.Identifier(like))
+                    )
+            except psycopg.Error as exc:
+                raise TargetError(_pg_reason(exc)) from None
+
+    def verify(self, account: str, password: str) -> None:
+        with self._connect(account, password) as conn:
+            try:
+                conn.execute("SELECT 1").fetchone()
+            except psycopg.Error as exc:
+                raise TargetError(_pg_reason(exc)) from None
+
+
+def _pg_reason(exc: psycopg.Error) -> str:
+    """The server's message (psycopg's text may quote the statement, which holds a password)."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary:
+        return f"PostgreSQL: {primary}"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"PostgreSQL: {first}"[:300]
+        if "PASSWORD" not in first.upper()
+        else "PostgreSQL: the statement failed"
+    )
+
+
+class RedisDriver:
+    """ACL SETUSER … resetpass >password in place; the second account of DoubleUsers gets the
+    first's ACL rules (from ACL LIST) with its own password."""
+
+    def __init__(self, dsn: str) -> None:
+        parts = urlsplit(dsn)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+
+    def _session(self, user: str, password: str) -> _Resp:
+        try:
+            conn = _Resp(socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT))
+        except OSError as exc:
+            raise TargetError(f"Redis: cannot connect: {exc.strerror or type(exc).__name__}") from None
+        try:
+            conn.call("AUTH", user, password)
+        except TargetError:
+            conn.close()
+            raise
+        return conn
+
+    def set_password(self, admin: Account, account: str, password: str, *, like: str) -> None:
+        conn = self._session(admin.name, admin.password)
+        try:
+            users = conn.call("ACL", "USERS")
+            assert isinstance(users, list)
+            if account in users:
+                conn.call("ACL", "SETUSER", account, "on", "resetpass", ">" + password)
+                return
+            rules = _rules_of(conn.call("ACL", "LIST"), like)
+            conn.call("ACL", "SETUSER", account, "reset", *rules, "on", ">" + password)
+        finally:
+            conn.close()
+
+    def verify(self, account: str, password: str) -> None:
+        conn = self._session(account, password)
+        try:
+            conn.call("PING")
+        finally:
+            conn.close()
+
+
+def _rules_of(acl_list: object, user: str) -> list[str]:
+    """``user``'s ACL rules from ACL LIST, without its passwords and on/off state."""
+    assert isinstance(acl_list, list)
+    for line in acl_list:
+        words = str(line).split()
+        if len(words) >= 2 and words[0] == "user" and words[1] == user:
+            return [
+                w
+                for w in words[2:]
+                if w not in ("on", "off", "nopass", "resetpass") and w[:1] not in ("#", ">", "<", "!")
+            ]
+    raise TargetError(f"Redis: no ACL user {user} to copy the rules of")
+
+
+class _Resp:
+    """A minimal RESP2 client: commands as arrays of bulk strings, replies parsed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = sock.makefile("rb")
+
+    def close(self) -> None:
+        self.buf.close()
+        self.sock.close()
+
+    def call(self, *args: str) -> object:
+        out = [f"*{len(args)}\r\n".encode()]
+        for a in args:
+            data = a.encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        try:
+            self.sock.sendall(b"".join(out))
+            return self._reply()
+        except OSError as exc:
+            raise TargetError(f"Redis: connection lost: {exc.strerror or type(exc).__name__}") from None
+
+    def _line(self) -> bytes:
+        line = self.buf.readline()
+        if not line.endswith(b"\r\n"):
+            raise TargetError("Redis: connection closed")
+        return line[:-2]
+
+    def _reply(self) -> object:
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            # An error line names the command's failure, never its arguments.
+            raise TargetError(f"Redis: {rest.decode(errors='replace')[:200]}")
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.buf.read(n + 2)
+            return data[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return [self._reply() for _ in range(max(n, 0))]
+        raise TargetError("Redis: unexpected reply")
