@@ -1,0 +1,354 @@
+"""Managed database secrets rotating on PostgreSQL, at the service level on a FixedClock: the
+actions through their tables (as a request would call them), the schedule through the job runner
+with a moved clock, a target that is down, and a step interrupted at each point.
+
+The target is a private PostgreSQL cluster that checks passwords (tests/support/pg_password.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from openkms.api import REGISTRY
+from openkms.domain.rotation import PENDING, STEP_APPLIED, STEP_PENDING, STEP_VERIFIED, backoff
+from openkms.jobs import build_runner
+from openkms.service.context import CallContext
+from openkms.service.rotation_targets import Driver, TargetError, driver_for
+from openkms.service.tenancy import root_scope
+from openkms.store import rotation as rotation_repo
+from openkms.wire import errors as wire
+from tests.support.inprocess import World
+from tests.support.pg_password import Cluster, password_cluster
+
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with password_cluster() as c:
+        c.make_admin("rotator", "admin-Pw-1")
+        yield c
+
+
+def act(world: World, action: str, **params: object) -> dict[str, Any]:
+    """Call an action's handler as the server does: its table binds the parameters."""
+    spec = REGISTRY[("2016-01-20", action)]
+    raw = {
+        k: (
+            json.dumps(v)
+            if isinstance(v, (dict, list))
+            else str(v).lower()
+            if isinstance(v, bool)
+            else str(v)
+        )
+        for k, v in params.items()
+    }
+    ctx = CallContext(world.services, root_scope(world.dep.account_id, action))
+    return spec.handler(ctx, **spec.bind(raw))  # type: ignore[no-any-return]
+
+
+def _target(world: World, cluster: Cluster, name: str = "pg1") -> None:
+    act(
+        world,
+        "CreateSecret",
+        SecretName=f"admin-{name}",
+        VersionId="v1",
+        SecretData=json.dumps({"AccountName": "rotator", "AccountPassword": "admin-Pw-1"}),
+    )
+    world.services.rotation.create_target(
+        world.dep.account_id, name, "postgresql", cluster.dsn, f"admin-{name}"
+    )
+
+
+def _app(cluster: Cluster) -> tuple[str, str]:
+    name, password = f"app_{uuid.uuid4().hex[:8]}", "first-Pw-1"
+    cluster.make_app(name, password)
+    return name, password
+
+
+def _create(
+    world: World, name: str, account: str, password: str, sub_type: str = "SingleUser", **extra: object
+) -> None:
+    act(
+        world,
+        "CreateSecret",
+        SecretName=name,
+        VersionId="v1",
+        SecretType="Rds",
+        SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": password}]}),
+        ExtendedConfig=json.dumps({"SecretSubType": sub_type, "DBInstanceId": "pg1", "CustomData": {}}),
+        **extra,
+    )
+
+
+def _value(world: World, name: str, stage: str = "ACSCurrent") -> tuple[str, str, dict[str, Any]]:
+    answer = act(world, "GetSecretValue", SecretName=name, VersionStage=stage)
+    value = json.loads(answer["SecretData"])
+    return value["AccountName"], value["AccountPassword"], answer
+
+
+class TestSingleUser:
+    def test_create_read_rotate_and_log_in(self, world: World, cluster: Cluster) -> None:
+        """An Rds SingleUser secret answers Alibaba's value shape; RotateSecret changes the
+        account's password in place: the new value logs in, the old one no longer does."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/single", account, first)
+        name, password, answer = _value(world, "db/single")
+        assert (name, password, answer["SecretType"]) == (account, first, "Rds")
+        assert cluster.reads_data(name, password, account)
+
+        rotated = act(world, "RotateSecret", SecretName="db/single", VersionId="r1")
+        assert (rotated["SecretName"], rotated["VersionId"]) == ("db/single", "r1")
+        name2, password2, answer2 = _value(world, "db/single")
+        assert (name2, answer2["VersionId"], answer2["VersionStages"]["VersionStage"]) == (
+            account,
+            "r1",
+            ["ACSCurrent"],
+        )
+        assert password2 != first and len(password2) == 32
+        assert cluster.reads_data(name2, password2, account)
+        assert not cluster.logs_in(account, first)
+        previous = _value(world, "db/single", "ACSPrevious")[2]
+        assert previous["VersionId"] == "v1"
+
+    def test_rotate_with_a_version_it_has_starts_nothing(self, world: World, cluster: Cluster) -> None:
+        """RotateSecret's VersionId is an idempotency token: one the secret has rotates nothing."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/idem", account, first)
+        act(world, "RotateSecret", SecretName="db/idem", VersionId="r1")
+        password = _value(world, "db/idem")[1]
+        act(world, "RotateSecret", SecretName="db/idem", VersionId="r1")
+        assert password == _value(world, "db/idem")[1]
+
+    def test_generic_secrets_keep_alibabas_rules(self, world: World, cluster: Cluster) -> None:
+        """RotateSecret on a Generic secret is Rejected.UnsupportedOperation; PutSecretValue on
+        a managed one is refused the same way (its value changes only by rotation)."""
+        act(world, "CreateSecret", SecretName="plain", VersionId="v1", SecretData="x")
+        with pytest.raises(Exception) as refused:
+            act(world, "RotateSecret", SecretName="plain", VersionId="v2")
+        assert type(refused.value).__name__ == "UnsupportedOperation"
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/managed", account, first)
+        for action, extra in (
+            ("PutSecretValue", {"VersionId": "v2", "SecretData": "x"}),
+            ("UpdateSecretVersionStage", {"VersionStage": "ACSCurrent", "MoveToVersion": "v1"}),
+        ):
+            with pytest.raises(Exception) as managed:
+                act(world, action, SecretName="db/managed", **extra)
+            assert type(managed.value).__name__ == "UnsupportedOperation"
+
+
+class TestDoubleUsers:
+    def test_previous_credential_keeps_working_through_one_rotation(
+        self, world: World, cluster: Cluster
+    ) -> None:
+        """DoubleUsers: the first rotation makes the second account (with the first's
+        privileges); each rotation changes the account ACSCurrent does not hold, so a client
+        holding the previous value logs in until the rotation after."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/double", account, first, "DoubleUsers")
+
+        act(world, "RotateSecret", SecretName="db/double", VersionId="r1")
+        name1, password1, _ = _value(world, "db/double")
+        assert name1 == account + "_dual"
+        assert cluster.reads_data(name1, password1, account)
+        assert cluster.reads_data(account, first, account)  # the previous value still works
+
+        act(world, "RotateSecret", SecretName="db/double", VersionId="r2")
+        name2, password2, _ = _value(world, "db/double")
+        assert (name2, _value(world, "db/double", "ACSPrevious")[0]) == (account, account + "_dual")
+        assert cluster.reads_data(name2, password2, account)
+        assert cluster.reads_data(name1, password1, account)  # held through one rotation
+        assert not cluster.logs_in(account, first)  # two rotations back: gone
+
+
+class TestSchedule:
+    def test_the_job_rotates_at_the_interval_and_reports_it(self, world: World, cluster: Cluster) -> None:
+        """With automatic rotation every 6 h, the job does nothing before and rotates after,
+        reporting RotateSecret to the audit trail; UpdateSecretRotationPolicy turns it off."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/sched", account, first, EnableAutomaticRotation=True, RotationInterval="6h")
+        described = act(world, "DescribeSecret", SecretName="db/sched")
+        assert (described["AutomaticRotation"], described["RotationInterval"]) == ("Enabled", "21600s")
+        reported: list[tuple[str, str, dict[str, list[str]]]] = []
+        world.services.audit.system = lambda n, a, r, **d: reported.append((n, a, r))  # type: ignore[method-assign]
+
+        runner = build_runner(world.services, holder="node-a")
+        runner.tick()
+        assert _value(world, "db/sched")[1] == first
+        world.clock.advance(6 * HOUR)
+        for entry in runner._jobs.values():
+            entry.next_due = float("-inf")
+        assert "rotate-secrets" in runner.tick()
+        name, password, _ = _value(world, "db/sched")
+        assert password != first and cluster.logs_in(name, password)
+        assert ("RotateSecret", world.dep.account_id, {"ACS::KMS::Secret": ["db/sched"]}) in reported
+        after = act(world, "DescribeSecret", SecretName="db/sched")
+        assert after["NextRotationDate"] != described["NextRotationDate"]
+
+        act(world, "UpdateSecretRotationPolicy", SecretName="db/sched", EnableAutomaticRotation=False)
+        assert act(world, "DescribeSecret", SecretName="db/sched")["AutomaticRotation"] == "Disabled"
+        world.clock.advance(7 * HOUR)
+        for entry in runner._jobs.values():
+            entry.next_due = float("-inf")
+        runner.tick()
+        assert _value(world, "db/sched")[1] == password
+
+
+class _Flaky:
+    """A driver whose target is down until ``up`` is set."""
+
+    def __init__(self, real: Driver) -> None:
+        self.real = real
+        self.up = False
+
+    def set_password(self, admin: Any, account: str, password: str, *, like: str) -> None:
+        if not self.up:
+            raise TargetError("PostgreSQL: connection refused")
+        self.real.set_password(admin, account, password, like=like)
+
+    def verify(self, account: str, password: str) -> None:
+        self.real.verify(account, password)
+
+
+class TestTargetDown:
+    def test_a_down_target_is_retried_with_backoff_and_shown(self, world: World, cluster: Cluster) -> None:
+        """RotateSecret while the target is down: the rotation is kept at its step, ACSCurrent
+        still logs in, DescribeSecret shows the attempt and error, the job retries after the
+        backoff and completes once the target is back."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/down", account, first)
+        flaky = _Flaky(driver_for("postgresql", cluster.dsn))
+        world.services.rotation.driver_for = lambda kind, dsn: flaky  # type: ignore[method-assign]
+
+        act(world, "RotateSecret", SecretName="db/down", VersionId="r1")
+        name, password, answer = _value(world, "db/down")
+        assert (answer["VersionId"], password) == ("v1", first) and cluster.logs_in(name, password)
+        status = act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]
+        assert (status["VersionId"], status["Step"], status["Attempts"]) == ("r1", STEP_PENDING, 1)
+        assert "connection refused" in status["LastError"]
+        stages = act(world, "ListSecretVersionIds", SecretName="db/down")["VersionIds"]["VersionId"]
+        assert {v["VersionId"]: v["VersionStages"]["VersionStage"] for v in stages}["r1"] == [PENDING]
+
+        runner = build_runner(world.services, holder="node-a")
+        world.clock.advance(backoff(1) - 1)
+        runner.tick()  # not due yet: still one attempt
+        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 1
+        world.clock.advance(2)
+        for entry in runner._jobs.values():
+            entry.next_due = float("-inf")
+        runner.tick()
+        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 2
+
+        flaky.up = True
+        world.clock.advance(backoff(2))
+        for entry in runner._jobs.values():
+            entry.next_due = float("-inf")
+        runner.tick()
+        assert "RotationStatus" not in act(world, "DescribeSecret", SecretName="db/down")
+        name, password, answer = _value(world, "db/down")
+        assert answer["VersionId"] == "r1" and cluster.logs_in(name, password)
+
+
+class TestInterrupted:
+    @pytest.mark.parametrize("step", [STEP_PENDING, STEP_APPLIED, STEP_VERIFIED])
+    @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+    def test_a_rotation_left_at_any_step_is_finished_by_the_next_run(
+        self, world: World, cluster: Cluster, step: str, sub_type: str
+    ) -> None:
+        """A rotation stopped right after recording ``step`` (a process killed there) is
+        carried to its end by the next job run; in DoubleUsers ACSCurrent logs in throughout."""
+        _target(world, cluster)
+        account, first = _app(cluster)
+        _create(world, "db/cut", account, first, sub_type)
+        rotation = world.services.rotation
+        rotation.start(world.dep.account_id, "db/cut", "r1", lambda tx: None)
+        if step != STEP_PENDING:
+            real = rotation._advance
+
+            def stop_after(rot: Any, to: str, fence: Any) -> None:
+                real(rot, to, fence)
+                if to == step:
+                    raise KeyboardInterrupt  # the process ends here
+
+            rotation._advance = stop_after  # type: ignore[method-assign]
+            with pytest.raises(KeyboardInterrupt):
+                rotation.finish(world.dep.account_id, "db/cut", lambda tx: None)
+            del rotation._advance
+        left = rotation_repo.get_rotation(world.dep.db, world.dep.account_id, "db/cut")
+        assert left is not None and left.step == step
+        if sub_type == "DoubleUsers":
+            assert cluster.logs_in(*_value(world, "db/cut")[:2])
+
+        build_runner(world.services, holder="node-b").tick()
+        assert rotation_repo.get_rotation(world.dep.db, world.dep.account_id, "db/cut") is None
+        name, password, answer = _value(world, "db/cut")
+        assert answer["VersionId"] == "r1" and cluster.logs_in(name, password)
+
+
+class TestRefusals:
+    def test_bad_extended_config_and_targets(self, world: World, cluster: Cluster) -> None:
+        """A managed secret names a registered target of its kind in ExtendedConfig; RAMCredentials
+        and ECS are not rotated here; a DSN carrying an account is refused."""
+        _target(world, cluster)
+        data = json.dumps({"Accounts": [{"AccountName": "app", "AccountPassword": "p"}]})
+        for config in (
+            None,
+            "{}",
+            '{"SecretSubType":"SingleUser"}',
+            '{"SecretSubType":"Triple","DBInstanceId":"pg1"}',
+            '{"SecretSubType":"SingleUser","DBInstanceId":"nope"}',
+        ):
+            extra = {"ExtendedConfig": config} if config is not None else {}
+            with pytest.raises(Exception) as refused:
+                act(
+                    world,
+                    "CreateSecret",
+                    SecretName="db/bad",
+                    VersionId="v1",
+                    SecretType="Rds",
+                    SecretData=data,
+                    **extra,
+                )
+            assert type(refused.value).__name__ == "InvalidValue"
+        with pytest.raises(Exception) as redis_on_pg:
+            act(
+                world,
+                "CreateSecret",
+                SecretName="db/bad",
+                VersionId="v1",
+                SecretType="Redis",
+                SecretData=data,
+                ExtendedConfig='{"SecretSubType":"SingleUser","InstanceId":"pg1"}',
+            )
+        assert type(redis_on_pg.value).__name__ == "InvalidValue"
+        for secret_type in ("RAMCredentials", "ECS"):
+            with pytest.raises(wire.UnsupportedOperation):
+                act(
+                    world,
+                    "CreateSecret",
+                    SecretName="db/bad",
+                    VersionId="v1",
+                    SecretType=secret_type,
+                    SecretData=data,
+                )
+        with pytest.raises(Exception) as with_account:
+            world.services.rotation.create_target(
+                world.dep.account_id,
+                "pg2",
+                "postgresql",
+                "postgresql://rotator:pw@127.0.0.1/postgres",
+                "admin-pg1",
+            )
+        assert type(with_account.value).__name__ == "InvalidValue"
