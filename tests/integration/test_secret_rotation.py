@@ -28,6 +28,7 @@ from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client
 )
 
 from tests.integration.test_sts import _config
+from tests.support import redis_acl
 from tests.support.clients import tea_client
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
@@ -197,3 +198,40 @@ def test_secret_target_cli_refuses_a_dsn_with_an_account(srv: ServerProcess, tmp
         timeout=60,
     ).stdout
     assert "pg-main\tpostgresql" in listed and "pg-bad" not in listed
+
+
+def test_redis_secret_through_the_sdks(srv: ServerProcess) -> None:
+    """A Redis secret on a target registered with the CLI: made through the Tea SDK, read with
+    the Secrets Manager client, the ACL user logs in with it; after RotateSecret (DoubleUsers)
+    the new value logs in and the value the client held still does."""
+    tea = tea_client(srv.endpoint)
+    with redis_acl.acl_users() as made:
+        admin = redis_acl.make_admin(made, "adm-Pw-1")
+        user = redis_acl.make_app(made, "first-Pw-1")
+        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
+        tea.create_secret(
+            kms.CreateSecretRequest(secret_name="admin/redis", version_id="v1", secret_data=admin_value)
+        )
+        subprocess.run(
+            [*CLI, "secret-target", "create", "redis-main", "--type", "redis", "--dsn", redis_acl.DSN,
+             "--admin-secret", "admin/redis", *srv.store_args],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="cache/e2e",
+                version_id="v1",
+                secret_type="Redis",
+                secret_data=json.dumps(
+                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
+                ),
+                extended_config={"SecretSubType": "DoubleUsers", "InstanceId": "redis-main"},
+            )
+        )
+        held = _official_client_value(srv.endpoint, "cache/e2e")
+        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/e2e", version_id="r1"))
+        name, password, version = _value(tea, "cache/e2e")
+        assert (name, version) == (user + "_dual", "r1") and redis_acl.logs_in(name, password)
+        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])

@@ -22,6 +22,7 @@ from openkms.service.rotation_targets import Driver, TargetError, driver_for
 from openkms.service.tenancy import root_scope
 from openkms.store import rotation as rotation_repo
 from openkms.wire import errors as wire
+from tests.support import redis_acl
 from tests.support.inprocess import World
 from tests.support.pg_password import Cluster, password_cluster
 
@@ -352,3 +353,36 @@ class TestRefusals:
                 "admin-pg1",
             )
         assert type(with_account.value).__name__ == "InvalidValue"
+
+
+class TestRedis:
+    @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+    def test_redis_acl_user_rotates(self, world: World, sub_type: str) -> None:
+        """A Redis secret rotates an ACL user through an admin allowed only ACL SETUSER, USERS
+        and LIST: SingleUser resets the password in place; DoubleUsers makes the second user
+        with the first's rules and alternates, the previous value working through one rotation."""
+        with redis_acl.acl_users() as made:
+            admin = redis_acl.make_admin(made, "adm-Pw-1")
+            user = redis_acl.make_app(made, "first-Pw-1")
+            act(world, "CreateSecret", SecretName="admin-redis", VersionId="v1",
+                SecretData=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}))  # fmt: skip
+            world.services.rotation.create_target(
+                world.dep.account_id, "r1", "redis", redis_acl.DSN, "admin-redis"
+            )
+            act(world, "CreateSecret", SecretName="cache", VersionId="v1", SecretType="Redis",
+                SecretData=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+                ExtendedConfig=json.dumps({"SecretSubType": sub_type, "InstanceId": "r1"}))  # fmt: skip
+            assert redis_acl.logs_in(*_value(world, "cache")[:2])
+
+            act(world, "RotateSecret", SecretName="cache", VersionId="r1")
+            name1, password1, answer = _value(world, "cache")
+            assert answer["VersionId"] == "r1" and redis_acl.logs_in(name1, password1)
+            if sub_type == "SingleUser":
+                assert name1 == user and not redis_acl.logs_in(user, "first-Pw-1")
+                return
+            assert name1 == user + "_dual" and redis_acl.logs_in(user, "first-Pw-1")
+            act(world, "RotateSecret", SecretName="cache", VersionId="r2")
+            name2, password2, _ = _value(world, "cache")
+            assert name2 == user and redis_acl.logs_in(name2, password2)
+            assert redis_acl.logs_in(name1, password1)
+            assert not redis_acl.logs_in(user, "first-Pw-1")
