@@ -471,9 +471,9 @@ def update_secret_rotation_policy(
 
 def rotate_secret(ctx: CallContext, *, secret_name: str, version_id: str) -> dict[str, Any]:
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
-    services = ctx.services
-    secret = services.rotation.rotate(ctx.scope, secret_name, version_id, report=services.audit.system)
-    return {"Arn": _arn(ctx, secret), "SecretName": secret.secret_name, "VersionId": version_id}
+    report = ctx.services.audit.system
+    secret, version = ctx.services.rotation.rotate(ctx.scope, secret_name, version_id, report=report)
+    return {"Arn": _arn(ctx, secret), "SecretName": secret.secret_name, "VersionId": version}
 
 
 # -- policy -------------------------------------------------------------------------------------

@@ -193,20 +193,26 @@ class RotationService:
 
     # -- rotating -------------------------------------------------------------------------------
 
-    def rotate(self, scope: Scope, ref: str, version_id: str, report: Report | None = None) -> Secret:
+    def rotate(
+        self, scope: Scope, ref: str, version_id: str, report: Report | None = None
+    ) -> tuple[Secret, str]:
         """RotateSecret: start a rotation whose new version is ``version_id`` and run it as far
-        as the target lets it. A VersionId the secret has, or the one in flight, starts nothing.
-        A step that fails is retried by the job; DescribeSecret shows it.
+        as the target lets it. A VersionId the secret has starts nothing; while an earlier
+        rotation cannot complete, none starts. A step that fails is retried by the job;
+        DescribeSecret shows it. Returns the secret and the version of the rotation it started,
+        or of the one still in flight.
 
         Raises:
             UnsupportedOperation: a Generic secret. ResourceNotFound, SecretInDeleteWindow.
         """
         found = self.secrets.secret_ref(scope, ref)
         secret = self._managed(found.account_uid, found.name)
-        self.finish(secret.account_uid, secret.secret_name, _no_fence, report)
-        self.start(secret.account_uid, secret.secret_name, version_id, _no_fence)
-        self.finish(secret.account_uid, secret.secret_name, _no_fence, report)
-        return secret
+        account_uid, name = secret.account_uid, secret.secret_name
+        if self.finish(account_uid, name, _no_fence, report):
+            self.start(account_uid, name, version_id, _no_fence)
+            self.finish(account_uid, name, _no_fence, report)
+        in_flight = repo.get_rotation(self.dep.db, account_uid, name)
+        return secret, in_flight.version_id if in_flight is not None else version_id
 
     def update_policy(self, scope: Scope, ref: str, enable: bool, interval: int | None) -> str:
         """UpdateSecretRotationPolicy: turn automatic rotation on (every ``interval`` seconds,

@@ -239,21 +239,25 @@ class TestTargetDown:
         status = act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]
         assert (status["VersionId"], status["Step"], status["Attempts"]) == ("r1", STEP_PENDING, 1)
         assert "connection refused" in status["LastError"]
+        again = act(world, "RotateSecret", SecretName="db/down", VersionId="r2")
+        assert again["VersionId"] == "r1"  # the rotation in flight; none other starts
+        status = act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]
+        assert (status["VersionId"], status["Attempts"]) == ("r1", 2)
         stages = act(world, "ListSecretVersionIds", SecretName="db/down")["VersionIds"]["VersionId"]
         assert {v["VersionId"]: v["VersionStages"]["VersionStage"] for v in stages}["r1"] == [PENDING]
 
         runner = build_runner(world.services, holder="node-a")
-        world.clock.advance(backoff(1) - 1)
-        runner.tick()  # not due yet: still one attempt
-        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 1
+        world.clock.advance(backoff(2) - 1)
+        runner.tick()  # not due yet: still two attempts
+        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 2
         world.clock.advance(2)
         for entry in runner._jobs.values():
             entry.next_due = float("-inf")
         runner.tick()
-        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 2
+        assert act(world, "DescribeSecret", SecretName="db/down")["RotationStatus"]["Attempts"] == 3
 
         flaky.up = True
-        world.clock.advance(backoff(2))
+        world.clock.advance(backoff(3))
         for entry in runner._jobs.values():
             entry.next_due = float("-inf")
         runner.tick()
