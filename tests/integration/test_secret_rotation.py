@@ -27,9 +27,9 @@ from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client
     DefaultSecretManagerClientBuilder,
 )
 
-from tests.integration.test_sts import _config
+from tests.integration.test_sts import _config, _user, sts_client
 from tests.support import redis_acl
-from tests.support.clients import tea_client
+from tests.support.clients import ram_client, tea_client
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
 
@@ -235,3 +235,50 @@ def test_redis_secret_through_the_sdks(srv: ServerProcess) -> None:
         name, password, version = _value(tea, "cache/e2e")
         assert (name, version) == (user + "_dual", "r1") and redis_acl.logs_in(name, password)
         assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+
+
+def _authenticates(endpoint: str, pair: dict[str, Any]) -> bool:
+    """Whether a request signed with the pair is accepted (GetCallerIdentity needs no policy)."""
+    try:
+        sts_client(endpoint, pair["AccessKeyId"], pair["AccessKeySecret"]).get_caller_identity()
+    except Exception:
+        return False
+    return True
+
+
+def test_ram_credentials_rotate_a_users_access_keys(srv: ServerProcess) -> None:
+    """RAMCredentials: SecretName $Auto names the secret acs/ram/user/<UserName>; the value is
+    Alibaba's AccessKeyId/AccessKeySecret/GenerateTimestamp and signs requests; each rotation
+    gives the user a new pair, the previous one working until the rotation after."""
+    tea = tea_client(srv.endpoint)
+    user = f"rotated-{uuid.uuid4().hex[:8]}"
+    first = _user(ram_client(srv.endpoint), user)
+    answer = tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="$Auto",
+            version_id="v1",
+            secret_type="RAMCredentials",
+            secret_data=json.dumps(
+                {"AccessKeys": [{"AccessKeyId": first.access_key_id, "AccessKeySecret": first.secret}]}
+            ),
+            extended_config={"SecretSubType": "RamUserAccessKey", "UserName": user},
+        )
+    ).body
+    name = f"acs/ram/user/{user}"
+    assert (answer.secret_name, answer.secret_type) == (name, "RAMCredentials")
+    held = _official_client_value(srv.endpoint, name)
+    assert set(held) == {"AccessKeyId", "AccessKeySecret", "GenerateTimestamp"}
+    assert (held["AccessKeyId"], held["AccessKeySecret"]) == (first.access_key_id, first.secret)
+    assert _authenticates(srv.endpoint, held)
+
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r1"))
+    body = tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name)).body
+    second = json.loads(body.secret_data)
+    assert body.version_id == "r1" and second["AccessKeyId"] != first.access_key_id
+    assert _authenticates(srv.endpoint, second) and _authenticates(srv.endpoint, held)
+
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r2"))
+    third = json.loads(tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name)).body.secret_data)
+    assert _authenticates(srv.endpoint, third) and _authenticates(srv.endpoint, second)
+    time.sleep(1.1)  # a pair looked up is kept for at most a second
+    assert not _authenticates(srv.endpoint, held)

@@ -141,7 +141,7 @@ def test_duplicate_name_is_resource_exist(sdk: SDK) -> None:
     assert (error.status, error.code) == (409, "Rejected.ResourceExist")
 
 
-@pytest.mark.parametrize("secret_type", ["ECS", "RAMCredentials"])
+@pytest.mark.parametrize("secret_type", ["ECS"])
 def test_unrotated_managed_secret_types_are_refused(sdk: SDK, secret_type: str) -> None:
     """Managed secrets openkms does not rotate: 400 UnsupportedOperation."""
     error = sdk.error("CreateSecret", SecretName=_name(), VersionId="v1", SecretData="x", SecretType=secret_type)

@@ -24,7 +24,7 @@ from openkms.domain import errors as d
 from openkms.domain import password
 from openkms.domain.arn import secret_arn
 from openkms.domain.clock import iso
-from openkms.domain.rotation import DATABASE_TYPES, account_value, parse_accounts
+from openkms.domain.rotation import AUTO_NAME, DATABASE_TYPES, RAM_CREDENTIALS, RAM_NAME_PREFIX
 from openkms.domain.secret import (
     DATA_TYPES,
     DEFAULT_RECOVERY_DAYS,
@@ -140,9 +140,10 @@ def create_secret(
     policy: str | None,
     dkms_instance_id: str | None,
 ) -> dict[str, Any]:
-    if secret_type in MANAGED_TYPES and secret_type not in DATABASE_TYPES:
+    if secret_type in MANAGED_TYPES and secret_type not in (*DATABASE_TYPES, RAM_CREDENTIALS):
         raise errors.UnsupportedOperation(
-            f"SecretType {secret_type} is not rotated by openkms; use Generic, Rds, PolarDB or Redis."
+            f"SecretType {secret_type} is not rotated by openkms; use Generic, Rds, PolarDB, Redis or "
+            "RAMCredentials."
         )
     if secret_type != GENERIC:
         return _create_managed(
@@ -212,10 +213,14 @@ def _create_managed(
     tags: list[dict[str, str]] | None,
     policy: str | None,
 ) -> dict[str, Any]:
-    """A database secret: its first version holds the account SecretData names, in the shape
-    GetSecretValue answers; it rotates on the target its ExtendedConfig names."""
-    check_name(secret_name)
+    """A managed secret: its first version holds the account (or AccessKey) SecretData names,
+    in the shape GetSecretValue answers; it rotates on the target (or RAM user) its
+    ExtendedConfig names. A RAMCredentials secret's name is ``$Auto``: it is named after its user."""
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
+    if secret_type != RAM_CREDENTIALS:
+        check_name(secret_name)
+    elif secret_name != AUTO_NAME:
+        raise errors.InvalidParameter("SecretName", f"A RAMCredentials secret is named {AUTO_NAME}.")
     if secret_data_type != "text":  # noqa: S105 - a data type, not a password
         raise errors.InvalidParameter("SecretDataType", "A managed secret's value is text.")
     interval = None
@@ -225,16 +230,19 @@ def _create_managed(
         interval = parse_rotation_interval(rotation_interval, MIN_CREATE_ROTATION)
     elif rotation_interval is not None:
         parse_rotation_interval(rotation_interval, MIN_CREATE_ROTATION)
-    ctx.services.rotation.managed_config(ctx.scope.account_uid, secret_type, extended_config)
+    rotation = ctx.services.rotation
+    config = rotation.managed_config(ctx.scope.account_uid, secret_type, extended_config)
     assert extended_config is not None
-    account = parse_accounts(secret_data)[0]
+    if secret_type == RAM_CREDENTIALS:
+        secret_name = RAM_NAME_PREFIX + config.target
+    value = rotation.initial_value(ctx.scope.account_uid, config, secret_data)
     tag_map = tags_of(tags)
     checked_policy = check_policy(policy) if policy is not None else None
     secret = _svc(ctx).create(
         ctx.scope,
         name=secret_name,
         version_id=version_id,
-        data=account_value(account),
+        data=value,
         data_type="text",
         description=description,
         encryption_key_id=encryption_key_id,

@@ -32,6 +32,12 @@ RAM_CREDENTIALS = "RAMCredentials"
 ROTATED_TYPES = (RDS, POLARDB, REDIS, RAM_CREDENTIALS)
 DATABASE_TYPES = (RDS, POLARDB, REDIS)
 
+# RAMCredentials: the AccessKeys of a RAM user of the same account; SecretName $Auto names the
+# secret after the user.
+RAM_SUB_TYPE = "RamUserAccessKey"
+AUTO_NAME = "$Auto"
+RAM_NAME_PREFIX = "acs/ram/user/"
+
 SINGLE_USER = "SingleUser"
 DOUBLE_USERS = "DoubleUsers"
 SUB_TYPES = (SINGLE_USER, DOUBLE_USERS)
@@ -234,3 +240,51 @@ def check_dsn(target_type: str, dsn: str) -> None:
     if parts.password is not None or parts.username is not None:
         raise InvalidValue("Dsn", "It names no account: the admin account is in the admin secret.")
     del port
+
+
+def parse_ram_config(config: dict[str, object]) -> ManagedConfig:
+    """The ExtendedConfig of a RAMCredentials secret: ``SecretSubType`` RamUserAccessKey and the
+    RAM user's ``UserName``.
+
+    Raises:
+        InvalidValue: another SecretSubType, or no UserName.
+    """
+    if config.get("SecretSubType") != RAM_SUB_TYPE:
+        raise InvalidValue("ExtendedConfig", f"SecretSubType must be {RAM_SUB_TYPE}.")
+    user = config.get("UserName")
+    if not isinstance(user, str) or not user:
+        raise InvalidValue("ExtendedConfig", "UserName must name a RAM user of the account.")
+    return ManagedConfig(RAM_CREDENTIALS, RAM_SUB_TYPE, user, _custom_data(config))
+
+
+def parse_access_keys(data: str) -> tuple[str, str]:
+    """CreateSecret's SecretData for RAMCredentials: ``{"AccessKeys":[{"AccessKeyId":…,
+    "AccessKeySecret":…}]}`` with the user's pair as it is today.
+
+    Raises:
+        InvalidValue: another shape.
+    """
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        parsed = None
+    pairs = parsed.get("AccessKeys") if isinstance(parsed, dict) else None
+    first = pairs[0] if isinstance(pairs, list) and len(pairs) == 1 else None
+    akid = first.get("AccessKeyId") if isinstance(first, dict) else None
+    secret = first.get("AccessKeySecret") if isinstance(first, dict) else None
+    if not isinstance(akid, str) or not isinstance(secret, str) or not akid or not secret:
+        raise InvalidValue("SecretData", 'It is {"AccessKeys":[{"AccessKeyId":…,"AccessKeySecret":…}]}.')
+    return akid, secret
+
+
+def access_key_value(access_key_id: str, secret: str, generated: str) -> str:
+    """The value GetSecretValue returns for a RAMCredentials secret (Alibaba's shape)."""
+    return json.dumps(
+        {"AccessKeyId": access_key_id, "AccessKeySecret": secret, "GenerateTimestamp": generated}
+    )
+
+
+def read_access_key(value: str) -> tuple[str, str]:
+    """The AccessKeyId and secret a stored RAMCredentials value holds."""
+    parsed = json.loads(value)
+    return str(parsed["AccessKeyId"]), str(parsed["AccessKeySecret"])

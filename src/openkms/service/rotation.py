@@ -22,20 +22,24 @@ next run repeats *apply* (the same password) and promotes.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from openkms.domain import errors, password
+from openkms.domain import errors, ids, password
 from openkms.domain.audit import Report
+from openkms.domain.clock import iso
+from openkms.domain.ram import ACTIVE
 from openkms.domain.rotation import (
     DATABASE_TYPES,
     INSTANCE_KEY,
     PASSWORD_EXCLUDES,
     PASSWORD_LENGTH,
     PENDING,
+    RAM_CREDENTIALS,
     STEP_APPLIED,
     STEP_PENDING,
     STEP_VERIFIED,
@@ -43,6 +47,7 @@ from openkms.domain.rotation import (
     Account,
     ManagedConfig,
     Rotation,
+    access_key_value,
     account_to_rotate,
     account_value,
     backoff,
@@ -50,16 +55,23 @@ from openkms.domain.rotation import (
     check_target_name,
     error_text,
     first_account,
+    parse_access_keys,
+    parse_accounts,
     parse_managed_config,
+    parse_ram_config,
+    read_access_key,
     read_account,
 )
 from openkms.domain.secret import CURRENT, GENERIC, Secret, parse_extended_config, stages_after_put
 from openkms.domain.secret import versions_to_drop as _versions_to_drop
+from openkms.rootkey.keyring import access_key_aad
 from openkms.service.deployment import Deployment
+from openkms.service.ram import RamService
 from openkms.service.rotation_targets import Driver, TargetError, driver_for
 from openkms.service.secrets import ROTATION_UNSUPPORTED, SecretService
 from openkms.service.tenancy import Scope, root_scope
 from openkms.store import Conflict, Tx
+from openkms.store import access_keys as pair_repo
 from openkms.store import rotation as repo
 from openkms.store import secrets as secret_repo
 
@@ -101,8 +113,9 @@ def _no_fence(tx: Tx) -> None:
 
 
 class RotationService:
-    def __init__(self, secrets: SecretService) -> None:
+    def __init__(self, secrets: SecretService, ram: RamService) -> None:
         self.secrets = secrets
+        self.ram = ram
         self.dep: Deployment = secrets.dep
         # Which driver speaks to a target; replaced by tests that need a target to fail.
         self.driver_for: Callable[[str, str], Driver] = driver_for
@@ -175,10 +188,19 @@ class RotationService:
             MissingParameter-like InvalidValue: no ExtendedConfig, a bad one, or a target that
             does not exist or serves other types.
         """
-        if secret_type not in DATABASE_TYPES:
+        if secret_type not in (*DATABASE_TYPES, RAM_CREDENTIALS):
             raise errors.UnsupportedOperation(f"SecretType {secret_type} is not rotated by openkms.")
         if extended_config is None:
             raise errors.InvalidValue("ExtendedConfig", f"A {secret_type} secret names its target here.")
+        if secret_type == RAM_CREDENTIALS:
+            config = parse_ram_config(parse_extended_config(extended_config))
+            try:
+                self.ram.get_user(account_uid, config.target)
+            except errors.DomainError:
+                raise errors.InvalidValue(
+                    "ExtendedConfig", f"No RAM user {config.target} in the account."
+                ) from None
+            return config
         config = parse_managed_config(secret_type, parse_extended_config(extended_config))
         target = repo.get_target(self.dep.db, account_uid, config.target)
         if target is None:
@@ -190,6 +212,24 @@ class RotationService:
                 "ExtendedConfig", f"The target {config.target} is not a {secret_type} server."
             )
         return config
+
+    def initial_value(self, account_uid: str, config: ManagedConfig, data: str) -> str:
+        """The first version's value of a managed secret, in the shape GetSecretValue answers,
+        from CreateSecret's SecretData.
+
+        Raises:
+            InvalidValue: SecretData of another shape; for RAMCredentials, an AccessKeyId that
+            is not a pair of the user.
+        """
+        if config.secret_type != RAM_CREDENTIALS:
+            return account_value(parse_accounts(data)[0])
+        access_key_id, secret = parse_access_keys(data)
+        held = {p.access_key_id: p for p in self.ram.list_access_keys(account_uid, config.target)}
+        if access_key_id not in held:
+            raise errors.InvalidValue(
+                "SecretData", f"{access_key_id} is not an AccessKey of {config.target}."
+            )
+        return access_key_value(access_key_id, secret, iso(held[access_key_id].created))
 
     # -- rotating -------------------------------------------------------------------------------
 
@@ -251,6 +291,13 @@ class RotationService:
             rotation.version_id, rotation.step, rotation.attempts, rotation.next_attempt, rotation.last_error
         )
 
+    @staticmethod
+    def _config(secret: Secret) -> ManagedConfig:
+        config = json.loads(secret.extended_config or "{}")
+        if secret.secret_type == RAM_CREDENTIALS:
+            return parse_ram_config(config)
+        return parse_managed_config(secret.secret_type, config)
+
     def _managed(self, account_uid: str, name: str) -> Secret:
         secret = secret_repo.get_secret(self.dep.db, account_uid, name)
         if secret is None:
@@ -272,12 +319,16 @@ class RotationService:
             secret = self._managed(account_uid, name)
             if repo.get_rotation(self.dep.db, account_uid, name) is not None:
                 return False
-            current = read_account(self.secrets.get_value(scope, name, None, CURRENT).data)
-            config = parse_managed_config(secret.secret_type, json.loads(secret.extended_config or "{}"))
-            account = account_to_rotate(config.sub_type, current.name)
-            new_value = account_value(Account(account, _new_password()))
-            sealed = self.secrets.seal_value(scope, secret, version_id, new_value)
             now = self.dep.clock.now()
+            if secret.secret_type == RAM_CREDENTIALS:
+                # The new pair is chosen here and created on the user by the next step.
+                account, key_secret = ids.new_access_key_id(), ids.new_access_key_secret()
+                new_value = access_key_value(account, key_secret, iso(now))
+            else:
+                current = read_account(self.secrets.get_value(scope, name, None, CURRENT).data)
+                account = account_to_rotate(self._config(secret).sub_type, current.name)
+                new_value = account_value(Account(account, _new_password()))
+            sealed = self.secrets.seal_value(scope, secret, version_id, new_value)
             try:
                 with self.dep.db.write() as tx:
                     fence(tx)
@@ -325,7 +376,10 @@ class RotationService:
         """Step 2 (``pending``: set the password) or 3 (``applied``: log in with it), then record it."""
         scope = root_scope(rotation.account_uid)
         secret = self._managed(rotation.account_uid, rotation.secret_name)
-        config = parse_managed_config(secret.secret_type, json.loads(secret.extended_config or "{}"))
+        config = self._config(secret)
+        if secret.secret_type == RAM_CREDENTIALS:
+            self._ram_step(rotation, config.target, fence)
+            return
         target = repo.get_target(self.dep.db, rotation.account_uid, config.target)
         if target is None:
             raise TargetError(f"the secret target {config.target} is not registered")
@@ -343,6 +397,40 @@ class RotationService:
         else:
             driver.verify(new.name, new.password)
             self._advance(rotation, STEP_VERIFIED, fence)
+
+    def _ram_step(self, rotation: Rotation, user: str, fence: Fence) -> None:
+        """RAMCredentials' steps 2 and 3. ``pending``: the user gets the new pair, after its
+        pair that is neither ACSCurrent's nor the new one (ACSPrevious's, kept working until
+        this rotation) is deleted to make room (a user holds at most two). ``applied``: the
+        pair authenticates: it exists, is Active, is the user's and holds the new secret."""
+        account_uid, name = rotation.account_uid, rotation.secret_name
+        scope = root_scope(account_uid)
+        new_id, new_secret = read_access_key(
+            self.secrets.get_value(scope, name, rotation.version_id, None).data
+        )
+        try:
+            if rotation.step == STEP_PENDING:
+                current_id = read_access_key(self.secrets.get_value(scope, name, None, CURRENT).data)[0]
+                held = [p.access_key_id for p in self.ram.list_access_keys(account_uid, user)]
+                if new_id not in held:
+                    for old in held:
+                        if old != current_id:
+                            self.ram.delete_access_key(account_uid, user, old)
+                    self.ram.create_access_key(account_uid, user, new_id, new_secret)
+                self._advance(rotation, STEP_APPLIED, fence)
+                return
+        except errors.DomainError as exc:
+            raise TargetError(f"RAM: {type(exc).__name__}: {exc.detail or ''}".strip()) from None
+        user_id = self.ram.get_user(account_uid, user).user_id
+        pair = pair_repo.get(self.dep.db, new_id)
+        if pair is None or pair.status != ACTIVE or pair.user_id != user_id:
+            raise TargetError(f"RAM: the AccessKey {new_id} is not an active pair of {user}")
+        stored = self.dep.keyring.unwrap(
+            pair.kek_version, pair.secret_wrapped, access_key_aad(pair.access_key_id, pair.kek_version)
+        )
+        if not hmac.compare_digest(stored, new_secret.encode()):
+            raise TargetError(f"RAM: the AccessKey {new_id} holds another secret")
+        self._advance(rotation, STEP_VERIFIED, fence)
 
     def _advance(self, rotation: Rotation, step: str, fence: Fence) -> None:
         with self.dep.db.write() as tx:
