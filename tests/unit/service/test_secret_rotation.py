@@ -304,8 +304,9 @@ class TestInterrupted:
 
 class TestRefusals:
     def test_bad_extended_config_and_targets(self, world: World, cluster: Cluster) -> None:
-        """A managed secret names a registered target of its kind in ExtendedConfig; RAMCredentials
-        and ECS are not rotated here; a DSN carrying an account is refused."""
+        """A managed secret names a registered target of its kind in ExtendedConfig (a
+        RAMCredentials secret, an existing RAM user, and it is named $Auto); ECS is not rotated
+        here; a DSN carrying an account is refused."""
         _target(world, cluster)
         data = json.dumps({"Accounts": [{"AccountName": "app", "AccountPassword": "p"}]})
         for config in (
@@ -338,7 +339,15 @@ class TestRefusals:
                 ExtendedConfig='{"SecretSubType":"SingleUser","InstanceId":"pg1"}',
             )
         assert type(redis_on_pg.value).__name__ == "InvalidValue"
-        for secret_type in ("RAMCredentials", "ECS"):
+        ram_config = json.dumps({"SecretSubType": "RamUserAccessKey", "UserName": "nobody"})
+        with pytest.raises(wire.InvalidParameter):  # a RAMCredentials secret is named $Auto
+            act(world, "CreateSecret", SecretName="named", VersionId="v1", SecretType="RAMCredentials",
+                SecretData=data, ExtendedConfig=ram_config)  # fmt: skip
+        with pytest.raises(Exception) as no_user:
+            act(world, "CreateSecret", SecretName="$Auto", VersionId="v1", SecretType="RAMCredentials",
+                SecretData=data, ExtendedConfig=ram_config)  # fmt: skip
+        assert type(no_user.value).__name__ == "InvalidValue"
+        for secret_type in ("ECS",):
             with pytest.raises(wire.UnsupportedOperation):
                 act(
                     world,
