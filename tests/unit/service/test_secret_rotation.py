@@ -17,9 +17,11 @@ import pytest
 from openkms.api import REGISTRY
 from openkms.domain.rotation import PENDING, STEP_APPLIED, STEP_PENDING, STEP_VERIFIED, backoff
 from openkms.jobs import build_runner
+from openkms.rootkey.keyring import access_key_aad
 from openkms.service.context import CallContext
 from openkms.service.rotation_targets import Driver, TargetError, driver_for
 from openkms.service.tenancy import root_scope
+from openkms.store import access_keys as pair_repo
 from openkms.store import rotation as rotation_repo
 from openkms.wire import errors as wire
 from tests.support import redis_acl
@@ -266,40 +268,103 @@ class TestTargetDown:
         assert answer["VersionId"] == "r1" and cluster.logs_in(name, password)
 
 
+def _cut_after(world: World, name: str, step: str) -> None:
+    """Start a rotation of ``name`` and stop it right after it records ``step``, as a process
+    killed there would."""
+    rotation = world.services.rotation
+    rotation.start(world.dep.account_id, name, "r1", lambda tx: None)
+    if step != STEP_PENDING:
+        real = rotation._advance
+
+        def stop_after(rot: Any, to: str, fence: Any) -> None:
+            real(rot, to, fence)
+            if to == step:
+                raise KeyboardInterrupt  # the process ends here
+
+        rotation._advance = stop_after  # type: ignore[method-assign]
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rotation.finish(world.dep.account_id, name, lambda tx: None)
+        finally:
+            del rotation._advance
+    left = rotation_repo.get_rotation(world.dep.db, world.dep.account_id, name)
+    assert left is not None and left.step == step
+
+
+def _resumed(world: World, name: str) -> dict[str, Any]:
+    """Run the jobs once (another process); the secret's ACSCurrent value, which must be r1's."""
+    build_runner(world.services, holder="node-b").tick()
+    assert rotation_repo.get_rotation(world.dep.db, world.dep.account_id, name) is None
+    answer = act(world, "GetSecretValue", SecretName=name)
+    assert answer["VersionId"] == "r1"
+    return json.loads(answer["SecretData"])  # type: ignore[no-any-return]
+
+
+def _pair_authenticates(world: World, value: dict[str, Any]) -> bool:
+    """Whether the pair is stored, Active and holds that secret (what a signature check reads)."""
+    pair = pair_repo.get(world.dep.db, value["AccessKeyId"])
+    if pair is None or pair.status != "Active":
+        return False
+    aad = access_key_aad(pair.access_key_id, pair.kek_version)
+    return world.dep.keyring.unwrap(pair.kek_version, pair.secret_wrapped, aad) == value["AccessKeySecret"].encode()
+
+
+STEPS_TO_CUT = [STEP_PENDING, STEP_APPLIED, STEP_VERIFIED]
+
+
 class TestInterrupted:
-    @pytest.mark.parametrize("step", [STEP_PENDING, STEP_APPLIED, STEP_VERIFIED])
+    @pytest.mark.parametrize("step", STEPS_TO_CUT)
     @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
-    def test_a_rotation_left_at_any_step_is_finished_by_the_next_run(
+    def test_postgresql_rotation_left_at_any_step_is_finished(
         self, world: World, cluster: Cluster, step: str, sub_type: str
     ) -> None:
-        """A rotation stopped right after recording ``step`` (a process killed there) is
-        carried to its end by the next job run; in DoubleUsers ACSCurrent logs in throughout."""
+        """A PostgreSQL rotation stopped right after recording ``step`` is carried to its end by
+        the next job run; in DoubleUsers ACSCurrent logs in throughout."""
         _target(world, cluster)
         account, first = _app(cluster)
         _create(world, "db/cut", account, first, sub_type)
-        rotation = world.services.rotation
-        rotation.start(world.dep.account_id, "db/cut", "r1", lambda tx: None)
-        if step != STEP_PENDING:
-            real = rotation._advance
-
-            def stop_after(rot: Any, to: str, fence: Any) -> None:
-                real(rot, to, fence)
-                if to == step:
-                    raise KeyboardInterrupt  # the process ends here
-
-            rotation._advance = stop_after  # type: ignore[method-assign]
-            with pytest.raises(KeyboardInterrupt):
-                rotation.finish(world.dep.account_id, "db/cut", lambda tx: None)
-            del rotation._advance
-        left = rotation_repo.get_rotation(world.dep.db, world.dep.account_id, "db/cut")
-        assert left is not None and left.step == step
+        _cut_after(world, "db/cut", step)
         if sub_type == "DoubleUsers":
             assert cluster.logs_in(*_value(world, "db/cut")[:2])
+        value = _resumed(world, "db/cut")
+        assert cluster.reads_data(value["AccountName"], value["AccountPassword"], account)
 
-        build_runner(world.services, holder="node-b").tick()
-        assert rotation_repo.get_rotation(world.dep.db, world.dep.account_id, "db/cut") is None
-        name, password, answer = _value(world, "db/cut")
-        assert answer["VersionId"] == "r1" and cluster.logs_in(name, password)
+    @pytest.mark.parametrize("step", STEPS_TO_CUT)
+    @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+    def test_redis_rotation_left_at_any_step_is_finished(self, world: World, step: str, sub_type: str) -> None:
+        """The same for a Redis ACL user."""
+        with redis_acl.acl_users() as made:
+            admin = redis_acl.make_admin(made, "adm-Pw-1")
+            user = redis_acl.make_app(made, "first-Pw-1")
+            act(world, "CreateSecret", SecretName="admin-redis", VersionId="v1",
+                SecretData=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}))  # fmt: skip
+            world.services.rotation.create_target(world.dep.account_id, "r1", "redis", redis_acl.DSN, "admin-redis")
+            act(world, "CreateSecret", SecretName="cache/cut", VersionId="v1", SecretType="Redis",
+                SecretData=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+                ExtendedConfig=json.dumps({"SecretSubType": sub_type, "InstanceId": "r1"}))  # fmt: skip
+            _cut_after(world, "cache/cut", step)
+            if sub_type == "DoubleUsers":
+                assert redis_acl.logs_in(*_value(world, "cache/cut")[:2])
+            value = _resumed(world, "cache/cut")
+            assert redis_acl.logs_in(value["AccountName"], value["AccountPassword"])
+
+    @pytest.mark.parametrize("step", STEPS_TO_CUT)
+    def test_ram_rotation_left_at_any_step_is_finished(self, world: World, step: str) -> None:
+        """The same for a RAM user's AccessKeys: ACSCurrent's pair authenticates throughout."""
+        account = world.dep.account_id
+        world.services.ram.create_user(account, "app-user", "", "")
+        made = world.services.ram.create_access_key(account, "app-user")
+        assert made.secret is not None
+        pair = {"AccessKeyId": made.access_key_id, "AccessKeySecret": made.secret.reveal()}
+        act(world, "CreateSecret", SecretName="$Auto", VersionId="v1", SecretType="RAMCredentials",
+            SecretData=json.dumps({"AccessKeys": [pair]}),
+            ExtendedConfig=json.dumps({"SecretSubType": "RamUserAccessKey", "UserName": "app-user"}))  # fmt: skip
+        name = "acs/ram/user/app-user"
+        _cut_after(world, name, step)
+        assert _pair_authenticates(world, json.loads(act(world, "GetSecretValue", SecretName=name)["SecretData"]))
+        value = _resumed(world, name)
+        assert value["AccessKeyId"] != made.access_key_id and _pair_authenticates(world, value)
+        assert _pair_authenticates(world, pair)  # the previous pair works until the next rotation
 
 
 class TestRefusals:
