@@ -28,7 +28,7 @@ from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client
 )
 
 from tests.integration.test_sts import _config, _user, sts_client
-from tests.support import redis_acl
+from tests.support import mysql_accounts, redis_acl
 from tests.support.clients import ram_client, tea_client
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
@@ -282,3 +282,40 @@ def test_ram_credentials_rotate_a_users_access_keys(srv: ServerProcess) -> None:
     assert _authenticates(srv.endpoint, third) and _authenticates(srv.endpoint, second)
     time.sleep(1.1)  # a pair looked up is kept for at most a second
     assert not _authenticates(srv.endpoint, held)
+
+
+def test_mysql_secret_through_the_sdks(srv: ServerProcess) -> None:
+    """An Rds secret on a MariaDB target registered with the CLI: made through the Tea SDK, read
+    with the Secrets Manager client, the account logs in with it; after RotateSecret the new value
+    logs in and the old one does not (SingleUser)."""
+    tea = tea_client(srv.endpoint)
+    with mysql_accounts.accounts() as made:
+        admin = mysql_accounts.make_admin(made, "adm-Pw-1")
+        user = mysql_accounts.make_app(made, "first-Pw-1")
+        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
+        tea.create_secret(
+            kms.CreateSecretRequest(secret_name="admin/my", version_id="v1", secret_data=admin_value)
+        )
+        subprocess.run(
+            [*CLI, "secret-target", "create", "my-main", "--type", "mysql", "--dsn", mysql_accounts.DSN,
+             "--admin-secret", "admin/my", *srv.store_args],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="db/my-e2e",
+                version_id="v1",
+                secret_type="Rds",
+                secret_data=json.dumps(
+                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
+                ),
+                extended_config={"SecretSubType": "SingleUser", "DBInstanceId": "my-main"},
+            )
+        )
+        held = _official_client_value(srv.endpoint, "db/my-e2e")
+        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+        assert mysql_accounts.reads_data(user, "first-Pw-1")
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/my-e2e", version_id="r1"))
+        name, password, version = _value(tea, "db/my-e2e")
+        assert (name, version) == (user, "r1") and mysql_accounts.reads_data(name, password)
+        assert not mysql_accounts.logs_in(user, "first-Pw-1")

@@ -57,10 +57,11 @@ STEPS = (STEP_PENDING, STEP_APPLIED, STEP_VERIFIED)
 
 # Target kinds and the secret types they serve.
 POSTGRESQL = "postgresql"
+MYSQL = "mysql"
 REDIS_TARGET = "redis"
-TARGET_TYPES = (POSTGRESQL, REDIS_TARGET)
-TARGET_SERVES = {POSTGRESQL: (RDS, POLARDB), REDIS_TARGET: (REDIS,)}
-_DSN_SCHEMES = {POSTGRESQL: ("postgresql", "postgres"), REDIS_TARGET: ("redis",)}
+TARGET_TYPES = (POSTGRESQL, MYSQL, REDIS_TARGET)
+TARGET_SERVES = {POSTGRESQL: (RDS, POLARDB), MYSQL: (RDS, POLARDB), REDIS_TARGET: (REDIS,)}
+_DSN_SCHEMES = {POSTGRESQL: ("postgresql", "postgres"), MYSQL: ("mysql",), REDIS_TARGET: ("redis",)}
 
 # Backoff of a failing step: 30 s doubling per attempt, at most an hour apart.
 FIRST_RETRY = 30.0

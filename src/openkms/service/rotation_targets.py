@@ -9,16 +9,26 @@ neither password; the rotation keeps it and retries with backoff.
 
 from __future__ import annotations
 
+import re
 import socket
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import psycopg
+import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no type information
 from psycopg import sql
 
-from openkms.domain.rotation import POSTGRESQL, REDIS_TARGET, Account
+from openkms.domain.rotation import MYSQL, POSTGRESQL, REDIS_TARGET, Account
 
-__all__ = ["CONNECT_TIMEOUT", "Driver", "PostgresDriver", "RedisDriver", "TargetError", "driver_for"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "Driver",
+    "MySQLDriver",
+    "PostgresDriver",
+    "RedisDriver",
+    "TargetError",
+    "driver_for",
+]
 
 CONNECT_TIMEOUT = 5
 
@@ -41,6 +51,8 @@ def driver_for(target_type: str, dsn: str) -> Driver:
         return PostgresDriver(dsn)
     if target_type == REDIS_TARGET:
         return RedisDriver(dsn)
+    if target_type == MYSQL:
+        return MySQLDriver(dsn)
     raise TargetError(f"no driver for targets of type {target_type}")
 
 
@@ -94,6 +106,91 @@ def _pg_reason(exc: psycopg.Error) -> str:
         if "PASSWORD" not in first.upper()
         else "PostgreSQL: the statement failed"
     )
+
+
+class MySQLDriver:
+    """MySQL and MariaDB: ALTER USER … IDENTIFIED BY for every host the account has; the second
+    account of DoubleUsers is CREATE USER on the same hosts with the first's grants (SHOW GRANTS,
+    renamed)."""
+
+    def __init__(self, dsn: str) -> None:
+        parts = urlsplit(dsn)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 3306
+        self.database = parts.path.lstrip("/") or None
+
+    def _connect(self, user: str, password: str) -> Any:
+        try:
+            return pymysql.connect(
+                host=self.host,
+                port=self.port,
+                user=user,
+                password=password,
+                database=self.database,
+                connect_timeout=CONNECT_TIMEOUT,
+                autocommit=True,
+            )
+        except pymysql.MySQLError as exc:
+            raise TargetError(_mysql_reason(exc)) from None
+
+    def set_password(self, admin: Account, account: str, password: str, *, like: str) -> None:
+        conn = self._connect(admin.name, admin.password)
+        try:
+            with conn.cursor() as cur:
+                hosts = _hosts_of(cur, account)
+                if hosts:
+                    for host in hosts:
+                        cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (account, host, password))
+                    return
+                for host in _hosts_of(cur, like):
+                    cur.execute("SHOW GRANTS FOR %s@%s", (like, host))
+                    grants = [str(row[0]) for row in cur.fetchall()]
+                    cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (account, host, password))
+                    for grant in grants:
+                        # USAGE grants no privilege, and granting it on *.* needs the global
+                        # GRANT OPTION, which the admin need not have.
+                        if not grant.upper().startswith("GRANT USAGE ON *.* "):
+                            cur.execute(_renamed_grant(grant, like, account))
+        except pymysql.MySQLError as exc:
+            raise TargetError(_mysql_reason(exc)) from None
+        finally:
+            conn.close()
+
+    def verify(self, account: str, password: str) -> None:
+        conn = self._connect(account, password)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        except pymysql.MySQLError as exc:
+            raise TargetError(_mysql_reason(exc)) from None
+        finally:
+            conn.close()
+
+
+def _hosts_of(cur: Any, user: str) -> list[str]:
+    cur.execute("SELECT Host FROM mysql.user WHERE User = %s ORDER BY Host", (user,))
+    return [str(row[0]) for row in cur.fetchall()]
+
+
+# SHOW GRANTS names the grantee as `user`@`host` (MariaDB) or 'user'@'host' (MySQL), and may
+# carry the account's password hash, which the copy must not take.
+_IDENTIFIED = re.compile(r"\s+IDENTIFIED\s+(BY|VIA|WITH)\b.*$", re.IGNORECASE | re.DOTALL)
+
+
+def _renamed_grant(grant: str, old: str, new: str) -> str:
+    """A SHOW GRANTS line of ``old`` as the same grant to ``new`` (names are [A-Za-z0-9_] only)."""
+    grant = _IDENTIFIED.sub("", grant)
+    for quote in ("`", "'"):
+        grant = grant.replace(f" TO {quote}{old}{quote}@", f" TO {quote}{new}{quote}@")
+    return grant
+
+
+def _mysql_reason(exc: BaseException) -> str:
+    """The server's error number and message (they never quote a statement's values)."""
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2:
+        return f"MySQL: {args[0]} {str(args[1])[:200]}"
+    return f"MySQL: {type(exc).__name__}"
 
 
 class RedisDriver:

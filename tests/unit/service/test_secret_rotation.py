@@ -24,7 +24,7 @@ from openkms.service.tenancy import root_scope
 from openkms.store import access_keys as pair_repo
 from openkms.store import rotation as rotation_repo
 from openkms.wire import errors as wire
-from tests.support import redis_acl
+from tests.support import mysql_accounts, redis_acl
 from tests.support.inprocess import World
 from tests.support.pg_password import Cluster, password_cluster
 
@@ -306,7 +306,10 @@ def _pair_authenticates(world: World, value: dict[str, Any]) -> bool:
     if pair is None or pair.status != "Active":
         return False
     aad = access_key_aad(pair.access_key_id, pair.kek_version)
-    return world.dep.keyring.unwrap(pair.kek_version, pair.secret_wrapped, aad) == value["AccessKeySecret"].encode()
+    return (
+        world.dep.keyring.unwrap(pair.kek_version, pair.secret_wrapped, aad)
+        == value["AccessKeySecret"].encode()
+    )
 
 
 STEPS_TO_CUT = [STEP_PENDING, STEP_APPLIED, STEP_VERIFIED]
@@ -331,14 +334,18 @@ class TestInterrupted:
 
     @pytest.mark.parametrize("step", STEPS_TO_CUT)
     @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
-    def test_redis_rotation_left_at_any_step_is_finished(self, world: World, step: str, sub_type: str) -> None:
+    def test_redis_rotation_left_at_any_step_is_finished(
+        self, world: World, step: str, sub_type: str
+    ) -> None:
         """The same for a Redis ACL user."""
         with redis_acl.acl_users() as made:
             admin = redis_acl.make_admin(made, "adm-Pw-1")
             user = redis_acl.make_app(made, "first-Pw-1")
             act(world, "CreateSecret", SecretName="admin-redis", VersionId="v1",
                 SecretData=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}))  # fmt: skip
-            world.services.rotation.create_target(world.dep.account_id, "r1", "redis", redis_acl.DSN, "admin-redis")
+            world.services.rotation.create_target(
+                world.dep.account_id, "r1", "redis", redis_acl.DSN, "admin-redis"
+            )
             act(world, "CreateSecret", SecretName="cache/cut", VersionId="v1", SecretType="Redis",
                 SecretData=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
                 ExtendedConfig=json.dumps({"SecretSubType": sub_type, "InstanceId": "r1"}))  # fmt: skip
@@ -347,6 +354,25 @@ class TestInterrupted:
                 assert redis_acl.logs_in(*_value(world, "cache/cut")[:2])
             value = _resumed(world, "cache/cut")
             assert redis_acl.logs_in(value["AccountName"], value["AccountPassword"])
+
+    @pytest.mark.parametrize("step", STEPS_TO_CUT)
+    def test_mysql_rotation_left_at_any_step_is_finished(self, world: World, step: str) -> None:
+        """The same for a MariaDB account in DoubleUsers mode."""
+        with mysql_accounts.accounts() as made:
+            admin = mysql_accounts.make_admin(made, "adm-Pw-1")
+            user = mysql_accounts.make_app(made, "first-Pw-1")
+            act(world, "CreateSecret", SecretName="admin-my", VersionId="v1",
+                SecretData=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}))  # fmt: skip
+            world.services.rotation.create_target(
+                world.dep.account_id, "my1", "mysql", mysql_accounts.DSN, "admin-my"
+            )
+            act(world, "CreateSecret", SecretName="db/my-cut", VersionId="v1", SecretType="Rds",
+                SecretData=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+                ExtendedConfig=json.dumps({"SecretSubType": "DoubleUsers", "DBInstanceId": "my1"}))  # fmt: skip
+            _cut_after(world, "db/my-cut", step)
+            assert mysql_accounts.reads_data(*_value(world, "db/my-cut")[:2])
+            value = _resumed(world, "db/my-cut")
+            assert mysql_accounts.reads_data(value["AccountName"], value["AccountPassword"])
 
     @pytest.mark.parametrize("step", STEPS_TO_CUT)
     def test_ram_rotation_left_at_any_step_is_finished(self, world: World, step: str) -> None:
@@ -361,7 +387,9 @@ class TestInterrupted:
             ExtendedConfig=json.dumps({"SecretSubType": "RamUserAccessKey", "UserName": "app-user"}))  # fmt: skip
         name = "acs/ram/user/app-user"
         _cut_after(world, name, step)
-        assert _pair_authenticates(world, json.loads(act(world, "GetSecretValue", SecretName=name)["SecretData"]))
+        assert _pair_authenticates(
+            world, json.loads(act(world, "GetSecretValue", SecretName=name)["SecretData"])
+        )
         value = _resumed(world, name)
         assert value["AccessKeyId"] != made.access_key_id and _pair_authenticates(world, value)
         assert _pair_authenticates(world, pair)  # the previous pair works until the next rotation
@@ -464,3 +492,37 @@ class TestRedis:
             assert name2 == user and redis_acl.logs_in(name2, password2)
             assert redis_acl.logs_in(name1, password1)
             assert not redis_acl.logs_in(user, "first-Pw-1")
+
+
+class TestMySQL:
+    @pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+    def test_mariadb_account_rotates(self, world: World, sub_type: str) -> None:
+        """An Rds secret on a MySQL/MariaDB target, through an admin with CREATE USER, SELECT on
+        the grant tables and the application's privileges WITH GRANT OPTION: SingleUser alters
+        the password in place; DoubleUsers makes the second account with the first's grants and
+        alternates, the previous value working through one rotation."""
+        with mysql_accounts.accounts() as made:
+            admin = mysql_accounts.make_admin(made, "adm-Pw-1")
+            user = mysql_accounts.make_app(made, "first-Pw-1")
+            act(world, "CreateSecret", SecretName="admin-my", VersionId="v1",
+                SecretData=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}))  # fmt: skip
+            world.services.rotation.create_target(
+                world.dep.account_id, "my1", "mysql", mysql_accounts.DSN, "admin-my"
+            )
+            act(world, "CreateSecret", SecretName="db/my", VersionId="v1", SecretType="Rds",
+                SecretData=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+                ExtendedConfig=json.dumps({"SecretSubType": sub_type, "DBInstanceId": "my1"}))  # fmt: skip
+            assert mysql_accounts.reads_data(*_value(world, "db/my")[:2])
+
+            act(world, "RotateSecret", SecretName="db/my", VersionId="r1")
+            name1, password1, answer = _value(world, "db/my")
+            assert answer["VersionId"] == "r1" and mysql_accounts.reads_data(name1, password1)
+            if sub_type == "SingleUser":
+                assert name1 == user and not mysql_accounts.logs_in(user, "first-Pw-1")
+                return
+            assert name1 == user + "_dual" and mysql_accounts.reads_data(user, "first-Pw-1")
+            act(world, "RotateSecret", SecretName="db/my", VersionId="r2")
+            name2, password2, _ = _value(world, "db/my")
+            assert name2 == user and mysql_accounts.reads_data(name2, password2)
+            assert mysql_accounts.reads_data(name1, password1)
+            assert not mysql_accounts.logs_in(user, "first-Pw-1")
