@@ -48,12 +48,39 @@ class Driver(Protocol):
 
 def driver_for(target_type: str, dsn: str) -> Driver:
     if target_type == POSTGRESQL:
-        return PostgresDriver(dsn)
+        return _Redacting(PostgresDriver(dsn))
     if target_type == REDIS_TARGET:
-        return RedisDriver(dsn)
+        return _Redacting(RedisDriver(dsn))
     if target_type == MYSQL:
-        return MySQLDriver(dsn)
+        return _Redacting(MySQLDriver(dsn))
     raise TargetError(f"no driver for targets of type {target_type}")
+
+
+class _Redacting:
+    """A driver whose errors never carry the passwords it was given: a server's error may quote
+    the statement or rule it refused, and the error is kept, logged and shown."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def set_password(self, admin: Account, account: str, password: str, *, like: str) -> None:
+        try:
+            self.driver.set_password(admin, account, password, like=like)
+        except TargetError as exc:
+            raise TargetError(_without(str(exc), password, admin.password)) from None
+
+    def verify(self, account: str, password: str) -> None:
+        try:
+            self.driver.verify(account, password)
+        except TargetError as exc:
+            raise TargetError(_without(str(exc), password)) from None
+
+
+def _without(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 class PostgresDriver:
@@ -189,7 +216,8 @@ def _mysql_reason(exc: BaseException) -> str:
     """The server's error number and message (they never quote a statement's values)."""
     args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2:
-        return f"MySQL: {args[0]} {str(args[1])[:200]}"
+        # A syntax error quotes the statement from "near": cut it off.
+        return f"MySQL: {args[0]} {str(args[1]).split(' near ')[0][:200]}"
     return f"MySQL: {type(exc).__name__}"
 
 

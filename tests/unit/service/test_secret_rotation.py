@@ -526,3 +526,49 @@ class TestMySQL:
             assert name2 == user and mysql_accounts.reads_data(name2, password2)
             assert mysql_accounts.reads_data(name1, password1)
             assert not mysql_accounts.logs_in(user, "first-Pw-1")
+
+
+class _Quoting:
+    """A driver whose server quotes the statement it refused, password and all."""
+
+    def set_password(self, admin: Any, account: str, password: str, *, like: str) -> None:
+        raise TargetError(f"syntax error near 'IDENTIFIED BY {password}' (admin {admin.password})")
+
+    def verify(self, account: str, password: str) -> None:
+        raise TargetError(f"refused {password}")
+
+
+def test_errors_kept_and_shown_never_carry_a_password(world: World, cluster: Cluster) -> None:
+    """A target's error that quotes the new or the admin password is kept and shown with both
+    replaced."""
+    _target(world, cluster)
+    account, first = _app(cluster)
+    _create(world, "db/quote", account, first)
+    import openkms.service.rotation_targets as targets
+
+    world.services.rotation.driver_for = lambda kind, dsn: targets._Redacting(_Quoting())  # type: ignore[method-assign]
+    act(world, "RotateSecret", SecretName="db/quote", VersionId="r1")
+    error = act(world, "DescribeSecret", SecretName="db/quote")["RotationStatus"]["LastError"]
+    pending = json.loads(
+        act(world, "GetSecretValue", SecretName="db/quote", VersionStage=PENDING)["SecretData"]
+    )
+    assert pending["AccountPassword"] not in error and "admin-Pw-1" not in error
+    assert error.count("[redacted]") == 2
+
+
+def test_a_target_in_use_is_not_deleted(world: World, cluster: Cluster) -> None:
+    """`secret-target delete` refuses a target a managed secret names, and an unknown one; once
+    the secret is gone the target goes."""
+    _target(world, cluster)
+    account, first = _app(cluster)
+    _create(world, "db/uses", account, first)
+    rotation, uid = world.services.rotation, world.dep.account_id
+    with pytest.raises(Exception) as in_use:
+        rotation.delete_target(uid, "pg1")
+    assert type(in_use.value).__name__ == "StateTransitionRefused"
+    with pytest.raises(Exception) as unknown:
+        rotation.delete_target(uid, "nope")
+    assert type(unknown.value).__name__ == "ResourceNotFound"
+    act(world, "DeleteSecret", SecretName="db/uses", ForceDeleteWithoutRecovery=True)
+    rotation.delete_target(uid, "pg1")
+    assert [t.name for t in rotation.list_targets(uid)] == []
