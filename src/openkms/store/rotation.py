@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, select, update
 
 from openkms.domain.rotation import Rotation
 from openkms.store.engine import Database, Row, Tx, for_update
@@ -42,6 +42,17 @@ class TargetRow:
     dsn: str
     admin_secret: str
     create_time: float
+
+
+# Statements built once: Database.first compiles each once and keeps it (see engine.py).
+_TARGET = select(secret_targets).where(
+    secret_targets.c.account_uid == bindparam("account"), secret_targets.c.name == bindparam("name")
+)
+_ROTATION = select(secret_rotations).where(
+    secret_rotations.c.account_uid == bindparam("account"),
+    secret_rotations.c.secret_name == bindparam("name"),
+)
+_ROTATION_FOR_UPDATE = for_update(_ROTATION)
 
 
 def _target(row: Row) -> TargetRow:
@@ -74,9 +85,7 @@ def insert_target(tx: Tx, target: TargetRow) -> None:
 
 
 def get_target(q: Tx | Database, account: str, name: str) -> TargetRow | None:
-    row = q.first(
-        select(secret_targets).where(secret_targets.c.account_uid == account, secret_targets.c.name == name)
-    )
+    row = q.first(_TARGET, {"account": account, "name": name})
     return _target(row) if row is not None else None
 
 
@@ -110,8 +119,7 @@ def _named(account: str, name: str) -> tuple[Any, Any]:
 
 
 def get_rotation(q: Tx | Database, account: str, name: str, *, lock: bool = False) -> Rotation | None:
-    stmt = select(secret_rotations).where(*_named(account, name))
-    row = q.first(for_update(stmt) if lock else stmt)
+    row = q.first(_ROTATION_FOR_UPDATE if lock else _ROTATION, {"account": account, "name": name})
     return _rotation(row) if row is not None else None
 
 
