@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from openkms.api import REGISTRY
+from openkms.domain.clock import iso
 from openkms.domain.rotation import PENDING, STEP_APPLIED, STEP_PENDING, STEP_VERIFIED, backoff
 from openkms.jobs import build_runner
 from openkms.rootkey.keyring import access_key_aad
@@ -25,7 +26,7 @@ from openkms.store import access_keys as pair_repo
 from openkms.store import rotation as rotation_repo
 from openkms.wire import errors as wire
 from tests.support import mysql_accounts, redis_acl
-from tests.support.inprocess import World
+from tests.support.inprocess import START, World
 from tests.support.pg_password import Cluster, password_cluster
 
 HOUR = 3600.0
@@ -572,3 +573,36 @@ def test_a_target_in_use_is_not_deleted(world: World, cluster: Cluster) -> None:
     act(world, "DeleteSecret", SecretName="db/uses", ForceDeleteWithoutRecovery=True)
     rotation.delete_target(uid, "pg1")
     assert [t.name for t in rotation.list_targets(uid)] == []
+
+
+def test_polardb_names_its_cluster_and_the_policy_sets_the_schedule(world: World, cluster: Cluster) -> None:
+    """A PolarDB secret names its target as DBClusterId and rotates the same way; turning
+    automatic rotation on counts the interval from the last rotation, and the job honours it."""
+    _target(world, cluster)
+    account, first = _app(cluster)
+    act(world, "CreateSecret", SecretName="db/polar", VersionId="v1", SecretType="PolarDB",
+        SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": first}]}),
+        ExtendedConfig=json.dumps({"SecretSubType": "SingleUser", "DBClusterId": "pg1"}))  # fmt: skip
+    described = act(world, "DescribeSecret", SecretName="db/polar")
+    assert (described["AutomaticRotation"], described["NextRotationDate"]) == ("Disabled", "")
+    world.clock.advance(HOUR)
+    act(
+        world,
+        "UpdateSecretRotationPolicy",
+        SecretName="db/polar",
+        EnableAutomaticRotation=True,
+        RotationInterval="7d",
+    )
+    enabled = act(world, "DescribeSecret", SecretName="db/polar")
+    assert (enabled["AutomaticRotation"], enabled["RotationInterval"]) == ("Enabled", "604800s")
+    assert enabled["NextRotationDate"] == iso(START + 7 * 86400)  # from the creation, the last rotation
+    runner = build_runner(world.services, holder="node-a")
+    world.clock.advance(7 * 86400 - HOUR - 1)
+    runner.tick()
+    assert _value(world, "db/polar")[1] == first
+    world.clock.advance(1)
+    for entry in runner._jobs.values():
+        entry.next_due = float("-inf")
+    runner.tick()
+    name, password, _ = _value(world, "db/polar")
+    assert password != first and cluster.reads_data(name, password, account)
