@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +27,9 @@ from openkms.store import access_keys as pair_repo
 from openkms.store import rotation as rotation_repo
 from openkms.wire import errors as wire
 from tests.support import mysql_accounts, redis_acl
-from tests.support.inprocess import START, World
+from tests.support.inprocess import START, World, open_world
 from tests.support.pg_password import Cluster, password_cluster
+from tests.support.postgres import PostgresDatabase
 
 HOUR = 3600.0
 
@@ -606,3 +608,25 @@ def test_polardb_names_its_cluster_and_the_policy_sets_the_schedule(world: World
     runner.tick()
     name, password, _ = _value(world, "db/polar")
     assert password != first and cluster.reads_data(name, password, account)
+
+
+def test_rotation_on_a_postgresql_deployment(tmp_path: Path, cluster: Cluster) -> None:
+    """The rotation tables and their locking work on openkms's PostgreSQL backend too: a
+    DoubleUsers secret rotates twice through the job and RotateSecret, one rotation interrupted."""
+    with PostgresDatabase() as db:
+        world = open_world(tmp_path / "data", db.url)
+        try:
+            _target(world, cluster)
+            account, first = _app(cluster)
+            _create(world, "db/on-pg", account, first, "DoubleUsers")
+            _cut_after(world, "db/on-pg", STEP_APPLIED)
+            value = _resumed(world, "db/on-pg")
+            assert cluster.reads_data(value["AccountName"], value["AccountPassword"], account)
+            act(world, "RotateSecret", SecretName="db/on-pg", VersionId="r2")
+            name, password, answer = _value(world, "db/on-pg")
+            assert (name, answer["VersionId"]) == (account, "r2") and cluster.reads_data(
+                name, password, account
+            )
+        finally:
+            world.services.audit.close()
+            world.close()
