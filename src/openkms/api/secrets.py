@@ -705,7 +705,7 @@ ACTIONS = [
         "RotateSecret",
         rotate_secret,
         (SECRET_NAME, Param("VersionId", required=True, max=MAX_VERSION_ID_CHARS)),
-        doc="Rotate a managed secret now (Generic: Rejected.UnsupportedOperation).",
+        doc="Rotate a managed secret at once (Generic: Rejected.UnsupportedOperation).",
     ),
     ActionSpec(
         "GetSecretPolicy",

@@ -260,7 +260,7 @@ def parse_ram_config(config: dict[str, object]) -> ManagedConfig:
 
 def parse_access_keys(data: str) -> tuple[str, str]:
     """CreateSecret's SecretData for RAMCredentials: ``{"AccessKeys":[{"AccessKeyId":…,
-    "AccessKeySecret":…}]}`` with the user's pair as it is today.
+    "AccessKeySecret":…}]}`` with a pair the user holds.
 
     Raises:
         InvalidValue: another shape.
