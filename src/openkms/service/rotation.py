@@ -15,9 +15,11 @@ transaction before the next begins:
 A process killed between steps leaves a row the next run (the job, or RotateSecret) carries on
 from; a step that fails keeps the row where it was, counts the attempt and retries after
 :func:`openkms.domain.rotation.backoff`. In DoubleUsers mode the account rotated is the one
-ACSCurrent does not hold, so readers never hold a credential that stopped working. In SingleUser
-mode the password changes in place, so between *apply* and *promote* ACSCurrent is stale: the
-next run repeats *apply* (the same password) and promotes.
+ACSCurrent does not hold, so the value a reader holds keeps working until the rotation after.
+In SingleUser mode the password changes in place, so between *apply* and *promote* ACSCurrent
+is stale: the next run repeats *apply* (the same password) and promotes. RAMCredentials take
+the same steps over a RAM user's AccessKeys: *apply* deletes the ACSPrevious pair and creates
+the new one chosen at *start*.
 """
 
 from __future__ import annotations
@@ -181,12 +183,13 @@ class RotationService:
     def managed_config(
         self, account_uid: str, secret_type: str, extended_config: str | None
     ) -> ManagedConfig:
-        """CreateSecret's ExtendedConfig for a database secret, naming a target of the account
-        that serves the type.
+        """CreateSecret's ExtendedConfig for a managed secret: a target of the account that
+        serves the type, or for RAMCredentials a RAM user of the account.
 
         Raises:
-            MissingParameter-like InvalidValue: no ExtendedConfig, a bad one, or a target that
-            does not exist or serves other types.
+            UnsupportedOperation: a type openkms does not rotate.
+            InvalidValue: no ExtendedConfig, a bad one, a target that does not exist or serves
+            other types, or no such RAM user.
         """
         if secret_type not in (*DATABASE_TYPES, RAM_CREDENTIALS):
             raise errors.UnsupportedOperation(f"SecretType {secret_type} is not rotated by openkms.")
