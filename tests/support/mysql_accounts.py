@@ -1,7 +1,7 @@
 """Accounts on the MariaDB (or MySQL) at 127.0.0.1:3306 for the tests of managed MySQL secrets.
 Accounts are made as the server's root over its Unix socket (the ``mariadb`` client, as the OS
 root); the tests then log in over TCP with passwords, which MariaDB always checks. Every account
-made (and its ``_dual``) and the test database are dropped afterwards."""
+made (and its ``_dual``) is dropped afterwards."""
 
 from __future__ import annotations
 
@@ -53,9 +53,12 @@ def logs_in(user: str, password: str) -> bool:
 
 @contextmanager
 def accounts() -> Iterator[list[str]]:
-    """The test database, and a list the test appends the accounts it makes to; all dropped after."""
+    """The test database, and a list the test appends the accounts it makes to; the accounts are
+    dropped after."""
+    # Shared by parallel test workers: made once, its one row never deleted (a second worker's
+    # insert, racing the first, leaves another 42).
     root(f"CREATE DATABASE IF NOT EXISTS {DATABASE}; CREATE TABLE IF NOT EXISTS {DATABASE}.t (v int);"
-         f"DELETE FROM {DATABASE}.t; INSERT INTO {DATABASE}.t VALUES (42)")  # fmt: skip
+         f"INSERT INTO {DATABASE}.t SELECT 42 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {DATABASE}.t)")  # fmt: skip
     made: list[str] = []
     try:
         yield made

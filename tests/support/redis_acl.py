@@ -36,13 +36,15 @@ def logs_in(user: str, password: str) -> bool:
 
 @contextmanager
 def acl_users() -> Iterator[list[str]]:
-    """A list the test appends the users it makes to; every one (and its ``_dual``) is deleted."""
+    """A list the test appends the users it makes to; every one (and its ``_dual``) is deleted,
+    with the keys :func:`logs_in` wrote."""
     made: list[str] = []
     try:
         yield made
     finally:
         for user in made:
             call("ACL", "DELUSER", user, user + "_dual")
+            call("DEL", f"{user}:probe", f"{user}_dual:probe")
 
 
 def make_admin(made: list[str], password: str) -> str:
