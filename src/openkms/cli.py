@@ -790,6 +790,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_call.add_parser(sub)
     cli_envelope.add_parser(sub)
+    from openkms import cli_secrets
+
+    cli_secrets.add_parser(sub, _add_store_args, _open)
     return parser
 
 

@@ -70,6 +70,7 @@ def test_wheel_runtime_requirements_hold_no_test_tool(tmp_path: Path) -> None:
         "httptools",
         "uvloop",
         "psycopg",
+        "pymysql",
         "orjson",
     }
     assert set(TEST_ONLY) <= test

@@ -141,12 +141,20 @@ def test_duplicate_name_is_resource_exist(sdk: SDK) -> None:
     assert (error.status, error.code) == (409, "Rejected.ResourceExist")
 
 
-@pytest.mark.parametrize("secret_type", ["Rds", "RAMCredentials", "ECS", "Redis", "PolarDB"])
-def test_managed_secret_types_are_refused(sdk: SDK, secret_type: str) -> None:
-    """Managed secrets need a rotation plugin openkms does not have: 400 UnsupportedOperation."""
+@pytest.mark.parametrize("secret_type", ["ECS"])
+def test_unrotated_managed_secret_types_are_refused(sdk: SDK, secret_type: str) -> None:
+    """Managed secrets openkms does not rotate: 400 UnsupportedOperation."""
     error = sdk.error("CreateSecret", SecretName=_name(), VersionId="v1", SecretData="x", SecretType=secret_type)
     assert (error.status, error.code) == (400, "UnsupportedOperation")
-    assert "rotation plugin" in error.message
+    assert "not rotated by openkms" in error.message
+
+
+@pytest.mark.parametrize("secret_type", ["Rds", "Redis", "PolarDB"])
+def test_database_secrets_name_their_target(sdk: SDK, secret_type: str) -> None:
+    """A database secret without an ExtendedConfig naming a secret target: 400 InvalidParameter."""
+    error = sdk.error("CreateSecret", SecretName=_name(), VersionId="v1", SecretData="x", SecretType=secret_type)
+    assert (error.status, error.code) == (400, "InvalidParameter")
+    assert "ExtendedConfig" in error.message
 
 
 def test_unknown_secret_is_resource_not_found(sdk: SDK) -> None:

@@ -3,11 +3,10 @@ DescribeSecret, ListSecrets, GetSecretValue, BatchGetSecretValue, PutSecretValue
 ListSecretVersionIds, UpdateSecretVersionStage, UpdateSecretRotationPolicy, RotateSecret,
 GetSecretPolicy, SetSecretPolicy and GetRandomPassword.
 
-Only Generic secrets exist: the managed types (Rds, RAMCredentials, ECS, Redis, PolarDB) rotate a
-credential inside another service and need a rotation plugin, so CreateSecret answers them
-``UnsupportedOperation`` (400) and the rotation actions answer ``Rejected.UnsupportedOperation``.
-Fields that only managed secrets carry (AutomaticRotation, RotationInterval, ExtendedConfig, ...)
-are answered as empty strings.
+Generic secrets hold what their callers put. Managed database secrets (Rds, PolarDB, Redis) hold
+an account of a registered secret target and rotate it (service/rotation.py); RAMCredentials and
+ECS secrets are answered ``UnsupportedOperation`` (400). Fields that only managed secrets carry
+(AutomaticRotation, RotationInterval, ExtendedConfig, ...) are empty strings for Generic ones.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from openkms.domain import errors as d
 from openkms.domain import password
 from openkms.domain.arn import secret_arn
 from openkms.domain.clock import iso
+from openkms.domain.rotation import AUTO_NAME, DATABASE_TYPES, RAM_CREDENTIALS, RAM_NAME_PREFIX
 from openkms.domain.secret import (
     DATA_TYPES,
     DEFAULT_RECOVERY_DAYS,
@@ -51,7 +51,8 @@ from openkms.domain.secret import (
     requested_stages,
 )
 from openkms.service.context import CallContext
-from openkms.service.secrets import SecretService, SecretValue
+from openkms.service.rotation import RotationStatus
+from openkms.service.secrets import Managed, SecretService, SecretValue
 from openkms.wire import errors
 
 # A name, or its ARN acs:kms:<region>:<16-digit account>:secret/<name>.
@@ -75,6 +76,31 @@ MANAGED_ONLY = {
     "LastRotationDate": "",
     "ExtendedConfig": "",
 }
+
+
+def _rotation_fields(secret: Secret, *, with_config: bool = True) -> dict[str, Any]:
+    """The rotation fields of a managed secret (empty strings for a Generic one)."""
+    if secret.secret_type == GENERIC:
+        return dict(MANAGED_ONLY)
+    interval = secret.rotation_interval
+    return {
+        "AutomaticRotation": secret.automatic_rotation,
+        "RotationInterval": f"{interval}s" if interval else "",
+        "NextRotationDate": iso(secret.next_rotation_date),
+        "LastRotationDate": iso(secret.last_rotation_date),
+        "ExtendedConfig": (secret.extended_config or "") if with_config else "",
+    }
+
+
+def _status(status: RotationStatus) -> dict[str, Any]:
+    """A rotation in flight (an openkms field of DescribeSecret; Alibaba's SDK models skip it)."""
+    return {
+        "VersionId": status.version_id,
+        "Step": status.step,
+        "Attempts": status.attempts,
+        "NextAttemptTime": iso(status.next_attempt),
+        "LastError": status.last_error,
+    }
 
 
 def _svc(ctx: CallContext) -> SecretService:
@@ -114,10 +140,26 @@ def create_secret(
     policy: str | None,
     dkms_instance_id: str | None,
 ) -> dict[str, Any]:
-    if secret_type in MANAGED_TYPES:
+    if secret_type in MANAGED_TYPES and secret_type not in (*DATABASE_TYPES, RAM_CREDENTIALS):
         raise errors.UnsupportedOperation(
-            f"SecretType {secret_type} is a managed secret, which needs a rotation plugin that "
-            "openkms does not have; use SecretType Generic."
+            f"SecretType {secret_type} is not rotated by openkms; use Generic, Rds, PolarDB, Redis or "
+            "RAMCredentials."
+        )
+    if secret_type != GENERIC:
+        return _create_managed(
+            ctx,
+            secret_name=secret_name,
+            version_id=version_id,
+            secret_data=secret_data,
+            secret_data_type=secret_data_type,
+            secret_type=secret_type,
+            description=description,
+            encryption_key_id=encryption_key_id,
+            enable_automatic_rotation=enable_automatic_rotation,
+            rotation_interval=rotation_interval,
+            extended_config=extended_config,
+            tags=tags,
+            policy=policy,
         )
     check_name(secret_name)
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
@@ -152,6 +194,71 @@ def create_secret(
         "VersionId": version_id,
         "DKMSInstanceId": "",
         **{k: v for k, v in MANAGED_ONLY.items() if k != "LastRotationDate"},
+    }
+
+
+def _create_managed(
+    ctx: CallContext,
+    *,
+    secret_name: str,
+    version_id: str,
+    secret_data: str,
+    secret_data_type: str,
+    secret_type: str,
+    description: str,
+    encryption_key_id: str | None,
+    enable_automatic_rotation: bool,
+    rotation_interval: str | None,
+    extended_config: str | None,
+    tags: list[dict[str, str]] | None,
+    policy: str | None,
+) -> dict[str, Any]:
+    """A managed secret: its first version holds the account (or AccessKey) SecretData names,
+    in the shape GetSecretValue answers; it rotates on the target (or RAM user) its
+    ExtendedConfig names. A RAMCredentials secret's name is ``$Auto``: it is named after its user."""
+    check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
+    if secret_type != RAM_CREDENTIALS:
+        check_name(secret_name)
+    elif secret_name != AUTO_NAME:
+        raise errors.InvalidParameter("SecretName", f"A RAMCredentials secret is named {AUTO_NAME}.")
+    if secret_data_type != "text":  # noqa: S105 - a data type, not a password
+        raise errors.InvalidParameter("SecretDataType", "A managed secret's value is text.")
+    interval = None
+    if enable_automatic_rotation:
+        if rotation_interval is None:
+            raise errors.MissingParameter("RotationInterval")
+        interval = parse_rotation_interval(rotation_interval, MIN_CREATE_ROTATION)
+    elif rotation_interval is not None:
+        parse_rotation_interval(rotation_interval, MIN_CREATE_ROTATION)
+    rotation = ctx.services.rotation
+    config = rotation.managed_config(ctx.scope.account_uid, secret_type, extended_config)
+    assert extended_config is not None
+    if secret_type == RAM_CREDENTIALS:
+        secret_name = RAM_NAME_PREFIX + config.target
+    value = rotation.initial_value(ctx.scope.account_uid, config, secret_data)
+    tag_map = tags_of(tags)
+    checked_policy = check_policy(policy) if policy is not None else None
+    secret = _svc(ctx).create(
+        ctx.scope,
+        name=secret_name,
+        version_id=version_id,
+        data=value,
+        data_type="text",
+        description=description,
+        encryption_key_id=encryption_key_id,
+        tag_map=tag_map,
+        policy=checked_policy,
+        managed=Managed(secret_type, extended_config, interval),
+    )
+    fields = _rotation_fields(secret)
+    del fields["LastRotationDate"]
+    return {
+        "Arn": _arn(ctx, secret),
+        "SecretName": secret.secret_name,
+        "SecretType": secret.secret_type,
+        "VersionId": version_id,
+        "DKMSInstanceId": "",
+        **fields,
     }
 
 
@@ -206,8 +313,11 @@ def describe_secret(ctx: CallContext, *, secret_name: str, fetch_tags: bool) -> 
         "PlannedDeleteTime": iso(secret.planned_delete_time),
         "DKMSInstanceId": "",
         "OwingService": "",
-        **MANAGED_ONLY,
+        **_rotation_fields(secret),
     }
+    status = ctx.services.rotation.status(secret) if secret.secret_type != GENERIC else None
+    if status is not None:
+        out["RotationStatus"] = _status(status)
     if tag_list is not None:
         out["Tags"] = _tags(tag_list)
     return out
@@ -245,7 +355,7 @@ def list_secrets(
 # -- values -------------------------------------------------------------------------------------
 
 
-def _value(value: SecretValue) -> dict[str, Any]:
+def _value(value: SecretValue, fetch_extended_config: bool = False) -> dict[str, Any]:
     return {
         "SecretName": value.secret.secret_name,
         "SecretType": value.secret.secret_type,
@@ -254,7 +364,7 @@ def _value(value: SecretValue) -> dict[str, Any]:
         "SecretData": value.data,
         "SecretDataType": value.data_type,
         "VersionStages": _stages(value.stages),
-        **MANAGED_ONLY,
+        **_rotation_fields(value.secret, with_config=fetch_extended_config),
     }
 
 
@@ -268,9 +378,8 @@ def get_secret_value(
     dry_run: bool,
 ) -> dict[str, Any]:
     # FetchExtendedConfig only adds ExtendedConfig, which Generic secrets do not have.
-    del fetch_extended_config
     value = _svc(ctx).get_value(ctx.scope, secret_name, version_id, version_stage, dry_run=dry_run)
-    return _value(value)
+    return _value(value, fetch_extended_config)
 
 
 def batch_get_secret_value(ctx: CallContext, *, secrets_list: list[dict[str, str | None]]) -> dict[str, Any]:
@@ -359,16 +468,20 @@ def update_secret_version_stage(
 def update_secret_rotation_policy(
     ctx: CallContext, *, secret_name: str, enable_automatic_rotation: bool, rotation_interval: str | None
 ) -> dict[str, Any]:
+    interval = None
     if rotation_interval is not None:
-        parse_rotation_interval(rotation_interval, MIN_POLICY_ROTATION)
+        interval = parse_rotation_interval(rotation_interval, MIN_POLICY_ROTATION)
     elif enable_automatic_rotation:
         raise errors.MissingParameter("RotationInterval")
-    _svc(ctx).refuse_rotation(ctx.scope, secret_name)
+    name = ctx.services.rotation.update_policy(ctx.scope, secret_name, enable_automatic_rotation, interval)
+    return {"SecretName": name}
 
 
 def rotate_secret(ctx: CallContext, *, secret_name: str, version_id: str) -> dict[str, Any]:
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
-    _svc(ctx).refuse_rotation(ctx.scope, secret_name)
+    report = ctx.services.audit.system
+    secret, version = ctx.services.rotation.rotate(ctx.scope, secret_name, version_id, report=report)
+    return {"Arn": _arn(ctx, secret), "SecretName": secret.secret_name, "VersionId": version}
 
 
 # -- policy -------------------------------------------------------------------------------------
@@ -434,7 +547,8 @@ ACTIONS = [
                 "SecretType",
                 default=GENERIC,
                 enum=SECRET_TYPES,
-                doc="Generic only: managed types are UnsupportedOperation (400).",
+                doc="Generic, or Rds/PolarDB/Redis rotated on a secret target; "
+                "RAMCredentials and ECS are UnsupportedOperation (400).",
             ),
             Param("Description", default="", max=8192, allow_empty=True),
             Param(
@@ -446,15 +560,19 @@ ACTIONS = [
                 "EnableAutomaticRotation",
                 kind=bool,
                 default=False,
-                doc="Managed secrets only (true is refused).",
+                doc="Managed secrets only (true is refused for Generic).",
             ),
-            Param("RotationInterval", max=32, doc="<n>d|h|m|s, 6 h to 8760 h; checked, not used."),
-            Param("ExtendedConfig", max=MAX_EXTENDED_CONFIG_CHARS, doc="JSON object; ignored for Generic."),
+            Param("RotationInterval", max=32, doc="<n>d|h|m|s, 6 h to 8760 h (managed secrets)."),
+            Param(
+                "ExtendedConfig",
+                max=MAX_EXTENDED_CONFIG_CHARS,
+                doc="JSON object; managed secrets name their target here; ignored for Generic.",
+            ),
             tags_json(),
             Param("Policy", max=MAX_POLICY_BYTES, doc="Secret policy JSON."),
             Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
         ),
-        doc="Create a Generic secret and its first version (stage ACSCurrent).",
+        doc="Create a secret and its first version (stage ACSCurrent).",
     ),
     ActionSpec(
         "DeleteSecret",
@@ -581,13 +699,13 @@ ACTIONS = [
             Param("EnableAutomaticRotation", kind=bool, required=True),
             Param("RotationInterval", max=32, doc="<n>d|h|m|s, 168 h to 8760 h."),
         ),
-        doc="Managed secrets only: answers Rejected.UnsupportedOperation for Generic secrets.",
+        doc="Turn a managed secret's automatic rotation on or off (Generic: Rejected.UnsupportedOperation).",
     ),
     ActionSpec(
         "RotateSecret",
         rotate_secret,
         (SECRET_NAME, Param("VersionId", required=True, max=MAX_VERSION_ID_CHARS)),
-        doc="Managed secrets only: answers Rejected.UnsupportedOperation for Generic secrets.",
+        doc="Rotate a managed secret at once (Generic: Rejected.UnsupportedOperation).",
     ),
     ActionSpec(
         "GetSecretPolicy",

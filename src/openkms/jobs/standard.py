@@ -11,6 +11,7 @@ ROTATE_KEYS_EVERY = 60.0
 PURGE_SECRETS_EVERY = 60.0
 EXPIRE_MATERIAL_EVERY = 60.0
 PRUNE_IMPORT_TOKENS_EVERY = 3600.0
+ROTATE_SECRETS_EVERY = 60.0
 
 
 def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
@@ -41,6 +42,11 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     def expire_key_material(ctx: JobContext) -> int:
         return services.byok.expire_due_material(ctx.now, ctx.fence, report=report)
 
+    def rotate_secrets(ctx: JobContext) -> int:
+        # Each step of a rotation is a compare-and-set on the step it read, inside a fenced
+        # transaction; what the target is told is idempotent, so a step run twice is harmless.
+        return services.rotation.rotate_due(ctx.now, ctx.fence, report=report)
+
     def prune_import_tokens(ctx: JobContext) -> int:
         # Deleting long-expired tokens twice is harmless: no fence needed.
         return services.byok.prune_import_tokens(ctx.now)
@@ -51,4 +57,5 @@ def build_runner(services: Services, *, holder: str | None = None) -> JobRunner:
     runner.register("purge-deleted-secrets", PURGE_SECRETS_EVERY, purge_deleted_secrets)
     runner.register("expire-key-material", EXPIRE_MATERIAL_EVERY, expire_key_material)
     runner.register("prune-import-tokens", PRUNE_IMPORT_TOKENS_EVERY, prune_import_tokens)
+    runner.register("rotate-secrets", ROTATE_SECRETS_EVERY, rotate_secrets)
     return runner

@@ -16,6 +16,7 @@ from openkms.service.keys import KeyService
 from openkms.service.lifecycle import LifecycleService
 from openkms.service.ram import RamService
 from openkms.service.ram_policies import PolicyService
+from openkms.service.rotation import RotationService
 from openkms.service.secrets import SecretService
 from openkms.service.sts import StsService
 from openkms.service.symmetric import SymmetricService
@@ -42,6 +43,7 @@ class Services:
     asymmetric: AsymmetricService
     symmetric: SymmetricService
     secrets: SecretService
+    rotation: RotationService
     ram: RamService
     ram_policies: PolicyService
     authz: Authorizer
@@ -56,6 +58,8 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
     keys = KeyService(dep, caches)
     asymmetric = AsymmetricService(keys, caches)
     symmetric = SymmetricService(keys, asymmetric, caches)
+    secrets = SecretService(keys, symmetric, caches)
+    ram = RamService(dep)
     return Services(
         deployment=dep,
         caches=caches,
@@ -68,8 +72,9 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         byok=ByokService(keys, caches),
         asymmetric=asymmetric,
         symmetric=symmetric,
-        secrets=SecretService(keys, symmetric, caches),
-        ram=RamService(dep),
+        secrets=secrets,
+        rotation=RotationService(secrets, ram),
+        ram=ram,
         ram_policies=PolicyService(dep),
         authz=Authorizer(dep, caches, keys),
         sts=StsService(dep, caches),

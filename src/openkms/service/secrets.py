@@ -21,7 +21,7 @@ import base64
 import hmac
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 from openkms.domain import errors, keystate
 from openkms.domain.arn import key_arn
@@ -60,9 +60,8 @@ RETRIES = 5
 NOT_FOUND = "The specified secret is not found."
 VERSION_NOT_FOUND = "The specified secret version is not found."
 ROTATION_UNSUPPORTED = (
-    "Automatic rotation applies to managed secrets (Rds, RAMCredentials, ECS, Redis, PolarDB), which "
-    "need a rotation plugin that openkms does not have; a Generic secret gets a new value with "
-    "PutSecretValue."
+    "Rotation applies to managed secrets (Rds, PolarDB, Redis); a Generic secret gets a new value "
+    "with PutSecretValue."
 )
 
 T = TypeVar("T")
@@ -80,6 +79,16 @@ class SecretValue:
     data: str
     create_time: float
     stages: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Managed:
+    """What a managed secret carries beyond a Generic one: its type, its ExtendedConfig as
+    given, and its automatic rotation interval (None: rotated only by RotateSecret)."""
+
+    secret_type: str
+    extended_config: str
+    rotation_interval: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,9 +299,10 @@ class SecretService:
         encryption_key_id: str | None,
         tag_map: Mapping[str, str],
         policy: str | None,
+        managed: Managed | None = None,
     ) -> Secret:
-        """A Generic secret of the caller's account with its first version, stage ACSCurrent
-        (checked by the caller: name, version id, type)."""
+        """A secret of the caller's account with its first version, stage ACSCurrent (checked by
+        the caller: name, version id, type). Generic unless ``managed`` says otherwise."""
         raw = secret_data_bytes(data)
         key = self._encryption_key(scope, encryption_key_id)
         sealed = self._seal(key, name, version_id, data_type, raw)
@@ -311,9 +321,14 @@ class SecretService:
                     secret_name=name,
                     description=description,
                     encryption_key_id=key.key_id,
-                    secret_type=GENERIC,
-                    extended_config=None,
-                    automatic_rotation="Disabled",
+                    secret_type=managed.secret_type if managed else GENERIC,
+                    extended_config=managed.extended_config if managed else None,
+                    automatic_rotation="Enabled" if managed and managed.rotation_interval else "Disabled",
+                    rotation_interval=managed.rotation_interval if managed else None,
+                    last_rotation_date=now if managed else None,
+                    next_rotation_date=(
+                        now + managed.rotation_interval if managed and managed.rotation_interval else None
+                    ),
                     create_time=now,
                     update_time=now,
                     policy=policy,
@@ -423,6 +438,7 @@ class SecretService:
         for _ in range(RETRIES):
             with self.dep.db.read() as tx:
                 secret = self._load(tx, target)
+                _require_generic(secret, "PutSecretValue")
                 found = repo.get_ciphertext(tx, account, name, version_id)
                 stages = repo.get_stages(tx, account, name)
                 existing = None
@@ -478,6 +494,7 @@ class SecretService:
         self, scope: Scope, ref: str, stage: str, move_to: str | None, remove_from: str | None
     ) -> str:
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
+            _require_generic(secret, "UpdateSecretVersionStage")
             versions = {v.version_id for v in repo.list_versions(tx, *found_of(secret))}
             old = repo.get_stages(tx, *found_of(secret))
             new = stages_after_move(old, stage, move_to, remove_from, versions)
@@ -488,14 +505,11 @@ class SecretService:
 
     # -- rotation (managed secrets only) ------------------------------------------------------
 
-    def refuse_rotation(self, scope: Scope, ref: str) -> NoReturn:
-        """RotateSecret and UpdateSecretRotationPolicy: the secret is found and not pending
-        deletion, and then refused, since every secret here is Generic (CreateSecret refuses the
-        managed types until a rotation plugin exists)."""
-        target = self.secret_ref(scope, ref)
-        with self.dep.db.read() as tx:
-            self._load(tx, target)
-        raise errors.UnsupportedOperation(ROTATION_UNSUPPORTED)
+    def seal_value(self, scope: Scope, secret: Secret, version_id: str, data: str) -> bytes:
+        """A text value of ``secret``'s version ``version_id`` sealed under the secret's CMK, as
+        the store keeps it (managed secrets' rotations store their new values with this)."""
+        key = self._sealing_key(scope, secret)
+        return self._seal(key, secret.secret_name, version_id, "text", data.encode())
 
     # -- deletion -------------------------------------------------------------------------------
 
@@ -568,6 +582,12 @@ class SecretService:
             repo.update_secret(tx, *found_of(secret), secret.revision + 1, policy=policy)
 
         self._change(scope, ref, apply)
+
+
+def _require_generic(secret: Secret, action: str) -> None:
+    """Values and stages of a managed secret change only by rotation (Alibaba: Generic only)."""
+    if secret.secret_type != GENERIC:
+        raise errors.UnsupportedOperation(f"{action} applies to Generic secrets; a managed secret rotates.")
 
 
 def found_of(secret: Secret) -> tuple[str, str]:

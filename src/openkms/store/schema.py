@@ -281,6 +281,36 @@ secret_version_stages = Table(
     Column("version_id", String(64), nullable=False),
 )
 
+# Where managed secrets rotate: a database or Redis server of one account, reached at ``dsn``
+# (no password in it) with the admin account held in the Generic secret ``admin_secret``.
+secret_targets = Table(
+    "secret_targets",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("target_type", String(16), nullable=False),
+    Column("dsn", Text, nullable=False),
+    Column("admin_secret", String(256), nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+# A managed secret's rotation in flight (domain/rotation.py): the pending version, the account
+# it sets, the step reached, and the retries of a failing step. The row goes when it completes.
+secret_rotations = Table(
+    "secret_rotations",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("secret_name", String(256), primary_key=True),
+    Column("version_id", String(64), nullable=False),
+    Column("account_name", String(64), nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", Float, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("started", Float, nullable=False),
+    Index("ix_secret_rotations_next", "next_attempt"),
+)
+
 # Leases for work that exactly one node may do at a time (the job runner).
 leases = Table(
     "leases",

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, delete, exists, false, func, insert, sel
 
 from openkms.domain.secret import Secret
 from openkms.store.engine import Database, Row, Tx, for_update
-from openkms.store.schema import secret_version_stages, secret_versions, secrets, tags
+from openkms.store.schema import secret_rotations, secret_version_stages, secret_versions, secrets, tags
 
 __all__ = [
     "StoredValue",
@@ -166,7 +166,12 @@ def update_secret(tx: Tx, account: str, name: str, expected_revision: int, **val
 
 
 def delete_secret(tx: Tx, account: str, name: str) -> None:
-    """Remove a secret for good: its versions (ciphertexts), stages, tags and row."""
+    """Remove a secret for good: its versions (ciphertexts), stages, tags, rotation and row."""
+    tx.run(
+        delete(secret_rotations).where(
+            secret_rotations.c.account_uid == account, secret_rotations.c.secret_name == name
+        )
+    )
     tx.run(delete(secret_version_stages).where(*_stages_of(account, name)))
     tx.run(delete(secret_versions).where(*_versions_of(account, name)))
     tx.run(

@@ -14,7 +14,7 @@ def test_standard_jobs_are_registered(world: World) -> None:
     expiry and import-token pruning."""
     assert {
         "destroy-deleted-keys", "rotate-keys", "prune-nonces", "purge-deleted-secrets",
-        "expire-key-material", "prune-import-tokens",
+        "expire-key-material", "prune-import-tokens", "rotate-secrets",
     } == set(build_runner(world.services).job_names)
 
 

@@ -1,0 +1,322 @@
+"""Managed Rds secrets rotating a PostgreSQL account, end to end: the target registered with
+`openkms secret-target create`, the secret made through the Tea SDK, read with the official
+Secrets Manager client, the value logging in to PostgreSQL, RotateSecret, DoubleUsers' previous
+credential working through one rotation, and the server killed with SIGKILL right after each
+step of a rotation.
+
+The database is a private PostgreSQL cluster that checks passwords (tests/support/pg_password.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_kms20160120 import models as kms
+from alibabacloud_kms20160120.client import Client as TeaClient
+from alibabacloud_secretsmanager_client_v2.secret_manager_cache_client_builder import (
+    SecretManagerCacheClientBuilder,
+)
+from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client_builder import (
+    DefaultSecretManagerClientBuilder,
+)
+
+from tests.integration.test_sts import _config, _user, sts_client
+from tests.support import mysql_accounts, redis_acl
+from tests.support.clients import ram_client, tea_client
+from tests.support.pg_password import Cluster, password_cluster
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
+
+ADMIN_SECRET = "admin/pg"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with password_cluster() as c:
+        c.make_admin("rotator", "admin-Pw-1")
+        yield c
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, cluster: Cluster) -> Iterator[ServerProcess]:
+    """A server of the module's own that can be told to kill itself after a rotation step
+    (OPENKMS_TEST_CRASH_AT); its job lease is short, so a restarted server resumes soon."""
+    data = tmp_path_factory.mktemp("rotation") / "data"
+    server = ServerProcess(
+        data,
+        module="tests.support.crashing_rotation_server",
+        env={"OPENKMS_JOB_LEASE": "2", "OPENKMS_JOB_PERIOD": "0.5"},
+    )
+    server.start()
+    try:
+        tea = tea_client(server.endpoint)
+        admin = json.dumps({"AccountName": "rotator", "AccountPassword": "admin-Pw-1"})
+        tea.create_secret(
+            kms.CreateSecretRequest(secret_name=ADMIN_SECRET, version_id="v1", secret_data=admin)
+        )
+        subprocess.run(
+            [*CLI, "secret-target", "create", "pg-main", "--type", "postgresql", "--dsn", cluster.dsn,
+             "--admin-secret", ADMIN_SECRET, *server.store_args],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        yield server
+    finally:
+        server.stop()
+
+
+def _app(cluster: Cluster) -> tuple[str, str]:
+    name, password = f"app_{uuid.uuid4().hex[:8]}", "first-Pw-1"
+    cluster.make_app(name, password)
+    return name, password
+
+
+def _create(tea: TeaClient, name: str, account: str, password: str, sub_type: str) -> None:
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name=name,
+            version_id="v1",
+            secret_type="Rds",
+            secret_data=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": password}]}),
+            extended_config={"SecretSubType": sub_type, "DBInstanceId": "pg-main", "CustomData": {}},
+        )
+    )
+
+
+def _value(tea: TeaClient, name: str, stage: str = "ACSCurrent") -> tuple[str, str, str]:
+    """ACSCurrent's (or ``stage``'s) account, password and VersionId."""
+    body = tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name, version_stage=stage)).body
+    value = json.loads(body.secret_data)
+    return value["AccountName"], value["AccountPassword"], str(body.version_id)
+
+
+def _official_client_value(endpoint: str, name: str) -> dict[str, Any]:
+    """The value as the official Secrets Manager client reads it."""
+    config = _config(endpoint, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    client = DefaultSecretManagerClientBuilder.standard().add_config(config).build()
+    cache = SecretManagerCacheClientBuilder.new_cache_client_builder(client).build()
+    try:
+        return json.loads(cache.get_secret_value(name))  # type: ignore[no-any-return]
+    finally:
+        cache.close()
+
+
+def test_rds_secret_through_the_sdks(srv: ServerProcess, cluster: Cluster) -> None:
+    """Created through the Tea SDK, read with the Secrets Manager client in Alibaba's shape, the
+    value logs in; after RotateSecret the new value logs in and the old one does not."""
+    tea = tea_client(srv.endpoint)
+    account, first = _app(cluster)
+    _create(tea, "db/e2e", account, first, "SingleUser")
+    assert _official_client_value(srv.endpoint, "db/e2e") == {
+        "AccountName": account,
+        "AccountPassword": first,
+    }
+    assert cluster.reads_data(account, first, account)
+    described = tea.describe_secret(kms.DescribeSecretRequest(secret_name="db/e2e")).body
+    assert (described.secret_type, described.automatic_rotation) == ("Rds", "Disabled")
+
+    rotated = tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/e2e", version_id="r1")).body
+    assert (rotated.secret_name, rotated.version_id) == ("db/e2e", "r1")
+    name, password, version = _value(tea, "db/e2e")
+    assert (name, version) == (account, "r1")
+    assert cluster.reads_data(name, password, account)
+    assert not cluster.logs_in(account, first)
+
+
+def test_double_users_previous_value_works_through_one_rotation(srv: ServerProcess, cluster: Cluster) -> None:
+    """DoubleUsers: a client holding the value from before a rotation keeps logging in; the
+    rotation after that one retires it."""
+    tea = tea_client(srv.endpoint)
+    account, first = _app(cluster)
+    _create(tea, "db/e2e-double", account, first, "DoubleUsers")
+    held = _official_client_value(srv.endpoint, "db/e2e-double")
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/e2e-double", version_id="r1"))
+    name1, password1, _ = _value(tea, "db/e2e-double")
+    assert cluster.reads_data(name1, password1, account)
+    assert cluster.reads_data(held["AccountName"], held["AccountPassword"], account)
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/e2e-double", version_id="r2"))
+    assert cluster.reads_data(name1, password1, account)
+    assert not cluster.logs_in(held["AccountName"], held["AccountPassword"])
+
+
+def _restart(srv: ServerProcess, crash_at: str) -> TeaClient:
+    srv.env["OPENKMS_TEST_CRASH_AT"] = crash_at
+    srv.restart()
+    return tea_client(srv.endpoint)
+
+
+@pytest.mark.parametrize("step", ["pending", "applied", "verified", "promoted"])
+@pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+def test_kill_9_at_each_step_leaves_a_credential_that_logs_in(
+    srv: ServerProcess, cluster: Cluster, step: str, sub_type: str
+) -> None:
+    """The server is SIGKILLed right after a rotation step is recorded. Restarted, the secret
+    reads at once; in DoubleUsers its value logs in at once (in SingleUser the password may be
+    changing: the job resumes as soon as the dead server's lease lapses), and in both modes the
+    job finishes the rotation within seconds, after which the value logs in."""
+    name = f"db/kill-{step}-{sub_type}"
+    tea = _restart(srv, step)
+    account, first = _app(cluster)
+    _create(tea, name, account, first, sub_type)
+    with pytest.raises(Exception):  # the server dies inside the call
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r1"))
+    assert srv.proc is not None and srv.proc.wait(10) == -9
+    srv.proc = None
+
+    tea = _restart(srv, "")
+    user, password, version = _value(tea, name)
+    if sub_type == "DoubleUsers" or step == "promoted":
+        assert cluster.logs_in(user, password)
+    deadline = time.monotonic() + 30
+    while version != "r1" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        user, password, version = _value(tea, name)
+    assert version == "r1"
+    assert cluster.reads_data(user, password, account)
+    described = tea.describe_secret(kms.DescribeSecretRequest(secret_name=name)).body
+    assert described.last_rotation_date
+
+
+def test_secret_target_cli_refuses_a_dsn_with_an_account(srv: ServerProcess, tmp_path: Path) -> None:
+    """`openkms secret-target create` keeps credentials out of flags: a DSN naming an account is
+    refused (exit 1), and the target is listed without any credential."""
+    refused = subprocess.run(
+        [*CLI, "secret-target", "create", "pg-bad", "--type", "postgresql", "--dsn",
+         "postgresql://rotator:admin-Pw-1@127.0.0.1/postgres", "--admin-secret", ADMIN_SECRET, *srv.store_args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "admin-Pw-1" not in refused.stderr + refused.stdout
+    listed = subprocess.run(
+        [*CLI, "secret-target", "list", *srv.store_args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "pg-main\tpostgresql" in listed and "pg-bad" not in listed
+
+
+def test_redis_secret_through_the_sdks(srv: ServerProcess) -> None:
+    """A Redis secret on a target registered with the CLI: made through the Tea SDK, read with
+    the Secrets Manager client, the ACL user logs in with it; after RotateSecret (DoubleUsers)
+    the new value logs in and the value the client held still does."""
+    tea = tea_client(srv.endpoint)
+    with redis_acl.acl_users() as made:
+        admin = redis_acl.make_admin(made, "adm-Pw-1")
+        user = redis_acl.make_app(made, "first-Pw-1")
+        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
+        tea.create_secret(
+            kms.CreateSecretRequest(secret_name="admin/redis", version_id="v1", secret_data=admin_value)
+        )
+        subprocess.run(
+            [*CLI, "secret-target", "create", "redis-main", "--type", "redis", "--dsn", redis_acl.DSN,
+             "--admin-secret", "admin/redis", *srv.store_args],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="cache/e2e",
+                version_id="v1",
+                secret_type="Redis",
+                secret_data=json.dumps(
+                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
+                ),
+                extended_config={"SecretSubType": "DoubleUsers", "InstanceId": "redis-main"},
+            )
+        )
+        held = _official_client_value(srv.endpoint, "cache/e2e")
+        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/e2e", version_id="r1"))
+        name, password, version = _value(tea, "cache/e2e")
+        assert (name, version) == (user + "_dual", "r1") and redis_acl.logs_in(name, password)
+        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+
+
+def _authenticates(endpoint: str, pair: dict[str, Any]) -> bool:
+    """Whether a request signed with the pair is accepted (GetCallerIdentity needs no policy)."""
+    try:
+        sts_client(endpoint, pair["AccessKeyId"], pair["AccessKeySecret"]).get_caller_identity()
+    except Exception:
+        return False
+    return True
+
+
+def test_ram_credentials_rotate_a_users_access_keys(srv: ServerProcess) -> None:
+    """RAMCredentials: SecretName $Auto names the secret acs/ram/user/<UserName>; the value is
+    Alibaba's AccessKeyId/AccessKeySecret/GenerateTimestamp and signs requests; each rotation
+    gives the user a new pair, the previous one working until the rotation after."""
+    tea = tea_client(srv.endpoint)
+    user = f"rotated-{uuid.uuid4().hex[:8]}"
+    first = _user(ram_client(srv.endpoint), user)
+    answer = tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="$Auto",
+            version_id="v1",
+            secret_type="RAMCredentials",
+            secret_data=json.dumps(
+                {"AccessKeys": [{"AccessKeyId": first.access_key_id, "AccessKeySecret": first.secret}]}
+            ),
+            extended_config={"SecretSubType": "RamUserAccessKey", "UserName": user},
+        )
+    ).body
+    name = f"acs/ram/user/{user}"
+    assert (answer.secret_name, answer.secret_type) == (name, "RAMCredentials")
+    held = _official_client_value(srv.endpoint, name)
+    assert set(held) == {"AccessKeyId", "AccessKeySecret", "GenerateTimestamp"}
+    assert (held["AccessKeyId"], held["AccessKeySecret"]) == (first.access_key_id, first.secret)
+    assert _authenticates(srv.endpoint, held)
+
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r1"))
+    body = tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name)).body
+    second = json.loads(body.secret_data)
+    assert body.version_id == "r1" and second["AccessKeyId"] != first.access_key_id
+    assert _authenticates(srv.endpoint, second) and _authenticates(srv.endpoint, held)
+
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r2"))
+    third = json.loads(tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name)).body.secret_data)
+    assert _authenticates(srv.endpoint, third) and _authenticates(srv.endpoint, second)
+    time.sleep(1.1)  # a pair looked up is kept for at most a second
+    assert not _authenticates(srv.endpoint, held)
+
+
+def test_mysql_secret_through_the_sdks(srv: ServerProcess) -> None:
+    """An Rds secret on a MariaDB target registered with the CLI: made through the Tea SDK, read
+    with the Secrets Manager client, the account logs in with it; after RotateSecret the new value
+    logs in and the old one does not (SingleUser)."""
+    tea = tea_client(srv.endpoint)
+    with mysql_accounts.accounts() as made:
+        admin = mysql_accounts.make_admin(made, "adm-Pw-1")
+        user = mysql_accounts.make_app(made, "first-Pw-1")
+        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
+        tea.create_secret(
+            kms.CreateSecretRequest(secret_name="admin/my", version_id="v1", secret_data=admin_value)
+        )
+        subprocess.run(
+            [*CLI, "secret-target", "create", "my-main", "--type", "mysql", "--dsn", mysql_accounts.DSN,
+             "--admin-secret", "admin/my", *srv.store_args],
+            check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="db/my-e2e",
+                version_id="v1",
+                secret_type="Rds",
+                secret_data=json.dumps(
+                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
+                ),
+                extended_config={"SecretSubType": "SingleUser", "DBInstanceId": "my-main"},
+            )
+        )
+        held = _official_client_value(srv.endpoint, "db/my-e2e")
+        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+        assert mysql_accounts.reads_data(user, "first-Pw-1")
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/my-e2e", version_id="r1"))
+        name, password, version = _value(tea, "db/my-e2e")
+        assert (name, version) == (user, "r1") and mysql_accounts.reads_data(name, password)
+        assert not mysql_accounts.logs_in(user, "first-Pw-1")
