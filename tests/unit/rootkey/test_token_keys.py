@@ -125,7 +125,7 @@ def test_threads_of_one_process_share_the_token(keeper) -> None:  # type: ignore
                 text = f"{n}-{i}".encode()
                 sealed = keeper.seal(f"v-thread-{which}", wraps[which], nonce, text, b"t")
                 assert keeper.open(f"v-thread-{which}", wraps[which], nonce, sealed, b"t") == text
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
