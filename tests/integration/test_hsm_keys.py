@@ -1,5 +1,5 @@
 """ProtectionLevel=HSM keys through both official SDKs, on a server whose root of trust is a
-SoftHSM2 token of this test run: CreateKey/DescribeKey/ListKeys say HSM, Encrypt, Decrypt,
+SoftHSM2 token of this test run: CreateKey and DescribeKey say HSM, ListKeys filters by it, Encrypt, Decrypt,
 GenerateDataKey and ReEncrypt round-trip, a tampered blob is refused, specs the token cannot
 keep are refused, CreateKeyVersion makes HSM versions, and a restart with two worker processes
 under concurrent calls keeps decrypting every blob."""
@@ -130,8 +130,9 @@ def test_hsm_keys_through_both_sdks_across_a_restart_with_two_workers(token: Tok
         for t in threads:
             t.join()
         assert failures == []
-        listed = SDK("tea", workers.endpoint).call("ListKeys", PageSize=100)
-        assert {k["KeyId"] for k in listed["Keys"]["Key"]} >= set(keys)
+        only_hsm = '[{"Key": "ProtectionLevel", "Values": ["HSM"]}]'
+        listed = SDK("tea", workers.endpoint).call("ListKeys", PageSize=100, Filters=only_hsm)
+        assert {k["KeyId"] for k in listed["Keys"]["Key"]} == set(keys)  # not the software keys
         made = SDK("old", workers.endpoint).call("CreateKey", ProtectionLevel="HSM")["KeyMetadata"]
         assert made["ProtectionLevel"] == "HSM"
     finally:

@@ -22,6 +22,7 @@ Every call holds the process's token lock (rootkey/pkcs11.py, "PKCS#11 disciplin
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -77,14 +78,14 @@ class TokenKeys:
         self._pin = pin
         self._max_held = max_held
 
-    def _hold(self) -> Any:
+    def _hold(self) -> contextlib.AbstractContextManager[TokenHold]:
         return holding(self._module, self._token_label, self._pin)
 
     def mechanisms(self) -> frozenset[int]:
         """The token's mechanism list, read once per process."""
         where = (self._module, self._token_label)
         with self._hold() as hold:
-            found: frozenset[int] | None = hold.proc.mechanisms.get(where)
+            found = hold.proc.mechanisms.get(where)
             if found is None:
                 found = frozenset(int(m) for m in hold.session.token.slot.get_mechanisms())
                 hold.proc.mechanisms[where] = found
@@ -229,7 +230,8 @@ class TokenKeys:
         objects[slot] = found
         while len(objects) > self._max_held:
             _, evicted = objects.popitem(last=False)
-            evicted.destroy()
+            with contextlib.suppress(p11.PKCS11Error):  # gone already: nothing left to destroy
+                evicted.destroy()
         return found
 
     def seal(self, version_id: str, wrapped: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:

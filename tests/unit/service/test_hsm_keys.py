@@ -48,8 +48,9 @@ def _settings(token: Token, data_dir: Path) -> Settings:
 @pytest.fixture(scope="module")
 def hsm_world(token: Token, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("hsm") / "data"
-    dep = init_deployment(_settings(token, data_dir), FixedClock(START))[0]
-    world = World(dep, build_services(dep), FixedClock(START))
+    clock = FixedClock(START)
+    dep = init_deployment(_settings(token, data_dir), clock)[0]
+    world = World(dep, build_services(dep), clock)
     yield world
     world.services.audit.close()
     world.close()
@@ -119,6 +120,22 @@ def test_data_keys_reencrypt_and_rotation_make_hsm_versions(hsm_world: World) ->
     assert len(w.keys.material(rotated, version.version_id)) == 16 + 40
     assert sym.decrypt(w.scope, newer.blob, {}).plaintext == b"v2"
     assert sym.decrypt(w.scope, blob.blob, {}).plaintext == text.encode()  # the first version
+
+
+def test_automatic_rotation_makes_hsm_versions(hsm_world: World) -> None:
+    w = hsm_world
+    key = _create(w, enable_automatic_rotation=True, rotation_interval="7d")
+    first = w.services.symmetric.encrypt(w.scope, key.key_id, b"before", {})
+    w.clock.at += 8 * 86400
+    assert w.services.versions.rotate_due() >= 1
+    rotated = w.keys.get(w.scope, key.key_id)
+    assert rotated.primary_version_id not in (None, key.primary_version_id)
+    assert rotated.primary_version_id is not None
+    assert len(w.keys.material(rotated, rotated.primary_version_id)) == 16 + 40
+    after = w.services.symmetric.encrypt(w.scope, key.key_id, b"after", {})
+    assert parse_blob(after.blob).version_id == rotated.primary_version_id
+    assert w.services.symmetric.decrypt(w.scope, after.blob, {}).plaintext == b"after"
+    assert w.services.symmetric.decrypt(w.scope, first.blob, {}).plaintext == b"before"
 
 
 def test_specs_the_token_cannot_keep_are_refused(hsm_world: World) -> None:
