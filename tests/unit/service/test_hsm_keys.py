@@ -138,6 +138,18 @@ def test_automatic_rotation_makes_hsm_versions(hsm_world: World) -> None:
     assert w.services.symmetric.decrypt(w.scope, first.blob, {}).plaintext == b"before"
 
 
+def test_a_secret_sealed_under_an_hsm_key(hsm_world: World) -> None:
+    w = hsm_world
+    key = _create(w)
+    w.services.secrets.create(
+        w.scope, name="hsm-sealed", version_id="v1", data="s3cret", data_type="text", description="",
+        encryption_key_id=key.key_id, tag_map={}, policy=None,
+    )  # fmt: skip
+    assert w.services.secrets.get_value(w.scope, "hsm-sealed", None, None).data == "s3cret"
+    other = w.another_process()
+    assert other.secrets.get_value(w.scope, "hsm-sealed", None, None).data == "s3cret"
+
+
 def test_specs_the_token_cannot_keep_are_refused(hsm_world: World) -> None:
     w = hsm_world
     for spec in ("Aliyun_SM4", "RSA_2048", "EC_P256", "EC_SM2", "HMAC_SHA_256"):
