@@ -1,6 +1,7 @@
 """ProtectionLevel=HSM keys: offered only on a deployment whose root of trust is the pkcs11
 provider; their versions' material is made, kept wrapped and used inside the token
-(rootkey/token_keys.py).
+(rootkey/token_keys.py): AES keys for CiphertextBlobs, RSA and EC key pairs that sign (their
+public keys verify in the process, as for any key).
 
 Every version of an HSM key is an HSM version: the key's ``protection_level`` says which path a
 blob of any of its versions takes. An HSM blob has the layout of every other blob
@@ -14,9 +15,16 @@ from __future__ import annotations
 import os
 
 from openkms.domain import errors
-from openkms.domain.keyspec import ORIGIN_KMS, KeySpec
+from openkms.domain.keyspec import ORIGIN_KMS, SIGN_VERIFY, KeySpec
 from openkms.rootkey.pkcs11 import Pkcs11Unavailable
-from openkms.rootkey.token_keys import HSM_SPECS, NONCE_LEN, TokenKeys, TokenRefused, missing_mechanisms
+from openkms.rootkey.token_keys import (
+    HSM_SPECS,
+    NONCE_LEN,
+    SYMMETRIC_SPECS,
+    TokenKeys,
+    TokenRefused,
+    missing_mechanisms,
+)
 from openkms.service.deployment import Deployment
 from openkms.service.token_root import open_token_keys
 
@@ -54,17 +62,22 @@ class HsmKeys:
                 raise errors.ServiceUnavailable() from None
         return self._token
 
-    def check_spec(self, spec: KeySpec, origin: str) -> None:
+    def check_spec(self, spec: KeySpec, usage: str, origin: str) -> None:
         """Refuse, before anything is made, an HSM key the token cannot keep: decided from the
         token's mechanism list.
 
         Raises:
             UnsupportedOperation: no token root, an origin other than Aliyun_KMS, a spec of
-                which openkms makes no HSM keys, or mechanisms the token lacks (named).
+                which openkms makes no HSM keys, a key pair that would not sign, or mechanisms
+                the token lacks (named).
         """
         token = self.token()
         if origin != ORIGIN_KMS:
             raise errors.UnsupportedOperation("ProtectionLevel HSM keys are made with Origin Aliyun_KMS.")
+        if spec.name not in SYMMETRIC_SPECS and spec.name in HSM_SPECS and usage != SIGN_VERIFY:
+            raise errors.UnsupportedOperation(
+                f"ProtectionLevel HSM {spec.name} keys are made with KeyUsage SIGN/VERIFY."
+            )
         try:
             missing = missing_mechanisms(spec.name, token.mechanisms())
         except Pkcs11Unavailable:
@@ -80,8 +93,9 @@ class HsmKeys:
                 f"lacks {', '.join(missing)}."
             )
 
-    def generate(self, spec: KeySpec) -> bytes:
-        """A new version's key, made in the token; only its wrap is returned."""
+    def generate(self, spec: KeySpec) -> tuple[bytes, bytes | None]:
+        """A new version's key, made in the token; only its wrap is returned (and a key
+        pair's public key DER)."""
         try:
             return self.token().generate(spec.name)
         except Pkcs11Unavailable:
@@ -92,6 +106,15 @@ class HsmKeys:
         iv = os.urandom(NONCE_LEN)
         try:
             return iv, self.token().seal(version_id, wrapped, iv, plaintext, aad)
+        except TokenRefused:
+            raise errors.KeyMaterialUnavailable() from None
+        except Pkcs11Unavailable:
+            raise errors.ServiceUnavailable() from None
+
+    def sign(self, version_id: str, wrapped: bytes, key_spec: str, algorithm: str, digest: bytes) -> bytes:
+        """A signature made in the token (the algorithm checked against the spec already)."""
+        try:
+            return self.token().sign(version_id, wrapped, key_spec, algorithm, digest)
         except TokenRefused:
             raise errors.KeyMaterialUnavailable() from None
         except Pkcs11Unavailable:

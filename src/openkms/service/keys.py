@@ -43,7 +43,7 @@ def new_version(
     what is wrapped under the KEK is its wrap by the token's master key (service/hsm_keys.py)."""
     version_id = ids.new_version_id()
     if hsm is not None:
-        material, public_der = hsm.generate(spec), None
+        material, public_der = hsm.generate(spec)
     else:
         material, public_der = keygen.generate(spec)
     kek_version = dep.keyring.current
@@ -139,7 +139,7 @@ class KeyService:
             check_key_policy(policy)
         hsm = self.hsm if is_hsm(protection_level) else None
         if hsm is not None:
-            hsm.check_spec(spec, origin)
+            hsm.check_spec(spec, usage, origin)
         if origin == ORIGIN_EXTERNAL and not spec.symmetric:
             raise errors.InvalidValue("Origin", "EXTERNAL keys must be symmetric.")
         interval: int | None = None

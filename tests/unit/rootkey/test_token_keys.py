@@ -45,7 +45,7 @@ def _session_objects(token: Token) -> int:
 
 
 def test_a_version_round_trips_in_the_token_and_a_wrong_aad_or_tag_fails(keeper) -> None:  # type: ignore[no-untyped-def]
-    wrapped = keeper.generate("Aliyun_AES_256")
+    wrapped = keeper.generate("Aliyun_AES_256")[0]
     assert len(wrapped) == 16 + 40  # the master's id, then RFC 5649 of 32 bytes
     nonce = secrets.token_bytes(12)
     sealed = keeper.seal("v-round", wrapped, nonce, b"attack at dawn", b"aad")
@@ -66,13 +66,13 @@ def test_a_version_round_trips_in_the_token_and_a_wrong_aad_or_tag_fails(keeper)
 def test_each_version_has_its_own_key_and_a_tampered_wrap_is_refused(keeper) -> None:  # type: ignore[no-untyped-def]
     from openkms.rootkey.token_keys import TokenRefused
 
-    one, two = keeper.generate("Aliyun_AES_128"), keeper.generate("Aliyun_AES_128")
+    one, two = keeper.generate("Aliyun_AES_128")[0], keeper.generate("Aliyun_AES_128")[0]
     assert one != two
     nonce = secrets.token_bytes(12)
     sealed = keeper.seal("v-one", one, nonce, b"x", b"")
     with pytest.raises(aead.NotAuthentic):
         keeper.open("v-two", two, nonce, sealed, b"")
-    bad = bytearray(keeper.generate("Aliyun_AES_192"))
+    bad = bytearray(keeper.generate("Aliyun_AES_192")[0])
     bad[-1] ^= 1
     with pytest.raises(TokenRefused):
         keeper.seal("v-bad", bytes(bad), nonce, b"x", b"")
@@ -84,7 +84,7 @@ def test_the_unwrapped_key_can_be_neither_read_nor_wrapped_out(keeper) -> None: 
     import pkcs11
     from pkcs11 import Attribute, Mechanism
 
-    wrapped = keeper.generate("Aliyun_AES_256")
+    wrapped = keeper.generate("Aliyun_AES_256")[0]
     keeper.seal("v-held", wrapped, secrets.token_bytes(12), b"x", b"")
     held = keeper.held_object("v-held")
     assert held is not None
@@ -103,7 +103,7 @@ def test_the_unwrapped_key_can_be_neither_read_nor_wrapped_out(keeper) -> None: 
 
 def test_evicted_objects_are_destroyed_and_making_a_version_leaves_none(token: Token, keeper) -> None:  # type: ignore[no-untyped-def]
     before = _session_objects(token)
-    wraps = [keeper.generate("Aliyun_AES_256") for _ in range(5)]
+    wraps = [keeper.generate("Aliyun_AES_256")[0] for _ in range(5)]
     assert _session_objects(token) == before  # the generated copies are destroyed after wrapping
     nonce = secrets.token_bytes(12)
     sealed = [keeper.seal(f"v-lru-{i}", w, nonce, b"p", b"") for i, w in enumerate(wraps)]
@@ -114,7 +114,7 @@ def test_evicted_objects_are_destroyed_and_making_a_version_leaves_none(token: T
 
 
 def test_threads_of_one_process_share_the_token(keeper) -> None:  # type: ignore[no-untyped-def]
-    wraps = [keeper.generate("Aliyun_AES_256") for _ in range(4)]
+    wraps = [keeper.generate("Aliyun_AES_256")[0] for _ in range(4)]
     failures: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -151,5 +151,53 @@ def test_the_mechanism_list_decides_which_specs_a_token_keeps(keeper) -> None:  
         "CKM_AES_KEY_WRAP_PAD",
         "CKM_AES_GCM",
     ]
-    assert missing_mechanisms("Aliyun_SM4", offered) is None
-    assert missing_mechanisms("RSA_2048", offered) is None
+    assert missing_mechanisms("RSA_2048", offered) == []
+    assert missing_mechanisms("EC_P256K", offered) == []
+    assert missing_mechanisms("EC_P256", offered - {int(pkcs11.Mechanism.ECDSA)}) == ["CKM_ECDSA"]
+    assert missing_mechanisms("RSA_3072", {int(pkcs11.Mechanism.RSA_PKCS)}) == [
+        "CKM_RSA_PKCS_KEY_PAIR_GEN",
+        "CKM_RSA_PKCS_PSS",
+        "CKM_AES_KEY_WRAP_PAD",
+    ]
+    for spec in ("Aliyun_SM4", "EC_SM2", "HMAC_SHA_256"):
+        assert missing_mechanisms(spec, offered) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "algorithm"),
+    [
+        ("RSA_2048", "RSA_PSS_SHA_256"),
+        ("RSA_2048", "RSA_PKCS1_SHA_256"),
+        ("EC_P256", "ECDSA_SHA_256"),
+        ("EC_P256K", "ECDSA_SHA_256"),
+    ],
+)
+def test_key_pairs_sign_in_the_token_and_their_private_keys_stay_there(
+    keeper, spec: str, algorithm: str
+) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    import pkcs11
+    from pkcs11 import Attribute, Mechanism
+
+    from openkms.crypto import asymmetric
+    from openkms.domain.keyspec import SPECS
+    from openkms.rootkey.pkcs11 import holding
+
+    wrapped, public_der = keeper.generate(spec)
+    assert public_der is not None
+    digest = hashlib.sha256(b"signed in the token").digest()
+    version = f"v-{spec}-{algorithm}"
+    signature = keeper.sign(version, wrapped, spec, algorithm, digest)
+    public = asymmetric.load_public(SPECS[spec].kind, public_der)
+    assert asymmetric.verify(public, algorithm, digest, signature)
+    assert not asymmetric.verify(public, algorithm, hashlib.sha256(b"other").digest(), signature)
+    held = keeper.held_object(version)
+    assert held[Attribute.SENSITIVE] and not held[Attribute.EXTRACTABLE] and not held[Attribute.TOKEN]
+    secret = Attribute.PRIVATE_EXPONENT if spec.startswith("RSA") else Attribute.VALUE
+    with pytest.raises(pkcs11.AttributeSensitive):
+        held[secret]
+    with holding(keeper._module, keeper._token_label, keeper._pin) as hold:
+        master = keeper._master(hold, wrapped[:16])
+        with pytest.raises(pkcs11.KeyUnextractable):
+            master.wrap_key(held, mechanism=Mechanism.AES_KEY_WRAP_PAD)

@@ -152,15 +152,50 @@ def test_a_secret_sealed_under_an_hsm_key(hsm_world: World) -> None:
 
 def test_specs_the_token_cannot_keep_are_refused(hsm_world: World) -> None:
     w = hsm_world
-    for spec in ("Aliyun_SM4", "RSA_2048", "EC_P256", "EC_SM2", "HMAC_SHA_256"):
+    for spec in ("Aliyun_SM4", "EC_SM2", "HMAC_SHA_256"):
         with pytest.raises(errors.UnsupportedOperation, match="ProtectionLevel HSM is offered"):
             _create(w, spec)
+    with pytest.raises(errors.UnsupportedOperation, match="KeyUsage SIGN/VERIFY"):
+        _create(w, "RSA_2048", key_usage="ENCRYPT/DECRYPT")
     with pytest.raises(errors.UnsupportedOperation, match="Origin Aliyun_KMS"):
         _create(w, origin="EXTERNAL")
     for spec in ("Aliyun_AES_128", "Aliyun_AES_192"):
         key = _create(w, spec)
         sealed = w.services.symmetric.encrypt(w.scope, key.key_id, b"ok", {})
         assert w.services.symmetric.decrypt(w.scope, sealed.blob, {}).plaintext == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("spec", "algorithm"),
+    [("RSA_2048", "RSA_PSS_SHA_256"), ("RSA_3072", "RSA_PKCS1_SHA_256"), ("EC_P256", "ECDSA_SHA_256")],
+)
+def test_hsm_key_pairs_sign_in_the_token(hsm_world: World, spec: str, algorithm: str) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    w = hsm_world
+    key = _create(w, spec, key_usage="SIGN/VERIFY")
+    assert key.protection_level == "HSM" and key.primary_version_id is not None
+    asym = w.services.asymmetric
+    digest = hashlib.sha256(b"a message").digest()
+    _, version_id, signature = asym.sign(w.scope, key.key_id, key.primary_version_id, algorithm, digest)
+    assert version_id == key.primary_version_id
+    assert asym.verify(w.scope, key.key_id, version_id, algorithm, digest, signature)[2]
+    assert not asym.verify(
+        w.scope, key.key_id, version_id, algorithm, hashlib.sha256(b"x").digest(), signature
+    )[2]
+    # The material is the token's wrap of the private key, never the key's DER.
+    wrapped = w.keys.material(key, version_id)
+    with pytest.raises(ValueError):
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        load_der_private_key(wrapped, None)
+    from openkms.crypto import asymmetric
+
+    _, _, pem = asym.public_key_pem(w.scope, key.key_id, version_id)
+    public = load_pem_public_key(pem.encode())
+    assert asymmetric.verify(public, algorithm, digest, signature)  # type: ignore[arg-type]
 
 
 def test_a_token_lacking_a_mechanism_refuses_the_spec(
