@@ -1,18 +1,23 @@
 """ProtectionLevel=HSM keys through both official SDKs, on a server whose root of trust is a
 SoftHSM2 token of this test run: CreateKey and DescribeKey say HSM, ListKeys filters by it, Encrypt, Decrypt,
-GenerateDataKey and ReEncrypt round-trip, a tampered blob is refused, specs the token cannot
+GenerateDataKey and ReEncrypt round-trip, a tampered blob is refused, EC and RSA key pairs sign
+in the token and verify, specs the token cannot
 keep are refused, CreateKeyVersion makes HSM versions, and a restart with two worker processes
 under concurrent calls keeps decrypting every blob."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from tests.support.calls import SDK, b64
 from tests.support.server import ServerProcess, run_init
@@ -66,6 +71,30 @@ def _round_trips(sdk: SDK, key_id: str, software_id: str) -> list[tuple[str, str
     return made
 
 
+def _sign_and_verify(sdk: SDK, spec: str, algorithm: str) -> None:
+    """An HSM key pair signs in the token; the signature verifies through the API and under the
+    public key GetPublicKey answers."""
+    meta = sdk.call("CreateKey", ProtectionLevel="HSM", KeySpec=spec, KeyUsage="SIGN/VERIFY")["KeyMetadata"]
+    assert meta["ProtectionLevel"] == "HSM"
+    key_id, version = meta["KeyId"], meta["PrimaryKeyVersion"]
+    digest = hashlib.sha256(f"{sdk.name} {spec}".encode()).digest()
+    ref = {"KeyId": key_id, "KeyVersionId": version, "Algorithm": algorithm}
+    signature = sdk.call("AsymmetricSign", **ref, Digest=b64(digest))["Value"]
+    assert sdk.call("AsymmetricVerify", **ref, Digest=b64(digest), Value=signature)["Value"] is True
+    other = b64(hashlib.sha256(b"another message").digest())
+    assert sdk.call("AsymmetricVerify", **ref, Digest=other, Value=signature)["Value"] is False
+    pem = sdk.call("GetPublicKey", KeyId=key_id, KeyVersionId=version)["PublicKey"]
+    public = load_pem_public_key(pem.encode())
+    prehashed = utils.Prehashed(hashes.SHA256())
+    raw = base64.b64decode(signature)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        public.verify(raw, digest, ec.ECDSA(prehashed))
+    else:
+        assert isinstance(public, rsa.RSAPublicKey)
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        public.verify(raw, digest, pss, prehashed)
+
+
 def test_hsm_keys_through_both_sdks_across_a_restart_with_two_workers(token: Token, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     srv = ServerProcess(data_dir, env=token.env(), extra_args=_flags(token))
@@ -85,6 +114,9 @@ def test_hsm_keys_through_both_sdks_across_a_restart_with_two_workers(token: Tok
             assert described["ProtectionLevel"] == "HSM" and described["KeySpec"] == "Aliyun_AES_256"
             software_id = sdk.call("CreateKey")["KeyMetadata"]["KeyId"]
             keep += _round_trips(sdk, key_id, software_id)
+
+            for spec, algorithm in (("EC_P256", "ECDSA_SHA_256"), ("RSA_2048", "RSA_PSS_SHA_256")):
+                _sign_and_verify(sdk, spec, algorithm)
 
             for spec in ("Aliyun_SM4", "EC_SM2"):
                 refused = sdk.error("CreateKey", ProtectionLevel="HSM", KeySpec=spec)
@@ -136,6 +168,7 @@ def test_hsm_keys_through_both_sdks_across_a_restart_with_two_workers(token: Tok
         only_hsm = '[{"Key": "ProtectionLevel", "Values": ["HSM"]}]'
         listed = SDK("tea", workers.endpoint).call("ListKeys", PageSize=100, Filters=only_hsm)
         listed_ids = {k["KeyId"] for k in listed["Keys"]["Key"]}
-        assert len(listed_ids) == 2 + 6 * 3 and listed_ids >= set(keys)  # not the software keys
+        # The two AES keys, two key pairs per SDK and the keys the threads made; no software key.
+        assert len(listed_ids) == 2 + 2 * 2 + 6 * 3 and listed_ids >= set(keys)
     finally:
         workers.stop()
