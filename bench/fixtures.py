@@ -83,7 +83,7 @@ class Fixtures:
     def __init__(self, client: Client, *, sym_keys: int = 10, sym_key_ids: list[str] | None = None,
                  ciphertexts: int = 200, protection_level: str = "SOFTWARE") -> None:
         self.client = client
-        # The ProtectionLevel of the symmetric keys made here (HSM: run.py --hsm-keys).
+        # The ProtectionLevel of the keys made here (HSM: run.py --hsm-keys).
         self.protection_level = protection_level
         self._lock = threading.Lock()
         self.n_sym = sym_keys
@@ -138,7 +138,8 @@ class Fixtures:
     def sign_params(self, key_spec: str, algorithm: str) -> dict[str, str]:
         if key_spec not in self._sign:
             meta = self.client.ok(
-                "CreateKey", {"KeySpec": key_spec, "KeyUsage": "SIGN/VERIFY", "Description": f"bench {key_spec}"}
+                "CreateKey", {"KeySpec": key_spec, "KeyUsage": "SIGN/VERIFY", "Description": f"bench {key_spec}",
+                              "ProtectionLevel": self.protection_level}
             )["KeyMetadata"]
             version = meta.get("PrimaryKeyVersion") or ""
             if not version:

@@ -58,8 +58,8 @@ of software keys should be the same on both sides:
     bench/.venv/bin/python bench/run.py --root-provider pkcs11 --scenarios "Encrypt 64 B" \\
         --connections 8 --repeats 3 --duration 3 --skip-moto --skip-openssl
 
-``--hsm-keys`` makes B's symmetric keys ProtectionLevel=HSM keys, whose AES-GCM runs in the
-token: the same command with it compares software keys (A) with HSM keys (B).
+``--hsm-keys`` makes B's keys ProtectionLevel=HSM keys, whose AES-GCM and signatures run in
+the token: the same command with it compares software keys (A) with HSM keys (B).
 
 The venvs in bench/.baseline/ (about 120 MB each) stay until deleted. bench/report.py renders
 an A/B results.json again, like any other.
@@ -332,7 +332,7 @@ class Side:
     serve_args: list[str] = field(default_factory=list)  # more `openkms serve` flags of this side
     root_flags: list[str] = field(default_factory=list)  # init and serve: the root provider's flags
     root_env: dict[str, str] = field(default_factory=dict)  # and its environment (the token's PIN)
-    protection_level: str = "SOFTWARE"  # of the symmetric keys the fixtures make (--hsm-keys: HSM)
+    protection_level: str = "SOFTWARE"  # of the keys the fixtures make (--hsm-keys: HSM)
     initialised: bool = False  # `openkms init` has made its deployment
 
     def phase(self, phase: str) -> str:
@@ -879,8 +879,8 @@ def main() -> None:
                     help="pkcs11: an A/B run of one build, A over the file root key, B over a root "
                     "key on a SoftHSM2 token made for the run")
     ap.add_argument("--hsm-keys", action="store_true",
-                    help="with --root-provider pkcs11: B's symmetric keys are ProtectionLevel=HSM keys "
-                    "(AES-GCM in the token), A's stay software keys")
+                    help="with --root-provider pkcs11: B's keys are ProtectionLevel=HSM keys (AES-GCM "
+                    "and signatures in the token), A's stay software keys")
     args = ap.parse_args()
     if args.hsm_keys and args.root_provider != "pkcs11":
         sys.exit("bench: --hsm-keys needs --root-provider pkcs11")
