@@ -98,7 +98,8 @@ class HsmKeys:
         pair's public key DER)."""
         try:
             return self.token().generate(spec.name)
-        except Pkcs11Unavailable:
+        except (Pkcs11Unavailable, TokenRefused):
+            # No token, or one whose master key or answers cannot be trusted: nothing is made.
             raise errors.ServiceUnavailable() from None
 
     def seal(self, version_id: str, wrapped: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
