@@ -262,9 +262,10 @@ class TokenKeys:
                 public.destroy()
             return bytes(master[attr.ID]) + bytes(wrapped), der
 
-    def _held(self, hold: TokenHold, version_id: str, wrapped: bytes, key_spec: str) -> Any:
+    def _held(self, hold: TokenHold, version_id: str, wrapped: bytes, key_spec: str | None) -> Any:
         """The version's key unwrapped into the token, from the LRU or unwrapped now (the
-        least recently used object is destroyed when the LRU is full)."""
+        least recently used object is destroyed when the LRU is full). ``key_spec`` names a
+        key pair's spec; None is an AES key."""
         objects = hold.proc.objects
         slot = (self._module, self._token_label, version_id)
         found = objects.get(slot)
@@ -277,7 +278,7 @@ class TokenKeys:
         attr = p11.Attribute
         master = self._master(hold, wrapped[:ID_LEN])
         template = {attr.TOKEN: False, attr.SENSITIVE: True, attr.EXTRACTABLE: False}
-        if key_spec in _KEY_BYTES:
+        if key_spec is None:  # an AES key (of any length)
             kind = (p11.ObjectClass.SECRET_KEY, p11.KeyType.AES)
             capabilities = p11.MechanismFlag.ENCRYPT | p11.MechanismFlag.DECRYPT
             for name in ("WRAP", "UNWRAP", "SIGN", "VERIFY", "DERIVE"):
@@ -313,7 +314,7 @@ class TokenKeys:
         """AES-GCM in the token under the version's key: ``ciphertext || tag``."""
         p11 = library()
         with self._hold() as hold:
-            key = self._held(hold, version_id, wrapped, "Aliyun_AES_256")
+            key = self._held(hold, version_id, wrapped, None)
             return bytes(
                 key.encrypt(
                     plaintext,
@@ -334,7 +335,7 @@ class TokenKeys:
             raise aead.NotAuthentic("the ciphertext is too short")
         p11 = library()
         with self._hold() as hold:
-            key = self._held(hold, version_id, wrapped, "Aliyun_AES_256")
+            key = self._held(hold, version_id, wrapped, None)
             try:
                 return bytes(
                     key.decrypt(
