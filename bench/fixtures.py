@@ -81,8 +81,10 @@ class Fixtures:
     """Keys, ciphertexts and a secret for the scenarios; ``sym_key_ids`` may be given."""
 
     def __init__(self, client: Client, *, sym_keys: int = 10, sym_key_ids: list[str] | None = None,
-                 ciphertexts: int = 200) -> None:
+                 ciphertexts: int = 200, protection_level: str = "SOFTWARE") -> None:
         self.client = client
+        # The ProtectionLevel of the keys made here (HSM: run.py --hsm-keys).
+        self.protection_level = protection_level
         self._lock = threading.Lock()
         self.n_sym = sym_keys
         # Where the i-th request starts in the key and ciphertext lists (run.py varies it per batch).
@@ -103,7 +105,8 @@ class Fixtures:
         if self._sym is None:
             ids = []
             for n in range(self.n_sym):
-                meta = self.client.ok("CreateKey", {"KeySpec": "Aliyun_AES_256", "Description": f"bench sym {n}"})
+                meta = self.client.ok("CreateKey", {"KeySpec": "Aliyun_AES_256", "Description": f"bench sym {n}",
+                                                    "ProtectionLevel": self.protection_level})
                 ids.append(meta["KeyMetadata"]["KeyId"])
             self._sym = ids
         return self._sym
@@ -135,7 +138,8 @@ class Fixtures:
     def sign_params(self, key_spec: str, algorithm: str) -> dict[str, str]:
         if key_spec not in self._sign:
             meta = self.client.ok(
-                "CreateKey", {"KeySpec": key_spec, "KeyUsage": "SIGN/VERIFY", "Description": f"bench {key_spec}"}
+                "CreateKey", {"KeySpec": key_spec, "KeyUsage": "SIGN/VERIFY", "Description": f"bench {key_spec}",
+                              "ProtectionLevel": self.protection_level}
             )["KeyMetadata"]
             version = meta.get("PrimaryKeyVersion") or ""
             if not version:

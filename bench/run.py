@@ -58,6 +58,9 @@ of software keys should be the same on both sides:
     bench/.venv/bin/python bench/run.py --root-provider pkcs11 --scenarios "Encrypt 64 B" \\
         --connections 8 --repeats 3 --duration 3 --skip-moto --skip-openssl
 
+``--hsm-keys`` makes B's keys ProtectionLevel=HSM keys, whose AES-GCM and signatures run in
+the token: the same command with it compares software keys (A) with HSM keys (B).
+
 The venvs in bench/.baseline/ (about 120 MB each) stay until deleted. bench/report.py renders
 an A/B results.json again, like any other.
 """
@@ -329,6 +332,7 @@ class Side:
     serve_args: list[str] = field(default_factory=list)  # more `openkms serve` flags of this side
     root_flags: list[str] = field(default_factory=list)  # init and serve: the root provider's flags
     root_env: dict[str, str] = field(default_factory=dict)  # and its environment (the token's PIN)
+    protection_level: str = "SOFTWARE"  # of the keys the fixtures make (--hsm-keys: HSM)
     initialised: bool = False  # `openkms init` has made its deployment
 
     def phase(self, phase: str) -> str:
@@ -366,6 +370,8 @@ class Bench:
             token = make_token(self.work / "softhsm")
             self.sides[1].root_flags = token.flags
             self.sides[1].root_env = token.env
+            if args.hsm_keys:
+                self.sides[1].protection_level = "HSM"
         self.databases: list[str] = []
         if args.postgres:
             self.postgres_sides()
@@ -677,7 +683,7 @@ class Bench:
         try:
             for side in self.sides:
                 _, client = self.start_openkms(side)
-                side.fx = Fixtures(client, sym_keys=args.keys_small)
+                side.fx = Fixtures(client, sym_keys=args.keys_small, protection_level=side.protection_level)
             # The same fixtures on every side: the same counts (made on first use) and plaintext.
             for side in self.sides[1:]:
                 assert side.fx is not None and self.sides[0].fx is not None
@@ -872,14 +878,21 @@ def main() -> None:
     ap.add_argument("--root-provider", choices=["file", "pkcs11"], default="file",
                     help="pkcs11: an A/B run of one build, A over the file root key, B over a root "
                     "key on a SoftHSM2 token made for the run")
+    ap.add_argument("--hsm-keys", action="store_true",
+                    help="with --root-provider pkcs11: B's keys are ProtectionLevel=HSM keys (AES-GCM "
+                    "and signatures in the token), A's stay software keys")
     args = ap.parse_args()
+    if args.hsm_keys and args.root_provider != "pkcs11":
+        sys.exit("bench: --hsm-keys needs --root-provider pkcs11")
     if args.root_provider == "pkcs11":
         if args.baseline or args.baseline_commit or args.profile or args.update_docs:
             sys.exit("bench: --root-provider pkcs11 compares the root providers of one build: no "
                      "--baseline, --baseline-commit, --profile or --update-docs")
         args.baseline = args.openkms
         args.baseline_label = args.baseline_label or "file root key"
-        args.label = args.label or "pkcs11 root key (SoftHSM2)"
+        args.label = args.label or (
+            "pkcs11 root, HSM keys (SoftHSM2)" if args.hsm_keys else "pkcs11 root key (SoftHSM2)"
+        )
     if args.keys_large is None:
         args.keys_large = 0 if args.baseline or args.baseline_commit else 100_000
     if args.quick:

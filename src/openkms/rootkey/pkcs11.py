@@ -32,12 +32,22 @@ import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from openkms.crypto import aead
 
-__all__ = ["DEFAULT_KEY_LABEL", "Pkcs11RootKey", "Pkcs11Unavailable", "available"]
+__all__ = [
+    "DEFAULT_KEY_LABEL",
+    "Pkcs11RootKey",
+    "Pkcs11Unavailable",
+    "TokenHold",
+    "available",
+    "holding",
+    "library",
+]
 
 DEFAULT_KEY_LABEL = "openkms-root-v1"
 NONCE_LEN = 12
@@ -80,6 +90,10 @@ class _Process:
     initialised: set[str] = field(default_factory=set)
     sessions: dict[tuple[str, str], Any] = field(default_factory=dict)
     keys: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    # Session objects of HSM key versions unwrapped into the token, least recently used first
+    # (rootkey/token_keys.py); dropped, not destroyed, when the library is initialised again.
+    objects: OrderedDict[tuple[str, str, str], Any] = field(default_factory=OrderedDict)
+    mechanisms: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
 
 
 _state = _Process()
@@ -167,6 +181,32 @@ def _reinitialise(proc: _Process, module: str, lib: Any) -> None:
         del proc.sessions[where]
     for which in [k for k in proc.keys if k[0] == module]:
         del proc.keys[which]
+    for held in [o for o in proc.objects if o[0] == module]:
+        del proc.objects[held]
+    for listed in [t for t in proc.mechanisms if t[0] == module]:
+        del proc.mechanisms[listed]
+
+
+@dataclass(frozen=True)
+class TokenHold:
+    """This process's logged-in session on a token and its per-process state, handed out
+    with the process lock held (:func:`holding`)."""
+
+    proc: _Process
+    session: Any
+
+
+@contextlib.contextmanager
+def holding(module: str, token_label: str, pin: str) -> Iterator[TokenHold]:
+    """The process lock, held for the block, and the process's session on the token."""
+    proc = _here()
+    with proc.lock:
+        yield TokenHold(proc, _session(proc, module, token_label, pin))
+
+
+def library() -> Any:
+    """The python-pkcs11 module (:class:`Pkcs11Unavailable` without the ``hsm`` extra)."""
+    return _pkcs11()
 
 
 def fingerprint_of(key_id: bytes) -> str:

@@ -22,6 +22,7 @@ from openkms.domain import algorithms, errors, keystate
 from openkms.domain.key import Key
 from openkms.domain.keyspec import ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, SIGN_VERIFY, SPECS, KeySpec
 from openkms.service.caches import Caches
+from openkms.service.hsm_keys import is_hsm
 from openkms.service.keys import KeyService
 from openkms.service.tenancy import Scope
 from openkms.store import versions
@@ -100,6 +101,11 @@ class AsymmetricService:
         t = self._target(scope, key_ref, version_id, SIGN_VERIFY, algorithm)
         _check_digest(digest)
         _dry_run(dry_run)
+        if is_hsm(t.key.protection_level):
+            # The private key is in the token (service/hsm_keys.py); the material is its wrap.
+            wrapped = self.keys.material(t.key, t.version_id)
+            signature = self.keys.hsm.sign(t.version_id, wrapped, t.spec.name, algorithm, digest)
+            return t.key, t.version_id, signature
         return t.key, t.version_id, asymmetric.sign(self._private(t), algorithm, digest)
 
     def verify(

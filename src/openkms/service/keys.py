@@ -24,6 +24,7 @@ from openkms.domain.keyspec import ORIGIN_EXTERNAL, ORIGIN_KMS, KeySpec, resolve
 from openkms.rootkey.keyring import material_aad
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
+from openkms.service.hsm_keys import HsmKeys, is_hsm
 from openkms.service.tenancy import Scope
 from openkms.store import Database, Tx, aliases, tags, versions
 from openkms.store import keys as repo
@@ -34,11 +35,17 @@ MIN_ROTATION = 7 * 86400
 MAX_ROTATION = 365 * 86400
 
 
-def new_version(dep: Deployment, key_id: str, spec: KeySpec) -> tuple[str, bytes, int, bytes | None]:
+def new_version(
+    dep: Deployment, key_id: str, spec: KeySpec, hsm: HsmKeys | None = None
+) -> tuple[str, bytes, int, bytes | None]:
     """Material for a new version of a key: (version id, wrapped material, KEK version, public
-    key DER or None). Nothing is stored."""
+    key DER or None). Nothing is stored. With ``hsm`` the material is made in the token and
+    what is wrapped under the KEK is its wrap by the token's master key (service/hsm_keys.py)."""
     version_id = ids.new_version_id()
-    material, public_der = keygen.generate(spec)
+    if hsm is not None:
+        material, public_der = hsm.generate(spec)
+    else:
+        material, public_der = keygen.generate(spec)
     kek_version = dep.keyring.current
     _, wrapped = dep.keyring.wrap(material, material_aad(key_id, version_id, spec.name, kek_version))
     return version_id, wrapped, kek_version, public_der
@@ -48,6 +55,7 @@ class KeyService:
     def __init__(self, dep: Deployment, caches: Caches) -> None:
         self.dep = dep
         self.caches = caches
+        self.hsm = HsmKeys(dep)
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -129,10 +137,9 @@ class KeyService:
         spec, usage = resolve_spec(key_spec, key_usage)
         if policy is not None:
             check_key_policy(policy)
-        if protection_level != "SOFTWARE":
-            raise errors.UnsupportedOperation(
-                "ProtectionLevel HSM needs a PKCS#11 root of trust, which this deployment has not."
-            )
+        hsm = self.hsm if is_hsm(protection_level) else None
+        if hsm is not None:
+            hsm.check_spec(spec, usage, origin)
         if origin == ORIGIN_EXTERNAL and not spec.symmetric:
             raise errors.InvalidValue("Origin", "EXTERNAL keys must be symmetric.")
         interval: int | None = None
@@ -150,7 +157,7 @@ class KeyService:
         kek_version: int | None = None
         public_der: bytes | None = None
         if origin == ORIGIN_KMS:
-            version_id, material_wrapped, kek_version, public_der = new_version(self.dep, key_id, spec)
+            version_id, material_wrapped, kek_version, public_der = new_version(self.dep, key_id, spec, hsm)
         else:
             version_id = ids.new_version_id()
         state = keystate.PENDING_IMPORT if origin == ORIGIN_EXTERNAL else keystate.ENABLED

@@ -36,6 +36,7 @@ from openkms.domain.datakey import check_wrapping
 from openkms.domain.key import Key
 from openkms.service.asymmetric import AsymmetricService
 from openkms.service.caches import Caches
+from openkms.service.hsm_keys import is_hsm
 from openkms.service.keys import KeyService
 from openkms.service.tenancy import Scope
 from openkms.store import keys
@@ -107,12 +108,16 @@ class SymmetricService:
         version_id = key.primary_version_id
         assert version_id is not None
         material = self.keys.material(key, version_id)
+        aad = blob_aad(version_id, context)
+        if is_hsm(key.protection_level):
+            iv, sealed = self.keys.hsm.seal(version_id, material, plaintext, aad)
+            return Sealed(key.key_id, version_id, build_blob(version_id, iv, sealed))
         iv, sealed = aead_blob.seal(
             symmetric_cipher(key.key_spec, key.key_usage),
             material,
             per_message_info(version_id, key.key_spec),
             plaintext,
-            blob_aad(version_id, context),
+            aad,
         )
         return Sealed(key.key_id, version_id, build_blob(version_id, iv, sealed))
 
@@ -149,15 +154,20 @@ class SymmetricService:
         self, key: Key, parsed: Blob, context: Context, parameter: str = "CiphertextBlob"
     ) -> Opened:
         material = self.keys.material(key, parsed.version_id)
+        aad = blob_aad(parsed.version_id, context)
         try:
-            plaintext = aead_blob.open_(
-                symmetric_cipher(key.key_spec, key.key_usage),
-                material,
-                per_message_info(parsed.version_id, key.key_spec),
-                parsed.iv,
-                parsed.sealed,
-                blob_aad(parsed.version_id, context),
-            )
+            if is_hsm(key.protection_level):
+                # The version's key is in the token (service/hsm_keys.py); ``material`` is its wrap.
+                plaintext = self.keys.hsm.open(parsed.version_id, material, parsed.iv, parsed.sealed, aad)
+            else:
+                plaintext = aead_blob.open_(
+                    symmetric_cipher(key.key_spec, key.key_usage),
+                    material,
+                    per_message_info(parsed.version_id, key.key_spec),
+                    parsed.iv,
+                    parsed.sealed,
+                    aad,
+                )
         except NotAuthentic:
             raise errors.InvalidCiphertext(parameter) from None
         return Opened(key.key_id, parsed.version_id, plaintext)

@@ -11,6 +11,7 @@ from openkms.domain import errors, keystate
 from openkms.domain.audit import Report
 from openkms.domain.key import Key, KeyVersion
 from openkms.domain.keyspec import ORIGIN_KMS, SPECS
+from openkms.service.hsm_keys import is_hsm
 from openkms.service.keys import KeyService, new_version, parse_rotation_interval
 from openkms.service.tenancy import Scope
 from openkms.store import Tx, keys, versions
@@ -35,7 +36,10 @@ class VersionService:
         """Insert a version and make it primary; the caller's transaction commits both."""
         if versions.count(tx, key.key_id) >= MAX_VERSIONS_PER_KEY:
             raise errors.LimitExceeded(f"A key has at most {MAX_VERSIONS_PER_KEY} versions.")
-        version_id, wrapped, kek_version, public_der = new_version(self.dep, key.key_id, SPECS[key.key_spec])
+        hsm = self.keys.hsm if is_hsm(key.protection_level) else None
+        version_id, wrapped, kek_version, public_der = new_version(
+            self.dep, key.key_id, SPECS[key.key_spec], hsm
+        )
         versions.insert_version(
             tx,
             version_id=version_id,
