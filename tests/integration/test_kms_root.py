@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -20,8 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alibabacloud_kms20160120 import models as tea_models
+from alibabacloud_kms20160120.client import Client as TeaClient
+from alibabacloud_tea_openapi import models as open_api_models
 
 from tests.support.calls import SDK, ApiError
+from tests.support.clients import REGION
 from tests.support.server import CLI, ServerProcess, running
 
 
@@ -238,3 +243,40 @@ def test_config_check_masks_the_upstream_secret(tmp_path: Path, upstream: Upstre
         assert _health(node) == "ok"
         _serves(node)
     assert upstream.secret not in node.log_path.read_text(errors="replace")
+
+
+def test_an_https_upstream_with_a_private_ca(tmp_path: Path) -> None:
+    out = tmp_path / "tls"
+    made = subprocess.run(
+        [*CLI, "dev-cert", "--out", str(out), "--name", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    srv = ServerProcess(
+        tmp_path / "upstream",
+        extra_args=["--tls-cert", str(out / "server.pem"), "--tls-key", str(out / "server-key.pem")],
+    )
+    srv.ssl_context = ssl.create_default_context(cafile=str(out / "ca.pem"))
+    with running(srv):
+        ak, secret = srv.new_access_key()
+        tea = TeaClient(
+            open_api_models.Config(
+                access_key_id=ak, access_key_secret=secret, region_id=REGION,
+                endpoint=srv.endpoint, protocol="https", ca=str(out / "ca.pem"),
+            )
+        )  # fmt: skip
+        key_id = tea.create_key(tea_models.CreateKeyRequest()).body.key_metadata.key_id
+        tea.create_alias(tea_models.CreateAliasRequest(alias_name="alias/openkms-root", key_id=key_id))
+        env = {**Upstream(srv, ak, secret, key_id).env(), "OPENKMS_KMS_ENDPOINT": f"https://{srv.endpoint}"}
+        untrusted = ServerProcess(tmp_path / "untrusted", env=env)
+        refused = _run(untrusted, "init", *untrusted.store_args, "--root-provider", "kms")
+        assert refused.returncode == 1 and "cannot be reached" in refused.stderr, refused.stderr
+
+        node = ServerProcess(tmp_path / "node", env={**env, "OPENKMS_KMS_CA_FILE": str(out / "ca.pem")})
+        made = _run(node, "init", *node.store_args, "--root-provider", "kms")
+        assert made.returncode == 0, made.stderr
+        with running(node):
+            assert _health(node) == "ok"
+            _serves(node)
