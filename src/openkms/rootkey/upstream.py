@@ -33,7 +33,7 @@ _INSTALL_HINT = "pip install 'openkms[kms-unseal]'"
 
 
 class UpstreamUnavailable(RootKeyError):
-    """The upstream cannot answer now (unreachable, throttled, its key disabled, credentials
+    """The upstream cannot answer (unreachable, throttled, its key disabled, credentials
     refused): a node asks again later. The message names the cause, never a credential."""
 
 
