@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from openkms.rootkey.file import RootKeyError
 
-__all__ = ["Upstream", "UpstreamRefused", "UpstreamUnavailable"]
+__all__ = ["Upstream", "UpstreamRefused", "UpstreamSdkMissing", "UpstreamUnavailable"]
 
 # Seconds a call may take to connect and to be answered: a node starting sealed retries later.
 CONNECT_TIMEOUT_MS = 5_000
@@ -39,7 +39,11 @@ class UpstreamUnavailable(RootKeyError):
 
 class UpstreamRefused(RootKeyError):
     """The upstream refuses this blob or context for good (another deployment's blob, a
-    context that is not the one it was encrypted under), or the SDK is missing."""
+    context that is not the one it was encrypted under)."""
+
+
+class UpstreamSdkMissing(UpstreamRefused):
+    """The official SDK is not installed (the ``kms-unseal`` extra)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def _sdk() -> tuple[Any, Any, Any, Any]:
         from alibabacloud_tea_openapi import models as openapi  # type: ignore[import-untyped]
         from darabonba import runtime as util  # type: ignore[import-untyped]
     except ImportError:
-        raise UpstreamRefused(
+        raise UpstreamSdkMissing(
             f"root_provider kms needs the official Alibaba Cloud KMS SDK (not installed): {_INSTALL_HINT}"
         ) from None
     return client, models, openapi, util

@@ -45,7 +45,12 @@ from openkms.rootkey import (
 )
 from openkms.rootkey import file as root_file
 from openkms.rootkey import passphrase as root_passphrase
-from openkms.rootkey.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
+from openkms.rootkey.upstream import (
+    Upstream,
+    UpstreamRefused,
+    UpstreamSdkMissing,
+    UpstreamUnavailable,
+)
 from openkms.service.token_root import open_token_root
 
 __all__ = [
@@ -401,10 +406,11 @@ class _KmsUnsealer:
             key = self.upstream.decrypt(self._blob, self._context)
         except UpstreamUnavailable as exc:
             raise UnsealRefused(f"{exc}; the node stays sealed") from None
+        except UpstreamSdkMissing as exc:
+            raise UnsealRefused(str(exc), final=True) from None
         except UpstreamRefused as exc:
             raise UnsealRefused(
-                f"{exc} (the blob or its context is not this deployment's, or the SDK is missing)",
-                final=True,
+                f"{exc} (the blob or its context is not this deployment's)", final=True
             ) from None
         if len(key) != root_file.KEY_LEN:
             raise UnsealRefused("the upstream KMS decrypted a root key of the wrong length", final=True)

@@ -14,7 +14,7 @@ import pytest
 
 from openkms.config import Settings
 from openkms.rootkey import Keyring, MemoryRootKey, RootKeyProvider
-from openkms.rootkey.upstream import Upstream, UpstreamRefused, UpstreamUnavailable
+from openkms.rootkey.upstream import Upstream, UpstreamSdkMissing, UpstreamUnavailable
 from openkms.service import roots
 from openkms.service.auto_unseal import AutoUnseal
 from openkms.service.roots import InitRequest, RootError, UnsealRefused
@@ -44,7 +44,7 @@ def test_an_unreachable_upstream_is_named_without_credentials_or_plaintext() -> 
 def test_a_missing_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "alibabacloud_kms20160120", None)
     up = Upstream("kms.example", "cn-hangzhou", "id", SECRET)
-    with pytest.raises(UpstreamRefused, match=r"openkms\[kms-unseal\]"):
+    with pytest.raises(UpstreamSdkMissing, match=r"openkms\[kms-unseal\]"):
         up.decrypt("blob", {})
 
 
