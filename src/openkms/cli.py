@@ -487,6 +487,10 @@ def _unseal_here(dep: Deployment) -> None:
 
     seal = dep.seal
     assert seal is not None
+    if seal.automatic:
+        print(f"openkms: the deployment is sealed: its {seal.provider} root did not unseal", file=sys.stderr)
+        dep.close()
+        raise SystemExit(1)
     what = "passphrase" if seal.provider == "passphrase" else "share (okshare1-...)"
     print(
         f"openkms: the deployment is sealed ({seal.provider}); this command needs it unsealed",

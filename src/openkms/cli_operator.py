@@ -66,13 +66,14 @@ def cmd_operator(args: argparse.Namespace, settings: Settings) -> int:
     if not status:
         return 1
     provider = str(status[0].get("Provider"))
-    if provider not in ("passphrase", "shamir"):
+    if provider not in ("passphrase", "shamir", "kms"):
         print(f"openkms: the {provider} root of trust has nothing to unseal", file=sys.stderr)
         return 1
     if all(not a.get("Sealed") for a in status):
         return 0 if _show(status) else 1
     try:
-        material = _material(args, provider)
+        # kms: no input; each process asks the upstream KMS at once.
+        material = "" if provider == "kms" else _material(args, provider)
     except OSError as exc:
         print(f"openkms: cannot read it: {exc.strerror}", file=sys.stderr)
         return 2

@@ -83,9 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_password", str, None, "the database password, put into the database URL "
             "(environment only: never a flag, never the file)", file=False, secret=True),
     Setting("root_key_file", Path, None, "root key file (default DATA_DIR/root.key)", "store"),
-    Setting("root_provider", str, None, "root of trust: file, passphrase, shamir or pkcs11 (a "
-            "token; docs/root-of-trust.md), chosen at init (default file) and recorded; a node "
-            "given another refuses (default: the recorded one)", "store"),
+    Setting("root_provider", str, None, "root of trust: file, passphrase, shamir, pkcs11 (a "
+            "token) or kms (an upstream KMS; docs/root-of-trust.md), chosen at init (default "
+            "file) and recorded; a node given another refuses (default: the recorded one)", "store"),
     Setting("pkcs11_module", Path, None, "the PKCS#11 module (shared library) of the token, "
             "for root_provider pkcs11", "store"),
     Setting("pkcs11_token_label", str, None, "the label of the token holding the root key, for "
@@ -94,6 +94,23 @@ SETTINGS: tuple[Setting, ...] = (
             "OPENKMS_PKCS11_PIN", "store"),
     Setting("pkcs11_pin", str, None, "the token's user PIN (environment only: never a flag, never "
             "the file)", file=False, secret=True),
+    Setting("kms_endpoint", str, None, "the upstream KMS of root_provider kms (Alibaba Cloud KMS or "
+            "another openkms): host[:port] (https), or an http:// or https:// URL", "store"),
+    Setting("kms_region", str, None, "the upstream KMS's region id (default: region)", "store"),
+    Setting("kms_key_id", str, None, "the upstream key (id, ARN or alias) that encrypts the root "
+            "key, at init", "store"),
+    Setting("kms_access_key_id", str, None, "the AccessKeyId openkms signs its calls to the upstream "
+            "KMS with (file or environment)"),
+    Setting("kms_access_key_secret_file", Path, None, "file holding the upstream AccessKey secret "
+            "(one line); beats OPENKMS_KMS_ACCESS_KEY_SECRET", "store"),
+    Setting("kms_access_key_secret", str, None, "the upstream AccessKey secret (environment only: "
+            "never a flag, never the file)", file=False, secret=True),
+    Setting("kms_security_token", str, None, "an STS SecurityToken to send with the upstream "
+            "AccessKey (environment only)", file=False, secret=True),
+    Setting("kms_ca_file", Path, None, "CA certificates (PEM) that verify the upstream's https "
+            "certificate (default: the public CAs)", "store"),
+    Setting("kms_unseal_retry_max", float, 60.0, "seconds at most between a sealed kms node's "
+            "tries to unseal through the upstream (the wait doubles from 1 s)", "serve"),
     Setting("region", str, "cn-hangzhou", "region id answered in ARNs", "store"),
     Setting("log_level", str, "info", "least level of the JSON log lines on stderr: debug, info, "
             "warning or error (uvicorn's and Alembic's own lines: warning and above unless debug)",
@@ -220,6 +237,19 @@ class Settings:
     pkcs11_token_label: str | None = field(default_factory=_env_default("pkcs11_token_label"))
     pkcs11_pin_file: Path | None = field(default_factory=_env_default("pkcs11_pin_file"))
     pkcs11_pin: str | None = field(default_factory=_env_default("pkcs11_pin"), repr=False)
+    kms_endpoint: str | None = field(default_factory=_env_default("kms_endpoint"))
+    kms_region: str | None = field(default_factory=_env_default("kms_region"))
+    kms_key_id: str | None = field(default_factory=_env_default("kms_key_id"))
+    kms_access_key_id: str | None = field(default_factory=_env_default("kms_access_key_id"))
+    kms_access_key_secret_file: Path | None = field(
+        default_factory=_env_default("kms_access_key_secret_file")
+    )
+    kms_access_key_secret: str | None = field(
+        default_factory=_env_default("kms_access_key_secret"), repr=False
+    )
+    kms_security_token: str | None = field(default_factory=_env_default("kms_security_token"), repr=False)
+    kms_ca_file: Path | None = field(default_factory=_env_default("kms_ca_file"))
+    kms_unseal_retry_max: float = field(default_factory=_env_default("kms_unseal_retry_max"))
     region: str = field(default_factory=_env_default("region"))
     log_level: str = field(default_factory=_env_default("log_level"))
     host: str = field(default_factory=_env_default("host"))
@@ -304,6 +334,20 @@ class Settings:
                 ) from None
             return Hidden(text.rstrip("\r\n"))
         return Hidden(self.pkcs11_pin) if self.pkcs11_pin else None
+
+    def kms_secret(self) -> Hidden | None:
+        """The upstream KMS's AccessKey secret: ``kms_access_key_secret_file``, else
+        ``OPENKMS_KMS_ACCESS_KEY_SECRET``."""
+        if self.kms_access_key_secret_file is not None:
+            try:
+                text = self.kms_access_key_secret_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"kms_access_key_secret_file: cannot read {self.kms_access_key_secret_file}: "
+                    f"{exc.strerror}"
+                ) from None
+            return Hidden(text.rstrip("\r\n"))
+        return Hidden(self.kms_access_key_secret) if self.kms_access_key_secret else None
 
     @property
     def root_key_path(self) -> Path:

@@ -63,6 +63,7 @@ from openkms.metrics import Metrics, Sample, render
 from openkms.service.access_keys import CredentialStore
 from openkms.service.audit import AuditFailed
 from openkms.service.authz import Circumstances
+from openkms.service.auto_unseal import AutoUnseal
 from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full, readiness
 from openkms.service.nonces import SQLNonceStore
@@ -125,6 +126,7 @@ class KMSApp:
         self._publisher: asyncio.Task[None] | None = None
         # The admin socket (admin.py) of a deployment that can be sealed; sealing drops the caches.
         self._admin: asyncio.AbstractServer | None = None
+        self._auto_unseal: AutoUnseal | None = None
         if dep.seal is not None:
             dep.seal.on_seal.append(self.services.caches.drop_secrets)
         # GET /ready: (monotonic time of the last check, its reason or None), and the check
@@ -366,8 +368,13 @@ class KMSApp:
                         self.dep.seal, admin.socket_path(self.dep.settings.data_dir, self.pid),
                         drop_again_after=self.request_timeout + 1.0,
                     )
+                    if self.dep.seal.automatic and self.dep.seal.sealed:
+                        self._auto_unseal = AutoUnseal(self.dep.seal, self.dep.settings.kms_unseal_retry_max)
+                        self._auto_unseal.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._auto_unseal is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self._auto_unseal.stop)
                 if self._admin is not None:
                     self._admin.close()
                     admin.remove(admin.socket_path(self.dep.settings.data_dir, self.pid))

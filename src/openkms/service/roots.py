@@ -11,17 +11,20 @@ A provider answers three questions:
 - ``unsealer``: for a provider that starts sealed, what turns operator input (a passphrase, a
   share at a time) into the root.
 
-A provider whose root lives outside the database and the data directory (a token) is one more
-class here over its rootkey module, and one more row.
+A provider whose root lives outside the database and the data directory (a token, an upstream
+KMS) is one more class here over its rootkey module, and one more row.
 
 ``file`` is the plain key file; ``passphrase`` and ``shamir`` keep the root in ``meta``, sealed
 (rootkey/passphrase.py, rootkey/shamir.py), so every node of a PostgreSQL deployment and every
-backup carries it, useless without the passphrase or the shares.
+backup carries it, useless without the passphrase or the shares. ``kms`` keeps it in ``meta``
+as a CiphertextBlob of an upstream KMS (rootkey/upstream.py), which the node asks to decrypt at
+start and, while that fails, again in the background (service/auto_unseal.py).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import time
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from openkms.config import Settings
+from openkms.config import ConfigError, Settings
 from openkms.crypto import aead
 from openkms.rootkey import (
     FileRootKey,
@@ -42,6 +45,12 @@ from openkms.rootkey import (
 )
 from openkms.rootkey import file as root_file
 from openkms.rootkey import passphrase as root_passphrase
+from openkms.rootkey.upstream import (
+    Upstream,
+    UpstreamRefused,
+    UpstreamSdkMissing,
+    UpstreamUnavailable,
+)
 from openkms.service.token_root import open_token_root
 
 __all__ = [
@@ -56,6 +65,7 @@ __all__ = [
 ]
 
 DEFAULT_PROVIDER = "file"
+log = logging.getLogger("openkms.roots")
 # Shares given to a node that has not reached the threshold are forgotten after this long.
 SHARE_TIMEOUT = 600.0
 
@@ -66,7 +76,12 @@ class RootError(RuntimeError):
 
 class UnsealRefused(Exception):
     """Operator input that does not unseal (a wrong passphrase, a bad share, a share set that
-    does not recombine the root); the node stays sealed. The message is safe to show."""
+    does not recombine the root); the node stays sealed. The message is safe to show.
+    ``final``: asking again cannot help (an upstream that refuses the blob itself)."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -292,10 +307,124 @@ class Pkcs11Provider:
             raise RootError(str(exc)) from None
 
 
+class KmsProvider:
+    """The root as a CiphertextBlob of an upstream KMS (Alibaba Cloud KMS, or another openkms)
+    in meta, bound by an EncryptionContext naming this deployment; decrypted at start through
+    the official SDK. While the upstream cannot answer the node stays sealed and asks again
+    (:attr:`_KmsUnsealer.automatic`; `openkms operator unseal` asks at once)."""
+
+    name = "kms"
+
+    def __init__(self) -> None:
+        # The upstream each deployment id was created or started with in this process: the
+        # unsealer is asked for without the settings (``unsealer(records)``), after either.
+        self._upstreams: dict[str, Upstream] = {}
+
+    def create(self, settings: Settings, request: InitRequest) -> Created:
+        if not settings.kms_key_id:
+            raise RootError("root_provider kms needs kms_key_id: the upstream key that encrypts the root key")
+        upstream = _upstream(settings)
+        deployment = secrets.token_hex(16)
+        key = secrets.token_bytes(root_file.KEY_LEN)
+        try:
+            blob = upstream.encrypt(settings.kms_key_id, key, _kms_context(deployment))
+        except RootKeyError as exc:
+            raise RootError(f"the upstream KMS did not encrypt the root key: {exc}") from None
+        self._upstreams[deployment] = upstream
+        records = {
+            "kms_root_blob": blob,
+            "kms_deployment": deployment,
+            "kms_root_key_id": settings.kms_key_id,
+        }
+        return Created(MemoryRootKey(key), records)
+
+    def start(self, settings: Settings, records: Mapping[str, str]) -> RootKeyProvider | None:
+        unsealer = _KmsUnsealer(_upstream(settings), records)
+        self._upstreams[records["kms_deployment"]] = unsealer.upstream
+        try:
+            return unsealer.submit("")
+        except UnsealRefused as exc:
+            if exc.final:
+                raise RootError(str(exc)) from None
+            log.warning("starting sealed: %s; asking the upstream KMS again in the background", exc)
+            return None
+
+    def unsealer(self, records: Mapping[str, str]) -> Unsealer | None:
+        upstream = self._upstreams.get(records.get("kms_deployment", ""))
+        if upstream is None:
+            raise RootError("the kms root provider was asked to unseal a deployment it did not start")
+        return _KmsUnsealer(upstream, records)
+
+
+def _kms_context(deployment: str) -> dict[str, str]:
+    return {"openkms": "root", "deployment": deployment}
+
+
+def _upstream(settings: Settings) -> Upstream:
+    """The upstream KMS the settings name; RootError naming what is missing."""
+    if not settings.kms_endpoint or not settings.kms_access_key_id:
+        raise RootError("root_provider kms needs kms_endpoint and kms_access_key_id")
+    try:
+        secret = settings.kms_secret()
+    except ConfigError as exc:
+        raise RootError(str(exc)) from None
+    if secret is None:
+        raise RootError(
+            "root_provider kms needs the upstream AccessKey secret: kms_access_key_secret_file "
+            "or OPENKMS_KMS_ACCESS_KEY_SECRET"
+        )
+    return Upstream(
+        settings.kms_endpoint,
+        settings.kms_region or settings.region,
+        settings.kms_access_key_id,
+        secret.reveal(),
+        settings.kms_security_token or None,
+        str(settings.kms_ca_file) if settings.kms_ca_file is not None else None,
+    )
+
+
+class _KmsUnsealer:
+    """Asks the upstream to decrypt the recorded blob; the operator's input is not read."""
+
+    threshold = 1
+    # The node unseals itself: it asks again in the background while sealed.
+    automatic = True
+
+    def __init__(self, upstream: Upstream, records: Mapping[str, str]) -> None:
+        blob, deployment = records.get("kms_root_blob"), records.get("kms_deployment")
+        if not blob or not deployment:
+            raise RootError("the deployment records no upstream blob (meta kms_root_blob, kms_deployment)")
+        self.upstream = upstream
+        self._blob = blob
+        self._context = _kms_context(deployment)
+
+    def progress(self) -> int:
+        return 0
+
+    def submit(self, material: str) -> RootKeyProvider | None:
+        try:
+            key = self.upstream.decrypt(self._blob, self._context)
+        except UpstreamUnavailable as exc:
+            raise UnsealRefused(f"{exc}; the node stays sealed") from None
+        except UpstreamSdkMissing as exc:
+            raise UnsealRefused(str(exc), final=True) from None
+        except UpstreamRefused as exc:
+            raise UnsealRefused(
+                f"{exc} (the blob or its context is not this deployment's)", final=True
+            ) from None
+        if len(key) != root_file.KEY_LEN:
+            raise UnsealRefused("the upstream KMS decrypted a root key of the wrong length", final=True)
+        return MemoryRootKey(key)
+
+    def reset(self) -> None:
+        pass
+
+
 # The providers `openkms init --root-provider` offers. A provider is one row here.
 PROVIDERS: dict[str, Provider] = {
     "file": FileProvider(),
     "passphrase": PassphraseProvider(),
     "shamir": ShamirProvider(),
     "pkcs11": Pkcs11Provider(),
+    "kms": KmsProvider(),
 }

@@ -70,6 +70,12 @@ class Seal:
         return self._unsealer is not None
 
     @property
+    def automatic(self) -> bool:
+        """Whether this provider unseals without operator input (``kms``: the upstream is asked
+        again while sealed, service/auto_unseal.py)."""
+        return bool(getattr(self._unsealer, "automatic", False))
+
+    @property
     def sealed(self) -> bool:
         return self.keyring.is_sealed
 
