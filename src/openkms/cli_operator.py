@@ -116,15 +116,26 @@ def _show_shares(shares: list[str]) -> None:
         sys.stdout.flush()
 
 
-def _serving(data_dir: Path) -> list[Path]:
-    live = []
+def _serving(data_dir: Path) -> bool:
+    """Whether an openkms process serves this data directory: an admin socket answers, or
+    (Linux) another process holds the embedded database open. Other nodes of a PostgreSQL
+    deployment cannot be seen from here (docs/root-of-trust.md)."""
     for path in admin.sockets(data_dir):
         try:
             admin.request(path, "status", timeout=5.0)
         except OSError:
             continue
-        live.append(path)
-    return live
+        return True
+    database = (data_dir / "openkms.db").resolve()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        if fd_dir.parent.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(fd) == str(database) for fd in fd_dir.iterdir()):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
