@@ -31,7 +31,9 @@ def _operator(srv: ServerProcess, *args: str, kill_at: str | None = None) -> sub
 
 
 def _cli(srv: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args, *srv.store_args], env=srv.env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*CLI, *args, *srv.store_args], env=srv.env, capture_output=True, text=True, timeout=120
+    )
 
 
 class Load:
@@ -192,7 +194,9 @@ def test_migrate_root_is_offline_and_moves_between_providers(node: ServerProcess
     assert refused.returncode == 1 and "offline" in refused.stderr
     srv.stop()
 
-    killed = _operator(srv, "migrate-root", "--to", "passphrase", "--new-passphrase-file", str(pw), kill_at="switched")
+    killed = _operator(
+        srv, "migrate-root", "--to", "passphrase", "--new-passphrase-file", str(pw), kill_at="switched"
+    )
     assert killed.returncode == KILLED, killed.stderr
     assert _meta(srv, "root_provider") == "passphrase"
     assert (srv.data_dir / "root.key").exists()  # removed by the re-run
