@@ -32,6 +32,7 @@ file, and a re-run finishes that rename.
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 import secrets
 import time
@@ -138,7 +139,7 @@ def unlock(dep: Deployment, ask: Callable[[str], str]) -> RootKeyProvider:
         raise RekeyRefused(str(exc)) from None
     if root is None:
         raise RekeyRefused(f"the {name} root of trust gave no root")
-    if records.get("root_fingerprint") != root.fingerprint:
+    if not hmac.compare_digest(records.get("root_fingerprint", ""), root.fingerprint):
         raise RekeyRefused("the root key does not match this database (fingerprint mismatch)")
     keks.load(dep.db, dep.keyring, root, follow=False)
     return root
@@ -389,7 +390,7 @@ def finish_file_switch(dep: Deployment) -> bool:
         staged = FileRootKey.load(nxt).fingerprint
     except RootKeyError:
         return False
-    if staged != fingerprint:
+    if fingerprint is None or not hmac.compare_digest(staged, fingerprint):
         return False
     os.replace(nxt, dep.settings.root_key_path)
     _fsync_dir(nxt.parent)
@@ -451,7 +452,7 @@ def _rotate_file(dep: Deployment, root: RootKeyProvider, hook: Hook) -> None:
             new = FileRootKey.load(nxt)
         except RootKeyError:
             new = None
-        if new is not None and new.fingerprint != pending:
+        if new is not None and not hmac.compare_digest(new.fingerprint, pending):
             new = None
     if new is None:
         nxt.unlink(missing_ok=True)  # from a run that stopped before recording it: never used
