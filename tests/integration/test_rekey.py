@@ -209,3 +209,51 @@ def test_migrate_root_is_offline_and_moves_between_providers(node: ServerProcess
     assert _meta(srv, "root_provider") == "file" and _meta(srv, "root_sealed") is None
     srv.start()
     assert SDK("tea", srv.endpoint).call("Decrypt", CiphertextBlob=blob)["Plaintext"] == "moved"
+
+
+def _shares(text: str, tmp_path: Path, tag: str) -> list[str]:
+    files = []
+    for n, line in enumerate(t for t in text.splitlines() if t.startswith("share ")):
+        f = tmp_path / f"{tag}-{n}"
+        f.write_text(line.split(": ", 1)[1] + "\n")
+        files.append(str(f))
+    return files
+
+
+def test_rotate_root_of_sealed_providers_replaces_passphrase_and_shares(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data")
+    made = subprocess.run(
+        [*CLI, "init", *srv.store_args, "--root-provider", "shamir", "--shares", "3", "--threshold", "2"],
+        env=srv.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    old = [str(tmp_path / f"old-{n}") for n in range(2)]
+    for f, share in zip(old, [w for w in made.stdout.split() if w.startswith("okshare1-")], strict=False):
+        Path(f).write_text(share + "\n")
+    share_args = [a for f in old for a in ("--share-file", f)]
+
+    killed = _operator(srv, "rotate-root", *share_args, kill_at="staged")  # shares shown, not switched
+    assert killed.returncode == KILLED
+    rotated = _operator(srv, "rotate-root", *share_args, "--shares", "4", "--threshold", "3")
+    assert rotated.returncode == 0, rotated.stderr
+    new = _shares(rotated.stdout, tmp_path, "new")
+    assert len(new) == 4
+    refused = _operator(srv, "rekey", "--settle", "0", *share_args)
+    assert refused.returncode == 1 and "another share set" in refused.stderr
+    new_args = [a for f in new[:3] for a in ("--share-file", f)]
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery staple\n")
+    moved = _operator(srv, "migrate-root", "--to", "passphrase", "--new-passphrase-file", str(pw), *new_args)
+    assert moved.returncode == 0, moved.stderr
+    pw2 = tmp_path / "pw2"
+    pw2.write_text("a second passphrase, as long\n")
+    rotated = _operator(srv, "rotate-root", "--passphrase-file", str(pw), "--new-passphrase-file", str(pw2))
+    assert rotated.returncode == 0, rotated.stderr
+    refused = _operator(srv, "rekey", "--settle", "0", "--passphrase-file", str(pw))
+    assert refused.returncode == 1 and "wrong passphrase" in refused.stderr
+    done = _operator(srv, "rekey", "--settle", "0", "--retire", "--passphrase-file", str(pw2))
+    assert done.returncode == 0, done.stderr
+    assert _keks(srv) == [2]
