@@ -189,8 +189,10 @@ class Keyring:
         a second), in case the version was added after this process took up the state."""
         now = time.monotonic()
         if self._source is not None and now - self._missed >= MISS_READ_EVERY:
-            self._missed = now
+            # Counted once it has read: a read refused on this thread (the event loop, which may
+            # not wait on PostgreSQL) is read again by the thread the request moves to.
             self.refresh()
+            self._missed = now
         return self._held()
 
     def wipe(self) -> None:

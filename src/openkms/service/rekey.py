@@ -56,7 +56,7 @@ from openkms.service import keks
 from openkms.service.audit import CHAIN_LABEL
 from openkms.service.byok import DIGEST_FORMAT, DIGEST_LABEL
 from openkms.service.roots import DEFAULT_PROVIDER, PROVIDERS, InitRequest, RootError, UnsealRefused
-from openkms.store import meta
+from openkms.store import Conflict, meta
 from openkms.store import rekey as repo
 from openkms.store.rekey import WRAPPED_TABLES, Wrapped
 
@@ -224,10 +224,19 @@ def rekey(
 
 def _add(dep: Deployment, root: RootKeyProvider) -> int:
     """Step 1: the new KEK and its bridge, or the one a run that stopped added."""
+    try:
+        return _add_once(dep, root)
+    except Conflict:
+        return _add_once(dep, root)  # another rekey added it first: resume that one
+
+
+def _add_once(dep: Deployment, root: RootKeyProvider) -> int:
     with dep.db.write() as tx:
         recorded = meta.get(tx, TARGET)
         if recorded is not None:
             return int(recorded)
+        if not hmac.compare_digest(meta.get(tx, "root_fingerprint") or "", root.fingerprint):
+            raise RekeyRefused("the deployment's root changed since this started (rotate-root?): run again")
         wrapped = meta.wrapped_keks(tx)
         state = keks.state(tx, list(wrapped))
         target = max(wrapped) + 1
@@ -341,7 +350,10 @@ def retire(dep: Deployment, *, hook: Hook = _nothing) -> list[int]:
 # --- the root ---------------------------------------------------------------------------
 
 
-def _rewrapped_keks(dep: Deployment, new: RootKeyProvider) -> dict[int, bytes]:
+def _rewrapped_keks(dep: Deployment, old: RootKeyProvider, new: RootKeyProvider) -> dict[int, bytes]:
+    """Every KEK row, wrapped under ``new`` (the keyring read again under ``old`` first: a rekey
+    may have added one since)."""
+    keks.load(dep.db, dep.keyring, old, follow=False)
     with dep.db.read() as tx:
         versions = list(meta.wrapped_keks(tx))
     return {v: new.wrap(dep.keyring.export(v), kek_aad(v, new.fingerprint)) for v in versions}
@@ -431,7 +443,7 @@ def rotate_root(
         created = PROVIDERS[name].create(dep.settings, request)
     except RootError as exc:
         raise RekeyRefused(str(exc)) from None
-    wrapped = _rewrapped_keks(dep, created.root)
+    wrapped = _rewrapped_keks(dep, root, created.root)
     show(list(created.shares))
     hook("staged")
     _switch_root(dep, root.fingerprint, created.root, wrapped, created.records, name)
@@ -454,6 +466,13 @@ def _rotate_file(dep: Deployment, root: RootKeyProvider, hook: Hook) -> None:
             new = None
         if new is not None and not hmac.compare_digest(new.fingerprint, pending):
             new = None
+        with dep.db.read() as tx:
+            versions = set(meta.wrapped_keks(tx))
+        if new is not None and set(staged) != versions:
+            staged = _rewrapped_keks(dep, root, new)  # a rekey added a KEK since: stage them all again
+            with dep.db.write() as tx:
+                for v, blob in staged.items():
+                    repo.put_value(tx, f"{NEXT_KEK}{v}", base64.b64encode(blob).decode())
     if new is None:
         nxt.unlink(missing_ok=True)  # from a run that stopped before recording it: never used
         old_umask = os.umask(0o077)
@@ -464,7 +483,7 @@ def _rotate_file(dep: Deployment, root: RootKeyProvider, hook: Hook) -> None:
             raise RekeyRefused(f"cannot write {nxt}: {exc}") from None
         finally:
             os.umask(old_umask)
-        staged = _rewrapped_keks(dep, new)
+        staged = _rewrapped_keks(dep, root, new)
         with dep.db.write() as tx:
             for name in repo.prefixed(tx, NEXT_KEK):
                 repo.delete_value(tx, name)
@@ -512,7 +531,7 @@ def migrate_root(
     except RootError as exc:
         raise RekeyRefused(str(exc)) from None
     try:
-        wrapped = _rewrapped_keks(dep, created.root)
+        wrapped = _rewrapped_keks(dep, root, created.root)
         show(list(created.shares))
         hook("staged")
         _switch_root(dep, root.fingerprint, created.root, wrapped, created.records, to)

@@ -5,6 +5,7 @@ a retired KEK's subkeys kept for audit chains and material digests still answer.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from openkms.store import meta
 from openkms.store import rekey as repo
 from tests.support.byok import wrap
 from tests.support.inprocess import World, open_world
+from tests.support.postgres import PostgresDatabase
 
 
 def _never(prompt: str) -> str:
@@ -94,14 +96,19 @@ def test_retained_subkeys_answer_for_a_retired_kek() -> None:
         ring2.derived(b"another label", 1)
 
 
-@pytest.fixture
-def two(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A serving process (``serving``) and the operator's (``operator``) over one data dir."""
-    serving = open_world(tmp_path / "data")
-    operator = open_world(tmp_path / "data", create=False)
-    yield serving, operator
-    operator.close()
-    serving.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A serving process (``serving``) and the operator's (``operator``) over one deployment,
+    embedded or on PostgreSQL."""
+    with contextlib.ExitStack() as stack:
+        database = None
+        if request.param == "postgresql":
+            database = stack.enter_context(PostgresDatabase()).url
+        serving = open_world(tmp_path / "data", database)
+        operator = open_world(tmp_path / "data", database, create=False)
+        yield serving, operator
+        operator.close()
+        serving.close()
 
 
 def _encrypt(world: World, key_id: str, text: bytes) -> str:
@@ -166,7 +173,7 @@ def test_retire_refuses_while_a_row_names_an_old_kek(two) -> None:  # type: igno
         assert sorted(meta.wrapped_keks(tx)) == [3]
         assert not repo.prefixed(tx, "kek_bridge.")
     assert rekey.retire(operator.dep) == []
-    fresh = open_world(operator.dep.settings.data_dir, create=False)
+    fresh = open_world(operator.dep.settings.data_dir, operator.dep.settings.database, create=False)
     try:
         assert fresh.dep.keyring.versions == [3]
         assert fresh.services.symmetric.decrypt(fresh.scope, blob, {}).plaintext == b"kept"
@@ -191,7 +198,7 @@ def test_import_tokens_and_digests_survive_rekey_and_retire(two) -> None:  # typ
     assert rekey.retire(operator.dep) == [1]
     with operator.dep.db.read() as tx:
         assert list(repo.prefixed(tx, "kek_retained.")) == ["kek_retained.1.openkms/material-digest/v1"]
-    fresh = open_world(operator.dep.settings.data_dir, create=False)
+    fresh = open_world(operator.dep.settings.data_dir, operator.dep.settings.database, create=False)
     try:
         assert fresh.dep.keyring.versions == [2]
         b = fresh.services.byok
