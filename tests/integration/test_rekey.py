@@ -37,7 +37,7 @@ def _cli(srv: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Load:
-    """Encrypt (and now and then CreateKey) in a loop through the Tea SDK; every ciphertext the
+    """Encrypt (and every seventh time CreateKey) in a loop through the Tea SDK; every ciphertext the
     server acknowledged is kept with its plaintext."""
 
     def __init__(self, sdk: SDK, key_ids: list[str]) -> None:
@@ -135,7 +135,7 @@ def test_rekey_killed_at_every_step_under_load_loses_nothing(node: ServerProcess
     assert again.returncode == 0 and "retired KEK versions: none" in again.stdout, again.stderr
     assert _meta(srv, "kek_bridge.2") is None
 
-    # A process started now holds only KEK 2 (and the retired one's audit subkey).
+    # A process started after the retire holds only KEK 2 (and the retired one's audit subkey).
     srv.restart()
     sdk = SDK("tea", srv.endpoint)
     _all_decrypt(sdk, before + load.acknowledged)

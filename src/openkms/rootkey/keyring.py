@@ -153,7 +153,7 @@ class Keyring:
         self._interval = interval
 
     def refresh(self) -> None:
-        """Read the deployment's KEK state now and take up what it adds (see the module)."""
+        """Read the deployment's KEK state at once and take up what it adds (see the module)."""
         source = self._source
         if source is None:
             return

@@ -508,7 +508,7 @@ def migrate_root(
 ) -> bool:
     """Move the deployment to provider ``to`` (offline): the KEKs under its new root, the
     provider, its records and fingerprint in one transaction; the shares of a shamir target go
-    to ``show`` before that. A key file the deployment no longer uses is removed after the
+    to ``show`` before that. The key file the deployment stops using is removed after the
     switch (a re-run removes one a stopped run left). Whether anything was left to do."""
     with dep.db.read() as tx:
         name = meta.get(tx, "root_provider") or DEFAULT_PROVIDER

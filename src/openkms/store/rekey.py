@@ -113,7 +113,7 @@ def behind(q: Tx | Database, table: str, target: int, after: str, limit: int) ->
 
 
 def reread(tx: Tx, table: str, row_id: str) -> Wrapped | None:
-    """The row as it is now (None: gone, or its material deleted)."""
+    """The row as it stands (None: gone, or its material deleted)."""
     row = tx.first(_SELECTS[table].where(_IDS[table] == row_id))
     return None if row is None else _wrapped(table, row)
 
