@@ -6,6 +6,8 @@ current KEK, and `openkms audit verify` passes."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 import threading
@@ -257,3 +259,35 @@ def test_rotate_root_of_sealed_providers_replaces_passphrase_and_shares(tmp_path
     done = _operator(srv, "rekey", "--settle", "0", "--retire", "--passphrase-file", str(pw2))
     assert done.returncode == 0, done.stderr
     assert _keks(srv) == [2]
+
+
+def test_rekey_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data")
+    srv.init()
+    main, terminal = pty.openpty()
+    try:
+        shown = subprocess.run(
+            [*CLI, "operator", "rekey", "--settle", "0", *srv.store_args],
+            env=srv.env,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=60,
+        )
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main)
+    assert shown.returncode == 0
+    assert b"re-wrapping [" in seen and b"] 1/1" in seen
+    piped = _cli(srv, "operator", "rekey", "--settle", "0")
+    assert piped.returncode == 0 and "re-wrapping" not in piped.stderr
+    assert "KEK version 3 is current" in piped.stdout
