@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import threading
 import time
@@ -109,7 +110,7 @@ class Keyring:
         self._checked = 0.0
         self._missed = -MISS_READ_EVERY
         self._lock = threading.Lock()
-        self._checking = False
+        self._checking = 0  # the pid whose thread is reading the state (0: none)
         self.load(root, wrapped_keks, current)
 
     @classmethod
@@ -122,7 +123,7 @@ class Keyring:
         ring._checked = 0.0
         ring._missed = -MISS_READ_EVERY
         ring._lock = threading.Lock()
-        ring._checking = False
+        ring._checking = 0
         return ring
 
     def load(
@@ -170,9 +171,10 @@ class Keyring:
         if self._source is None or time.monotonic() - self._checked < self._interval:
             return
         with self._lock:
-            if self._checking:
+            # A reader started before a fork (serve --workers) is not this process's.
+            if self._checking == os.getpid():
                 return
-            self._checking = True
+            self._checking = os.getpid()
             self._checked = time.monotonic()
         threading.Thread(target=self._background, name="openkms-keyring", daemon=True).start()
 
@@ -182,7 +184,7 @@ class Keyring:
         except Exception:  # noqa: BLE001 - a background thread: anything is logged, then retried
             _log.warning("reading the deployment's KEKs failed; the keyring is unchanged", exc_info=True)
         finally:
-            self._checking = False
+            self._checking = 0
 
     def _miss(self, kek_version: int) -> _Ring:
         """The ring after a use of ``kek_version`` it lacks: read the state again (at most once
