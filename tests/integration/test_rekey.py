@@ -96,8 +96,16 @@ def node(tmp_path: Path) -> Iterator[ServerProcess]:
         yield srv
 
 
-def test_rekey_killed_at_every_step_under_load_loses_nothing(node: ServerProcess) -> None:
-    srv = node
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A node of two worker processes: each keyring takes up the new KEK on its own."""
+    srv = ServerProcess(tmp_path / "data", extra_args=["--workers", "2"])
+    with running(srv):
+        yield srv
+
+
+def test_rekey_killed_at_every_step_under_load_loses_nothing(workers: ServerProcess) -> None:
+    srv = workers
     sdk = SDK("tea", srv.endpoint)
     key_ids = [sdk.call("CreateKey")["KeyMetadata"]["KeyId"] for _ in range(8)]
     before = [(sdk.call("Encrypt", KeyId=k, Plaintext="before")["CiphertextBlob"], "before") for k in key_ids]
