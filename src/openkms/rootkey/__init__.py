@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from openkms.rootkey.file import FileRootKey, RootKeyError
-from openkms.rootkey.keyring import Keyring
+from openkms.rootkey.keyring import KekState, Keyring
 from openkms.rootkey.memory import MemoryRootKey
 from openkms.rootkey.pkcs11 import Pkcs11RootKey, Pkcs11Unavailable
 
@@ -25,6 +25,7 @@ class RootKeyProvider(Protocol):
 
 __all__ = [
     "FileRootKey",
+    "KekState",
     "Keyring",
     "MemoryRootKey",
     "Pkcs11RootKey",

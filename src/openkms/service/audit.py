@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from openkms.domain import audit as events
-from openkms.domain.errors import ServiceUnavailable
+from openkms.domain.errors import Sealed, ServiceUnavailable
 from openkms.service.deployment import Deployment
 from openkms.store import WouldWait, principals
 from openkms.store import audit as repo
@@ -166,6 +166,7 @@ class AuditTrail:
         # PostgreSQL goes to the writer thread.
         self.inline = dep.db.hot_local and not self.synced and self.file is None
         self._chain_lock = threading.Lock()  # one write of the chain at a time
+        self._sealed_said = False  # the sealed state was logged (until a write succeeds)
         self._writing = False
         self._backlog: list[bytes] = []  # lines written to the database, not yet to the file
         self._user_names: dict[str, str] = {}
@@ -372,6 +373,7 @@ class AuditTrail:
             return self._failed(exc, group)
         self._seq, self._mac = rows[-1][0], rows[-1][5]
         self.written += len(rows)
+        self._sealed_said = False
         if self.file is not None:
             # Lines the file missed go with the next write: it holds the chain whole once it
             # can be written again.
@@ -397,7 +399,13 @@ class AuditTrail:
     def _failed(self, exc: BaseException, group: list[Pending]) -> BaseException | None:
         self.failing = True
         self.failed += len(group)
-        log.error("%d audit events could not be written: %s", len(group), type(exc).__name__)
+        if isinstance(exc, Sealed):
+            # Every call of a sealed node is refused anyway: said once, not once per group.
+            if not self._sealed_said:
+                log.warning("the node is sealed: audit events cannot be written until it is unsealed")
+                self._sealed_said = True
+        else:
+            log.error("%d audit events could not be written: %s", len(group), type(exc).__name__)
         return AuditFailed("the audit trail could not be written") if self.reject else None
 
     def _begin(self) -> None:

@@ -26,6 +26,7 @@ from openkms.domain import ids
 from openkms.domain.clock import Clock, SystemClock
 from openkms.rootkey import Keyring, MemoryRootKey, RootKeyProvider
 from openkms.rootkey.keyring import access_key_aad
+from openkms.service import keks
 from openkms.service.nonces import MemoryNonceStore, NonceStore, SQLNonceStore
 from openkms.service.roots import DEFAULT_PROVIDER, PROVIDERS, InitRequest, Provider, RootError
 from openkms.service.seal import Seal, UnsealRefused
@@ -233,12 +234,13 @@ def _recorded_provider(settings: Settings, records: dict[str, str]) -> tuple[str
 
 
 def _loader(
-    db: Database, keyring: Keyring, fingerprint: str | None
+    db: Database, keyring: Keyring, fingerprint: str | None, *, follow: bool = True
 ) -> Callable[[RootKeyProvider], None]:
     """What puts the deployment's KEKs, unwrapped under a root, into ``keyring``: at start (a
     root with nothing to unseal) or at unseal. The root must be the one the database records
     (its fingerprint binds this database to this root: a swapped key file, a database restored
-    under another install's key, or a copied database all stop here)."""
+    under another install's key, or a copied database all stop here). ``follow``: the keyring
+    takes up KEKs a rekey adds while it serves (service/keks.py)."""
 
     def load(root: RootKeyProvider) -> None:
         if fingerprint is not None and not hmac.compare_digest(fingerprint, root.fingerprint):
@@ -246,10 +248,8 @@ def _loader(
                 "the root key does not match this database (fingerprint mismatch): "
                 "wrong --root-key-file, or a database restored under another key"
             )
-        with db.read() as tx:
-            wrapped = meta.wrapped_keks(tx)
         try:
-            keyring.load(root, wrapped)
+            keks.load(db, keyring, root, follow=follow)
         except aead.NotAuthentic:
             raise UnsealRefused("the key-encryption key does not unwrap under this root key") from None
 
@@ -370,7 +370,7 @@ def open_in_memory(clock: Clock | None = None, settings: Settings | None = None)
     root = MemoryRootKey()
     account_id = _initialise(db, root, clock, ids.new_account_id(), None)
     keyring = Keyring.sealed()
-    _loader(db, keyring, root.fingerprint)(root)
+    _loader(db, keyring, root.fingerprint, follow=False)(root)  # one thread at a time
     return Deployment(settings, db, MemoryNonceStore(), keyring, account_id, settings.region, clock)
 
 
