@@ -131,6 +131,8 @@ def _library(proc: _Process, module: str) -> Any:
 
 
 _first_pid: dict[str, int] = {}
+# Attempts to open the token's session, backing off from 50 ms to 1 s (about 4 s in all).
+_OPEN_TRIES = 8
 
 
 def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
@@ -140,7 +142,7 @@ def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
         return found
     p11 = _pkcs11()
     delay = 0.05
-    for attempt in range(4):
+    for attempt in range(_OPEN_TRIES):
         lib = _library(proc, module)
         try:
             token = lib.get_token(token_label=token_label)
@@ -163,11 +165,12 @@ def _session(proc: _Process, module: str, token_label: str, pin: str) -> Any:
             proc.sessions[(module, token_label)] = session
             return session
         # A token whose files another process rewrote can vanish from a library's view until
-        # it is initialised again (docs/root-of-trust.md): retry a few times, then refuse.
-        if attempt < 3:
+        # it is initialised again (docs/root-of-trust.md): retry for a few seconds (another
+        # process may keep rewriting them that long), then refuse.
+        if attempt < _OPEN_TRIES - 1:
             _reinitialise(proc, module, lib)
             time.sleep(delay)
-            delay *= 2
+            delay = min(delay * 2, 1.0)
     raise Pkcs11Unavailable(problem)
 
 
