@@ -302,15 +302,7 @@ class Settings:
         return with_password(url, password.reveal()) if password is not None else url
 
     def password(self) -> Hidden | None:
-        if self.database_password_file is not None:
-            try:
-                text = self.database_password_file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(
-                    f"database_password_file: cannot read {self.database_password_file}: {exc.strerror}"
-                ) from None
-            return Hidden(text.rstrip("\r\n"))
-        return Hidden(self.database_password) if self.database_password else None
+        return self._secret("database_password_file", "database_password")
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of ``metrics_listen``, None when empty; ConfigError when malformed."""
@@ -325,29 +317,25 @@ class Settings:
 
     def token_pin(self) -> Hidden | None:
         """The PKCS#11 user PIN: ``pkcs11_pin_file``, else ``OPENKMS_PKCS11_PIN``."""
-        if self.pkcs11_pin_file is not None:
-            try:
-                text = self.pkcs11_pin_file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(
-                    f"pkcs11_pin_file: cannot read {self.pkcs11_pin_file}: {exc.strerror}"
-                ) from None
-            return Hidden(text.rstrip("\r\n"))
-        return Hidden(self.pkcs11_pin) if self.pkcs11_pin else None
+        return self._secret("pkcs11_pin_file", "pkcs11_pin")
 
     def kms_secret(self) -> Hidden | None:
         """The upstream KMS's AccessKey secret: ``kms_access_key_secret_file``, else
         ``OPENKMS_KMS_ACCESS_KEY_SECRET``."""
-        if self.kms_access_key_secret_file is not None:
+        return self._secret("kms_access_key_secret_file", "kms_access_key_secret")
+
+    def _secret(self, file_setting: str, value_setting: str) -> Hidden | None:
+        """A secret from the file a setting names (one line), else from its own setting (the
+        environment); ConfigError naming the setting when the file cannot be read."""
+        path: Path | None = getattr(self, file_setting)
+        if path is not None:
             try:
-                text = self.kms_access_key_secret_file.read_text(encoding="utf-8")
+                text = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigError(
-                    f"kms_access_key_secret_file: cannot read {self.kms_access_key_secret_file}: "
-                    f"{exc.strerror}"
-                ) from None
+                raise ConfigError(f"{file_setting}: cannot read {path}: {exc.strerror}") from None
             return Hidden(text.rstrip("\r\n"))
-        return Hidden(self.kms_access_key_secret) if self.kms_access_key_secret else None
+        value: str | None = getattr(self, value_setting)
+        return Hidden(value) if value else None
 
     @property
     def root_key_path(self) -> Path:
