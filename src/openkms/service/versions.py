@@ -125,7 +125,7 @@ class VersionService:
         """Rotate every Enabled key whose NextRotationDate has passed; returns how many.
 
         Idempotent and crash-safe: each key is re-read and rotated in its own transaction, and
-        a key rotated by a concurrent run no longer matches the due condition. ``report``
+        a key a concurrent run rotated does not match the due condition. ``report``
         hears of each rotation, once committed (the audit trail).
         """
         now = self.dep.clock.now()
