@@ -28,8 +28,9 @@ def test_pct_equals_rfc3986_quote(value: str) -> None:
 
 @given(st.lists(st.tuples(st.text(), st.text()), max_size=8))
 def test_v1_string_to_sign_quotes_the_canonical_query_once_more(params: list[tuple[str, str]]) -> None:
-    """The V1 string to sign is METHOD&%2F&pct(canonical query), the canonical query quoted again."""
-    canon = signing.canonical_query(params)
+    """The V1 string to sign is METHOD&%2F&pct(canonical query), the canonical query quoted again
+    (over every parameter but Signature, which signs the rest)."""
+    canon = signing.canonical_query([(k, v) for k, v in params if k != "Signature"])
     expected = "POST&" + quote("/", safe="~") + "&" + quote(canon, safe="~")
     assert expected == signing.v1_string_to_sign("POST", params)
 
@@ -64,3 +65,8 @@ def test_parse_form_caps_the_number_of_parameters() -> None:
     with pytest.raises(errors.InvalidParameter):
         parse_form("&".join(f"p{i}=1" for i in range(1001)))
     assert len(parse_form("&" * 2000 + "a=1&b=2&c=3")) == 3
+
+
+def test_v1_string_to_sign_leaves_the_signature_out() -> None:
+    """The example hypothesis found: a Signature parameter is not part of what it signs."""
+    assert signing.v1_string_to_sign("POST", [("Signature", "")]) == "POST&%2F&"
