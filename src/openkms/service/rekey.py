@@ -175,8 +175,9 @@ def rekey(
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Rekeyed:
-    """Run a rekey to its end, or resume the one under way (module docstring). ``root`` is the
-    deployment's (from :func:`unlock`); ``hook`` is told each step once it committed."""
+    """Run a rekey to its end; a rekey left unfinished is carried on from its recorded step
+    (module docstring). ``root`` is the deployment's (from :func:`unlock`); ``hook`` is told
+    each step once it committed."""
     if batch < 1:
         raise RekeyRefused("the batch size must be at least 1")
     target = _add(dep, root)
