@@ -790,9 +790,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_audit.add_parser(sub, _add_store_args, _open)
     cli_operator.add_parser(sub, _add_store_args, _settings)
-    from openkms import cli_call, cli_envelope
+    from openkms import cli_call, cli_envelope, cli_kms
 
     cli_call.add_parser(sub)
+    cli_kms.add_parser(sub)
     cli_envelope.add_parser(sub)
     from openkms import cli_secrets
 

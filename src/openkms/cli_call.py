@@ -1,8 +1,9 @@
 """`openkms call ACTION [--Param value ...]`: any action of an endpoint (KMS 2016-01-20, RAM
 2015-05-01, STS 2015-04-01), signed with V3, its answer printed as JSON or a table.
 
-Also the connection flags and credential lookup `openkms envelope` shares (:func:`add_connection_args`,
-:func:`connect`). Exit codes: 0 success, 1 an error answer (its Code and Message on stderr) or
+Also what `openkms envelope` and `openkms kms` share: the connection flags and credential lookup
+(:func:`add_connection_args`, :func:`connect`), an error's report and the answer's printing
+(:func:`report`, :func:`print_answer`). Exit codes: 0 success, 1 an error answer (its Code and Message on stderr) or
 no answer at all, 2 a usage error (bad flags, no credentials, an unknown action or parameter).
 """
 
@@ -31,40 +32,58 @@ class UsageError(Exception):
     """Exit 2 with this message."""
 
 
-def add_connection_args(p: argparse.ArgumentParser) -> None:
-    """Endpoint, TLS and credential flags (docs/cli.md, "Credentials")."""
+def add_connection_args(p: argparse.ArgumentParser, default: Any = None) -> None:
+    """Endpoint, TLS and credential flags (docs/cli.md, "Credentials"). ``default`` is every
+    flag's default: ``argparse.SUPPRESS`` on a subcommand's parser leaves what its parent's
+    parser set in place."""
     p.add_argument(
-        "--endpoint", help="host[:port] (HTTPS) or http(s)://host[:port]; plain HTTP to loopback only"
+        "--endpoint",
+        default=default,
+        help="host[:port] (HTTPS) or http(s)://host[:port]; plain HTTP to loopback only",
     )
     p.add_argument(
         "--region",
+        default=default,
         help=f"the region a V4 signature's scope names (default: {creds.ENV_REGION}, the profile's "
         "region_id, else cn-hangzhou); V3 sends none",
     )
     p.add_argument(
-        "--signature", choices=("v3", "v4"), help="ACS3-HMAC-SHA256 (v3, default) or ACS4-HMAC-SHA256 (v4)"
+        "--signature",
+        choices=("v3", "v4"),
+        default=default,
+        help="ACS3-HMAC-SHA256 (v3, default) or ACS4-HMAC-SHA256 (v4)",
     )
     p.add_argument(
-        "--ca", type=Path, metavar="FILE", help="PEM file of the CA(s) the server's certificate chains to"
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        default=default,
+        help="PEM file of the CA(s) the server's certificate chains to",
     )
     p.add_argument(
         "--insecure",
         action="store_true",
-        default=None,
+        default=default,
         help="do not verify the server's certificate (refused unless the endpoint is a loopback address)",
     )
     p.add_argument(
         "--access-key-id",
+        default=default,
         help=f"the AccessKeyId; its secret from {creds.ENV_SECRET}, else prompted (never a flag)",
     )
-    p.add_argument("--profile", help=f"profile of the Alibaba Cloud CLI file ({creds.ENV_PROFILE})")
+    p.add_argument(
+        "--profile", default=default, help=f"profile of the Alibaba Cloud CLI file ({creds.ENV_PROFILE})"
+    )
     p.add_argument(
         "--config-path",
         type=Path,
         metavar="FILE",
+        default=default,
         help="the Alibaba Cloud CLI configuration file (default ~/.aliyun/config.json)",
     )
-    p.add_argument("--timeout", type=float, help="seconds to wait for an answer (default 30)")
+    p.add_argument(
+        "--timeout", type=float, default=default, help="seconds to wait for an answer (default 30)"
+    )
 
 
 def credentials_from(args: argparse.Namespace, environ: Mapping[str, str]) -> creds.Credentials:
@@ -231,6 +250,14 @@ def render_table(answer: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def print_answer(answer: Mapping[str, Any], output: str | None) -> None:
+    """``--output json`` (the default) or ``table``, on standard output."""
+    if (output or "json") == "table":
+        print(render_table(answer))
+    else:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+
+
 def cmd_call(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         params, rest = split_params(args.rest)
@@ -250,17 +277,20 @@ def cmd_call(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return report(exc)
     finally:
         client.close()
-    if (args.output or "json") == "table":
-        print(render_table(answer))
-    else:
-        print(json.dumps(answer, indent=2, ensure_ascii=False))
+    print_answer(answer, args.output)
     return 0
 
 
 def _add_call_flags(p: argparse.ArgumentParser) -> None:
     add_connection_args(p)
     p.add_argument("--version", dest="api_version", help="the API version (default: the action's product's)")
-    p.add_argument("--output", choices=("json", "table"), help="how to print the answer (default json)")
+    add_output_arg(p)
+
+
+def add_output_arg(p: argparse.ArgumentParser, default: Any = None) -> None:
+    p.add_argument(
+        "--output", choices=("json", "table"), default=default, help="how to print the answer (default json)"
+    )
 
 
 def add_parser(sub: Any) -> None:

@@ -90,7 +90,8 @@ def _context(pairs: list[str] | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _source(name: str) -> Iterator[BinaryIO]:
+def source(name: str) -> Iterator[BinaryIO]:
+    """The file ``name`` (``-``: standard input) open for reading; :class:`UsageError` if it cannot be."""
     if name == "-":
         yield sys.stdin.buffer
         return
@@ -102,7 +103,7 @@ def _source(name: str) -> Iterator[BinaryIO]:
         yield f
 
 
-class _Output:
+class Output:
     """OUT as a private temporary file that becomes OUT only by :meth:`commit`."""
 
     def __init__(self, name: str) -> None:
@@ -113,7 +114,7 @@ class _Output:
             return
         target = Path(name)
         if os.path.lexists(target):
-            raise UsageError(f"{name} exists; openkms envelope never replaces a file")
+            raise UsageError(f"{name} exists; openkms never replaces a file")
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         except OSError as exc:
@@ -156,8 +157,8 @@ def _data_key(answer: dict[str, Any]) -> bytes:
 
 def _encrypt(args: argparse.Namespace, client: Client) -> None:
     context = _context(args.context)
-    with _source(args.input) as src:
-        out = _Output(args.output)
+    with source(args.input) as src:
+        out = Output(args.output)
         try:
             params = {"KeyId": args.key, "KeySpec": "AES_256"}
             if context:
@@ -181,9 +182,9 @@ def _encrypt(args: argparse.Namespace, client: Client) -> None:
 
 
 def _decrypt(args: argparse.Namespace, client: Client) -> None:
-    with _source(args.input) as src:
+    with source(args.input) as src:
         header, raw = envelope.read_header(src)
-        out = _Output(args.output)
+        out = Output(args.output)
         try:
             params = {"CiphertextBlob": header.blob}
             if header.context:
