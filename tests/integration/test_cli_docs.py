@@ -24,9 +24,10 @@ def _blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```$", PAGE.read_text(), flags=re.S | re.M)
 
 
-def test_the_page_has_examples_for_both_commands() -> None:
+def test_the_page_has_examples_for_every_command() -> None:
     script = "\n".join(_blocks())
     assert "openkms call" in script and "openkms envelope encrypt" in script and "--output table" in script
+    assert "openkms kms $KMS encrypt" in script and "--plaintext-file" in script and "--output-file -" in script
     assert "--profile" in script and "AssumeRole" in script
 
 
@@ -62,6 +63,7 @@ def test_the_examples_run(tls_server: tuple[ServerProcess, Path], tmp_path: Path
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "alias/billing" in done.stdout and "report.pdf" in done.stdout
     assert '"IdentityType": "AssumedRoleUser"' in done.stdout
+    assert "piped through" in done.stdout and "Verified OK" in done.stdout and "alias/reports" in done.stdout
 
 
 def _call(srv: ServerProcess, home: Path, *flags: str) -> subprocess.CompletedProcess[str]:
