@@ -3,8 +3,9 @@
 
 Also what `openkms envelope` and `openkms kms` share: the connection flags and credential lookup
 (:func:`add_connection_args`, :func:`connect`), an error's report and the answer's printing
-(:func:`report`, :func:`print_answer`). Exit codes: 0 success, 1 an error answer (its Code and Message on stderr) or
-no answer at all, 2 a usage error (bad flags, no credentials, an unknown action or parameter).
+(:func:`report`, :func:`print_answer`). Exit codes: 0 success, 1 an error answer (its Code and
+Message on stderr) or no answer at all, 2 a usage error (bad flags, no credentials, an unknown
+action or parameter).
 """
 
 from __future__ import annotations
