@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
+import os
 import re
 import secrets
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +24,36 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from openkms import cli, cli_kms
 from openkms.api import KMS_ACTIONS
-from tests.support.cli_client import ROOT_ENV, client_env, openkms
+from tests.support.cli_client import ROOT_ENV, client_env
 from tests.support.server import CLI, ServerProcess
 
 
-def kms(server: ServerProcess, home: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return openkms(server, home, "kms", *args, input=input)
+@dataclass
+class Done:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def kms(server: ServerProcess, home: Path, *args: str, input: bytes | None = None) -> Done:
+    """`openkms kms --endpoint http://SERVER ARGS`, run in this process (the action table is
+    imported once, not per call) as the account's root, standard input holding ``input``."""
+    out, err = io.BytesIO(), io.StringIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("ALIBABA_CLOUD_")]:
+            mp.delenv(name)
+        for name, value in ROOT_ENV.items():
+            mp.setenv(name, value)
+        mp.setenv("HOME", str(home))
+        mp.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input or b""), encoding="utf-8"))
+        mp.setattr(sys, "stdout", stdout)
+        mp.setattr(sys, "stderr", err)
+        try:
+            code = cli.main(["kms", "--endpoint", f"http://{server.endpoint}", *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return Done(code, out.getvalue(), err.getvalue().encode())
 
 
 def ok(server: ServerProcess, home: Path, *args: str, input: bytes | None = None) -> dict[str, Any]:
@@ -51,13 +79,16 @@ def test_keys_aliases_and_tags(server: ServerProcess, tmp_path: Path) -> None:
     assert [t["TagKey"] for t in ok(server, tmp_path, "list-resource-tags", "--key-id", key)["Tags"]["Tag"]] == ["team"]
     page = ok(server, tmp_path, "list-aliases", "--page-size", "1", "--page-number", "1")
     assert page["PageSize"] == 1 and len(page["Aliases"]["Alias"]) == 1
-    # The table output, and the connection flags after the command as well as before it.
+    # As a process of its own: the table output, the connection flags before the command.
     done = subprocess.run([*kms_words(server), "list-aliases-by-key-id", "--key-id", key, "--output", "table"],
                           env=env_of(tmp_path), capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode().splitlines()
     assert lines[0].split() == ["FIELD", "VALUE"] and "Aliases (1)" in lines
     assert name in lines[lines.index("Aliases (1)") + 3]
+    missing = subprocess.run([*kms_words(server), "describe-key", "--key-id", f"{name}-absent"],
+                             env=env_of(tmp_path), capture_output=True, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.startswith(b"openkms: Forbidden.AliasNotFound: ")
     ok(server, tmp_path, "disable-key", "--key-id", key)
     assert ok(server, tmp_path, "describe-key", "--key-id", key)["KeyMetadata"]["KeyState"] == "Disabled"
     ok(server, tmp_path, "set-deletion-protection", "--protected-resource-arn", made["Arn"],
