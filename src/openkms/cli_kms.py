@@ -184,16 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(name: str, how: str, parameter: str) -> str:
+def _read(name: str, how: str, p: Param) -> str:
+    from openkms.api.spec import MAX_PARAM_LEN
+
+    # The server refuses a longer value whatever it is: a huge file is not read to be sent.
+    limit = max(MAX_PARAM_LEN, p.max or 0)
     with source(name) as f:
-        data = f.read()
+        data = f.read(4 * limit + 1)  # a character is at most 4 bytes of UTF-8
+    too_large = UsageError(f"{name} is too large for {p.name} (at most {limit} characters on the wire)")
+    if len(data) > 4 * limit:
+        raise too_large
     if how == BYTES:
-        return base64.b64encode(data).decode()
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise UsageError(f"{parameter} from {name} is not UTF-8 text") from None
-    return text.strip() if how == BASE64 else text
+        text = base64.b64encode(data).decode()
+    else:
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            raise UsageError(f"{p.name} from {name} is not UTF-8 text") from None
+        text = text.strip() if how == BASE64 else text
+    if len(text) > limit:
+        raise too_large
+    return text
 
 
 def wire_params(spec: ActionSpec, files: Files, args: argparse.Namespace) -> dict[str, str]:
@@ -209,7 +220,7 @@ def wire_params(spec: ActionSpec, files: Files, args: argparse.Namespace) -> dic
                 raise UsageError(f"give --{command(p.name)}, --{command(p.name)}-file or standard input")
             path = "-"
         if path is not None:
-            params[p.name] = _read(path, files.inputs[p.name], p.name)
+            params[p.name] = _read(path, files.inputs[p.name], p)
         elif isinstance(p, Repeated):
             for n, item in enumerate(value or [], 1):
                 if not p.fields:

@@ -224,13 +224,16 @@ def test_errors_come_back_with_their_code_and_exit_1(server: ServerProcess, tmp_
         (["update-rotation-policy", "--key-id", "k"], "--enable-automatic-rotation/--no-enable-automatic-rotation"),
         (["tag-resources", "--resource-type", "key", "--tag", "a=b"], "the following arguments are required: --resource-id"),
         (["list-keys"], "give --endpoint"),
+        (["encrypt", "--key-id", "k", "--plaintext-file", "big"], "big is too large for Plaintext (at most 65536"),
     ],
 )
 def test_usage_errors_exit_2_before_anything_is_sent(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIunused")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "unused")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big").write_bytes(b"x" * 50_000)  # 66,668 characters of Base64
     endpoint = [] if args == ["list-keys"] else ["--endpoint", "http://127.0.0.1:9"]  # nothing listens
     try:
         code = cli.main(["kms", *endpoint, *args])
