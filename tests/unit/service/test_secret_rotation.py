@@ -17,7 +17,15 @@ import pytest
 
 from openkms.api import REGISTRY
 from openkms.domain.clock import iso
-from openkms.domain.rotation import PENDING, STEP_APPLIED, STEP_PENDING, STEP_VERIFIED, backoff
+from openkms.domain.errors import LimitExceeded
+from openkms.domain.rotation import (
+    PENDING,
+    ROTATIONS_PER_HOUR,
+    STEP_APPLIED,
+    STEP_PENDING,
+    STEP_VERIFIED,
+    backoff,
+)
 from openkms.jobs import build_runner
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.context import CallContext
@@ -630,3 +638,92 @@ def test_rotation_on_a_postgresql_deployment(tmp_path: Path, cluster: Cluster) -
         finally:
             world.services.audit.close()
             world.close()
+
+
+class _Accepting:
+    """A target that takes every password and login (the limit is about counting, not servers)."""
+
+    def set_password(self, admin: Any, account: str, password: str, *, like: str) -> None:
+        del admin, account, password, like
+
+    def verify(self, account: str, password: str) -> None:
+        del account, password
+
+
+def test_rotate_secret_limit_is_counted_across_nodes(tmp_path: Path, cluster: Cluster) -> None:
+    """RotateSecret starts at most 50 rotations per account in any hour, counted in the database:
+    two nodes over one PostgreSQL deployment share the count, the 51st is LimitExceeded (400
+    Rejected.LimitExceeded on the wire) on either node and starts nothing; a VersionId the
+    secret has is still answered; an hour after, rotations start again."""
+    with PostgresDatabase() as db:
+        node_a = open_world(tmp_path / "data", db.url)
+        node_b = open_world(tmp_path / "data", db.url, create=False)
+        try:
+            _target(node_a, cluster)
+            names = []
+            for i in range(3):
+                account, first = _app(cluster)
+                _create(node_a, f"db/limit-{i}", account, first)
+                names.append(f"db/limit-{i}")
+            for world in (node_a, node_b):
+                world.services.rotation.driver_for = lambda kind, dsn: _Accepting()  # type: ignore[method-assign]
+            for i in range(ROTATIONS_PER_HOUR):
+                world = node_a if i % 2 else node_b
+                act(world, "RotateSecret", SecretName=names[i % 3], VersionId=f"r{i}")
+            for world in (node_a, node_b):
+                with pytest.raises(LimitExceeded):
+                    act(world, "RotateSecret", SecretName=names[0], VersionId="over")
+            versions = act(node_b, "ListSecretVersionIds", SecretName=names[0], IncludeDeprecated=True)
+            assert "over" not in json.dumps(versions)
+            assert act(node_a, "RotateSecret", SecretName=names[0], VersionId="r48")["VersionId"] == "r48"
+
+            for world in (node_a, node_b):
+                world.clock.advance(3600)
+            act(node_b, "RotateSecret", SecretName=names[1], VersionId="next-hour")
+            assert _value(node_a, names[1])[2]["VersionId"] == "next-hour"
+        finally:
+            for world in (node_b, node_a):
+                world.services.audit.close()
+                world.close()
+
+
+def test_update_secret_replaces_custom_data_of_a_managed_secret(world: World, cluster: Cluster) -> None:
+    """UpdateSecret's ExtendedConfig changes a managed secret's CustomData (in each SDK's form)
+    and nothing else of it; more than 10 pairs or another member is InvalidParameter, and a
+    Generic secret refuses it."""
+    _target(world, cluster)
+    account, first = _app(cluster)
+    _create(world, "db/custom", account, first)
+    spec = REGISTRY[("2016-01-20", "UpdateSecret")]
+    ctx = CallContext(world.services, root_scope(world.dep.account_id, "UpdateSecret"))
+
+    def update(**raw: str) -> None:
+        raw = {"SecretName": "db/custom", **raw}
+        spec.handler(ctx, **spec.bind(raw))
+
+    update(**{"ExtendedConfig.CustomData.team": "pay", "ExtendedConfig.CustomData.tier": "1"})
+    config = json.loads(act(world, "DescribeSecret", SecretName="db/custom")["ExtendedConfig"])
+    assert config == {
+        "SecretSubType": "SingleUser",
+        "DBInstanceId": "pg1",
+        "CustomData": {"team": "pay", "tier": "1"},
+    }
+    update(**{"ExtendedConfig.CustomData": '{"owner":"ops"}'}, Description="d")
+    described = act(world, "DescribeSecret", SecretName="db/custom")
+    assert json.loads(described["ExtendedConfig"])["CustomData"] == {"owner": "ops"}
+    assert described["Description"] == "d"
+    for bad in (
+        {"ExtendedConfig.CustomData": json.dumps({str(i): "v" for i in range(11)})},
+        {"ExtendedConfig.CustomData": "[1]"},
+        {"ExtendedConfig.DBInstanceId": "elsewhere"},
+        {"ExtendedConfig": '{"SecretSubType":"DoubleUsers"}'},
+    ):
+        with pytest.raises(Exception) as refused:
+            update(**bad)
+        assert type(refused.value).__name__ == "InvalidValue"
+    assert json.loads(act(world, "DescribeSecret", SecretName="db/custom")["ExtendedConfig"])[
+        "CustomData"
+    ] == {"owner": "ops"}
+    act(world, "RotateSecret", SecretName="db/custom", VersionId="r1")
+    name, password, _ = _value(world, "db/custom")
+    assert cluster.reads_data(name, password, account)
