@@ -13,7 +13,8 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,35 +151,177 @@ def _restart(srv: ServerProcess, crash_at: str) -> TeaClient:
     return tea_client(srv.endpoint)
 
 
-@pytest.mark.parametrize("step", ["pending", "applied", "verified", "promoted"])
-@pytest.mark.parametrize("sub_type", ["SingleUser", "DoubleUsers"])
+def _register(srv: ServerProcess, name: str, kind: str, dsn: str, admin_secret: str) -> None:
+    """`openkms secret-target create`, as an operator runs it."""
+    subprocess.run(
+        [*CLI, "secret-target", "create", name, "--type", kind, "--dsn", dsn,
+         "--admin-secret", admin_secret, *srv.store_args],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def _admin_secret(srv: ServerProcess, name: str, account: str, password: str) -> None:
+    tea_client(srv.endpoint).create_secret(
+        kms.CreateSecretRequest(
+            secret_name=name,
+            version_id="v1",
+            secret_data=json.dumps({"AccountName": account, "AccountPassword": password}),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def mysql_made(srv: ServerProcess) -> Iterator[list[str]]:
+    """The MariaDB target `my-main`, its admin holding only the grants docs/secrets.md lists; the
+    list of accounts to drop after the module."""
+    with mysql_accounts.accounts() as made:
+        admin = mysql_accounts.make_admin(made, "adm-Pw-1")
+        _admin_secret(srv, "admin/my", admin, "adm-Pw-1")
+        _register(srv, "my-main", "mysql", mysql_accounts.DSN, "admin/my")
+        yield made
+
+
+@pytest.fixture(scope="module")
+def redis_made(srv: ServerProcess) -> Iterator[list[str]]:
+    """The Redis target `redis-main`, its admin allowed only ACL SETUSER, USERS and LIST; the
+    list of ACL users to delete after the module."""
+    with redis_acl.acl_users() as made:
+        admin = redis_acl.make_admin(made, "adm-Pw-1")
+        _admin_secret(srv, "admin/redis", admin, "adm-Pw-1")
+        _register(srv, "redis-main", "redis", redis_acl.DSN, "admin/redis")
+        yield made
+
+
+@dataclass
+class Managed:
+    """A managed secret made for a test: its name, the first value, and whether a value logs in
+    (for RAMCredentials: signs a request the server accepts)."""
+
+    name: str
+    first: dict[str, Any]
+    works: Callable[[dict[str, Any]], bool]
+
+
+def _managed(
+    request: pytest.FixtureRequest, srv: ServerProcess, target: str, sub_type: str, name: str
+) -> Managed:
+    """A managed secret of ``target`` (postgresql, mysql, redis or ram), made through the Tea SDK
+    on a fresh application account."""
+    tea = tea_client(srv.endpoint)
+    if target == "ram":
+        user = f"rotated-{uuid.uuid4().hex[:8]}"
+        pair = _user(ram_client(srv.endpoint), user)
+        first = {"AccessKeyId": pair.access_key_id, "AccessKeySecret": pair.secret}
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="$Auto",
+                version_id="v1",
+                secret_type="RAMCredentials",
+                secret_data=json.dumps({"AccessKeys": [first]}),
+                extended_config={"SecretSubType": sub_type, "UserName": user},
+            )
+        )
+        return Managed(f"acs/ram/user/{user}", first, lambda v: _authenticates(srv.endpoint, v))
+    password = "first-Pw-1"
+    if target == "postgresql":
+        cluster: Cluster = request.getfixturevalue("cluster")
+        account = _app(cluster)[0]
+        instance = {"DBInstanceId": "pg-main"}
+
+        def works(v: dict[str, Any]) -> bool:
+            return cluster.reads_data(v["AccountName"], v["AccountPassword"], account)
+    elif target == "mysql":
+        account = mysql_accounts.make_app(request.getfixturevalue("mysql_made"), password)
+        instance = {"DBInstanceId": "my-main"}
+
+        def works(v: dict[str, Any]) -> bool:
+            return mysql_accounts.reads_data(v["AccountName"], v["AccountPassword"])
+    else:
+        account = redis_acl.make_app(request.getfixturevalue("redis_made"), password)
+        instance = {"InstanceId": "redis-main"}
+
+        def works(v: dict[str, Any]) -> bool:
+            return redis_acl.logs_in(v["AccountName"], v["AccountPassword"])
+
+    first = {"AccountName": account, "AccountPassword": password}
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name=name,
+            version_id="v1",
+            secret_type="Redis" if target == "redis" else "Rds",
+            secret_data=json.dumps({"Accounts": [first]}),
+            extended_config={"SecretSubType": sub_type, **instance},
+        )
+    )
+    return Managed(name, first, works)
+
+
+def _read(tea: TeaClient, name: str) -> tuple[dict[str, Any], str]:
+    body = tea.get_secret_value(kms.GetSecretValueRequest(secret_name=name)).body
+    return json.loads(body.secret_data), str(body.version_id)
+
+
+SUB_TYPES = {
+    "postgresql": ("SingleUser", "DoubleUsers"),
+    "mysql": ("SingleUser", "DoubleUsers"),
+    "redis": ("SingleUser", "DoubleUsers"),
+    "ram": ("RamUserAccessKey",),
+}
+CRASH_STEPS = ("pending", "applied", "verified", "promoted")
+# The default run kills each target in each mode once, every step killed somewhere; the whole
+# matrix (28 kills) runs under the chaos marker.
+DEFAULT_KILLS = {
+    ("postgresql", "SingleUser", "applied"),
+    ("postgresql", "DoubleUsers", "promoted"),
+    ("mysql", "SingleUser", "verified"),
+    ("mysql", "DoubleUsers", "applied"),
+    ("redis", "SingleUser", "applied"),
+    ("redis", "DoubleUsers", "pending"),
+    ("ram", "RamUserAccessKey", "verified"),
+    ("ram", "RamUserAccessKey", "applied"),
+}
+
+
+def _kill_cases() -> Iterator[Any]:
+    for target, sub_types in SUB_TYPES.items():
+        for sub_type in sub_types:
+            for step in CRASH_STEPS:
+                marks = () if (target, sub_type, step) in DEFAULT_KILLS else (pytest.mark.chaos,)
+                yield pytest.param(target, sub_type, step, marks=marks, id=f"{target}-{sub_type}-{step}")
+
+
+@pytest.mark.parametrize(("target", "sub_type", "step"), list(_kill_cases()))
 def test_kill_9_at_each_step_leaves_a_credential_that_logs_in(
-    srv: ServerProcess, cluster: Cluster, step: str, sub_type: str
+    request: pytest.FixtureRequest, srv: ServerProcess, target: str, sub_type: str, step: str
 ) -> None:
-    """The server is SIGKILLed right after a rotation step is recorded. Restarted, the secret
-    reads at once; in DoubleUsers its value logs in at once (in SingleUser the password may be
-    changing: the job resumes as soon as the dead server's lease lapses), and in both modes the
-    job finishes the rotation within seconds, after which the value logs in."""
-    name = f"db/kill-{step}-{sub_type}"
+    """The server is SIGKILLed right after a rotation step is recorded (PostgreSQL, MariaDB and
+    Redis accounts in both modes, a RAM user's AccessKeys). Restarted, the secret reads at once;
+    in DoubleUsers and RAMCredentials its value works at once (in SingleUser the password may
+    be changing: the job resumes as soon as the dead server's lease lapses), and the job
+    finishes the rotation within seconds, after which the value works; in DoubleUsers and
+    RAMCredentials the value from before the rotation still works too."""
     tea = _restart(srv, step)
-    account, first = _app(cluster)
-    _create(tea, name, account, first, sub_type)
+    secret = _managed(request, srv, target, sub_type, f"kill/{target}-{sub_type}-{step}")
     with pytest.raises(Exception):  # the server dies inside the call
-        tea.rotate_secret(kms.RotateSecretRequest(secret_name=name, version_id="r1"))
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name=secret.name, version_id="r1"))
     assert srv.proc is not None and srv.proc.wait(10) == -9
     srv.proc = None
 
     tea = _restart(srv, "")
-    user, password, version = _value(tea, name)
-    if sub_type == "DoubleUsers" or step == "promoted":
-        assert cluster.logs_in(user, password)
+    value, version = _read(tea, secret.name)
+    if sub_type != "SingleUser" or step == "promoted":
+        assert secret.works(value)
     deadline = time.monotonic() + 30
     while version != "r1" and time.monotonic() < deadline:
         time.sleep(0.3)
-        user, password, version = _value(tea, name)
-    assert version == "r1"
-    assert cluster.reads_data(user, password, account)
-    described = tea.describe_secret(kms.DescribeSecretRequest(secret_name=name)).body
+        value, version = _read(tea, secret.name)
+    assert version == "r1" and value != secret.first
+    assert secret.works(value)
+    if sub_type != "SingleUser":
+        assert secret.works(secret.first)
+    else:
+        assert not secret.works(secret.first)
+    described = tea.describe_secret(kms.DescribeSecretRequest(secret_name=secret.name)).body
     assert described.last_rotation_date
 
 
@@ -201,41 +344,28 @@ def test_secret_target_cli_refuses_a_dsn_with_an_account(srv: ServerProcess, tmp
     assert "pg-main\tpostgresql" in listed and "pg-bad" not in listed
 
 
-def test_redis_secret_through_the_sdks(srv: ServerProcess) -> None:
+def test_redis_secret_through_the_sdks(srv: ServerProcess, redis_made: list[str]) -> None:
     """A Redis secret on a target registered with the CLI: made through the Tea SDK, read with
     the Secrets Manager client, the ACL user logs in with it; after RotateSecret (DoubleUsers)
     the new value logs in and the value the client held still does."""
     tea = tea_client(srv.endpoint)
-    with redis_acl.acl_users() as made:
-        admin = redis_acl.make_admin(made, "adm-Pw-1")
-        user = redis_acl.make_app(made, "first-Pw-1")
-        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
-        tea.create_secret(
-            kms.CreateSecretRequest(secret_name="admin/redis", version_id="v1", secret_data=admin_value)
+    user = redis_acl.make_app(redis_made, "first-Pw-1")
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="cache/e2e",
+            version_id="v1",
+            secret_type="Redis",
+            secret_data=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+            extended_config={"SecretSubType": "DoubleUsers", "InstanceId": "redis-main"},
         )
-        subprocess.run(
-            [*CLI, "secret-target", "create", "redis-main", "--type", "redis", "--dsn", redis_acl.DSN,
-             "--admin-secret", "admin/redis", *srv.store_args],
-            check=True, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        tea.create_secret(
-            kms.CreateSecretRequest(
-                secret_name="cache/e2e",
-                version_id="v1",
-                secret_type="Redis",
-                secret_data=json.dumps(
-                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
-                ),
-                extended_config={"SecretSubType": "DoubleUsers", "InstanceId": "redis-main"},
-            )
-        )
-        held = _official_client_value(srv.endpoint, "cache/e2e")
-        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
-        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
-        tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/e2e", version_id="r1"))
-        name, password, version = _value(tea, "cache/e2e")
-        assert (name, version) == (user + "_dual", "r1") and redis_acl.logs_in(name, password)
-        assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+    )
+    held = _official_client_value(srv.endpoint, "cache/e2e")
+    assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+    assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/e2e", version_id="r1"))
+    name, password, version = _value(tea, "cache/e2e")
+    assert (name, version) == (user + "_dual", "r1") and redis_acl.logs_in(name, password)
+    assert redis_acl.logs_in(held["AccountName"], held["AccountPassword"])
 
 
 def _authenticates(endpoint: str, pair: dict[str, Any]) -> bool:
@@ -285,38 +415,25 @@ def test_ram_credentials_rotate_a_users_access_keys(srv: ServerProcess) -> None:
     assert not _authenticates(srv.endpoint, held)
 
 
-def test_mysql_secret_through_the_sdks(srv: ServerProcess) -> None:
+def test_mysql_secret_through_the_sdks(srv: ServerProcess, mysql_made: list[str]) -> None:
     """An Rds secret on a MariaDB target registered with the CLI: made through the Tea SDK, read
     with the Secrets Manager client, the account logs in with it; after RotateSecret the new value
     logs in and the old one does not (SingleUser)."""
     tea = tea_client(srv.endpoint)
-    with mysql_accounts.accounts() as made:
-        admin = mysql_accounts.make_admin(made, "adm-Pw-1")
-        user = mysql_accounts.make_app(made, "first-Pw-1")
-        admin_value = json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"})
-        tea.create_secret(
-            kms.CreateSecretRequest(secret_name="admin/my", version_id="v1", secret_data=admin_value)
+    user = mysql_accounts.make_app(mysql_made, "first-Pw-1")
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="db/my-e2e",
+            version_id="v1",
+            secret_type="Rds",
+            secret_data=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+            extended_config={"SecretSubType": "SingleUser", "DBInstanceId": "my-main"},
         )
-        subprocess.run(
-            [*CLI, "secret-target", "create", "my-main", "--type", "mysql", "--dsn", mysql_accounts.DSN,
-             "--admin-secret", "admin/my", *srv.store_args],
-            check=True, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        tea.create_secret(
-            kms.CreateSecretRequest(
-                secret_name="db/my-e2e",
-                version_id="v1",
-                secret_type="Rds",
-                secret_data=json.dumps(
-                    {"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}
-                ),
-                extended_config={"SecretSubType": "SingleUser", "DBInstanceId": "my-main"},
-            )
-        )
-        held = _official_client_value(srv.endpoint, "db/my-e2e")
-        assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
-        assert mysql_accounts.reads_data(user, "first-Pw-1")
-        tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/my-e2e", version_id="r1"))
-        name, password, version = _value(tea, "db/my-e2e")
-        assert (name, version) == (user, "r1") and mysql_accounts.reads_data(name, password)
-        assert not mysql_accounts.logs_in(user, "first-Pw-1")
+    )
+    held = _official_client_value(srv.endpoint, "db/my-e2e")
+    assert held == {"AccountName": user, "AccountPassword": "first-Pw-1"}
+    assert mysql_accounts.reads_data(user, "first-Pw-1")
+    tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/my-e2e", version_id="r1"))
+    name, password, version = _value(tea, "db/my-e2e")
+    assert (name, version) == (user, "r1") and mysql_accounts.reads_data(name, password)
+    assert not mysql_accounts.logs_in(user, "first-Pw-1")
