@@ -30,6 +30,7 @@ from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client
 
 from tests.integration.test_sts import _config, _user, sts_client
 from tests.support import mysql_accounts, redis_acl
+from tests.support.calls import SDK
 from tests.support.clients import ram_client, tea_client
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
@@ -437,3 +438,86 @@ def test_mysql_secret_through_the_sdks(srv: ServerProcess, mysql_made: list[str]
     name, password, version = _value(tea, "db/my-e2e")
     assert (name, version) == (user, "r1") and mysql_accounts.reads_data(name, password)
     assert not mysql_accounts.logs_in(user, "first-Pw-1")
+
+
+def test_update_secret_custom_data_through_both_sdks(srv: ServerProcess, cluster: Cluster) -> None:
+    """UpdateSecret's ExtendedConfig on a managed secret, in each SDK's form (the Tea SDK's
+    flattened CustomData.<key>, the old SDK's CustomData JSON), replaces its CustomData;
+    DescribeSecret and GetSecretValue (FetchExtendedConfig) show it, its target and mode kept.
+    More than 10 pairs is 400 InvalidParameter."""
+    tea = tea_client(srv.endpoint)
+    secret = "db/custom"
+    _create(tea, secret, *_app(cluster), "SingleUser")
+    tea.update_secret(
+        kms.UpdateSecretRequest(
+            secret_name=secret,
+            extended_config=kms.UpdateSecretRequestExtendedConfig(custom_data={"team": "pay", "tier": "1"}),
+        )
+    )
+    described = tea.describe_secret(kms.DescribeSecretRequest(secret_name=secret)).body
+    assert json.loads(described.extended_config) == {
+        "SecretSubType": "SingleUser",
+        "DBInstanceId": "pg-main",
+        "CustomData": {"team": "pay", "tier": "1"},
+    }
+    old = SDK("old", srv.endpoint)
+    old.call("UpdateSecret", SecretName=secret, ExtendedConfigCustomData={"owner": "ops"})
+    fetched = tea.get_secret_value(
+        kms.GetSecretValueRequest(secret_name=secret, fetch_extended_config=True)
+    ).body.extended_config
+    assert json.loads(fetched)["CustomData"] == {"owner": "ops"}
+    assert json.loads(fetched)["DBInstanceId"] == "pg-main"
+    too_many = {str(i): "v" for i in range(11)}
+    refused = old.error("UpdateSecret", SecretName=secret, ExtendedConfigCustomData=too_many)
+    assert (refused.status, refused.code) == (400, "InvalidParameter")
+
+
+def test_rotate_secret_is_limited_to_50_an_hour_per_account(
+    request: pytest.FixtureRequest, srv: ServerProcess, redis_made: list[str]
+) -> None:
+    """An account's RotateSecret calls start at most 50 rotations an hour: the 51st is 400
+    Rejected.LimitExceeded through either SDK and starts nothing, while a VersionId the secret
+    has is still answered. Counted per account: another account rotates on. (The count is kept
+    in the database; tests/unit/service/test_secret_rotation.py shows two nodes sharing it.)"""
+    uid, ak, sk = srv.new_account("limited")
+    tea = tea_client(srv.endpoint, ak=ak, secret=sk)
+    admin = redis_acl.make_admin(redis_made, "adm-Pw-1")
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="admin/redis",
+            version_id="v1",
+            secret_data=json.dumps({"AccountName": admin, "AccountPassword": "adm-Pw-1"}),
+        )
+    )
+    subprocess.run(
+        [*CLI, "secret-target", "create", "redis-limited", "--type", "redis", "--dsn", redis_acl.DSN,
+         "--admin-secret", "admin/redis", "--account", uid, *srv.store_args],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    user = redis_acl.make_app(redis_made, "first-Pw-1")
+    tea.create_secret(
+        kms.CreateSecretRequest(
+            secret_name="cache/limited",
+            version_id="v1",
+            secret_type="Redis",
+            secret_data=json.dumps({"Accounts": [{"AccountName": user, "AccountPassword": "first-Pw-1"}]}),
+            extended_config={"SecretSubType": "DoubleUsers", "InstanceId": "redis-limited"},
+        )
+    )
+    for i in range(50):
+        tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/limited", version_id=f"r{i}"))
+    refused = SDK("tea", srv.endpoint, ak, sk).error(
+        "RotateSecret", SecretName="cache/limited", VersionId="r50"
+    )
+    assert (refused.status, refused.code) == (400, "Rejected.LimitExceeded")
+    refused = SDK("old", srv.endpoint, ak, sk).error(
+        "RotateSecret", SecretName="cache/limited", VersionId="r50"
+    )
+    assert (refused.status, refused.code) == (400, "Rejected.LimitExceeded")
+    again = tea.rotate_secret(kms.RotateSecretRequest(secret_name="cache/limited", version_id="r49")).body
+    assert again.version_id == "r49"
+    name, password, version = _value(tea, "cache/limited")
+    assert version == "r49" and redis_acl.logs_in(name, password)
+    other = _managed(request, srv, "redis", "SingleUser", "cache/other-account")
+    tea_client(srv.endpoint).rotate_secret(kms.RotateSecretRequest(secret_name=other.name, version_id="r1"))
+    assert _read(tea_client(srv.endpoint), other.name)[1] == "r1"
