@@ -32,6 +32,7 @@ from tests.integration.test_sts import _config, _user, sts_client
 from tests.support import mysql_accounts, redis_acl
 from tests.support.calls import SDK
 from tests.support.clients import ram_client, tea_client
+from tests.support.inprocess import run_jobs_offline
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
 
@@ -204,10 +205,10 @@ class Managed:
 
 
 def _managed(
-    request: pytest.FixtureRequest, srv: ServerProcess, target: str, sub_type: str, name: str
+    request: pytest.FixtureRequest, srv: ServerProcess, target: str, sub_type: str, name: str, **extra: Any
 ) -> Managed:
     """A managed secret of ``target`` (postgresql, mysql, redis or ram), made through the Tea SDK
-    on a fresh application account."""
+    on a fresh application account; ``extra`` goes to the CreateSecretRequest."""
     tea = tea_client(srv.endpoint)
     if target == "ram":
         user = f"rotated-{uuid.uuid4().hex[:8]}"
@@ -220,6 +221,7 @@ def _managed(
                 secret_type="RAMCredentials",
                 secret_data=json.dumps({"AccessKeys": [first]}),
                 extended_config={"SecretSubType": sub_type, "UserName": user},
+                **extra,
             )
         )
         return Managed(f"acs/ram/user/{user}", first, lambda v: _authenticates(srv.endpoint, v))
@@ -252,6 +254,7 @@ def _managed(
             secret_type="Redis" if target == "redis" else "Rds",
             secret_data=json.dumps({"Accounts": [first]}),
             extended_config={"SecretSubType": sub_type, **instance},
+            **extra,
         )
     )
     return Managed(name, first, works)
@@ -521,3 +524,33 @@ def test_rotate_secret_is_limited_to_50_an_hour_per_account(
     other = _managed(request, srv, "redis", "SingleUser", "cache/other-account")
     tea_client(srv.endpoint).rotate_secret(kms.RotateSecretRequest(secret_name=other.name, version_id="r1"))
     assert _read(tea_client(srv.endpoint), other.name)[1] == "r1"
+
+
+def test_scheduled_rotation_of_each_target(request: pytest.FixtureRequest, srv: ServerProcess) -> None:
+    """Automatic rotation every 6 h, made through the Tea SDK for each target: the rotate-secrets
+    job (run over the stopped server's data with the clock 6 h on: the server's own clock cannot
+    be moved) rotates each; the restarted server answers the new values, which log in (sign), and
+    the Secrets Manager client reads them; NextRotationDate moves on."""
+    cases = [
+        ("postgresql", "DoubleUsers"),
+        ("mysql", "SingleUser"),
+        ("redis", "DoubleUsers"),
+        ("ram", "RamUserAccessKey"),
+    ]
+    made = [
+        _managed(request, srv, target, sub_type, f"sched/{target}", enable_automatic_rotation=True,
+                 rotation_interval="6h")
+        for target, sub_type in cases
+    ]  # fmt: skip
+    tea = tea_client(srv.endpoint)
+    before = {m.name: tea.describe_secret(kms.DescribeSecretRequest(secret_name=m.name)).body for m in made}
+    assert all(b.automatic_rotation == "Enabled" and b.next_rotation_date for b in before.values())
+    srv.stop()
+    assert "rotate-secrets" in run_jobs_offline(srv.data_dir, srv.database, advance=6 * 3600 + 60)
+    tea = _restart(srv, "")
+    for secret in made:
+        value, version = _read(tea, secret.name)
+        assert version != "v1" and value != secret.first and secret.works(value), secret.name
+        assert _official_client_value(srv.endpoint, secret.name) == value
+        after = tea.describe_secret(kms.DescribeSecretRequest(secret_name=secret.name)).body
+        assert after.last_rotation_date and after.next_rotation_date > before[secret.name].next_rotation_date
