@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from tests.support.clients import ram_client, tea_client
 from tests.support.inprocess import run_jobs_offline
 from tests.support.pg_password import Cluster, password_cluster
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess
+from tests.support.tcpproxy import TcpProxy
 
 ADMIN_SECRET = "admin/pg"
 
@@ -554,3 +556,58 @@ def test_scheduled_rotation_of_each_target(request: pytest.FixtureRequest, srv: 
         assert _official_client_value(srv.endpoint, secret.name) == value
         after = tea.describe_secret(kms.DescribeSecretRequest(secret_name=secret.name)).body
         assert after.last_rotation_date and after.next_rotation_date > before[secret.name].next_rotation_date
+
+
+def _audit_events(srv: ServerProcess, name: str) -> list[str]:
+    """The names of the events `openkms audit export` lists for the secret ``name``."""
+    out = subprocess.run(
+        [*CLI, "audit", "export", *srv.store_args], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    return [e["eventName"] for e in events if name in json.dumps(e.get("resources", e))]
+
+
+def test_a_target_that_is_down_leaves_the_secret_readable(srv: ServerProcess, cluster: Cluster) -> None:
+    """The PostgreSQL target behind a proxy that refuses connections: RotateSecret answers (the
+    rotation is recorded, as Alibaba's asynchronous rotation), the secret reads its working value,
+    DescribeSecret (the old SDK keeps openkms's RotationStatus) shows the step, the attempts,
+    the error and the next attempt 30 s then 60 s on, and `openkms audit export` lists each
+    RotateSecretFailed. With the target back, the next call finishes that rotation, then its own."""
+    with TcpProxy(upstream_port=cluster.port) as proxy:
+        proxy_dsn = f"postgresql://127.0.0.1:{proxy.port}/postgres"
+        _register(srv, "pg-proxied", "postgresql", proxy_dsn, ADMIN_SECRET)
+        tea = tea_client(srv.endpoint)
+        account, first = _app(cluster)
+        tea.create_secret(
+            kms.CreateSecretRequest(
+                secret_name="db/down",
+                version_id="v1",
+                secret_type="Rds",
+                secret_data=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": first}]}),
+                extended_config={"SecretSubType": "SingleUser", "DBInstanceId": "pg-proxied"},
+            )
+        )
+        proxy.close()
+        old = SDK("old", srv.endpoint)
+        for attempt, backoff in ((1, 30), (2, 60)):
+            answer = tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/down", version_id="r1")).body
+            assert answer.version_id == "r1"
+            name, password, version = _value(tea, "db/down")
+            assert version == "v1" and cluster.reads_data(name, password, account)
+            status = old.call("DescribeSecret", SecretName="db/down")["RotationStatus"]
+            assert (status["VersionId"], status["Step"], status["Attempts"]) == ("r1", "pending", attempt)
+            assert (
+                status["LastError"].startswith("TargetError: PostgreSQL") and first not in status["LastError"]
+            )
+            due = datetime.fromisoformat(status["NextAttemptTime"].replace("Z", "+00:00")).timestamp()
+            assert backoff - 5 <= due - time.time() <= backoff + 1
+        assert _audit_events(srv, "db/down").count("RotateSecretFailed") == 2
+
+        proxy.open()
+        answer = tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/down", version_id="r2")).body
+        assert answer.version_id == "r2"  # r1 finished first, then r2 ran
+        name, password, version = _value(tea, "db/down")
+        assert version == "r2" and cluster.reads_data(name, password, account)
+        assert _value(tea, "db/down", "ACSPrevious")[2] == "r1"
+        assert "RotationStatus" not in old.call("DescribeSecret", SecretName="db/down")
+        assert "RotateSecret" in _audit_events(srv, "db/down")
