@@ -727,3 +727,66 @@ def test_update_secret_replaces_custom_data_of_a_managed_secret(world: World, cl
     act(world, "RotateSecret", SecretName="db/custom", VersionId="r1")
     name, password, _ = _value(world, "db/custom")
     assert cluster.reads_data(name, password, account)
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "secrets.md"
+
+
+def _documented_admin(section: str, fence: str, name: str, password: str) -> list[str]:
+    """The statements docs/secrets.md gives for a target's admin account (the first ``fence``
+    block of ``section``), for an admin called ``name`` with ``password``."""
+    text = DOCS.read_text()
+    body = text.split(f"\n### {section}\n", 1)[1].split("\n### ", 1)[0]
+    block = body.split(f"```{fence}\n")[1].split("```", 1)[0]
+    lines = [line.split("--", 1)[0].strip() for line in block.splitlines()]
+    return [line.rstrip(";").replace("rotator", name).replace("…", password) for line in lines if line]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql", "redis"])
+def test_the_documented_least_privilege_admin_rotates(world: World, cluster: Cluster, kind: str) -> None:
+    """An admin made with exactly the statements docs/secrets.md gives (nothing more) rotates a
+    DoubleUsers secret twice: the second account made with the first's privileges, each value
+    logging in and reading the application's data."""
+    admin, admin_password = f"docadmin_{uuid.uuid4().hex[:8]}", "adm-Pw-1"
+    with mysql_accounts.accounts() as my_made, redis_acl.acl_users() as redis_made:
+        if kind == "postgresql":
+            with cluster.superuser() as conn:
+                for stmt in _documented_admin("PostgreSQL", "sql", admin, admin_password):
+                    conn.execute(stmt)  # type: ignore[arg-type]  # statements from our own docs
+            account, first = _app(cluster)
+            dsn = cluster.dsn
+
+            def reads(user: str, password: str) -> bool:
+                return cluster.reads_data(user, password, account)
+        elif kind == "mysql":
+            statements = _documented_admin("MySQL and MariaDB", "sql", admin, admin_password)
+            my_made.append(admin)
+            mysql_accounts.root(
+                ";".join(s.replace("app.*", f"{mysql_accounts.DATABASE}.*") for s in statements)
+            )
+            account, first, dsn = (
+                mysql_accounts.make_app(my_made, "first-Pw-1"),
+                "first-Pw-1",
+                mysql_accounts.DSN,
+            )
+            reads = mysql_accounts.reads_data
+        else:
+            [statement] = _documented_admin("Redis", "redis", admin, admin_password)
+            redis_made.append(admin)
+            assert redis_acl.call(*statement.split()) == "+OK"
+            account, first, dsn = redis_acl.make_app(redis_made, "first-Pw-1"), "first-Pw-1", redis_acl.DSN
+            reads = redis_acl.logs_in
+        act(world, "CreateSecret", SecretName="admin-doc", VersionId="v1",
+            SecretData=json.dumps({"AccountName": admin, "AccountPassword": admin_password}))  # fmt: skip
+        world.services.rotation.create_target(world.dep.account_id, "doc1", kind, dsn, "admin-doc")
+        act(world, "CreateSecret", SecretName="doc", VersionId="v1",
+            SecretType="Redis" if kind == "redis" else "Rds",
+            SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": first}]}),
+            ExtendedConfig=json.dumps({"SecretSubType": "DoubleUsers",
+                                       "InstanceId" if kind == "redis" else "DBInstanceId": "doc1"}))  # fmt: skip
+        for version in ("r1", "r2"):
+            act(world, "RotateSecret", SecretName="doc", VersionId=version)
+            assert "RotationStatus" not in act(world, "DescribeSecret", SecretName="doc")
+            name, password, answer = _value(world, "doc")
+            assert answer["VersionId"] == version and reads(name, password)
+        assert name == account and _value(world, "doc", "ACSPrevious")[0] == account + "_dual"
