@@ -21,7 +21,7 @@ import base64
 import hmac
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from openkms.domain import errors, keystate
 from openkms.domain.arn import key_arn
@@ -381,7 +381,7 @@ class SecretService:
         """
 
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
-            values: dict[str, object] = {}
+            values: dict[str, Any] = {}
             if description is not None:
                 values["description"] = description
             if custom_data is not None:
