@@ -1,10 +1,11 @@
-"""Managed Rds secrets rotating a PostgreSQL account, end to end: the target registered with
-`openkms secret-target create`, the secret made through the Tea SDK, read with the official
-Secrets Manager client, the value logging in to PostgreSQL, RotateSecret, DoubleUsers' previous
-credential working through one rotation, and the server killed with SIGKILL right after each
-step of a rotation.
+"""Managed secrets end to end against real servers on loopback (PostgreSQL, MariaDB, Redis) and
+a RAM user of the deployment: targets registered with `openkms secret-target create`, secrets
+made through the Tea SDK, read with the official Secrets Manager client, the values logging in
+(or signing requests), RotateSecret and the schedule, DoubleUsers' previous credential working
+through one rotation, the server killed with SIGKILL right after each step of a rotation, a
+target that is down, RotateSecret's hourly limit and UpdateSecret's CustomData.
 
-The database is a private PostgreSQL cluster that checks passwords (tests/support/pg_password.py).
+The PostgreSQL target is a private cluster that checks passwords (tests/support/pg_password.py).
 """
 
 from __future__ import annotations
