@@ -24,7 +24,13 @@ from openkms.domain import errors as d
 from openkms.domain import password
 from openkms.domain.arn import secret_arn
 from openkms.domain.clock import iso
-from openkms.domain.rotation import AUTO_NAME, DATABASE_TYPES, RAM_CREDENTIALS, RAM_NAME_PREFIX
+from openkms.domain.rotation import (
+    AUTO_NAME,
+    DATABASE_TYPES,
+    RAM_CREDENTIALS,
+    RAM_NAME_PREFIX,
+    custom_data_of,
+)
 from openkms.domain.secret import (
     DATA_TYPES,
     DEFAULT_RECOVERY_DAYS,
@@ -68,7 +74,7 @@ SECRET_DATA = Param(
 )
 DATA_TYPE = Param("SecretDataType", default="text", enum=DATA_TYPES)
 LIST_FILTERS = ("SecretName", "Description", "TagKey", "TagValue", "DKMSInstanceId", "SecretType", "Creator")
-# Answered as empty strings: these fields describe managed secrets, which do not exist here.
+# Answered as empty strings for Generic secrets: these fields describe managed secrets.
 MANAGED_ONLY = {
     "AutomaticRotation": "",
     "RotationInterval": "",
@@ -290,11 +296,8 @@ def update_secret(
     ctx: CallContext, *, secret_name: str, description: str | None, raw: Mapping[str, str]
 ) -> dict[str, Any]:
     # Old SDK: ExtendedConfig.CustomData=<JSON>; Tea: ExtendedConfig.CustomData.<k>=<v>.
-    if any(name == "ExtendedConfig" or name.startswith("ExtendedConfig.") for name in raw):
-        raise errors.InvalidParameter(
-            "ExtendedConfig", "It applies to managed secrets only; this secret is Generic."
-        )
-    return {"SecretName": _svc(ctx).update_description(ctx.scope, secret_name, description)}
+    custom = custom_data_of(raw)
+    return {"SecretName": _svc(ctx).update_description(ctx.scope, secret_name, description, custom)}
 
 
 # -- describe and list --------------------------------------------------------------------------
@@ -456,9 +459,7 @@ def update_secret_version_stage(
     remove_from_version: str | None,
 ) -> dict[str, Any]:
     check_label(version_stage, "VersionStage", MAX_STAGE_CHARS)
-    name = _svc(ctx).update_stage(
-        ctx.scope, secret_name, version_stage, move_to_version, remove_from_version
-    )
+    name = _svc(ctx).update_stage(ctx.scope, secret_name, version_stage, move_to_version, remove_from_version)
     return {"SecretName": name}
 
 
@@ -547,8 +548,8 @@ ACTIONS = [
                 "SecretType",
                 default=GENERIC,
                 enum=SECRET_TYPES,
-                doc="Generic, or Rds/PolarDB/Redis rotated on a secret target; "
-                "RAMCredentials and ECS are UnsupportedOperation (400).",
+                doc="Generic; Rds/PolarDB/Redis rotated on a secret target; RAMCredentials "
+                "rotating a RAM user's AccessKeys; ECS is UnsupportedOperation (400).",
             ),
             Param("Description", default="", max=8192, allow_empty=True),
             Param(
@@ -596,7 +597,7 @@ ACTIONS = [
         update_secret,
         (SECRET_NAME, Param("Description", max=8192, allow_empty=True)),
         takes_raw=True,
-        doc="Replace a secret's description (ExtendedConfig: managed secrets only).",
+        doc="Replace a secret's description, and a managed secret's ExtendedConfig CustomData.",
     ),
     ActionSpec(
         "DescribeSecret",
@@ -663,7 +664,7 @@ ACTIONS = [
                 min_items=1,
                 max_items=None,
                 item=Member("VersionStage", required=True, max=MAX_STAGE_CHARS),
-                doc="Default [\"ACSCurrent\"]; at most 8 distinct stages on a secret.",
+                doc='Default ["ACSCurrent"]; at most 8 distinct stages on a secret.',
             ),
         ),
         doc="Store a new version of a Generic secret (idempotent for the same VersionId and value).",

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from openkms.domain.errors import InvalidValue
+from openkms.domain.secret import MAX_EXTENDED_CONFIG_CHARS
 
 RDS = "Rds"
 POLARDB = "PolarDB"
@@ -46,6 +48,11 @@ INSTANCE_KEY = {RDS: "DBInstanceId", POLARDB: "DBClusterId", REDIS: "InstanceId"
 # The second account of DoubleUsers is the first's name with this suffix.
 DOUBLE_SUFFIX = "_dual"
 MAX_CUSTOM_DATA = 10
+
+# RotateSecret starts at most this many rotations per account in any hour (Alibaba's limit;
+# beyond it 400 Rejected.LimitExceeded). Scheduled rotations are not counted.
+ROTATIONS_PER_HOUR = 50
+RATE_WINDOW = 3600.0
 
 # The stage the new version carries while its rotation is in flight.
 PENDING = "ACSPending"
@@ -131,6 +138,61 @@ def _custom_data(config: dict[str, object]) -> dict[str, str]:
     if not isinstance(custom, dict) or len(custom) > MAX_CUSTOM_DATA:
         raise InvalidValue("ExtendedConfig", f"CustomData is an object of at most {MAX_CUSTOM_DATA} pairs.")
     return {str(k): str(v) for k, v in custom.items()}
+
+
+def custom_data_of(raw: Mapping[str, str]) -> dict[str, str] | None:
+    """UpdateSecret's new CustomData from its raw parameters, in any SDK's form: the old SDK's
+    ``ExtendedConfig.CustomData=<JSON object>``, the Tea SDK's flattened
+    ``ExtendedConfig.CustomData.<key>=<value>``, or ``ExtendedConfig={"CustomData":{…}}``.
+    None when the call carries no ExtendedConfig.
+
+    Raises:
+        InvalidValue: another member than CustomData, text that is not a JSON object, more
+        than 10 pairs.
+    """
+    names = [n for n in raw if n == "ExtendedConfig" or n.startswith("ExtendedConfig.")]
+    if not names:
+        return None
+    config: dict[str, object] = {}
+    flat: dict[str, object] = {}
+    for name in names:
+        if name == "ExtendedConfig":
+            config = _json_object(raw[name])
+        elif name == "ExtendedConfig.CustomData":
+            config = {"CustomData": _json_object(raw[name])}
+        elif name.startswith("ExtendedConfig.CustomData."):
+            flat[name.removeprefix("ExtendedConfig.CustomData.")] = raw[name]
+        else:
+            raise InvalidValue("ExtendedConfig", "UpdateSecret changes CustomData only.")
+    if flat:
+        config = {"CustomData": flat}
+    if set(config) - {"CustomData"}:
+        raise InvalidValue("ExtendedConfig", "UpdateSecret changes CustomData only.")
+    return _custom_data(config)
+
+
+def with_custom_data(extended_config: str, custom: dict[str, str]) -> str:
+    """A managed secret's stored ExtendedConfig with its CustomData replaced by ``custom``.
+
+    Raises:
+        InvalidValue: the result beyond ExtendedConfig's 1024 characters.
+    """
+    config = json.loads(extended_config or "{}")
+    config["CustomData"] = custom
+    text = json.dumps(config, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > MAX_EXTENDED_CONFIG_CHARS:
+        raise InvalidValue("ExtendedConfig", f"It must be at most {MAX_EXTENDED_CONFIG_CHARS} characters.")
+    return text
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidValue("ExtendedConfig", "It must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise InvalidValue("ExtendedConfig", "It must be a JSON object.")
+    return data
 
 
 def parse_accounts(data: str) -> list[Account]:

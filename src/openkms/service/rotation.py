@@ -42,6 +42,8 @@ from openkms.domain.rotation import (
     PASSWORD_LENGTH,
     PENDING,
     RAM_CREDENTIALS,
+    RATE_WINDOW,
+    ROTATIONS_PER_HOUR,
     STEP_APPLIED,
     STEP_PENDING,
     STEP_VERIFIED,
@@ -74,6 +76,7 @@ from openkms.service.secrets import ROTATION_UNSUPPORTED, SecretService
 from openkms.service.tenancy import Scope, root_scope
 from openkms.store import Conflict, Tx
 from openkms.store import access_keys as pair_repo
+from openkms.store import accounts as account_repo
 from openkms.store import rotation as repo
 from openkms.store import secrets as secret_repo
 
@@ -247,12 +250,14 @@ class RotationService:
 
         Raises:
             UnsupportedOperation: a Generic secret. ResourceNotFound, SecretInDeleteWindow.
+            LimitExceeded: the account's RotateSecret calls started 50 rotations in the last
+            hour (counted in the database, so across every node).
         """
         found = self.secrets.secret_ref(scope, ref)
         secret = self._managed(found.account_uid, found.name)
         account_uid, name = secret.account_uid, secret.secret_name
         if self.finish(account_uid, name, _no_fence, report):
-            self.start(account_uid, name, version_id, _no_fence)
+            self.start(account_uid, name, version_id, _no_fence, requested=True)
             self.finish(account_uid, name, _no_fence, report)
         in_flight = repo.get_rotation(self.dep.db, account_uid, name)
         return secret, in_flight.version_id if in_flight is not None else version_id
@@ -313,10 +318,13 @@ class RotationService:
 
     # -- the steps ------------------------------------------------------------------------------
 
-    def start(self, account_uid: str, name: str, version_id: str, fence: Fence) -> bool:
+    def start(
+        self, account_uid: str, name: str, version_id: str, fence: Fence, *, requested: bool = False
+    ) -> bool:
         """Step 1: store the new value as a version carrying ACSPending and record the rotation
         at ``pending``. False (nothing done) when a rotation is in flight or ``version_id``
-        exists."""
+        exists. A rotation RotateSecret ``requested`` counts towards the account's hourly limit
+        (LimitExceeded beyond it), under the account's row lock so that nodes count together."""
         scope = root_scope(account_uid)
         for _ in range(RETRIES):
             secret = self._managed(account_uid, name)
@@ -335,6 +343,8 @@ class RotationService:
             try:
                 with self.dep.db.write() as tx:
                     fence(tx)
+                    if requested:  # the account's row serialises the hourly count across nodes
+                        account_repo.lock(tx, account_uid)
                     locked = secret_repo.get_secret(tx, account_uid, name, lock=True)
                     if locked is None or locked.revision != secret.revision:
                         raise _Raced()
@@ -342,6 +352,12 @@ class RotationService:
                         return False
                     if secret_repo.get_ciphertext(tx, account_uid, name, version_id) is not None:
                         return False
+                    if requested:
+                        if repo.count_requests(tx, account_uid, now - RATE_WINDOW) >= ROTATIONS_PER_HOUR:
+                            raise errors.LimitExceeded(
+                                f"RotateSecret starts at most {ROTATIONS_PER_HOUR} rotations an hour."
+                            )
+                        repo.record_request(tx, account_uid, name, version_id, now, now - RATE_WINDOW)
                     secret_repo.update_secret(tx, account_uid, name, secret.revision, update_time=now)
                     secret_repo.insert_version(tx, account_uid, name, version_id, "text", sealed, now)
                     old = secret_repo.get_stages(tx, account_uid, name)

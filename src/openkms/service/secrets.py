@@ -21,13 +21,14 @@ import base64
 import hmac
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from openkms.domain import errors, keystate
 from openkms.domain.arn import key_arn
 from openkms.domain.audit import Report
 from openkms.domain.ciphertext import HEADER_LEN, VERSION_ID_LEN, Blob
 from openkms.domain.key import Key
+from openkms.domain.rotation import with_custom_data
 from openkms.domain.secret import (
     CURRENT,
     GENERIC,
@@ -368,10 +369,29 @@ class SecretService:
             tag_map = repo.tags_of(tx, account, [s.secret_name for s in page]) if fetch_tags else {}
         return [(s, tag_map.get(s.secret_name) if fetch_tags else None) for s in page], total
 
-    def update_description(self, scope: Scope, ref: str, description: str | None) -> str:
+    def update_description(
+        self, scope: Scope, ref: str, description: str | None, custom_data: dict[str, str] | None = None
+    ) -> str:
+        """UpdateSecret: the description, and a managed secret's ExtendedConfig CustomData
+        (replaced whole; its target and mode stay as created).
+
+        Raises:
+            InvalidValue: CustomData for a Generic secret, or an ExtendedConfig that would
+            outgrow 1024 characters.
+        """
+
         def apply(tx: Tx, secret: Secret, _now: float) -> str:
+            values: dict[str, Any] = {}
             if description is not None:
-                repo.update_secret(tx, *found_of(secret), secret.revision + 1, description=description)
+                values["description"] = description
+            if custom_data is not None:
+                if secret.secret_type == GENERIC:
+                    raise errors.InvalidValue(
+                        "ExtendedConfig", "It applies to managed secrets only; this secret is Generic."
+                    )
+                values["extended_config"] = with_custom_data(secret.extended_config or "", custom_data)
+            if values:
+                repo.update_secret(tx, *found_of(secret), secret.revision + 1, **values)
             return secret.secret_name
 
         return self._change(scope, ref, apply)
@@ -564,7 +584,11 @@ class SecretService:
                 report("PurgeSecret", item[0], {"ACS::KMS::Secret": [item[1]]})
 
         return each_due(
-            self.dep.db, lambda tx: repo.secrets_due_for_deletion(tx, now, batch), purge, fence, batch,
+            self.dep.db,
+            lambda tx: repo.secrets_due_for_deletion(tx, now, batch),
+            purge,
+            fence,
+            batch,
             after=purged,
         )
 

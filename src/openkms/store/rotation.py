@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
 
 from openkms.domain.rotation import Rotation
 from openkms.store.engine import Database, Row, Tx, for_update
-from openkms.store.schema import secret_rotations, secret_targets, secrets
+from openkms.store.schema import secret_rotation_requests, secret_rotations, secret_targets, secrets
 
 __all__ = [
     "TargetRow",
+    "count_requests",
     "delete_rotation",
     "delete_target",
     "get_rotation",
@@ -27,6 +28,7 @@ __all__ = [
     "insert_rotation",
     "insert_target",
     "list_targets",
+    "record_request",
     "rotations_due",
     "secrets_due_for_rotation",
     "targets_in_use",
@@ -174,3 +176,24 @@ def secrets_due_for_rotation(tx: Tx, now: float, limit: int) -> list[tuple[str, 
         .limit(limit)
     )
     return [(r["account_uid"], r["secret_name"]) for r in tx.all(stmt)]
+
+
+# -- RotateSecret's limit -------------------------------------------------------------------------
+
+_REQ = secret_rotation_requests.c
+
+
+def count_requests(tx: Tx, account: str, since: float) -> int:
+    """How many rotations RotateSecret started for ``account`` after ``since``."""
+    stmt = select(func.count()).where(_REQ.account_uid == account, _REQ.requested > since)
+    return int(tx.scalar(stmt) or 0)
+
+
+def record_request(tx: Tx, account: str, name: str, version_id: str, now: float, keep_after: float) -> None:
+    """Count a rotation RotateSecret started, and drop the account's rows from before ``keep_after``."""
+    tx.run(delete(secret_rotation_requests).where(_REQ.account_uid == account, _REQ.requested <= keep_after))
+    tx.run(
+        insert(secret_rotation_requests).values(
+            account_uid=account, secret_name=name, version_id=version_id, requested=now
+        )
+    )

@@ -311,6 +311,18 @@ secret_rotations = Table(
     Index("ix_secret_rotations_next", "next_attempt"),
 )
 
+# The rotations RotateSecret started in the last hour, per account (the limit Alibaba sets on
+# RotateSecret, counted across nodes); rows older than an hour are pruned as new ones come.
+secret_rotation_requests = Table(
+    "secret_rotation_requests",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("secret_name", String(256), primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("requested", Float, primary_key=True),
+    Index("ix_secret_rotation_requests_account", "account_uid", "requested"),
+)
+
 # Leases for work that exactly one node may do at a time (the job runner).
 leases = Table(
     "leases",

@@ -17,7 +17,15 @@ import pytest
 
 from openkms.api import REGISTRY
 from openkms.domain.clock import iso
-from openkms.domain.rotation import PENDING, STEP_APPLIED, STEP_PENDING, STEP_VERIFIED, backoff
+from openkms.domain.errors import LimitExceeded
+from openkms.domain.rotation import (
+    PENDING,
+    ROTATIONS_PER_HOUR,
+    STEP_APPLIED,
+    STEP_PENDING,
+    STEP_VERIFIED,
+    backoff,
+)
 from openkms.jobs import build_runner
 from openkms.rootkey.keyring import access_key_aad
 from openkms.service.context import CallContext
@@ -630,3 +638,155 @@ def test_rotation_on_a_postgresql_deployment(tmp_path: Path, cluster: Cluster) -
         finally:
             world.services.audit.close()
             world.close()
+
+
+class _Accepting:
+    """A target that takes every password and login (the limit is about counting, not servers)."""
+
+    def set_password(self, admin: Any, account: str, password: str, *, like: str) -> None:
+        del admin, account, password, like
+
+    def verify(self, account: str, password: str) -> None:
+        del account, password
+
+
+def test_rotate_secret_limit_is_counted_across_nodes(tmp_path: Path, cluster: Cluster) -> None:
+    """RotateSecret starts at most 50 rotations per account in any hour, counted in the database:
+    two nodes over one PostgreSQL deployment share the count, the 51st is LimitExceeded (400
+    Rejected.LimitExceeded on the wire) on either node and starts nothing; a VersionId the
+    secret has is still answered; an hour after, rotations start again."""
+    with PostgresDatabase() as db:
+        node_a = open_world(tmp_path / "data", db.url)
+        node_b = open_world(tmp_path / "data", db.url, create=False)
+        try:
+            _target(node_a, cluster)
+            names = []
+            for i in range(3):
+                account, first = _app(cluster)
+                _create(node_a, f"db/limit-{i}", account, first)
+                names.append(f"db/limit-{i}")
+            for world in (node_a, node_b):
+                world.services.rotation.driver_for = lambda kind, dsn: _Accepting()  # type: ignore[method-assign]
+            for i in range(ROTATIONS_PER_HOUR):
+                world = node_a if i % 2 else node_b
+                act(world, "RotateSecret", SecretName=names[i % 3], VersionId=f"r{i}")
+            for world in (node_a, node_b):
+                with pytest.raises(LimitExceeded):
+                    act(world, "RotateSecret", SecretName=names[0], VersionId="over")
+            versions = act(node_b, "ListSecretVersionIds", SecretName=names[0], IncludeDeprecated=True)
+            assert "over" not in json.dumps(versions)
+            assert act(node_a, "RotateSecret", SecretName=names[0], VersionId="r48")["VersionId"] == "r48"
+
+            for world in (node_a, node_b):
+                world.clock.advance(3600)
+            act(node_b, "RotateSecret", SecretName=names[1], VersionId="next-hour")
+            assert _value(node_a, names[1])[2]["VersionId"] == "next-hour"
+        finally:
+            for world in (node_b, node_a):
+                world.services.audit.close()
+                world.close()
+
+
+def test_update_secret_replaces_custom_data_of_a_managed_secret(world: World, cluster: Cluster) -> None:
+    """UpdateSecret's ExtendedConfig changes a managed secret's CustomData (in each SDK's form)
+    and nothing else of it; more than 10 pairs or another member is InvalidParameter, and a
+    Generic secret refuses it."""
+    _target(world, cluster)
+    account, first = _app(cluster)
+    _create(world, "db/custom", account, first)
+    spec = REGISTRY[("2016-01-20", "UpdateSecret")]
+    ctx = CallContext(world.services, root_scope(world.dep.account_id, "UpdateSecret"))
+
+    def update(**raw: str) -> None:
+        raw = {"SecretName": "db/custom", **raw}
+        spec.handler(ctx, **spec.bind(raw))
+
+    update(**{"ExtendedConfig.CustomData.team": "pay", "ExtendedConfig.CustomData.tier": "1"})
+    config = json.loads(act(world, "DescribeSecret", SecretName="db/custom")["ExtendedConfig"])
+    assert config == {
+        "SecretSubType": "SingleUser",
+        "DBInstanceId": "pg1",
+        "CustomData": {"team": "pay", "tier": "1"},
+    }
+    update(**{"ExtendedConfig.CustomData": '{"owner":"ops"}'}, Description="d")
+    described = act(world, "DescribeSecret", SecretName="db/custom")
+    assert json.loads(described["ExtendedConfig"])["CustomData"] == {"owner": "ops"}
+    assert described["Description"] == "d"
+    for bad in (
+        {"ExtendedConfig.CustomData": json.dumps({str(i): "v" for i in range(11)})},
+        {"ExtendedConfig.CustomData": "[1]"},
+        {"ExtendedConfig.DBInstanceId": "elsewhere"},
+        {"ExtendedConfig": '{"SecretSubType":"DoubleUsers"}'},
+    ):
+        with pytest.raises(Exception) as refused:
+            update(**bad)
+        assert type(refused.value).__name__ == "InvalidValue"
+    assert json.loads(act(world, "DescribeSecret", SecretName="db/custom")["ExtendedConfig"])[
+        "CustomData"
+    ] == {"owner": "ops"}
+    act(world, "RotateSecret", SecretName="db/custom", VersionId="r1")
+    name, password, _ = _value(world, "db/custom")
+    assert cluster.reads_data(name, password, account)
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "secrets.md"
+
+
+def _documented_admin(section: str, fence: str, name: str, password: str) -> list[str]:
+    """The statements docs/secrets.md gives for a target's admin account (the first ``fence``
+    block of ``section``), for an admin called ``name`` with ``password``."""
+    text = DOCS.read_text()
+    body = text.split(f"\n### {section}\n", 1)[1].split("\n### ", 1)[0]
+    block = body.split(f"```{fence}\n")[1].split("```", 1)[0]
+    lines = [line.split("--", 1)[0].strip() for line in block.splitlines()]
+    return [line.rstrip(";").replace("rotator", name).replace("…", password) for line in lines if line]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql", "redis"])
+def test_the_documented_least_privilege_admin_rotates(world: World, cluster: Cluster, kind: str) -> None:
+    """An admin made with exactly the statements docs/secrets.md gives (nothing more) rotates a
+    DoubleUsers secret twice: the second account made with the first's privileges, each value
+    logging in and reading the application's data."""
+    admin, admin_password = f"docadmin_{uuid.uuid4().hex[:8]}", "adm-Pw-1"
+    with mysql_accounts.accounts() as my_made, redis_acl.acl_users() as redis_made:
+        if kind == "postgresql":
+            with cluster.superuser() as conn:
+                for stmt in _documented_admin("PostgreSQL", "sql", admin, admin_password):
+                    conn.execute(stmt)  # type: ignore[arg-type]  # statements from our own docs
+            account, first = _app(cluster)
+            dsn = cluster.dsn
+
+            def reads(user: str, password: str) -> bool:
+                return cluster.reads_data(user, password, account)
+        elif kind == "mysql":
+            statements = _documented_admin("MySQL and MariaDB", "sql", admin, admin_password)
+            my_made.append(admin)
+            mysql_accounts.root(
+                ";".join(s.replace("app.*", f"{mysql_accounts.DATABASE}.*") for s in statements)
+            )
+            account, first, dsn = (
+                mysql_accounts.make_app(my_made, "first-Pw-1"),
+                "first-Pw-1",
+                mysql_accounts.DSN,
+            )
+            reads = mysql_accounts.reads_data
+        else:
+            [statement] = _documented_admin("Redis", "redis", admin, admin_password)
+            redis_made.append(admin)
+            assert redis_acl.call(*statement.split()) == "+OK"
+            account, first, dsn = redis_acl.make_app(redis_made, "first-Pw-1"), "first-Pw-1", redis_acl.DSN
+            reads = redis_acl.logs_in
+        act(world, "CreateSecret", SecretName="admin-doc", VersionId="v1",
+            SecretData=json.dumps({"AccountName": admin, "AccountPassword": admin_password}))  # fmt: skip
+        world.services.rotation.create_target(world.dep.account_id, "doc1", kind, dsn, "admin-doc")
+        act(world, "CreateSecret", SecretName="doc", VersionId="v1",
+            SecretType="Redis" if kind == "redis" else "Rds",
+            SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": first}]}),
+            ExtendedConfig=json.dumps({"SecretSubType": "DoubleUsers",
+                                       "InstanceId" if kind == "redis" else "DBInstanceId": "doc1"}))  # fmt: skip
+        for version in ("r1", "r2"):
+            act(world, "RotateSecret", SecretName="doc", VersionId=version)
+            assert "RotationStatus" not in act(world, "DescribeSecret", SecretName="doc")
+            name, password, answer = _value(world, "doc")
+            assert answer["VersionId"] == version and reads(name, password)
+        assert name == account and _value(world, "doc", "ACSPrevious")[0] == account + "_dual"
