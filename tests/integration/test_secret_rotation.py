@@ -318,7 +318,7 @@ def test_kill_9_at_each_step_leaves_a_credential_that_logs_in(
     value, version = _read(tea, secret.name)
     if sub_type != "SingleUser" or step == "promoted":
         assert secret.works(value)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while version != "r1" and time.monotonic() < deadline:
         time.sleep(0.3)
         value, version = _read(tea, secret.name)
@@ -591,6 +591,7 @@ def test_a_target_that_is_down_leaves_the_secret_readable(srv: ServerProcess, cl
         proxy.close()
         old = SDK("old", srv.endpoint)
         for attempt, backoff in ((1, 30), (2, 60)):
+            asked = time.time()
             answer = tea.rotate_secret(kms.RotateSecretRequest(secret_name="db/down", version_id="r1")).body
             assert answer.version_id == "r1"
             name, password, version = _value(tea, "db/down")
@@ -601,7 +602,7 @@ def test_a_target_that_is_down_leaves_the_secret_readable(srv: ServerProcess, cl
                 status["LastError"].startswith("TargetError: PostgreSQL") and first not in status["LastError"]
             )
             due = datetime.fromisoformat(status["NextAttemptTime"].replace("Z", "+00:00")).timestamp()
-            assert backoff - 5 <= due - time.time() <= backoff + 1
+            assert asked + backoff - 1 <= due <= time.time() + backoff + 1  # whatever the load
         assert _audit_events(srv, "db/down").count("RotateSecretFailed") == 2
 
         proxy.open()
