@@ -1,0 +1,227 @@
+"""The console over plain HTTP, in process (the ASGI app over a real deployment): its headers
+and cookie flags, the form token, the session row sealed and keyed by a digest, no secret in
+any page, every button an audited API call, and the setting that turns it off."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from openkms.config import Settings
+from openkms.server import KMSApp
+from openkms.service.deployment import init_deployment
+from openkms.store import audit as audit_repo
+
+AK = "LTAI5tConsoleAccessKey001"
+SECRET = "ConsoleAccessKeySecret0123456789"
+
+
+class Browser:
+    """Cookies kept between requests, as a browser keeps them for the console's path."""
+
+    def __init__(self, app: KMSApp, scheme: str = "http") -> None:
+        self.app = app
+        self.scheme = scheme
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], str]:
+        body = urlencode(form or {}).encode()
+        path, _, query = path.partition("?")
+        headers = [(b"host", b"kms.test"), (b"user-agent", b"console-test/1.0")]
+        if self.cookies:
+            headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()).encode()))
+        if form is not None:
+            headers.append((b"content-type", b"application/x-www-form-urlencoded"))
+        scope = {
+            "type": "http", "method": method, "path": path, "query_string": query.encode(), "headers": headers,
+            "client": ("192.0.2.9", 5000), "scheme": self.scheme,
+        }  # fmt: skip
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        asyncio.run(self.app(scope, receive, send))
+        out: dict[str, list[str]] = {}
+        for name, value in sent[0]["headers"]:
+            out.setdefault(name.decode(), []).append(value.decode())
+        for cookie in out.get("set-cookie", []):
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0]
+            if value:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
+        return sent[0]["status"], out, sent[1]["body"].decode()
+
+    def token(self, path: str) -> str:
+        found = re.search(r'name="_csrf" value="([^"]+)"', self.request("GET", path)[2])
+        assert found is not None
+        return found.group(1)
+
+    def sign_in(self, ak: str = AK, secret: str = SECRET) -> int:
+        token = self.token("/console/signin")
+        status, headers, _ = self.request(
+            "POST", "/console/signin", {"_csrf": token, "access_key_id": ak, "access_key_secret": secret}
+        )
+        return status
+
+
+def _app(tmp_path: Path, **settings: Any) -> Iterator[KMSApp]:
+    dep, _ = init_deployment(Settings(data_dir=tmp_path / "data", **settings), root_access_key=(AK, SECRET))
+    kms = KMSApp(dep, run_jobs=False)
+    yield kms
+    kms.pool.shutdown()
+    kms.services.audit.close()
+    dep.close()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[KMSApp]:
+    yield from _app(tmp_path)
+
+
+def events(app: KMSApp) -> list[dict[str, Any]]:
+    db = app.dep.db
+    return [json.loads(r.event) for c in audit_repo.chains(db) for r in audit_repo.events(db, c.chain)]
+
+
+def test_pages_carry_a_strict_policy_and_are_never_cached(app: KMSApp) -> None:
+    b = Browser(app)
+    status, headers, html = b.request("GET", "/console/signin")
+    assert status == 200
+    csp = headers["content-security-policy"][0]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert headers["x-frame-options"] == ["DENY"]
+    assert headers["cache-control"] == ["no-store"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    # No inline script or style for the policy to allow: only the two static files.
+    assert "<style" not in html and "style=" not in html and re.search(r"<script(?![^>]*\bsrc=)", html) is None
+    assert b.request("GET", "/console/static/console.css")[0] == 200
+    assert b.request("GET", "/console/static/console.js")[0] == 200
+    assert b.request("GET", "/console/static/../../server.py")[0] == 404
+
+
+def test_the_session_cookie_is_http_only_strict_and_secure_over_tls(app: KMSApp) -> None:
+    for scheme in ("http", "https"):
+        b = Browser(app, scheme)
+        token = b.token("/console/signin")
+        _, headers, _ = b.request(
+            "POST", "/console/signin", {"_csrf": token, "access_key_id": AK, "access_key_secret": SECRET}
+        )
+        cookie = next(c for c in headers["set-cookie"] if c.startswith("openkms_console="))
+        flags = [f.strip() for f in cookie.split(";")]
+        assert "HttpOnly" in flags and "SameSite=Strict" in flags and "Path=/console" in flags
+        assert ("Secure" in flags) == (scheme == "https")
+        assert "Max-Age=900" in flags
+
+
+def test_the_secret_stays_on_the_server_sealed(app: KMSApp) -> None:
+    b = Browser(app)
+    assert b.sign_in() == 303
+    session_id = b.cookies["openkms_console"]
+    assert SECRET not in session_id and len(session_id) >= 40
+    pages = [b.request("GET", p)[2] for p in ("/console/keys", "/console/secrets", "/console/identities")]
+    assert all(SECRET not in html for html in pages)
+    rows = app.dep.db.all(_sessions())
+    assert len(rows) == 1
+    row = rows[0]
+    # Keyed by a digest of the cookie's id, never the id; the credentials sealed, not in clear.
+    assert row["id_digest"] == hashlib.sha256(session_id.encode()).hexdigest()
+    assert SECRET.encode() not in bytes(row["sealed"]) and session_id.encode() not in bytes(row["sealed"])
+
+
+def _sessions() -> Any:
+    from sqlalchemy import select
+
+    from openkms.store.schema import console_sessions
+
+    return select(console_sessions)
+
+
+def test_wrong_credentials_say_nothing_of_which_part_was_wrong(app: KMSApp) -> None:
+    b = Browser(app)
+    answers = []
+    for ak, secret in ((AK, "wrong" * 6), ("LTAI5tNoSuchAccessKey0001", SECRET)):
+        token = b.token("/console/signin")
+        status, _, html = b.request(
+            "POST", "/console/signin", {"_csrf": token, "access_key_id": ak, "access_key_secret": secret}
+        )
+        answers.append((status, "Those credentials were not accepted." in html))
+    assert answers == [(401, True), (401, True)]
+    assert "openkms_console" not in b.cookies
+
+
+def test_sign_in_needs_its_form_token(app: KMSApp) -> None:
+    b = Browser(app)
+    b.token("/console/signin")
+    status, _, html = b.request(
+        "POST", "/console/signin", {"_csrf": "forged", "access_key_id": AK, "access_key_secret": SECRET}
+    )
+    assert status == 403 and "openkms_console" not in b.cookies
+
+
+def test_a_post_without_the_right_form_token_changes_nothing(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    token = b.token("/console/keys/new")
+    status, headers, _ = b.request("POST", "/console/keys", {"_csrf": token, "KeySpec": "Aliyun_AES_256"})
+    assert status == 303
+    key_path = headers["location"][0]
+    before = len(events(app))
+    for form in ({"_csrf": "0" * 64}, {}, {"_csrf": token[:-1]}):
+        status, _, html = b.request("POST", key_path + "/disable", form)
+        assert status == 403 and "nothing was done" in html
+    assert len(events(app)) == before  # not even a refused call: the action was never invoked
+    assert 'id="key-state">Enabled<' in b.request("GET", key_path)[2]
+    status, _, _ = b.request("POST", key_path + "/disable", {"_csrf": token})
+    assert status == 200
+    assert 'id="key-state">Disabled<' in b.request("GET", key_path)[2]
+
+
+def test_every_button_is_an_audited_api_call(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    token = b.token("/console/keys/new")
+    key_path = b.request("POST", "/console/keys", {"_csrf": token, "KeySpec": "Aliyun_AES_256"})[1]["location"][0]
+    key_id = key_path.rsplit("/", 1)[1]
+    b.request("POST", key_path + "/encrypt", {"_csrf": token, "Plaintext": "console plaintext"})
+    found = [e for e in events(app) if e["eventName"] in ("CreateKey", "Encrypt")]
+    assert [e["eventName"] for e in found] == ["CreateKey", "Encrypt"]
+    for e in found:
+        assert e["userIdentity"]["accessKeyId"] == AK
+        assert e["userAgent"] == "console-test/1.0" and e["sourceIpAddress"] == "192.0.2.9"
+    assert found[1]["referencedResources"]["ACS::KMS::Key"] == [key_id]
+    assert "console plaintext" not in json.dumps(found)
+
+
+def test_sign_out_ends_the_session_on_the_server(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    session_id = b.cookies["openkms_console"]
+    token = b.token("/console/keys")
+    status, headers, _ = b.request("POST", "/console/signout", {"_csrf": token})
+    assert status == 303 and headers["location"] == ["/console/signin?out=1"]
+    assert "openkms_console" not in b.cookies
+    b.cookies["openkms_console"] = session_id  # the old cookie, replayed
+    status, headers, _ = b.request("GET", "/console/keys")
+    assert status == 303 and headers["location"][0].startswith("/console/signin")
+    assert app.dep.db.all(_sessions()) == []
+
+
+def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
+    for app in _app(tmp_path, console=False):
+        status, headers, body = Browser(app).request("GET", "/console/signin")
+        assert status == 404 and "html" not in body
