@@ -53,3 +53,8 @@ def create_key(page: Any, base: str, description: str, alias: str = "") -> str:
     page.get_by_role("button", name="Create").click()
     page.wait_for_url(f"{base}/console/keys/*")
     return str(page.url.rsplit("/", 1)[1])
+
+
+def root(server: Any) -> str:
+    """The server's base URL without its trailing slash."""
+    return str(server.url).rstrip("/")
