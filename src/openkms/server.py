@@ -45,11 +45,11 @@ import logging
 import os
 import threading
 import time
-from urllib.parse import urlencode
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from openkms import admin
 from openkms.api import REGISTRY, VERSIONS, ActionSpec
@@ -65,8 +65,8 @@ from openkms.metrics import Metrics, Sample, render
 from openkms.service.access_keys import CredentialStore
 from openkms.service.audit import AuditFailed
 from openkms.service.authz import Circumstances
-from openkms.service.console_sessions import ConsoleSessions
 from openkms.service.auto_unseal import AutoUnseal
+from openkms.service.console_sessions import ConsoleSessions
 from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full, readiness
 from openkms.service.nonces import SQLNonceStore
@@ -171,7 +171,9 @@ class KMSApp:
             else:
                 await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
             return
-        if self.console is not None and (scope["path"] == "/console" or scope["path"].startswith("/console/")):
+        if self.console is not None and (
+            scope["path"] == "/console" or scope["path"].startswith("/console/")
+        ):
             await self.console(scope, receive, send)
             return
         request_id = ids.new_request_id()
@@ -499,7 +501,9 @@ class KMSApp:
         body = urlencode({**params, "Action": action, "Version": version}).encode()
         response: Response | None = None
         try:
-            call.req = build_request("POST", "/", b"", headers, body, client=(scope.get("client") or ("", 0))[0])
+            call.req = build_request(
+                "POST", "/", b"", headers, body, client=(scope.get("client") or ("", 0))[0]
+            )
             product = VERSIONS[version]
             spec = REGISTRY.get((product.version, action))
             if spec is None:

@@ -43,7 +43,9 @@ def ram_user(server: ServerProcess, *policies: str) -> tuple[str, str]:
     ram.create_user(r.CreateUserRequest(user_name=name))
     ak = ram.create_access_key(r.CreateAccessKeyRequest(user_name=name)).body.access_key
     for policy in policies:
-        ram.attach_policy_to_user(r.AttachPolicyToUserRequest(policy_type="System", policy_name=policy, user_name=name))
+        ram.attach_policy_to_user(
+            r.AttachPolicyToUserRequest(policy_type="System", policy_name=policy, user_name=name)
+        )
     return ak.access_key_id, ak.access_key_secret
 
 
@@ -166,7 +168,11 @@ def test_a_forged_form_is_refused_and_nothing_changes(page: Any, server: ServerP
         # were SameSite not there: the form token alone refuses it.
         answer = page.request.post(target, form=form, max_redirects=0)
         assert answer.status == 403 and "nothing was done" in answer.text()
-    state = tea_client(server.endpoint).describe_key(k.DescribeKeyRequest(key_id=key_id)).body.key_metadata.key_state
+    state = (
+        tea_client(server.endpoint)
+        .describe_key(k.DescribeKeyRequest(key_id=key_id))
+        .body.key_metadata.key_state
+    )
     assert state == "Enabled"
 
 
@@ -197,7 +203,11 @@ def test_a_session_expires(chromium: Any, tmp_path: Path) -> None:
         sign_in(page, root(srv), ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         assert page.url.endswith("/console/keys")
         out = subprocess.run(
-            [*CLI, "console", "revoke", *srv.store_args], check=True, capture_output=True, text=True, env=srv.env
+            [*CLI, "console", "revoke", *srv.store_args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=srv.env,
         ).stdout
         assert "ended 1 console session" in out
         page.goto(f"{root(srv)}/console/keys")

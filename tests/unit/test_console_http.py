@@ -32,7 +32,9 @@ class Browser:
         self.scheme = scheme
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], str]:
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, list[str]], str]:
         body = urlencode(form or {}).encode()
         path, _, query = path.partition("?")
         headers = [(b"host", b"kms.test"), (b"user-agent", b"console-test/1.0")]
@@ -72,7 +74,7 @@ class Browser:
 
     def sign_in(self, ak: str = AK, secret: str = SECRET) -> int:
         token = self.token("/console/signin")
-        status, headers, _ = self.request(
+        status, _headers, _ = self.request(
             "POST", "/console/signin", {"_csrf": token, "access_key_id": ak, "access_key_secret": secret}
         )
         return status
@@ -108,7 +110,9 @@ def test_pages_carry_a_strict_policy_and_are_never_cached(app: KMSApp) -> None:
     assert headers["cache-control"] == ["no-store"]
     assert headers["x-content-type-options"] == ["nosniff"]
     # No inline script or style for the policy to allow: only the two static files.
-    assert "<style" not in html and "style=" not in html and re.search(r"<script(?![^>]*\bsrc=)", html) is None
+    assert (
+        "<style" not in html and "style=" not in html and re.search(r"<script(?![^>]*\bsrc=)", html) is None
+    )
     assert b.request("GET", "/console/static/console.css")[0] == 200
     assert b.request("GET", "/console/static/console.js")[0] == 200
     assert b.request("GET", "/console/static/../../server.py")[0] == 404
@@ -167,7 +171,7 @@ def test_wrong_credentials_say_nothing_of_which_part_was_wrong(app: KMSApp) -> N
 def test_sign_in_needs_its_form_token(app: KMSApp) -> None:
     b = Browser(app)
     b.token("/console/signin")
-    status, _, html = b.request(
+    status, _, _html = b.request(
         "POST", "/console/signin", {"_csrf": "forged", "access_key_id": AK, "access_key_secret": SECRET}
     )
     assert status == 403 and "openkms_console" not in b.cookies
@@ -195,7 +199,9 @@ def test_every_button_is_an_audited_api_call(app: KMSApp) -> None:
     b = Browser(app)
     b.sign_in()
     token = b.token("/console/keys/new")
-    key_path = b.request("POST", "/console/keys", {"_csrf": token, "KeySpec": "Aliyun_AES_256"})[1]["location"][0]
+    key_path = b.request("POST", "/console/keys", {"_csrf": token, "KeySpec": "Aliyun_AES_256"})[1][
+        "location"
+    ][0]
     key_id = key_path.rsplit("/", 1)[1]
     b.request("POST", key_path + "/encrypt", {"_csrf": token, "Plaintext": "console plaintext"})
     found = [e for e in events(app) if e["eventName"] in ("CreateKey", "Encrypt")]
@@ -223,5 +229,5 @@ def test_sign_out_ends_the_session_on_the_server(app: KMSApp) -> None:
 
 def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
     for app in _app(tmp_path, console=False):
-        status, headers, body = Browser(app).request("GET", "/console/signin")
+        status, _headers, body = Browser(app).request("GET", "/console/signin")
         assert status == 404 and "html" not in body

@@ -8,11 +8,11 @@ for a signed request. The console itself decides nothing about permissions.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
@@ -21,11 +21,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from openkms.config import Settings
 from openkms.domain.ram import Owner
-from openkms.service.deployment import Deployment
 from openkms.service.console_sessions import ConsoleSessions, SignedIn
+from openkms.service.deployment import Deployment
 from openkms.wire import errors
 
-__all__ = ["COOKIE", "ConsoleApp", "Gateway", "Outcome", "Page", "Reply"]
+__all__ = ["COOKIE", "ConsoleApp", "Gateway", "Handler", "Outcome", "Page", "Reply", "location"]
 
 COOKIE = "openkms_console"
 # Before sign-in the form token is a random value held in a cookie of its own (double submit).
@@ -125,7 +125,7 @@ class ConsoleApp:
             (method, re.compile(f"^/console{path}$"), handler) for method, path, handler in pages.ROUTES
         ]
         static = resources.files("openkms.console") / "static"
-        self.static = {p.name: p.read_bytes() for p in static.iterdir() if p.suffix in STATIC_TYPES}
+        self.static = {p.name: p.read_bytes() for p in static.iterdir() if _suffix(p.name) in STATIC_TYPES}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         reply = await self._reply(scope, receive)
@@ -148,7 +148,7 @@ class ConsoleApp:
             found = self.static.get(name)
             if found is None:
                 return Reply(404, b"not found", b"text/plain")
-            return Reply(200, found, STATIC_TYPES["." + name.rsplit(".", 1)[1]])
+            return Reply(200, found, STATIC_TYPES[_suffix(name)])
         if method not in ("GET", "POST"):
             return Reply(405, b"method not allowed", b"text/plain")
         cookies = _cookies(scope)
@@ -171,7 +171,8 @@ class ConsoleApp:
         if method == "POST" and not session.form_token_matches(form.get("_csrf", "")):
             return self.render(
                 "error.html", 403, session=session, title="Refused",
-                message="The form's token is missing or wrong: nothing was done. Reload the page and try again.",
+                message="The form's token is missing or wrong: nothing was done. "
+                "Reload the page and try again.",
             )  # fmt: skip
         try:
             owner = await loop.run_in_executor(
@@ -238,9 +239,11 @@ class ConsoleApp:
         return reply
 
 
-def _same(a: str, b: str) -> bool:
-    import hmac
+def _suffix(name: str) -> str:
+    return "." + name.rsplit(".", 1)[-1]
 
+
+def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -249,14 +252,15 @@ def _redirect(location: str) -> Reply:
 
 
 def _cookies(scope: dict[str, Any]) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
+    """The request's cookies (name=value pairs separated by ';'); the first of a name counts."""
+    out: dict[str, str] = {}
     for name, value in scope.get("headers", []):
         if name == b"cookie":
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed cookie header counts as none
-                continue
-    return {k: m.value for k, m in jar.items()}
+            for pair in value.decode("latin-1").split(";"):
+                key, sep, val = pair.strip().partition("=")
+                if sep and key not in out:
+                    out[key] = val.strip('"')
+    return out
 
 
 async def _read(receive: Any) -> bytes | None:
@@ -290,7 +294,10 @@ async def _send(send: Any, scope: dict[str, Any], reply: Reply) -> None:
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
-        (b"cache-control", b"no-store" if not scope["path"].startswith("/console/static/") else b"max-age=3600"),
+        (
+            b"cache-control",
+            b"no-store" if not scope["path"].startswith("/console/static/") else b"max-age=3600",
+        ),
     ]
     if scope.get("scheme") == "https":
         headers.append((b"strict-transport-security", b"max-age=31536000"))

@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from openkms.console.app import Outcome, Page, Reply, location
+from openkms.console.app import Handler, Outcome, Page, Reply, location
 from openkms.console.audit_view import audit_page
 
 __all__ = ["ROUTES"]
@@ -39,7 +39,12 @@ def _items(result: dict[str, Any] | None, outer: str, inner: str) -> list[Any]:
 
 async def keys_list(page: Page, _m: re.Match[str]) -> Reply:
     filters: list[dict[str, Any]] = []
-    for name, arg in (("KeyState", "state"), ("KeySpec", "spec"), ("KeyUsage", "usage"), ("AliasName", "alias")):
+    for name, arg in (
+        ("KeyState", "state"),
+        ("KeySpec", "spec"),
+        ("KeyUsage", "usage"),
+        ("AliasName", "alias"),
+    ):
         if page.arg(arg):
             filters.append({"Key": name, "Values": [page.arg(arg)]})
     tag = page.arg("tag")
@@ -62,8 +67,9 @@ async def keys_list(page: Page, _m: re.Match[str]) -> Reply:
     pages = max(1, -(-total // int(PAGE_SIZE)))
     here = {k: page.arg(k) for k in ("state", "spec", "usage", "tag", "alias")}
     return page.render(
-        "keys.html", outcome=listed, keys=keys, total=total, page_number=int(number) if number.isdigit() else 1,
-        pages=pages, here=here, states=KEY_STATES, specs=KEY_SPECS, usages=KEY_USAGES,
+        "keys.html", outcome=listed, keys=keys, total=total,
+        page_number=int(number) if number.isdigit() else 1, pages=pages, here=here,
+        states=KEY_STATES, specs=KEY_SPECS, usages=KEY_USAGES,
         prev_url=location("/console/keys", **here, page=str(int(number) - 1)) if number.isdigit() else "",
         next_url=location("/console/keys", **here, page=str(int(number) + 1)) if number.isdigit() else "",
     )  # fmt: skip
@@ -90,7 +96,9 @@ async def key_create(page: Page, _m: re.Match[str]) -> Reply:
     return Reply(303, location=f"/console/keys/{key_id}")
 
 
-async def key_detail(page: Page, m: re.Match[str], done: Outcome | None = None, what: str = "", **extra: Any) -> Reply:
+async def key_detail(
+    page: Page, m: re.Match[str], done: Outcome | None = None, what: str = "", **extra: Any
+) -> Reply:
     key_id = m.group("key")
     described = await page.call("DescribeKey", KeyId=key_id)
     if not described.ok or described.result is None:
@@ -107,7 +115,8 @@ async def key_detail(page: Page, m: re.Match[str], done: Outcome | None = None, 
         version_list=_items(versions.result, "KeyVersions", "KeyVersion"),
         aliases=aliases, alias_list=_items(aliases.result, "Aliases", "Alias"),
         tags=tags, tag_list=_items(tags.result, "Tags", "Tag"),
-        policy=policy, policy_text=extra.pop("policy_text", None) or _pretty((policy.result or {}).get("Policy", "")),
+        policy=policy,
+        policy_text=extra.pop("policy_text", None) or _pretty((policy.result or {}).get("Policy", "")),
         done=done, what=what, **extra,
     )  # fmt: skip
 
@@ -142,7 +151,9 @@ async def key_button(page: Page, m: re.Match[str]) -> Reply:
     if op == "decrypt":
         # Decrypt names no KeyId: the blob does. The page is the key's all the same.
         done = await page.call(
-            "Decrypt", CiphertextBlob=page.arg("CiphertextBlob"), EncryptionContext=page.arg("EncryptionContext")
+            "Decrypt",
+            CiphertextBlob=page.arg("CiphertextBlob"),
+            EncryptionContext=page.arg("EncryptionContext"),
         )
         return await key_detail(page, m, done, op)
     if op not in _KEY_BUTTONS:
@@ -177,8 +188,9 @@ async def secret_new(page: Page, _m: re.Match[str]) -> Reply:
 async def secret_create(page: Page, _m: re.Match[str]) -> Reply:
     name = page.arg("SecretName")
     created = await page.call(
-        "CreateSecret", SecretName=name, SecretData=page.form.get("SecretData", ""), VersionId=page.arg("VersionId")
-        or "v1", EncryptionKeyId=page.arg("EncryptionKeyId"), Description=page.arg("Description"),
+        "CreateSecret", SecretName=name, SecretData=page.form.get("SecretData", ""),
+        VersionId=page.arg("VersionId") or "v1", EncryptionKeyId=page.arg("EncryptionKeyId"),
+        Description=page.arg("Description"),
     )  # fmt: skip
     if not created.ok:
         form = {k: v for k, v in page.form.items() if k != "SecretData"}  # a value is never echoed back
@@ -192,10 +204,13 @@ async def secret_detail(page: Page, m: re.Match[str], done: Outcome | None = Non
     described = await page.call("DescribeSecret", SecretName=name, FetchTags="true")
     if not described.ok:
         return page.render("secret.html", 403 if described.denied else 404, name=name, outcome=described)
-    versions = await page.call("ListSecretVersionIds", SecretName=name, IncludeDeprecated="true", PageSize="100")
+    versions = await page.call(
+        "ListSecretVersionIds", SecretName=name, IncludeDeprecated="true", PageSize="100"
+    )
     return page.render(
         "secret.html", name=name, outcome=described, meta=described.result, versions=versions,
-        version_list=_items(versions.result, "VersionIds", "VersionId"), done=done, what=what, revealed=revealed,
+        version_list=_items(versions.result, "VersionIds", "VersionId"), done=done, what=what,
+        revealed=revealed,
         new_version=f"v{int(time.time())}-{secrets.token_hex(2)}",
     )  # fmt: skip
 
@@ -214,15 +229,22 @@ async def secret_button(page: Page, m: re.Match[str]) -> Reply:
     if op == "reveal":
         # The value is read only when asked for, with an audited GetSecretValue of its own.
         shown = await page.call(
-            "GetSecretValue", SecretName=name, VersionId=page.arg("VersionId"), VersionStage=page.arg("VersionStage")
+            "GetSecretValue",
+            SecretName=name,
+            VersionId=page.arg("VersionId"),
+            VersionStage=page.arg("VersionStage"),
         )
-        return await secret_detail(page, m, shown if not shown.ok else None, op, revealed=shown if shown.ok else None)
+        return await secret_detail(
+            page, m, shown if not shown.ok else None, op, revealed=shown if shown.ok else None
+        )
     if op not in _SECRET_BUTTONS:
         return page.render("error.html", 404, title="Not found", message="There is no such button.")
     action, fields = _SECRET_BUTTONS[op]
     params = {f: page.form.get(f, "") for f in fields}
     if op == "put" and params["VersionStages"]:
-        params["VersionStages"] = json.dumps([s.strip() for s in params["VersionStages"].split(",") if s.strip()])
+        params["VersionStages"] = json.dumps(
+            [s.strip() for s in params["VersionStages"].split(",") if s.strip()]
+        )
     done = await page.call(action, SecretName=name, **params)
     return await secret_detail(page, m, done, op)
 
@@ -241,7 +263,8 @@ async def identities(page: Page, _m: re.Match[str], done: Outcome | None = None,
         groups=groups, group_list=_items(groups.result, "Groups", "Group"),
         roles=roles, role_list=_items(roles.result, "Roles", "Role"),
         policies=policies, policy_list=_items(policies.result, "Policies", "Policy"),
-        user=user, attached=attached, attached_list=_items(attached.result if attached else None, "Policies", "Policy"),
+        user=user, attached=attached,
+        attached_list=_items(attached.result if attached else None, "Policies", "Policy"),
         done=done, what=what,
     )  # fmt: skip
 
@@ -268,7 +291,7 @@ async def home(page: Page, _m: re.Match[str]) -> Reply:
     return Reply(303, location="/console/keys")
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "", home),
     ("GET", "/keys", keys_list),
     ("GET", "/keys/new", key_new),

@@ -23,9 +23,8 @@ from openkms.rootkey.keyring import access_key_aad
 from openkms.service.caches import Expiring
 from openkms.service.deployment import Deployment
 from openkms.service.sts import SessionTokens, session_of
-from openkms.store import Conflict, Tx
+from openkms.store import Conflict, Tx, console_sessions
 from openkms.store import access_keys as repo
-from openkms.store import console_sessions
 
 __all__ = [
     "ACTIVE",

@@ -89,12 +89,19 @@ class ConsoleSessions:
         if row is None or self._dep.clock.now() >= row.expires:
             return None
         try:
-            plain = self._dep.keyring.open_for(row.kek_version, SESSION_LABEL, row.sealed, _aad(digest, row.access_key_id))
+            plain = self._dep.keyring.open_for(
+                row.kek_version, SESSION_LABEL, row.sealed, _aad(digest, row.access_key_id)
+            )
         except aead.NotAuthentic:
             return None
         held = json.loads(plain)
         return SignedIn(
-            row.access_key_id, held["secret"], held["token"], row.account_uid, row.expires, form_token(session_id)
+            row.access_key_id,
+            held["secret"],
+            held["token"],
+            row.account_uid,
+            row.expires,
+            form_token(session_id),
         )
 
     def close(self, session_id: str) -> None:
