@@ -519,8 +519,8 @@ class KMSApp:
             response = await self._audited(call, scope, response, arrived)
         self._log(call, response)
         if call.code != "-":
-            return Outcome(call.request_id, None, response[0], call.code, call.message)
-        return Outcome(call.request_id, call.result or {}, response[0], "", "")
+            return Outcome(call.request_id, action, None, response[0], call.code, call.message)
+        return Outcome(call.request_id, action, call.result or {}, response[0], "", "")
 
     def _client(self, req: WireRequest) -> str:
         """The client policies see (acs:SourceIp): the peer, or, when the peer is a trusted

@@ -44,6 +44,7 @@ class Outcome:
     """An action's answer: its result, or the Alibaba error code and message it was refused with."""
 
     request_id: str
+    action: str
     result: dict[str, Any] | None
     status: int
     code: str
