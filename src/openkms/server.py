@@ -171,10 +171,18 @@ class KMSApp:
             else:
                 await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
             return
-        if self.console is not None and (
-            scope["path"] == "/console" or scope["path"].startswith("/console/")
-        ):
-            await self.console(scope, receive, send)
+        path = scope["path"]
+        if self.console is not None and (path == "/console" or path.startswith("/console/")):
+            # The console's pages count toward the in-flight limit as API requests do.
+            if self.inflight >= self.max_inflight:
+                self.metrics.rejected += 1
+                await _send(send, 429, b"text/plain", b"Too many requests: try again.", "", retry_after=True)
+                return
+            self.inflight += 1
+            try:
+                await self.console(scope, receive, send)
+            finally:
+                self.inflight -= 1
             return
         request_id = ids.new_request_id()
         if self.inflight >= self.max_inflight:

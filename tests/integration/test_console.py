@@ -17,6 +17,7 @@ import pytest
 from alibabacloud_kms20160120 import models as k
 from alibabacloud_ram20150501 import models as r
 
+from tests.integration.test_sts import build_setup
 from tests.support.clients import ram_client, tea_client
 from tests.support.console import browser, create_key, root, sign_in
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess, running
@@ -78,6 +79,21 @@ def test_sign_in_then_sign_out(page: Any, server: ServerProcess) -> None:
     page.context.add_cookies([cookie])
     page.goto(f"{root(server)}/console/keys")
     assert "/console/signin" in page.url
+
+
+def test_sign_in_with_sts_credentials(page: Any, server: ServerProcess) -> None:
+    """A role's session (AccessKeyId, secret and SecurityToken from AssumeRole) signs in and acts
+    with the role's rights."""
+    setup = build_setup(server.endpoint, ram_client(server.endpoint))
+    session = setup.session("console")
+    assert session.token
+    sign_in(page, root(server), session.access_key_id, session.secret, session.token)
+    assert page.url.endswith("/console/keys"), page.content()
+    assert session.access_key_id in page.locator("header").inner_text()
+    assert page.get_by_role("alert").count() == 0 and page.locator("table").count() == 1
+    # The role has no RAM rights for users: that page says so.
+    page.goto(f"{root(server)}/console/identities")
+    assert "Forbidden.NoPermission" in page.get_by_role("alert").first.inner_text()
 
 
 def test_wrong_credentials_are_refused(page: Any, server: ServerProcess) -> None:

@@ -231,3 +231,102 @@ def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
     for app in _app(tmp_path, console=False):
         status, _headers, body = Browser(app).request("GET", "/console/signin")
         assert status == 404 and "html" not in body
+
+
+def _textarea(html: str, element_id: str) -> str:
+    found = re.search(rf'<textarea id="{element_id}"[^>]*>([^<]*)</textarea>', html)
+    assert found is not None, element_id
+    return found.group(1)
+
+
+def _new_key(b: Browser, **form: str) -> str:
+    token = b.token("/console/keys/new")
+    status, headers, _ = b.request("POST", "/console/keys", {"_csrf": token, **form})
+    assert status == 303
+    return headers["location"][0]
+
+
+def test_the_byok_wizard_imports_material(app: KMSApp) -> None:
+    from tests.support.byok import wrap
+
+    b = Browser(app)
+    b.sign_in()
+    key_path = _new_key(b, KeySpec="Aliyun_AES_256", Origin="EXTERNAL")
+    token = b.token(key_path)
+    assert 'id="key-state">PendingImport<' in b.request("GET", key_path)[2]
+    _, _, html = b.request(
+        "POST", key_path + "/import-parameters",
+        {"_csrf": token, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"},
+    )  # fmt: skip
+    public_key, import_token = _textarea(html, "public-key"), _textarea(html, "import-token")
+    # The token is carried into the second step's form for the person.
+    assert _textarea(html, "ImportToken") == import_token
+    wrapped = wrap(public_key, "RSAES_OAEP_SHA_256", bytes(range(32)))
+    status, _, html = b.request(
+        "POST", key_path + "/import", {"_csrf": token, "EncryptedKeyMaterial": wrapped, "ImportToken": import_token}
+    )
+    assert status == 200 and "Import: done" in html
+    assert 'id="key-state">Enabled<' in html
+
+
+def test_a_secret_is_deleted_restored_and_its_stage_moved(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    token = b.token("/console/secrets/new")
+    status, headers, _ = b.request(
+        "POST", "/console/secrets", {"_csrf": token, "SecretName": "app/db", "SecretData": "first", "VersionId": "v1"}
+    )
+    path = headers["location"][0]
+    assert status == 303 and path == "/console/secrets/app/db"
+    b.request("POST", path + "/put", {"_csrf": token, "VersionId": "v2", "SecretData": "second"})
+    _, _, html = b.request("POST", path + "/reveal", {"_csrf": token, "VersionStage": "ACSCurrent"})
+    assert _textarea(html, "secret-value") == "second"
+    b.request("POST", path + "/stage", {"_csrf": token, "VersionStage": "ACSCurrent", "MoveToVersion": "v1",
+                                        "RemoveFromVersion": "v2"})  # fmt: skip
+    _, _, html = b.request("POST", path + "/reveal", {"_csrf": token, "VersionStage": "ACSCurrent"})
+    assert _textarea(html, "secret-value") == "first"
+    _, _, html = b.request("POST", path + "/delete", {"_csrf": token, "RecoveryWindowInDays": "7"})
+    assert "Deletion planned" in html and "Restore</button>" in html
+    _, _, html = b.request("POST", path + "/restore", {"_csrf": token})
+    assert "Deletion planned" not in html
+    # The value was in the answers to Reveal only, never in the events.
+    assert "second" not in json.dumps([e for e in events(app) if e["eventName"] == "GetSecretValue"])
+
+
+def test_identities_are_made_and_attached(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    token = b.token("/console/identities")
+    b.request("POST", "/console/identities/create-user", {"_csrf": token, "UserName": "carol"})
+    _, _, html = b.request(
+        "POST", "/console/identities/attach-user",
+        {"_csrf": token, "PolicyType": "System", "PolicyName": "AliyunKMSReadOnlyAccess", "UserName": "carol"},
+    )  # fmt: skip
+    assert "attach-user: done" in html
+    _, _, html = b.request("GET", "/console/identities?user=carol")
+    assert "Policies attached to carol" in html and "AliyunKMSReadOnlyAccess" in html
+
+
+def test_deleting_the_access_key_ends_its_sessions(app: KMSApp) -> None:
+    from openkms.service import access_keys
+
+    ak, secret = access_keys.create(app.dep)
+    b = Browser(app)
+    assert b.sign_in(ak, secret.reveal()) == 303
+    assert b.request("GET", "/console/keys")[0] == 200
+    access_keys.remove(app.dep, ak)
+    status, headers, _ = b.request("GET", "/console/keys")
+    assert status == 303 and headers["location"] == ["/console/signin?ended=1"]
+    assert app.dep.db.all(_sessions()) == []
+
+
+def test_a_disabled_access_key_ends_the_session_at_its_next_request(app: KMSApp) -> None:
+    from openkms.service import access_keys
+
+    ak, secret = access_keys.create(app.dep)
+    b = Browser(app)
+    b.sign_in(ak, secret.reveal())
+    access_keys.set_status(app.dep, ak, access_keys.INACTIVE)
+    app.services.caches.credentials.clear()  # the cache's 1 s bound, not waited for
+    status, headers, _ = b.request("GET", "/console/keys")
+    assert status == 303 and headers["location"] == ["/console/signin?ended=1"]

@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 from openkms.console.app import Handler, Outcome, Page, Reply, location
 from openkms.console.audit_view import audit_page
@@ -195,7 +196,7 @@ async def secret_create(page: Page, _m: re.Match[str]) -> Reply:
     if not created.ok:
         form = {k: v for k, v in page.form.items() if k != "SecretData"}  # a value is never echoed back
         return page.render("secret_new.html", 403 if created.denied else 200, form=form, outcome=created)
-    return Reply(303, location=location(f"/console/secrets/{name}"))
+    return Reply(303, location=location(f"/console/secrets/{quote(name, safe='/')}"))
 
 
 async def secret_detail(page: Page, m: re.Match[str], done: Outcome | None = None, what: str = "",
@@ -301,8 +302,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/secrets", secrets_list),
     ("GET", "/secrets/new", secret_new),
     ("POST", "/secrets", secret_create),
-    ("GET", "/secrets/(?P<name>[^/]+)", secret_detail),
-    ("POST", "/secrets/(?P<name>[^/]+)/(?P<op>[a-z-]+)", secret_button),
+    # A secret's name may hold '/': the button is the last segment.
+    ("GET", "/secrets/(?P<name>.+)", secret_detail),
+    ("POST", "/secrets/(?P<name>.+)/(?P<op>[a-z-]+)", secret_button),
     ("GET", "/identities", identities),
     ("POST", "/identities/(?P<op>[a-z-]+)", identity_button),
     ("GET", "/audit", audit_page),
