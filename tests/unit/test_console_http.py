@@ -330,3 +330,20 @@ def test_a_disabled_access_key_ends_the_session_at_its_next_request(app: KMSApp)
     app.services.caches.credentials.clear()  # the cache's 1 s bound, not waited for
     status, headers, _ = b.request("GET", "/console/keys")
     assert status == 303 and headers["location"] == ["/console/signin?ended=1"]
+
+
+def test_an_operator_revokes_sessions(app: KMSApp, capsys: pytest.CaptureFixture[str]) -> None:
+    from openkms import cli
+    from openkms.service import access_keys
+
+    other, other_secret = access_keys.create(app.dep)
+    root, theirs = Browser(app), Browser(app)
+    root.sign_in()
+    theirs.sign_in(other, other_secret.reveal())
+    data_dir = str(app.dep.settings.data_dir)
+    assert cli.main(["console", "revoke", "--access-key-id", other, "--data-dir", data_dir]) == 0
+    assert "ended 1 console session" in capsys.readouterr().out
+    assert theirs.request("GET", "/console/keys")[0] == 303
+    assert root.request("GET", "/console/keys")[0] == 200
+    assert cli.main(["console", "revoke", "--data-dir", data_dir]) == 0
+    assert root.request("GET", "/console/keys")[0] == 303
