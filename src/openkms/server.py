@@ -488,6 +488,22 @@ class KMSApp:
         raises the wire error a signed request with it would get."""
         return self.auth.pair(access_key_id, secret, token).owner
 
+    def console_event(
+        self, scope: dict[str, Any], action: str, access_key_id: str, owner: Owner | None, code: str = ""
+    ) -> None:
+        """Record an event of the console's own (ConsoleSignIn, ConsoleSignOut): who, from
+        where, and the code a refused sign-in got."""
+        if self.audit is None:
+            return
+        call = _Call(ids.new_request_id(), 0.0)
+        call.action = action
+        call.caller = access_key_id[:128]
+        call.owner = owner
+        call.secure = scope.get("scheme") == "https"
+        if code:
+            call.code = code
+        self.audit.post(self._event(call, scope))
+
     async def invoke(
         self, scope: dict[str, Any], access_key_id: str, owner: Owner, version: str, action: str,
         params: dict[str, str],

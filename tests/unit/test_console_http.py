@@ -347,3 +347,19 @@ def test_an_operator_revokes_sessions(app: KMSApp, capsys: pytest.CaptureFixture
     assert root.request("GET", "/console/keys")[0] == 200
     assert cli.main(["console", "revoke", "--data-dir", data_dir]) == 0
     assert root.request("GET", "/console/keys")[0] == 303
+
+
+def test_sign_in_and_out_are_audited_without_the_secret(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in(AK, "wrong-secret-000000000000000000")
+    b.sign_in()
+    b.request("POST", "/console/signout", {"_csrf": b.token("/console/keys")})
+    app.services.audit.close()  # what was posted is written
+    found = [e for e in events(app) if e["eventName"].startswith("Console")]
+    assert [(e["eventName"], e["errorCode"]) for e in found] == [
+        ("ConsoleSignIn", "SignatureDoesNotMatch"),
+        ("ConsoleSignIn", ""),
+        ("ConsoleSignOut", ""),
+    ]
+    assert all(e["userIdentity"]["accessKeyId"] == AK and e["sourceIpAddress"] == "192.0.2.9" for e in found)
+    assert "wrong-secret" not in json.dumps(found) and SECRET not in json.dumps(found)

@@ -66,6 +66,10 @@ class Gateway(Protocol):
 
     def sign_in(self, access_key_id: str, secret: str, token: str) -> Owner: ...
 
+    def console_event(
+        self, scope: dict[str, Any], action: str, access_key_id: str, owner: Owner | None, code: str = ""
+    ) -> None: ...
+
     async def invoke(
         self, scope: dict[str, Any], access_key_id: str, owner: Owner, version: str, action: str,
         params: dict[str, str],
@@ -185,6 +189,7 @@ class ConsoleApp:
             return _redirect("/console/signin?ended=1")
         if method == "POST" and path == "/console/signout":
             await loop.run_in_executor(None, self.sessions.close, session_id)
+            self.gateway.console_event(scope, "ConsoleSignOut", session.access_key_id, owner)
             reply = _redirect("/console/signin?out=1")
             reply.cookies.append(self._cookie(scope, COOKIE, "", 0))
             return reply
@@ -225,7 +230,8 @@ class ConsoleApp:
             if not access_key_id or not secret:
                 raise errors.MissingParameter("AccessKeyId")
             owner = await loop.run_in_executor(None, self.gateway.sign_in, access_key_id, secret, token)
-        except errors.KMSError:
+        except errors.KMSError as refused:
+            self.gateway.console_event(scope, "ConsoleSignIn", access_key_id, None, refused.code)
             # One answer whatever was wrong: the form tells nobody which AccessKeyIds exist.
             return self.render(
                 "signin.html", 401, csrf=pre, access_key_id=access_key_id,
@@ -234,6 +240,7 @@ class ConsoleApp:
         session_id = await loop.run_in_executor(
             None, self.sessions.open, access_key_id, secret, token, owner.account_uid, self.ttl
         )
+        self.gateway.console_event(scope, "ConsoleSignIn", access_key_id, owner)
         reply = _redirect("/console/keys")
         reply.cookies.append(self._cookie(scope, COOKIE, session_id, int(self.ttl)))
         reply.cookies.append(self._cookie(scope, PRE_COOKIE, "", 0))
