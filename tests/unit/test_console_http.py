@@ -363,3 +363,31 @@ def test_sign_in_and_out_are_audited_without_the_secret(app: KMSApp) -> None:
     ]
     assert all(e["userIdentity"]["accessKeyId"] == AK and e["sourceIpAddress"] == "192.0.2.9" for e in found)
     assert "wrong-secret" not in json.dumps(found) and SECRET not in json.dumps(found)
+
+
+def test_the_keys_list_pages_and_filters(app: KMSApp) -> None:
+    b = Browser(app)
+    b.sign_in()
+    made = [_new_key(b, KeySpec="Aliyun_AES_256").rsplit("/", 1)[1] for _ in range(21)]
+    rsa = _new_key(b, KeySpec="RSA_2048", KeyUsage="SIGN/VERIFY").rsplit("/", 1)[1]
+    token = b.token("/console/keys")
+    b.request("POST", f"/console/keys/{made[0]}/disable", {"_csrf": token})
+
+    def listed(query: str) -> set[str]:
+        html = b.request("GET", "/console/keys" + query)[2]
+        return set(re.findall(r'<a href="/console/keys/([0-9a-f-]{36})">', html))
+
+    first, second = listed(""), listed("?page=2")
+    assert len(first) == 20 and len(second) == 2 and first | second == {*made, rsa}
+    assert 'rel="next"' in b.request("GET", "/console/keys")[2]
+    assert listed("?state=Disabled") == {made[0]}
+    assert listed("?spec=RSA_2048") == {rsa}
+    assert listed("?usage=SIGN%2FVERIFY") == {rsa}
+    b.request("POST", f"/console/keys/{made[1]}/alias", {"_csrf": token, "AliasName": "alias/paged"})
+    assert listed("?alias=alias%2Fpaged") == {made[1]}
+    from openkms.service.tenancy import root_scope
+
+    app.services.tags.tag(root_scope(app.dep.account_id), "key", [made[2]], {"team": "payments"}, "KeyId")
+    assert listed("?tag=team") == {made[2]}
+    assert listed("?tag=team%3Dpayments") == {made[2]}
+    assert listed("?tag=team%3Dother") == set()
