@@ -95,6 +95,23 @@ def test_sign_in_with_sts_credentials(page: Any, server: ServerProcess) -> None:
     assert "Forbidden.NoPermission" in page.get_by_role("alert").first.inner_text()
 
 
+def test_sign_in_by_keyboard_alone(page: Any, server: ServerProcess) -> None:
+    """Tab reaches the fields in order and Enter sends the form; focus is visible."""
+    page.goto(f"{root(server)}/console/signin")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "access_key_id":
+            break
+    assert page.evaluate("document.activeElement.id") == "access_key_id"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.type(ACCESS_KEY_ID)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "access_key_secret"
+    page.keyboard.type(ACCESS_KEY_SECRET)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/keys")
+
+
 def test_wrong_credentials_are_refused(page: Any, server: ServerProcess) -> None:
     sign_in(page, root(server), ACCESS_KEY_ID, "not-the-secret-at-all-0000000000")
     assert "/console/signin" in page.url

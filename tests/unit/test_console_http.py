@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import re
+from html.parser import HTMLParser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,53 @@ def test_the_keys_list_pages_and_filters(app: KMSApp) -> None:
     assert listed("?tag=team") == {made[2]}
     assert listed("?tag=team%3Dpayments") == {made[2]}
     assert listed("?tag=team%3Dother") == set()
+
+
+class _Fields(HTMLParser):
+    """The form fields of a page that no label names (by ``for`` or by enclosing them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_for: set[str] = set()
+        self.depth = 0
+        self.fields: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label":
+            self.depth += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.fields.append((str(a.get("id") or a.get("name")), self.depth > 0))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.depth -= 1
+
+    def unlabelled(self) -> list[str]:
+        return [f for f, inside in self.fields if not inside and f not in self.label_for]
+
+
+def test_every_field_of_every_page_has_a_label(app: KMSApp) -> None:
+    b = Browser(app)
+    pages = [b.request("GET", "/console/signin")[2]]
+    b.sign_in()
+    external = _new_key(b, KeySpec="Aliyun_AES_256", Origin="EXTERNAL")
+    token = b.token("/console/secrets/new")
+    b.request("POST", "/console/secrets", {"_csrf": token, "SecretName": "s", "SecretData": "v", "VersionId": "v1"})
+    for path in (
+        "/console/keys", "/console/keys/new", _new_key(b, KeySpec="Aliyun_AES_256"), external, "/console/secrets",
+        "/console/secrets/new", "/console/secrets/s", "/console/identities?user=x", "/console/audit?verify=1",
+    ):  # fmt: skip
+        status, _, html = b.request("GET", path)
+        assert status == 200, path
+        pages.append(html)
+    seen = 0
+    for html in pages:
+        fields = _Fields()
+        fields.feed(html)
+        assert fields.unlabelled() == []
+        assert '<html lang="en">' in html and '<main id="main">' in html
+        seen += len(fields.fields)
+    assert seen > 40
