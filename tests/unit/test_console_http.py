@@ -8,8 +8,8 @@ import asyncio
 import hashlib
 import json
 import re
-from html.parser import HTMLParser
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
