@@ -56,7 +56,8 @@ class Outcome:
 
     @property
     def denied(self) -> bool:
-        return self.code.startswith("Forbidden")
+        """Refused by a policy (403), as against a resource not found (Forbidden.KeyNotFound, 404)."""
+        return self.status == 403
 
 
 class Gateway(Protocol):

@@ -68,7 +68,7 @@ async def keys_list(page: Page, _m: re.Match[str]) -> Reply:
     pages = max(1, -(-total // int(PAGE_SIZE)))
     here = {k: page.arg(k) for k in ("state", "spec", "usage", "tag", "alias")}
     return page.render(
-        "keys.html", outcome=listed, keys=keys, total=total,
+        "keys.html", 403 if listed.denied else 200, outcome=listed, keys=keys, total=total,
         page_number=int(number) if number.isdigit() else 1, pages=pages, here=here,
         states=KEY_STATES, specs=KEY_SPECS, usages=KEY_USAGES,
         prev_url=location("/console/keys", **here, page=str(int(number) - 1)) if number.isdigit() else "",
@@ -177,7 +177,8 @@ async def secrets_list(page: Page, _m: re.Match[str]) -> Reply:
     listed = await page.call("ListSecrets", PageNumber=number, PageSize=PAGE_SIZE)
     total = int((listed.result or {}).get("TotalCount", 0))
     return page.render(
-        "secrets.html", outcome=listed, secrets=_items(listed.result, "SecretList", "Secret"), total=total,
+        "secrets.html", 403 if listed.denied else 200, outcome=listed,
+        secrets=_items(listed.result, "SecretList", "Secret"), total=total,
         page_number=int(number) if number.isdigit() else 1, pages=max(1, -(-total // int(PAGE_SIZE))),
     )  # fmt: skip
 
