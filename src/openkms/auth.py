@@ -28,6 +28,7 @@ name the AccessKeyId of the Credential (.MismatchWithAccessKey).
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,6 +125,16 @@ class Authenticator:
         if req.signed_in_headers:
             return self._v3_or_v4(req, req.header("authorization") or "", product)
         return self._v1(req)
+
+    def pair(self, access_key_id: str, secret: str, token: str | None = None) -> Principal:
+        """Who holds an AccessKey pair (and SecurityToken) given as such, not as a signature:
+        the console's sign-in and each of its requests. The secret is compared in constant
+        time; the same errors as a signed request's (an unknown id, an inactive pair, a bad
+        token), SignatureDoesNotMatch for a wrong secret."""
+        found = self._credential(access_key_id, token or None)
+        if not hmac.compare_digest(found.secret.encode(), secret.encode()):
+            raise errors.SignatureDoesNotMatch("")
+        return self._finish(access_key_id, found, "", 0.0, "console").principal
 
     # -- shared steps ---------------------------------------------------------------------
 

@@ -649,6 +649,18 @@ def cmd_access_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from openkms.service.console_sessions import ConsoleSessions
+
+    dep = _open(args)
+    try:
+        ended = ConsoleSessions(dep).revoke(args.access_key_id)
+    finally:
+        dep.close()
+    print(f"openkms: ended {ended} console session{'' if ended == 1 else 's'}")
+    return 0
+
+
 def cmd_access_denied(args: argparse.Namespace) -> int:
     from openkms.service.authz import open_diagnostic
 
@@ -738,6 +750,13 @@ def build_parser() -> argparse.ArgumentParser:
         if not any(a.dest == "data_dir" for a in p._actions):
             _add_store_args(p)
     ak.set_defaults(func=cmd_access_key)
+
+    console = sub.add_parser("console", help="the web console's sessions (offline)")
+    console_sub = console.add_subparsers(dest="console_command", required=True)
+    revoke = console_sub.add_parser("revoke", help="end every console session, or those of one AccessKeyId")
+    revoke.add_argument("--access-key-id", help="only the sessions signed in with this AccessKeyId")
+    _add_store_args(revoke)
+    console.set_defaults(func=cmd_console)
 
     denied = sub.add_parser("access-denied", help="read a refusal's EncodedDiagnosticMessage (offline)")
     denied_sub = denied.add_subparsers(dest="denied_command", required=True)

@@ -161,6 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
             "answered 503 and closed", "serve"),
     Setting("max_pending_bytes", int, 64 << 20, "bytes of requests not yet whole held per worker "
             "process; a request passing it is answered 503 and its connection closed", "serve"),
+    # The web console (docs/console.md).
+    Setting("console", bool, True, "serve the web console at /console", "serve",
+            option="--no-console"),
+    Setting("console_session_ttl", float, 900.0, "seconds a console sign-in lasts", "serve"),
     # The audit trail (docs/audit.md).
     Setting("audit", bool, True, "record an audit event for every call and background action",
             "serve", option="--no-audit"),
@@ -280,6 +284,8 @@ class Settings:
     max_headers: int = field(default_factory=_env_default("max_headers"))
     max_connections: int = field(default_factory=_env_default("max_connections"))
     max_pending_bytes: int = field(default_factory=_env_default("max_pending_bytes"))
+    console: bool = field(default_factory=_env_default("console"))
+    console_session_ttl: float = field(default_factory=_env_default("console_session_ttl"))
     audit: bool = field(default_factory=_env_default("audit"))
     audit_mode: str = field(default_factory=_env_default("audit_mode"))
     audit_sync: bool = field(default_factory=_env_default("audit_sync"))

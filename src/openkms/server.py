@@ -49,11 +49,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from openkms import admin
 from openkms.api import REGISTRY, VERSIONS, ActionSpec
 from openkms.api.errors import to_wire
 from openkms.auth import Authenticator, Replayed
+from openkms.console import ConsoleApp, Outcome
 from openkms.domain import audit as events
 from openkms.domain import ids
 from openkms.domain.errors import DomainError, Sealed
@@ -64,6 +66,7 @@ from openkms.service.access_keys import CredentialStore
 from openkms.service.audit import AuditFailed
 from openkms.service.authz import Circumstances
 from openkms.service.auto_unseal import AutoUnseal
+from openkms.service.console_sessions import ConsoleSessions
 from openkms.service.context import CallContext, Caller, Scope, build_services
 from openkms.service.deployment import DATABASE_UNAVAILABLE, Deployment, WouldWait, disk_full, readiness
 from openkms.service.nonces import SQLNonceStore
@@ -134,6 +137,8 @@ class KMSApp:
         self._ready: tuple[float, str | None] = (float("-inf"), "not checked yet")
         self._ready_check: asyncio.Future[str | None] | None = None
         self._ready_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openkms-ready")
+        # The web console (console/): its pages call actions through invoke() below.
+        self.console = ConsoleApp(self, ConsoleSessions(dep), dep.settings) if dep.settings.console else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -165,6 +170,19 @@ class KMSApp:
                 await self._send_metrics(scope, send)
             else:
                 await _send(send, 404, JSON_TYPE, b'{"Status":"not found"}', "")
+            return
+        path = scope["path"]
+        if self.console is not None and (path == "/console" or path.startswith("/console/")):
+            # The console's pages count toward the in-flight limit as API requests do.
+            if self.inflight >= self.max_inflight:
+                self.metrics.rejected += 1
+                await _send(send, 429, b"text/plain", b"Too many requests: try again.", "", retry_after=True)
+                return
+            self.inflight += 1
+            try:
+                await self.console(scope, receive, send)
+            finally:
+                self.inflight -= 1
             return
         request_id = ids.new_request_id()
         if self.inflight >= self.max_inflight:
@@ -462,6 +480,71 @@ class KMSApp:
         ):
             # Refused before it acts: its event could not be written (fail-closed).
             raise AuditFailed("the audit trail cannot be written")
+
+    # -- the console's way in (console/) ---------------------------------------------------
+
+    def sign_in(self, access_key_id: str, secret: str, token: str) -> Owner:
+        """The owner of an AccessKey pair given to the console (auth.Authenticator.pair);
+        raises the wire error a signed request with it would get."""
+        return self.auth.pair(access_key_id, secret, token).owner
+
+    def console_event(
+        self, scope: dict[str, Any], action: str, access_key_id: str, owner: Owner | None, code: str = ""
+    ) -> None:
+        """Record an event of the console's own (ConsoleSignIn, ConsoleSignOut): who, from
+        where, and the code a refused sign-in got."""
+        if self.audit is None:
+            return
+        call = _Call(ids.new_request_id(), 0.0)
+        call.action = action
+        call.caller = access_key_id[:128]
+        call.owner = owner
+        call.secure = scope.get("scheme") == "https"
+        if code:
+            call.code = code
+        self.audit.post(self._event(call, scope))
+
+    async def invoke(
+        self, scope: dict[str, Any], access_key_id: str, owner: Owner, version: str, action: str,
+        params: dict[str, str],
+    ) -> Outcome:  # fmt: skip
+        """One action of a console page, for a principal the console authenticated: the request
+        is built as a signed one decodes (the form way, from the page's own request: client
+        address, host, user agent, TLS), then goes through the same steps as one: its action
+        table, the authorization hop, the handler on the pool and the audit hop. Only the
+        signature check is not made (the console checked the pair itself)."""
+        call = _Call(ids.new_request_id(), time.perf_counter())
+        arrived = time.monotonic()
+        call.action = action
+        call.caller = access_key_id
+        call.owner = owner
+        call.secure = scope.get("scheme") == "https"
+        kept = (b"host", b"user-agent", b"x-forwarded-for")
+        headers = [(k, v) for k, v in scope.get("headers", []) if k in kept]
+        headers.append((b"content-type", b"application/x-www-form-urlencoded"))
+        body = urlencode({**params, "Action": action, "Version": version}).encode()
+        response: Response | None = None
+        try:
+            call.req = build_request(
+                "POST", "/", b"", headers, body, client=(scope.get("client") or ("", 0))[0]
+            )
+            product = VERSIONS[version]
+            spec = REGISTRY.get((product.version, action))
+            if spec is None:
+                raise errors.InvalidActionNotFound()
+            call.spec = spec
+            call.product = product.name
+            call.kwargs = spec.bind(call.req.params)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an Alibaba error answer
+            response = self._error(call, exc)
+        if response is None:
+            response = await self._on_pool(call, arrived, self._permitted)
+        if self.audit is not None:
+            response = await self._audited(call, scope, response, arrived)
+        self._log(call, response)
+        if call.code != "-":
+            return Outcome(call.request_id, action, None, response[0], call.code, call.message)
+        return Outcome(call.request_id, action, call.result or {}, response[0], "", "")
 
     def _client(self, req: WireRequest) -> str:
         """The client policies see (acs:SourceIp): the peer, or, when the peer is a trusted

@@ -29,6 +29,7 @@ TEST_ONLY = (
     "alibabacloud-ram20150501",
     "alibabacloud-sts20150401",
     "alibabacloud-credentials",
+    "playwright",
 )
 
 
@@ -58,8 +59,13 @@ def _name(requirement: str) -> str:
 
 def test_wheel_runtime_requirements_hold_no_test_tool(tmp_path: Path) -> None:
     """Every test tool and SDK is required only under `extra == "test"`; the runtime list is
-    what the server imports."""
-    requires = _requires(_wheel(tmp_path))
+    what the server imports. The console's templates and static files are in the wheel."""
+    wheel = _wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    for name in ("templates/base.html", "templates/key.html", "static/console.css", "static/console.js"):
+        assert f"openkms/console/{name}" in names, name
+    requires = _requires(wheel)
     runtime = {_name(r) for r in requires if "extra ==" not in r}
     test = {_name(r) for r in requires if 'extra == "test"' in r}
     assert runtime == {
@@ -72,6 +78,7 @@ def test_wheel_runtime_requirements_hold_no_test_tool(tmp_path: Path) -> None:
         "psycopg",
         "pymysql",
         "orjson",
+        "jinja2",
     }
     assert set(TEST_ONLY) <= test
     assert not any("[standard]" in r for r in requires)

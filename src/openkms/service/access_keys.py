@@ -23,7 +23,7 @@ from openkms.rootkey.keyring import access_key_aad
 from openkms.service.caches import Expiring
 from openkms.service.deployment import Deployment
 from openkms.service.sts import SessionTokens, session_of
-from openkms.store import Conflict, Tx
+from openkms.store import Conflict, Tx, console_sessions
 from openkms.store import access_keys as repo
 
 __all__ = [
@@ -138,6 +138,7 @@ def set_status(dep: Deployment, access_key_id: str, status: str) -> None:
 def remove(dep: Deployment, access_key_id: str) -> None:
     with dep.db.write() as tx:
         found = repo.remove(tx, access_key_id)
+        console_sessions.delete_for_key(tx, access_key_id)
     if not found:
         raise AccessKeyError(f"AccessKey {access_key_id} does not exist")
 

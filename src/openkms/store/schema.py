@@ -380,3 +380,20 @@ nonces = Table(
     # SQLite: the primary key is the table (one B-tree fewer to update per request).
     sqlite_with_rowid=False,
 )
+
+
+# The console's signed-in sessions (service/console_sessions.py): the row is keyed by a digest
+# of the cookie's random id, never the id itself; ``sealed`` holds the credentials the console
+# acts with, sealed under a KEK subkey of their own with the row's key as associated data.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("access_key_id", String(128), nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("ix_console_sessions_key", "access_key_id"),
+)
