@@ -80,7 +80,9 @@ def add_parser(
     )
     create.add_argument("--key-num", type=int, default=DEFAULT_KEY_NUM, help="key quota (1-100000)")
     create.add_argument("--secret-num", type=int, default=DEFAULT_SECRET_NUM, help="secret quota (0-100000)")
-    create.add_argument("--vpc-num", type=int, default=DEFAULT_VPC_NUM, help="quota of VPCs bound to it (1-100)")
+    create.add_argument(
+        "--vpc-num", type=int, default=DEFAULT_VPC_NUM, help="quota of VPCs bound to it (1-100)"
+    )
     create.add_argument(
         "--connect",
         action=argparse.BooleanOptionalAction,

@@ -48,7 +48,10 @@ def set_deletion_protection(
     if target is None:
         if kms_instance_id is not None:
             ctx.services.instances.set_deletion_protection(
-                ctx.scope.account_uid, kms_instance_id, enable_deletion_protection, deletion_protection_description
+                ctx.scope.account_uid,
+                kms_instance_id,
+                enable_deletion_protection,
+                deletion_protection_description,
             )
             return {}
         raise errors.MissingParameter("ProtectedResourceArn")
