@@ -54,7 +54,11 @@ def _add_setting_args(p: argparse.ArgumentParser, scope: str) -> None:
         if s.kind is bool:
             # A boolean flag says the opposite of its default: --insecure-http, --no-request-log.
             p.add_argument(
-                s.flag_name, dest=s.name, action="store_const", const=not s.default, default=None,
+                s.flag_name,
+                dest=s.name,
+                action="store_const",
+                const=not s.default,
+                default=None,
                 help=text,
             )
         else:
@@ -817,6 +821,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_secrets
 
     cli_secrets.add_parser(sub, _add_store_args, _open)
+    from openkms import cli_instances
+
+    cli_instances.add_parser(sub, _add_store_args, _open)
     return parser
 
 
