@@ -54,7 +54,11 @@ def _add_setting_args(p: argparse.ArgumentParser, scope: str) -> None:
         if s.kind is bool:
             # A boolean flag says the opposite of its default: --insecure-http, --no-request-log.
             p.add_argument(
-                s.flag_name, dest=s.name, action="store_const", const=not s.default, default=None,
+                s.flag_name,
+                dest=s.name,
+                action="store_const",
+                const=not s.default,
+                default=None,
                 help=text,
             )
         else:

@@ -413,8 +413,14 @@ class GuardedProtocol(HttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [
-            b"content-type: ", ctype, b"\r\ncontent-length: ", str(len(payload)).encode(),
-            b"\r\nx-acs-request-id: ", request_id.encode(), b"\r\nconnection: close\r\n\r\n", payload,
+            b"content-type: ",
+            ctype,
+            b"\r\ncontent-length: ",
+            str(len(payload)).encode(),
+            b"\r\nx-acs-request-id: ",
+            request_id.encode(),
+            b"\r\nconnection: close\r\n\r\n",
+            payload,
         ]
         self.transport.write(b"".join(head))
         _report(f"refused {status} {error.code}")

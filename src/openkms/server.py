@@ -365,7 +365,8 @@ class KMSApp:
                 self._publisher = asyncio.get_running_loop().create_task(self._publish())
                 if self.dep.seal is not None and self.dep.seal.can_unseal:
                     self._admin = await admin.serve(
-                        self.dep.seal, admin.socket_path(self.dep.settings.data_dir, self.pid),
+                        self.dep.seal,
+                        admin.socket_path(self.dep.settings.data_dir, self.pid),
                         drop_again_after=self.request_timeout + 1.0,
                     )
                     if self.dep.seal.automatic and self.dep.seal.sealed:

@@ -62,7 +62,8 @@ def asymmetric_verify(
     dry_run: bool,
 ) -> dict[str, Any]:
     key, version, ok = ctx.services.asymmetric.verify(
-        ctx.scope, key_id,
+        ctx.scope,
+        key_id,
         key_version_id,
         algorithm,
         b64decode(digest, "Digest"),

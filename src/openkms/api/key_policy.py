@@ -32,8 +32,7 @@ ACTIONS = [
         get_key_policy,
         (KEY_ID, POLICY_NAME_PARAM),
         doc="Return the key's policy document; a key with none set answers the default policy "
-        "(its account may do everything). Another PolicyName is 404 Forbidden.ResourceNotFound."
-        + IN_EFFECT,
+        "(its account may do everything). Another PolicyName is 404 Forbidden.ResourceNotFound." + IN_EFFECT,
     ),
     ActionSpec(
         "SetKeyPolicy",

@@ -122,8 +122,7 @@ ACTIONS = [
             Param(
                 "Policy",
                 max=32768,
-                doc="Key policy JSON, <= 32768 bytes; validated, stored (see GetKeyPolicy) and "
-                "enforced.",
+                doc="Key policy JSON, <= 32768 bytes; validated, stored (see GetKeyPolicy) and enforced.",
             ),
             Param("KeyStorageMechanism", max=64, doc="Accepted and ignored."),
         ),

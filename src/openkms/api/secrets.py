@@ -456,9 +456,7 @@ def update_secret_version_stage(
     remove_from_version: str | None,
 ) -> dict[str, Any]:
     check_label(version_stage, "VersionStage", MAX_STAGE_CHARS)
-    name = _svc(ctx).update_stage(
-        ctx.scope, secret_name, version_stage, move_to_version, remove_from_version
-    )
+    name = _svc(ctx).update_stage(ctx.scope, secret_name, version_stage, move_to_version, remove_from_version)
     return {"SecretName": name}
 
 
@@ -663,7 +661,7 @@ ACTIONS = [
                 min_items=1,
                 max_items=None,
                 item=Member("VersionStage", required=True, max=MAX_STAGE_CHARS),
-                doc="Default [\"ACSCurrent\"]; at most 8 distinct stages on a secret.",
+                doc='Default ["ACSCurrent"]; at most 8 distinct stages on a secret.',
             ),
         ),
         doc="Store a new version of a Generic secret (idempotent for the same VersionId and value).",

@@ -84,16 +84,12 @@ class Param:
             if not re.fullmatch(r"-?[0-9]{1,18}", raw):
                 raise errors.InvalidParameter(self.name, "It must be an integer.")
             value = int(raw)
-            if (self.min is not None and value < self.min) or (
-                self.max is not None and value > self.max
-            ):
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
                 raise errors.InvalidParameter(self.name, f"It must be {within(self.min, self.max)}.")
             return value
         if self.enum is not None and raw not in self.enum:
             raise errors.InvalidParameter(self.name, f"Valid values: {', '.join(self.enum)}.")
-        if (self.min is not None and len(raw) < self.min) or (
-            self.max is not None and len(raw) > self.max
-        ):
+        if (self.min is not None and len(raw) < self.min) or (self.max is not None and len(raw) > self.max):
             raise errors.InvalidParameter(self.name, f"Its length must be {within(self.min, self.max)}.")
         if self.pattern is not None and not re.fullmatch(self.pattern, raw):
             raise errors.InvalidParameter(self.name)

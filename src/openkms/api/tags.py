@@ -41,6 +41,7 @@ def tags_of(tags: list[dict[str, str]] | None) -> dict[str, str]:
     """The tag map of a bound ``Tags`` (absent: none), each tag checked."""
     return tag_map((t["tag_key"], t["tag_value"]) for t in tags or ())
 
+
 # -- old style ------------------------------------------------------------------------------
 
 TARGETS = (

@@ -48,6 +48,18 @@ class ResourceNotFound(NotFound):
     pass
 
 
+class InstanceNotFound(DomainError):
+    """No KMS instance of that id in the caller's account."""
+
+
+class InstanceStateInvalid(DomainError):
+    """The KMS instance is not in a state that allows the request (not connected)."""
+
+
+class ResourceInUse(DomainError):
+    """The resource is named by another and cannot go while it is."""
+
+
 class KeyStateError(DomainError):
     """The key's state forbids the operation (Alibaba's 409 Rejected.<State>)."""
 

@@ -86,6 +86,8 @@ class Secret:
     create_time: float
     update_time: float
     revision: int
+    # The KMS instance holding the secret; "" for none.
+    dkms_instance_id: str = ""
 
     @property
     def pending_deletion(self) -> bool:

@@ -11,6 +11,7 @@ from openkms.service.authz import Authorizer
 from openkms.service.byok import ByokService
 from openkms.service.caches import CacheBounds, Caches
 from openkms.service.deployment import Deployment
+from openkms.service.instances import InstanceService
 from openkms.service.key_policy import KeyPolicyService
 from openkms.service.keys import KeyService
 from openkms.service.lifecycle import LifecycleService
@@ -49,6 +50,7 @@ class Services:
     authz: Authorizer
     sts: StsService
     audit: AuditTrail
+    instances: InstanceService
 
 
 def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Services:
@@ -60,6 +62,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
     symmetric = SymmetricService(keys, asymmetric, caches)
     secrets = SecretService(keys, symmetric, caches)
     ram = RamService(dep)
+    instances = InstanceService(dep, caches)
     return Services(
         deployment=dep,
         caches=caches,
@@ -79,6 +82,7 @@ def build_services(dep: Deployment, bounds: CacheBounds | None = None) -> Servic
         authz=Authorizer(dep, caches, keys),
         sts=StsService(dep, caches),
         audit=AuditTrail(dep),
+        instances=instances,
     )
 
 

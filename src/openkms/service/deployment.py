@@ -100,9 +100,7 @@ def _prepare_data_dir(path: Path, *, create: bool) -> None:
         raise StartupError(f"no deployment: data directory {path} does not exist; {INIT_HINT}")
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise StartupError(
-            f"data directory {path} is accessible by group or others; it must be 0700"
-        )
+        raise StartupError(f"data directory {path} is accessible by group or others; it must be 0700")
 
 
 def _restrict_files(path: Path) -> None:

@@ -564,7 +564,11 @@ class SecretService:
                 report("PurgeSecret", item[0], {"ACS::KMS::Secret": [item[1]]})
 
         return each_due(
-            self.dep.db, lambda tx: repo.secrets_due_for_deletion(tx, now, batch), purge, fence, batch,
+            self.dep.db,
+            lambda tx: repo.secrets_due_for_deletion(tx, now, batch),
+            purge,
+            fence,
+            batch,
             after=purged,
         )
 

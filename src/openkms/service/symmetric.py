@@ -240,8 +240,7 @@ class SymmetricService:
             raise errors.InvalidCiphertext() from None
         destination = self.encrypting_key(scope, destination_ref, "DestinationKeyId")
         _, _, plaintext = self.asymmetric.decrypt(
-            scope,
-            source.key_id, source.version_id, source.algorithm, ciphertext, dry_run=dry_run
+            scope, source.key_id, source.version_id, source.algorithm, ciphertext, dry_run=dry_run
         )
         text_bytes = base64.b64encode(plaintext)
         if len(text_bytes) > MAX_PLAINTEXT_BYTES:

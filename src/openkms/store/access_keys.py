@@ -50,8 +50,10 @@ _ak = access_keys
 _GET = select(*_ak.columns).where(_ak.c.access_key_id == bindparam("ak"))
 _EXISTS = select(_ak.c.access_key_id).where(_ak.c.access_key_id == bindparam("ak"))
 _ALL = select(*_ak.columns).order_by(_ak.c.created, _ak.c.access_key_id)
-_OF_USER = select(*_ak.columns).where(_ak.c.user_id == bindparam("user_id")).order_by(
-    _ak.c.created, _ak.c.access_key_id
+_OF_USER = (
+    select(*_ak.columns)
+    .where(_ak.c.user_id == bindparam("user_id"))
+    .order_by(_ak.c.created, _ak.c.access_key_id)
 )
 _OF_ROOT = (
     select(*_ak.columns)
@@ -60,9 +62,7 @@ _OF_ROOT = (
 )
 _COUNT_OF_USER = select(func.count()).select_from(_ak).where(_ak.c.user_id == bindparam("user_id"))
 _INSERT = insert(_ak).values({c.name: bindparam(c.name) for c in _ak.columns})
-_SET_STATUS = (
-    update(_ak).where(_ak.c.access_key_id == bindparam("ak")).values(status=bindparam("new_status"))
-)
+_SET_STATUS = update(_ak).where(_ak.c.access_key_id == bindparam("ak")).values(status=bindparam("new_status"))
 _REMOVE = delete(_ak).where(_ak.c.access_key_id == bindparam("ak"))
 
 
@@ -140,5 +140,3 @@ def set_status(q: Tx | Database, access_key_id: str, status: str) -> bool:
 def remove(q: Tx | Database, access_key_id: str) -> bool:
     """Delete a pair; False if there is no such pair."""
     return q.run(_REMOVE, {"ak": access_key_id}) == 1
-
-

@@ -184,6 +184,7 @@ keys = Table(
     # ListKeys: one account's keys in creation order.
     Index("ix_keys_account_created", "account_uid", "creation_date", "key_id"),
     Index("ix_keys_state", "key_state"),
+    Index("ix_keys_instance", "dkms_instance_id"),
 )
 
 key_versions = Table(
@@ -255,8 +256,11 @@ secrets = Table(
     Column("update_time", Float, nullable=False),
     Column("policy", Text, nullable=True),
     Column("revision", Integer, nullable=False, default=1),
+    # The KMS instance holding the secret; "" for none (the shared default path).
+    Column("dkms_instance_id", String(64), nullable=False, default="", server_default=""),
     # ListSecrets: one account's secrets in creation order.
     Index("ix_secrets_account_created", "account_uid", "create_time", "secret_name"),
+    Index("ix_secrets_instance", "dkms_instance_id"),
 )
 
 secret_versions = Table(
@@ -309,6 +313,86 @@ secret_rotations = Table(
     Column("last_error", Text, nullable=False),
     Column("started", Float, nullable=False),
     Index("ix_secret_rotations_next", "next_attempt"),
+)
+
+# KMS instances (docs/instances.md). Ids are unique across the deployment (like key ids); the
+# list-valued columns (vSwitches, zones, bound VPCs) are stored as JSON text.
+kms_instances = Table(
+    "kms_instances",
+    metadata,
+    Column("instance_id", String(64), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("instance_name", String(128), nullable=False),
+    Column("spec", Integer, nullable=False),
+    Column("key_num", Integer, nullable=False),  # key quota
+    Column("secret_num", Integer, nullable=False),  # secret quota
+    Column("vpc_num", Integer, nullable=False),  # bound-VPC quota
+    Column("status", String(16), nullable=False),  # Uninitialized | Connected
+    Column("vpc_id", String(64), nullable=False),
+    Column("vswitch_ids", Text, nullable=False),
+    Column("zone_ids", Text, nullable=False),
+    Column("bind_vpcs", Text, nullable=False),
+    Column("deletion_protection", Boolean, nullable=False),
+    Column("deletion_protection_description", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Column("end_time", Float, nullable=True),
+    Index("ix_kms_instances_account_created", "account_uid", "create_time", "instance_id"),
+)
+
+# Application access: network rules (source addresses), AAP permission policies (templates,
+# resources, the network rules they require, the instance they apply to), access points (their
+# policies) and client keys. Names are unique per account; list-valued columns are JSON text.
+network_rules = Table(
+    "network_rules",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("rule_type", String(16), nullable=False),
+    Column("source_private_ip", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+aap_policies = Table(
+    "aap_policies",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("kms_instance", String(64), nullable=False),
+    Column("permissions", Text, nullable=False),
+    Column("resources", Text, nullable=False),
+    Column("network_rules", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+access_points = Table(
+    "access_points",
+    metadata,
+    Column("account_uid", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("authentication_method", String(16), nullable=False),
+    Column("policies", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("create_time", Float, nullable=False),
+)
+
+# A client key's public half only: its private key and password are handed out once by
+# CreateClientKey and never kept. Ids are unique across the deployment.
+client_keys = Table(
+    "client_keys",
+    metadata,
+    Column("client_key_id", String(64), primary_key=True),
+    Column("account_uid", String(16), nullable=False),
+    Column("aap_name", String(128), nullable=False),
+    Column("key_algorithm", String(16), nullable=False),
+    Column("key_origin", String(16), nullable=False),
+    Column("public_key_der", LargeBinary, nullable=False),  # SubjectPublicKeyInfo
+    Column("certificate_der", LargeBinary, nullable=False),
+    Column("not_before", Float, nullable=False),
+    Column("not_after", Float, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Index("ix_client_keys_aap", "account_uid", "aap_name", "create_time"),
 )
 
 # Leases for work that exactly one node may do at a time (the job runner).

@@ -16,6 +16,7 @@ Tree (HTTP status in brackets)::
     ├── STS credentials: MissingSecurityToken, InvalidSecurityTokenMalformed,
     │   InvalidSecurityTokenMismatchWithAccessKey, InvalidSecurityTokenExpired [400]
     ├── not found: KeyNotFound, KeyVersionNotFound, AliasNotFound, ResourceNotFound [404]
+    ├── KMS instances: DKMSInstanceNotFound, DKMSInstanceStateInvalid [403]
     ├── state: RejectedDisabled, RejectedPendingDeletion, RejectedPendingImport,
     │   RejectedStateModifiedFailed, RejectedResourceExist, RejectedResourceInDeleteWindow,
     │   RejectedResourceInUse [409]
@@ -169,6 +170,12 @@ RejectedResourceInDeleteWindow = _error(
     "Rejected.ResourceInDeleteWindow", 409, "The secret is planned to be deleted."
 )
 RejectedResourceInUse = _error("Rejected.ResourceInUse", 409, "The resource is in use.")
+DKMSInstanceNotFound = _error(
+    "Forbidden.DKMSInstanceNotFound", 403, "The specified DKMS Instance is not found."
+)
+DKMSInstanceStateInvalid = _error(
+    "Forbidden.DKMSInstanceStateInvalid", 403, "The DKMS instance state is invalid."
+)
 
 UnsupportedOperation = _error("UnsupportedOperation", 400, "This action is not supported.")
 RejectedUnsupportedOperation = _error("Rejected.UnsupportedOperation", 400, "Unsupported operation.")
