@@ -24,6 +24,7 @@ so an identical call repeated within the same second has the same signature and 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +37,11 @@ from openkms.api.errors import to_wire
 from openkms.domain import audit as events
 from openkms.domain import errors as domain_errors
 from openkms.domain import ids
+from openkms.domain.ciphertext import is_version_id
+from openkms.domain.instance import ClientKey
 from openkms.domain.ram import Owner
 from openkms.gateway import messages, signing
 from openkms.gateway.actions import ACTIONS, Action, Answer, Call
-from openkms.gateway.directory import ClientKeyGrant, Directory
 from openkms.service.context import Services
 from openkms.service.tenancy import Caller, Scope
 from openkms.wire import errors as wire_errors
@@ -75,16 +77,16 @@ class _Exchange:
 class GatewayApp:
     """The gateway's ASGI app, over a process's services."""
 
-    def __init__(self, services: Services, directory: Directory, *, suffix: str, threads: int = 8) -> None:
+    def __init__(self, services: Services, *, suffix: str, threads: int = 8) -> None:
         self.services = services
         self.dep = services.deployment
-        self.directory = directory
+        self.instances = services.instances
         self.suffix = "." + suffix.strip(".").lower()
         self.window = self.dep.settings.time_window
         self.audit = services.audit if self.dep.settings.audit else None
         self.inline = self.dep.db.hot_local
         self.pool = None if self.inline else ThreadPoolExecutor(threads, thread_name_prefix="openkms-gw")
-        self._grants: dict[str, tuple[float, ClientKeyGrant, Any]] = {}
+        self._grants: dict[str, tuple[float, ClientKey, Any]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -128,9 +130,10 @@ class GatewayApp:
             if action is None:
                 raise _refused("InvalidAction.NotFound", 404, "The action is not served by the instance gateway.")
             grant = self._authenticate(ex, headers, body)
-            account = self.directory.instance_account(instance_id)
-            if account is None or account != grant.account_uid:
+            instance = self.instances.instance(instance_id)
+            if instance is None or instance.account_uid != grant.account_uid:
                 raise _refused("Forbidden.DKMSInstanceNotFound", 404, "The instance is not found.")
+            account = instance.account_uid
             try:
                 message = messages.parse(f"{action.name}Request", body)
             except DecodeError:
@@ -139,7 +142,7 @@ class GatewayApp:
             caller = Caller(grant.client_key_id, ex.request_id, account, client=source, secure_transport=True)
             call = Call(self.services, Scope(caller, action.name), message, headers)
             resource = self._resource(call, action, instance_id)
-            denied = self.directory.refusal(grant, instance_id, action.name, resource, source)
+            denied = self.instances.authorize(grant, instance_id, action.name, resource, source)
             if denied is not None:
                 raise _refused("Forbidden.NoPermission", 403, f"The client key may not do this: {denied}.")
             answer = action.handler(call)
@@ -153,7 +156,7 @@ class GatewayApp:
             raise _refused("Forbidden.DKMSInstanceNotFound", 404, "The host name names no instance.")
         return host[: -len(self.suffix)]
 
-    def _authenticate(self, ex: _Exchange, headers: dict[str, str], body: bytes) -> ClientKeyGrant:
+    def _authenticate(self, ex: _Exchange, headers: dict[str, str], body: bytes) -> ClientKey:
         key_id = headers.get(signing.KEY_HEADER, "")
         ex.client_key_id = key_id
         if not key_id or headers.get(signing.METHOD_HEADER, signing.SIGNATURE_METHOD) != signing.SIGNATURE_METHOD:
@@ -166,7 +169,7 @@ class GatewayApp:
                     "InvalidTimeStamp.Expired", 400, "The Date header is outside the server's clock window."
                 )
             grant, public_key = self._grant(key_id, now)
-            if not grant.not_before <= now <= grant.not_after:
+            if not grant.valid_at(now):
                 raise _refused("Forbidden.ClientKeyExpired", 403, "The client key is outside its validity period.")
             signature = signing.signature_of(headers)
             signing.check_body_digest(headers, body)
@@ -181,12 +184,12 @@ class GatewayApp:
             )
         return grant
 
-    def _grant(self, key_id: str, now: float) -> tuple[ClientKeyGrant, Any]:
+    def _grant(self, key_id: str, now: float) -> tuple[ClientKey, Any]:
         kept = self._grants.get(key_id)
         clock = time.monotonic()
         if kept is not None and clock - kept[0] < GRANT_TTL:
             return kept[1], kept[2]
-        grant = self.directory.client_key(key_id)
+        grant = self.instances.client_key(key_id)
         if grant is None:
             raise _refused("InvalidAccessKeyId.NotFound", 404, "The client key is not found.")
         public_key = signing.load_public_key(grant.public_key_der)
@@ -202,24 +205,20 @@ class GatewayApp:
             name = m.SecretName
             if not name:
                 raise domain_errors.InvalidValue("SecretName", "SecretName is required.")
-            if self.directory.secret_instance(account, name) != instance_id:
+            if self.services.secrets.resolve(account, name).dkms_instance_id != instance_id:
                 raise domain_errors.ResourceNotFound("The secret is not found in this instance.")
             return f"secret/{name}"
         if action.resource is None:
             return None
         if m.KeyId:
-            key_id = self.services.keys.get(call.scope, m.KeyId).key_id
+            key = self.services.keys.get(call.scope, m.KeyId)
         else:
             blob = bytes(m.CiphertextBlob)
-            from openkms.domain.ciphertext import is_version_id
-
-            version = blob[:36].decode("latin-1")
-            if not is_version_id(version):
+            if not is_version_id(blob[:36].decode("latin-1")):
                 raise domain_errors.InvalidValue("KeyId", "KeyId is required.")
-            import base64
-
-            key_id = self.services.symmetric.decrypting_key(call.scope, base64.b64encode(blob).decode())[0].key_id
-        if self.directory.key_instance(account, key_id) != instance_id:
+            key = self.services.symmetric.decrypting_key(call.scope, base64.b64encode(blob).decode())[0]
+        key_id = key.key_id
+        if key.dkms_instance_id != instance_id:
             raise domain_errors.KeyNotFound("The key is not found in this instance.")
         return f"key/{key_id}"
 
