@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openkms.api import (
+    access_points,
     account,
     aliases,
     asymmetric,
     byok,
+    instances,
     key_policy,
     keys,
     lifecycle,
@@ -50,7 +52,20 @@ def _table(*modules: object) -> dict[str, ActionSpec]:
 
 
 KMS_ACTIONS = _table(
-    keys, lifecycle, symmetric, versions, account, aliases, tags, key_policy, asymmetric, mac, secrets, byok
+    keys,
+    lifecycle,
+    symmetric,
+    versions,
+    account,
+    aliases,
+    tags,
+    key_policy,
+    asymmetric,
+    mac,
+    secrets,
+    byok,
+    instances,
+    access_points,
 )
 RAM_ACTIONS = _table(ram, ram_policies)
 STS_ACTIONS = _table(sts)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-__all__ = ["ClientKeyMaterial", "make"]
+__all__ = ["ClientKeyMaterial", "make", "public_pem"]
 
 RSA_BITS = 2048
 # PBKDF2 rounds of the bundle's encryption: costly to guess, quick enough for one open.
@@ -65,3 +65,11 @@ def make(client_key_id: str, password: str, not_before: float, not_after: float)
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return ClientKeyMaterial(public, cert.public_bytes(serialization.Encoding.DER), bundle)
+
+
+def public_pem(public_key_der: bytes) -> str:
+    """A SubjectPublicKeyInfo as PEM text (GetClientKey's PublicKeyData)."""
+    public = serialization.load_der_public_key(public_key_der)
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()

@@ -49,6 +49,7 @@ OMITTED = frozenset(
         "Password",
         "Plaintext",
         "PrivateKey",
+        "PrivateKeyData",
         "RandomPassword",
         "SecretData",
         "SecurityToken",
@@ -82,7 +83,13 @@ CLEAR = frozenset(
         "AccessKey", "AccessKeys", "Credentials", "User", "Users", "Role", "Roles", "Group",
         "Groups", "Policies", "Tags", "Tag", "Filters", "SecretsList", "Description",
         "NewDescription", "Comments", "NewComments", "DeletionProtectionDescription",
-        "RequestId", "KeyVersionIds", "Success",
+        "RequestId", "KeyVersionIds", "Success", "ClientKeyId", "AapName", "Name", "KmsInstance",
+        "KmsInstances", "InstanceName", "InstanceId", "Permissions", "Resources", "AccessControlRules",
+        "SourcePrivateIp", "Type", "Spec", "BindVpcs", "BindVpc", "VpcId", "VSwitchIds", "ZoneIds",
+        "KMProvider", "NotBefore", "NotAfter", "KeyAlgorithm", "KeyOrigin", "PublicKeyData",
+        "AuthenticationMethod", "NetworkRules", "NetworkRule", "ApplicationAccessPoints",
+        "ApplicationAccessPoint", "ClientKeys", "DefaultKmsInstanceId", "ResourceQuota",
+        "UsedQuantity", "KmsInstanceQuotaInfos", "ForceDeleteWithoutBackup", "KmsInstanceArn",
     }
 )  # fmt: skip
 
@@ -106,8 +113,17 @@ RESOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ACS::RAM::Role", ("RoleName",)),
     ("ACS::RAM::Policy", ("PolicyName",)),
     ("ACS::RAM::AccessKey", ("UserAccessKeyId",)),
+    ("ACS::KMS::Instance", ("KmsInstanceId", "DKMSInstanceId", "KmsInstance", "InstanceId")),
+    ("ACS::KMS::ApplicationAccessPoint", ("AapName",)),
+    ("ACS::KMS::ClientKey", ("ClientKeyId",)),
 )
 _RESOURCE_OF = {name: kind for kind, names in RESOURCES for name in names}
+# ``Name`` names a different kind of resource in each action family (group K).
+_NAME_KIND = (
+    ("NetworkRule", "ACS::KMS::NetworkRule"),
+    ("Policy", "ACS::KMS::AapPolicy"),
+    ("ApplicationAccessPoint", "ACS::KMS::ApplicationAccessPoint"),
+)
 # An alias given as a KeyId (``alias/x``) names an alias, not a key.
 _ALIAS_PREFIX = "alias/"
 
@@ -207,9 +223,12 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, default=str).encode())
 
 
-def referenced(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, list[str]]:
+def referenced(
+    params: Mapping[str, Any], result: Mapping[str, Any] | None, action: str = ""
+) -> dict[str, list[str]]:
     """``{"ACS::KMS::Key": [...], ...}``: the resources a call names, in its parameters and
-    its answer (an Encrypt by alias answers the key id and version it used)."""
+    its answer (an Encrypt by alias answers the key id and version it used). ``action`` says
+    what a ``Name`` parameter names (a network rule, policy or access point of group K)."""
     found: dict[str, list[str]] = {}
 
     def add(kind: str, value: Any) -> None:
@@ -240,6 +259,8 @@ def referenced(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> d
 
     for name, value in params.items():
         kind = _RESOURCE_OF.get(name)
+        if name == "Name" and action.startswith(("Create", "Update", "Delete", "Describe")):
+            kind = next((k for suffix, k in _NAME_KIND if action.endswith(suffix)), None)
         if kind is None and "." in name:
             kind = _RESOURCE_OF.get(_field(name))
         if kind is not None:
@@ -315,7 +336,7 @@ class Call:
 
 def api_event(call: Call, redact: Redactor, user_name: str | None = None) -> dict[str, Any]:
     """The event of one API call (success or error)."""
-    refs = referenced(call.params, call.result)
+    refs = referenced(call.params, call.result, call.action)
     return {
         # The request id is unique per call: it serves as the event's id, as ActionTrail's often do.
         "eventId": call.request_id,

@@ -80,7 +80,7 @@ SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"  # noqa: S105 - 
 PERMISSIONS = (KEY_USER, SECRET_USER)
 
 CLIENT_KEY_ALGORITHM = "RSA_2048"
-CLIENT_KEY_ORIGIN = "Aliyun_KMS"
+CLIENT_KEY_ORIGIN = "KMS_PROVIDED"
 CLIENT_KEY_YEARS = 5
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")

@@ -16,6 +16,11 @@ the first one given counting. Rules the server applies when it builds the checks
   ResourceId.N of the new-style tag actions).
 
 DescribeRegions needs nothing beyond authentication.
+
+KMS instances and application access (groups J and K): each action needs ``kms:<Action>`` on
+the instance, network rule, policy or access point it names (``keystore/<KmsInstanceId>``,
+``network/<Name>``, ``policy/<Name>``, ``applicationaccesspoint/<Name>``), or on ``*`` when it
+names none (the listings, GetDefaultKmsInstance, a client key named by its id).
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ class ResourceKind(StrEnum):
     SECRET = "secret"  # noqa: S105 - a resource kind; acs:kms:{r}:{a}:secret/{SecretName}
     TAGGED = "key or secret"  # whichever the request names
     SECRET_KEY = "key protecting the secret"  # noqa: S105 - a resource kind; the secret's customer key, when it has one
+    # Group J and K resources, named by a parameter; ``*`` when the parameter is not given.
+    INSTANCE = "kms instance"  # acs:kms:{r}:{a}:keystore/{KmsInstanceId}
+    NETWORK_RULE = "network rule"  # acs:kms:{r}:{a}:network/{Name}
+    AAP_POLICY = "aap policy"  # acs:kms:{r}:{a}:policy/{Name}
+    AAP = "application access point"  # acs:kms:{r}:{a}:applicationaccesspoint/{Name}
+    INSTANCE_IF_NAMED = "kms instance, if named"  # as INSTANCE; nothing when not given
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,10 @@ _TABLE: dict[str, tuple[tuple[str | None, tuple[ResourceKind, tuple[str, ...], b
             "GetPublicKey", "ListAliasesByKeyId",
         )
     },
-    "SetDeletionProtection": ((None, _on(ResourceKind.KEY, "KeyId", "ProtectedResourceArn")),),
+    "SetDeletionProtection": (
+        (None, _on(ResourceKind.KEY, "KeyId", "ProtectedResourceArn")),
+        (None, _on(ResourceKind.INSTANCE_IF_NAMED, "KmsInstanceId")),
+    ),
     "Decrypt": ((None, _on(ResourceKind.KEY, "CiphertextBlob")),),
     "ExportDataKey": ((None, _on(ResourceKind.KEY, "CiphertextBlob")),),
     "ReEncrypt": (
@@ -111,6 +125,34 @@ _TABLE: dict[str, tuple[tuple[str | None, tuple[ResourceKind, tuple[str, ...], b
     "GetRandomPassword": ((None, _on(ResourceKind.ANY)),),
     "DescribeAccountKmsStatus": ((None, _on(ResourceKind.ANY)),),
     "OpenKmsService": ((None, _on(ResourceKind.ANY)),),
+    **{
+        name: ((None, _on(ResourceKind.INSTANCE, "KmsInstanceId")),)
+        for name in (
+            "GetKmsInstance", "ConnectKmsInstance", "UpdateKmsInstanceBindVpc", "GetKmsInstanceQuotaInfos",
+            "ReleaseKmsInstance",
+        )
+    },
+    **{
+        name: ((None, _on(ResourceKind.ANY)),)
+        for name in (
+            "ListKmsInstances", "GetDefaultKmsInstance", "ListNetworkRules", "ListPolicies",
+            "ListApplicationAccessPoints", "GetClientKey", "DeleteClientKey",
+        )
+    },
+    **{
+        f"{verb}NetworkRule": ((None, _on(ResourceKind.NETWORK_RULE, "Name")),)
+        for verb in ("Create", "Update", "Delete", "Describe")
+    },
+    **{
+        f"{verb}Policy": ((None, _on(ResourceKind.AAP_POLICY, "Name")),)
+        for verb in ("Create", "Update", "Delete", "Describe")
+    },
+    **{
+        f"{verb}ApplicationAccessPoint": ((None, _on(ResourceKind.AAP, "Name")),)
+        for verb in ("Create", "Update", "Delete", "Describe")
+    },
+    "CreateClientKey": ((None, _on(ResourceKind.AAP, "AapName")),),
+    "ListClientKeys": ((None, _on(ResourceKind.AAP, "AapName")),),
 }  # fmt: skip
 
 

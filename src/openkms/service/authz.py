@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 from openkms.crypto import aead
 from openkms.domain import errors, keypolicy, ram
+from openkms.domain import instance as instance_rules
 from openkms.domain import secret as secret_rules
 from openkms.domain.access import Check, Principal, RequestContext
 from openkms.domain.arn import (
@@ -261,6 +262,11 @@ class Authorizer:
             return [Check(action, alias_container_arn(region, uid))]
         if kind is ResourceKind.SECRET_CONTAINER:
             return [Check(action, secret_container_arn(region, uid))]
+        if kind in _NAMED_ARN:
+            value = next((params[p] for p in permission.parameters if params.get(p)), None)
+            if value:
+                return [Check(action, _NAMED_ARN[kind](region, uid, value))]
+            return [] if kind is ResourceKind.INSTANCE_IF_NAMED else [Check(action, "*")]
         named = [(p, params[p]) for p in permission.parameters if params.get(p)]
         if not named:
             return []  # an optional resource not given (its absence is the action's concern)
@@ -398,6 +404,16 @@ class Authorizer:
             ("secrets default key", account), lambda: meta.get(db, default_key_meta(account))
         )
         return None if found.encryption_key_id == default else found.encryption_key_id
+
+
+# Instance and application access resources: the ARN of the one a parameter names.
+_NAMED_ARN = {
+    ResourceKind.INSTANCE: instance_rules.instance_arn,
+    ResourceKind.INSTANCE_IF_NAMED: instance_rules.instance_arn,
+    ResourceKind.NETWORK_RULE: instance_rules.network_rule_arn,
+    ResourceKind.AAP_POLICY: instance_rules.policy_arn,
+    ResourceKind.AAP: instance_rules.aap_arn,
+}
 
 
 def _tags(db: Database, account: str, resource_type: str, resource_id: str) -> Mapping[str, str]:

@@ -568,6 +568,11 @@ class InstanceService:
             repo.insert_client_key(tx, key)
         return CreatedClientKey(key, material.pkcs12)
 
+    @staticmethod
+    def public_key_pem(key: ClientKey) -> str:
+        """The client key's public key as PEM (GetClientKey's PublicKeyData)."""
+        return client_key_crypto.public_pem(key.public_key_der)
+
     def get_client_key(self, account_uid: str, client_key_id: str) -> ClientKey:
         key = repo.get_client_key(self.dep.db, client_key_id)
         if key is None or key.account_uid != account_uid:
