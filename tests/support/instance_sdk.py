@@ -21,10 +21,21 @@ def python() -> Path:
     exe = VENV / "bin" / "python"
     stamp = VENV / ".installed"
     if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        if not exe.exists():
+            subprocess.run([_base_python(), "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(exe), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True, timeout=600)
         stamp.write_text(REQUIREMENTS.read_text())
     return exe
+
+
+def _base_python() -> str:
+    """The interpreter this test environment was made from (its pyvenv.cfg ``home``)."""
+    cfg = Path(sys.prefix) / "pyvenv.cfg"
+    for line in cfg.read_text().splitlines() if cfg.exists() else []:
+        name, _, value = line.partition("=")
+        if name.strip() == "home":
+            return str(Path(value.strip()) / "python3")
+    return sys.executable
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def main() -> None:
                     model.request_headers = call["headers"]
                 answer = getattr(dkms, f"{_snake(action)}_with_options")(model, runtime).to_map()
             elif call["client"] == "transfer":
-                answer = _transfer(spec, endpoint, action, request)
+                answer = _transfer(spec, endpoint, action, request, low=call.get("low", False))
             else:
                 answer = _secrets(spec, endpoint, request)
             out.append(answer)
@@ -99,19 +99,27 @@ def main() -> None:
     json.dump(_encode(out), sys.stdout)
 
 
-def _transfer(spec: dict[str, Any], endpoint: str, action: str, request: dict[str, Any]) -> Any:
-    """A KMS (2016-01-20) action through the KMS SDK's transfer client: crypto to the gateway."""
+def _transfer(spec: dict[str, Any], endpoint: str, action: str, request: dict[str, Any], *, low: bool) -> Any:
+    """A KMS (2016-01-20) action through the KMS SDK's transfer client: crypto to the gateway
+    (through the instance API's Advance* actions, or with ``low`` its plain ones)."""
     from alibabacloud_kms20160120 import models as kms_models
     from alibabacloud_kms_kms20160120.models import KmsConfig, KmsRuntimeOptions
     from alibabacloud_kms_kms20160120.transfer_client import TransferClient
+    from alibabacloud_tea_openapi import models as open_api_models
 
     kms_config = KmsConfig(
         protocol="https",
         client_key_file=spec["client_key_file"],
         password=spec["password"],
         endpoint=endpoint,
+        force_low_version_crypto_transfer=low,
     )
-    client = TransferClient(kms_config=kms_config)
+    # Given alone, kms_config's transfer choice is not read: the SDK keeps it only beside a
+    # config for the shared endpoint, which no call here reaches.
+    shared = open_api_models.Config(
+        access_key_id="unused", access_key_secret="unused", endpoint="127.0.0.1:9", region_id="cn-hangzhou"
+    )
+    client = TransferClient(config=shared, kms_config=kms_config)
     model = getattr(kms_models, f"{action}Request")().from_map(request)
     runtime = KmsRuntimeOptions(ca=spec["ca"])
     return getattr(client, f"{_snake(action)}_with_options")(model, runtime).body.to_map()

@@ -16,6 +16,7 @@ opens through the other with the same context.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -28,12 +29,15 @@ from openkms.crypto import keygen
 from openkms.domain import errors
 from openkms.domain.ciphertext import build_blob, is_version_id, parse_blob, parse_context
 from openkms.domain.key import Key
-from openkms.domain.keyspec import SPECS
+from openkms.domain.keyspec import SPECS, Kind
 from openkms.service.context import Services
 from openkms.service.symmetric import Sealed
 from openkms.service.tenancy import Scope
 
 VERSION_HEADER = "x-kms-migrationkeyversionid"
+# An Advance* ciphertext: "$", the format version and padding mode (0), the algorithm (2:
+# AES-GCM), then the RPC API's whole blob, which the KMS SDK's transfer client takes out as is.
+ADVANCE_PREFIX = b"$\x00\x02"
 IV_LENGTH = 12
 SEALED_MIN = 16  # the GCM tag
 
@@ -94,6 +98,10 @@ def _parts(sealed: Sealed) -> tuple[bytes, bytes]:
     return blob.iv, blob.sealed
 
 
+def _advance(sealed: Sealed) -> bytes:
+    return ADVANCE_PREFIX + base64.b64decode(sealed.blob)
+
+
 def _version_header(version_id: str) -> tuple[tuple[str, str], ...]:
     return ((VERSION_HEADER, version_id),)
 
@@ -101,7 +109,7 @@ def _version_header(version_id: str) -> tuple[tuple[str, str], ...]:
 def _is_symmetric(services: Services, call: Call, key_ref: str) -> Key | None:
     """The key if it is symmetric, else None (the asymmetric path decides what it allows)."""
     key = services.keys.get(call.scope, key_ref)
-    return key if SPECS[key.key_spec].kind == "symmetric" else None
+    return key if SPECS[key.key_spec].kind is Kind.SYMMETRIC else None
 
 
 # -- symmetric and asymmetric encryption ---------------------------------------------------------
@@ -132,11 +140,10 @@ def advance_encrypt(call: Call) -> Answer:
     key = sym.encrypting_key(call.scope, m.KeyId)
     sealed = sym.seal(key, m.Plaintext, _context(m.Aad))
     iv, _ = _parts(sealed)
-    whole = base64.b64decode(sealed.blob)
     return Answer(
         {
             "KeyId": key.key_id,
-            "CiphertextBlob": whole,
+            "CiphertextBlob": _advance(sealed),
             "Iv": iv,
             "Algorithm": _cipher(key),
             "KeyVersionId": sealed.version_id,
@@ -152,53 +159,53 @@ def _open(call: Call, text: str) -> tuple[Key, str, bytes]:
     return key, opened.version_id, opened.plaintext
 
 
-def _candidates(call: Call) -> list[str]:
-    """The version ids a Decrypt without a self-describing blob may be under."""
-    m = call.message
-    named = call.headers.get(VERSION_HEADER, "")
-    if named:
-        return [named]
-    if not m.KeyId:
-        raise errors.InvalidValue("KeyId", "KeyId is required with CiphertextBlob and Iv.")
-    key = call.services.keys.get(call.scope, m.KeyId)
-    versions = call.services.versions.list_page(call.scope, key.key_id, 1, 100)[0]
-    ordered = [v.version_id for v in versions]
-    if key.primary_version_id in ordered:
-        ordered.remove(key.primary_version_id)
-    return [key.primary_version_id or "", *ordered]
+def named_blob(message: Any, headers: Mapping[str, str]) -> str | None:
+    """The RPC API's blob text a decrypting request carries whole or in parts (version header,
+    Iv, sealed), or None when it names no version (only its KeyId)."""
+    data = bytes(message.CiphertextBlob)
+    if data.startswith(ADVANCE_PREFIX):
+        data = data[len(ADVANCE_PREFIX) :]
+    if _whole_blob(data):
+        return base64.b64encode(data).decode()
+    version = headers.get(VERSION_HEADER, "")
+    if version and len(message.Iv) == IV_LENGTH and len(data) >= SEALED_MIN and is_version_id(version):
+        return build_blob(version, bytes(message.Iv), data)
+    return None
+
+
+def _versions(call: Call) -> list[str]:
+    """The versions a blob given by KeyId, Iv and CiphertextBlob alone may be under: the
+    primary first, then the others."""
+    key = call.services.keys.get(call.scope, call.message.KeyId)
+    listed = call.services.versions.list_page(call.scope, key.key_id, 1, 100)[0]
+    others = [v.version_id for v in listed if v.version_id != key.primary_version_id]
+    return [key.primary_version_id or "", *others]
 
 
 def decrypt(call: Call) -> Answer:
     m = call.message
-    if not m.Iv and _whole_blob(m.CiphertextBlob):
-        key, version, plaintext = _open(call, base64.b64encode(m.CiphertextBlob).decode())
+    text = named_blob(m, call.headers)
+    if text is not None:
+        key, version, plaintext = _open(call, text)
     elif m.Algorithm and not m.Iv:
         owner, version, plaintext = call.services.asymmetric.decrypt(
             call.scope, m.KeyId, _asymmetric_version(call), m.Algorithm, m.CiphertextBlob
         )
         return Answer({"KeyId": owner.key_id, "Plaintext": plaintext, "Algorithm": m.Algorithm})
     else:
-        if len(m.Iv) != IV_LENGTH or len(m.CiphertextBlob) < SEALED_MIN:
+        if not m.KeyId or len(m.Iv) != IV_LENGTH or len(m.CiphertextBlob) < SEALED_MIN:
             raise errors.InvalidCiphertext("CiphertextBlob")
-        found: tuple[Key, str, bytes] | None = None
-        for version_id in _candidates(call):
-            if not is_version_id(version_id):
-                raise errors.InvalidCiphertext("CiphertextBlob")
-            text = build_blob(version_id, m.Iv, m.CiphertextBlob)
+        for version_id in _versions(call):
             try:
-                found = _open(call, text)
+                key, version, plaintext = _open(call, build_blob(version_id, bytes(m.Iv), bytes(m.CiphertextBlob)))
                 break
             except errors.InvalidCiphertext:
                 continue
-        if found is None:
+        else:
             raise errors.InvalidCiphertext("CiphertextBlob")
-        key, version, plaintext = found
     if m.KeyId and call.services.keys.get(call.scope, m.KeyId).key_id != key.key_id:
         raise errors.InvalidCiphertext("CiphertextBlob")
-    return Answer(
-        {"KeyId": key.key_id, "Plaintext": plaintext, "Algorithm": _cipher(key), "KeyVersionId": version},
-        _version_header(version),
-    )
+    return Answer({"KeyId": key.key_id, "Plaintext": plaintext, "Algorithm": _cipher(key)}, _version_header(version))
 
 
 def _asymmetric_version(call: Call) -> str:
@@ -214,10 +221,10 @@ def _whole_blob(data: bytes) -> bool:
 
 
 def advance_decrypt(call: Call) -> Answer:
-    m = call.message
-    if not _whole_blob(m.CiphertextBlob):
+    text = named_blob(call.message, call.headers)
+    if text is None:
         raise errors.InvalidCiphertext("CiphertextBlob")
-    key, version, plaintext = _open(call, base64.b64encode(m.CiphertextBlob).decode())
+    key, version, plaintext = _open(call, text)
     return Answer(
         {"KeyId": key.key_id, "Plaintext": plaintext, "Algorithm": _cipher(key), "KeyVersionId": version}
     )
@@ -253,7 +260,7 @@ def advance_generate_data_key(call: Call) -> Answer:
         "KeyId": key.key_id,
         "Iv": iv,
         "Plaintext": plaintext,
-        "CiphertextBlob": base64.b64decode(sealed.blob),
+        "CiphertextBlob": _advance(sealed),
         "Algorithm": _cipher(key),
         "KeyVersionId": sealed.version_id,
     }
@@ -282,7 +289,7 @@ def _pair(call: Call, *, with_plaintext: bool, advance: bool) -> Answer:
         "KeyId": key.key_id,
         "Iv": iv,
         "KeyPairSpec": m.KeyPairSpec,
-        "PrivateKeyCiphertextBlob": base64.b64decode(sealed.blob) if advance else body,
+        "PrivateKeyCiphertextBlob": _advance(sealed) if advance else body,
         "PublicKey": public,
         "Algorithm": _cipher(key),
     }
@@ -306,10 +313,17 @@ def _pem(label: str, der: bytes) -> bytes:
 
 
 def _digest(call: Call) -> bytes:
+    """What is signed: ``Message`` as the digest (MessageType DIGEST, the default), or its SHA-256
+    (MessageType RAW; SM2 signatures take a digest only, since theirs includes the signer's Z)."""
     m = call.message
-    if m.MessageType == "RAW":
-        raise errors.UnsupportedOperation("MessageType RAW is not served: send the DIGEST.")
-    return bytes(m.Digest or m.Message)
+    data = bytes(m.Digest or m.Message)
+    if m.MessageType in ("", "DIGEST"):
+        return data
+    if m.MessageType != "RAW":
+        raise errors.InvalidValue("MessageType", "MessageType is RAW or DIGEST.")
+    if m.Algorithm == "SM2DSA":
+        raise errors.UnsupportedOperation("SM2DSA signs a DIGEST: send MessageType DIGEST.")
+    return hashlib.sha256(data).digest()
 
 
 def sign(call: Call) -> Answer:

@@ -24,7 +24,6 @@ so an identical call repeated within the same second has the same signature and 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,11 +36,10 @@ from openkms.api.errors import to_wire
 from openkms.domain import audit as events
 from openkms.domain import errors as domain_errors
 from openkms.domain import ids
-from openkms.domain.ciphertext import is_version_id
 from openkms.domain.instance import ClientKey
 from openkms.domain.ram import Owner
 from openkms.gateway import messages, signing
-from openkms.gateway.actions import ACTIONS, Action, Answer, Call
+from openkms.gateway.actions import ACTIONS, Action, Answer, Call, named_blob
 from openkms.service.context import Services
 from openkms.service.tenancy import Caller, Scope
 from openkms.wire import errors as wire_errors
@@ -145,10 +143,9 @@ class GatewayApp:
             denied = self.instances.authorize(grant, instance_id, action.name, resource, source)
             if denied is not None:
                 raise _refused("Forbidden.NoPermission", 403, f"The client key may not do this: {denied}.")
-            answer = action.handler(call)
+            return self._success(ex, action, action.handler(call))
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Error answer
             return self._error(ex, exc)
-        return self._success(ex, action, answer)
 
     def _instance(self, headers: dict[str, str]) -> str:
         host = headers.get("host", "").rsplit(":", 1)[0].lower() if "]" not in headers.get("host", "") else ""
@@ -213,10 +210,10 @@ class GatewayApp:
         if m.KeyId:
             key = self.services.keys.get(call.scope, m.KeyId)
         else:
-            blob = bytes(m.CiphertextBlob)
-            if not is_version_id(blob[:36].decode("latin-1")):
+            text = named_blob(m, call.headers) if hasattr(m, "CiphertextBlob") else None
+            if text is None:
                 raise domain_errors.InvalidValue("KeyId", "KeyId is required.")
-            key = self.services.symmetric.decrypting_key(call.scope, base64.b64encode(blob).decode())[0]
+            key = self.services.symmetric.decrypting_key(call.scope, text)[0]
         key_id = key.key_id
         if key.dkms_instance_id != instance_id:
             raise domain_errors.KeyNotFound("The key is not found in this instance.")
