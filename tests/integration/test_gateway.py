@@ -12,16 +12,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import http.client
+import socket
 import sqlite3
+import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 from alibabacloud_kms20160120 import models as kms_models
 
 from openkms.config import Settings
+from openkms.gateway import messages
 from openkms.service.context import build_services
 from openkms.service.deployment import open_deployment
 from tests.support.clients import tea_client
@@ -47,6 +53,10 @@ class Setup:
     def gateway_with(self, client_key_file: Path, password: str = PASSWORD) -> Gateway:
         g = self.gateway
         return Gateway(g.host, g.port, g.ca, client_key_file, password)
+
+
+def _client_key_id(setup: Setup) -> str:
+    return str(json.loads(setup.gateway.client_key_file.read_text())["KeyId"])
 
 
 def _instance(data_dir: Path) -> str:
@@ -230,3 +240,62 @@ def test_an_expired_client_key_and_a_wrong_password_key_are_refused(setup: Setup
                          ["key/*"], not_before="2090-01-01T00:00:00Z", not_after="2099-01-01T00:00:00Z")
     out = setup.gateway_with(future).call("dkms", "GenerateRandom", {"Length": 8})
     assert out["error"]["code"] == "Forbidden.ClientKeyExpired" and out["error"]["status"] == 403
+
+
+def _send(setup: Setup, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, object]]:
+    """One raw request to the gateway over TLS; its status and the decoded Error (or {})."""
+    ctx = ssl.create_default_context(cafile=str(setup.gateway.ca))
+    conn = http.client.HTTPSConnection(setup.gateway.host, setup.gateway.port, context=ctx, timeout=10)
+    conn.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", setup.gateway.port), timeout=10),
+                                server_hostname=setup.gateway.host)
+    conn.request("POST", "/", body=body, headers={k: v for k, v in headers.items() if k != "content-length"})
+    answer = conn.getresponse()
+    data = answer.read()
+    conn.close()
+    if answer.status == 200:
+        return 200, {}
+    error = messages.parse("Error", data)
+    return answer.status, {"code": error.ErrorCode, "message": error.ErrorMessage, "request_id": error.RequestId}
+
+
+def test_a_replayed_a_tampered_and_a_stale_request_are_refused(setup: Setup) -> None:
+    good, other = setup.gateway.presign("Encrypt", [
+        {"KeyId": setup.key_id, "Plaintext": b64(b"once")},
+        {"KeyId": setup.key_id, "Plaintext": b64(b"tampered")},
+    ])
+    assert _send(setup, good["headers"], good["body"])[0] == 200
+    status, error = _send(setup, good["headers"], good["body"])
+    assert (status, error["code"]) == (429, "Rejected.Throttling")
+    # Another body under the first request's signature.
+    status, error = _send(setup, {**good["headers"], "content-sha256": other["headers"]["content-sha256"]}, other["body"])
+    assert (status, error["code"]) == (400, "SignatureDoesNotMatch")
+    status, error = _send(setup, good["headers"], other["body"])
+    assert (status, error["code"]) == (400, "SignatureDoesNotMatch")
+    # Signed by the SDK, but with a Date an hour old.
+    stale = setup.gateway.presign("Encrypt", [{"KeyId": setup.key_id, "Plaintext": b64(b"x")}],
+                                  date=formatdate(time.time() - 3600, usegmt=True))[0]
+    status, error = _send(setup, stale["headers"], stale["body"])
+    assert (status, error["code"]) == (400, "InvalidTimeStamp.Expired")
+
+
+def test_get_secret_value_of_the_instance_and_its_audit_events(setup: Setup) -> None:
+    tea = tea_client(setup.srv.endpoint)
+    tea.create_secret(kms_models.CreateSecretRequest(
+        secret_name="gw-secret", secret_data="s3cr3t value", version_id="v1"))
+    tea.create_secret(kms_models.CreateSecretRequest(
+        secret_name="shared-secret", secret_data="shared", version_id="v1"))
+    with sqlite3.connect(setup.srv.data_dir / "openkms.db") as db:
+        db.execute("UPDATE secrets SET dkms_instance_id = ? WHERE secret_name = ?", (setup.instance_id, "gw-secret"))
+    got, missing = setup.gateway.run([
+        {"client": "dkms", "action": "GetSecretValue", "request": {"SecretName": "gw-secret"}},
+        {"client": "dkms", "action": "GetSecretValue", "request": {"SecretName": "shared-secret"}},
+    ])
+    assert got["SecretData"] == "s3cr3t value" and got["VersionId"] == "v1"
+    assert "ACSCurrent" in got["VersionStages"]
+    assert missing["error"]["code"] == "Forbidden.ResourceNotFound"
+    with sqlite3.connect(setup.srv.data_dir / "openkms.db") as db:
+        rows = [json.loads(r[0]) for r in db.execute("SELECT event FROM audit_events").fetchall()]
+    mine = [e for e in rows if e.get("requestId") in (got["RequestId"], missing["error"]["request_id"])]
+    assert len(mine) == 2
+    assert {e["userIdentity"]["accessKeyId"] for e in mine} == {_client_key_id(setup)}
+    assert "s3cr3t" not in json.dumps(rows)

@@ -64,6 +64,20 @@ class Gateway:
             raise RuntimeError(f"the SDK driver failed: {done.stderr[-3000:]}")
         return json.loads(done.stdout)  # type: ignore[no-any-return]
 
+    def presign(self, action: str, requests: list[dict[str, Any]], date: str | None = None) -> list[Any]:
+        """``requests`` built and signed by the instance SDK, not sent: [{"headers", "body"}]."""
+        spec = {
+            "host": self.host, "port": self.port, "ca": str(self.ca),
+            "client_key_file": str(self.client_key_file), "password": self.password,
+            "presign": {"action": action, "requests": requests, "date": date},
+        }  # fmt: skip
+        done = subprocess.run(
+            [str(python()), str(DRIVER)], input=json.dumps(spec), capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the SDK driver failed: {done.stderr[-3000:]}")
+        return [{"headers": r["headers"], "body": raw(r["body"])} for r in json.loads(done.stdout)]
+
     def call(self, client: str, action: str, request: dict[str, Any] | None = None, **extra: Any) -> Any:
         return self.run([{"client": client, "action": action, "request": request or {}, **extra}])[0]
 

@@ -69,6 +69,9 @@ def main() -> None:
         ca_file_path=spec["ca"],
     )
     dkms = DkmsClient(config)
+    if "presign" in spec:
+        json.dump(_encode(_presign(dkms, spec["host"], spec["port"], spec["presign"])), sys.stdout)
+        return
     out: list[Any] = []
     for call in spec["calls"]:
         action, request = call["action"], _decode(call.get("request", {}))
@@ -97,6 +100,35 @@ def main() -> None:
                 }
             )
     json.dump(_encode(out), sys.stdout)
+
+
+def _presign(client: Any, host: str, port: int, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Requests as the instance SDK builds and signs them (its serializer, its headers, its
+    string to sign and its signer), not sent: for replays and for the benchmark."""
+    from alibabacloud_openapi_util.client import Client as OpenApiUtilClient
+    from alibabacloud_tea_util.client import Client as UtilClient
+    from openapi_util.client import Client as DkmsUtil
+
+    serialize = getattr(DkmsUtil, f"get_serialized_{_snake(job['action'])}_request")
+    out = []
+    for request in job["requests"]:
+        body = serialize(_decode(request))
+        headers = {
+            "accept": "application/x-protobuf",
+            "host": f"{host}:{port}",
+            "date": job.get("date") or UtilClient.get_date_utcstring(),
+            "user-agent": client._user_agent,
+            "x-kms-apiversion": "dkms-gcs-0.2",
+            "x-kms-apiname": job["action"],
+            "x-kms-signaturemethod": "RSA_PKCS1_SHA_256",
+            "x-kms-acccesskeyid": client._credential.get_access_key_id(),
+            "content-type": "application/x-protobuf",
+            "content-length": str(len(body)),
+            "content-sha256": OpenApiUtilClient.hex_encode(OpenApiUtilClient.hash(body, "ACS3-RSA-SHA256")).upper(),
+        }
+        headers["authorization"] = client._credential.get_signature(DkmsUtil.get_string_to_sign("POST", "/", headers, None))
+        out.append({"headers": headers, "body": body})
+    return out
 
 
 def _transfer(spec: dict[str, Any], endpoint: str, action: str, request: dict[str, Any], *, low: bool) -> Any:
