@@ -16,21 +16,23 @@ import json
 from typing import Any
 
 from openkms.api.paging import PAGE_NUMBER, echo, page_size_param
-from openkms.api.spec import ActionSpec, Param
+from openkms.api.spec import ActionSpec, JSONArray, Member, Param
 from openkms.domain.clock import iso
 from openkms.domain.instance import (
     AAP_AUTHENTICATION,
+    MAX_AAP_POLICIES,
     NETWORK_RULE_TYPE,
+    PERMISSIONS,
     AapPolicy,
     AccessPoint,
     ClientKey,
     NetworkRule,
     aap_arn,
+    check_permissions,
+    check_policy_names,
+    check_resources,
     network_rule_arn,
     parse_access_control_rules,
-    parse_permissions,
-    parse_policy_names,
-    parse_resources,
     parse_source_ips,
     policy_arn,
 )
@@ -123,8 +125,8 @@ def create_policy(
     *,
     name: str,
     kms_instance: str,
-    permissions: str,
-    resources: str,
+    permissions: list[str],
+    resources: list[str],
     access_control_rules: str | None,
     description: str | None,
 ) -> dict[str, Any]:
@@ -132,8 +134,8 @@ def create_policy(
         ctx.scope.account_uid,
         name,
         kms_instance,
-        parse_permissions(permissions),
-        parse_resources(resources),
+        check_permissions(permissions),
+        check_resources(resources),
         parse_access_control_rules(access_control_rules) if access_control_rules is not None else (),
         description or "",
     )
@@ -148,16 +150,16 @@ def update_policy(
     ctx: CallContext,
     *,
     name: str,
-    permissions: str | None,
-    resources: str | None,
+    permissions: list[str] | None,
+    resources: list[str] | None,
     access_control_rules: str | None,
     description: str | None,
 ) -> dict[str, Any]:
     ctx.services.instances.update_policy(
         ctx.scope.account_uid,
         name,
-        permissions=parse_permissions(permissions) if permissions is not None else None,
-        resources=parse_resources(resources) if resources is not None else None,
+        permissions=check_permissions(permissions) if permissions is not None else None,
+        resources=check_resources(resources) if resources is not None else None,
         network_rules=parse_access_control_rules(access_control_rules)
         if access_control_rules is not None
         else None,
@@ -199,18 +201,18 @@ def _aap(ctx: CallContext, aap: AccessPoint) -> dict[str, Any]:
 
 
 def create_application_access_point(
-    ctx: CallContext, *, name: str, policies: str, authentication_method: str, description: str | None
+    ctx: CallContext, *, name: str, policies: list[str], authentication_method: str, description: str | None
 ) -> dict[str, Any]:
     aap = ctx.services.instances.create_aap(
-        ctx.scope.account_uid, name, authentication_method, parse_policy_names(policies), description or ""
+        ctx.scope.account_uid, name, authentication_method, check_policy_names(policies), description or ""
     )
     return _aap(ctx, aap)
 
 
 def update_application_access_point(
-    ctx: CallContext, *, name: str, policies: str | None, description: str | None
+    ctx: CallContext, *, name: str, policies: list[str] | None, description: str | None
 ) -> dict[str, Any]:
-    names = parse_policy_names(policies) if policies is not None else None
+    names = check_policy_names(policies) if policies is not None else None
     ctx.services.instances.update_aap(ctx.scope.account_uid, name, names, description)
     return {}
 
@@ -281,8 +283,28 @@ def delete_client_key(ctx: CallContext, *, client_key_id: str) -> dict[str, Any]
     return {}
 
 
+def _permissions(required: bool) -> JSONArray:
+    item = Member("item", required=True, enum=PERMISSIONS)
+    return JSONArray(
+        "Permissions", required=required, max=1024, item=item, min_items=1, max_items=len(PERMISSIONS)
+    )
+
+
+def _resources(required: bool) -> JSONArray:
+    item = Member("item", required=True, max=300)
+    return JSONArray(
+        "Resources", required=required, max=32768, item=item, min_items=1, max_items=100, doc=RESOURCES_DOC
+    )
+
+
+def _policies(required: bool) -> JSONArray:
+    item = Member("item", required=True, max=128)
+    return JSONArray(
+        "Policies", required=required, max=1024, item=item, min_items=1, max_items=MAX_AAP_POLICIES
+    )
+
+
 CLIENT_KEY_ID = Param("ClientKeyId", required=True, max=64, doc="KAAP.<uuid>.")
-PERMISSIONS_DOC = "JSON array of RbacPermission/Template/CryptoServiceKeyUser and/or ...SecretUser."
 RESOURCES_DOC = "JSON array of key/*, key/<KeyId>, secret/*, secret/<SecretName>."
 RULES_DOC = 'JSON {"NetworkRules":["<network rule name>",...]}; rules must exist.'
 
@@ -324,8 +346,8 @@ ACTIONS = [
                 max=64,
                 doc="The instance the policy applies to (required here).",
             ),
-            Param("Permissions", required=True, max=1024, doc=PERMISSIONS_DOC),
-            Param("Resources", required=True, max=16384, doc=RESOURCES_DOC),
+            _permissions(True),
+            _resources(True),
             Param("AccessControlRules", max=8192, doc=RULES_DOC),
             DESCRIPTION,
         ),
@@ -337,8 +359,8 @@ ACTIONS = [
         update_policy,
         (
             NAME,
-            Param("Permissions", max=1024, doc=PERMISSIONS_DOC),
-            Param("Resources", max=16384, doc=RESOURCES_DOC),
+            _permissions(False),
+            _resources(False),
             Param("AccessControlRules", max=8192, doc=RULES_DOC),
             DESCRIPTION,
         ),
@@ -357,7 +379,7 @@ ACTIONS = [
         create_application_access_point,
         (
             NAME,
-            Param("Policies", required=True, max=1024, doc="JSON array of 1 to 3 policy names."),
+            _policies(True),
             Param("AuthenticationMethod", default=AAP_AUTHENTICATION, enum=(AAP_AUTHENTICATION,)),
             DESCRIPTION,
         ),
@@ -366,7 +388,7 @@ ACTIONS = [
     ActionSpec(
         "UpdateApplicationAccessPoint",
         update_application_access_point,
-        (NAME, Param("Policies", max=1024, doc="JSON array of 1 to 3 policy names."), DESCRIPTION),
+        (NAME, _policies(False), DESCRIPTION),
         doc="Replace an access point's policies and/or description.",
     ),
     ActionSpec(

@@ -54,6 +54,7 @@ def create_key(
         tag_map=tag_map,
         account_uid=ctx.scope.account_uid,
         policy=policy,
+        dkms_instance_id=dkms_instance_id,
     )
     return _metadata(ctx, key)
 
@@ -118,7 +119,13 @@ ACTIONS = [
             Param("EnableAutomaticRotation", kind=bool, default=False),
             Param("RotationInterval", max=32, doc="<n>d|h|m|s, 7 to 365 days."),
             tags_json(),
-            Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
+            Param(
+                "DKMSInstanceId",
+                max=128,
+                doc="Make the key in this KMS instance (403 Forbidden.DKMSInstanceNotFound if unknown, "
+                "Forbidden.DKMSInstanceStateInvalid if not connected; 400 Rejected.LimitExceeded "
+                "over its quota).",
+            ),
             Param(
                 "Policy",
                 max=32768,

@@ -160,6 +160,7 @@ def create_secret(
             extended_config=extended_config,
             tags=tags,
             policy=policy,
+            dkms_instance_id=dkms_instance_id,
         )
     check_name(secret_name)
     check_label(version_id, "VersionId", MAX_VERSION_ID_CHARS)
@@ -186,13 +187,14 @@ def create_secret(
         encryption_key_id=encryption_key_id,
         tag_map=tag_map,
         policy=checked_policy,
+        dkms_instance_id=dkms_instance_id,
     )
     return {
         "Arn": _arn(ctx, secret),
         "SecretName": secret.secret_name,
         "SecretType": secret.secret_type,
         "VersionId": version_id,
-        "DKMSInstanceId": "",
+        "DKMSInstanceId": secret.dkms_instance_id,
         **{k: v for k, v in MANAGED_ONLY.items() if k != "LastRotationDate"},
     }
 
@@ -212,6 +214,7 @@ def _create_managed(
     extended_config: str | None,
     tags: list[dict[str, str]] | None,
     policy: str | None,
+    dkms_instance_id: str | None,
 ) -> dict[str, Any]:
     """A managed secret: its first version holds the account (or AccessKey) SecretData names,
     in the shape GetSecretValue answers; it rotates on the target (or RAM user) its
@@ -249,6 +252,7 @@ def _create_managed(
         tag_map=tag_map,
         policy=checked_policy,
         managed=Managed(secret_type, extended_config, interval),
+        dkms_instance_id=dkms_instance_id,
     )
     fields = _rotation_fields(secret)
     del fields["LastRotationDate"]
@@ -257,7 +261,7 @@ def _create_managed(
         "SecretName": secret.secret_name,
         "SecretType": secret.secret_type,
         "VersionId": version_id,
-        "DKMSInstanceId": "",
+        "DKMSInstanceId": secret.dkms_instance_id,
         **fields,
     }
 
@@ -311,7 +315,7 @@ def describe_secret(ctx: CallContext, *, secret_name: str, fetch_tags: bool) -> 
         "CreateTime": iso(secret.create_time),
         "UpdateTime": iso(secret.update_time),
         "PlannedDeleteTime": iso(secret.planned_delete_time),
-        "DKMSInstanceId": "",
+        "DKMSInstanceId": secret.dkms_instance_id,
         "OwingService": "",
         **_rotation_fields(secret),
     }
@@ -568,7 +572,13 @@ ACTIONS = [
             ),
             tags_json(),
             Param("Policy", max=MAX_POLICY_BYTES, doc="Secret policy JSON."),
-            Param("DKMSInstanceId", max=128, doc="Accepted and ignored: no KMS instances."),
+            Param(
+                "DKMSInstanceId",
+                max=128,
+                doc="Keep the secret in this KMS instance, sealed under an EncryptionKeyId of it (403 "
+                "Forbidden.DKMSInstanceNotFound / DKMSInstanceStateInvalid; 400 Rejected.LimitExceeded "
+                "over its quota).",
+            ),
         ),
         doc="Create a secret and its first version (stage ACSCurrent).",
     ),

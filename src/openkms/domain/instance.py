@@ -1,6 +1,10 @@
 """KMS instances and application access, free of I/O: the records, their ids and ARNs, and the
 rules for the values the instance and AAP actions take (alibaba-kms-api.md groups J and K).
 
+Three parameters are parsed here rather than as the action tables' JSON arrays, each for a
+grammar of its own: AccessControlRules (an object), SourcePrivateIp (a JSON array or a
+comma-separated list) and BindVpcs (objects whose VpcOwnerId may be a number).
+
 An instance holds keys and secrets up to its quotas; an application reaches it through an
 application access point (AAP) with a client key, and the AAP's policies (permission templates,
 resources, and network rules naming the source addresses allowed) say what the key may do. The
@@ -15,6 +19,7 @@ import re
 import secrets
 import string
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from openkms.domain.errors import InvalidValue
@@ -45,15 +50,15 @@ __all__ = [
     "aap_arn",
     "check_client_key_password",
     "check_name",
+    "check_permissions",
+    "check_policy_names",
+    "check_resources",
     "instance_arn",
     "network_rule_arn",
     "new_client_key_id",
     "new_instance_id",
     "parse_access_control_rules",
     "parse_bind_vpcs",
-    "parse_permissions",
-    "parse_policy_names",
-    "parse_resources",
     "parse_source_ips",
     "policy_arn",
     "region_code",
@@ -266,8 +271,9 @@ def parse_source_ips(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_permissions(text: str) -> tuple[str, ...]:
-    items = _json_strings("Permissions", text)
+def check_permissions(items: Sequence[str]) -> tuple[str, ...]:
+    """Permissions: templates of :data:`PERMISSIONS` (the JSON array is parsed by the action
+    table)."""
     if not items or any(p not in PERMISSIONS for p in items):
         raise InvalidValue(
             "Permissions", f"The Permissions must be a JSON array of {', '.join(PERMISSIONS)}."
@@ -275,10 +281,9 @@ def parse_permissions(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def parse_resources(text: str) -> tuple[str, ...]:
+def check_resources(items: Sequence[str]) -> tuple[str, ...]:
     """Resources: ``key/*``, ``key/<KeyId>``, ``secret/*``, ``secret/<SecretName>``."""
-    items = _json_strings("Resources", text)
-    if not items or len(items) > 100 or any(not _RESOURCE.fullmatch(r) for r in items):
+    if not items or any(not _RESOURCE.fullmatch(r) for r in items):
         raise InvalidValue(
             "Resources",
             "The Resources must be a JSON array of key/*, key/<KeyId>, secret/* or secret/<SecretName>.",
@@ -305,14 +310,14 @@ def parse_access_control_rules(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(rules))
 
 
-def parse_policy_names(text: str) -> tuple[str, ...]:
-    """An AAP's Policies: a JSON array of 1 to 3 policy names."""
-    items = _json_strings("Policies", text)
-    if not items or len(set(items)) > MAX_AAP_POLICIES or any(not _NAME.fullmatch(p) for p in items):
+def check_policy_names(items: Sequence[str]) -> tuple[str, ...]:
+    """An AAP's Policies: 1 to 3 policy names."""
+    names = tuple(dict.fromkeys(items))
+    if not names or len(names) > MAX_AAP_POLICIES or any(not _NAME.fullmatch(p) for p in names):
         raise InvalidValue(
             "Policies", f"The Policies must be a JSON array of 1 to {MAX_AAP_POLICIES} policy names."
         )
-    return tuple(dict.fromkeys(items))
+    return names
 
 
 def parse_bind_vpcs(text: str) -> tuple[BindVpc, ...]:

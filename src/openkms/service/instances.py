@@ -54,7 +54,7 @@ from openkms.domain.instance import (
 )
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
-from openkms.store import Conflict, Tx
+from openkms.store import Conflict, Database, Tx
 from openkms.store import instances as repo
 
 __all__ = [
@@ -63,6 +63,8 @@ __all__ = [
     "CreatedClientKey",
     "InstanceService",
     "QuotaInfo",
+    "admit",
+    "usable",
 ]
 
 QUOTA_KEY = "key"
@@ -300,23 +302,8 @@ class InstanceService:
             )
 
     def admit(self, tx: Tx, account_uid: str, instance_id: str, resource_type: str) -> KmsInstance:
-        """Inside the transaction that creates a key (``resource_type`` ``key``) or a secret
-        (``secret``) in ``instance_id``: the instance, locked until the transaction ends, once it
-        is known to be ``account_uid``'s, connected, and below that quota.
-
-        Raises:
-            InstanceNotFound, InstanceStateInvalid, LimitExceeded.
-        """
-        inst = self._locked(tx, account_uid, instance_id)
-        if not inst.connected:
-            raise errors.InstanceStateInvalid()
-        if resource_type == QUOTA_KEY:
-            quota, used = inst.key_num, repo.count_keys(tx, instance_id)
-        else:
-            quota, used = inst.secret_num, repo.count_secrets(tx, instance_id)
-        if used >= quota:
-            raise errors.LimitExceeded(f"The KMS instance holds its quota of {quota} {resource_type}s.")
-        return inst
+        """:func:`admit` (for callers that hold the service)."""
+        return admit(tx, account_uid, instance_id, resource_type)
 
     # -- network rules --------------------------------------------------------------------------
 
@@ -603,3 +590,41 @@ def _years_after(ts: float, years: int) -> float:
     except ValueError:  # 29 February
         end = start.replace(year=start.year + years, day=28)
     return end.timestamp()
+
+
+def usable(db: Database, account_uid: str, instance_id: str) -> KmsInstance:
+    """``account_uid``'s instance ``instance_id``, once it is known to be connected: the check
+    CreateKey and CreateSecret make before their costly work (:func:`admit` decides again
+    inside their transaction).
+
+    Raises:
+        InstanceNotFound, InstanceStateInvalid.
+    """
+    inst = repo.get_instance(db, instance_id)
+    if inst is None or inst.account_uid != account_uid:
+        raise errors.InstanceNotFound()
+    if not inst.connected:
+        raise errors.InstanceStateInvalid()
+    return inst
+
+
+def admit(tx: Tx, account_uid: str, instance_id: str, resource_type: str) -> KmsInstance:
+    """Inside the transaction that creates a key (``resource_type`` ``key``) or a secret
+    (``secret``) in ``instance_id``: the instance, its row locked until the transaction ends,
+    once it is known to be ``account_uid``'s, connected, and below that quota.
+
+    Raises:
+        InstanceNotFound, InstanceStateInvalid, LimitExceeded.
+    """
+    inst = repo.lock_instance(tx, instance_id)
+    if inst is None or inst.account_uid != account_uid:
+        raise errors.InstanceNotFound()
+    if not inst.connected:
+        raise errors.InstanceStateInvalid()
+    if resource_type == QUOTA_KEY:
+        quota, used = inst.key_num, repo.count_keys(tx, instance_id)
+    else:
+        quota, used = inst.secret_num, repo.count_secrets(tx, instance_id)
+    if used >= quota:
+        raise errors.LimitExceeded(f"The KMS instance holds its quota of {quota} {resource_type}s.")
+    return inst

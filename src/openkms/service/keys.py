@@ -20,8 +20,9 @@ from openkms.domain import errors, ids, keystate
 from openkms.domain.arn import KeyRef, parse_key_ref
 from openkms.domain.key import Key
 from openkms.domain.keypolicy import check_key_policy
-from openkms.domain.keyspec import ORIGIN_EXTERNAL, ORIGIN_KMS, KeySpec, resolve_spec
+from openkms.domain.keyspec import ORIGIN_EXTERNAL, ORIGIN_KMS, PROTECTION_LEVELS, KeySpec, resolve_spec
 from openkms.rootkey.keyring import material_aad
+from openkms.service import instances
 from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
 from openkms.service.hsm_keys import HsmKeys, is_hsm
@@ -132,8 +133,14 @@ class KeyService:
         tag_map: dict[str, str],
         account_uid: str,
         policy: str | None = None,
+        dkms_instance_id: str | None = None,
     ) -> Key:
-        """A new key of the account ``account_uid``, which is also its Creator."""
+        """A new key of the account ``account_uid``, which is also its Creator; in the KMS
+        instance ``dkms_instance_id`` when given (connected, below its key quota), where the
+        protection level is the instance's (SOFTWARE)."""
+        if dkms_instance_id:
+            instances.usable(self.dep.db, account_uid, dkms_instance_id)
+            protection_level = PROTECTION_LEVELS[0]  # SOFTWARE
         spec, usage = resolve_spec(key_spec, key_usage)
         if policy is not None:
             check_key_policy(policy)
@@ -162,6 +169,8 @@ class KeyService:
             version_id = ids.new_version_id()
         state = keystate.PENDING_IMPORT if origin == ORIGIN_EXTERNAL else keystate.ENABLED
         with self.dep.db.write() as tx:
+            if dkms_instance_id:
+                instances.admit(tx, account_uid, dkms_instance_id, instances.QUOTA_KEY)
             repo.insert_key(
                 tx,
                 key_id=key_id,
@@ -182,7 +191,7 @@ class KeyService:
                 next_rotation_date=now + interval if enable_automatic_rotation and interval else None,
                 deletion_protection=False,
                 deletion_protection_description="",
-                dkms_instance_id="",
+                dkms_instance_id=dkms_instance_id or "",
                 policy=policy,
                 revision=1,
             )

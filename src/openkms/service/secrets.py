@@ -42,6 +42,7 @@ from openkms.domain.secret import (
     value_context,
     versions_to_drop,
 )
+from openkms.service import instances
 from openkms.service.caches import Caches
 from openkms.service.due import each_due
 from openkms.service.keys import KeyService
@@ -300,16 +301,27 @@ class SecretService:
         tag_map: Mapping[str, str],
         policy: str | None,
         managed: Managed | None = None,
+        dkms_instance_id: str | None = None,
     ) -> Secret:
         """A secret of the caller's account with its first version, stage ACSCurrent (checked by
-        the caller: name, version id, type). Generic unless ``managed`` says otherwise."""
+        the caller: name, version id, type). Generic unless ``managed`` says otherwise. In the
+        KMS instance ``dkms_instance_id`` when given (connected, below its secret quota), sealed
+        under an EncryptionKeyId of that instance."""
         raw = secret_data_bytes(data)
+        if dkms_instance_id:
+            instances.usable(self.dep.db, scope.account_uid, dkms_instance_id)
+            if encryption_key_id is None:
+                raise errors.InvalidValue("EncryptionKeyId", "A secret of a KMS instance names a key of it.")
         key = self._encryption_key(scope, encryption_key_id)
+        if dkms_instance_id and key.dkms_instance_id != dkms_instance_id:
+            raise errors.InvalidValue("EncryptionKeyId", "The key is not in the secret's KMS instance.")
         sealed = self._seal(key, name, version_id, data_type, raw)
         now = self.dep.clock.now()
         account = scope.account_uid
         try:
             with self.dep.db.write() as tx:
+                if dkms_instance_id:
+                    instances.admit(tx, account, dkms_instance_id, instances.QUOTA_SECRET)
                 existing = repo.get_secret(tx, account, name)
                 if existing is not None:
                     if existing.pending_deletion:
@@ -333,6 +345,7 @@ class SecretService:
                     update_time=now,
                     policy=policy,
                     revision=1,
+                    dkms_instance_id=dkms_instance_id or "",
                 )
                 repo.insert_version(tx, account, name, version_id, data_type, sealed, now)
                 repo.set_stages(tx, account, name, {}, {CURRENT: version_id})

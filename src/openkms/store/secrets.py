@@ -309,9 +309,8 @@ def page_secrets(
             conditions.append(_tag_match(tags.c.tag_value, values))
         elif name == "Creator" and account not in values:
             conditions.append(false())
-        elif name == "DKMSInstanceId" and "" not in values:
-            # No secret lives in a KMS instance here.
-            conditions.append(false())
+        elif name == "DKMSInstanceId":
+            conditions.append(secrets.c.dkms_instance_id.in_(values))
     where = and_(*conditions)
     count = select(func.count()).select_from(secrets).where(where)
     page = (

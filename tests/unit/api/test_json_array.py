@@ -115,7 +115,9 @@ class TestJSONArray:
 JSON_PARAMETERS = {
     ("CreateKey", "Tags"), ("CreateSecret", "Tags"), ("TagResource", "Tags"), ("UntagResource", "TagKeys"),
     ("ListKeys", "Filters"), ("ListSecrets", "Filters"), ("PutSecretValue", "VersionStages"),
-    ("BatchGetSecretValue", "SecretsList"),
+    ("BatchGetSecretValue", "SecretsList"), ("CreatePolicy", "Permissions"), ("CreatePolicy", "Resources"),
+    ("UpdatePolicy", "Permissions"), ("UpdatePolicy", "Resources"), ("CreateApplicationAccessPoint", "Policies"),
+    ("UpdateApplicationAccessPoint", "Policies"),
 }  # fmt: skip
 
 
@@ -134,7 +136,8 @@ def test_every_json_array_parameter_is_declared_as_one() -> None:
 def test_no_hand_parsed_json_arrays_left() -> None:
     """Outside the JSONArray parameter kind, api and domain parse JSON only for objects with a
     grammar of their own: EncryptionContext, policy documents, ExtendedConfig, the claims of an
-    STS SecurityToken, a managed secret's account."""
+    STS SecurityToken, a managed secret's account, and three of group K/J (AccessControlRules,
+    SourcePrivateIp, BindVpcs: domain/instance.py says why)."""
     parsers = {
         str(path.relative_to(SRC))
         for layer in ("api", "domain")
@@ -144,6 +147,7 @@ def test_no_hand_parsed_json_arrays_left() -> None:
     assert {
         "api/spec.py",
         "domain/ciphertext.py",
+        "domain/instance.py",
         "domain/policy.py",
         "domain/rotation.py",
         "domain/secret.py",

@@ -21,6 +21,11 @@ REFERENCE = {
     "ListKeyVersions": (10, 0, 101),  # "Page size 0-101, default 10."
     "ListSecrets": (10, 1, 100),  # "Page size 1-100, default 10."
     "ListSecretVersionIds": (20, 1, 100),  # "Default 20 (no documented max; use 1-100)."
+    # §9.12: "ListKmsInstances, ListNetworkRules, ListPolicies, ListApplicationAccessPoints | >= 1 | 1–100 | 20"
+    "ListKmsInstances": (20, 1, 100),
+    "ListNetworkRules": (20, 1, 100),
+    "ListPolicies": (20, 1, 100),
+    "ListApplicationAccessPoints": (20, 1, 100),
 }
 
 

@@ -128,7 +128,7 @@ def checks(api: str, caller: Principal = ALICE, **named: Sequence[Res]) -> list[
             resources = [Res(arn.alias_container_arn(R, caller.account_id))]
         elif kind is ResourceKind.SECRET_CONTAINER:
             resources = [Res(arn.secret_container_arn(R, caller.account_id))]
-        elif kind is ResourceKind.SECRET_KEY:
+        elif kind in (ResourceKind.SECRET_KEY, ResourceKind.INSTANCE_IF_NAMED):
             resources = []
         else:
             raise AssertionError(f"{api} needs a {kind.name} resource")
@@ -311,6 +311,10 @@ class TestIdentityPolicies:
                 "SECRET": [s1],
                 "SECRET_KEY": [k1],
                 "TAGGED": [k1, s1],
+                "INSTANCE": [Res(f"acs:kms:{R}:{A}:keystore/kst-hzz1")],
+                "NETWORK_RULE": [Res(f"acs:kms:{R}:{A}:network/n1")],
+                "AAP_POLICY": [Res(f"acs:kms:{R}:{A}:policy/p1")],
+                "AAP": [Res(f"acs:kms:{R}:{A}:applicationaccesspoint/a1")],
             }
             assert run(api, ROOT_A, context=ctx(ROOT_A), **named).allowed, api
 
