@@ -68,11 +68,6 @@ def _instance(data_dir: Path) -> str:
         dep.close()
 
 
-def _into_instance(srv: ServerProcess, key_id: str, instance_id: str) -> None:
-    with sqlite3.connect(srv.data_dir / "openkms.db") as db:
-        db.execute("UPDATE keys SET dkms_instance_id = ? WHERE key_id = ?", (instance_id, key_id))
-
-
 def _client_key(srv: ServerProcess, tmp: Path, name: str, instance_id: str, cidrs: list[str],
                 permissions: list[str], resources: list[str], **validity: str) -> Path:
     tea = tea_client(srv.endpoint)
@@ -108,13 +103,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     instance_id = _instance(srv.data_dir)
     with running(srv):
         tea = tea_client(srv.endpoint)
-        key_id = tea.create_key(kms_models.CreateKeyRequest()).body.key_metadata.key_id
+        # Keys made on the shared API in the instance (DKMSInstanceId) are the gateway's.
+        key_id = tea.create_key(kms_models.CreateKeyRequest(dkmsinstance_id=instance_id)).body.key_metadata.key_id
         sign_key_id = tea.create_key(kms_models.CreateKeyRequest(
-            key_spec="EC_P256", key_usage="SIGN/VERIFY")).body.key_metadata.key_id
+            key_spec="EC_P256", key_usage="SIGN/VERIFY", dkmsinstance_id=instance_id)).body.key_metadata.key_id
         rsa_key_id = tea.create_key(kms_models.CreateKeyRequest(
-            key_spec="RSA_2048", key_usage="ENCRYPT/DECRYPT")).body.key_metadata.key_id
-        for k in (key_id, sign_key_id, rsa_key_id):
-            _into_instance(srv, k, instance_id)
+            key_spec="RSA_2048", key_usage="ENCRYPT/DECRYPT", dkmsinstance_id=instance_id)).body.key_metadata.key_id
         key_file = _client_key(srv, tmp, "app", instance_id, ["127.0.0.1/32"], [KEY_USER, SECRET_USER],
                                ["key/*", "secret/*"])
         gateway = Gateway(f"{instance_id}.{SUFFIX}", port, tmp / "tls" / "ca.pem", key_file, PASSWORD)
@@ -281,11 +275,10 @@ def test_a_replayed_a_tampered_and_a_stale_request_are_refused(setup: Setup) -> 
 def test_get_secret_value_of_the_instance_and_its_audit_events(setup: Setup) -> None:
     tea = tea_client(setup.srv.endpoint)
     tea.create_secret(kms_models.CreateSecretRequest(
-        secret_name="gw-secret", secret_data="s3cr3t value", version_id="v1"))
+        secret_name="gw-secret", secret_data="s3cr3t value", version_id="v1", dkmsinstance_id=setup.instance_id,
+        encryption_key_id=setup.key_id))
     tea.create_secret(kms_models.CreateSecretRequest(
         secret_name="shared-secret", secret_data="shared", version_id="v1"))
-    with sqlite3.connect(setup.srv.data_dir / "openkms.db") as db:
-        db.execute("UPDATE secrets SET dkms_instance_id = ? WHERE secret_name = ?", (setup.instance_id, "gw-secret"))
     got, missing = setup.gateway.run([
         {"client": "dkms", "action": "GetSecretValue", "request": {"SecretName": "gw-secret"}},
         {"client": "dkms", "action": "GetSecretValue", "request": {"SecretName": "shared-secret"}},
