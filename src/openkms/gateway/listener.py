@@ -43,12 +43,16 @@ def bind(host: str, port: int, *, listen: bool) -> socket.socket:
 class Listener:
     """The gateway port of one process, served until :meth:`close`."""
 
-    def __init__(self, server: asyncio.AbstractServer, reloading: tls.ReloadingContext) -> None:
+    def __init__(self, server: asyncio.AbstractServer, state: ServerState, reloading: tls.ReloadingContext) -> None:
         self.server = server
+        self.state = state
         self.tls = reloading
 
     def close(self) -> None:
+        """Stop accepting, and end every connection once its request in progress is answered."""
         self.server.close()
+        for connection in list(self.state.connections):
+            connection.shutdown()
 
 
 async def start(app: Any, address: tuple[str, int], pair: tuple[Path, Path], keep_alive: float) -> Listener:
@@ -84,7 +88,7 @@ async def start(app: Any, address: tuple[str, int], pair: tuple[Path, Path], kee
             before(signum, frame)
 
     signal.signal(signal.SIGHUP, on_hup)
-    return Listener(server, reloading)
+    return Listener(server, state, reloading)
 
 
 def check_pair(pair: tuple[Path, Path]) -> ssl.SSLContext:
