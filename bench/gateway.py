@@ -37,7 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from run import AK, SECRET, Loader, cpu_seconds, descendants, free_port  # noqa: E402
+from run import AK, SECRET, Loader, descendants, free_port  # noqa: E402
 from signer import Signer  # noqa: E402
 
 SUFFIX = "kms.localhost"
@@ -190,7 +190,6 @@ def main() -> None:
     print(f"\ngateway / shared API: req/s {gw_m['rps'] / shared_m['rps']:.2f}x, "
           f"p50 {gw_m['p50_ms'] / shared_m['p50_ms']:.2f}x, server CPU per request "
           f"{gw_m['cpu_us_per_req'] / shared_m['cpu_us_per_req']:.2f}x")
-    del cpu_seconds
 
 
 if __name__ == "__main__":

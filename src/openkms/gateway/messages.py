@@ -126,11 +126,8 @@ def _build() -> dict[str, Any]:
             )
     # A pool of our own: the package name is the SDK's, and must not clash in the default pool.
     pool = descriptor_pool.DescriptorPool()
-    built = pool.Add(proto)
-    del built
-    file = pool.FindFileByName(proto.name)
-    return {name: message_factory.MessageFactory(pool).GetPrototype(file.message_types_by_name[name])
-            for name in SCHEMA}
+    file = pool.Add(proto)
+    return {name: message_factory.GetMessageClass(file.message_types_by_name[name]) for name in SCHEMA}
 
 
 MESSAGES: dict[str, Any] = _build()
