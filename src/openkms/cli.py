@@ -827,6 +827,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openkms import cli_secrets
 
     cli_secrets.add_parser(sub, _add_store_args, _open)
+    from openkms import cli_instances
+
+    cli_instances.add_parser(sub, _add_store_args, _open)
     return parser
 
 

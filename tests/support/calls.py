@@ -24,6 +24,9 @@ from openkms.api.spec import snake
 from tests.support.clients import OldClient, tea_client
 from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
+# The Tea models' field names that are not the snake case of the parameter.
+_TEA_FIELDS = {"KMProvider": "kmprovider", "DKMSInstanceId": "dkmsinstance_id"}
+
 
 class ApiError(Exception):
     """A refused call: the code, HTTP status and message the SDK reported."""
@@ -53,9 +56,12 @@ class SDK:
 
     def _tea(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         client = tea_client(self.endpoint, ak=self.ak, secret=self.secret)
-        request = getattr(tea_models, f"{action}Request")(**{snake(k): v for k, v in params.items()})
+        model = getattr(tea_models, f"{action}Request", None)
+        fields = {_TEA_FIELDS.get(k, snake(k)): v for k, v in params.items()}
+        # An action without parameters (GetDefaultKmsInstance) has no request model.
+        args = (model(**fields),) if model is not None else ()
         try:
-            return dict(getattr(client, snake(action))(request).body.to_map())
+            return dict(getattr(client, snake(action))(*args).body.to_map())
         except (TeaClientError, TeaServerError) as exc:
             # The Tea SDK decorates .message ("code: 400, ... request id: ..."); the body has it plain.
             message = (exc.data or {}).get("Message", exc.message)

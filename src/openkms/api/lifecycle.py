@@ -47,7 +47,13 @@ def set_deletion_protection(
     target = key_id or protected_resource_arn
     if target is None:
         if kms_instance_id is not None:
-            raise errors.UnsupportedOperation("There are no KMS instances to protect.")
+            ctx.services.instances.set_deletion_protection(
+                ctx.scope.account_uid,
+                kms_instance_id,
+                enable_deletion_protection,
+                deletion_protection_description,
+            )
+            return {}
         raise errors.MissingParameter("ProtectedResourceArn")
     parameter = "KeyId" if key_id else "ProtectedResourceArn"
     ctx.services.keys.parse_ref(ctx.scope, target, parameter)
@@ -90,7 +96,12 @@ ACTIONS = [
             Param("DeletionProtectionDescription", default="", max=8192, allow_empty=True),
             Param("KeyId", max=2048, doc="Key id, alias or ARN (or give ProtectedResourceArn)."),
             Param("ProtectedResourceArn", max=2048, doc="ARN of the key to protect."),
-            Param("KmsInstanceId", max=128, doc="Not supported: there are no KMS instances."),
+            Param(
+                "KmsInstanceId",
+                max=128,
+                doc="Protect this KMS instance instead (when no key is named): ReleaseKmsInstance is "
+                "then refused.",
+            ),
         ),
         doc="Turn deletion protection on or off; a protected key cannot be scheduled for deletion.",
     ),

@@ -197,11 +197,13 @@ class ClientKey:
 
 def region_code(region: str) -> str:
     """The short region code Alibaba puts in instance and key ids (``cn-hangzhou`` -> ``hzz``);
-    for a region not in the table, the letters of its last part (at most three)."""
+    for a region not in the table, the first three letters of its second part (``ap-northeast-1``
+    -> ``nor``), else ``kms``."""
     known = _REGION_CODES.get(region)
     if known is not None:
         return known
-    letters = "".join(c for c in region.rsplit("-", 1)[-1].lower() if c.isalpha())
+    parts = region.lower().split("-")
+    letters = "".join(c for c in (parts[1] if len(parts) > 1 else parts[0]) if "a" <= c <= "z")
     return (letters or "kms")[:3]
 
 
