@@ -41,21 +41,26 @@ from run import AK, SECRET, Loader, descendants, free_port  # noqa: E402
 from signer import Signer  # noqa: E402
 
 SUFFIX = "kms.localhost"
-PASSWORD = "Bench-Client-Key-1"  # noqa: S105 - the bench's own client key password
+PASSWORD = "Bench-Client-Key-1"
 CLI = [sys.executable, "-m", "openkms.cli"]
 
 
 def _setup_server(work: Path) -> tuple[subprocess.Popen[bytes], int, int, Path, dict[str, str]]:
-    subprocess.run([*CLI, "dev-cert", "--out", str(work / "tls"), "--name", "127.0.0.1", "--name", f"*.{SUFFIX}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "dev-cert", "--out", str(work / "tls"), "--name", "127.0.0.1", "--name", f"*.{SUFFIX}"],
+        check=True,
+        capture_output=True,
+    )
     data = work / "data"
     env = {**os.environ, "OPENKMS_ROOT_ACCESS_KEY_ID": AK, "OPENKMS_ROOT_ACCESS_KEY_SECRET": SECRET}
     subprocess.run([*CLI, "init", "--data-dir", str(data)], check=True, capture_output=True, env=env)
     port, gport = free_port(), free_port()
-    env.update({
-        "OPENKMS_GATEWAY_LISTEN": f"127.0.0.1:{gport}",
-        "OPENKMS_GATEWAY_SUFFIX": SUFFIX,
-    })
+    env.update(
+        {
+            "OPENKMS_GATEWAY_LISTEN": f"127.0.0.1:{gport}",
+            "OPENKMS_GATEWAY_SUFFIX": SUFFIX,
+        }
+    )
     log = open(work / "server.log", "ab")  # noqa: SIM115 - open for the server's life
     proc = subprocess.Popen(
         [*CLI, "serve", "--data-dir", str(data), "--port", str(port),
@@ -79,11 +84,17 @@ def _instance_and_client_key(port: int, work: Path) -> tuple[str, str, Path]:
     from alibabacloud_kms20160120 import models as m
     from alibabacloud_kms20160120.client import Client
     from alibabacloud_tea_openapi import models as open_api_models
-
     from alibabacloud_tea_util.models import RuntimeOptions
 
-    client = Client(open_api_models.Config(access_key_id=AK, access_key_secret=SECRET, region_id="cn-hangzhou",
-                                           endpoint=f"127.0.0.1:{port}", protocol="https"))
+    client = Client(
+        open_api_models.Config(
+            access_key_id=AK,
+            access_key_secret=SECRET,
+            region_id="cn-hangzhou",
+            endpoint=f"127.0.0.1:{port}",
+            protocol="https",
+        )
+    )
     runtime = RuntimeOptions(ca=str(work / "tls" / "ca.pem"))
 
     class Tea:
@@ -93,14 +104,26 @@ def _instance_and_client_key(port: int, work: Path) -> tuple[str, str, Path]:
     tea = Tea()
     instance_id = _connected_instance(work / "data")
     key_id = tea.create_key(m.CreateKeyRequest(dkmsinstance_id=instance_id)).body.key_metadata.key_id
-    tea.create_network_rule(m.CreateNetworkRuleRequest(name="bench-net", type="Private",
-                                                        source_private_ip='["127.0.0.1/32"]', description=""))
-    tea.create_policy(m.CreatePolicyRequest(
-        name="bench-policy", kms_instance=instance_id,
-        permissions='["RbacPermission/Template/CryptoServiceKeyUser"]', resources='["key/*"]',
-        access_control_rules='{"NetworkRules":["bench-net"]}', description=""))
-    tea.create_application_access_point(m.CreateApplicationAccessPointRequest(
-        name="bench", policies='["bench-policy"]', authentication_method="ClientKey", description=""))
+    tea.create_network_rule(
+        m.CreateNetworkRuleRequest(
+            name="bench-net", type="Private", source_private_ip='["127.0.0.1/32"]', description=""
+        )
+    )
+    tea.create_policy(
+        m.CreatePolicyRequest(
+            name="bench-policy",
+            kms_instance=instance_id,
+            permissions='["RbacPermission/Template/CryptoServiceKeyUser"]',
+            resources='["key/*"]',
+            access_control_rules='{"NetworkRules":["bench-net"]}',
+            description="",
+        )
+    )
+    tea.create_application_access_point(
+        m.CreateApplicationAccessPointRequest(
+            name="bench", policies='["bench-policy"]', authentication_method="ClientKey", description=""
+        )
+    )
     made = tea.create_client_key(m.CreateClientKeyRequest(aap_name="bench", password=PASSWORD)).body
     key_file = work / "clientkey.json"
     key_file.write_text(json.dumps({"KeyId": made.client_key_id, "PrivateKeyData": made.private_key_data}))
@@ -162,7 +185,9 @@ def main() -> None:
                     raws = [_raw(r["headers"], r["body"]) for r in gateway.presign("Encrypt", asked)]
                     url = f"https://127.0.0.1:{gport}/"
                 loader.write(threads, [raws[t::threads] for t in range(threads)])
-                summary, server_cpu, _, _ = loader.run(url, args.connections, args.seconds, descendants(proc.pid))
+                summary, server_cpu, _, _ = loader.run(
+                    url, args.connections, args.seconds, descendants(proc.pid)
+                )
                 if summary["wraps"]:
                     print(f"warning: {name} ran past its batch; raise --batch", file=sys.stderr)
                 rps = summary["requests"] / (summary["duration_us"] / 1e6)
@@ -186,10 +211,14 @@ def main() -> None:
     print("| path | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx |")
     print("|---|---|---|---|---|---|")
     for n, v in med.items():
-        print(f"| {n} | {v['rps']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['cpu_us_per_req']:.0f} | {v['errors']:.0f} |")
-    print(f"\ngateway / shared API: req/s {gw_m['rps'] / shared_m['rps']:.2f}x, "
-          f"p50 {gw_m['p50_ms'] / shared_m['p50_ms']:.2f}x, server CPU per request "
-          f"{gw_m['cpu_us_per_req'] / shared_m['cpu_us_per_req']:.2f}x")
+        print(
+            f"| {n} | {v['rps']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['cpu_us_per_req']:.0f} | {v['errors']:.0f} |"
+        )
+    print(
+        f"\ngateway / shared API: req/s {gw_m['rps'] / shared_m['rps']:.2f}x, "
+        f"p50 {gw_m['p50_ms'] / shared_m['p50_ms']:.2f}x, server CPU per request "
+        f"{gw_m['cpu_us_per_req'] / shared_m['cpu_us_per_req']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

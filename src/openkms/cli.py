@@ -348,7 +348,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         pair = s.gateway_pair()
         if pair is None:
-            log.error("gateway_listen: the gateway serves TLS only: give gateway_tls_cert/gateway_tls_key (or tls_cert/tls_key)")
+            log.error(
+                "gateway_listen: the gateway serves TLS only: give gateway_tls_cert and "
+                "gateway_tls_key (or tls_cert and tls_key)"
+            )
             return 2
         if gateway_at[1] in (s.port, metrics_at[1] if metrics_at is not None else -1):
             log.error("gateway_listen: its port must differ from the main and metrics ports")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import http.client
+import json
 import socket
 import sqlite3
 import ssl
@@ -35,9 +35,9 @@ from tests.support.instance_sdk import Gateway, b64, raw
 from tests.support.server import CLI, ServerProcess, free_port, running
 
 SUFFIX = "kms.localhost"
-PASSWORD = "Client-Key-Pass-1"  # noqa: S105 - a test password
+PASSWORD = "Client-Key-Pass-1"
 KEY_USER = "RbacPermission/Template/CryptoServiceKeyUser"
-SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"  # noqa: S105 - a template name
+SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"
 
 
 @dataclass
@@ -136,6 +136,7 @@ def test_every_symmetric_action_through_the_instance_sdk(setup: Setup) -> None:
     assert len(raw(rnd["Random"])) == 24
     assert len(raw(gdk["Plaintext"])) == 32 and len(raw(agdk["Plaintext"])) == 16
     assert raw(pair["PrivateKeyPlaintext"]).startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert raw(apair["PrivateKeyPlaintext"]).startswith(b"-----BEGIN PRIVATE KEY-----") and apair["KeyVersionId"]
     assert "PrivateKeyPlaintext" not in pair_np or not pair_np.get("PrivateKeyPlaintext")
     back = g.run([
         {"client": "dkms", "action": "Decrypt", "request": {"KeyId": key, "CiphertextBlob": enc["CiphertextBlob"], "Iv": enc["Iv"], "Aad": b64(ctx)}},

@@ -120,7 +120,7 @@ def encrypt(call: Call) -> Answer:
     key = _is_symmetric(call.services, call, m.KeyId)
     if key is None:
         owner, version, ciphertext = call.services.asymmetric.encrypt(
-            call.scope, m.KeyId, None, m.Algorithm, m.Plaintext
+            call.scope, m.KeyId, _asymmetric_version(call), m.Algorithm, m.Plaintext
         )
         return Answer(
             {"KeyId": owner.key_id, "CiphertextBlob": ciphertext, "Algorithm": m.Algorithm},
@@ -197,7 +197,9 @@ def decrypt(call: Call) -> Answer:
             raise errors.InvalidCiphertext("CiphertextBlob")
         for version_id in _versions(call):
             try:
-                key, version, plaintext = _open(call, build_blob(version_id, bytes(m.Iv), bytes(m.CiphertextBlob)))
+                key, version, plaintext = _open(
+                    call, build_blob(version_id, bytes(m.Iv), bytes(m.CiphertextBlob))
+                )
                 break
             except errors.InvalidCiphertext:
                 continue
@@ -205,7 +207,9 @@ def decrypt(call: Call) -> Answer:
             raise errors.InvalidCiphertext("CiphertextBlob")
     if m.KeyId and call.services.keys.get(call.scope, m.KeyId).key_id != key.key_id:
         raise errors.InvalidCiphertext("CiphertextBlob")
-    return Answer({"KeyId": key.key_id, "Plaintext": plaintext, "Algorithm": _cipher(key)}, _version_header(version))
+    return Answer(
+        {"KeyId": key.key_id, "Plaintext": plaintext, "Algorithm": _cipher(key)}, _version_header(version)
+    )
 
 
 def _asymmetric_version(call: Call) -> str:
@@ -246,7 +250,13 @@ def generate_data_key(call: Call) -> Answer:
     plaintext = os.urandom(_data_key_length(m.NumberOfBytes))
     sealed = sym.seal(key, plaintext, _context(m.Aad))
     iv, body = _parts(sealed)
-    fields = {"KeyId": key.key_id, "Iv": iv, "Plaintext": plaintext, "CiphertextBlob": body, "Algorithm": _cipher(key)}
+    fields = {
+        "KeyId": key.key_id,
+        "Iv": iv,
+        "Plaintext": plaintext,
+        "CiphertextBlob": body,
+        "Algorithm": _cipher(key),
+    }
     return Answer(fields, _version_header(sealed.version_id))
 
 
@@ -331,7 +341,14 @@ def sign(call: Call) -> Answer:
     owner, _, signature = call.services.asymmetric.sign(
         call.scope, m.KeyId, _asymmetric_version(call), m.Algorithm, _digest(call)
     )
-    return Answer({"KeyId": owner.key_id, "Signature": signature, "Algorithm": m.Algorithm, "MessageType": m.MessageType})
+    return Answer(
+        {
+            "KeyId": owner.key_id,
+            "Signature": signature,
+            "Algorithm": m.Algorithm,
+            "MessageType": m.MessageType,
+        }
+    )
 
 
 def verify(call: Call) -> Answer:
@@ -339,7 +356,9 @@ def verify(call: Call) -> Answer:
     owner, _, valid = call.services.asymmetric.verify(
         call.scope, m.KeyId, _asymmetric_version(call), m.Algorithm, _digest(call), m.Signature
     )
-    return Answer({"KeyId": owner.key_id, "Value": valid, "Algorithm": m.Algorithm, "MessageType": m.MessageType})
+    return Answer(
+        {"KeyId": owner.key_id, "Value": valid, "Algorithm": m.Algorithm, "MessageType": m.MessageType}
+    )
 
 
 def get_public_key(call: Call) -> Answer:
@@ -360,7 +379,9 @@ def generate_random(call: Call) -> Answer:
 
 def get_secret_value(call: Call) -> Answer:
     m = call.message
-    value = call.services.secrets.get_value(call.scope, m.SecretName, m.VersionId or None, m.VersionStage or None)
+    value = call.services.secrets.get_value(
+        call.scope, m.SecretName, m.VersionId or None, m.VersionStage or None
+    )
     secret = value.secret
     return Answer(
         {
@@ -388,7 +409,9 @@ ACTIONS: dict[str, Action] = {
         Action("GenerateDataKey", generate_data_key, "key"),
         Action("GenerateDataKeyPair", lambda c: _pair(c, with_plaintext=True, advance=False), "key"),
         Action(
-            "GenerateDataKeyPairWithoutPlaintext", lambda c: _pair(c, with_plaintext=False, advance=False), "key"
+            "GenerateDataKeyPairWithoutPlaintext",
+            lambda c: _pair(c, with_plaintext=False, advance=False),
+            "key",
         ),
         Action("Sign", sign, "key"),
         Action("Verify", verify, "key"),

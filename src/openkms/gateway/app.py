@@ -117,7 +117,13 @@ class GatewayApp:
     # -- the request --------------------------------------------------------------------------
 
     def _serve(
-        self, ex: _Exchange, scope: dict[str, Any], headers: dict[str, str], body: bytes, too_large: bool, source: str
+        self,
+        ex: _Exchange,
+        scope: dict[str, Any],
+        headers: dict[str, str],
+        body: bytes,
+        too_large: bool,
+        source: str,
     ) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
         try:
             if scope["method"] != "POST" or too_large:
@@ -126,7 +132,9 @@ class GatewayApp:
             ex.action = headers.get(signing.ACTION_HEADER, "")
             action = ACTIONS.get(ex.action)
             if action is None:
-                raise _refused("InvalidAction.NotFound", 404, "The action is not served by the instance gateway.")
+                raise _refused(
+                    "InvalidAction.NotFound", 404, "The action is not served by the instance gateway."
+                )
             grant = self._authenticate(ex, headers, body)
             instance = self.instances.instance(instance_id)
             if instance is None or instance.account_uid != grant.account_uid:
@@ -135,7 +143,9 @@ class GatewayApp:
             try:
                 message = messages.parse(f"{action.name}Request", body)
             except DecodeError:
-                raise _refused("InvalidParameter", 400, "The request body is not the action's message.") from None
+                raise _refused(
+                    "InvalidParameter", 400, "The request body is not the action's message."
+                ) from None
             ex.params = _params(message)
             caller = Caller(grant.client_key_id, ex.request_id, account, client=source, secure_transport=True)
             call = Call(self.services, Scope(caller, action.name), message, headers)
@@ -156,7 +166,10 @@ class GatewayApp:
     def _authenticate(self, ex: _Exchange, headers: dict[str, str], body: bytes) -> ClientKey:
         key_id = headers.get(signing.KEY_HEADER, "")
         ex.client_key_id = key_id
-        if not key_id or headers.get(signing.METHOD_HEADER, signing.SIGNATURE_METHOD) != signing.SIGNATURE_METHOD:
+        if (
+            not key_id
+            or headers.get(signing.METHOD_HEADER, signing.SIGNATURE_METHOD) != signing.SIGNATURE_METHOD
+        ):
             raise _refused("IncompleteSignature", 400, "The request is not signed with a client key.")
         now = self.dep.clock.now()
         try:
@@ -167,7 +180,9 @@ class GatewayApp:
                 )
             grant, public_key = self._grant(key_id, now)
             if not grant.valid_at(now):
-                raise _refused("Forbidden.ClientKeyExpired", 403, "The client key is outside its validity period.")
+                raise _refused(
+                    "Forbidden.ClientKeyExpired", 403, "The client key is outside its validity period."
+                )
             signature = signing.signature_of(headers)
             signing.check_body_digest(headers, body)
             signing.verify(public_key, signature, signing.string_to_sign("POST", headers))
@@ -177,7 +192,9 @@ class GatewayApp:
         nonce = hashlib.sha256(signature).hexdigest()
         if not self.dep.nonces.use("clientkey/" + key_id, nonce, at + self.window + 60, now):
             raise _refused(
-                "Rejected.Throttling", 429, "This signed request was already served: send it again with a new Date."
+                "Rejected.Throttling",
+                429,
+                "This signed request was already served: send it again with a new Date.",
             )
         return grant
 

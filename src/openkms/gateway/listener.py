@@ -43,7 +43,9 @@ def bind(host: str, port: int, *, listen: bool) -> socket.socket:
 class Listener:
     """The gateway port of one process, served until :meth:`close`."""
 
-    def __init__(self, server: asyncio.AbstractServer, state: ServerState, reloading: tls.ReloadingContext) -> None:
+    def __init__(
+        self, server: asyncio.AbstractServer, state: ServerState, reloading: tls.ReloadingContext
+    ) -> None:
         self.server = server
         self.state = state
         self.tls = reloading
@@ -74,7 +76,7 @@ async def start(app: Any, address: tuple[str, int], pair: tuple[Path, Path], kee
     reloading = tls.ReloadingContext(*pair)
 
     def protocol() -> asyncio.Protocol:
-        return GuardedProtocol(config=config, server_state=state, app_state={})  # type: ignore[no-any-return]
+        return GuardedProtocol(config=config, server_state=state, app_state={})
 
     loop = asyncio.get_running_loop()
     sock = bind(*address, listen=True)

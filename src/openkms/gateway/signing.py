@@ -41,7 +41,9 @@ def string_to_sign(method: str, headers: Mapping[str, str]) -> str:
     head = "\n".join(
         (method, headers.get("content-sha256", ""), headers.get("content-type", ""), headers.get("date", ""))
     )
-    kms = "".join(f"{name}:{headers[name].strip()}\n" for name in sorted(headers) if name.startswith("x-kms-"))
+    kms = "".join(
+        f"{name}:{headers[name].strip()}\n" for name in sorted(headers) if name.startswith("x-kms-")
+    )
     return f"{head}\n{kms}/"
 
 
@@ -89,4 +91,7 @@ def verify(public_key: rsa.RSAPublicKey, signature: bytes, text: str) -> None:
 
 def sign(private_key: rsa.RSAPrivateKey, text: str) -> str:
     """The Authorization value for ``text`` (for the test and benchmark clients)."""
-    return "Bearer " + base64.b64encode(private_key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    return (
+        "Bearer "
+        + base64.b64encode(private_key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    )
