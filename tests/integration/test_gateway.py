@@ -293,3 +293,6 @@ def test_get_secret_value_of_the_instance_and_its_audit_events(setup: Setup) -> 
     assert len(mine) == 2
     assert {e["userIdentity"]["accessKeyId"] for e in mine} == {_client_key_id(setup)}
     assert "s3cr3t" not in json.dumps(rows)
+    logged = [json.loads(line) for line in setup.srv.log_path.read_text().splitlines() if got["RequestId"] in line]
+    assert [(e["action"], e["status"], e["gateway"]) for e in logged] == [("GetSecretValue", 200, True)]
+    assert "s3cr3t" not in setup.srv.log_path.read_text()

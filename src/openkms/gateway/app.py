@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from openkms.gateway.actions import ACTIONS, Action, Answer, Call, named_blob
 from openkms.service.context import Services
 from openkms.service.tenancy import Caller, Scope
 from openkms.wire import errors as wire_errors
+
+log = logging.getLogger("openkms.request")
 
 MAX_BODY = 1 << 20
 GRANT_TTL = 1.0  # seconds a looked-up client key is kept (its deletion takes effect within it)
@@ -83,12 +86,14 @@ class GatewayApp:
         self.window = self.dep.settings.time_window
         self.audit = services.audit if self.dep.settings.audit else None
         self.inline = self.dep.db.hot_local
+        self.log_requests = self.dep.settings.log_requests
         self.pool = None if self.inline else ThreadPoolExecutor(threads, thread_name_prefix="openkms-gw")
         self._grants: dict[str, tuple[float, ClientKey, Any]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         ex = _Exchange(ids.new_request_id())
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         body, too_large = await _read(receive)
@@ -113,6 +118,20 @@ class GatewayApp:
         out += [(k.encode(), v.encode()) for k, v in extra]
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
+        if self.log_requests:
+            # The API's request line, the gateway's client key as the caller.
+            log.info(
+                "request",
+                extra={
+                    "request_id": ex.request_id,
+                    "gateway": True,
+                    "action": ex.action or "-",
+                    "access_key_id": ex.client_key_id or "-",
+                    "status": status,
+                    "code": ex.code or "-",
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
 
     # -- the request --------------------------------------------------------------------------
 
