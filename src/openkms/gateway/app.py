@@ -59,10 +59,6 @@ class GatewayError(Exception):
         self.code, self.status, self.message = code, status, message
 
 
-def _refused(code: str, status: int, message: str) -> GatewayError:
-    return GatewayError(code, status, message)
-
-
 @dataclass(slots=True)
 class _Exchange:
     request_id: str
@@ -146,23 +142,23 @@ class GatewayApp:
     ) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
         try:
             if scope["method"] != "POST" or too_large:
-                raise _refused("InvalidParameter", 400, "A request is one POST of at most 1 MB.")
+                raise GatewayError("InvalidParameter", 400, "A request is one POST of at most 1 MB.")
             instance_id = self._instance(headers)
             ex.action = headers.get(signing.ACTION_HEADER, "")
             action = ACTIONS.get(ex.action)
             if action is None:
-                raise _refused(
+                raise GatewayError(
                     "InvalidAction.NotFound", 404, "The action is not served by the instance gateway."
                 )
             grant = self._authenticate(ex, headers, body)
             instance = self.instances.instance(instance_id)
             if instance is None or instance.account_uid != grant.account_uid:
-                raise _refused("Forbidden.DKMSInstanceNotFound", 404, "The instance is not found.")
+                raise GatewayError("Forbidden.DKMSInstanceNotFound", 404, "The instance is not found.")
             account = instance.account_uid
             try:
                 message = messages.parse(f"{action.name}Request", body)
             except DecodeError:
-                raise _refused(
+                raise GatewayError(
                     "InvalidParameter", 400, "The request body is not the action's message."
                 ) from None
             ex.params = _params(message)
@@ -171,7 +167,9 @@ class GatewayApp:
             resource = self._resource(call, action, instance_id)
             denied = self.instances.authorize(grant, instance_id, action.name, resource, source)
             if denied is not None:
-                raise _refused("Forbidden.NoPermission", 403, f"The client key may not do this: {denied}.")
+                raise GatewayError(
+                    "Forbidden.NoPermission", 403, f"The client key may not do this: {denied}."
+                )
             return self._success(ex, action, action.handler(call))
         except Exception as exc:  # noqa: BLE001 - every failure becomes an Error answer
             return self._error(ex, exc)
@@ -179,7 +177,7 @@ class GatewayApp:
     def _instance(self, headers: dict[str, str]) -> str:
         host = headers.get("host", "").rsplit(":", 1)[0].lower() if "]" not in headers.get("host", "") else ""
         if not host.endswith(self.suffix) or "." in host[: -len(self.suffix)]:
-            raise _refused("Forbidden.DKMSInstanceNotFound", 404, "The host name names no instance.")
+            raise GatewayError("Forbidden.DKMSInstanceNotFound", 404, "The host name names no instance.")
         return host[: -len(self.suffix)]
 
     def _authenticate(self, ex: _Exchange, headers: dict[str, str], body: bytes) -> ClientKey:
@@ -189,28 +187,28 @@ class GatewayApp:
             not key_id
             or headers.get(signing.METHOD_HEADER, signing.SIGNATURE_METHOD) != signing.SIGNATURE_METHOD
         ):
-            raise _refused("IncompleteSignature", 400, "The request is not signed with a client key.")
+            raise GatewayError("IncompleteSignature", 400, "The request is not signed with a client key.")
         now = self.dep.clock.now()
         try:
             at = signing.request_time(headers)
             if abs(now - at) > self.window:
-                raise _refused(
+                raise GatewayError(
                     "InvalidTimeStamp.Expired", 400, "The Date header is outside the server's clock window."
                 )
             grant, public_key = self._grant(key_id, now)
             if not grant.valid_at(now):
-                raise _refused(
+                raise GatewayError(
                     "Forbidden.ClientKeyExpired", 403, "The client key is outside its validity period."
                 )
             signature = signing.signature_of(headers)
             signing.check_body_digest(headers, body)
             signing.verify(public_key, signature, signing.string_to_sign("POST", headers))
         except signing.BadSignature as exc:
-            raise _refused("SignatureDoesNotMatch", 400, str(exc)) from None
+            raise GatewayError("SignatureDoesNotMatch", 400, str(exc)) from None
         ex.account_uid = grant.account_uid
         nonce = hashlib.sha256(signature).hexdigest()
         if not self.dep.nonces.use("clientkey/" + key_id, nonce, at + self.window + 60, now):
-            raise _refused(
+            raise GatewayError(
                 "Rejected.Throttling",
                 429,
                 "This signed request was already served: send it again with a new Date.",
@@ -224,7 +222,7 @@ class GatewayApp:
             return kept[1], kept[2]
         grant = self.instances.client_key(key_id)
         if grant is None:
-            raise _refused("InvalidAccessKeyId.NotFound", 404, "The client key is not found.")
+            raise GatewayError("InvalidAccessKeyId.NotFound", 404, "The client key is not found.")
         public_key = signing.load_public_key(grant.public_key_der)
         if len(self._grants) > 10_000:
             self._grants.clear()
