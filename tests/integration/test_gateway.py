@@ -25,6 +25,13 @@ from pathlib import Path
 
 import pytest
 from alibabacloud_kms20160120 import models as kms_models
+from alibabacloud_secretsmanager_client_v2.secret_manager_cache_client_builder import (
+    SecretManagerCacheClientBuilder,
+)
+from alibabacloud_secretsmanager_client_v2.service.default_secret_manager_client_builder import (
+    DefaultSecretManagerClientBuilder,
+)
+from alibabacloud_tea_openapi import models as open_api_models
 
 from openkms.config import Settings
 from openkms.gateway import messages
@@ -32,7 +39,7 @@ from openkms.service.context import build_services
 from openkms.service.deployment import open_deployment
 from tests.support.clients import tea_client
 from tests.support.instance_sdk import Gateway, b64, raw
-from tests.support.server import CLI, ServerProcess, free_port, running
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess, free_port, running
 
 SUFFIX = "kms.localhost"
 PASSWORD = "Client-Key-Pass-1"
@@ -293,6 +300,13 @@ def test_get_secret_value_of_the_instance_and_its_audit_events(setup: Setup) -> 
     assert len(mine) == 2
     assert {e["userIdentity"]["accessKeyId"] for e in mine} == {_client_key_id(setup)}
     assert "s3cr3t" not in json.dumps(rows)
+    # The Secrets Manager client (its v2, which takes an AccessKey, not a client key) reads the
+    # instance's secret through the shared API.
+    client = DefaultSecretManagerClientBuilder.standard().add_config(open_api_models.Config(
+        access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, region_id="cn-hangzhou",
+        endpoint=setup.srv.endpoint, protocol="http")).build()
+    info = SecretManagerCacheClientBuilder.new_cache_client_builder(client).build().get_secret_info("gw-secret")
+    assert (info.secret_value, info.version_id) == ("s3cr3t value", "v1")
     logged = [json.loads(line) for line in setup.srv.log_path.read_text().splitlines() if got["RequestId"] in line]
     assert [(e["action"], e["status"], e["gateway"]) for e in logged] == [("GetSecretValue", 200, True)]
     assert "s3cr3t" not in setup.srv.log_path.read_text()
