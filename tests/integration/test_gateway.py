@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import json
 import socket
-import sqlite3
 import ssl
 import subprocess
 import time
@@ -39,7 +38,8 @@ from openkms.service.context import build_services
 from openkms.service.deployment import open_deployment
 from tests.support.clients import tea_client
 from tests.support.instance_sdk import Gateway, b64, raw
-from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess, free_port, running
+from tests.support.postgres import backend, running_server
+from tests.support.server import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLI, ServerProcess, free_port
 
 SUFFIX = "kms.localhost"
 PASSWORD = "Client-Key-Pass-1"
@@ -66,9 +66,9 @@ def _client_key_id(setup: Setup) -> str:
     return str(json.loads(setup.gateway.client_key_file.read_text())["KeyId"])
 
 
-def _instance(data_dir: Path) -> str:
+def _instance(srv: ServerProcess) -> str:
     """A connected instance of the deployment's account (buying one is outside the API)."""
-    dep = open_deployment(Settings(data_dir=data_dir, root_key_file=None))
+    dep = open_deployment(Settings(data_dir=srv.data_dir, database=srv.database, root_key_file=None))
     try:
         return build_services(dep).instances.create_instance(dep.account_id, "gateway-test").instance_id
     finally:
@@ -100,15 +100,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     subprocess.run([*CLI, "dev-cert", "--out", str(tmp / "tls"), "--name", f"*.{SUFFIX}"],
                    check=True, capture_output=True)
     port = free_port()
-    srv = ServerProcess(tmp / "data", env={
+    env = {
         "OPENKMS_GATEWAY_LISTEN": f"127.0.0.1:{port}",
         "OPENKMS_GATEWAY_SUFFIX": SUFFIX,
         "OPENKMS_GATEWAY_TLS_CERT": str(tmp / "tls" / "server.pem"),
         "OPENKMS_GATEWAY_TLS_KEY": str(tmp / "tls" / "server-key.pem"),
-    })
-    srv.ensure_initialised()
-    instance_id = _instance(srv.data_dir)
-    with running(srv):
+    }
+    # The suite's backend: SQLite, or PostgreSQL with OPENKMS_TEST_DATABASE=postgres.
+    with running_server(tmp / "data", backend(), env=env) as srv:
+        instance_id = _instance(srv)
         tea = tea_client(srv.endpoint)
         # Keys made on the shared API in the instance (DKMSInstanceId) are the gateway's.
         key_id = tea.create_key(kms_models.CreateKeyRequest(dkmsinstance_id=instance_id)).body.key_metadata.key_id
@@ -294,8 +294,7 @@ def test_get_secret_value_of_the_instance_and_its_audit_events(setup: Setup) -> 
     assert got["SecretData"] == "s3cr3t value" and got["VersionId"] == "v1"
     assert "ACSCurrent" in got["VersionStages"]
     assert missing["error"]["code"] == "Forbidden.ResourceNotFound"
-    with sqlite3.connect(setup.srv.data_dir / "openkms.db") as db:
-        rows = [json.loads(r[0]) for r in db.execute("SELECT event FROM audit_events").fetchall()]
+    rows = [json.loads(r[0]) for r in setup.srv.query("SELECT event FROM audit_events")]
     mine = [e for e in rows if e.get("requestId") in (got["RequestId"], missing["error"]["request_id"])]
     assert len(mine) == 2
     assert {e["userIdentity"]["accessKeyId"] for e in mine} == {_client_key_id(setup)}
