@@ -84,23 +84,24 @@ UNSUPPORTED = sorted((name, u.name) for name, spec in REGISTRY.items() for u in 
 
 @pytest.mark.parametrize(("action", "param"), UNSUPPORTED)
 def test_unsupported_parameter_is_refused_before_the_action(raw: RawSigner, action: str, param: str) -> None:
-    """A parameter the table marks unsupported (Recipient) is 400 UnsupportedOperation even when the
+    """A parameter the table marks unsupported (Recipient, ListKmsInstances' Filters) is 400 UnsupportedOperation even when the
     other values would fail only inside the action (a key or blob that does not exist)."""
     spec = REGISTRY[action]
     params = {slot: _filler(p) for q in spec.params if q.required for slot, p in slots(q)}
     body = raw.v1(action, {**params, param: "attestation-document"}).json()
     assert (body["Code"], body["HttpStatus"]) == ("UnsupportedOperation", 400), (action, body)
-    assert body["Message"] == "Recipient (attested decryption) is not supported."
+    assert body["Message"] == next(u.message for u in spec.unsupported if u.name == param)
     # Without it the call goes on to the action (which may succeed: another test of the same
     # server may have created the secret named by the filler).
     assert raw.v1(action, params).json().get("Code") != "UnsupportedOperation"
 
 
 def test_unsupported_parameters_are_the_recipients() -> None:
-    """The test above covers every action that accepts Recipient."""
+    """The test above covers every action that accepts Recipient, and ListKmsInstances' Filters
+    (no documented grammar)."""
     assert UNSUPPORTED == [
         ("AsymmetricDecrypt", "Recipient"), ("Decrypt", "Recipient"),
-        ("GenerateDataKey", "Recipient"), ("GetSecretValue", "Recipient"),
+        ("GenerateDataKey", "Recipient"), ("GetSecretValue", "Recipient"), ("ListKmsInstances", "Filters"),
     ]  # fmt: skip
 
 

@@ -7,7 +7,9 @@ ListKeyVersions' edges are also sent with literal values through both official S
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
 
 import pytest
 from alibabacloud_kms20160120 import models as m
@@ -16,11 +18,13 @@ from aliyunsdkkms.request.v20160120.ListKeyVersionsRequest import ListKeyVersion
 from openkms.api import KMS_ACTIONS as REGISTRY
 from openkms.api.paging import MAX_INTEGER
 from tests.support.clients import OldClient, RawSigner, tea_client
-from tests.support.server import ServerProcess
+from tests.support.server import CLI, ServerProcess
 
 PAGED = sorted(name for name, spec in REGISTRY.items() if any(p.name == "PageSize" for p in spec.params))
 ITEMS = {"ListKeys": "Keys", "ListAliases": "Aliases", "ListAliasesByKeyId": "Aliases",
-         "ListKeyVersions": "KeyVersions", "ListSecrets": "SecretList", "ListSecretVersionIds": "VersionIds"}  # fmt: skip
+         "ListKeyVersions": "KeyVersions", "ListSecrets": "SecretList", "ListSecretVersionIds": "VersionIds",
+         "ListKmsInstances": "KmsInstances", "ListNetworkRules": "NetworkRules", "ListPolicies": "Policies",
+         "ListApplicationAccessPoints": "ApplicationAccessPoints"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,20 @@ def targets(server: ServerProcess) -> dict[str, str]:
         tea.create_alias(m.CreateAliasRequest(alias_name=f"alias/paging-{secrets.token_hex(6)}", key_id=key_id))
     name = f"paging-{secrets.token_hex(6)}"
     tea.create_secret(m.CreateSecretRequest(secret_name=name, version_id="v1", secret_data="x"))
+    # An instance, a network rule, a policy and an access point for the group J and K listings.
+    out = subprocess.run(
+        [*CLI, "instance", "create", "--name", f"paging-{secrets.token_hex(4)}", *server.store_args],
+        env=server.env, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    rule, policy = f"paging-{secrets.token_hex(4)}", f"paging-{secrets.token_hex(4)}"
+    tea.create_network_rule(m.CreateNetworkRuleRequest(name=rule, type="Private", source_private_ip="10.0.0.1"))
+    tea.create_policy(m.CreatePolicyRequest(
+        name=policy, kms_instance=out.split()[0], permissions='["RbacPermission/Template/CryptoServiceKeyUser"]',
+        resources='["key/*"]', access_control_rules=json.dumps({"NetworkRules": [rule]}),
+    ))
+    tea.create_application_access_point(m.CreateApplicationAccessPointRequest(
+        name=f"paging-{secrets.token_hex(4)}", policies=json.dumps([policy]),
+    ))
     return {"KeyId": key_id, "SecretName": name}
 
 
