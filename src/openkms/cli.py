@@ -338,6 +338,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
             metrics_at[0],
         )
         return 2
+    try:
+        gateway_at = s.gateway_address()
+    except config.ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    if gateway_at is not None:
+        from openkms.gateway import listener as gateway_listener
+
+        pair = s.gateway_pair()
+        if pair is None:
+            log.error(
+                "gateway_listen: the gateway serves TLS only: give gateway_tls_cert and "
+                "gateway_tls_key (or tls_cert and tls_key)"
+            )
+            return 2
+        if gateway_at[1] in (s.port, metrics_at[1] if metrics_at is not None else -1):
+            log.error("gateway_listen: its port must differ from the main and metrics ports")
+            return 2
+        try:
+            gateway_listener.check_pair(pair)
+            gateway_listener.bind(*gateway_at, listen=False).close()
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            log.error("cannot serve the instance gateway on %s:%s: %s", *gateway_at, exc)
+            return 2
     if not tls and not _is_loopback(s.host) and not s.insecure_http:
         log.error(
             "refusing to serve plain HTTP on non-loopback address %s; "
@@ -402,6 +426,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ", sealed: unseal with `openkms operator unseal`" if dep.sealed else "",
         extra={"account": dep.account_id, "region": dep.region, "url": url, "metrics": metrics_url},
     )
+    if gateway_at is not None:
+        log.info(
+            "instance gateway on https://%s:%s for the host names <instance id>.%s",
+            gateway_at[0], gateway_at[1], s.gateway_suffix,
+        )  # fmt: skip
     _raise_fd_limit(s)
     _export_env(s)
     if s.workers > 1:

@@ -138,6 +138,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics_listen", str, "", "HOST:PORT (or :PORT, on host) to serve GET /metrics on "
             "instead of the main port, with the main port's TLS; empty: on the main port",
             "serve"),
+    # The instance gateway (docs/instances.md, "The instance gateway").
+    Setting("gateway_listen", str, "", "HOST:PORT (or :PORT, on host) of the instance gateway, the "
+            "TLS endpoint the instance SDKs call with a client key; empty: no gateway", "serve"),
+    Setting("gateway_suffix", str, "cryptoservice.kms.aliyuncs.com", "the gateway's host names "
+            "are <instance id>.<suffix>: the name a client uses chooses the instance", "serve"),
+    Setting("gateway_tls_cert", Path, None, "certificate chain (PEM) of the gateway, valid for "
+            "*.<gateway_suffix> (default: tls_cert)", "serve"),
+    Setting("gateway_tls_key", Path, None, "private key (PEM) of gateway_tls_cert (default: "
+            "tls_key)", "serve"),
     # Admission and the front door (docs/deployment.md, "The front door"), per worker process.
     Setting("request_timeout", float, 8.0, "seconds after a request's arrival at which a PostgreSQL "
             "wait of it is cut off, answered 503 and rolled back (below the SDKs' 10 s read "
@@ -276,6 +285,10 @@ class Settings:
     trusted_proxies: str = field(default_factory=_env_default("trusted_proxies"))
     metrics_token: str = field(default_factory=_env_default("metrics_token"), repr=False)
     metrics_listen: str = field(default_factory=_env_default("metrics_listen"))
+    gateway_listen: str = field(default_factory=_env_default("gateway_listen"))
+    gateway_suffix: str = field(default_factory=_env_default("gateway_suffix"))
+    gateway_tls_cert: Path | None = field(default_factory=_env_default("gateway_tls_cert"))
+    gateway_tls_key: Path | None = field(default_factory=_env_default("gateway_tls_key"))
     head_timeout: float = field(default_factory=_env_default("head_timeout"))
     body_timeout: float = field(default_factory=_env_default("body_timeout"))
     body_min_rate: int = field(default_factory=_env_default("body_min_rate"))
@@ -312,14 +325,17 @@ class Settings:
 
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of ``metrics_listen``, None when empty; ConfigError when malformed."""
-        text = self.metrics_listen.strip()
-        if not text:
-            return None
-        host, sep, port = text.rpartition(":")
-        host = host.removeprefix("[").removesuffix("]") or self.host
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"metrics_listen: {text!r} is not HOST:PORT (or :PORT)")
-        return host, int(port)
+        return _address("metrics_listen", self.metrics_listen, self.host)
+
+    def gateway_address(self) -> tuple[str, int] | None:
+        """(host, port) of ``gateway_listen``, None when empty; ConfigError when malformed."""
+        return _address("gateway_listen", self.gateway_listen, self.host)
+
+    def gateway_pair(self) -> tuple[Path, Path] | None:
+        """The gateway's certificate and key: its own, else the main port's; None if neither."""
+        cert = self.gateway_tls_cert or self.tls_cert
+        key = self.gateway_tls_key or self.tls_key
+        return (cert, key) if cert is not None and key is not None else None
 
     def token_pin(self) -> Hidden | None:
         """The PKCS#11 user PIN: ``pkcs11_pin_file``, else ``OPENKMS_PKCS11_PIN``."""
@@ -531,3 +547,15 @@ def render_markdown() -> str:
 
 if __name__ == "__main__":
     print(render_markdown(), end="")
+
+
+def _address(name: str, value: str, default_host: str) -> tuple[str, int] | None:
+    """(host, port) of a HOST:PORT (or :PORT) setting, None when empty."""
+    text = value.strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") or default_host
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}: {text!r} is not HOST:PORT (or :PORT)")
+    return host, int(port)

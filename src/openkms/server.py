@@ -60,6 +60,9 @@ from openkms.domain import audit as events
 from openkms.domain import ids
 from openkms.domain.errors import DomainError, Sealed
 from openkms.domain.ram import Owner
+from openkms.gateway import listener as gateway_listener
+from openkms.gateway.app import GatewayApp
+from openkms.gateway.listener import Listener
 from openkms.jobs import RunnerThread, build_runner
 from openkms.metrics import Metrics, Sample, render
 from openkms.service.access_keys import CredentialStore
@@ -126,6 +129,14 @@ class KMSApp:
         # With metrics_listen, /metrics is answered on that port only, and only /metrics is.
         metrics_at = dep.settings.metrics_address()
         self.metrics_port = None if metrics_at is None else metrics_at[1]
+        # The instance gateway (gateway/): its own port and certificate, served by this process.
+        self.gateway_at = dep.settings.gateway_address()
+        self.gateway = (
+            None
+            if self.gateway_at is None
+            else GatewayApp(self.services, suffix=dep.settings.gateway_suffix, threads=threads)
+        )
+        self._gateway_listener: Listener | None = None
         self._publisher: asyncio.Task[None] | None = None
         # The admin socket (admin.py) of a deployment that can be sealed; sealing drops the caches.
         self._admin: asyncio.AbstractServer | None = None
@@ -381,6 +392,12 @@ class KMSApp:
                 if self.jobs is not None:
                     self.jobs.start()
                 self._publisher = asyncio.get_running_loop().create_task(self._publish())
+                if self.gateway is not None:
+                    pair = self.dep.settings.gateway_pair()
+                    assert self.gateway_at is not None and pair is not None
+                    self._gateway_listener = await gateway_listener.start(
+                        self.gateway, self.gateway_at, pair, self.dep.settings.keep_alive_timeout
+                    )
                 if self.dep.seal is not None and self.dep.seal.can_unseal:
                     self._admin = await admin.serve(
                         self.dep.seal,
@@ -397,6 +414,8 @@ class KMSApp:
                 if self._admin is not None:
                     self._admin.close()
                     admin.remove(admin.socket_path(self.dep.settings.data_dir, self.pid))
+                if self._gateway_listener is not None:
+                    self._gateway_listener.close()
                 if self._publisher is not None:
                     self._publisher.cancel()
                 self._ready_pool.shutdown(wait=False)
