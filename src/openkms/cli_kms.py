@@ -305,5 +305,5 @@ def add_parser(sub: Any) -> None:
         add_help=False,
         prefix_chars="\x00",
     )
-    p.add_argument("words", nargs=argparse.REMAINDER)
+    p.add_argument("words", nargs=argparse.REMAINDER, help="the command and its options")
     p.set_defaults(func=cmd_kms)

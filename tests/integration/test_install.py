@@ -79,6 +79,7 @@ def test_wheel_runtime_requirements_hold_no_test_tool(tmp_path: Path) -> None:
         "pymysql",
         "orjson",
         "jinja2",
+        "protobuf",
     }
     assert set(TEST_ONLY) <= test
     assert not any("[standard]" in r for r in requires)
