@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help install serve test test-postgres test-all test-install test-chaos fuzz lint docs bench bench-setup bench-profile bench-ab
+.PHONY: help install sdk-venv serve test test-postgres test-all test-install test-chaos fuzz lint docs bench bench-setup bench-profile bench-ab
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -35,10 +35,21 @@ serve: $(SERVE_VENV)/.installed ## run the server from a runtime-only venv on th
 	@test -e ./data/openkms.db || $(SERVE_VENV)/bin/openkms init --data-dir ./data $(if $(CONFIG),--config $(CONFIG))
 	$(SERVE_VENV)/bin/openkms serve --data-dir ./data $(if $(CONFIG),--config $(CONFIG))
 
-test: install ## the whole default test suite (what CI runs)
+# The official instance SDKs for the gateway's tests, in a venv of their own: their pins cannot
+# share openkms's (tests/instance-sdk-requirements.txt).
+SDK_VENV ?= .venv-sdk
+
+$(SDK_VENV)/.installed: tests/instance-sdk-requirements.txt
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q -r tests/instance-sdk-requirements.txt
+	cp tests/instance-sdk-requirements.txt $@
+
+sdk-venv: $(SDK_VENV)/.installed ## the instance SDKs' venv the gateway tests drive
+
+test: install sdk-venv ## the whole default test suite (what CI runs)
 	$(PYTEST) -n 2 -q
 
-test-postgres: install ## the whole default suite with every shared server over PostgreSQL
+test-postgres: install sdk-venv ## the whole default suite with every shared server over PostgreSQL
 	OPENKMS_TEST_DATABASE=postgres $(PYTEST) -n 2 -q
 
 test-all: install ## the default suite plus the long chaos, fuzz and install runs

@@ -3,6 +3,7 @@ tests/instance-sdk-requirements.txt and tests/support/instance_sdk_driver.py).""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -20,12 +21,22 @@ def python() -> Path:
     """The SDK environment's interpreter, made on first use from the pinned requirements."""
     exe = VENV / "bin" / "python"
     stamp = VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == REQUIREMENTS.read_text():
+        return exe
+    # `make test` makes it first; a run without make builds it once, whichever worker comes first.
+    ROOT.joinpath(".venv-sdk.lock").touch()
+    with open(ROOT / ".venv-sdk.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build(exe, stamp)
+    return exe
+
+
+def _build(exe: Path, stamp: Path) -> None:
     if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
         if not exe.exists():
             subprocess.run([_base_python(), "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(exe), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True, timeout=600)
         stamp.write_text(REQUIREMENTS.read_text())
-    return exe
 
 
 def _base_python() -> str:
