@@ -3,6 +3,7 @@
 headers; ``pages`` holds one function per page or button, each calling actions through the
 server's ``invoke``; ``templates`` and ``static`` are what the browser receives."""
 
-from openkms.console.app import ConsoleApp, Gateway, Outcome
+from openkms.console.app import ConsoleApp
+from openkms.console.page import Gateway, Outcome
 
 __all__ = ["ConsoleApp", "Gateway", "Outcome"]

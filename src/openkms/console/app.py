@@ -11,21 +11,19 @@ import asyncio
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote
+from typing import Any
+from urllib.parse import parse_qsl
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from openkms.config import Settings
-from openkms.domain.ram import Owner
-from openkms.service.console_sessions import ConsoleSessions, SignedIn
-from openkms.service.deployment import Deployment
+from openkms.console import pages
+from openkms.console.page import Gateway, Handler, Page, Reply
+from openkms.service.console_sessions import ConsoleSessions
 from openkms.wire import errors
 
-__all__ = ["COOKIE", "ConsoleApp", "Gateway", "Handler", "Outcome", "Page", "Reply", "location"]
+__all__ = ["COOKIE", "ConsoleApp"]
 
 COOKIE = "openkms_console"
 # Before sign-in the form token is a random value held in a cookie of its own (double submit).
@@ -39,85 +37,8 @@ STATIC_TYPES = {".css": b"text/css; charset=utf-8", ".js": b"text/javascript; ch
 NOT_SIGNED_IN = "Your console session has ended. Sign in again."
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """An action's answer: its result, or the Alibaba error code and message it was refused with."""
-
-    request_id: str
-    action: str
-    result: dict[str, Any] | None
-    status: int
-    code: str
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None
-
-    @property
-    def denied(self) -> bool:
-        """Refused by a policy (403), as against a resource not found (Forbidden.KeyNotFound, 404)."""
-        return self.status == 403
-
-
-class Gateway(Protocol):
-    """What the console needs of the server (server.KMSApp)."""
-
-    dep: Deployment
-
-    def sign_in(self, access_key_id: str, secret: str, token: str) -> Owner: ...
-
-    def console_event(
-        self, scope: dict[str, Any], action: str, access_key_id: str, owner: Owner | None, code: str = ""
-    ) -> None: ...
-
-    async def invoke(
-        self, scope: dict[str, Any], access_key_id: str, owner: Owner, version: str, action: str,
-        params: dict[str, str],
-    ) -> Outcome: ...  # fmt: skip
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    ctype: bytes = b"text/html; charset=utf-8"
-    location: str = ""
-    cookies: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Page:
-    """One console request of a signed-in person: what a page function is given."""
-
-    app: ConsoleApp
-    scope: dict[str, Any]
-    session: SignedIn
-    owner: Owner
-    query: dict[str, str]
-    form: dict[str, str]
-
-    async def call(self, action: str, product: str = "KMS", **params: str) -> Outcome:
-        version = {"KMS": "2016-01-20", "RAM": "2015-05-01", "STS": "2015-04-01"}[product]
-        given = {k: v for k, v in params.items() if v != ""}
-        return await self.app.gateway.invoke(
-            self.scope, self.session.access_key_id, self.owner, version, action, given
-        )
-
-    def render(self, template: str, status: int = 200, **values: Any) -> Reply:
-        return self.app.render(template, status, session=self.session, owner=self.owner, **values)
-
-    def arg(self, name: str) -> str:
-        return self.form.get(name) or self.query.get(name) or ""
-
-
-Handler = Callable[[Page, "re.Match[str]"], Awaitable[Reply]]
-
-
 class ConsoleApp:
     def __init__(self, gateway: Gateway, sessions: ConsoleSessions, settings: Settings) -> None:
-        from openkms.console import pages
-
         self.gateway = gateway
         self.sessions = sessions
         self.ttl = settings.console_session_ttl
@@ -287,12 +208,6 @@ async def _read(receive: Any) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks) if size <= MAX_FORM_BYTES else None
-
-
-def location(path: str, **query: str) -> str:
-    """A console URL with its query (empty values left out)."""
-    given = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items() if v)
-    return path + ("?" + given if given else "")
 
 
 async def _send(send: Any, scope: dict[str, Any], reply: Reply) -> None:

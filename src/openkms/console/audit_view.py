@@ -13,7 +13,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from openkms.console.app import Page, Reply
+from openkms.console.page import Page, Reply
 from openkms.service import audit
 
 __all__ = ["audit_page"]

@@ -16,8 +16,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from openkms.console.app import Handler, Outcome, Page, Reply, location
 from openkms.console.audit_view import audit_page
+from openkms.console.page import Handler, Outcome, Page, Reply, location
 
 __all__ = ["ROUTES"]
 
