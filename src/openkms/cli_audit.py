@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from openkms.cli_offline import Opener
+
 if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
 
-Opener = Callable[[argparse.Namespace], "Deployment"]
 POLL_SECONDS = 1.0
 
 

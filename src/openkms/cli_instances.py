@@ -9,18 +9,15 @@ for a ConnectKmsInstance call to finish.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from openkms.cli_offline import Opener, command
 from openkms.domain.clock import iso
-from openkms.domain.errors import DomainError
 from openkms.domain.instance import DEFAULT_KEY_NUM, DEFAULT_SECRET_NUM, DEFAULT_SPEC, DEFAULT_VPC_NUM, SPECS
 
 if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
-
-Opener = Callable[[argparse.Namespace], "Deployment"]
 
 
 def run(args: argparse.Namespace, dep: Deployment) -> None:
@@ -52,21 +49,6 @@ def run(args: argparse.Namespace, dep: Deployment) -> None:
             )
 
 
-def command(open_deployment: Opener) -> Callable[[argparse.Namespace], int]:
-    def cmd_instance(args: argparse.Namespace) -> int:
-        dep = open_deployment(args)
-        try:
-            run(args, dep)
-        except DomainError as exc:
-            print(f"openkms: {exc.detail or type(exc).__name__}", file=sys.stderr)
-            return 1
-        finally:
-            dep.close()
-        return 0
-
-    return cmd_instance
-
-
 def add_parser(
     sub: Any, store_args: Callable[[argparse.ArgumentParser], None], open_deployment: Opener
 ) -> None:
@@ -93,4 +75,4 @@ def add_parser(
     for p in (create, listing):
         store_args(p)
         p.add_argument("--account", help="the account's uid (default: the first account, init's)")
-    instance.set_defaults(func=command(open_deployment))
+    instance.set_defaults(func=command(run, open_deployment))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from openkms.cli_offline import Opener
 from openkms.domain.clock import iso
 from openkms.domain.errors import DomainError
 from openkms.domain.ram import (
@@ -26,8 +27,6 @@ from openkms.domain.ram import (
 
 if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
-
-Opener = Callable[[argparse.Namespace], "Deployment"]
 
 
 def _document(value: str) -> str:

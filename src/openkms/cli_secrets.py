@@ -8,18 +8,15 @@ credential never travels as a flag, where shell history and process lists would 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from openkms.cli_offline import Opener, command
 from openkms.domain.clock import iso
-from openkms.domain.errors import DomainError
 from openkms.domain.rotation import TARGET_TYPES
 
 if TYPE_CHECKING:
     from openkms.service.deployment import Deployment
-
-Opener = Callable[[argparse.Namespace], "Deployment"]
 
 
 def run(args: argparse.Namespace, dep: Deployment) -> None:
@@ -40,21 +37,6 @@ def run(args: argparse.Namespace, dep: Deployment) -> None:
             rotation.delete_target(account, args.name)
     finally:
         services.audit.close()
-
-
-def command(open_deployment: Opener) -> Callable[[argparse.Namespace], int]:
-    def cmd_secret_target(args: argparse.Namespace) -> int:
-        dep = open_deployment(args)
-        try:
-            run(args, dep)
-        except DomainError as exc:
-            print(f"openkms: {exc.detail or type(exc).__name__}", file=sys.stderr)
-            return 1
-        finally:
-            dep.close()
-        return 0
-
-    return cmd_secret_target
 
 
 def add_parser(
@@ -82,4 +64,4 @@ def add_parser(
     for p in (create, listing, delete):
         store_args(p)
         p.add_argument("--account", help="the account's uid (default: the first account, init's)")
-    target.set_defaults(func=command(open_deployment))
+    target.set_defaults(func=command(run, open_deployment))

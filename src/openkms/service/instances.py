@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from openkms.crypto import client_key as client_key_crypto
 from openkms.domain import aap as aap_rules
@@ -56,6 +57,8 @@ from openkms.service.caches import Caches
 from openkms.service.deployment import Deployment
 from openkms.store import Conflict, Database, Tx
 from openkms.store import instances as repo
+
+_T = TypeVar("_T")
 
 __all__ = [
     "QUOTA_KEY",
@@ -322,18 +325,13 @@ class InstanceService:
         return rule
 
     def get_network_rule(self, account_uid: str, name: str) -> NetworkRule:
-        rule = repo.get_network_rule(self.dep.db, account_uid, name)
-        if rule is None:
-            raise errors.ResourceNotFound(f"No network rule named {name}.")
-        return rule
+        return _found(repo.get_network_rule(self.dep.db, account_uid, name), "network rule", name)
 
     def update_network_rule(
         self, account_uid: str, name: str, source_ips: Sequence[str] | None, description: str | None
     ) -> None:
         with self.dep.db.write() as tx:
-            rule = repo.get_network_rule(tx, account_uid, name)
-            if rule is None:
-                raise errors.ResourceNotFound(f"No network rule named {name}.")
+            rule = _found(repo.get_network_rule(tx, account_uid, name), "network rule", name)
             repo.update_network_rule(
                 tx,
                 replace(
@@ -401,10 +399,7 @@ class InstanceService:
         return policy
 
     def get_policy(self, account_uid: str, name: str) -> AapPolicy:
-        policy = repo.get_policy(self.dep.db, account_uid, name)
-        if policy is None:
-            raise errors.ResourceNotFound(f"No policy named {name}.")
-        return policy
+        return _found(repo.get_policy(self.dep.db, account_uid, name), "policy", name)
 
     def update_policy(
         self,
@@ -417,9 +412,7 @@ class InstanceService:
         description: str | None,
     ) -> None:
         with self.dep.db.write() as tx:
-            policy = repo.get_policy(tx, account_uid, name)
-            if policy is None:
-                raise errors.ResourceNotFound(f"No policy named {name}.")
+            policy = _found(repo.get_policy(tx, account_uid, name), "policy", name)
             updated = replace(
                 policy,
                 permissions=tuple(permissions) if permissions is not None else policy.permissions,
@@ -478,18 +471,13 @@ class InstanceService:
         return aap
 
     def get_aap(self, account_uid: str, name: str) -> AccessPoint:
-        aap = repo.get_aap(self.dep.db, account_uid, name)
-        if aap is None:
-            raise errors.ResourceNotFound(f"No application access point named {name}.")
-        return aap
+        return _found(repo.get_aap(self.dep.db, account_uid, name), "application access point", name)
 
     def update_aap(
         self, account_uid: str, name: str, policies: Sequence[str] | None, description: str | None
     ) -> None:
         with self.dep.db.write() as tx:
-            aap = repo.get_aap(tx, account_uid, name)
-            if aap is None:
-                raise errors.ResourceNotFound(f"No application access point named {name}.")
+            aap = _found(repo.get_aap(tx, account_uid, name), "application access point", name)
             if policies is not None:
                 self._check_policies_exist(tx, account_uid, policies)
             repo.update_aap(
@@ -574,6 +562,13 @@ class InstanceService:
         with self.dep.db.write() as tx:
             if not repo.delete_client_key(tx, account_uid, client_key_id):
                 raise errors.ResourceNotFound(f"No client key {client_key_id}.")
+
+
+def _found(value: _T | None, what: str, name: str) -> _T:
+    """``value``, or ResourceNotFound naming the ``what`` called ``name``."""
+    if value is None:
+        raise errors.ResourceNotFound(f"No {what} named {name}.")
+    return value
 
 
 def _instant(parameter: str, text: str) -> float:

@@ -175,9 +175,9 @@ def rekey(
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Rekeyed:
-    """Run a rekey to its end; a rekey left unfinished is carried on from its recorded step
-    (module docstring). ``root`` is the deployment's (from :func:`unlock`); ``hook`` is told
-    each step once it committed."""
+    """Run a rekey to its end, from the step the database records for it (a kill at any step
+    resumes there; module docstring). ``root`` is the deployment's (from :func:`unlock`);
+    ``hook`` is told each step once it committed."""
     if batch < 1:
         raise RekeyRefused("the batch size must be at least 1")
     target = _add(dep, root)

@@ -9,10 +9,11 @@ fields are stored as JSON text and handed up as tuples.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from openkms.domain.instance import AapPolicy, AccessPoint, BindVpc, ClientKey, KmsInstance, NetworkRule
 from openkms.store.engine import Database, Row, Tx, for_update
@@ -61,6 +62,9 @@ __all__ = [
     "update_network_rule",
     "update_policy",
 ]
+
+
+T = TypeVar("T")
 
 
 def _tuple(text: str) -> tuple[str, ...]:
@@ -189,7 +193,50 @@ def count_secrets(q: Tx | Database, instance_id: str) -> int:
     return int(q.scalar(stmt))
 
 
-# -- network rules ------------------------------------------------------------------------------
+# -- rules, policies and access points: an account's resources named within it ------------------
+
+
+@dataclass(frozen=True)
+class _Named(Generic[T]):
+    """A table keyed by (account_uid, name), read into ``T`` by ``load``."""
+
+    table: Table
+    load: Callable[[Row], T]
+
+    def _where(self, account: str, name: str) -> tuple[Any, Any]:
+        return self.table.c.account_uid == account, self.table.c.name == name
+
+    def get(self, q: Tx | Database, account: str, name: str) -> T | None:
+        row = q.first(select(self.table).where(*self._where(account, name)))
+        return self.load(row) if row is not None else None
+
+    def get_many(self, q: Tx | Database, account: str, names: Sequence[str]) -> dict[str, T]:
+        """The account's among ``names``, by name (missing names are left out)."""
+        if not names:
+            return {}
+        c = self.table.c
+        stmt = select(self.table).where(c.account_uid == account, c.name.in_(list(names)))
+        return {r["name"]: self.load(r) for r in q.all(stmt)}
+
+    def every(self, tx: Tx, account: str) -> list[T]:
+        return [self.load(r) for r in tx.all(select(self.table).where(self.table.c.account_uid == account))]
+
+    def page(self, tx: Tx, account: str, offset: int, limit: int) -> tuple[list[T], int]:
+        c = self.table.c
+        where = c.account_uid == account
+        total = int(tx.scalar(select(func.count()).select_from(self.table).where(where)))
+        stmt = select(self.table).where(where).order_by(c.create_time, c.name).offset(offset).limit(limit)
+        return [self.load(r) for r in tx.all(stmt)], total
+
+    def insert(self, tx: Tx, account: str, name: str, create_time: float, values: dict[str, Any]) -> None:
+        """Conflict if the account has one of that name."""
+        tx.run(insert(self.table).values(account_uid=account, name=name, create_time=create_time, **values))
+
+    def update(self, tx: Tx, account: str, name: str, values: dict[str, Any]) -> None:
+        tx.run(update(self.table).where(*self._where(account, name)).values(**values))
+
+    def delete(self, tx: Tx, account: str, name: str) -> bool:
+        return tx.run(delete(self.table).where(*self._where(account, name))) == 1
 
 
 def _rule(row: Row) -> NetworkRule:
@@ -201,59 +248,6 @@ def _rule(row: Row) -> NetworkRule:
         row["description"],
         row["create_time"],
     )
-
-
-def insert_network_rule(tx: Tx, rule: NetworkRule) -> None:
-    """Conflict if the account has a rule of that name."""
-    tx.run(
-        insert(network_rules).values(
-            account_uid=rule.account_uid,
-            name=rule.name,
-            rule_type=rule.rule_type,
-            source_private_ip=_json(rule.source_private_ips),
-            description=rule.description,
-            create_time=rule.create_time,
-        )
-    )
-
-
-def update_network_rule(tx: Tx, rule: NetworkRule) -> None:
-    tx.run(
-        update(network_rules)
-        .where(network_rules.c.account_uid == rule.account_uid, network_rules.c.name == rule.name)
-        .values(source_private_ip=_json(rule.source_private_ips), description=rule.description)
-    )
-
-
-def get_network_rule(q: Tx | Database, account: str, name: str) -> NetworkRule | None:
-    stmt = select(network_rules).where(network_rules.c.account_uid == account, network_rules.c.name == name)
-    row = q.first(stmt)
-    return _rule(row) if row is not None else None
-
-
-def get_network_rules(q: Tx | Database, account: str, names: Sequence[str]) -> dict[str, NetworkRule]:
-    """The account's rules among ``names``, by name (missing names are left out)."""
-    if not names:
-        return {}
-    stmt = select(network_rules).where(
-        network_rules.c.account_uid == account, network_rules.c.name.in_(list(names))
-    )
-    return {r.name: r for r in map(_rule, q.all(stmt))}
-
-
-def page_network_rules(tx: Tx, account: str, offset: int, limit: int) -> tuple[list[NetworkRule], int]:
-    where = network_rules.c.account_uid == account
-    total = int(tx.scalar(select(func.count()).select_from(network_rules).where(where)))
-    stmt = select(network_rules).where(where).order_by(network_rules.c.create_time, network_rules.c.name)
-    return [_rule(r) for r in tx.all(stmt.offset(offset).limit(limit))], total
-
-
-def delete_network_rule(tx: Tx, account: str, name: str) -> bool:
-    stmt = delete(network_rules).where(network_rules.c.account_uid == account, network_rules.c.name == name)
-    return tx.run(stmt) == 1
-
-
-# -- AAP policies -------------------------------------------------------------------------------
 
 
 def _policy(row: Row) -> AapPolicy:
@@ -269,79 +263,6 @@ def _policy(row: Row) -> AapPolicy:
     )
 
 
-def _policy_values(policy: AapPolicy) -> dict[str, Any]:
-    return {
-        "kms_instance": policy.kms_instance,
-        "permissions": _json(policy.permissions),
-        "resources": _json(policy.resources),
-        "network_rules": _json(policy.network_rules),
-        "description": policy.description,
-    }
-
-
-def insert_policy(tx: Tx, policy: AapPolicy) -> None:
-    """Conflict if the account has a policy of that name."""
-    tx.run(
-        insert(aap_policies).values(
-            account_uid=policy.account_uid,
-            name=policy.name,
-            create_time=policy.create_time,
-            **_policy_values(policy),
-        )
-    )
-
-
-def update_policy(tx: Tx, policy: AapPolicy) -> None:
-    tx.run(
-        update(aap_policies)
-        .where(aap_policies.c.account_uid == policy.account_uid, aap_policies.c.name == policy.name)
-        .values(**_policy_values(policy))
-    )
-
-
-def get_policy(q: Tx | Database, account: str, name: str) -> AapPolicy | None:
-    row = q.first(
-        select(aap_policies).where(aap_policies.c.account_uid == account, aap_policies.c.name == name)
-    )
-    return _policy(row) if row is not None else None
-
-
-def get_policies(q: Tx | Database, account: str, names: Sequence[str]) -> dict[str, AapPolicy]:
-    """The account's policies among ``names``, by name (missing names are left out)."""
-    if not names:
-        return {}
-    stmt = select(aap_policies).where(
-        aap_policies.c.account_uid == account, aap_policies.c.name.in_(list(names))
-    )
-    return {p.name: p for p in map(_policy, q.all(stmt))}
-
-
-def page_policies(tx: Tx, account: str, offset: int, limit: int) -> tuple[list[AapPolicy], int]:
-    where = aap_policies.c.account_uid == account
-    total = int(tx.scalar(select(func.count()).select_from(aap_policies).where(where)))
-    stmt = select(aap_policies).where(where).order_by(aap_policies.c.create_time, aap_policies.c.name)
-    return [_policy(r) for r in tx.all(stmt.offset(offset).limit(limit))], total
-
-
-def policies_naming_rule(tx: Tx, account: str, rule: str) -> list[str]:
-    """The account's policies whose AccessControlRules name ``rule``."""
-    stmt = select(aap_policies).where(aap_policies.c.account_uid == account)
-    return [p.name for p in map(_policy, tx.all(stmt)) if rule in p.network_rules]
-
-
-def policies_of_instance(tx: Tx, instance_id: str) -> list[AapPolicy]:
-    stmt = select(aap_policies).where(aap_policies.c.kms_instance == instance_id)
-    return [_policy(r) for r in tx.all(stmt)]
-
-
-def delete_policy(tx: Tx, account: str, name: str) -> bool:
-    stmt = delete(aap_policies).where(aap_policies.c.account_uid == account, aap_policies.c.name == name)
-    return tx.run(stmt) == 1
-
-
-# -- access points ------------------------------------------------------------------------------
-
-
 def _aap(row: Row) -> AccessPoint:
     return AccessPoint(
         row["account_uid"],
@@ -353,51 +274,83 @@ def _aap(row: Row) -> AccessPoint:
     )
 
 
+_RULES = _Named(network_rules, _rule)
+_POLICIES = _Named(aap_policies, _policy)
+_AAPS = _Named(access_points, _aap)
+
+get_network_rule = _RULES.get
+get_network_rules = _RULES.get_many
+page_network_rules = _RULES.page
+delete_network_rule = _RULES.delete
+get_policy = _POLICIES.get
+get_policies = _POLICIES.get_many
+page_policies = _POLICIES.page
+delete_policy = _POLICIES.delete
+get_aap = _AAPS.get
+page_aaps = _AAPS.page
+delete_aap = _AAPS.delete
+
+
+def _rule_values(rule: NetworkRule) -> dict[str, Any]:
+    return {"source_private_ip": _json(rule.source_private_ips), "description": rule.description}
+
+
+def _policy_values(policy: AapPolicy) -> dict[str, Any]:
+    return {
+        "kms_instance": policy.kms_instance,
+        "permissions": _json(policy.permissions),
+        "resources": _json(policy.resources),
+        "network_rules": _json(policy.network_rules),
+        "description": policy.description,
+    }
+
+
+def _aap_values(aap: AccessPoint) -> dict[str, Any]:
+    return {"policies": _json(aap.policies), "description": aap.description}
+
+
+def insert_network_rule(tx: Tx, rule: NetworkRule) -> None:
+    """Conflict if the account has a rule of that name."""
+    values = {"rule_type": rule.rule_type, **_rule_values(rule)}
+    _RULES.insert(tx, rule.account_uid, rule.name, rule.create_time, values)
+
+
+def update_network_rule(tx: Tx, rule: NetworkRule) -> None:
+    _RULES.update(tx, rule.account_uid, rule.name, _rule_values(rule))
+
+
+def insert_policy(tx: Tx, policy: AapPolicy) -> None:
+    """Conflict if the account has a policy of that name."""
+    _POLICIES.insert(tx, policy.account_uid, policy.name, policy.create_time, _policy_values(policy))
+
+
+def update_policy(tx: Tx, policy: AapPolicy) -> None:
+    _POLICIES.update(tx, policy.account_uid, policy.name, _policy_values(policy))
+
+
 def insert_aap(tx: Tx, aap: AccessPoint) -> None:
     """Conflict if the account has an access point of that name."""
-    tx.run(
-        insert(access_points).values(
-            account_uid=aap.account_uid,
-            name=aap.name,
-            authentication_method=aap.authentication_method,
-            policies=_json(aap.policies),
-            description=aap.description,
-            create_time=aap.create_time,
-        )
-    )
+    values = {"authentication_method": aap.authentication_method, **_aap_values(aap)}
+    _AAPS.insert(tx, aap.account_uid, aap.name, aap.create_time, values)
 
 
 def update_aap(tx: Tx, aap: AccessPoint) -> None:
-    tx.run(
-        update(access_points)
-        .where(access_points.c.account_uid == aap.account_uid, access_points.c.name == aap.name)
-        .values(policies=_json(aap.policies), description=aap.description)
-    )
+    _AAPS.update(tx, aap.account_uid, aap.name, _aap_values(aap))
 
 
-def get_aap(q: Tx | Database, account: str, name: str) -> AccessPoint | None:
-    row = q.first(
-        select(access_points).where(access_points.c.account_uid == account, access_points.c.name == name)
-    )
-    return _aap(row) if row is not None else None
-
-
-def page_aaps(tx: Tx, account: str, offset: int, limit: int) -> tuple[list[AccessPoint], int]:
-    where = access_points.c.account_uid == account
-    total = int(tx.scalar(select(func.count()).select_from(access_points).where(where)))
-    stmt = select(access_points).where(where).order_by(access_points.c.create_time, access_points.c.name)
-    return [_aap(r) for r in tx.all(stmt.offset(offset).limit(limit))], total
+def policies_naming_rule(tx: Tx, account: str, rule: str) -> list[str]:
+    """The account's policies whose AccessControlRules name ``rule``."""
+    return [p.name for p in _POLICIES.every(tx, account) if rule in p.network_rules]
 
 
 def aaps_naming_policy(tx: Tx, account: str, policy: str) -> list[str]:
     """The account's access points that attach ``policy``."""
-    stmt = select(access_points).where(access_points.c.account_uid == account)
-    return [a.name for a in map(_aap, tx.all(stmt)) if policy in a.policies]
+    return [a.name for a in _AAPS.every(tx, account) if policy in a.policies]
 
 
-def delete_aap(tx: Tx, account: str, name: str) -> bool:
-    stmt = delete(access_points).where(access_points.c.account_uid == account, access_points.c.name == name)
-    return tx.run(stmt) == 1
+def policies_of_instance(tx: Tx, instance_id: str) -> list[AapPolicy]:
+    stmt = select(aap_policies).where(aap_policies.c.kms_instance == instance_id)
+    return [_policy(r) for r in tx.all(stmt)]
 
 
 # -- client keys --------------------------------------------------------------------------------
